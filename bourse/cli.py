@@ -1,0 +1,119 @@
+"""`bourse`: run the platform, manage staff accounts, load demo data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bourse.logs import configure_logging
+from bourse.migrate import upgrade
+from bourse.runtime import service_urls
+from bourse.settings import Settings, get_settings
+
+
+def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from bourse.platform import run_platform
+
+    with service_urls(settings) as urls:
+        upgrade(urls.database_url)
+        if args.demo:
+            from bourse.demo import load_demo
+
+            asyncio.run(load_demo(settings, urls.database_url, urls.redis_url))
+        return asyncio.run(run_platform(settings, urls))
+
+
+def _cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
+    from bourse.services import open_services
+    from models.errors import DomainError
+    from models.users import Role
+
+    async def create(database_url: str, redis_url: str) -> int:
+        async with open_services(settings, database_url, redis_url, pool_size=1) as services:
+            try:
+                user = await services.accounts.register(
+                    args.username, args.email, args.password, role=Role(args.role)
+                )
+            except DomainError as exc:
+                for p in exc.problems:
+                    print(f"error: {p.code}: {p.message}", file=sys.stderr)
+                return 1
+        print(f"created {user.role.value} {user.username} <{user.email}> id={user.id}")
+        return 0
+
+    with service_urls(settings) as urls:
+        upgrade(urls.database_url)
+        return asyncio.run(create(urls.database_url, urls.redis_url))
+
+
+def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bourse.demo import load_demo
+
+    with service_urls(settings) as urls:
+        upgrade(urls.database_url)
+        asyncio.run(load_demo(settings, urls.database_url, urls.redis_url))
+    return 0
+
+
+def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    with service_urls(settings) as urls:
+        upgrade(urls.database_url)
+    print("database is at the latest migration")
+    return 0
+
+
+def _cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from resolvers.schema import schema
+
+    sdl = schema.as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(sdl)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bourse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole platform in the foreground")
+    up.add_argument("--demo", action="store_true", help="load demo data first (idempotent)")
+    up.set_defaults(func=_cmd_up)
+
+    admin = sub.add_parser("admin", help="staff accounts")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser("create", help="create a staff account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--username", required=True)
+    create.add_argument("--role", required=True, choices=["ADMIN", "SUPPORT"])
+    create.set_defaults(func=_cmd_admin_create)
+
+    demo = sub.add_parser("demo", help="load demo data (idempotent)")
+    demo.set_defaults(func=_cmd_demo)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=_cmd_migrate)
+
+    export = sub.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--output", default="graphql/schema.graphql")
+    export.set_defaults(func=_cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        return int(args.func(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,22 @@
+"""`bourse demo`: demo data, idempotent (safe to run any number of times)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bourse.services import open_services
+from bourse.settings import Settings
+from models.users import User
+
+DEMO_EMAIL = "demo@bourse.local"
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-Trader-2026"
+
+
+async def load_demo(settings: Settings, database_url: str, redis_url: str) -> None:
+    async with open_services(settings, database_url, redis_url, pool_size=1) as services:
+        async with services.sessionmaker() as s:
+            exists = await s.scalar(select(User.id).where(func.lower(User.email) == DEMO_EMAIL))
+        if exists is None:
+            await services.accounts.register(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD)
+    print(f"demo data loaded: customer {DEMO_EMAIL} / {DEMO_PASSWORD}")

@@ -1,0 +1,146 @@
+"""`bourse up`: every component of the platform, in the foreground, stopped cleanly on Ctrl-C.
+
+In-process: the API (uvicorn) and the arq worker. Child processes: one per matching shard (they
+are CPU-bound and must not share the API's event loop). A child that dies is restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import structlog
+import uvicorn
+from bff.app import create_app
+
+from bourse.runtime import ServiceUrls
+from bourse.settings import Settings
+from workers.jobs import build_worker
+
+log = structlog.get_logger("bourse.platform")
+RESTART_DELAY_S = 1.0
+
+
+class QuietServer(uvicorn.Server):
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # `bourse up` owns SIGINT/SIGTERM and stops every component, not only the API.
+        yield
+
+
+async def _supervise(name: str, argv: list[str], env: dict[str, str], stop: asyncio.Event) -> None:
+    """Run a child process until `stop`; restart it if it dies on its own."""
+    while not stop.is_set():
+        proc = await asyncio.create_subprocess_exec(*argv, env=env)
+        log.info("component started", component=name, pid=proc.pid)
+        waiter = asyncio.ensure_future(proc.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 10)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            waiter.cancel()
+            log.info("component stopped", component=name)
+            return
+        stopper.cancel()
+        log.warning("component exited; restarting", component=name, code=proc.returncode)
+        await asyncio.sleep(RESTART_DELAY_S)
+
+
+def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, list[str]]]:
+    commands: list[tuple[str, list[str]]] = []
+    for shard in range(settings.matching_shards):
+        commands.append(
+            (
+                f"matching-shard-{shard}",
+                [
+                    sys.executable,
+                    "-m",
+                    "matching.shard",
+                    "--shard",
+                    str(shard),
+                    "--shards",
+                    str(settings.matching_shards),
+                    "--redis-url",
+                    urls.redis_url,
+                    "--prefix",
+                    settings.redis_prefix,
+                ],
+            )
+        )
+    return commands
+
+
+async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    app = create_app(settings, urls.database_url, urls.redis_url)
+    server = QuietServer(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            lifespan="on",
+            ws="websockets-sansio",
+            proxy_headers=False,
+        )
+    )
+    worker = build_worker(settings, urls.redis_url)
+    env = {**os.environ, "DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
+
+    tasks = [
+        asyncio.create_task(server.serve(), name="api"),
+        asyncio.create_task(worker.async_run(), name="worker"),
+        *(
+            asyncio.create_task(_supervise(name, argv, env, stop), name=name)
+            for name, argv in child_commands(settings, urls)
+        ),
+    ]
+    while not server.started and not tasks[0].done():  # noqa: ASYNC110 (uvicorn has no event)
+        await asyncio.sleep(0.05)
+    if tasks[0].done():
+        stop.set()
+        print("The API could not start (is the port in use?). See the log above.", file=sys.stderr)
+    else:
+        base = f"http://{settings.host}:{settings.port}"
+        ws_url = f"ws://{settings.host}:{settings.port}/graphql"
+        mail = settings.smtp_url or f"{settings.var_dir / 'mail'}/ (.eml files)"
+        print(
+            "\nBourse is up.\n"
+            f"  Point a browser at:  {base}/graphql  (GraphiQL)\n"
+            f"  Staff sign-in:       {base}/console/login\n"
+            f"  GraphQL:             POST {base}/graphql   websockets: {ws_url}\n"
+            f"  Health / readiness:  {base}/healthz   {base}/readyz\n"
+            f"  PostgreSQL: {urls.database_url}\n  Redis:      {urls.redis_url}\n"
+            f"  Mail:       {mail}\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+    await stop.wait()
+    log.info("stopping")
+    server.should_exit = True
+    await worker.close()
+    for task in tasks[1:]:
+        if task.get_name() == "worker":
+            task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for task, result in zip(tasks, results, strict=True):
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            log.error("component failed", component=task.get_name(), error=repr(result))
+    with suppress(Exception):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0 if server.started else 1

@@ -1,0 +1,97 @@
+"""The long-lived resources one process holds: database pool, Redis, job queue, domain services.
+
+Created once by `open_services` (API lifespan, workers, CLI) and shared by every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bourse.settings import Settings
+from models import security
+from models.accounts import Accounts, AccountsConfig
+from models.db import create_engine, create_sessionmaker
+from models.throttle import LoginThrottle, ThrottleConfig
+
+
+def arq_queue_name(settings: Settings) -> str:
+    return f"{settings.redis_prefix}arq:queue"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database_url: str
+    redis_url: str
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    jobs: ArqRedis
+    accounts: Accounts
+
+    async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
+        await self.jobs.enqueue_job(
+            "send_email", to, subject, body, _job_id=key, _queue_name=arq_queue_name(self.settings)
+        )
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, database_url: str, redis_url: str, *, pool_size: int = 10
+) -> AsyncIterator[Services]:
+    engine = create_engine(database_url, pool_size=pool_size)
+    redis: Redis = Redis.from_url(redis_url, decode_responses=False)
+    jobs = await create_pool(
+        RedisSettings.from_dsn(redis_url), default_queue_name=arq_queue_name(settings)
+    )
+    hasher = security.password_hasher(
+        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+    )
+    throttle = LoginThrottle(
+        redis,
+        settings.redis_prefix,
+        ThrottleConfig(
+            max_failures=settings.login_max_failures,
+            window_seconds=settings.login_failure_window_seconds,
+            lockout_seconds=settings.login_lockout_seconds,
+            ip_max_failures=settings.login_ip_max_failures,
+        ),
+    )
+    services: Services
+    accounts = Accounts(
+        create_sessionmaker(engine),
+        hasher,
+        security.SecretBox(settings.resolved_secret_key()),
+        throttle,
+        AccountsConfig(
+            access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            reset_ttl=timedelta(seconds=settings.password_reset_ttl_seconds),
+            reset_max_per_hour=settings.password_reset_max_per_hour,
+        ),
+        send_email=lambda *args: services.send_email(*args),
+    )
+    services = Services(
+        settings=settings,
+        database_url=database_url,
+        redis_url=redis_url,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        redis=redis,
+        jobs=jobs,
+        accounts=accounts,
+    )
+    try:
+        yield services
+    finally:
+        await jobs.aclose()
+        await redis.aclose()
+        await engine.dispose()

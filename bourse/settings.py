@@ -1,0 +1,85 @@
+"""Typed settings read from the environment (API.md section 2).
+
+Standard names (`DATABASE_URL`, `REDIS_URL`, `SMTP_URL`, `PORT`, `HOST`) are read as-is;
+Bourse-specific knobs use the `BOURSE_` prefix. Every field has a typed default, so an empty
+environment gives a working laptop setup (embedded PostgreSQL and Redis under ./var/).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "production", "test"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOURSE_", extra="ignore")
+
+    # --- runtime contract (unprefixed names) ---
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
+    port: int = Field(default=8000, validation_alias="PORT")
+    host: str = Field(default="127.0.0.1", validation_alias="HOST")
+
+    # --- platform ---
+    env: Environment = Field(
+        default="production", validation_alias=AliasChoices("BOURSE_ENV", "env")
+    )
+    var_dir: Path = Path("var")
+    secret_key: str | None = None
+    redis_prefix: str = "bourse:"
+    public_url: str | None = None
+    mail_from: str = "Bourse <no-reply@bourse.local>"
+    log_level: str = "INFO"
+
+    # --- auth ---
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    password_reset_ttl_seconds: int = 30 * 60
+    # argon2id parameters: OWASP's recommended minimum (19 MiB, t=2, p=1) by default.
+    argon2_memory_kib: int = 19_456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 15 * 60
+    login_lockout_seconds: int = 15 * 60
+    login_ip_max_failures: int = 100
+    password_reset_max_per_hour: int = 5
+
+    # --- GraphQL hardening ---
+    graphql_max_depth: int = 12
+    graphql_max_tokens: int = 2_000
+    graphql_max_aliases: int = 30
+    graphql_cache_size: int = 512
+
+    # --- matching ---
+    matching_shards: int = 2
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+    def resolved_secret_key(self) -> str:
+        """The signing/encryption key; generated once into var/ when not configured."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,42 @@
+"""The edge: the Starlette application clients talk to."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+
+from bff.console import console_login
+from bff.graphql_view import BourseGraphQL
+from bff.health import healthz, readyz
+from bff.request_id import RequestIdMiddleware
+from bourse.services import open_services
+from bourse.settings import Settings
+from resolvers.schema import build_schema
+
+
+def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
+    """An app bound to concrete service URLs (resolved by the CLI: env or embedded)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_services(settings, database_url, redis_url) as services:
+            app.state.services = services
+            yield
+
+    schema = build_schema(settings)
+    graphql = BourseGraphQL(schema, settings)
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/console/login", console_login, methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

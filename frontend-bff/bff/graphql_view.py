@@ -1,0 +1,48 @@
+"""GraphQL over HTTP and `graphql-transport-ws`, with per-request context and a gated IDE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from bourse.services import Services
+from bourse.settings import Settings
+from models.users import STAFF_ROLES
+from resolvers.context import Context
+
+
+class BourseGraphQL(GraphQL[Context, None]):
+    def __init__(self, schema: Any, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            # Queries over GET would let a cross-site <img> run them with cookies: POST only.
+            allow_queries_via_get=False,
+            keep_alive=True,
+            keep_alive_interval=15,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            multipart_uploads_enabled=False,
+        )
+        self.settings = settings
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        services: Services = request.app.state.services
+        return Context(request, response, services)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL is for staff: open in development, otherwise SUPPORT/ADMIN only."""
+        if not self.settings.development:
+            context = Context(request, None, request.app.state.services)
+            principal = await context.principal()
+            if principal is None:
+                return RedirectResponse("/console/login", status_code=303)
+            if principal.role not in STAFF_ROLES:
+                return Response("The GraphQL console is for support staff.", status_code=403)
+        return await super().render_graphql_ide(request)

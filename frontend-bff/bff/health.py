@@ -1,0 +1,53 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bourse.services import Services
+
+PROBE_TIMEOUT_S = 2.0
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def _postgres(services: Services) -> bool:
+    async with services.engine.connect() as conn:
+        return bool((await conn.scalar(text("SELECT 1"))) == 1)
+
+
+async def _redis(services: Services) -> bool:
+    return bool(await services.redis.ping())
+
+
+async def _shards(services: Services) -> bool:
+    # Each matching shard refreshes a heartbeat key with a short TTL while it runs.
+    from matching.keys import heartbeat_key
+
+    keys = [
+        heartbeat_key(services.settings.redis_prefix, shard)
+        for shard in range(services.settings.matching_shards)
+    ]
+    return bool(keys) and all(await asyncio.gather(*(services.redis.exists(k) for k in keys)))
+
+
+async def readyz(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    checks = {"postgres": _postgres, "redis": _redis, "matching": _shards}
+    results: dict[str, bool] = {}
+    for name, check in checks.items():
+        try:
+            results[name] = await asyncio.wait_for(check(services), PROBE_TIMEOUT_S)
+        except Exception:  # a probe reports, it never raises
+            results[name] = False
+    ok = all(results.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "unavailable", "checks": results},
+        status_code=200 if ok else 503,
+    )

@@ -1,0 +1,530 @@
+"""Account rules: registration, sign-in with sessions, two-factor, password changes and resets.
+
+Tokens are opaque random strings; only their SHA-256 digests are stored, so revocation is a
+row update and takes effect on the very next request. Refresh tokens rotate: using one revokes
+its session and issues a new one in the same family; presenting an already-rotated refresh
+token is treated as theft and revokes the whole family.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+
+from argon2 import PasswordHasher
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import security, validation
+from models.auth import AuthSession, PasswordResetToken, RecoveryCode
+from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
+from models.throttle import LoginThrottle
+from models.users import Role, User
+
+# Verified against when the email is unknown, so a miss costs the same time as a hit.
+_DUMMY_PASSWORD = "not-a-real-password-0"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: resolved from an access token on every request."""
+
+    user_id: uuid.UUID
+    role: Role
+    session_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    user: User
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsConfig:
+    access_ttl: timedelta
+    refresh_ttl: timedelta
+    reset_ttl: timedelta
+    reset_max_per_hour: int
+
+
+class TwoFactorRequired(DomainError):
+    """Password was right; a second factor is needed (or was wrong)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanges:
+    """Only fields that are not None change; empty strings clear optional text fields."""
+
+    username: str | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone_number: str | None = None
+    date_of_birth: date | None = None
+    address: str | None = None
+    preferred_language: str | None = None
+    base_currency: str | None = None
+
+
+SendEmail = Callable[[str, str, str, str], Awaitable[None]]
+"""(to, subject, body, idempotency_key) → enqueue an email."""
+
+
+class Accounts:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        hasher: PasswordHasher,
+        box: security.SecretBox,
+        throttle: LoginThrottle,
+        config: AccountsConfig,
+        send_email: SendEmail,
+    ) -> None:
+        self._sm = sessionmaker
+        self._hasher = hasher
+        self._box = box
+        self._throttle = throttle
+        self._config = config
+        self._send_email = send_email
+        self._dummy_hash: str | None = None
+
+    # ---- passwords (argon2 is CPU-bound: keep it off the event loop) ----
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(security.hash_password, self._hasher, password)
+
+    async def _verify(self, stored: str, password: str) -> bool:
+        return await asyncio.to_thread(security.verify_password, self._hasher, stored, password)
+
+    # ---- registration ----
+
+    async def register(
+        self, username: str, email: str, password: str, role: Role = Role.CUSTOMER
+    ) -> User:
+        checks = ProblemCollector()
+        clean_username = checks.check(partial(validation.username, username))
+        clean_email = checks.check(partial(validation.email, email))
+        checks.check(partial(validation.password, password, username=username, email=email))
+        checks.raise_if_any()
+        assert clean_username is not None
+        assert clean_email is not None
+
+        password_hash = await self._hash(password)
+        async with self._sm.begin() as s:
+            await self._check_unique(s, clean_username, clean_email, exclude=None)
+            user = User(
+                username=clean_username, email=clean_email, password_hash=password_hash, role=role
+            )
+            s.add(user)
+            try:
+                await s.flush()
+            except IntegrityError as exc:  # lost a race with a concurrent registration
+                raise self._unique_violation(exc) from exc
+            await s.refresh(user)
+        return user
+
+    async def _check_unique(
+        self, s: AsyncSession, username: str | None, email: str | None, exclude: uuid.UUID | None
+    ) -> None:
+        problems: list[Problem] = []
+        if username:
+            q = select(User.id).where(func.lower(User.username) == username.lower())
+            found = await s.scalar(q)
+            if found is not None and found != exclude:
+                problems.append(
+                    Problem(ErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
+                )
+        if email:
+            q = select(User.id).where(func.lower(User.email) == email.lower())
+            found = await s.scalar(q)
+            if found is not None and found != exclude:
+                problems.append(
+                    Problem(ErrorCode.EMAIL_TAKEN, "An account with this email exists.", "email")
+                )
+        if problems:
+            raise DomainError(*problems)
+
+    @staticmethod
+    def _unique_violation(exc: IntegrityError) -> DomainError:
+        text = str(exc.orig)
+        if "uq_users_email_lower" in text:
+            return DomainError.one(
+                ErrorCode.EMAIL_TAKEN, "An account with this email exists.", "email"
+            )
+        if "uq_users_username_lower" in text:
+            return DomainError.one(ErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
+        raise exc
+
+    # ---- sign-in ----
+
+    async def login(
+        self, email: str, password: str, otp: str | None, client: ClientInfo
+    ) -> IssuedTokens:
+        account_key = email.strip().lower()
+        if client.ip and await self._throttle.ip_locked(client.ip):
+            raise DomainError.one(
+                ErrorCode.RATE_LIMITED, "Too many failed sign-ins from this address; try later."
+            )
+        if await self._throttle.account_locked(account_key):
+            raise DomainError.one(
+                ErrorCode.ACCOUNT_LOCKED,
+                "Too many failed sign-ins; the account is locked for a while.",
+            )
+        async with self._sm() as s:
+            user = await s.scalar(select(User).where(func.lower(User.email) == account_key))
+        if user is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hash(_DUMMY_PASSWORD)
+            await self._verify(self._dummy_hash, password)
+            await self._throttle.record_failure(account_key, client.ip)
+            raise DomainError.one(ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
+        if not await self._verify(user.password_hash, password):
+            await self._throttle.record_failure(account_key, client.ip)
+            raise DomainError.one(ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
+        if user.two_factor_enabled:
+            if not otp:
+                raise TwoFactorRequired(
+                    Problem(
+                        ErrorCode.OTP_REQUIRED, "Enter the code from your authenticator.", "otp"
+                    )
+                )
+            if not await self._check_second_factor(user, otp):
+                await self._throttle.record_failure(account_key, client.ip)
+                raise TwoFactorRequired(
+                    Problem(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
+                )
+        await self._throttle.clear_account(account_key)
+        if self._hasher.check_needs_rehash(user.password_hash):
+            new_hash = await self._hash(password)
+            async with self._sm.begin() as s:
+                await s.execute(
+                    update(User).where(User.id == user.id).values(password_hash=new_hash)
+                )
+        return await self._issue(user, family_id=uuid.uuid4(), client=client)
+
+    async def _check_second_factor(self, user: User, otp: str) -> bool:
+        """A current TOTP code, or an unused recovery code (consumed atomically)."""
+        assert user.totp_secret_enc is not None
+        if security.verify_totp(self._box.decrypt(user.totp_secret_enc), otp):
+            return True
+        digest = security.token_digest(security.normalize_recovery_code(otp))
+        async with self._sm.begin() as s:
+            used = await s.execute(
+                update(RecoveryCode)
+                .where(
+                    RecoveryCode.user_id == user.id,
+                    RecoveryCode.code_hash == digest,
+                    RecoveryCode.used_at.is_(None),
+                )
+                .values(used_at=utcnow())
+                .returning(RecoveryCode.id)
+            )
+            return used.first() is not None
+
+    async def _issue(
+        self, user: User, family_id: uuid.UUID, client: ClientInfo, s: AsyncSession | None = None
+    ) -> IssuedTokens:
+        now = utcnow()
+        access, refresh = security.new_token(), security.new_token()
+        row = AuthSession(
+            user_id=user.id,
+            family_id=family_id,
+            access_token_hash=security.token_digest(access),
+            refresh_token_hash=security.token_digest(refresh),
+            access_expires_at=now + self._config.access_ttl,
+            refresh_expires_at=now + self._config.refresh_ttl,
+            created_at=now,
+            ip=client.ip,
+            user_agent=(client.user_agent or "")[:300] or None,
+        )
+        if s is None:
+            async with self._sm.begin() as own:
+                own.add(row)
+        else:
+            s.add(row)
+        return IssuedTokens(user, access, refresh, row.access_expires_at)
+
+    async def authenticate(self, access_token: str) -> Principal | None:
+        digest = security.token_digest(access_token)
+        async with self._sm() as s:
+            found = (
+                await s.execute(
+                    select(AuthSession.id, User.id, User.role)
+                    .join(User, User.id == AuthSession.user_id)
+                    .where(
+                        AuthSession.access_token_hash == digest,
+                        AuthSession.revoked_at.is_(None),
+                        AuthSession.access_expires_at > func.now(),
+                    )
+                )
+            ).first()
+        if found is None:
+            return None
+        session_id, user_id, role = found
+        return Principal(user_id=user_id, role=role, session_id=session_id)
+
+    async def refresh(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
+        digest = security.token_digest(refresh_token)
+        invalid = DomainError.one(
+            ErrorCode.INVALID_TOKEN, "The refresh token is invalid or expired.", "refreshToken"
+        )
+        async with self._sm.begin() as s:
+            row = await s.scalar(
+                select(AuthSession)
+                .where(AuthSession.refresh_token_hash == digest)
+                .with_for_update()
+            )
+            if row is None:
+                raise invalid
+            now = utcnow()
+            if row.rotated_at is not None:
+                # Reuse of a rotated token: someone else holds a copy. End the whole family.
+                await s.execute(
+                    update(AuthSession)
+                    .where(AuthSession.family_id == row.family_id, AuthSession.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+                reuse_detected = True
+            else:
+                reuse_detected = False
+                if row.revoked_at is not None or row.refresh_expires_at <= now:
+                    raise invalid
+                row.revoked_at = now
+                row.rotated_at = now
+                user = await s.get_one(User, row.user_id)
+                return await self._issue(user, family_id=row.family_id, client=client, s=s)
+        assert reuse_detected
+        raise invalid
+
+    async def logout(self, session_id: uuid.UUID) -> None:
+        async with self._sm.begin() as s:
+            await s.execute(
+                update(AuthSession)
+                .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+
+    @staticmethod
+    async def _revoke_all(s: AsyncSession, user_id: uuid.UUID) -> None:
+        await s.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+    # ---- profile ----
+
+    async def get_user(self, user_id: uuid.UUID) -> User | None:
+        async with self._sm() as s:
+            return await s.get(User, user_id)
+
+    async def update_profile(self, user_id: uuid.UUID, changes: ProfileChanges) -> User:
+        values: dict[str, object] = {}
+        checks = ProblemCollector()
+        c = changes
+        if c.username is not None:
+            values["username"] = checks.check(partial(validation.username, c.username))
+        if c.email is not None:
+            values["email"] = checks.check(partial(validation.email, c.email))
+        for name, field, limit in (
+            ("first_name", "firstName", 100),
+            ("last_name", "lastName", 100),
+            ("address", "address", 500),
+        ):
+            raw = getattr(c, name)
+            if raw is not None:  # an empty string clears the field
+                values[name] = (
+                    checks.check(partial(validation.bounded_text, raw, limit, field)) or None
+                )
+        if c.phone_number is not None:
+            values["phone_number"] = (
+                checks.check(partial(validation.phone_number, c.phone_number))
+                if c.phone_number
+                else None
+            )
+        if c.date_of_birth is not None:
+            values["date_of_birth"] = checks.check(
+                partial(validation.date_of_birth, c.date_of_birth, utcnow().date())
+            )
+        if c.preferred_language is not None:
+            values["preferred_language"] = checks.check(
+                partial(validation.language, c.preferred_language)
+            )
+        if c.base_currency is not None:
+            values["base_currency"] = checks.check(partial(validation.currency, c.base_currency))
+        checks.raise_if_any()
+
+        async with self._sm.begin() as s:
+            user = await s.get_one(User, user_id, with_for_update=True)
+            await self._check_unique(
+                s,
+                str(values["username"]) if "username" in values else None,
+                str(values["email"]) if "email" in values else None,
+                exclude=user_id,
+            )
+            for key, value in values.items():
+                setattr(user, key, value)
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise self._unique_violation(exc) from exc
+            await s.refresh(user)
+        return user
+
+    async def change_password(self, user_id: uuid.UUID, current: str, new: str) -> None:
+        user = await self.get_user(user_id)
+        if user is None:
+            raise DomainError.one(ErrorCode.NOT_FOUND, "No such user.")
+        if not await self._verify(user.password_hash, current):
+            raise DomainError.one(
+                ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "currentPassword"
+            )
+        validation.password(new, username=user.username, email=user.email, field="newPassword")
+        new_hash = await self._hash(new)
+        async with self._sm.begin() as s:
+            await s.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
+            # Every signed-in device, this one included, must sign in again.
+            await self._revoke_all(s, user_id)
+
+    # ---- two-factor ----
+
+    async def begin_two_factor(self, user_id: uuid.UUID) -> tuple[str, str]:
+        async with self._sm.begin() as s:
+            user = await s.get_one(User, user_id, with_for_update=True)
+            if user.two_factor_enabled:
+                raise DomainError.one(
+                    ErrorCode.TWO_FACTOR_ALREADY_ENABLED, "Two-factor sign-in is already on."
+                )
+            secret = security.new_totp_secret()
+            user.totp_pending_secret_enc = self._box.encrypt(secret)
+            return secret, security.totp_uri(secret, user.email)
+
+    async def confirm_two_factor(self, user_id: uuid.UUID, otp: str) -> list[str]:
+        async with self._sm.begin() as s:
+            user = await s.get_one(User, user_id, with_for_update=True)
+            if user.two_factor_enabled:
+                raise DomainError.one(
+                    ErrorCode.TWO_FACTOR_ALREADY_ENABLED, "Two-factor sign-in is already on."
+                )
+            if user.totp_pending_secret_enc is None:
+                raise DomainError.one(
+                    ErrorCode.TWO_FACTOR_NOT_STARTED, "Begin two-factor setup first."
+                )
+            secret = self._box.decrypt(user.totp_pending_secret_enc)
+            if not security.verify_totp(secret, otp):
+                raise DomainError.one(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
+            user.totp_secret_enc = user.totp_pending_secret_enc
+            user.totp_pending_secret_enc = None
+            user.two_factor_enabled = True
+            codes = security.new_recovery_codes()
+            now = utcnow()
+            await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+            s.add_all(
+                RecoveryCode(user_id=user_id, code_hash=security.token_digest(c), created_at=now)
+                for c in codes
+            )
+        return codes
+
+    async def disable_two_factor(self, user_id: uuid.UUID, otp: str) -> None:
+        user = await self.get_user(user_id)
+        if user is None or not user.two_factor_enabled:
+            raise DomainError.one(ErrorCode.TWO_FACTOR_NOT_ENABLED, "Two-factor sign-in is off.")
+        if not await self._check_second_factor(user, otp):
+            raise DomainError.one(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
+        async with self._sm.begin() as s:
+            await s.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(
+                    two_factor_enabled=False, totp_secret_enc=None, totp_pending_secret_enc=None
+                )
+            )
+            await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+
+    # ---- password reset ----
+
+    async def request_password_reset(self, email: str, reset_link: Callable[[str], str]) -> None:
+        """Same outcome whether or not the address is known: nothing is revealed."""
+        address = validation.email(email)
+        async with self._sm.begin() as s:
+            user = await s.scalar(select(User).where(func.lower(User.email) == address.lower()))
+            if user is None:
+                return
+            now = utcnow()
+            recent = await s.scalar(
+                select(func.count())
+                .select_from(PasswordResetToken)
+                .where(
+                    PasswordResetToken.user_id == user.id,
+                    PasswordResetToken.created_at > now - timedelta(hours=1),
+                )
+            )
+            if (recent or 0) >= self._config.reset_max_per_hour:
+                return  # quietly: the user already has several valid links
+            token = security.new_token()
+            row = PasswordResetToken(
+                user_id=user.id,
+                token_hash=security.token_digest(token),
+                created_at=now,
+                expires_at=now + self._config.reset_ttl,
+            )
+            s.add(row)
+            await s.flush()
+            minutes = int(self._config.reset_ttl.total_seconds() // 60)
+            body = (
+                f"Hello {user.username},\n\n"
+                "Someone asked to reset the password of your Bourse account. If it was you, "
+                "use this single-use reset token (valid for "
+                f"{minutes} minutes):\n\n{token}\n\n"
+                f"or open: {reset_link(token)}\n\n"
+                "If it was not you, ignore this email; your password has not changed.\n"
+            )
+            to, job_key = user.email, f"password-reset:{row.id}"
+        # Enqueued after commit: the worker sends it (arq may run a job twice; the job id dedupes).
+        await self._send_email(to, "Reset your Bourse password", body, job_key)
+
+    async def reset_password(self, token: str, new_password: str) -> None:
+        digest = security.token_digest(token.strip())
+        async with self._sm.begin() as s:
+            row = await s.scalar(
+                select(PasswordResetToken)
+                .where(PasswordResetToken.token_hash == digest)
+                .with_for_update()
+            )
+            now = utcnow()
+            if row is None or row.used_at is not None or row.expires_at <= now:
+                raise DomainError.one(
+                    ErrorCode.INVALID_TOKEN, "This reset link is invalid or has expired.", "token"
+                )
+            user = await s.get_one(User, row.user_id, with_for_update=True)
+            validation.password(
+                new_password, username=user.username, email=user.email, field="newPassword"
+            )
+            user.password_hash = await self._hash(new_password)
+            # This token and any other outstanding ones for the user are spent.
+            await s.execute(
+                update(PasswordResetToken)
+                .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+                .values(used_at=now)
+            )
+            await self._revoke_all(s, user.id)
+            email = user.email
+        await self._throttle.clear_account(email.lower())

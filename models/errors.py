@@ -1,0 +1,76 @@
+"""Business failures as data: every expected failure is a code, a field and a message.
+
+Services raise `DomainError`; the GraphQL layer turns it into the payload's `errors` list.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ErrorCode(enum.StrEnum):
+    # generic
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    NOT_ALLOWED = "NOT_ALLOWED"
+    RATE_LIMITED = "RATE_LIMITED"
+    # accounts
+    USERNAME_TAKEN = "USERNAME_TAKEN"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    INVALID_USERNAME = "INVALID_USERNAME"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    OTP_REQUIRED = "OTP_REQUIRED"
+    INVALID_OTP = "INVALID_OTP"
+    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    INVALID_TOKEN = "INVALID_TOKEN"
+    INVALID_PHONE_NUMBER = "INVALID_PHONE_NUMBER"
+    INVALID_DATE_OF_BIRTH = "INVALID_DATE_OF_BIRTH"
+    INVALID_LANGUAGE = "INVALID_LANGUAGE"
+    UNSUPPORTED_CURRENCY = "UNSUPPORTED_CURRENCY"
+    TWO_FACTOR_ALREADY_ENABLED = "TWO_FACTOR_ALREADY_ENABLED"
+    TWO_FACTOR_NOT_ENABLED = "TWO_FACTOR_NOT_ENABLED"
+    TWO_FACTOR_NOT_STARTED = "TWO_FACTOR_NOT_STARTED"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: ErrorCode
+    message: str
+    field: str | None = None
+
+
+class DomainError(Exception):
+    """One or more expected business failures; nothing was changed."""
+
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems: tuple[Problem, ...] = problems
+
+    @classmethod
+    def one(cls, code: ErrorCode, message: str, field: str | None = None) -> DomainError:
+        return cls(Problem(code, message, field))
+
+
+class ProblemCollector:
+    """Run several checks, keep every failure, raise them together."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def check(self, fn: Callable[[], T]) -> T | None:
+        try:
+            return fn()
+        except DomainError as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise DomainError(*self.problems)

@@ -1,0 +1,64 @@
+"""Users: identity, role, KYC profile and two-factor state."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date
+
+from sqlalchemy import CheckConstraint, Enum, Index, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, Timestamps, uuid_pk
+
+
+class Role(enum.StrEnum):
+    CUSTOMER = "CUSTOMER"
+    SUPPORT = "SUPPORT"
+    ADMIN = "ADMIN"
+
+
+class KycStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    VERIFIED = "VERIFIED"
+    REJECTED = "REJECTED"
+
+
+STAFF_ROLES = frozenset({Role.SUPPORT, Role.ADMIN})
+
+
+class User(Timestamps, Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    username: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="user_role", native_enum=True), default=Role.CUSTOMER
+    )
+    # KYC profile
+    kyc_status: Mapped[KycStatus] = mapped_column(
+        Enum(KycStatus, name="kyc_status", native_enum=True), default=KycStatus.PENDING
+    )
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    date_of_birth: Mapped[date | None]
+    address: Mapped[str | None] = mapped_column(String(500))
+    preferred_language: Mapped[str] = mapped_column(String(16), default="en")
+    base_currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # Two-factor: secrets are encrypted at rest (Fernet, key from settings).
+    two_factor_enabled: Mapped[bool] = mapped_column(default=False)
+    totp_secret_enc: Mapped[str | None] = mapped_column(Text)
+    totp_pending_secret_enc: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_users_username_lower", func.lower(username), unique=True),
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+        CheckConstraint("char_length(username) >= 3", name="username_length"),
+        CheckConstraint(
+            "(two_factor_enabled = false) OR (totp_secret_enc IS NOT NULL)",
+            name="two_factor_secret",
+        ),
+    )

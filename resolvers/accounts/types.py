@@ -1,0 +1,156 @@
+"""GraphQL types of the accounts domain."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from models.users import KycStatus as KycStatusModel
+from models.users import Role as RoleModel
+from models.users import User as UserModel
+from resolvers.errors import UserError
+
+# The model enums are the GraphQL enums (strawberry.enum registers the class in place).
+Role = strawberry.enum(RoleModel, name="Role")
+KycStatus = strawberry.enum(KycStatusModel, name="KycStatus")
+
+
+@strawberry.type(name="User")
+class UserType:
+    id: strawberry.ID
+    username: str
+    email: str
+    role: RoleModel
+    created_at: datetime
+    two_factor_enabled: bool
+    kyc_status: KycStatusModel
+    first_name: str | None
+    last_name: str | None
+    phone_number: str | None
+    date_of_birth: date | None
+    address: str | None
+    preferred_language: str
+    base_currency: str
+
+    @classmethod
+    def from_model(cls, user: UserModel) -> UserType:
+        return cls(
+            id=strawberry.ID(str(user.id)),
+            username=user.username,
+            email=user.email,
+            role=user.role,
+            created_at=user.created_at,
+            two_factor_enabled=user.two_factor_enabled,
+            kyc_status=user.kyc_status,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            phone_number=user.phone_number,
+            date_of_birth=user.date_of_birth,
+            address=user.address,
+            preferred_language=user.preferred_language,
+            base_currency=user.base_currency,
+        )
+
+
+@strawberry.input
+class RegisterInput:
+    username: str
+    email: str
+    password: str
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str
+    otp: str | None = strawberry.field(
+        default=None, description="A TOTP code or an unused recovery code, when 2FA is on."
+    )
+
+
+@strawberry.input
+class UpdateProfileInput:
+    username: str | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone_number: str | None = None
+    date_of_birth: date | None = None
+    address: str | None = None
+    preferred_language: str | None = None
+    base_currency: str | None = None
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str
+
+
+@strawberry.input
+class ResetPasswordInput:
+    token: str
+    new_password: str
+
+
+@strawberry.type
+class RegisterPayload:
+    user: UserType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LoginPayload:
+    token: str | None = strawberry.field(default=None, description="Access token (Bearer).")
+    refresh_token: str | None = None
+    token_expires_at: datetime | None = None
+    user: UserType | None = None
+    two_factor_required: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LogoutPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UpdateProfilePayload:
+    user: UserType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ChangePasswordPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BeginTwoFactorSetupPayload:
+    secret: str | None = None
+    otpauth_uri: str | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ConfirmTwoFactorPayload:
+    recovery_codes: list[str] | None = strawberry.field(
+        default=None, description="Shown once: each works a single time in place of a code."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DisableTwoFactorPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RequestPasswordResetPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ResetPasswordPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -1,0 +1,69 @@
+"""Per-request context: services, the caller (resolved lazily, once) and dataloaders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from bourse.services import Services
+from models.accounts import ClientInfo, Principal
+from resolvers.errors import unauthenticated
+
+CONSOLE_COOKIE = "bourse_console"
+
+
+def bearer(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+class Context:
+    def __init__(
+        self,
+        request: Request | WebSocket,
+        response: Response | WebSocket | None,
+        services: Services,
+    ) -> None:
+        self.request = request
+        self.response = response
+        self.services = services
+        self.connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
+        self._principal: Principal | None = None
+        self._resolved = False
+
+    @property
+    def client(self) -> ClientInfo:
+        host = self.request.client.host if self.request.client else None
+        return ClientInfo(ip=host, user_agent=self.request.headers.get("user-agent"))
+
+    def token(self) -> str | None:
+        params = self.connection_params or {}
+        token = bearer(params.get("Authorization") or params.get("authorization"))
+        if token is None and isinstance(params.get("token"), str):
+            token = params["token"] or None
+        if token is None:
+            token = bearer(self.request.headers.get("authorization"))
+        if token is None:
+            # The staff console (GraphiQL) authenticates with an HttpOnly same-site cookie.
+            token = self.request.cookies.get(CONSOLE_COOKIE) or None
+        return token
+
+    async def principal(self) -> Principal | None:
+        if not self._resolved:
+            token = self.token()
+            self._principal = await self.services.accounts.authenticate(token) if token else None
+            self._resolved = True
+        return self._principal
+
+    async def require_principal(self) -> Principal:
+        principal = await self.principal()
+        if principal is None:
+            raise unauthenticated()
+        return principal

@@ -1,0 +1,45 @@
+"""The error vocabulary of the API.
+
+- `UserError`: expected business failures, returned in every mutation payload's `errors`.
+- `ApiError`: request-level failures (UNAUTHENTICATED, FORBIDDEN, …) raised as GraphQL errors
+  with `extensions.code`. Anything else is unexpected and masked by `MaskErrors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from graphql import GraphQLError
+from models.errors import DomainError
+
+
+@strawberry.type(description="An expected failure: what went wrong, with a stable code.")
+class UserError:
+    field: str | None = strawberry.field(description="The input field at fault, if one is.")
+    code: str = strawberry.field(description="Stable machine-readable code, e.g. EMAIL_TAKEN.")
+    message: str
+
+
+def user_errors(exc: DomainError) -> list[UserError]:
+    return [UserError(field=p.field, code=p.code.value, message=p.message) for p in exc.problems]
+
+
+class ApiError(GraphQLError):
+    def __init__(self, message: str, code: str, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": code, **extensions})
+
+
+def unauthenticated() -> ApiError:
+    return ApiError("Sign in first: a valid access token is required.", "UNAUTHENTICATED")
+
+
+def forbidden() -> ApiError:
+    return ApiError("Your role may not do this.", "FORBIDDEN")
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask only unexpected exceptions; GraphQL errors we raised on purpose pass through."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)

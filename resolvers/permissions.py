@@ -1,0 +1,44 @@
+"""Declared permissions: attach to fields, never hand-check inside resolvers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from models.users import STAFF_ROLES, Role
+from resolvers.context import Context
+from resolvers.errors import forbidden, unauthenticated
+
+
+class IsAuthenticated(BasePermission):
+    message = "Sign in first: a valid access token is required."
+    error_extensions = {"code": "UNAUTHENTICATED"}
+
+    async def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
+        if await info.context.principal() is None:
+            raise unauthenticated()
+        return True
+
+
+class _HasRole(BasePermission):
+    roles: frozenset[Role] = frozenset()
+    message = "Your role may not do this."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    async def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
+        principal = await info.context.principal()
+        if principal is None:
+            raise unauthenticated()
+        if principal.role not in self.roles:
+            raise forbidden()
+        return True
+
+
+class IsStaff(_HasRole):
+    roles = STAFF_ROLES
+
+
+class IsAdmin(_HasRole):
+    roles = frozenset({Role.ADMIN})

@@ -1,0 +1,68 @@
+"""The one Strawberry schema: each domain contributes a Query and Mutation mixin."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from bourse.settings import Settings, get_settings
+from graphql import GraphQLError
+from resolvers.accounts.schema import AccountsMutation, AccountsQuery
+from resolvers.errors import should_mask
+
+
+@strawberry.type
+class Query(AccountsQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(AccountsMutation):
+    pass
+
+
+class BourseSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Errors raised on purpose (UNAUTHENTICATED, validation of the document, …) are answers,
+        # not incidents: only unexpected exceptions are logged, with their traceback.
+        super().process_errors([e for e in errors if should_mask(e)], execution_context)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    s = settings or get_settings()
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=s.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=s.graphql_max_aliases).validation_rules,
+    ]
+    return BourseSchema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(auto_camel_case=True),
+        # Factories, so each request gets fresh extension state. The caches are module-level
+        # LRUs keyed by size (unbounded unless capped: capped here). The depth and alias rules
+        # are built once: new rule classes per request would make every ValidationCache key new.
+        extensions=[
+            lambda: ParserCache(maxsize=s.graphql_cache_size),
+            lambda: AddValidationRules(limit_rules),
+            lambda: ValidationCache(maxsize=s.graphql_cache_size),
+            lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
+            lambda: MaskErrors(
+                should_mask_error=should_mask, error_message="Internal server error."
+            ),
+        ],
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,58 @@
+"""GraphQL documents and small helpers for the accounts tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.support.server import Api
+
+REGISTER = """mutation($input: RegisterInput!) { register(input: $input) {
+  user { id username email role createdAt twoFactorEnabled kycStatus }
+  errors { field code message } } }"""
+LOGIN = """mutation($input: LoginInput!) { login(input: $input) {
+  token refreshToken twoFactorRequired user { id email } errors { field code message } } }"""
+REFRESH = """mutation($t: String!) { refreshToken(refreshToken: $t) {
+  token refreshToken user { id } errors { field code message } } }"""
+ME = """{ me { id username email role twoFactorEnabled firstName lastName phoneNumber
+  dateOfBirth address preferredLanguage baseCurrency kycStatus createdAt } }"""
+LOGOUT = "mutation { logout { errors { code } } }"
+PASSWORD = "Sturdy-Pass-42"
+
+
+def unique(tag: str = "u") -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:10]
+    return f"{tag}{suffix}", f"{tag}.{suffix}@example.com"
+
+
+def codes(payload: dict[str, Any]) -> list[str]:
+    return [e["code"] for e in payload["errors"]]
+
+
+def error_code(body: dict[str, Any]) -> str:
+    return str(body["errors"][0]["extensions"]["code"])
+
+
+async def register(api: Api, username: str, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    body = await api.gql(
+        REGISTER, {"input": {"username": username, "email": email, "password": password}}
+    )
+    payload: dict[str, Any] = body["data"]["register"]
+    return payload
+
+
+async def login(
+    api: Api, email: str, password: str = PASSWORD, otp: str | None = None
+) -> dict[str, Any]:
+    body = await api.gql(LOGIN, {"input": {"email": email, "password": password, "otp": otp}})
+    payload: dict[str, Any] = body["data"]["login"]
+    return payload
+
+
+async def new_user(api: Api, tag: str = "u") -> tuple[str, str, dict[str, Any]]:
+    """Register and sign in; returns (username, email, login payload)."""
+    username, email = unique(tag)
+    assert (await register(api, username, email))["errors"] == []
+    signed_in = await login(api, email)
+    assert signed_in["errors"] == []
+    return username, email, signed_in

@@ -1,0 +1,138 @@
+"""Shared test fixtures: real PostgreSQL and Redis, never stand-ins.
+
+Servers come from DATABASE_URL / REDIS_URL when set, otherwise from the embedded launcher under
+./var/test (started once per run, stopped at the end). Each run creates its own database (and
+drops it afterwards) and uses its own Redis key prefix (deleted afterwards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from bourse.runtime import ServiceUrls, service_urls
+from bourse.settings import Settings
+from tests.support.databases import create_database, drop_database, with_database
+from tests.support.server import Api, free_port, running_api
+from tests.support.smtp import SmtpServer
+from workers.jobs import build_worker
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[ServiceUrls]:
+    base = Settings(
+        database_url=os.environ.get("DATABASE_URL") or None,
+        redis_url=os.environ.get("REDIS_URL") or None,
+        var_dir=Path("var/test"),
+    )
+    with service_urls(base) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: ServiceUrls) -> str:
+    return servers.redis_url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix unique to one test, so tests never see each other's keys."""
+    return f"test-{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(scope="session")
+async def database_url(servers: ServiceUrls) -> AsyncIterator[str]:
+    """A fresh database for this test run, migrated to head, dropped at the end."""
+    name = f"bourse_test_{RUN_ID}"
+    await create_database(servers.database_url, name)
+    url = with_database(servers.database_url, name)
+    try:
+        from bourse.migrate import upgrade_async
+
+        await upgrade_async(url)
+        yield url
+    finally:
+        await drop_database(servers.database_url, name)
+
+
+@pytest.fixture(scope="session")
+def run_prefix() -> str:
+    return f"test-{RUN_ID}:"
+
+
+@pytest.fixture(scope="session")
+async def redis_cleanup(redis_url: str, run_prefix: str) -> AsyncIterator[None]:
+    yield
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{run_prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def base_settings(
+    database_url: str,
+    redis_url: str,
+    run_prefix: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_cleanup: None,
+) -> Settings:
+    """Settings for the app under test: the run's database and key prefix, test SMTP unset."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=run_prefix,
+        env="test",
+        var_dir=tmp_path_factory.mktemp("var"),
+        secret_key="test-secret-key-" + RUN_ID,
+        login_lockout_seconds=2,
+        login_failure_window_seconds=60,
+    )
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings, smtp: SmtpServer) -> Settings:
+    return base_settings.model_copy(update={"smtp_url": smtp.url})
+
+
+@pytest.fixture(scope="session")
+async def worker(settings: Settings) -> AsyncIterator[None]:
+    """The arq worker (email and other jobs), running in the test's event loop."""
+    assert settings.redis_url
+    w = build_worker(settings, settings.redis_url)
+    task = asyncio.create_task(w.async_run())
+    try:
+        yield
+    finally:
+        await w.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture(scope="session")
+async def api(settings: Settings, worker: None) -> AsyncIterator[Api]:
+    async with running_api(settings) as client:
+        yield client

@@ -1,0 +1,58 @@
+"""A real SMTP server for tests (aiosmtpd), collecting what it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import threading
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        with self._lock:
+            self.messages.append(msg)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    async def wait_for(
+        self, address: str, count: int = 1, timeout: float = 10
+    ) -> list[EmailMessage]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = self.to(address)
+            if len(found) >= count:
+                return found
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no email for {address} within {timeout}s")
+            await asyncio.sleep(0.05)
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.inbox = Inbox()
+        self.port = port
+        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"

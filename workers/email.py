@@ -1,0 +1,60 @@
+"""Email delivery: real SMTP to SMTP_URL, or .eml files under var/mail/ when none is set."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+import structlog
+
+from bourse.settings import Settings
+
+log = structlog.get_logger("bourse.email")
+
+
+def build_message(settings: Settings, to: str, subject: str, body: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="bourse.local")
+    msg.set_content(body)
+    return msg
+
+
+async def deliver(settings: Settings, msg: EmailMessage) -> str:
+    """Send one message; returns where it went (for logs)."""
+    if settings.smtp_url:
+        url = urlsplit(settings.smtp_url)
+        implicit_tls = url.scheme == "smtps"
+        await aiosmtplib.send(
+            msg,
+            hostname=url.hostname or "127.0.0.1",
+            port=url.port or (465 if implicit_tls else 25),
+            username=unquote(url.username) if url.username else None,
+            password=unquote(url.password) if url.password else None,
+            use_tls=implicit_tls,
+            start_tls=None if not implicit_tls else False,  # STARTTLS when offered
+            timeout=30,
+        )
+        return f"smtp://{url.hostname}:{url.port}"
+    mail_dir = Path(settings.var_dir) / "mail"
+    mail_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path = mail_dir / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+    path.write_bytes(bytes(msg))
+    return str(path)
+
+
+async def send_email(ctx: dict[str, object], to: str, subject: str, body: str) -> None:
+    """arq job. arq may run a job twice; enqueuers pass a job id so a retry is the only repeat."""
+    settings = ctx["settings"]
+    assert isinstance(settings, Settings)
+    where = await deliver(settings, build_message(settings, to, subject, body))
+    log.info("email sent", to=to, subject=subject, via=where)
