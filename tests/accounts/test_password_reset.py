@@ -1,0 +1,97 @@
+"""Password reset: email over real SMTP, single-use expiring tokens, no account enumeration."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bourse.settings import Settings
+from tests.accounts.helpers import ME, codes, error_code, login, new_user, unique
+from tests.support.server import Api, running_api
+from tests.support.smtp import SmtpServer
+
+REQUEST = "mutation($e: String!) { requestPasswordReset(email: $e) { errors { field code } } }"
+RESET = """mutation($input: ResetPasswordInput!) { resetPassword(input: $input) {
+  errors { field code message } } }"""
+TOKEN_LINE = re.compile(r"^([A-Za-z0-9_-]{40,})\r?$", re.MULTILINE)
+
+
+async def request_reset(api: Api, email: str) -> list[str]:
+    body = await api.gql(REQUEST, {"e": email})
+    return codes(body["data"]["requestPasswordReset"])
+
+
+async def emailed_token(smtp: SmtpServer, email: str, count: int = 1) -> str:
+    messages = await smtp.inbox.wait_for(email, count)
+    body = messages[count - 1].get_content()
+    match = TOKEN_LINE.search(body)
+    assert match, body
+    return match.group(1)
+
+
+async def reset(api: Api, token: str, password: str) -> list[str]:
+    body = await api.gql(RESET, {"input": {"token": token, "newPassword": password}})
+    return codes(body["data"]["resetPassword"])
+
+
+async def test_reset_email_arrives_over_smtp_and_token_works_once(
+    api: Api, smtp: SmtpServer
+) -> None:
+    _, email, session = await new_user(api)
+    assert await request_reset(api, email) == []
+    token = await emailed_token(smtp, email)
+    message = smtp.inbox.to(email)[0]
+    assert message["Subject"] == "Reset your Bourse password"
+    assert "reset-password?token=" in message.get_content()
+
+    new_password = "Reset-Works-31"
+    assert await reset(api, token, new_password) == []
+    assert (await login(api, email, new_password))["errors"] == []
+    # Single use.
+    assert await reset(api, token, "Yet-Another-32") == ["INVALID_TOKEN"]
+    # Existing sessions were signed out by the reset.
+    assert error_code(await api.gql(ME, token=session["token"])) == "UNAUTHENTICATED"
+
+
+async def test_unknown_email_gets_the_same_answer_and_no_mail(
+    api: Api, smtp: SmtpServer
+) -> None:
+    _, ghost = unique()
+    assert await request_reset(api, ghost) == []
+    _, email, _ = await new_user(api)
+    assert await request_reset(api, email) == []
+    await smtp.inbox.wait_for(email)  # the known address's mail went out…
+    await asyncio.sleep(0.2)
+    assert smtp.inbox.to(ghost) == []  # …and the unknown one got nothing
+
+
+async def test_invalid_tokens_and_weak_password(api: Api, smtp: SmtpServer) -> None:
+    assert await reset(api, "not-a-token", "Good-Password-1") == ["INVALID_TOKEN"]
+    _, email, _ = await new_user(api)
+    await request_reset(api, email)
+    token = await emailed_token(smtp, email)
+    assert await reset(api, token, "weak") == ["WEAK_PASSWORD"]
+    # A rejected attempt does not spend the token.
+    assert await reset(api, token, "Strong-Enough-55") == []
+
+
+async def test_malformed_email_is_a_clear_error(api: Api) -> None:
+    assert await request_reset(api, "nope") == ["INVALID_EMAIL"]
+
+
+@pytest.fixture
+async def short_ttl_api(settings: Settings) -> AsyncIterator[Api]:
+    async with running_api(settings.model_copy(update={"password_reset_ttl_seconds": 1})) as api:
+        yield api
+
+
+async def test_reset_token_expires(short_ttl_api: Api, smtp: SmtpServer) -> None:
+    api = short_ttl_api
+    _, email, _ = await new_user(api)
+    assert await request_reset(api, email) == []
+    token = await emailed_token(smtp, email)
+    await asyncio.sleep(1.3)
+    assert await reset(api, token, "Too-Late-Pass-8") == ["INVALID_TOKEN"]
