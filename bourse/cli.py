@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from bourse.logs import configure_logging
 from bourse.migrate import upgrade
@@ -105,7 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (docker stop, systemd, CI) unwinds like Ctrl-C, so embedded servers are stopped.
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
