@@ -8,7 +8,7 @@ from bourse.services import open_services
 from bourse.settings import Settings
 from models.users import User
 
-DEMO_EMAIL = "demo@bourse.local"
+DEMO_EMAIL = "demo@example.com"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-Trader-2026"
 
