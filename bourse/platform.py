@@ -15,8 +15,8 @@ from contextlib import contextmanager, suppress
 
 import structlog
 import uvicorn
-from bff.app import create_app
 
+from bff.app import create_app
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
 from workers.jobs import build_worker

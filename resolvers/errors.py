@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-
 from graphql import GraphQLError
+
 from models.errors import DomainError
 
 

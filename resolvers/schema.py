@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -16,7 +17,6 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from bourse.settings import Settings, get_settings
-from graphql import GraphQLError
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.errors import should_mask
 

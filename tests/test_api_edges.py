@@ -72,9 +72,7 @@ async def test_malformed_requests_are_4xx_not_5xx(api: Api) -> None:
 
 async def test_unexpected_errors_are_masked(settings: Settings) -> None:
     """With PostgreSQL unreachable, sign-in fails with a masked message, never internals."""
-    broken = settings.model_copy(
-        update={"database_url": "postgresql://nobody@127.0.0.1:1/nowhere"}
-    )
+    broken = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/nowhere"})
     async with running_api(broken) as api:
         response = await api.post(
             'mutation { login(input: {email: "a@example.com", password: "Whatever-1"}) '

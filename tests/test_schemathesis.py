@@ -49,7 +49,7 @@ def _operations() -> dict[str, Any]:
     """Schemathesis operations built from the schema in code (what the server serves)."""
     introspection = graphql_sync(app_schema._schema, get_introspection_query())
     loaded = schemathesis.graphql.from_dict(introspection.data or {})
-    return {op.label: op for op in (r.ok() for r in loaded.get_all_operations())}
+    return {op.label: op for op in (r.ok() for r in loaded.get_all_operations())}  # type: ignore[union-attr]
 
 
 OPERATIONS = _operations()

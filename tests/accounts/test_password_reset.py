@@ -56,9 +56,7 @@ async def test_reset_email_arrives_over_smtp_and_token_works_once(
     assert error_code(await api.gql(ME, token=session["token"])) == "UNAUTHENTICATED"
 
 
-async def test_unknown_email_gets_the_same_answer_and_no_mail(
-    api: Api, smtp: SmtpServer
-) -> None:
+async def test_unknown_email_gets_the_same_answer_and_no_mail(api: Api, smtp: SmtpServer) -> None:
     _, ghost = unique()
     assert await request_reset(api, ghost) == []
     _, email, _ = await new_user(api)

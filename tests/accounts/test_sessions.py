@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.accounts.helpers import (
     LOGOUT,
     ME,
@@ -18,8 +20,9 @@ CHANGE = """mutation($input: ChangePasswordInput!) { changePassword(input: $inpu
   errors { field code message } } }"""
 
 
-async def refresh(api: Api, token: str) -> dict:  # type: ignore[type-arg]
-    return (await api.gql(REFRESH, {"t": token}))["data"]["refreshToken"]
+async def refresh(api: Api, token: str) -> dict[str, Any]:
+    payload: dict[str, Any] = (await api.gql(REFRESH, {"t": token}))["data"]["refreshToken"]
+    return payload
 
 
 async def test_refresh_rotates_and_old_refresh_token_stops_working(api: Api) -> None:

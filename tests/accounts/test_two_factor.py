@@ -11,7 +11,9 @@ from tests.accounts.helpers import ME, codes, login, new_user
 from tests.support.server import Api
 
 BEGIN = "mutation { beginTwoFactorSetup { secret otpauthUri errors { code } } }"
-CONFIRM = "mutation($otp: String!) { confirmTwoFactor(otp: $otp) { recoveryCodes errors { code } } }"
+CONFIRM = (
+    "mutation($otp: String!) { confirmTwoFactor(otp: $otp) { recoveryCodes errors { code } } }"
+)
 DISABLE = "mutation($otp: String!) { disableTwoFactor(otp: $otp) { errors { code } } }"
 
 
@@ -36,7 +38,7 @@ async def enable(api: Api, token: str) -> tuple[str, list[str]]:
 
 
 async def test_setup_returns_secret_and_provisioning_uri(api: Api) -> None:
-    _, email, session = await new_user(api)
+    _, _, session = await new_user(api)
     begun = (await api.gql(BEGIN, token=session["token"]))["data"]["beginTwoFactorSetup"]
     assert begun["otpauthUri"].startswith("otpauth://totp/Bourse:")
     assert f"secret={begun['secret']}" in begun["otpauthUri"]

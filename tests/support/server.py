@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import uvicorn
-from bff.app import create_app
 from websockets.asyncio.client import ClientConnection, connect
 
+from bff.app import create_app
 from bourse.platform import QuietServer
 from bourse.settings import Settings
 
