@@ -66,6 +66,28 @@ def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ledger_check(settings: Settings, args: argparse.Namespace) -> int:
+    from bourse.services import open_services
+
+    async def check(database_url: str, redis_url: str) -> int:
+        async with (
+            open_services(settings, database_url, redis_url, pool_size=1) as services,
+            services.sessionmaker() as s,
+        ):
+            found = await services.ledger.check(s)
+        for d in found:
+            print(
+                f"{d.what} {d.subject} {d.asset}: stored {d.stored} computed {d.computed}",
+                file=sys.stderr,
+            )
+        print(f"ledger check: {len(found)} difference(s)")
+        return 1 if found else 0
+
+    with service_urls(settings) as urls:
+        upgrade(urls.database_url)
+        return asyncio.run(check(urls.database_url, urls.redis_url))
+
+
 def _cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from resolvers.schema import schema
 
@@ -100,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=_cmd_migrate)
+
+    ledger = sub.add_parser("ledger", help="the double-entry ledger")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    ledger_check = ledger_sub.add_parser(
+        "check", help="recompute balances and holds from postings; exit 1 on any difference"
+    )
+    ledger_check.set_defaults(func=_cmd_ledger_check)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="graphql/schema.graphql")

@@ -98,7 +98,7 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
             proxy_headers=False,
         )
     )
-    worker = build_worker(settings, urls.redis_url)
+    worker = build_worker(settings, urls.redis_url, database_url=urls.database_url)
     env = {**os.environ, "DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
 
     tasks = [

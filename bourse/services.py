@@ -5,6 +5,7 @@ Created once by `open_services` (API lifespan, workers, CLI) and shared by every
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
 from models.db import create_engine, create_sessionmaker
+from models.funds import Funds, FundsConfig
+from models.ledger import Ledger
+from models.rails import SandboxRail
 from models.throttle import LoginThrottle, ThrottleConfig
 
 
@@ -36,10 +40,22 @@ class Services:
     redis: Redis
     jobs: ArqRedis
     accounts: Accounts
+    ledger: Ledger
+    funds: Funds
 
     async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
         await self.jobs.enqueue_job(
             "send_email", to, subject, body, _job_id=key, _queue_name=arq_queue_name(self.settings)
+        )
+
+    async def schedule_withdrawal(self, transaction_id: uuid.UUID, delay: float) -> None:
+        """The job id is the transaction's, so a re-enqueue cannot schedule it twice."""
+        await self.jobs.enqueue_job(
+            "complete_withdrawal",
+            str(transaction_id),
+            _job_id=f"withdrawal:{transaction_id}",
+            _defer_by=delay,
+            _queue_name=arq_queue_name(self.settings),
         )
 
 
@@ -79,15 +95,31 @@ async def open_services(
         ),
         send_email=lambda *args: services.send_email(*args),
     )
+    sessionmaker = create_sessionmaker(engine)
+    ledger = Ledger()
+    funds = Funds(
+        sessionmaker,
+        ledger,
+        SandboxRail(),
+        FundsConfig(
+            max_transfer=settings.funds_max_transfer,
+            daily_deposit_limit=settings.funds_daily_deposit_limit,
+            daily_withdrawal_limit=settings.funds_daily_withdrawal_limit,
+            withdrawal_delay_seconds=settings.sandbox_withdrawal_delay_seconds,
+        ),
+        schedule_withdrawal=lambda *args: services.schedule_withdrawal(*args),
+    )
     services = Services(
         settings=settings,
         database_url=database_url,
         redis_url=redis_url,
         engine=engine,
-        sessionmaker=create_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         redis=redis,
         jobs=jobs,
         accounts=accounts,
+        ledger=ledger,
+        funds=funds,
     )
     try:
         yield services

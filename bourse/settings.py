@@ -8,6 +8,7 @@ environment gives a working laptop setup (embedded PostgreSQL and Redis under ./
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = 2_000
     graphql_max_aliases: int = 30
     graphql_cache_size: int = 512
+
+    # --- funds (limits are per user, per currency, in units of that currency) ---
+    funds_max_transfer: Decimal = Decimal("1000000")
+    funds_daily_deposit_limit: Decimal = Decimal("5000000")
+    funds_daily_withdrawal_limit: Decimal = Decimal("5000000")
+    sandbox_withdrawal_delay_seconds: float = 1.0
 
     # --- matching ---
     matching_shards: int = 2

@@ -2,6 +2,21 @@
 
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.base import Base
+from models.funds import FundTransaction
+from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
 from models.users import KycStatus, Role, User
 
-__all__ = ["AuthSession", "Base", "KycStatus", "PasswordResetToken", "RecoveryCode", "Role", "User"]
+__all__ = [
+    "AuthSession",
+    "Base",
+    "FundTransaction",
+    "Hold",
+    "JournalEntry",
+    "KycStatus",
+    "LedgerAccount",
+    "PasswordResetToken",
+    "Posting",
+    "RecoveryCode",
+    "Role",
+    "User",
+]

@@ -19,15 +19,17 @@ from strawberry.types import ExecutionContext
 from bourse.settings import Settings, get_settings
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.errors import should_mask
+from resolvers.funds.schema import FundsMutation, FundsQuery
+from resolvers.funds.types import SCALARS as FUNDS_SCALARS
 
 
 @strawberry.type
-class Query(AccountsQuery):
+class Query(AccountsQuery, FundsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation):
+class Mutation(AccountsMutation, FundsMutation):
     pass
 
 
@@ -49,7 +51,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return BourseSchema(
         query=Query,
         mutation=Mutation,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map={**FUNDS_SCALARS}),
         # Factories, so each request gets fresh extension state. The caches are module-level
         # LRUs keyed by size (unbounded unless capped: capped here). The depth and alias rules
         # are built once: new rule classes per request would make every ValidationCache key new.

@@ -16,13 +16,26 @@ from graphql import get_introspection_query, graphql_sync
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from schemathesis.graphql import nodes
 
 from bourse.settings import Settings
 from resolvers.schema import schema as app_schema
 from tests.support.threaded import threaded_api
 
 INTERNAL = "Internal server error."
-REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN"}
+REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT"}
+
+# Amounts: well-formed, malformed and hostile strings, and plain numbers (all must be answered
+# in the payload's errors or succeed, never fail the request).
+schemathesis.graphql.scalar(
+    "AmountInput",
+    st.one_of(
+        st.decimals(allow_nan=True, allow_infinity=True).map(str),
+        st.text(max_size=40),
+        st.from_regex(r"-?\d{1,25}(\.\d{0,20})?", fullmatch=True),
+    ).map(nodes.String)
+    | st.integers().map(nodes.Int),
+)
 
 
 @pytest.fixture(scope="module")

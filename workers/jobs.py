@@ -2,22 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from arq.connections import RedisSettings
+from arq.cron import cron
 from arq.worker import Worker
 
-from bourse.services import arq_queue_name
+from bourse.services import arq_queue_name, open_services
 from bourse.settings import Settings
 from workers.email import send_email
+from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
-FUNCTIONS = [send_email]
+FUNCTIONS: list[Any] = [send_email, complete_withdrawal]
 
 
-def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> Worker:
+def build_worker(
+    settings: Settings,
+    redis_url: str,
+    *,
+    database_url: str | None = None,
+    burst: bool = False,
+) -> Worker:
+    database_url = database_url or settings.database_url
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        # Jobs that touch the database (withdrawal settlement) use the platform's services.
+        if database_url:
+            stack = contextlib.AsyncExitStack()
+            ctx["services"] = await stack.enter_async_context(
+                open_services(settings, database_url, redis_url, pool_size=5)
+            )
+            ctx["exit_stack"] = stack
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        stack = ctx.pop("exit_stack", None)
+        if isinstance(stack, contextlib.AsyncExitStack):
+            await stack.aclose()
+
     return Worker(
         functions=FUNCTIONS,
+        cron_jobs=[cron(sweep_pending_withdrawals, second=0)],  # every minute, one worker
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=arq_queue_name(settings),
         ctx={"settings": settings},
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
         handle_signals=False,  # the host process (bourse up) owns signals
         burst=burst,
         max_jobs=20,

@@ -1,0 +1,531 @@
+"""Deposits and withdrawals: validation, limits, idempotency, the payment rail and the ledger.
+
+- Amounts arrive as text and are parsed here (never floats). An amount must be positive,
+  finite, at most `MAX_AMOUNT`, and have no more decimals than the currency's minor unit
+  ("10.50" and "10.5" are fine in USD; "10.505" is INVALID_AMOUNT: inputs are never rounded).
+- Idempotency: `(user_id, idempotency_key)` is unique. The same key with the same request
+  returns the first transaction; with a different request it is IDEMPOTENCY_KEY_REUSED. Two
+  racing duplicates: the loser's insert hits the unique index (waiting for the winner's commit)
+  and it returns the winner's transaction, so money moves once.
+- Each user's funds requests are serialised by a transaction-scoped advisory lock, so the daily
+  limits cannot be overrun by concurrent requests.
+- Deposit: transaction row (PENDING) committed, the rail collects, then in one transaction the
+  row becomes COMPLETED with its journal entry (bank → user cash) or FAILED.
+- Withdrawal: in one transaction the row (PENDING) and a hold on the cash; the worker later asks
+  the rail to pay out and either consumes the hold with the journal entry (user cash → bank,
+  COMPLETED) or releases it (FAILED: the money is available again). Settling checks the status
+  under a row lock, so running the job twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import hashlib
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+import structlog
+from sqlalchemy import (
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    tuple_,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models import validation
+from models.base import Base, uuid_pk
+from models.currency import MINOR_UNITS
+from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
+from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, Leg, utcnow
+from models.rails import PaymentRail, RailOutcome, RailResult, RailTransfer
+from models.users import User
+
+log = structlog.get_logger("bourse.funds")
+
+MAX_AMOUNT = Decimal(10) ** 12  # per request, whatever the limits say
+MAX_AMOUNT_TEXT = 64
+MAX_METHOD = 64
+MAX_KEY = 128
+PAGE_MAX = 100
+# Plain ASCII decimal notation; Decimal() alone would also take '1_000', 'NaN' and other digits.
+AMOUNT_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
+class TransactionType(enum.StrEnum):
+    DEPOSIT = "DEPOSIT"
+    WITHDRAWAL = "WITHDRAWAL"
+
+
+class TransactionStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class FundTransaction(Base):
+    __tablename__ = "fund_transactions"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    type: Mapped[TransactionType] = mapped_column(
+        Enum(TransactionType, name="fund_transaction_type", native_enum=True)
+    )
+    amount: Mapped[Decimal] = mapped_column(AMOUNT)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[TransactionStatus] = mapped_column(
+        Enum(TransactionStatus, name="fund_transaction_status", native_enum=True)
+    )
+    payment_method: Mapped[str | None] = mapped_column(String(MAX_METHOD))
+    withdrawal_method: Mapped[str | None] = mapped_column(String(MAX_METHOD))
+    idempotency_key: Mapped[str] = mapped_column(String(MAX_KEY))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    hold_id: Mapped[uuid.UUID | None]
+    journal_entry_id: Mapped[uuid.UUID | None]
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_fund_transactions_idempotency"),
+        Index("ix_fund_transactions_user_created", "user_id", "created_at", "id"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FundsConfig:
+    max_transfer: Decimal
+    daily_deposit_limit: Decimal
+    daily_withdrawal_limit: Decimal
+    withdrawal_delay_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CashBalance:
+    currency: str
+    total: Decimal
+    available: Decimal
+    held: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    base_currency: str
+    cash: list[CashBalance]
+    buying_power: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[FundTransaction]
+    has_next_page: bool
+
+
+ScheduleWithdrawal = Callable[[uuid.UUID, float], Awaitable[None]]
+"""(transaction id, delay in seconds) → enqueue the settlement job."""
+
+
+def cash(value: Decimal, currency: str) -> Decimal:
+    """Cash shown to people: the currency's minor unit, ROUND_HALF_EVEN (the ledger keeps 18
+    decimals; inputs never carry more than the minor unit, so this only trims zeros)."""
+    return value.quantize(Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2)))
+
+
+def parse_amount(raw: str | None, currency: str | None, field: str = "amount") -> Decimal:
+    def bad(message: str) -> DomainError:
+        return DomainError.one(ErrorCode.INVALID_AMOUNT, message, field)
+
+    if raw is None or not raw.strip():
+        raise bad('An amount is required, e.g. "100.00".')
+    text_value = raw.strip()
+    if len(text_value) > MAX_AMOUNT_TEXT:
+        raise bad("The amount is too long.")
+    if not AMOUNT_RE.fullmatch(text_value):
+        raise bad('The amount is not a number; write it like "100.00".')
+    try:
+        value = Decimal(text_value)
+    except (InvalidOperation, ValueError):
+        raise bad('The amount is not a number; write it like "100.00".') from None
+    if not value.is_finite():
+        raise bad("The amount must be a finite number.")
+    if value <= 0:
+        raise bad("The amount must be greater than zero.")
+    if value.adjusted() >= 13 or value > MAX_AMOUNT:
+        raise bad(f"The amount may be at most {MAX_AMOUNT:,}.")
+    places = MINOR_UNITS.get(currency or "", 2)
+    if value.adjusted() < -places or value != value.quantize(Decimal(1).scaleb(-places)):
+        raise bad(f"At most {places} decimal places for {currency or 'this currency'}.")
+    return value.quantize(Decimal(1).scaleb(-places))
+
+
+def _text(value: str | None, field: str, max_len: int, what: str) -> str:
+    cleaned = (value or "").strip()
+    if not cleaned or len(cleaned) > max_len:
+        raise DomainError.one(ErrorCode.INVALID_INPUT, f"{what}: 1 to {max_len} characters.", field)
+    return cleaned
+
+
+def _fingerprint(kind: TransactionType, amount: Decimal, currency: str, method: str) -> str:
+    raw = f"{kind}|{amount}|{currency}|{method}".encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _lock_key(user_id: uuid.UUID) -> int:
+    """A signed 64-bit advisory-lock key for one user's funds requests."""
+    return int.from_bytes(user_id.bytes[:8], "big", signed=True)
+
+
+def encode_cursor(txn: FundTransaction) -> str:
+    raw = f"{txn.created_at.isoformat()}|{txn.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        at, key = datetime.fromisoformat(created), uuid.UUID(ident)
+    except (ValueError, binascii.Error, UnicodeError):
+        at = None
+    if at is None or at.tzinfo is None:
+        raise DomainError.one(ErrorCode.INVALID_INPUT, "Not a valid cursor.", "after")
+    return at, key
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    user_id: uuid.UUID
+    kind: TransactionType
+    amount: Decimal
+    currency: str
+    method: str
+    key: str
+
+    @property
+    def fingerprint(self) -> str:
+        return _fingerprint(self.kind, self.amount, self.currency, self.method)
+
+
+class Funds:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        ledger: Ledger,
+        rail: PaymentRail,
+        config: FundsConfig,
+        schedule_withdrawal: ScheduleWithdrawal,
+    ) -> None:
+        self._sm = sessionmaker
+        self.ledger = ledger
+        self.rail = rail
+        self.config = config
+        self._schedule_withdrawal = schedule_withdrawal
+
+    # ---- requests ----
+
+    async def deposit(
+        self,
+        user_id: uuid.UUID,
+        amount: str | None,
+        currency: str | None,
+        payment_method: str | None,
+        idempotency_key: str | None,
+    ) -> FundTransaction:
+        request = self._validate(
+            user_id, TransactionType.DEPOSIT, amount, currency, payment_method, idempotency_key
+        )
+        txn, created = await self._create(request)
+        if not created or txn.status is not TransactionStatus.PENDING:
+            return txn
+        result = await self.rail.collect(_transfer(txn, request.method))
+        return await self.settle(txn.id, result)
+
+    async def withdraw(
+        self,
+        user_id: uuid.UUID,
+        amount: str | None,
+        currency: str | None,
+        withdrawal_method: str | None,
+        idempotency_key: str | None,
+    ) -> FundTransaction:
+        request = self._validate(
+            user_id, TransactionType.WITHDRAWAL, amount, currency, withdrawal_method,
+            idempotency_key,
+        )  # fmt: skip
+        txn, created = await self._create(request)
+        if created:
+            try:
+                await self._schedule_withdrawal(txn.id, self.config.withdrawal_delay_seconds)
+            except Exception:  # the withdrawal is durable; the worker's sweep will settle it
+                log.exception("could not schedule withdrawal settlement", transaction_id=txn.id)
+        return txn
+
+    def _validate(
+        self,
+        user_id: uuid.UUID,
+        kind: TransactionType,
+        amount: str | None,
+        currency: str | None,
+        method: str | None,
+        key: str | None,
+    ) -> _Request:
+        checks = ProblemCollector()
+        code = checks.check(lambda: validation.currency(currency or "", "currency"))
+        value = checks.check(lambda: parse_amount(amount, code))
+        method_field = "paymentMethod" if kind is TransactionType.DEPOSIT else "withdrawalMethod"
+        clean_method = checks.check(lambda: _text(method, method_field, MAX_METHOD, "The method"))
+        clean_key = checks.check(
+            lambda: _text(key, "idempotencyKey", MAX_KEY, "The idempotency key")
+        )
+        if value is not None and value > self.config.max_transfer:
+            checks.problems.append(
+                Problem(
+                    ErrorCode.LIMIT_EXCEEDED,
+                    f"At most {self.config.max_transfer:,} per transfer.",
+                    "amount",
+                )
+            )
+        checks.raise_if_any()
+        assert code is not None
+        assert value is not None
+        assert clean_method is not None
+        assert clean_key is not None
+        return _Request(user_id, kind, value, code, clean_method, clean_key)
+
+    async def _existing(self, request: _Request) -> FundTransaction | None:
+        async with self._sm() as s:
+            txn = (
+                await s.execute(
+                    select(FundTransaction).where(
+                        FundTransaction.user_id == request.user_id,
+                        FundTransaction.idempotency_key == request.key,
+                    )
+                )
+            ).scalar_one_or_none()
+        if txn is not None and (
+            txn.type is not request.kind or txn.request_fingerprint != request.fingerprint
+        ):
+            raise DomainError.one(
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                "This idempotency key was already used for a different request.",
+                "idempotencyKey",
+            )
+        return txn
+
+    async def _create(self, request: _Request) -> tuple[FundTransaction, bool]:
+        """The transaction for this request: (existing, False) or (new, True)."""
+        existing = await self._existing(request)
+        if existing is not None:
+            return existing, False
+        try:
+            async with self._sm.begin() as s:
+                await s.execute(select(func.pg_advisory_xact_lock(_lock_key(request.user_id))))
+                await self._check_daily_limit(s, request)
+                is_deposit = request.kind is TransactionType.DEPOSIT
+                txn = FundTransaction(
+                    id=uuid.uuid4(),
+                    user_id=request.user_id,
+                    type=request.kind,
+                    amount=request.amount,
+                    currency=request.currency,
+                    status=TransactionStatus.PENDING,
+                    payment_method=request.method if is_deposit else None,
+                    withdrawal_method=None if is_deposit else request.method,
+                    idempotency_key=request.key,
+                    request_fingerprint=request.fingerprint,
+                    created_at=utcnow(),
+                )
+                s.add(txn)
+                await s.flush()  # a racing duplicate fails here
+                if not is_deposit:
+                    account = await self.ledger.account_id(
+                        s, request.user_id, AccountKind.CASH, request.currency
+                    )
+                    txn.hold_id = await self.ledger.place_hold(
+                        s, account, request.amount, "WITHDRAWAL",
+                        user_id=request.user_id, reference_id=txn.id,
+                    )  # fmt: skip
+                    await s.flush()
+        except IntegrityError as exc:
+            if "uq_fund_transactions_idempotency" not in str(exc.orig):
+                raise
+            again = await self._existing(request)
+            assert again is not None
+            return again, False
+        return txn, True
+
+    async def _check_daily_limit(self, s: AsyncSession, request: _Request) -> None:
+        limit = (
+            self.config.daily_deposit_limit
+            if request.kind is TransactionType.DEPOSIT
+            else self.config.daily_withdrawal_limit
+        )
+        since = datetime.combine(utcnow().date(), time.min, tzinfo=UTC)
+        used = (
+            await s.execute(
+                select(func.coalesce(func.sum(FundTransaction.amount), ZERO)).where(
+                    FundTransaction.user_id == request.user_id,
+                    FundTransaction.type == request.kind,
+                    FundTransaction.currency == request.currency,
+                    FundTransaction.status != TransactionStatus.FAILED,
+                    FundTransaction.created_at >= since,
+                )
+            )
+        ).scalar_one()
+        if used + request.amount > limit:
+            left = max(limit - used, ZERO)
+            raise DomainError.one(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"Daily {request.kind.lower()} limit is {limit:,} {request.currency}; "
+                f"{cash(left, request.currency)} left today.",
+                "amount",
+            )
+
+    # ---- settlement ----
+
+    async def complete_withdrawal(self, transaction_id: uuid.UUID) -> FundTransaction | None:
+        """Worker step: pay out through the rail and settle. Safe to run twice."""
+        async with self._sm() as s:
+            txn = await s.get(FundTransaction, transaction_id)
+        if txn is None or txn.type is not TransactionType.WITHDRAWAL:
+            return None
+        if txn.status is not TransactionStatus.PENDING:
+            return txn
+        result = await self.rail.payout(_transfer(txn, txn.withdrawal_method or ""))
+        return await self.settle(txn.id, result)
+
+    async def settle(self, transaction_id: uuid.UUID, result: RailResult) -> FundTransaction:
+        """Apply a rail's outcome exactly once (the row lock and status check decide)."""
+        async with self._sm.begin() as s:
+            txn = (
+                await s.execute(
+                    select(FundTransaction)
+                    .where(FundTransaction.id == transaction_id)
+                    .with_for_update()
+                )
+            ).scalar_one()
+            if txn.status is not TransactionStatus.PENDING or result.outcome is RailOutcome.PENDING:
+                return txn
+            now = utcnow()
+            if result.outcome is RailOutcome.COMPLETED:
+                user_cash = await self.ledger.account_id(
+                    s, txn.user_id, AccountKind.CASH, txn.currency
+                )
+                bank = await self.ledger.account_id(s, None, AccountKind.BANK, txn.currency)
+                sign = Decimal(1) if txn.type is TransactionType.DEPOSIT else Decimal(-1)
+                txn.journal_entry_id = await self.ledger.post(
+                    s,
+                    txn.type.value,
+                    [
+                        Leg(user_cash, txn.currency, sign * txn.amount),
+                        Leg(bank, txn.currency, -sign * txn.amount),
+                    ],
+                    user_id=txn.user_id,
+                    reference_id=txn.id,
+                    consume_holds=[txn.hold_id] if txn.hold_id else [],
+                )
+                txn.status = TransactionStatus.COMPLETED
+                txn.completed_at = now
+            else:
+                if txn.hold_id is not None:
+                    await self.ledger.release_hold(s, txn.hold_id)
+                txn.status = TransactionStatus.FAILED
+                txn.failure_reason = result.reason
+                txn.completed_at = now
+            txn.updated_at = now
+        return txn
+
+    async def pending_withdrawals(self, older_than: timedelta) -> list[uuid.UUID]:
+        """Withdrawals still PENDING after `older_than` (for a sweeper to re-enqueue)."""
+        async with self._sm() as s:
+            rows = await s.execute(
+                select(FundTransaction.id).where(
+                    FundTransaction.type == TransactionType.WITHDRAWAL,
+                    FundTransaction.status == TransactionStatus.PENDING,
+                    FundTransaction.created_at < utcnow() - older_than,
+                )
+            )
+            return list(rows.scalars())
+
+    # ---- reads ----
+
+    async def account(self, user_id: uuid.UUID) -> AccountView:
+        async with self._sm() as s:
+            base = (
+                await s.execute(select(User.base_currency).where(User.id == user_id))
+            ).scalar_one_or_none() or "USD"
+            balances = await self.ledger.balances(s, user_id, AccountKind.CASH)
+        rows = [
+            CashBalance(
+                currency=b.asset,
+                total=cash(b.total, b.asset),
+                available=cash(b.available, b.asset),
+                held=cash(b.held, b.asset),
+            )
+            for b in balances
+        ]
+        if base not in {r.currency for r in rows}:
+            zero = cash(ZERO, base)
+            rows.append(CashBalance(base, zero, zero, zero))
+            rows.sort(key=lambda r: r.currency)
+        buying_power = next(r.available for r in rows if r.currency == base)
+        return AccountView(base_currency=base, cash=rows, buying_power=buying_power)
+
+    async def transactions(
+        self,
+        user_id: uuid.UUID,
+        *,
+        kind: TransactionType | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Page:
+        """Newest first, keyset-paginated on (created_at, id)."""
+        limit = PAGE_MAX if first is None else first
+        if limit < 0:
+            raise DomainError.one(ErrorCode.INVALID_INPUT, "first must not be negative.", "first")
+        limit = min(limit, PAGE_MAX)
+        query = select(FundTransaction).where(FundTransaction.user_id == user_id)
+        if kind is not None:
+            query = query.where(FundTransaction.type == kind)
+        if start_date is not None:
+            query = query.where(
+                FundTransaction.created_at >= datetime.combine(start_date, time.min, tzinfo=UTC)
+            )
+        if end_date is not None:
+            query = query.where(
+                FundTransaction.created_at <= datetime.combine(end_date, time.max, tzinfo=UTC)
+            )
+        if after:
+            created, ident = decode_cursor(after)
+            query = query.where(
+                tuple_(FundTransaction.created_at, FundTransaction.id) < tuple_(created, ident)
+            )
+        query = query.order_by(FundTransaction.created_at.desc(), FundTransaction.id.desc())
+        async with self._sm() as s:
+            items = list((await s.execute(query.limit(limit + 1))).scalars())
+        return Page(items=items[:limit], has_next_page=len(items) > limit)
+
+
+def _transfer(txn: FundTransaction, method: str) -> RailTransfer:
+    return RailTransfer(
+        transaction_id=txn.id,
+        user_id=txn.user_id,
+        amount=txn.amount,
+        currency=txn.currency,
+        method=method,
+    )

@@ -1,0 +1,490 @@
+"""The double-entry ledger: accounts, immutable journal entries with postings, and holds.
+
+Rules:
+
+- Every journal entry's postings sum to zero per asset (a currency code or an asset symbol).
+- Postings and entries are never updated or deleted (a trigger in the migration refuses it);
+  a correction is a new entry.
+- `ledger_accounts.balance` is the sum of the account's postings and `held` the sum of its
+  active holds, both kept in the same transaction that writes postings or holds. Exception: the
+  platform's bank and fee accounts (`UNMATERIALISED_KINDS`) have no floor and no holds, and
+  every deposit touches the bank account; their balance is only the sum of their postings
+  (`posted_balance`), so they are never a hot row. Rows are
+  updated in account-id order, holds before accounts, so concurrent writers never deadlock; a
+  transaction that takes several ledger steps locks all its accounts first (`lock()`).
+- A user's account never has `held > balance` or a negative balance (CHECK constraint); a hold
+  is placed with one conditional `UPDATE … WHERE balance - held >= amount`, so concurrent holds
+  can never over-reserve.
+- A hold ends exactly once: `UPDATE holds SET status = … WHERE status = 'ACTIVE'` decides who
+  closes it.
+
+`check()` recomputes balances and holds from postings and reports every difference.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, uuid_pk
+from models.errors import DomainError, ErrorCode
+
+# Amounts and quantities: fixed point, 20 integer and 18 fractional digits. Never floats.
+AMOUNT = Numeric(38, 18)
+ZERO = Decimal(0)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AccountKind(enum.StrEnum):
+    CASH = "CASH"  # a user's cash in one currency
+    SHARES = "SHARES"  # a user's holding of one asset
+    BANK = "BANK"  # platform: settlement with the payment rails (money in/out of the platform)
+    FEES = "FEES"  # platform: fee income
+    LIQUIDITY = "LIQUIDITY"  # platform: the liquidity provider's inventory
+
+
+PLATFORM_KINDS = frozenset({AccountKind.BANK, AccountKind.FEES, AccountKind.LIQUIDITY})
+# Contra accounts with no floor to enforce and no holds. Every deposit and withdrawal touches the
+# bank account, so a materialised balance there would serialise all of them on one row lock
+# held until commit; their balance is the sum of their postings, computed when asked.
+UNMATERIALISED_KINDS = frozenset({AccountKind.BANK, AccountKind.FEES})
+
+
+class HoldStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    RELEASED = "RELEASED"
+    CONSUMED = "CONSUMED"
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    # NULL for platform accounts. Keyed by user so the table can be distributed by user later.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    kind: Mapped[AccountKind] = mapped_column(
+        Enum(AccountKind, name="ledger_account_kind", native_enum=True)
+    )
+    asset: Mapped[str] = mapped_column(String(16))
+    balance: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)
+    held: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index(
+            "uq_ledger_accounts_owner",
+            "user_id",
+            "kind",
+            "asset",
+            unique=True,
+            postgresql_where=text("user_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_ledger_accounts_platform",
+            "kind",
+            "asset",
+            unique=True,
+            postgresql_where=text("user_id IS NULL"),
+        ),
+        CheckConstraint("held >= 0", name="held_nonnegative"),
+        CheckConstraint(
+            "user_id IS NULL OR (balance >= 0 AND held <= balance)", name="user_funds_covered"
+        ),
+    )
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[uuid.UUID | None]  # the user the entry is about, when there is one
+    reference_id: Mapped[uuid.UUID | None]  # e.g. the fund transaction or the fill
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_journal_entries_reference", "reference_id"),)
+
+
+class Posting(Base):
+    __tablename__ = "postings"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))
+    user_id: Mapped[uuid.UUID | None]  # denormalised from the account (partitioning key)
+    asset: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(AMOUNT)  # positive raises the account's balance
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_nonzero"),
+        Index("ix_postings_entry_id", "entry_id"),
+        Index("ix_postings_account_id", "account_id"),
+    )
+
+
+class Hold(Base):
+    __tablename__ = "holds"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))
+    user_id: Mapped[uuid.UUID | None]
+    amount: Mapped[Decimal] = mapped_column(AMOUNT)
+    reason: Mapped[str] = mapped_column(String(32))
+    reference_id: Mapped[uuid.UUID | None]
+    status: Mapped[HoldStatus] = mapped_column(
+        Enum(HoldStatus, name="hold_status", native_enum=True), default=HoldStatus.ACTIVE
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_holds_account_active", "account_id", postgresql_where=text("status = 'ACTIVE'")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account_id: uuid.UUID
+    asset: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    account_id: uuid.UUID
+    asset: str
+    total: Decimal
+    held: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.total - self.held
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    what: str  # "balance", "held", "entry", "asset"
+    subject: uuid.UUID
+    asset: str
+    stored: Decimal
+    computed: Decimal
+
+
+def insufficient(field: str | None = "amount") -> DomainError:
+    return DomainError.one(
+        ErrorCode.INSUFFICIENT_FUNDS, "Not enough available funds for this amount.", field
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    user_id: uuid.UUID | None
+    kind: AccountKind
+    asset: str
+
+
+class Ledger:
+    """Ledger operations. Each runs inside the caller's transaction (`AsyncSession.begin()`),
+    so a business flow writes its own rows and its postings atomically."""
+
+    def __init__(self) -> None:
+        # An account's owner, kind and asset never change, so they are cached per process.
+        self._identities: dict[uuid.UUID, _Identity] = {}
+
+    async def _identify(
+        self, s: AsyncSession, account_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, _Identity]:
+        wanted = set(account_ids)
+        missing = wanted - self._identities.keys()
+        if missing:
+            rows = await s.execute(
+                select(
+                    LedgerAccount.id, LedgerAccount.user_id, LedgerAccount.kind, LedgerAccount.asset
+                ).where(LedgerAccount.id.in_(missing))
+            )
+            for r in rows:
+                self._identities[r.id] = _Identity(r.user_id, r.kind, r.asset)
+        unknown = wanted - self._identities.keys()
+        if unknown:
+            raise ValueError(f"unknown ledger accounts: {sorted(unknown)}")
+        return {i: self._identities[i] for i in wanted}
+
+    async def account_id(
+        self, s: AsyncSession, user_id: uuid.UUID | None, kind: AccountKind, asset: str
+    ) -> uuid.UUID:
+        """The account of (user, kind, asset), created on first use."""
+        if (user_id is None) != (kind in PLATFORM_KINDS):
+            raise ValueError(f"{kind} accounts are {'platform' if user_id is None else 'user'}")
+        owner = (
+            LedgerAccount.user_id.is_(None) if user_id is None else LedgerAccount.user_id == user_id
+        )
+        query = select(LedgerAccount.id).where(
+            owner, LedgerAccount.kind == kind, LedgerAccount.asset == asset
+        )
+        found = (await s.execute(query)).scalar_one_or_none()
+        if found is not None:
+            return found
+        await s.execute(
+            insert(LedgerAccount)
+            .values(
+                id=uuid.uuid4(), user_id=user_id, kind=kind, asset=asset, balance=ZERO, held=ZERO
+            )
+            .on_conflict_do_nothing()
+        )
+        return (await s.execute(query)).scalar_one()
+
+    async def lock(self, s: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:
+        """Lock accounts in id order. A transaction that touches accounts in more than one step
+        (a hold, then a posting to another account) calls this first, so its lock order is the
+        same as everyone else's and no two transactions can deadlock."""
+        await s.execute(
+            select(LedgerAccount.id)
+            .where(LedgerAccount.id.in_(sorted(set(account_ids))))
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+        )
+
+    async def post(
+        self,
+        s: AsyncSession,
+        kind: str,
+        legs: Sequence[Leg],
+        *,
+        user_id: uuid.UUID | None = None,
+        reference_id: uuid.UUID | None = None,
+        consume_holds: Iterable[uuid.UUID] = (),
+    ) -> uuid.UUID:
+        """Write one balanced journal entry; optionally consume holds in the same step (the
+        reserved amount leaves `held` as the posting leaves `balance`)."""
+        per_asset: dict[str, Decimal] = defaultdict(Decimal)
+        for leg in legs:
+            if not leg.amount.is_finite() or leg.amount == 0:
+                raise ValueError(f"posting amounts are finite and non-zero: {leg}")
+            per_asset[leg.asset] += leg.amount
+        if not legs or any(total != 0 for total in per_asset.values()):
+            raise ValueError(f"unbalanced journal entry: {dict(per_asset)}")
+
+        held_delta: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+        for hold_id in sorted(set(consume_holds)):
+            account_id, amount = await self._close_hold(s, hold_id, HoldStatus.CONSUMED)
+            held_delta[account_id] -= amount
+
+        balance_delta: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+        for leg in legs:
+            balance_delta[leg.account_id] += leg.amount
+        identities = await self._identify(s, [*balance_delta, *held_delta])
+        for leg in legs:
+            if identities[leg.account_id].asset != leg.asset:
+                raise ValueError(
+                    f"posting in {leg.asset} to a {identities[leg.account_id].asset} account"
+                )
+
+        entry_id = uuid.uuid4()
+        now = utcnow()
+        s.add(
+            JournalEntry(
+                id=entry_id, kind=kind, user_id=user_id, reference_id=reference_id, created_at=now
+            )
+        )
+        await s.flush()
+        # Lock and change accounts in id order: no two writers can wait on each other.
+        for account_id in sorted(set(balance_delta) | set(held_delta)):
+            identity = identities[account_id]
+            materialised = identity.kind not in UNMATERIALISED_KINDS
+            if materialised or held_delta[account_id]:
+                await s.execute(
+                    update(LedgerAccount)
+                    .where(LedgerAccount.id == account_id)
+                    .values(
+                        balance=LedgerAccount.balance
+                        + (balance_delta[account_id] if materialised else ZERO),
+                        held=LedgerAccount.held + held_delta[account_id],
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            if balance_delta.get(account_id):
+                s.add(
+                    Posting(
+                        entry_id=entry_id,
+                        account_id=account_id,
+                        user_id=identity.user_id,
+                        asset=identity.asset,
+                        amount=balance_delta[account_id],
+                        created_at=now,
+                    )
+                )
+        await s.flush()
+        return entry_id
+
+    async def place_hold(
+        self,
+        s: AsyncSession,
+        account_id: uuid.UUID,
+        amount: Decimal,
+        reason: str,
+        *,
+        user_id: uuid.UUID | None = None,
+        reference_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Reserve `amount` of the account's available balance, or INSUFFICIENT_FUNDS."""
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("hold amounts are positive")
+        if (await self._identify(s, [account_id]))[account_id].kind in UNMATERIALISED_KINDS:
+            raise ValueError("bank and fee accounts carry no holds")
+        reserved = (
+            await s.execute(
+                update(LedgerAccount)
+                .where(
+                    LedgerAccount.id == account_id,
+                    LedgerAccount.balance - LedgerAccount.held >= amount,
+                )
+                .values(held=LedgerAccount.held + amount)
+                .returning(LedgerAccount.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalar_one_or_none()
+        if reserved is None:
+            raise insufficient()
+        hold_id = uuid.uuid4()
+        s.add(
+            Hold(
+                id=hold_id,
+                account_id=account_id,
+                user_id=user_id,
+                amount=amount,
+                reason=reason,
+                reference_id=reference_id,
+                status=HoldStatus.ACTIVE,
+                created_at=utcnow(),
+            )
+        )
+        await s.flush()
+        return hold_id
+
+    async def release_hold(self, s: AsyncSession, hold_id: uuid.UUID) -> bool:
+        """Give the reserved amount back; False when the hold had already ended."""
+        try:
+            account_id, amount = await self._close_hold(s, hold_id, HoldStatus.RELEASED)
+        except HoldClosed:
+            return False
+        await s.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == account_id)
+            .values(held=LedgerAccount.held - amount)
+            .execution_options(synchronize_session=False)
+        )
+        return True
+
+    async def _close_hold(
+        self, s: AsyncSession, hold_id: uuid.UUID, status: HoldStatus
+    ) -> tuple[uuid.UUID, Decimal]:
+        row = (
+            await s.execute(
+                update(Hold)
+                .where(Hold.id == hold_id, Hold.status == HoldStatus.ACTIVE)
+                .values(status=status, closed_at=utcnow())
+                .returning(Hold.account_id, Hold.amount)
+                .execution_options(synchronize_session=False)
+            )
+        ).one_or_none()
+        if row is None:
+            raise HoldClosed(hold_id)
+        return row.account_id, row.amount
+
+    async def balances(
+        self, s: AsyncSession, user_id: uuid.UUID, kind: AccountKind = AccountKind.CASH
+    ) -> list[Balance]:
+        rows = await s.execute(
+            select(LedgerAccount.id, LedgerAccount.asset, LedgerAccount.balance, LedgerAccount.held)
+            .where(LedgerAccount.user_id == user_id, LedgerAccount.kind == kind)
+            .order_by(LedgerAccount.asset)
+        )
+        return [Balance(r.id, r.asset, r.balance, r.held) for r in rows]
+
+    async def posted_balance(self, s: AsyncSession, account_id: uuid.UUID) -> Decimal:
+        """The balance as the sum of postings (the only balance of unmaterialised accounts)."""
+        total = await s.execute(
+            select(func.coalesce(func.sum(Posting.amount), ZERO)).where(
+                Posting.account_id == account_id
+            )
+        )
+        return Decimal(total.scalar_one())
+
+    async def check(self, s: AsyncSession) -> list[Discrepancy]:
+        """Recompute every balance and hold total from the ledger's rows; report differences
+        (an empty list means the materialised balances are exactly the postings' sums)."""
+        found: list[Discrepancy] = []
+        posted = (
+            select(Posting.account_id, func.sum(Posting.amount).label("total"))
+            .group_by(Posting.account_id)
+            .subquery()
+        )
+        active = (
+            select(Hold.account_id, func.sum(Hold.amount).label("total"))
+            .where(Hold.status == HoldStatus.ACTIVE)
+            .group_by(Hold.account_id)
+            .subquery()
+        )
+        rows = await s.execute(
+            select(
+                LedgerAccount.id,
+                LedgerAccount.kind,
+                LedgerAccount.asset,
+                LedgerAccount.balance,
+                LedgerAccount.held,
+                func.coalesce(posted.c.total, 0).label("posted"),
+                func.coalesce(active.c.total, 0).label("active"),
+            )
+            .outerjoin(posted, posted.c.account_id == LedgerAccount.id)
+            .outerjoin(active, active.c.account_id == LedgerAccount.id)
+        )
+        for r in rows:
+            if r.kind not in UNMATERIALISED_KINDS and r.balance != r.posted:
+                found.append(Discrepancy("balance", r.id, r.asset, r.balance, r.posted))
+            if r.held != r.active:
+                found.append(Discrepancy("held", r.id, r.asset, r.held, r.active))
+        unbalanced = await s.execute(
+            select(Posting.entry_id, Posting.asset, func.sum(Posting.amount).label("total"))
+            .group_by(Posting.entry_id, Posting.asset)
+            .having(func.sum(Posting.amount) != 0)
+        )
+        for r in unbalanced:
+            found.append(Discrepancy("entry", r.entry_id, r.asset, ZERO, r.total))
+        mismatched = await s.execute(
+            select(Posting.id, Posting.asset)
+            .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+            .where(LedgerAccount.asset != Posting.asset)
+        )
+        for r in mismatched:
+            found.append(Discrepancy("asset", r.id, r.asset, ZERO, ZERO))
+        return found
+
+
+class HoldClosed(Exception):
+    """The hold was already released or consumed."""

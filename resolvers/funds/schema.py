@@ -1,0 +1,108 @@
+"""Funds: deposits, withdrawals, the cash account and the transaction history."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from models.errors import DomainError
+from models.funds import TransactionType as TransactionTypeModel
+from models.funds import encode_cursor
+from resolvers.context import Context
+from resolvers.errors import ApiError, user_errors
+from resolvers.funds.types import (
+    AccountType,
+    DepositInput,
+    FundsPayload,
+    PageInfo,
+    TransactionConnection,
+    TransactionEdge,
+    TransactionNode,
+    WithdrawInput,
+)
+from resolvers.permissions import IsAuthenticated
+
+FundsInfo = Info[Context, Any]
+
+
+@strawberry.type
+class FundsQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Cash and buying power.")
+    async def account(self, info: FundsInfo) -> AccountType:
+        principal = await info.context.require_principal()
+        view = await info.context.services.funds.account(principal.user_id)
+        return AccountType.from_view(view)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Deposits and withdrawals, newest first. `first` is capped at 100.",
+    )
+    async def transactions(
+        self,
+        info: FundsInfo,
+        type: TransactionTypeModel | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> TransactionConnection:
+        principal = await info.context.require_principal()
+        try:
+            page = await info.context.services.funds.transactions(
+                principal.user_id,
+                kind=type,
+                start_date=start_date,
+                end_date=end_date,
+                first=first,
+                after=after,
+            )
+        except DomainError as exc:
+            problem = exc.problems[0]
+            raise ApiError(problem.message, "BAD_USER_INPUT", field=problem.field) from None
+        edges = [
+            TransactionEdge(cursor=encode_cursor(t), node=TransactionNode.from_model(t))
+            for t in page.items
+        ]
+        return TransactionConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+
+@strawberry.type
+class FundsMutation:
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def deposit(self, info: FundsInfo, input: DepositInput) -> FundsPayload:
+        principal = await info.context.require_principal()
+        try:
+            txn = await info.context.services.funds.deposit(
+                principal.user_id,
+                input.amount,
+                input.currency,
+                input.payment_method,
+                input.idempotency_key,
+            )
+        except DomainError as exc:
+            return FundsPayload(errors=user_errors(exc))
+        return FundsPayload(transaction=TransactionNode.from_model(txn))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def withdraw(self, info: FundsInfo, input: WithdrawInput) -> FundsPayload:
+        principal = await info.context.require_principal()
+        try:
+            txn = await info.context.services.funds.withdraw(
+                principal.user_id,
+                input.amount,
+                input.currency,
+                input.withdrawal_method,
+                input.idempotency_key,
+            )
+        except DomainError as exc:
+            return FundsPayload(errors=user_errors(exc))
+        return FundsPayload(transaction=TransactionNode.from_model(txn))

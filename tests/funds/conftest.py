@@ -1,0 +1,42 @@
+"""Fixtures for driving the ledger and funds services directly (no HTTP)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from bourse.services import Services, open_services
+from bourse.settings import Settings
+from models.users import User
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    assert settings.database_url
+    assert settings.redis_url
+    async with open_services(
+        settings, settings.database_url, settings.redis_url, pool_size=10
+    ) as opened:
+        yield opened
+
+
+@pytest.fixture
+def make_user(services: Services) -> Callable[[], Awaitable[uuid.UUID]]:
+    """A user row without the cost of password hashing (the ledger only needs the id)."""
+
+    async def make() -> uuid.UUID:
+        user_id = uuid.uuid4()
+        async with services.sessionmaker.begin() as s:
+            s.add(
+                User(
+                    id=user_id,
+                    username=f"l{user_id.hex[:12]}",
+                    email=f"l{user_id.hex[:12]}@example.com",
+                    password_hash="!",
+                )
+            )
+        return user_id
+
+    return make
