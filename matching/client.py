@@ -1,0 +1,59 @@
+"""What the rest of the platform calls: submit commands, read books, check shard liveness."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+
+from .keys import book_key, heartbeat_key, input_key, shard_for
+from .wire import COMMAND_FIELD, encode_command
+
+
+def _str(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+async def submit(redis: Redis, prefix: str, shards: int, command: Mapping[str, Any]) -> str:
+    """XADD ``command`` to its asset's shard input stream; returns the entry id.
+
+    Idempotent for NEW_ORDER: the shard ignores a repeated ``order_id``, so an outbox relay may
+    resend after a crash. Raises ``ValueError`` for a malformed command."""
+    payload = encode_command(command)
+    key = input_key(prefix, shard_for(command["asset_id"], shards))
+    return _str(await redis.xadd(key, {COMMAND_FIELD: payload}))
+
+
+async def submit_many(
+    redis: Redis, prefix: str, shards: int, commands: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """Submit several commands in one round trip, in order (per shard, order is kept)."""
+    pipe = redis.pipeline(transaction=False)
+    n = 0
+    for command in commands:
+        payload = encode_command(command)
+        key = input_key(prefix, shard_for(command["asset_id"], shards))
+        pipe.xadd(key, {COMMAND_FIELD: payload})
+        n += 1
+    if not n:
+        return []
+    return [_str(x) for x in await pipe.execute()]
+
+
+async def read_book(redis: Redis, prefix: str, shards: int, asset_id: str) -> dict[str, Any] | None:
+    """The asset's latest published top of book and depth, or None if never published."""
+    raw = await redis.get(book_key(prefix, shard_for(asset_id, shards), asset_id))
+    if raw is None:
+        return None
+    obj = json.loads(raw)
+    return obj if isinstance(obj, dict) else None
+
+
+async def shards_alive(redis: Redis, prefix: str, shards: int) -> dict[int, bool]:
+    """Which shards have a fresh heartbeat (for /readyz: every value must be True)."""
+    pipe = redis.pipeline(transaction=False)
+    for k in range(shards):
+        pipe.exists(heartbeat_key(prefix, k))
+    return {k: bool(v) for k, v in enumerate(await pipe.execute())}

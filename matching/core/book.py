@@ -1,0 +1,626 @@
+"""One asset's order book: price-time priority, maker's price, stops, STP, collar.
+
+Layout (all integers, no floats):
+
+* Each side keeps ``keys``, a sorted list of price keys with the best level last, and
+  ``levels``, a dict key → :class:`Level`. The key is the price for bids and the negated price
+  for asks, so "best" is always ``keys[-1]`` and "crosses a limit" is always ``key >= limit_key``.
+* Stop orders wait in two heaps (buy stops by ascending stop price, sell stops by descending),
+  ties broken by acceptance sequence. Cancelled stops are removed lazily.
+* ``day`` holds the live DAY orders (resting or waiting stops) in acceptance order, so
+  EXPIRE_DAY expires them in a deterministic order.
+
+Nothing here reads a clock or does I/O: the command's ``ts`` is copied into the events.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from heapq import heapify, heappop, heappush
+
+from .constants import (
+    ACCEPTED,
+    BPS,
+    BUY,
+    CANCEL_NEWEST,
+    CANCEL_OLDEST,
+    CANCELLED,
+    COLLAR,
+    DAY,
+    EXPIRED,
+    FILL,
+    FOK,
+    FOK_UNFILLABLE,
+    GTC,
+    IOC,
+    IOC_REMAINDER,
+    LIMIT,
+    MARKET,
+    NO_LIQUIDITY,
+    NOTIONAL_TOO_SMALL,
+    SELF_TRADE,
+    STOP_LOSS,
+    STOP_TYPES,
+    TRIGGERED,
+    USER,
+)
+from .events import Event
+from .order import Level, Order
+
+
+class BookSide:
+    """Bids (``sign == 1``) or asks (``sign == -1``); key = price * sign, best = keys[-1]."""
+
+    __slots__ = ("keys", "levels", "sign")
+
+    def __init__(self, sign: int) -> None:
+        self.sign = sign
+        self.keys: list[int] = []
+        self.levels: dict[int, Level] = {}
+
+    def best_price(self) -> int:
+        """Best price on this side, 0 when empty."""
+        keys = self.keys
+        return keys[-1] * self.sign if keys else 0
+
+
+class AssetConfig:
+    """Per-asset trading parameters (see ``ADD_ASSET``)."""
+
+    __slots__ = ("collar_bps", "lot_size", "price_scale", "qty_scale", "stp", "tick_size")
+
+    def __init__(
+        self,
+        price_scale: int,
+        tick_size: int,
+        qty_scale: int,
+        lot_size: int,
+        collar_bps: int,
+        stp: str,
+    ) -> None:
+        self.price_scale = price_scale
+        self.tick_size = tick_size
+        self.qty_scale = qty_scale
+        self.lot_size = lot_size
+        self.collar_bps = collar_bps
+        self.stp = stp
+
+
+class Book:
+    """The book of one asset. ``orders`` is the engine-wide id → live order index (shared)."""
+
+    __slots__ = (
+        "asks",
+        "asset_id",
+        "bids",
+        "buy_stops",
+        "config",
+        "day",
+        "last_price",
+        "mark",
+        "orders",
+        "ref_price",
+        "sell_stops",
+        "stop_count",
+        "trade_seq",
+    )
+
+    def __init__(self, asset_id: str, config: AssetConfig, orders: dict[str, Order]) -> None:
+        self.asset_id = asset_id
+        self.config = config
+        self.orders = orders
+        self.bids = BookSide(1)
+        self.asks = BookSide(-1)
+        self.buy_stops: list[tuple[int, int, Order]] = []
+        self.sell_stops: list[tuple[int, int, Order]] = []
+        self.stop_count = 0
+        self.day: dict[str, Order] = {}
+        self.last_price = 0  # last trade price, 0 = none yet
+        self.ref_price = 0  # last REFERENCE_PRICE, 0 = none yet
+        self.mark = 0  # the latest of the two: what stops trigger on
+        self.trade_seq = 0  # fill ids are f"{asset_id}:{trade_seq}"
+
+    # ------------------------------------------------------------------ entry points
+
+    def add(self, o: Order, ev: list[Event], ts: int) -> None:
+        """Accept a validated new order and run it (or park it in the stop book)."""
+        ev.append(
+            (
+                ACCEPTED,
+                self.asset_id,
+                o.order_id,
+                o.user_id,
+                o.side,
+                o.order_type,
+                o.tif,
+                o.quantity,
+                o.notional,
+                o.price,
+                o.stop_price,
+                ts,
+            )
+        )
+        otype = o.order_type
+        if otype is LIMIT:
+            # Fast path: a GTC/DAY limit order that does not cross rests without more ado.
+            tif = o.tif
+            if o.side is BUY:
+                own = self.bids
+                okeys = self.asks.keys
+                k = o.price
+            else:
+                own = self.asks
+                okeys = self.bids.keys
+                k = -o.price
+            if (tif is GTC or tif is DAY) and (not okeys or okeys[-1] < -k):
+                lvl = own.levels.get(k)
+                if lvl is None:
+                    lvl = Level()
+                    own.levels[k] = lvl
+                    insort(own.keys, k)
+                lvl.queue.append(o)
+                lvl.volume += o.remaining
+                lvl.count += 1
+                oid = o.order_id
+                self.orders[oid] = o
+                if tif is DAY:
+                    self.day[oid] = o
+                return
+        elif otype is not MARKET:  # a stop order waits for its trigger
+            self.orders[o.order_id] = o
+            if o.tif is DAY:
+                self.day[o.order_id] = o
+            if o.side is BUY:
+                heappush(self.buy_stops, (o.stop_price, o.seq, o))
+            else:
+                heappush(self.sell_stops, (-o.stop_price, o.seq, o))
+            self.stop_count += 1
+            if self.mark:
+                self._check_stops(ev, ts)
+            return
+        seq0 = self.trade_seq
+        self._take(o, ev, ts)
+        if self.trade_seq != seq0 and self.stop_count:
+            self._check_stops(ev, ts)
+
+    def cancel(self, o: Order, ev: list[Event], ts: int) -> None:
+        """Cancel a live order of this book at the owner's request."""
+        ev.append(
+            (CANCELLED, self.asset_id, o.order_id, o.user_id, USER, o.remaining, o.filled, ts)
+        )
+        self._remove(o)
+
+    def expire_day(self, ev: list[Event], ts: int) -> None:
+        """Expire every DAY order (resting or waiting stop), oldest first."""
+        asset = self.asset_id
+        for o in list(self.day.values()):
+            ev.append((EXPIRED, asset, o.order_id, o.user_id, o.remaining, o.filled, ts))
+            self._remove(o)
+        self.day.clear()
+
+    def reference_price(self, price: int, ev: list[Event], ts: int) -> None:
+        """A new reference price: the collar's anchor and a stop trigger."""
+        self.ref_price = price
+        self.mark = price
+        if self.stop_count:
+            self._check_stops(ev, ts)
+
+    def open_orders(self) -> int:
+        """Live resting orders plus waiting stops."""
+        n = self.stop_count
+        for side in (self.bids, self.asks):
+            for lvl in side.levels.values():
+                n += lvl.count
+        return n
+
+    def depth(self, n: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """Up to ``n`` levels per side, best first: (price, quantity, order count)."""
+        out: list[list[tuple[int, int, int]]] = []
+        for side in (self.bids, self.asks):
+            rows: list[tuple[int, int, int]] = []
+            levels = side.levels
+            sign = side.sign
+            for k in side.keys[: -n - 1 : -1] if n > 0 else ():
+                lvl = levels[k]
+                rows.append((k * sign, lvl.volume, lvl.count))
+            out.append(rows)
+        return out[0], out[1]
+
+    # ------------------------------------------------------------------ internals
+
+    def _remove(self, o: Order) -> None:
+        """Take a live order out of the book (no event) and mark it dead."""
+        oid = o.order_id
+        del self.orders[oid]
+        if o.tif is DAY:
+            self.day.pop(oid, None)
+        if o.order_type in STOP_TYPES:
+            # Waiting stop: drop it lazily from its heap, compacting when mostly dead.
+            o.remaining = 0
+            self.stop_count -= 1
+            live = self.stop_count
+            for heap in (self.buy_stops, self.sell_stops):
+                if len(heap) > 2 * live + 16:
+                    heap[:] = [e for e in heap if e[2].remaining]
+                    heapify(heap)
+            return
+        side = self.bids if o.side is BUY else self.asks
+        k = o.price * side.sign
+        lvl = side.levels[k]
+        lvl.volume -= o.remaining
+        lvl.count -= 1
+        o.remaining = 0
+        if not lvl.count:
+            del side.levels[k]
+            keys = side.keys
+            del keys[bisect_left(keys, k)]
+        elif len(lvl.queue) > 2 * lvl.count + 8:
+            q = lvl.queue
+            live_orders = [x for x in q if x.remaining]
+            q.clear()
+            q.extend(live_orders)
+
+    def _rest(self, o: Order) -> None:
+        side = self.bids if o.side is BUY else self.asks
+        k = o.price * side.sign
+        lvl = side.levels.get(k)
+        if lvl is None:
+            lvl = Level()
+            side.levels[k] = lvl
+            insort(side.keys, k)
+        lvl.queue.append(o)
+        lvl.volume += o.remaining
+        lvl.count += 1
+        self.orders[o.order_id] = o
+        if o.tif is DAY:
+            self.day[o.order_id] = o
+
+    def _finish(self, o: Order, reason: str, ev: list[Event], ts: int) -> None:
+        """Cancel a taker's unfilled remainder (it never rests)."""
+        ev.append(
+            (CANCELLED, self.asset_id, o.order_id, o.user_id, reason, o.remaining, o.filled, ts)
+        )
+        o.remaining = 0
+        if o.tif is DAY:
+            self.day.pop(o.order_id, None)
+
+    def _collar_limit(self, side: str, opp: BookSide) -> int:
+        """The worst price a market order may trade at; 0 when there is nothing to anchor on."""
+        cfg = self.config
+        ref = self.ref_price or self.last_price or opp.best_price()
+        if not ref:
+            return 0
+        tick = cfg.tick_size
+        if side is BUY:
+            lim = ref * (BPS + cfg.collar_bps) // BPS
+            lim -= lim % tick
+            return lim if lim > tick else tick
+        lim = -(-ref * (BPS - cfg.collar_bps) // BPS)
+        lim += -lim % tick
+        return lim if lim > tick else tick
+
+    def _take(self, o: Order, ev: list[Event], ts: int) -> None:
+        """Run an incoming LIMIT or MARKET order (new, or a stop that just triggered)."""
+        opp = self.asks if o.side is BUY else self.bids
+        tif = o.tif
+        if o.order_type is LIMIT:
+            limit_key = o.price * opp.sign
+            okeys = opp.keys
+            if not okeys or okeys[-1] < limit_key:  # does not cross: the common passive add
+                if tif is IOC:
+                    self._finish(o, IOC_REMAINDER, ev, ts)
+                elif tif is FOK:
+                    self._finish(o, FOK_UNFILLABLE, ev, ts)
+                else:
+                    self._rest(o)
+                return
+            if tif is FOK and not self._fok_fillable(o, opp, limit_key):
+                self._finish(o, FOK_UNFILLABLE, ev, ts)
+                return
+            self_trade = self._match(o, opp, limit_key, ev, ts)
+            if o.remaining:
+                if self_trade:
+                    self._finish(o, SELF_TRADE, ev, ts)
+                elif tif is IOC or tif is FOK:
+                    self._finish(o, IOC_REMAINDER, ev, ts)
+                else:
+                    self._rest(o)
+            elif tif is DAY:
+                self.day.pop(o.order_id, None)
+            return
+
+        # MARKET (or a triggered STOP_LOSS): never rests, never trades beyond the collar.
+        lim = self._collar_limit(o.side, opp)
+        if not lim:
+            self._finish(o, FOK_UNFILLABLE if tif is FOK else NO_LIQUIDITY, ev, ts)
+            return
+        limit_key = lim * opp.sign
+        if o.notional:
+            self._take_notional(o, opp, limit_key, ev, ts)
+            return
+        if tif is FOK and not self._fok_fillable(o, opp, limit_key):
+            self._finish(o, FOK_UNFILLABLE, ev, ts)
+            return
+        self_trade = self._match(o, opp, limit_key, ev, ts)
+        if o.remaining:
+            if self_trade:
+                reason = SELF_TRADE
+            elif not opp.keys:
+                reason = NO_LIQUIDITY
+            else:
+                reason = COLLAR
+            self._finish(o, reason, ev, ts)
+        elif tif is DAY:
+            self.day.pop(o.order_id, None)
+
+    def _fok_fillable(self, o: Order, opp: BookSide, limit_key: int) -> bool:
+        """Would the whole quantity fill within ``limit_key``, given self-trade prevention?"""
+        need = o.remaining
+        uid = o.user_id
+        skip_own = o.stp is CANCEL_OLDEST
+        levels = opp.levels
+        for k in reversed(opp.keys):
+            if k < limit_key:
+                return False
+            for m in levels[k].queue:
+                mrem = m.remaining
+                if not mrem:
+                    continue
+                if m.user_id == uid:
+                    if skip_own:
+                        continue
+                    return False
+                need -= mrem
+                if need <= 0:
+                    return True
+        return False
+
+    def _match(self, o: Order, opp: BookSide, limit_key: int, ev: list[Event], ts: int) -> bool:
+        """Trade ``o`` against ``opp`` down to ``limit_key``; True if stopped by self-trade
+        prevention. The hot loop: locals only, one tuple per fill."""
+        okeys = opp.keys
+        olevels = opp.levels
+        sign = opp.sign
+        orders = self.orders
+        day = self.day
+        asset = self.asset_id
+        uid = o.user_id
+        oid = o.order_id
+        side = o.side
+        rem = o.remaining
+        filled = o.filled
+        n = self.trade_seq
+        price = traded = 0
+        self_trade = False
+        append = ev.append
+        while okeys:
+            k = okeys[-1]
+            if k < limit_key:
+                break
+            price = k * sign
+            lvl = olevels[k]
+            q = lvl.queue
+            while True:
+                m = q[0]
+                mrem = m.remaining
+                if not mrem:
+                    q.popleft()
+                    continue
+                if m.user_id == uid:
+                    mode = o.stp
+                    if mode is CANCEL_NEWEST:
+                        self_trade = True
+                        break
+                    append(
+                        (CANCELLED, asset, m.order_id, m.user_id, SELF_TRADE, mrem, m.filled, ts)
+                    )
+                    m.remaining = 0
+                    lvl.volume -= mrem
+                    q.popleft()
+                    lvl.count -= 1
+                    del orders[m.order_id]
+                    if m.tif is DAY:
+                        del day[m.order_id]
+                    if mode is not CANCEL_OLDEST:  # CANCEL_BOTH
+                        self_trade = True
+                        break
+                    if not lvl.count:
+                        break
+                    continue
+                t = rem if rem < mrem else mrem
+                rem -= t
+                mrem -= t
+                filled += t
+                m.remaining = mrem
+                m.filled += t
+                lvl.volume -= t
+                n += 1
+                traded = price
+                append(
+                    (
+                        FILL,
+                        asset,
+                        oid,
+                        f"{asset}:{n}",
+                        m.order_id,
+                        oid,
+                        m.user_id,
+                        uid,
+                        side,
+                        price,
+                        t,
+                        mrem,
+                        rem,
+                        not mrem,
+                        not rem,
+                        ts,
+                    )
+                )
+                if not mrem:
+                    q.popleft()
+                    lvl.count -= 1
+                    del orders[m.order_id]
+                    if m.tif is DAY:
+                        del day[m.order_id]
+                    if not lvl.count:
+                        break
+                if not rem:
+                    break
+            if not lvl.count:
+                del olevels[k]
+                okeys.pop()
+            if not rem or self_trade:
+                break
+        o.remaining = rem
+        o.filled = filled
+        if n != self.trade_seq:
+            self.trade_seq = n
+            self.last_price = self.mark = traded
+        return self_trade
+
+    def _take_notional(
+        self, o: Order, opp: BookSide, limit_key: int, ev: list[Event], ts: int
+    ) -> None:
+        """A market buy for a cash amount: buy as many lots as the notional pays for at the
+        resting prices. Cash is tracked exactly in price*quantity units (no rounding)."""
+        cfg = self.config
+        lot = cfg.lot_size
+        cash = o.notional * 10**cfg.qty_scale  # price units x quantity units
+        okeys = opp.keys
+        olevels = opp.levels
+        sign = opp.sign
+        orders = self.orders
+        day = self.day
+        asset = self.asset_id
+        uid = o.user_id
+        oid = o.order_id
+        n = self.trade_seq
+        price = traded = 0
+        self_trade = False
+        done = False
+        while okeys:
+            k = okeys[-1]
+            if k < limit_key:
+                break
+            price = k * sign
+            lvl = olevels[k]
+            q = lvl.queue
+            while True:
+                m = q[0]
+                mrem = m.remaining
+                if not mrem:
+                    q.popleft()
+                    continue
+                affordable = cash // price // lot * lot
+                if not affordable:
+                    done = True  # prices only get worse from here
+                    break
+                if m.user_id == uid:
+                    mode = o.stp
+                    if mode is CANCEL_NEWEST:
+                        self_trade = True
+                        break
+                    ev.append(
+                        (CANCELLED, asset, m.order_id, m.user_id, SELF_TRADE, mrem, m.filled, ts)
+                    )
+                    m.remaining = 0
+                    lvl.volume -= mrem
+                    q.popleft()
+                    lvl.count -= 1
+                    del orders[m.order_id]
+                    if m.tif is DAY:
+                        del day[m.order_id]
+                    if mode is not CANCEL_OLDEST:
+                        self_trade = True
+                        break
+                    if not lvl.count:
+                        break
+                    continue
+                t = affordable if affordable < mrem else mrem
+                cash -= t * price
+                mrem -= t
+                o.filled += t
+                m.remaining = mrem
+                m.filled += t
+                lvl.volume -= t
+                n += 1
+                traded = price
+                done = cash // price < lot
+                ev.append(
+                    (
+                        FILL,
+                        asset,
+                        oid,
+                        f"{asset}:{n}",
+                        m.order_id,
+                        oid,
+                        m.user_id,
+                        uid,
+                        o.side,
+                        price,
+                        t,
+                        mrem,
+                        0,
+                        not mrem,
+                        done,
+                        ts,
+                    )
+                )
+                if not mrem:
+                    q.popleft()
+                    lvl.count -= 1
+                    del orders[m.order_id]
+                    if m.tif is DAY:
+                        del day[m.order_id]
+                    if not lvl.count:
+                        break
+                if done:
+                    break
+            if not lvl.count:
+                del olevels[k]
+                okeys.pop()
+            if done or self_trade:
+                break
+        if n != self.trade_seq:
+            self.trade_seq = n
+            self.last_price = self.mark = traded
+        if done and o.filled:
+            o.remaining = 0
+            if o.tif is DAY:
+                day.pop(oid, None)
+            return
+        if self_trade:
+            reason = SELF_TRADE
+        elif done:
+            reason = NOTIONAL_TOO_SMALL
+        elif not okeys:
+            reason = NO_LIQUIDITY
+        else:
+            reason = COLLAR
+        self._finish(o, reason, ev, ts)
+
+    def _check_stops(self, ev: list[Event], ts: int) -> None:
+        """Trigger every stop the current mark reaches, one at a time (each may trade and move
+        the mark). Among triggered stops: buy stops lowest stop first, sell stops highest first,
+        and between the two sides the earlier accepted order first."""
+        bs = self.buy_stops
+        ss = self.sell_stops
+        while self.stop_count:
+            mark = self.mark
+            while bs and not bs[0][2].remaining:
+                heappop(bs)
+            while ss and not ss[0][2].remaining:
+                heappop(ss)
+            buy_hit = bool(bs) and bs[0][0] <= mark
+            sell_hit = bool(ss) and -ss[0][0] >= mark
+            if buy_hit and (not sell_hit or bs[0][1] < ss[0][1]):
+                o = heappop(bs)[2]
+            elif sell_hit:
+                o = heappop(ss)[2]
+            else:
+                return
+            self.stop_count -= 1
+            del self.orders[o.order_id]
+            ev.append((TRIGGERED, self.asset_id, o.order_id, o.user_id, o.stop_price, mark, ts))
+            o.order_type = MARKET if o.order_type is STOP_LOSS else LIMIT
+            self._take(o, ev, ts)

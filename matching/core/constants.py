@@ -1,0 +1,83 @@
+"""Names shared by commands, events and the book: plain strings, identical on the wire.
+
+The core compares these with ``is`` / ``==``; the edge (``matching.wire``) interns incoming
+strings to these exact objects, so comparisons hit CPython's identity fast path.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Sides
+BUY: Final = "BUY"
+SELL: Final = "SELL"
+SIDES: Final = frozenset({BUY, SELL})
+
+# Order types
+MARKET: Final = "MARKET"
+LIMIT: Final = "LIMIT"
+STOP_LOSS: Final = "STOP_LOSS"
+STOP_LIMIT: Final = "STOP_LIMIT"
+ORDER_TYPES: Final = frozenset({MARKET, LIMIT, STOP_LOSS, STOP_LIMIT})
+STOP_TYPES: Final = frozenset({STOP_LOSS, STOP_LIMIT})
+
+# Time in force
+GTC: Final = "GTC"
+DAY: Final = "DAY"
+IOC: Final = "IOC"
+FOK: Final = "FOK"
+TIFS: Final = frozenset({GTC, DAY, IOC, FOK})
+
+# Self-trade prevention modes. "Newest" is the incoming (aggressing) order, including a stop
+# order at the moment it triggers; "oldest" is the resting order it would trade against.
+CANCEL_NEWEST: Final = "CANCEL_NEWEST"
+CANCEL_OLDEST: Final = "CANCEL_OLDEST"
+CANCEL_BOTH: Final = "CANCEL_BOTH"
+STP_MODES: Final = frozenset({CANCEL_NEWEST, CANCEL_OLDEST, CANCEL_BOTH})
+
+# Command names (the "cmd" field on the wire)
+NEW_ORDER: Final = "NEW_ORDER"
+CANCEL: Final = "CANCEL"
+EXPIRE_DAY: Final = "EXPIRE_DAY"
+REFERENCE_PRICE: Final = "REFERENCE_PRICE"
+ADD_ASSET: Final = "ADD_ASSET"
+COMMANDS: Final = frozenset({NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET})
+
+# Event names (the first element of an event tuple, the "event" field on the wire)
+ACCEPTED: Final = "ACCEPTED"
+FILL: Final = "FILL"
+CANCELLED: Final = "CANCELLED"
+EXPIRED: Final = "EXPIRED"
+TRIGGERED: Final = "TRIGGERED"
+REJECTED: Final = "REJECTED"
+CANCEL_REJECTED: Final = "CANCEL_REJECTED"
+ASSET_CONFIGURED: Final = "ASSET_CONFIGURED"
+
+# CANCELLED reasons
+USER: Final = "USER"
+IOC_REMAINDER: Final = "IOC_REMAINDER"
+FOK_UNFILLABLE: Final = "FOK_UNFILLABLE"
+SELF_TRADE: Final = "SELF_TRADE"
+COLLAR: Final = "COLLAR"
+NO_LIQUIDITY: Final = "NO_LIQUIDITY"
+NOTIONAL_TOO_SMALL: Final = "NOTIONAL_TOO_SMALL"
+
+# REJECTED / CANCEL_REJECTED reasons
+MALFORMED: Final = "MALFORMED"
+UNKNOWN_COMMAND: Final = "UNKNOWN_COMMAND"
+UNKNOWN_ASSET: Final = "UNKNOWN_ASSET"
+UNKNOWN_ORDER: Final = "UNKNOWN_ORDER"
+INVALID_SIDE: Final = "INVALID_SIDE"
+INVALID_ORDER_TYPE: Final = "INVALID_ORDER_TYPE"
+INVALID_TIF: Final = "INVALID_TIF"
+INVALID_QUANTITY: Final = "INVALID_QUANTITY"
+INVALID_NOTIONAL: Final = "INVALID_NOTIONAL"
+INVALID_PRICE: Final = "INVALID_PRICE"
+INVALID_STOP_PRICE: Final = "INVALID_STOP_PRICE"
+INVALID_STP: Final = "INVALID_STP"
+INVALID_CONFIG: Final = "INVALID_CONFIG"
+SCALE_CHANGE_WITH_OPEN_ORDERS: Final = "SCALE_CHANGE_WITH_OPEN_ORDERS"
+WRONG_SHARD: Final = "WRONG_SHARD"
+
+BPS: Final = 10_000
+DEFAULT_COLLAR_BPS: Final = 500

@@ -1,0 +1,374 @@
+"""The engine: all books of one shard, command validation, duplicate suppression.
+
+Every method takes one command and returns the list of events it caused, in order. The engine
+is a pure function of the commands it has seen (no clock, no randomness, no I/O), so replaying
+the same commands into an engine restored from a snapshot yields byte-identical events.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from .book import AssetConfig, Book
+from .constants import (
+    ADD_ASSET,
+    ASSET_CONFIGURED,
+    BUY,
+    CANCEL,
+    CANCEL_BOTH,
+    CANCEL_NEWEST,
+    CANCEL_OLDEST,
+    CANCEL_REJECTED,
+    DAY,
+    DEFAULT_COLLAR_BPS,
+    EXPIRE_DAY,
+    FOK,
+    GTC,
+    INVALID_CONFIG,
+    INVALID_NOTIONAL,
+    INVALID_ORDER_TYPE,
+    INVALID_PRICE,
+    INVALID_QUANTITY,
+    INVALID_SIDE,
+    INVALID_STOP_PRICE,
+    INVALID_STP,
+    INVALID_TIF,
+    IOC,
+    LIMIT,
+    MALFORMED,
+    MARKET,
+    NEW_ORDER,
+    REFERENCE_PRICE,
+    REJECTED,
+    SCALE_CHANGE_WITH_OPEN_ORDERS,
+    SELL,
+    STOP_LIMIT,
+    STOP_LOSS,
+    UNKNOWN_ASSET,
+    UNKNOWN_COMMAND,
+    UNKNOWN_ORDER,
+)
+from .events import Event
+from .order import Order
+
+# Canonical objects for incoming names: the book compares them with ``is``.
+_SIDES = {BUY: BUY, SELL: SELL}
+_TYPES = {MARKET: MARKET, LIMIT: LIMIT, STOP_LOSS: STOP_LOSS, STOP_LIMIT: STOP_LIMIT}
+_TIFS = {GTC: GTC, DAY: DAY, IOC: IOC, FOK: FOK}
+_STPS = {CANCEL_NEWEST: CANCEL_NEWEST, CANCEL_OLDEST: CANCEL_OLDEST, CANCEL_BOTH: CANCEL_BOTH}
+_PRICED = frozenset({LIMIT, STOP_LIMIT})
+_STOPS = frozenset({STOP_LOSS, STOP_LIMIT})
+
+DEFAULT_DEDUP_WINDOW = 100_000
+
+
+class Engine:
+    """All order books of one shard.
+
+    ``dedup_window`` bounds the memory of finished order ids kept to ignore duplicate
+    NEW_ORDER commands (live orders are always recognised); eviction is by count, so it is
+    deterministic and part of the snapshot.
+    """
+
+    __slots__ = ("books", "dedup_window", "orders", "seen", "seen_fifo", "seq")
+
+    def __init__(self, dedup_window: int = DEFAULT_DEDUP_WINDOW) -> None:
+        self.books: dict[str, Book] = {}
+        self.orders: dict[str, Order] = {}
+        self.seq = 0
+        self.dedup_window = dedup_window
+        self.seen: set[str] = set()
+        self.seen_fifo: deque[str] = deque()
+
+    # ------------------------------------------------------------------ commands
+
+    def new_order(
+        self,
+        order_id: str,
+        user_id: str,
+        asset_id: str,
+        side: str,
+        order_type: str,
+        tif: str,
+        quantity: int = 0,
+        price: int = 0,
+        stop_price: int = 0,
+        ts: int = 0,
+        notional: int = 0,
+        stp: str | None = None,
+    ) -> list[Event]:
+        """NEW_ORDER. A repeated ``order_id`` is ignored (no events)."""
+        if order_id in self.seen or order_id in self.orders:
+            return []
+        seen = self.seen
+        seen.add(order_id)
+        fifo = self.seen_fifo
+        fifo.append(order_id)
+        if len(fifo) > self.dedup_window:
+            seen.discard(fifo.popleft())
+
+        book = self.books.get(asset_id)
+        if book is None:
+            return [(REJECTED, asset_id, order_id, user_id, UNKNOWN_ASSET, ts)]
+        cfg = book.config
+        s = _SIDES.get(side)
+        t = _TYPES.get(order_type)
+        f = _TIFS.get(tif)
+        mode = cfg.stp if stp is None else _STPS.get(stp)
+        reason = None
+        if s is None:
+            reason = INVALID_SIDE
+        elif t is None:
+            reason = INVALID_ORDER_TYPE
+        elif f is None:
+            reason = INVALID_TIF
+        elif mode is None:
+            reason = INVALID_STP
+        elif notional:
+            if notional < 0 or quantity or t is not MARKET or s is not BUY or f is FOK:
+                reason = INVALID_NOTIONAL
+        elif quantity <= 0 or quantity % cfg.lot_size:
+            reason = INVALID_QUANTITY
+        tick = cfg.tick_size
+        if reason is None:
+            if t in _PRICED:
+                if price <= 0 or price % tick:
+                    reason = INVALID_PRICE
+            elif price:
+                reason = INVALID_PRICE
+        if reason is None:
+            if t in _STOPS:
+                if stop_price <= 0 or stop_price % tick:
+                    reason = INVALID_STOP_PRICE
+            elif stop_price:
+                reason = INVALID_STOP_PRICE
+        if reason is not None or s is None or t is None or f is None or mode is None:
+            return [(REJECTED, asset_id, order_id, user_id, reason, ts)]
+        self.seq += 1
+        o = Order(
+            order_id,
+            user_id,
+            asset_id,
+            s,
+            t,
+            f,
+            quantity,
+            price,
+            stop_price,
+            notional,
+            mode,
+            self.seq,
+            ts,
+        )
+        ev: list[Event] = []
+        book.add(o, ev, ts)
+        return ev
+
+    def cancel(self, order_id: str, asset_id: str, ts: int = 0) -> list[Event]:
+        """CANCEL: the live order's remainder is cancelled (reason USER)."""
+        o = self.orders.get(order_id)
+        if o is None or o.asset_id != asset_id:
+            return [(CANCEL_REJECTED, asset_id, order_id, UNKNOWN_ORDER, ts)]
+        ev: list[Event] = []
+        self.books[asset_id].cancel(o, ev, ts)
+        return ev
+
+    def expire_day(self, asset_id: str, ts: int = 0) -> list[Event]:
+        """EXPIRE_DAY: every DAY order of the asset ends EXPIRED."""
+        book = self.books.get(asset_id)
+        if book is None:
+            return [(REJECTED, asset_id, None, None, UNKNOWN_ASSET, ts)]
+        ev: list[Event] = []
+        book.expire_day(ev, ts)
+        return ev
+
+    def reference_price(self, asset_id: str, price: int, ts: int = 0) -> list[Event]:
+        """REFERENCE_PRICE: new collar anchor; may trigger stops."""
+        book = self.books.get(asset_id)
+        if book is None:
+            return [(REJECTED, asset_id, None, None, UNKNOWN_ASSET, ts)]
+        if price <= 0:
+            return [(REJECTED, asset_id, None, None, INVALID_PRICE, ts)]
+        ev: list[Event] = []
+        book.reference_price(price, ev, ts)
+        return ev
+
+    def add_asset(
+        self,
+        asset_id: str,
+        price_scale: int,
+        tick_size: int,
+        qty_scale: int,
+        lot_size: int = 1,
+        collar_bps: int = DEFAULT_COLLAR_BPS,
+        stp: str = CANCEL_NEWEST,
+        ts: int = 0,
+    ) -> list[Event]:
+        """ADD_ASSET: create the asset's book, or update its configuration. Scales cannot
+        change while the asset has open orders (their integers would change meaning)."""
+        mode = _STPS.get(stp)
+        if (
+            not asset_id
+            or not 0 <= price_scale <= 18
+            or not 0 <= qty_scale <= 18
+            or tick_size <= 0
+            or lot_size <= 0
+            or collar_bps <= 0
+            or mode is None
+        ):
+            return [(REJECTED, asset_id, None, None, INVALID_CONFIG, ts)]
+        book = self.books.get(asset_id)
+        if book is None:
+            cfg = AssetConfig(price_scale, tick_size, qty_scale, lot_size, collar_bps, mode)
+            self.books[asset_id] = Book(asset_id, cfg, self.orders)
+        else:
+            cfg = book.config
+            if (cfg.price_scale, cfg.qty_scale) != (price_scale, qty_scale) and book.open_orders():
+                return [(REJECTED, asset_id, None, None, SCALE_CHANGE_WITH_OPEN_ORDERS, ts)]
+            cfg.price_scale = price_scale
+            cfg.tick_size = tick_size
+            cfg.qty_scale = qty_scale
+            cfg.lot_size = lot_size
+            cfg.collar_bps = collar_bps
+            cfg.stp = mode
+        return [
+            (
+                ASSET_CONFIGURED,
+                asset_id,
+                price_scale,
+                tick_size,
+                qty_scale,
+                lot_size,
+                collar_bps,
+                mode,
+                ts,
+            )
+        ]
+
+    # ------------------------------------------------------------------ wire commands
+
+    def apply(self, cmd: Mapping[str, Any]) -> list[Event]:
+        """Apply one decoded wire command (see ``matching/README.md``). Malformed commands
+        yield a REJECTED event with reason MALFORMED; this never raises."""
+        try:
+            kind = cmd["cmd"]
+            g = cmd.get
+            ts = g("ts") or 0
+            if kind == NEW_ORDER:
+                oid = cmd["order_id"]
+                uid = cmd["user_id"]
+                aid = cmd["asset_id"]
+                q = g("quantity") or 0
+                p = g("price") or 0
+                sp = g("stop_price") or 0
+                n = g("notional") or 0
+                if (
+                    type(q) is not int
+                    or type(p) is not int
+                    or type(sp) is not int
+                    or type(n) is not int
+                    or type(ts) is not int
+                    or type(oid) is not str
+                    or type(uid) is not str
+                    or type(aid) is not str
+                    or not oid
+                    or not uid
+                    or not aid
+                ):
+                    return [_malformed(cmd, MALFORMED)]
+                return self.new_order(
+                    oid,
+                    uid,
+                    aid,
+                    cmd["side"],
+                    cmd["order_type"],
+                    cmd["tif"],
+                    q,
+                    p,
+                    sp,
+                    ts,
+                    n,
+                    g("stp"),
+                )
+            if type(ts) is not int:
+                return [_malformed(cmd, MALFORMED)]
+            if kind == CANCEL:
+                return self.cancel(_str(cmd, "order_id"), _str(cmd, "asset_id"), ts)
+            if kind == EXPIRE_DAY:
+                return self.expire_day(_str(cmd, "asset_id"), ts)
+            if kind == REFERENCE_PRICE:
+                return self.reference_price(_str(cmd, "asset_id"), _int(cmd, "price"), ts)
+            if kind == ADD_ASSET:
+                lot = cmd.get("lot_size")
+                collar = cmd.get("collar_bps")
+                return self.add_asset(
+                    _str(cmd, "asset_id"),
+                    _int(cmd, "price_scale"),
+                    _int(cmd, "tick_size"),
+                    _int(cmd, "qty_scale"),
+                    1 if lot is None else _int(cmd, "lot_size"),
+                    DEFAULT_COLLAR_BPS if collar is None else _int(cmd, "collar_bps"),
+                    _opt_str(cmd, "stp") or CANCEL_NEWEST,
+                    ts,
+                )
+            return [_malformed(cmd, UNKNOWN_COMMAND)]
+        except (KeyError, TypeError, ValueError):
+            return [_malformed(cmd, MALFORMED)]
+
+    # ------------------------------------------------------------------ queries
+
+    def book(self, asset_id: str) -> Book | None:
+        return self.books.get(asset_id)
+
+    def depth(
+        self, asset_id: str, levels: int = 10
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """Best ``levels`` bids and asks of an asset: (price, quantity, orders), best first."""
+        book = self.books.get(asset_id)
+        if book is None:
+            return [], []
+        return book.depth(levels)
+
+
+def _int(cmd: Mapping[str, Any], key: str) -> int:
+    """An optional integer field: absent or null → 0; anything but an int → TypeError."""
+    v = cmd.get(key)
+    if v is None:
+        return 0
+    if type(v) is not int:
+        raise TypeError(key)
+    return v
+
+
+def _str(cmd: Mapping[str, Any], key: str) -> str:
+    v = cmd[key]
+    if type(v) is not str or not v:
+        raise TypeError(key)
+    return v
+
+
+def _opt_str(cmd: Mapping[str, Any], key: str) -> str | None:
+    v = cmd.get(key)
+    if v is not None and type(v) is not str:
+        raise TypeError(key)
+    return v
+
+
+def _malformed(cmd: Any, reason: str) -> Event:
+    """REJECTED for a command we cannot read; keeps whatever ids are usable."""
+    get = cmd.get if isinstance(cmd, Mapping) else (lambda _k: None)
+    ts = get("ts")
+    return (
+        REJECTED,
+        _str_or_none(get("asset_id")),
+        _str_or_none(get("order_id")),
+        _str_or_none(get("user_id")),
+        reason,
+        ts if type(ts) is int else 0,
+    )
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if type(v) is str else None

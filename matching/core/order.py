@@ -1,0 +1,79 @@
+"""The order record and the price level: ``__slots__`` classes, integers only."""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class Order:
+    """One live order (resting in a book, or waiting in a stop book).
+
+    ``remaining`` is in quantity units; it drops to 0 when the order is filled, cancelled or
+    expired, which also marks it dead for the lazy clean-up of price-level queues and stop
+    heaps. ``notional`` (price units) is non-zero only for notional market buys, which never rest.
+    """
+
+    __slots__ = (
+        "asset_id",
+        "filled",
+        "notional",
+        "order_id",
+        "order_type",
+        "price",
+        "quantity",
+        "remaining",
+        "seq",
+        "side",
+        "stop_price",
+        "stp",
+        "tif",
+        "ts",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        order_id: str,
+        user_id: str,
+        asset_id: str,
+        side: str,
+        order_type: str,
+        tif: str,
+        quantity: int,
+        price: int,
+        stop_price: int,
+        notional: int,
+        stp: str,
+        seq: int,
+        ts: int,
+    ) -> None:
+        self.order_id = order_id
+        self.user_id = user_id
+        self.asset_id = asset_id
+        self.side = side
+        self.order_type = order_type
+        self.tif = tif
+        self.quantity = quantity
+        self.remaining = quantity
+        self.filled = 0
+        self.price = price
+        self.stop_price = stop_price
+        self.notional = notional
+        self.stp = stp
+        self.seq = seq
+        self.ts = ts
+
+
+class Level:
+    """Orders resting at one price, oldest first.
+
+    Cancelled orders stay in ``queue`` (with ``remaining == 0``) until they reach the front or
+    the queue is compacted; ``volume`` and ``count`` only ever cover live orders.
+    """
+
+    __slots__ = ("count", "queue", "volume")
+
+    def __init__(self) -> None:
+        self.queue: deque[Order] = deque()
+        self.volume = 0
+        self.count = 0

@@ -1,0 +1,148 @@
+"""Engine state as plain JSON-able data, and back.
+
+The snapshot holds exactly what decides future events: every live order in queue order, the
+waiting stops, the DAY order sequence, each book's prices and fill counter, the engine's
+order sequence and its window of seen order ids. Dead entries (cancelled orders still sitting
+in a level's queue or a stop heap) are left out: they never influence matching.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from heapq import heapify
+from typing import Any
+
+from .book import AssetConfig, Book, BookSide
+from .constants import BUY
+from .engine import _SIDES, _STPS, _TIFS, _TYPES, Engine
+from .order import Level, Order
+
+VERSION = 1
+
+
+def _order_record(o: Order) -> list[Any]:
+    return [
+        o.order_id,
+        o.user_id,
+        o.side,
+        o.order_type,
+        o.tif,
+        o.quantity,
+        o.remaining,
+        o.filled,
+        o.price,
+        o.stop_price,
+        o.notional,
+        o.stp,
+        o.seq,
+        o.ts,
+    ]
+
+
+def _order_from(rec: list[Any], asset_id: str) -> Order:
+    (oid, uid, side, otype, tif, qty, rem, filled, price, stop, notional, stp, seq, ts) = rec
+    o = Order(
+        oid,
+        uid,
+        asset_id,
+        _SIDES[side],
+        _TYPES[otype],
+        _TIFS[tif],
+        qty,
+        price,
+        stop,
+        notional,
+        _STPS[stp],
+        seq,
+        ts,
+    )
+    o.remaining = rem
+    o.filled = filled
+    return o
+
+
+def _side_record(side: BookSide) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for k in reversed(side.keys):
+        rows.append(
+            [k * side.sign, [_order_record(o) for o in side.levels[k].queue if o.remaining]]
+        )
+    return rows
+
+
+def dump_engine(engine: Engine) -> dict[str, Any]:
+    """The engine's state as plain data (dicts, lists, str, int)."""
+    books: dict[str, Any] = {}
+    for asset_id, book in engine.books.items():
+        cfg = book.config
+        stops = [e[2] for e in book.buy_stops + book.sell_stops if e[2].remaining]
+        stops.sort(key=lambda o: o.seq)
+        books[asset_id] = {
+            "config": [
+                cfg.price_scale,
+                cfg.tick_size,
+                cfg.qty_scale,
+                cfg.lot_size,
+                cfg.collar_bps,
+                cfg.stp,
+            ],
+            "last_price": book.last_price,
+            "ref_price": book.ref_price,
+            "mark": book.mark,
+            "trade_seq": book.trade_seq,
+            "bids": _side_record(book.bids),
+            "asks": _side_record(book.asks),
+            "stops": [_order_record(o) for o in stops],
+            "day": list(book.day),
+        }
+    return {
+        "version": VERSION,
+        "seq": engine.seq,
+        "dedup_window": engine.dedup_window,
+        "seen": list(engine.seen_fifo),
+        "books": books,
+    }
+
+
+def load_engine(data: dict[str, Any]) -> Engine:
+    """Rebuild an engine from :func:`dump_engine` output."""
+    if data.get("version") != VERSION:
+        raise ValueError(f"unsupported snapshot version {data.get('version')!r}")
+    engine = Engine(dedup_window=data["dedup_window"])
+    engine.seq = data["seq"]
+    engine.seen_fifo = deque(data["seen"])
+    engine.seen = set(engine.seen_fifo)
+    orders = engine.orders
+    for asset_id, b in data["books"].items():
+        ps, tick, qs, lot, collar, stp = b["config"]
+        book = Book(asset_id, AssetConfig(ps, tick, qs, lot, collar, _STPS[stp]), orders)
+        book.last_price = b["last_price"]
+        book.ref_price = b["ref_price"]
+        book.mark = b["mark"]
+        book.trade_seq = b["trade_seq"]
+        for side, rows in ((book.bids, b["bids"]), (book.asks, b["asks"])):
+            for price, recs in rows:
+                k = price * side.sign
+                lvl = Level()
+                for rec in recs:
+                    o = _order_from(rec, asset_id)
+                    lvl.queue.append(o)
+                    lvl.volume += o.remaining
+                    lvl.count += 1
+                    orders[o.order_id] = o
+                side.levels[k] = lvl
+            side.keys = sorted(side.levels)
+        for rec in b["stops"]:
+            o = _order_from(rec, asset_id)
+            orders[o.order_id] = o
+            if o.side is BUY:
+                book.buy_stops.append((o.stop_price, o.seq, o))
+            else:
+                book.sell_stops.append((-o.stop_price, o.seq, o))
+            book.stop_count += 1
+        heapify(book.buy_stops)
+        heapify(book.sell_stops)
+        for oid in b["day"]:
+            book.day[oid] = orders[oid]
+        engine.books[asset_id] = book
+    return engine

@@ -1,0 +1,283 @@
+"""Canonical wire format of commands and events (stdlib JSON only).
+
+Canonical = ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``: one
+byte string per value, so replay can be checked byte for byte. Commands travel in the input
+stream entry field ``command``; each event is one entry of the events stream, field ``event``.
+
+Every wire event carries ``event`` (its name), ``input_id`` (the input stream entry id of the
+command that caused it) and ``idx`` (its position among that command's events):
+``(input_id, idx)`` is a unique, deterministic event id a consumer can deduplicate on.
+Fixed-point integers throughout; absent optional values are ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring_ascii as _q
+from typing import Any, Final, Literal, NotRequired, TypedDict
+
+from .core.constants import (
+    ACCEPTED,
+    ADD_ASSET,
+    CANCEL,
+    CANCEL_NEWEST,
+    CANCELLED,
+    COMMANDS,
+    DEFAULT_COLLAR_BPS,
+    EXPIRE_DAY,
+    FILL,
+    NEW_ORDER,
+    REFERENCE_PRICE,
+)
+from .core.events import EVENT_FIELDS, OPTIONAL_ZERO_FIELDS, Event
+
+COMMAND_FIELD: Final = "command"
+EVENT_FIELD: Final = "event"
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+# ---------------------------------------------------------------------- commands
+
+
+class NewOrderCommand(TypedDict):
+    cmd: Literal["NEW_ORDER"]
+    order_id: str
+    user_id: str
+    asset_id: str
+    side: str  # BUY | SELL
+    order_type: str  # MARKET | LIMIT | STOP_LOSS | STOP_LIMIT
+    tif: str  # GTC | DAY | IOC | FOK
+    quantity: int | None  # quantity units (10**-qty_scale); null with notional
+    notional: int | None  # price units (10**-price_scale); MARKET BUY only
+    price: int | None  # limit price, price units (LIMIT, STOP_LIMIT)
+    stop_price: int | None  # trigger, price units (STOP_LOSS, STOP_LIMIT)
+    ts: int  # Unix epoch nanoseconds, copied into the events
+    stp: NotRequired[str | None]  # CANCEL_NEWEST | CANCEL_OLDEST | CANCEL_BOTH
+
+
+class CancelCommand(TypedDict):
+    cmd: Literal["CANCEL"]
+    order_id: str
+    asset_id: str
+    ts: int
+
+
+class ExpireDayCommand(TypedDict):
+    cmd: Literal["EXPIRE_DAY"]
+    asset_id: str
+    ts: int
+
+
+class ReferencePriceCommand(TypedDict):
+    cmd: Literal["REFERENCE_PRICE"]
+    asset_id: str
+    price: int
+    ts: int
+
+
+class AddAssetCommand(TypedDict):
+    cmd: Literal["ADD_ASSET"]
+    asset_id: str
+    price_scale: int
+    tick_size: int
+    qty_scale: int
+    lot_size: int
+    collar_bps: int
+    stp: str
+    ts: int
+
+
+Command = (
+    NewOrderCommand | CancelCommand | ExpireDayCommand | ReferencePriceCommand | AddAssetCommand
+)
+
+
+def new_order(
+    order_id: str,
+    user_id: str,
+    asset_id: str,
+    side: str,
+    order_type: str,
+    tif: str,
+    *,
+    ts: int,
+    quantity: int | None = None,
+    notional: int | None = None,
+    price: int | None = None,
+    stop_price: int | None = None,
+    stp: str | None = None,
+) -> NewOrderCommand:
+    cmd: NewOrderCommand = {
+        "cmd": "NEW_ORDER",
+        "order_id": order_id,
+        "user_id": user_id,
+        "asset_id": asset_id,
+        "side": side,
+        "order_type": order_type,
+        "tif": tif,
+        "quantity": quantity,
+        "notional": notional,
+        "price": price,
+        "stop_price": stop_price,
+        "ts": ts,
+    }
+    if stp is not None:
+        cmd["stp"] = stp
+    return cmd
+
+
+def cancel(order_id: str, asset_id: str, *, ts: int) -> CancelCommand:
+    return {"cmd": "CANCEL", "order_id": order_id, "asset_id": asset_id, "ts": ts}
+
+
+def expire_day(asset_id: str, *, ts: int) -> ExpireDayCommand:
+    return {"cmd": "EXPIRE_DAY", "asset_id": asset_id, "ts": ts}
+
+
+def reference_price(asset_id: str, price: int, *, ts: int) -> ReferencePriceCommand:
+    return {"cmd": "REFERENCE_PRICE", "asset_id": asset_id, "price": price, "ts": ts}
+
+
+def add_asset(
+    asset_id: str,
+    *,
+    price_scale: int,
+    tick_size: int,
+    qty_scale: int,
+    lot_size: int = 1,
+    collar_bps: int = DEFAULT_COLLAR_BPS,
+    stp: str = CANCEL_NEWEST,
+    ts: int = 0,
+) -> AddAssetCommand:
+    return {
+        "cmd": "ADD_ASSET",
+        "asset_id": asset_id,
+        "price_scale": price_scale,
+        "tick_size": tick_size,
+        "qty_scale": qty_scale,
+        "lot_size": lot_size,
+        "collar_bps": collar_bps,
+        "stp": stp,
+        "ts": ts,
+    }
+
+
+_ASSET_REQUIRED: Final = {
+    NEW_ORDER: ("order_id", "user_id", "asset_id"),
+    CANCEL: ("order_id", "asset_id"),
+    EXPIRE_DAY: ("asset_id",),
+    REFERENCE_PRICE: ("asset_id",),
+    ADD_ASSET: ("asset_id",),
+}
+
+
+def encode_command(cmd: Mapping[str, Any]) -> str:
+    """Canonical JSON of a command, after a shape check (the engine validates the rest).
+    Raises ``ValueError`` for something the engine could only reject as malformed."""
+    kind = cmd.get("cmd")
+    if kind not in COMMANDS:
+        raise ValueError(f"unknown command {kind!r}")
+    for key in _ASSET_REQUIRED[kind]:
+        v = cmd.get(key)
+        if type(v) is not str or not v:
+            raise ValueError(f"{kind}: {key} must be a non-empty string")
+    for key, v in cmd.items():
+        if isinstance(v, float):
+            raise ValueError(f"{kind}: {key} is a float; fixed-point integers only")
+    if type(cmd.get("ts")) is not int:
+        raise ValueError(f"{kind}: ts must be an int")
+    return dumps(dict(cmd))
+
+
+def decode_command(raw: str | bytes | None) -> dict[str, Any]:
+    """Parse a command; anything unreadable becomes ``{}`` (which the engine rejects as
+    malformed, deterministically)."""
+    if raw is None:
+        return {}
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+# ---------------------------------------------------------------------- events
+
+
+def event_to_wire(ev: Event, input_id: str, idx: int) -> dict[str, Any]:
+    """An event tuple as its wire dict."""
+    name = ev[0]
+    out: dict[str, Any] = {"event": name, "input_id": input_id, "idx": idx}
+    for key, value in zip(EVENT_FIELDS[name], ev[1:], strict=True):
+        out[key] = None if value == 0 and key in OPTIONAL_ZERO_FIELDS else value
+    return out
+
+
+def _num(v: int) -> str:
+    return str(v) if v else "null"
+
+
+def _enc_accepted(ev: Event, input_id: str, idx: int) -> str:
+    (_, asset, oid, uid, side, otype, tif, qty, notional, price, stop, ts) = ev
+    return (
+        f'{{"asset_id":{_q(asset)},"event":"ACCEPTED","idx":{idx},"input_id":{_q(input_id)},'
+        f'"notional":{_num(notional)},"order_id":{_q(oid)},"order_type":{_q(otype)},'
+        f'"price":{_num(price)},"quantity":{qty},"side":{_q(side)},'
+        f'"stop_price":{_num(stop)},"tif":{_q(tif)},"ts":{ts},"user_id":{_q(uid)}}}'
+    )
+
+
+def _enc_fill(ev: Event, input_id: str, idx: int) -> str:
+    (_, asset, oid, fid, mo, to, mu, tu, side, price, qty, mrem, trem, mdone, tdone, ts) = ev
+    return (
+        f'{{"asset_id":{_q(asset)},"event":"FILL","fill_id":{_q(fid)},"idx":{idx},'
+        f'"input_id":{_q(input_id)},"maker_done":{"true" if mdone else "false"},'
+        f'"maker_order_id":{_q(mo)},"maker_remaining":{mrem},"maker_user_id":{_q(mu)},'
+        f'"order_id":{_q(oid)},"price":{price},"quantity":{qty},'
+        f'"taker_done":{"true" if tdone else "false"},"taker_order_id":{_q(to)},'
+        f'"taker_remaining":{trem},"taker_side":{_q(side)},"taker_user_id":{_q(tu)},"ts":{ts}}}'
+    )
+
+
+def _enc_cancelled(ev: Event, input_id: str, idx: int) -> str:
+    (_, asset, oid, uid, reason, qty, filled, ts) = ev
+    return (
+        f'{{"asset_id":{_q(asset)},"event":"CANCELLED","filled":{filled},"idx":{idx},'
+        f'"input_id":{_q(input_id)},"order_id":{_q(oid)},"quantity":{qty},'
+        f'"reason":{_q(reason)},"ts":{ts},"user_id":{_q(uid)}}}'
+    )
+
+
+def _enc_generic(ev: Event, input_id: str, idx: int) -> str:
+    return dumps(event_to_wire(ev, input_id, idx))
+
+
+_FAST: Final[dict[str, Callable[[Event, str, int], str]]] = {
+    ACCEPTED: _enc_accepted,
+    FILL: _enc_fill,
+    CANCELLED: _enc_cancelled,
+}
+
+
+def encode_event(ev: Event, input_id: str, idx: int) -> str:
+    """Canonical JSON of one event (equal to ``dumps(event_to_wire(...))``, only faster)."""
+    return _FAST.get(ev[0], _enc_generic)(ev, input_id, idx)
+
+
+def encode_events(events: list[Event], input_id: str) -> list[str]:
+    """Canonical JSON of a command's events, ``idx`` = position."""
+    get = _FAST.get
+    return [get(ev[0], _enc_generic)(ev, input_id, i) for i, ev in enumerate(events)]
+
+
+def decode_event(raw: str | bytes) -> dict[str, Any]:
+    """Parse a wire event."""
+    obj = json.loads(raw)
+    if not isinstance(obj, dict):
+        raise ValueError("event is not an object")
+    return obj

@@ -1,0 +1,64 @@
+"""`bourse up` as a user runs it: every component starts, /readyz turns 200, SIGINT stops all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import httpx
+
+from bourse.settings import Settings
+from tests.support.server import free_port
+
+
+async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(settings: Settings) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "BOURSE_REDIS_PREFIX": settings.redis_prefix + "up:",
+        "BOURSE_VAR_DIR": str(settings.var_dir),
+        "BOURSE_SECRET_KEY": settings.secret_key or "",
+        "BOURSE_MATCHING_SHARDS": "2",
+        "PORT": str(port),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bourse.cli", "up",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert proc.stdout is not None
+        banner = b""
+        while b"Press Ctrl-C" not in banner:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line, "bourse up exited before serving"
+            banner += line
+        assert f"{base}/graphql".encode() in banner
+        async with httpx.AsyncClient(base_url=base) as http:
+            ready = None
+            for _ in range(100):  # shards start as child processes: allow them a moment
+                ready = await http.get("/readyz")
+                if ready.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert ready is not None
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"postgres": True, "redis": True, "matching": True}
+            me = await http.post("/graphql", json={"query": "{ me { id } }"})
+            assert me.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 0
+    # Nothing is left listening.
+    async with httpx.AsyncClient(base_url=base) as http:
+        try:
+            await http.get("/healthz")
+            raise AssertionError("the API still answers after Ctrl-C")
+        except httpx.ConnectError:
+            pass
