@@ -18,7 +18,7 @@ def shard_for(asset_id: str, shards: int) -> int:
     across processes, machines and Python versions (unlike ``hash()``)."""
     if shards < 1:
         raise ValueError("shards must be >= 1")
-    return zlib.crc32(asset_id.encode("utf-8")) % shards
+    return zlib.crc32(asset_id.encode("utf-8", "surrogatepass")) % shards
 
 
 def _base(prefix: str, shard: int) -> str:

@@ -1,9 +1,11 @@
-"""A MULTI/EXEC transaction packed by hand (RESP2) and sent over one pooled connection.
+"""Raw RESP over one pooled redis-py connection: hand-packed MULTI/EXEC and pipelining.
 
 redis-py's asyncio pipeline packs each command in pure Python, which costs more than the
-matching itself at tens of thousands of events per second. Here a transaction is built as one
-``bytes`` payload from precomputed command prefixes, written once, and its replies are read
-back in order: ``+OK`` (MULTI), one ``+QUEUED`` per command, then the EXEC array.
+matching itself at tens of thousands of events per second, and it cannot leave a transaction
+in flight while the caller computes the next one. Here a transaction is one ``bytes`` payload
+built from precomputed command prefixes; :class:`RawConnection` writes payloads and reads the
+replies back in order (``+OK`` for MULTI, one ``+QUEUED`` per command, then the EXEC array),
+when the caller chooses.
 """
 
 from __future__ import annotations
@@ -23,12 +25,21 @@ def _enc(arg: str | bytes | int) -> bytes:
         return arg
     if isinstance(arg, int):
         return str(arg).encode()
-    return arg.encode()
+    return arg.encode("utf-8", "surrogatepass")  # never fails, whatever a command carried
 
 
 def pack(*args: str | bytes | int) -> bytes:
     """One command in RESP2."""
     out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = _enc(a)
+        out.append(b"$%d\r\n%b\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def command_prefix(*args: str | bytes | int, total: int) -> bytes:
+    """The packed header of a ``total``-argument command whose leading ``args`` are fixed."""
+    out = [b"*%d\r\n" % total]
     for a in args:
         b = _enc(a)
         out.append(b"$%d\r\n%b\r\n" % (len(b), b))
@@ -48,10 +59,14 @@ class Transaction:
         self.parts.append(pack(*args))
         self.count += 1
 
+    def add_packed(self, command: bytes) -> None:
+        """Queue one command already packed with :func:`pack`."""
+        self.parts.append(command)
+        self.count += 1
+
     def add_many(self, prefix: bytes, last_args: list[str]) -> None:
-        """Queue ``len(last_args)`` commands that share every argument but the last, given as
-        ``prefix`` = ``pack``-style header for all arguments except the last (including the
-        ``*N`` array length)."""
+        """Queue one command per element of ``last_args``, all sharing ``prefix`` (see
+        :func:`command_prefix`) and differing only in their last argument."""
         parts = self.parts
         for s in last_args:
             b = s.encode()
@@ -62,13 +77,8 @@ class Transaction:
         return b"".join([*self.parts, _EXEC])
 
 
-def command_prefix(*args: str | bytes | int, total: int) -> bytes:
-    """The packed header of a ``total``-argument command whose leading ``args`` are fixed."""
-    out = [b"*%d\r\n" % total]
-    for a in args:
-        b = _enc(a)
-        out.append(b"$%d\r\n%b\r\n" % (len(b), b))
-    return b"".join(out)
+class GuardError(RuntimeError):
+    """The guard key did not hold the expected value (or changed before EXEC)."""
 
 
 _CONNECTION_ARGS: dict[type, tuple[str, ...]] = {}
@@ -93,52 +103,109 @@ def _probe_connection_args(pool_type: Any) -> tuple[str, ...]:
     return ("MULTI",)
 
 
-class GuardError(RuntimeError):
-    """The guard key did not hold the expected value (or changed before EXEC)."""
+class RawConnection:
+    """A connection taken from the client's pool for as long as the caller needs it."""
 
+    def __init__(self, redis: Redis) -> None:
+        self.pool = redis.connection_pool
+        self.conn: Any = None
 
-async def execute(redis: Redis, tx: Transaction, guard: tuple[str, str] | None = None) -> list[Any]:
-    """Send ``tx`` and return the EXEC reply. Raises ``ResponseError`` if Redis refused any
-    command (the whole transaction is then discarded by Redis), and connection errors as is;
-    the connection is dropped on any error so no half-read reply can leak to the next user.
+    async def open(self) -> None:
+        self.conn = await self.pool.get_connection(*_connection_args(type(self.pool)))
 
-    With ``guard=(key, value)`` the transaction only runs if ``key`` holds ``value`` (WATCH,
-    GET, compare, then MULTI/EXEC; EXEC aborts if the key changes in between): otherwise
-    ``GuardError``. This fences off a process that lost its lease."""
-    pool = redis.connection_pool
-    conn = await pool.get_connection(*_connection_args(type(pool)))
-    try:
-        if guard is not None:
-            key, expected = guard
-            await conn.send_packed_command(pack("WATCH", key) + pack("GET", key))
-            await conn.read_response()
-            held = await conn.read_response()
-            if isinstance(held, bytes):
-                held = held.decode()
-            if held != expected:
-                await conn.send_packed_command(pack("UNWATCH"))
-                await conn.read_response()
-                raise GuardError(f"{key} holds {held!r}, not {expected!r}")
-        await conn.send_packed_command(tx.payload())
+    async def close(self, broken: bool) -> None:
+        """Give the connection back; drop it first if replies may be left unread."""
+        if self.conn is None:
+            return
+        conn, self.conn = self.conn, None
+        try:
+            if broken:
+                await conn.disconnect()
+        finally:
+            await self.pool.release(conn)
+
+    async def send(self, payload: bytes) -> None:
+        await self.conn.send_packed_command(payload, check_health=False)
+
+    async def read(self) -> Any:
+        """The next reply; an error reply raises ``ResponseError``."""
+        return await self.conn.read_response()
+
+    async def guard(self, key: str, expected: str) -> None:
+        """WATCH ``key`` and check it holds ``expected`` (the next EXEC aborts if it changes)."""
+        await self.send(pack("WATCH", key) + pack("GET", key))
+        await self.read()
+        held = await self.read()
+        if isinstance(held, bytes):
+            held = held.decode()
+        if held != expected:
+            await self.send(pack("UNWATCH"))
+            await self.read()
+            raise GuardError(f"{key} holds {held!r}, not {expected!r}")
+
+    async def read_exec(self, tx: Transaction, guarded: bool) -> list[Any]:
+        """Read the replies of a sent transaction and return the EXEC array. Raises
+        ``ResponseError`` if Redis refused any command (it then discards the whole
+        transaction), ``GuardError`` if a watched key changed."""
         errors: list[ResponseError] = []
         for _ in range(tx.count + 1):  # MULTI's OK, then one QUEUED per command
             try:
-                await conn.read_response()
+                await self.read()
             except ResponseError as exc:
                 errors.append(exc)
         try:
-            result = await conn.read_response()
+            result = await self.read()
         except ResponseError as exc:
             raise (errors[0] if errors else exc) from None
         if errors:
             raise errors[0]
-        if result is None and guard is not None:
-            raise GuardError(f"{guard[0]} changed before EXEC")
+        if result is None and guarded:
+            raise GuardError("watched key changed before EXEC")
         if not isinstance(result, list) or len(result) != tx.count:
             raise ResponseError(f"unexpected EXEC reply {result!r}")
         return result
-    except BaseException:
-        await conn.disconnect()
+
+
+async def execute(redis: Redis, tx: Transaction, guard: tuple[str, str] | None = None) -> list[Any]:
+    """Run ``tx`` on a pooled connection and return the EXEC reply.
+
+    With ``guard=(key, value)`` the transaction only runs if ``key`` holds ``value`` (WATCH,
+    GET, compare, then MULTI/EXEC, which aborts if the key changes in between): otherwise
+    ``GuardError``. This fences off a process that lost its lease."""
+    raw = RawConnection(redis)
+    await raw.open()
+    broken = True
+    try:
+        if guard is not None:
+            await raw.guard(*guard)
+        await raw.send(tx.payload())
+        result = await raw.read_exec(tx, guard is not None)
+        broken = False
+        return result
+    except (ResponseError, GuardError):
+        broken = False  # every reply was read: the connection is clean
         raise
     finally:
-        await pool.release(conn)
+        await raw.close(broken)
+
+
+def parse_stream_reply(reply: Any) -> list[tuple[str, dict[str, str] | None]]:
+    """Entries of an XREAD / XREADGROUP reply for one stream, RESP2 or RESP3."""
+    if not reply:
+        return []
+    streams = list(reply.values()) if isinstance(reply, dict) else [r[1] for r in reply]
+    out: list[tuple[str, dict[str, str] | None]] = []
+    for entries in streams:
+        for eid, fields in entries:
+            if isinstance(eid, bytes):
+                eid = eid.decode()
+            if fields is None:  # an entry deleted while pending
+                out.append((eid, None))
+                continue
+            it = iter(fields)
+            out.append((eid, {_text(k): _text(v) for k, v in zip(it, it, strict=True)}))
+    return out
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

@@ -194,13 +194,24 @@ def encode_command(cmd: Mapping[str, Any]) -> str:
     return dumps(dict(cmd))
 
 
+# The C scanner, without json.loads' wrapping (about 1 us less per command).
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
 def decode_command(raw: str | bytes | None) -> dict[str, Any]:
     """Parse a command; anything unreadable becomes ``{}`` (which the engine rejects as
     malformed, deterministically)."""
     if raw is None:
         return {}
     try:
-        obj = json.loads(raw)
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        try:
+            obj, end = _scan_once(raw, 0)
+        except StopIteration:
+            end = -1
+        if end != len(raw):
+            obj = json.loads(raw)  # surrounding whitespace is fine; trailing garbage is not
     except ValueError:
         return {}
     return obj if isinstance(obj, dict) else {}
@@ -212,7 +223,7 @@ def decode_command(raw: str | bytes | None) -> dict[str, Any]:
 def event_to_wire(ev: Event, input_id: str, idx: int) -> dict[str, Any]:
     """An event tuple as its wire dict."""
     name = ev[0]
-    out: dict[str, Any] = {"event": name, "input_id": input_id, "idx": idx}
+    out: dict[str, Any] = {"event": name, "input_id": input_id, "idx": idx, "order_id": None}
     for key, value in zip(EVENT_FIELDS[name], ev[1:], strict=True):
         out[key] = None if value == 0 and key in OPTIONAL_ZERO_FIELDS else value
     return out

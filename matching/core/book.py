@@ -3,8 +3,9 @@
 Layout (all integers, no floats):
 
 * Each side keeps ``keys``, a sorted list of price keys with the best level last, and
-  ``levels``, a dict key → :class:`Level`. The key is the price for bids and the negated price
-  for asks, so "best" is always ``keys[-1]`` and "crosses a limit" is always ``key >= limit_key``.
+  ``levels``, a dict key → :class:`Level` (its orders in arrival order). The key is the price
+  for bids and the negated price for asks, so "best" is always ``keys[-1]`` and "crosses a
+  limit" is always ``key >= limit_key``. A level exists only while it holds an order.
 * Stop orders wait in two heaps (buy stops by ascending stop price, sell stops by descending),
   ties broken by acceptance sequence. Cancelled stops are removed lazily.
 * ``day`` holds the live DAY orders (resting or waiting stops) in acceptance order, so
@@ -19,7 +20,6 @@ from bisect import bisect_left, insort
 from heapq import heapify, heappop, heappush
 
 from .constants import (
-    ACCEPTED,
     BPS,
     BUY,
     CANCEL_NEWEST,
@@ -40,7 +40,6 @@ from .constants import (
     NOTIONAL_TOO_SMALL,
     SELF_TRADE,
     STOP_LOSS,
-    STOP_TYPES,
     TRIGGERED,
     USER,
 )
@@ -123,23 +122,8 @@ class Book:
     # ------------------------------------------------------------------ entry points
 
     def add(self, o: Order, ev: list[Event], ts: int) -> None:
-        """Accept a validated new order and run it (or park it in the stop book)."""
-        ev.append(
-            (
-                ACCEPTED,
-                self.asset_id,
-                o.order_id,
-                o.user_id,
-                o.side,
-                o.order_type,
-                o.tif,
-                o.quantity,
-                o.notional,
-                o.price,
-                o.stop_price,
-                ts,
-            )
-        )
+        """Run a validated new order (or park it in the stop book). The caller has already
+        put its ACCEPTED event in ``ev``."""
         otype = o.order_type
         if otype is LIMIT:
             # Fast path: a GTC/DAY limit order that does not cross rests without more ado.
@@ -158,10 +142,9 @@ class Book:
                     lvl = Level()
                     own.levels[k] = lvl
                     insort(own.keys, k)
-                lvl.queue.append(o)
-                lvl.volume += o.remaining
-                lvl.count += 1
                 oid = o.order_id
+                lvl.orders[oid] = o
+                lvl.volume += o.remaining
                 self.orders[oid] = o
                 if tif is DAY:
                     self.day[oid] = o
@@ -210,7 +193,7 @@ class Book:
         n = self.stop_count
         for side in (self.bids, self.asks):
             for lvl in side.levels.values():
-                n += lvl.count
+                n += len(lvl.orders)
         return n
 
     def depth(self, n: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
@@ -222,7 +205,7 @@ class Book:
             sign = side.sign
             for k in side.keys[: -n - 1 : -1] if n > 0 else ():
                 lvl = levels[k]
-                rows.append((k * sign, lvl.volume, lvl.count))
+                rows.append((k * sign, lvl.volume, len(lvl.orders)))
             out.append(rows)
         return out[0], out[1]
 
@@ -234,7 +217,7 @@ class Book:
         del self.orders[oid]
         if o.tif is DAY:
             self.day.pop(oid, None)
-        if o.order_type in STOP_TYPES:
+        if o.order_type is not LIMIT:
             # Waiting stop: drop it lazily from its heap, compacting when mostly dead.
             o.remaining = 0
             self.stop_count -= 1
@@ -248,17 +231,13 @@ class Book:
         k = o.price * side.sign
         lvl = side.levels[k]
         lvl.volume -= o.remaining
-        lvl.count -= 1
         o.remaining = 0
-        if not lvl.count:
+        q = lvl.orders
+        del q[oid]
+        if not q:
             del side.levels[k]
             keys = side.keys
             del keys[bisect_left(keys, k)]
-        elif len(lvl.queue) > 2 * lvl.count + 8:
-            q = lvl.queue
-            live_orders = [x for x in q if x.remaining]
-            q.clear()
-            q.extend(live_orders)
 
     def _rest(self, o: Order) -> None:
         side = self.bids if o.side is BUY else self.asks
@@ -268,9 +247,8 @@ class Book:
             lvl = Level()
             side.levels[k] = lvl
             insort(side.keys, k)
-        lvl.queue.append(o)
+        lvl.orders[o.order_id] = o
         lvl.volume += o.remaining
-        lvl.count += 1
         self.orders[o.order_id] = o
         if o.tif is DAY:
             self.day[o.order_id] = o
@@ -362,10 +340,8 @@ class Book:
         for k in reversed(opp.keys):
             if k < limit_key:
                 return False
-            for m in levels[k].queue:
+            for m in levels[k].orders.values():
                 mrem = m.remaining
-                if not mrem:
-                    continue
                 if m.user_id == uid:
                     if skip_own:
                         continue
@@ -377,7 +353,11 @@ class Book:
 
     def _match(self, o: Order, opp: BookSide, limit_key: int, ev: list[Event], ts: int) -> bool:
         """Trade ``o`` against ``opp`` down to ``limit_key``; True if stopped by self-trade
-        prevention. The hot loop: locals only, one tuple per fill."""
+        prevention. The hot loop: locals only, one tuple per fill, one iterator per level.
+
+        Makers leave a level only from its front (filled, or cancelled by self-trade
+        prevention), so the ones to delete are a prefix of the iteration, collected in
+        ``gone`` and removed after it (or the whole level goes at once)."""
         okeys = opp.keys
         olevels = opp.levels
         sign = opp.sign
@@ -399,32 +379,25 @@ class Book:
                 break
             price = k * sign
             lvl = olevels[k]
-            q = lvl.queue
-            while True:
-                m = q[0]
+            q = lvl.orders
+            gone: list[str] = []
+            for m in q.values():
                 mrem = m.remaining
-                if not mrem:
-                    q.popleft()
-                    continue
+                moid = m.order_id
                 if m.user_id == uid:
                     mode = o.stp
                     if mode is CANCEL_NEWEST:
                         self_trade = True
                         break
-                    append(
-                        (CANCELLED, asset, m.order_id, m.user_id, SELF_TRADE, mrem, m.filled, ts)
-                    )
+                    append((CANCELLED, asset, moid, m.user_id, SELF_TRADE, mrem, m.filled, ts))
                     m.remaining = 0
                     lvl.volume -= mrem
-                    q.popleft()
-                    lvl.count -= 1
-                    del orders[m.order_id]
+                    gone.append(moid)
+                    del orders[moid]
                     if m.tif is DAY:
-                        del day[m.order_id]
+                        del day[moid]
                     if mode is not CANCEL_OLDEST:  # CANCEL_BOTH
                         self_trade = True
-                        break
-                    if not lvl.count:
                         break
                     continue
                 t = rem if rem < mrem else mrem
@@ -442,7 +415,7 @@ class Book:
                         asset,
                         oid,
                         f"{asset}:{n}",
-                        m.order_id,
+                        moid,
                         oid,
                         m.user_id,
                         uid,
@@ -457,18 +430,19 @@ class Book:
                     )
                 )
                 if not mrem:
-                    q.popleft()
-                    lvl.count -= 1
-                    del orders[m.order_id]
+                    gone.append(moid)
+                    del orders[moid]
                     if m.tif is DAY:
-                        del day[m.order_id]
-                    if not lvl.count:
-                        break
+                        del day[moid]
                 if not rem:
                     break
-            if not lvl.count:
-                del olevels[k]
-                okeys.pop()
+            if gone:
+                if len(gone) == len(q):
+                    del olevels[k]
+                    okeys.pop()
+                else:
+                    for x in gone:
+                        del q[x]
             if not rem or self_trade:
                 break
         o.remaining = rem
@@ -504,13 +478,11 @@ class Book:
                 break
             price = k * sign
             lvl = olevels[k]
-            q = lvl.queue
-            while True:
-                m = q[0]
+            q = lvl.orders
+            gone: list[str] = []
+            for m in q.values():
                 mrem = m.remaining
-                if not mrem:
-                    q.popleft()
-                    continue
+                moid = m.order_id
                 affordable = cash // price // lot * lot
                 if not affordable:
                     done = True  # prices only get worse from here
@@ -520,20 +492,15 @@ class Book:
                     if mode is CANCEL_NEWEST:
                         self_trade = True
                         break
-                    ev.append(
-                        (CANCELLED, asset, m.order_id, m.user_id, SELF_TRADE, mrem, m.filled, ts)
-                    )
+                    ev.append((CANCELLED, asset, moid, m.user_id, SELF_TRADE, mrem, m.filled, ts))
                     m.remaining = 0
                     lvl.volume -= mrem
-                    q.popleft()
-                    lvl.count -= 1
-                    del orders[m.order_id]
+                    gone.append(moid)
+                    del orders[moid]
                     if m.tif is DAY:
-                        del day[m.order_id]
+                        del day[moid]
                     if mode is not CANCEL_OLDEST:
                         self_trade = True
-                        break
-                    if not lvl.count:
                         break
                     continue
                 t = affordable if affordable < mrem else mrem
@@ -552,7 +519,7 @@ class Book:
                         asset,
                         oid,
                         f"{asset}:{n}",
-                        m.order_id,
+                        moid,
                         oid,
                         m.user_id,
                         uid,
@@ -567,18 +534,19 @@ class Book:
                     )
                 )
                 if not mrem:
-                    q.popleft()
-                    lvl.count -= 1
-                    del orders[m.order_id]
+                    gone.append(moid)
+                    del orders[moid]
                     if m.tif is DAY:
-                        del day[m.order_id]
-                    if not lvl.count:
-                        break
+                        del day[moid]
                 if done:
                     break
-            if not lvl.count:
-                del olevels[k]
-                okeys.pop()
+            if gone:
+                if len(gone) == len(q):
+                    del olevels[k]
+                    okeys.pop()
+                else:
+                    for x in gone:
+                        del q[x]
             if done or self_trade:
                 break
         if n != self.trade_seq:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .book import AssetConfig, Book
 from .constants import (
+    ACCEPTED,
     ADD_ASSET,
     ASSET_CONFIGURED,
     BUY,
@@ -162,7 +163,22 @@ class Engine:
             self.seq,
             ts,
         )
-        ev: list[Event] = []
+        ev: list[Event] = [
+            (
+                ACCEPTED,
+                asset_id,
+                order_id,
+                user_id,
+                s,
+                t,
+                f,
+                quantity,
+                notional,
+                price,
+                stop_price,
+                ts,
+            )
+        ]
         book.add(o, ev, ts)
         return ev
 
@@ -211,6 +227,8 @@ class Engine:
         mode = _STPS.get(stp)
         if (
             not asset_id
+            or len(asset_id) > 64
+            or not asset_id.isprintable()  # it becomes part of Redis keys and channels
             or not 0 <= price_scale <= 18
             or not 0 <= qty_scale <= 18
             or tick_size <= 0
@@ -247,6 +265,12 @@ class Engine:
             )
         ]
 
+    def _remember(self, order_id: str) -> None:
+        self.seen.add(order_id)
+        self.seen_fifo.append(order_id)
+        if len(self.seen_fifo) > self.dedup_window:
+            self.seen.discard(self.seen_fifo.popleft())
+
     # ------------------------------------------------------------------ wire commands
 
     def apply(self, cmd: Mapping[str, Any]) -> list[Event]:
@@ -257,7 +281,9 @@ class Engine:
             g = cmd.get
             ts = g("ts") or 0
             if kind == NEW_ORDER:
-                oid = cmd["order_id"]
+                oid = g("order_id")
+                if type(oid) is str and (oid in self.seen or oid in self.orders):
+                    return []  # the first NEW_ORDER with an id decides; repeats are ignored
                 uid = cmd["user_id"]
                 aid = cmd["asset_id"]
                 q = g("quantity") or 0
@@ -277,6 +303,8 @@ class Engine:
                     or not uid
                     or not aid
                 ):
+                    if type(oid) is str and oid:
+                        self._remember(oid)
                     return [_malformed(cmd, MALFORMED)]
                 return self.new_order(
                     oid,
@@ -357,9 +385,18 @@ def _opt_str(cmd: Mapping[str, Any], key: str) -> str | None:
 
 
 def _malformed(cmd: Any, reason: str) -> Event:
-    """REJECTED for a command we cannot read; keeps whatever ids are usable."""
+    """REJECTED for a command we cannot read (CANCEL_REJECTED for a cancel: the order it
+    names is not affected); keeps whatever ids are usable."""
     get = cmd.get if isinstance(cmd, Mapping) else (lambda _k: None)
     ts = get("ts")
+    if get("cmd") == CANCEL:
+        return (
+            CANCEL_REJECTED,
+            _str_or_none(get("asset_id")),
+            _str_or_none(get("order_id")),
+            reason,
+            ts if type(ts) is int else 0,
+        )
     return (
         REJECTED,
         _str_or_none(get("asset_id")),

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 
 class Order:
     """One live order (resting in a book, or waiting in a stop book).
 
     ``remaining`` is in quantity units; it drops to 0 when the order is filled, cancelled or
-    expired, which also marks it dead for the lazy clean-up of price-level queues and stop
-    heaps. ``notional`` (price units) is non-zero only for notional market buys, which never rest.
+    expired, which also marks a waiting stop dead for the lazy clean-up of the stop heaps.
+    ``notional`` (price units) is non-zero only for notional market buys, which never rest.
     """
 
     __slots__ = (
@@ -65,15 +63,12 @@ class Order:
 
 
 class Level:
-    """Orders resting at one price, oldest first.
+    """Orders resting at one price: ``orders`` maps order id → order in arrival order (a dict
+    keeps insertion order), so the oldest is first and a cancel is one ``del``. ``volume`` is
+    the sum of their remaining quantities."""
 
-    Cancelled orders stay in ``queue`` (with ``remaining == 0``) until they reach the front or
-    the queue is compacted; ``volume`` and ``count`` only ever cover live orders.
-    """
-
-    __slots__ = ("count", "queue", "volume")
+    __slots__ = ("orders", "volume")
 
     def __init__(self) -> None:
-        self.queue: deque[Order] = deque()
+        self.orders: dict[str, Order] = {}
         self.volume = 0
-        self.count = 0

@@ -1,9 +1,9 @@
 """Engine state as plain JSON-able data, and back.
 
-The snapshot holds exactly what decides future events: every live order in queue order, the
-waiting stops, the DAY order sequence, each book's prices and fill counter, the engine's
-order sequence and its window of seen order ids. Dead entries (cancelled orders still sitting
-in a level's queue or a stop heap) are left out: they never influence matching.
+The snapshot holds exactly what decides future events: every resting order in time priority,
+the waiting stops, the DAY order sequence, each book's prices and fill counter, the engine's
+order sequence and its window of seen order ids. Dead stop-heap entries (cancelled stops not
+yet popped) are left out: they never influence matching.
 """
 
 from __future__ import annotations
@@ -64,9 +64,7 @@ def _order_from(rec: list[Any], asset_id: str) -> Order:
 def _side_record(side: BookSide) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for k in reversed(side.keys):
-        rows.append(
-            [k * side.sign, [_order_record(o) for o in side.levels[k].queue if o.remaining]]
-        )
+        rows.append([k * side.sign, [_order_record(o) for o in side.levels[k].orders.values()]])
     return rows
 
 
@@ -126,9 +124,8 @@ def load_engine(data: dict[str, Any]) -> Engine:
                 lvl = Level()
                 for rec in recs:
                     o = _order_from(rec, asset_id)
-                    lvl.queue.append(o)
+                    lvl.orders[o.order_id] = o
                     lvl.volume += o.remaining
-                    lvl.count += 1
                     orders[o.order_id] = o
                 side.levels[k] = lvl
             side.keys = sorted(side.levels)

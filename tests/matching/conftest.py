@@ -47,7 +47,11 @@ async def rds(redis_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
     try:
         yield r
     finally:
-        batch = [k async for k in r.scan_iter(match=f"{redis_prefix}*", count=1000)]
-        for i in range(0, len(batch), 500):
-            await r.delete(*batch[i : i + 500])
         await r.aclose()
+        raw = Redis.from_url(redis_url)  # bytes: clean up even keys that are not UTF-8
+        try:
+            batch = [k async for k in raw.scan_iter(match=f"{redis_prefix}*", count=1000)]
+            for i in range(0, len(batch), 500):
+                await raw.delete(*batch[i : i + 500])
+        finally:
+            await raw.aclose()

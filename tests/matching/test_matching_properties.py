@@ -542,8 +542,10 @@ def check_book_structure(engine: Engine) -> None:
             assert side.keys == sorted(side.keys)
             assert set(side.keys) == set(side.levels)
             for k, lvl in side.levels.items():
-                live = [o for o in lvl.queue if o.remaining]
-                assert lvl.count == len(live) > 0
+                live = list(lvl.orders.values())
+                assert len(live) > 0
+                assert all(o.remaining > 0 for o in live)
+                assert list(lvl.orders) == [o.order_id for o in live]
                 assert lvl.volume == sum(o.remaining for o in live)
                 for o in live:
                     assert o.price * sign == k

@@ -6,11 +6,12 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from matching import client, keys
 from matching.loadgen import OrderFlow
-from matching.shard import Shard, ShardConfig
+from matching.shard import LeaseLostError, Shard, ShardConfig
 from matching.wire import COMMAND_FIELD, EVENT_FIELD, encode_command, encode_events, new_order
 
 
@@ -86,7 +87,9 @@ async def test_end_to_end_events_book_and_heartbeat(rds: Redis, redis_prefix: st
 
 
 async def test_recovery_from_snapshot_replay_and_pending(rds: Redis, redis_prefix: str) -> None:
-    cfg = ShardConfig(shard=0, shards=1, prefix=redis_prefix, batch_size=50)
+    cfg = ShardConfig(
+        shard=0, shards=1, prefix=redis_prefix, batch_size=50, lease_ms=300, block_ms=50
+    )
     commands = flow(2000, seed=11)
     await client.submit_many(rds, redis_prefix, 1, commands)
     first = Shard(cfg, redis=rds)
@@ -113,7 +116,9 @@ async def test_recovery_from_snapshot_replay_and_pending(rds: Redis, redis_prefi
 
 
 async def test_recovery_without_snapshot_replays_from_start(rds: Redis, redis_prefix: str) -> None:
-    cfg = ShardConfig(shard=0, shards=1, prefix=redis_prefix, batch_size=64)
+    cfg = ShardConfig(
+        shard=0, shards=1, prefix=redis_prefix, batch_size=64, lease_ms=300, block_ms=50
+    )
     await client.submit_many(rds, redis_prefix, 1, flow(800, seed=3))
     first = Shard(cfg, redis=rds)
     await first.start()
@@ -199,3 +204,119 @@ async def test_run_stops_on_request(rds: Redis, redis_prefix: str) -> None:
     snap = json.loads(await rds.get(keys.snapshot_key(redis_prefix, 0)))
     assert snap["input_id"] == shard.applied
     assert await rds.exists(keys.heartbeat_key(redis_prefix, 0)) == 0
+
+
+async def test_run_recovers_in_process_from_dropped_connections(
+    rds: Redis, redis_url: str, redis_prefix: str
+) -> None:
+    """Redis drops the shard's connections mid-stream (a transaction may be in flight): the
+    shard rebuilds its engine from Redis and carries on; nothing lost, nothing doubled."""
+    cfg = ShardConfig(
+        shard=0, shards=1, redis_url=redis_url, prefix=redis_prefix, batch_size=50, block_ms=20
+    )
+    shard = Shard(cfg)  # its own client, named after the prefix
+    task = asyncio.create_task(shard.run())
+    commands = flow(6000, seed=9)
+    ids: list[str] = []
+    kills = 0
+    for start in range(0, len(commands), 500):
+        ids += await client.submit_many(rds, redis_prefix, 1, commands[start : start + 500])
+        await asyncio.sleep(0.02)
+        if start in (1500, 4000):
+            for c in await rds.client_list():
+                if c.get("name") == f"{redis_prefix}matching-shard-0":
+                    await rds.client_kill_filter(_id=c["id"])
+                    kills += 1
+    for _ in range(400):
+        if shard.applied == ids[-1]:
+            break
+        await asyncio.sleep(0.025)
+    shard.stop()
+    await asyncio.wait_for(task, 10)
+    assert kills >= 2
+    assert shard.recoveries >= 2  # the start, then after the dropped connections
+    assert shard.replay_mismatches == 0
+    assert await stored_events(rds, redis_prefix) == await expected_events(rds, cfg)
+
+
+async def test_lease_keeps_one_process_per_shard(rds: Redis, redis_prefix: str) -> None:
+    cfg = ShardConfig(shard=0, shards=1, prefix=redis_prefix, lease_ms=400, block_ms=50)
+    first = Shard(cfg, redis=rds)
+    await first.start()
+    second = Shard(cfg, redis=rds)
+    taking_over = asyncio.create_task(second.start())
+    await asyncio.sleep(0.2)
+    assert not taking_over.done()  # waits while the first holds the lease
+    await asyncio.wait_for(taking_over, 3)  # the first stalled past its lease: taken over
+    commands = flow(200, seed=4)
+    await client.submit_many(rds, redis_prefix, 1, commands)
+    with pytest.raises(LeaseLostError):
+        await first.step(None)  # fenced: it can neither take deliveries nor commit
+    assert await drain(second) == len(commands)
+    assert await stored_events(rds, redis_prefix) == await expected_events(rds, cfg)
+    await second.shutdown()
+    await first.shutdown()  # releases nothing it does not hold
+    assert await rds.exists(keys.lease_key(redis_prefix, 0)) == 0
+
+
+async def test_poison_input_never_stops_the_shard(rds: Redis, redis_prefix: str) -> None:
+    """Whatever lands in the input stream becomes events (REJECTED at worst); the shard goes on."""
+    cfg = ShardConfig(shard=0, shards=1, prefix=redis_prefix)
+    shard = Shard(cfg, redis=rds)
+    await shard.start()
+    weird = '\ud800x"\\\n\u2603'
+    add = {
+        "cmd": "ADD_ASSET",
+        "asset_id": "OK",
+        "price_scale": 2,
+        "tick_size": 1,
+        "qty_scale": 0,
+        "ts": 1,
+    }
+    order = {
+        "cmd": "NEW_ORDER",
+        "order_id": "o",
+        "user_id": weird,
+        "asset_id": "OK",
+        "side": "BUY",
+        "order_type": "LIMIT",
+        "tif": "GTC",
+        "quantity": 1,
+        "price": 1,
+        "ts": 1,
+    }
+    payloads = [
+        "not json",
+        "[]",
+        "{}",
+        json.dumps({**add, "asset_id": weird}),  # REJECTED: not a usable key part
+        json.dumps(add),
+        json.dumps({**order, "order_id": "w", "asset_id": weird}),
+        json.dumps(order),
+        json.dumps({**order, "order_id": "p", "side": "SELL", "user_id": weird[::-1]}),
+        json.dumps({**order, "order_id": "q", "quantity": 10**40, "price": 10**30}),
+        json.dumps({**order, "order_id": "r", "quantity": 1.0}),
+        json.dumps({**order, "order_id": ["x"]}),
+        json.dumps({**order, "order_id": "s", "side": {"a": 1}, "stp": [1]}),
+        json.dumps({"cmd": "CANCEL", "order_id": "q", "asset_id": "OK", "ts": "soon"}),
+        json.dumps({"cmd": "CANCEL", "order_id": "q", "asset_id": "OK", "ts": 5}),
+        json.dumps({"cmd": "REFERENCE_PRICE", "asset_id": "OK", "price": -5, "ts": 2}),
+        json.dumps({"cmd": "EXPIRE_DAY", "asset_id": 7, "ts": 3}),
+        json.dumps({"cmd": None}),
+    ]
+    pipe = rds.pipeline(transaction=False)
+    for s in payloads:
+        pipe.xadd(keys.input_key(redis_prefix, 0), {COMMAND_FIELD: s})
+    pipe.xadd(keys.input_key(redis_prefix, 0), {"other": "field"})
+    await pipe.execute()
+    assert await drain(shard) == len(payloads) + 1
+    events = [json.loads(s) for s in await stored_events(rds, redis_prefix)]
+    assert events[3]["reason"] == "INVALID_CONFIG"
+    assert [e["event"] for e in events if e["order_id"] == "p"] == ["ACCEPTED", "FILL"]
+    assert [e["event"] for e in events if e["order_id"] == "q"] == [
+        "ACCEPTED",
+        "CANCEL_REJECTED",  # the malformed cancel ("ts": "soon") leaves the order alone
+        "CANCELLED",
+    ]
+    assert await stored_events(rds, redis_prefix) == await expected_events(rds, cfg)
+    await shard.shutdown()
