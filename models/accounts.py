@@ -295,23 +295,20 @@ class Accounts:
             if row is None:
                 raise invalid
             now = utcnow()
-            if row.rotated_at is not None:
-                # Reuse of a rotated token: someone else holds a copy. End the whole family.
-                await s.execute(
-                    update(AuthSession)
-                    .where(AuthSession.family_id == row.family_id, AuthSession.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                )
-                reuse_detected = True
-            else:
-                reuse_detected = False
+            if row.rotated_at is None:
                 if row.revoked_at is not None or row.refresh_expires_at <= now:
                     raise invalid
                 row.revoked_at = now
                 row.rotated_at = now
                 user = await s.get_one(User, row.user_id)
                 return await self._issue(user, family_id=row.family_id, client=client, s=s)
-        assert reuse_detected
+            # Reuse of a rotated token: someone else holds a copy. End the whole family, and
+            # commit that (leaving the block normally) before refusing.
+            await s.execute(
+                update(AuthSession)
+                .where(AuthSession.family_id == row.family_id, AuthSession.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
         raise invalid
 
     async def logout(self, session_id: uuid.UUID) -> None:

@@ -50,8 +50,9 @@ class Context:
             token = params["token"] or None
         if token is None:
             token = bearer(self.request.headers.get("authorization"))
-        if token is None:
-            # The staff console (GraphiQL) authenticates with an HttpOnly same-site cookie.
+        if token is None and self.request.scope["type"] == "http":
+            # The staff console (GraphiQL) authenticates with an HttpOnly same-site cookie; never
+            # on websockets, whose handshake a hostile page could open with the user's cookies.
             token = self.request.cookies.get(CONSOLE_COOKIE) or None
         return token
 

@@ -103,6 +103,11 @@ async def test_graphiql_is_for_staff_outside_development(
     assert "graphiql" in page.text.lower()
     bad = await api.http.post("/console/login", data={"email": staff_email, "password": "x"})
     assert bad.status_code == 401
+    # The cookie is for the console page over HTTP only: a websocket opened with it (as a
+    # hostile page could) is not signed in.
+    async with api.ws(headers={"Cookie": f"bourse_console={cookie}"}) as ws:
+        result = await api.ws_execute(ws, "{ me { id } }")
+    assert result["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_graphiql_open_in_development(settings: Settings) -> None:

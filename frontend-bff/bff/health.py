@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bourse.services import Services
+from matching.client import shards_alive
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -27,14 +28,9 @@ async def _redis(services: Services) -> bool:
 
 
 async def _shards(services: Services) -> bool:
-    # Each matching shard refreshes a heartbeat key with a short TTL while it runs.
-    from matching.keys import heartbeat_key
-
-    keys = [
-        heartbeat_key(services.settings.redis_prefix, shard)
-        for shard in range(services.settings.matching_shards)
-    ]
-    return bool(keys) and all(await asyncio.gather(*(services.redis.exists(k) for k in keys)))
+    count = services.settings.matching_shards
+    alive = await shards_alive(services.redis, services.settings.redis_prefix, count)
+    return count > 0 and all(alive.values())
 
 
 async def readyz(request: Request) -> JSONResponse:

@@ -48,9 +48,15 @@ class Api:
         return body
 
     @asynccontextmanager
-    async def ws(self, payload: dict[str, Any] | None = None) -> AsyncIterator[ClientConnection]:
+    async def ws(
+        self, payload: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> AsyncIterator[ClientConnection]:
         url = self.base_url.replace("http://", "ws://") + "/graphql"
-        async with connect(url, subprotocols=["graphql-transport-ws"]) as conn:  # type: ignore[list-item]
+        async with connect(
+            url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            additional_headers=headers,
+        ) as conn:
             await conn.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
             ack = json.loads(await asyncio.wait_for(conn.recv(), 5))
             assert ack["type"] == "connection_ack", ack
