@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bourse.demo_assets import new_assets
 from bourse.services import open_services
 from bourse.settings import Settings
 from models.users import User
@@ -19,4 +20,6 @@ async def load_demo(settings: Settings, database_url: str, redis_url: str) -> No
             exists = await s.scalar(select(User.id).where(func.lower(User.email) == DEMO_EMAIL))
         if exists is None:
             await services.accounts.register(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD)
+        assets = await services.assets.upsert_many(new_assets())
+    print(f"demo data loaded: {len(assets)} assets")
     print(f"demo data loaded: customer {DEMO_EMAIL} / {DEMO_PASSWORD}")

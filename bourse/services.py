@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
+from models.assets import Assets
 from models.db import create_engine, create_sessionmaker
+from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.ledger import Ledger
 from models.rails import SandboxRail
@@ -42,6 +44,8 @@ class Services:
     accounts: Accounts
     ledger: Ledger
     funds: Funds
+    exchange: Exchange
+    assets: Assets
 
     async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
         await self.jobs.enqueue_job(
@@ -109,6 +113,8 @@ async def open_services(
         ),
         schedule_withdrawal=lambda *args: services.schedule_withdrawal(*args),
     )
+    exchange = Exchange(redis, settings.redis_prefix, settings.matching_shards)
+    assets = Assets(sessionmaker, exchange.configure)
     services = Services(
         settings=settings,
         database_url=database_url,
@@ -120,6 +126,8 @@ async def open_services(
         accounts=accounts,
         ledger=ledger,
         funds=funds,
+        exchange=exchange,
+        assets=assets,
     )
     try:
         yield services

@@ -1,5 +1,6 @@
 """Bourse's durable facts: SQLAlchemy typed tables and the rules that keep data true."""
 
+from models.assets import Asset, AssetClass
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.base import Base
 from models.funds import FundTransaction
@@ -7,6 +8,8 @@ from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
 from models.users import KycStatus, Role, User
 
 __all__ = [
+    "Asset",
+    "AssetClass",
     "AuthSession",
     "Base",
     "FundTransaction",

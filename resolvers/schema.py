@@ -21,15 +21,16 @@ from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
+from resolvers.market.schema import AssetsMutation, AssetsQuery
 
 
 @strawberry.type
-class Query(AccountsQuery, FundsQuery):
+class Query(AccountsQuery, FundsQuery, AssetsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, FundsMutation):
+class Mutation(AccountsMutation, FundsMutation, AssetsMutation):
     pass
 
 

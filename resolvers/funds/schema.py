@@ -17,13 +17,13 @@ from resolvers.funds.types import (
     AccountType,
     DepositInput,
     FundsPayload,
-    PageInfo,
     TransactionConnection,
     TransactionEdge,
     TransactionNode,
     WithdrawInput,
 )
 from resolvers.permissions import IsAuthenticated
+from resolvers.relay import PageInfo
 
 FundsInfo = Info[Context, Any]
 

@@ -20,6 +20,7 @@ from models.funds import AccountView, FundTransaction, cash
 from models.funds import TransactionStatus as TransactionStatusModel
 from models.funds import TransactionType as TransactionTypeModel
 from resolvers.errors import UserError
+from resolvers.relay import PageInfo
 
 TransactionType = strawberry.enum(TransactionTypeModel, name="TransactionType")
 TransactionStatus = strawberry.enum(TransactionStatusModel, name="TransactionStatus")
@@ -92,12 +93,6 @@ class TransactionNode:
 class TransactionEdge:
     cursor: str
     node: TransactionNode
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type

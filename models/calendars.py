@@ -1,0 +1,135 @@
+"""Market calendars: when an asset trades.
+
+Two calendars exist today:
+
+- ``XNYS``: the US equity market (NYSE/Nasdaq regular session, 09:30-16:00 America/New_York,
+  weekdays except NYSE holidays, early closes at 13:00 on the usual half days). Holidays come
+  from the ``holidays`` package's NYSE calendar (kept up to date upstream); the session hours and
+  half days are ours, because that package lists closures only.
+- ``24x7``: never closes (crypto). It has no close, so DAY orders on it never expire.
+
+A calendar answers three questions: is the market open at ``t``, when does the current (or next)
+session close, and when does the next session open. Everything works in aware datetimes; callers
+pass UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import holidays
+
+US_EQUITY = "XNYS"
+ALWAYS_OPEN = "24x7"
+CALENDARS = (US_EQUITY, ALWAYS_OPEN)
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+class MarketCalendar(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def is_open(self, t: datetime) -> bool: ...
+
+    def session_close(self, t: datetime) -> datetime | None:
+        """The close of the session open at ``t`` (None if closed at ``t`` or never closes)."""
+
+    def next_open(self, t: datetime) -> datetime:
+        """``t`` itself if open, else the start of the next session."""
+
+
+@dataclass(frozen=True)
+class AlwaysOpen:
+    name: str = ALWAYS_OPEN
+
+    def is_open(self, t: datetime) -> bool:
+        return True
+
+    def session_close(self, t: datetime) -> datetime | None:
+        return None
+
+    def next_open(self, t: datetime) -> datetime:
+        return t
+
+
+@lru_cache(maxsize=64)
+def _nyse_holidays(year: int) -> holidays.HolidayBase:
+    return holidays.financial_holidays("NYSE", years=year)
+
+
+def _early_close(day: date) -> bool:
+    """NYSE closes at 13:00 on the day before Independence Day (when a weekday and not itself
+    a holiday), the day after Thanksgiving, and Christmas Eve."""
+    if day.month == 7 and day.day == 3:
+        return True
+    if day.month == 12 and day.day == 24:
+        return True
+    if day.month == 11 and day.weekday() == 4:  # Friday after the fourth Thursday
+        thanksgiving = day - timedelta(days=1)
+        return thanksgiving.weekday() == 3 and 22 <= thanksgiving.day <= 28
+    return False
+
+
+@dataclass(frozen=True)
+class UsEquity:
+    name: str = US_EQUITY
+    open_time: time = time(9, 30)
+    close_time: time = time(16, 0)
+    early_close_time: time = time(13, 0)
+
+    def trading_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in _nyse_holidays(day.year)
+
+    def _session(self, day: date) -> tuple[datetime, datetime] | None:
+        if not self.trading_day(day):
+            return None
+        close = self.early_close_time if _early_close(day) else self.close_time
+        return (
+            datetime.combine(day, self.open_time, NEW_YORK),
+            datetime.combine(day, close, NEW_YORK),
+        )
+
+    def is_open(self, t: datetime) -> bool:
+        return self.session_close(t) is not None
+
+    def session_close(self, t: datetime) -> datetime | None:
+        session = self._session(t.astimezone(NEW_YORK).date())
+        if session is None or not session[0] <= t < session[1]:
+            return None
+        return session[1]
+
+    def next_open(self, t: datetime) -> datetime:
+        local = t.astimezone(NEW_YORK)
+        day = local.date()
+        for _ in range(15):
+            session = self._session(day)
+            if session is not None:
+                if session[0] <= t < session[1]:
+                    return t
+                if t < session[0]:
+                    return session[0]
+            day += timedelta(days=1)
+        raise RuntimeError("no session within 15 days")  # pragma: no cover
+
+    def previous_close(self, t: datetime) -> datetime:
+        """The most recent close at or before ``t``."""
+        day = t.astimezone(NEW_YORK).date()
+        for _ in range(15):
+            session = self._session(day)
+            if session is not None and session[1] <= t:
+                return session[1]
+            day -= timedelta(days=1)
+        raise RuntimeError("no session within 15 days")  # pragma: no cover
+
+
+_CALENDARS: dict[str, MarketCalendar] = {US_EQUITY: UsEquity(), ALWAYS_OPEN: AlwaysOpen()}
+
+
+def calendar(name: str) -> MarketCalendar:
+    """The calendar named ``name`` (KeyError if unknown: validate with ``CALENDARS`` first)."""
+    return _CALENDARS[name]

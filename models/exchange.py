@@ -1,0 +1,74 @@
+"""The gateway to the matching shards: turns assets and orders into matching commands.
+
+The only module of ``models`` that knows the matching wire format. It converts Decimal values to
+the shard's fixed-point integers with ``matching.codec`` and sends through
+``matching.client`` (routing by asset). Sending is idempotent on the shard's side (``ADD_ASSET``
+re-applies the same config, a repeated ``NEW_ORDER`` id is ignored), so callers may resend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from redis.asyncio import Redis
+
+from matching import client
+from matching.codec import AssetScales, add_asset_command, asset_scales, to_fixed
+from matching.wire import expire_day, reference_price
+from models.assets import Asset
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def scales(asset: Asset) -> AssetScales:
+    return asset_scales(asset.tick_size, asset.quantity_increment)
+
+
+def reference_command(asset: Asset, price: Decimal, ts: int | None = None) -> dict[str, Any]:
+    s = scales(asset)
+    fixed = max(1, to_fixed(price, s.price_scale, ROUND_DOWN))
+    return dict(reference_price(asset.symbol, fixed, ts=ts if ts is not None else now_ns()))
+
+
+def configure_commands(asset: Asset, ts: int | None = None) -> list[dict[str, Any]]:
+    """ADD_ASSET then the current REFERENCE_PRICE (the collar's anchor)."""
+    stamp = ts if ts is not None else now_ns()
+    add = dict(
+        add_asset_command(
+            asset.symbol,
+            asset.tick_size,
+            asset.quantity_increment,
+            collar_bps=asset.collar_bps,
+            ts=stamp,
+        )
+    )
+    return [add, reference_command(asset, asset.reference_price, stamp)]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    redis: Redis
+    prefix: str
+    shards: int
+
+    async def send(self, commands: Sequence[Mapping[str, Any]]) -> list[str]:
+        return await client.submit_many(self.redis, self.prefix, self.shards, commands)
+
+    async def configure(self, assets: Sequence[Asset]) -> None:
+        await self.send([c for a in assets for c in configure_commands(a)])
+
+    async def reference_prices(self, prices: Sequence[tuple[Asset, Decimal]]) -> None:
+        await self.send([reference_command(a, p) for a, p in prices])
+
+    async def expire_day(self, asset_ids: Sequence[str]) -> None:
+        ts = now_ns()
+        await self.send([dict(expire_day(a, ts=ts)) for a in asset_ids])
+
+    async def book(self, asset_id: str) -> dict[str, Any] | None:
+        return await client.read_book(self.redis, self.prefix, self.shards, asset_id)

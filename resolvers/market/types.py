@@ -1,0 +1,91 @@
+"""GraphQL types of the market-data domain: assets (quotes, candles and news join them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import strawberry
+
+from models.assets import Asset as AssetModel
+from models.assets import AssetClass as AssetClassModel
+from models.calendars import calendar
+from resolvers.errors import UserError
+from resolvers.relay import PageInfo
+
+AssetClass = strawberry.enum(AssetClassModel, name="AssetClass")
+
+
+@strawberry.type(name="Asset", description="A tradable instrument. `id` is its symbol.")
+class AssetNode:
+    id: strawberry.ID
+    symbol: str
+    name: str
+    asset_class: AssetClassModel
+    currency: str
+    tick_size: Decimal = strawberry.field(description="Prices are multiples of it.")
+    quantity_increment: Decimal = strawberry.field(
+        description="Quantities are multiples of it (0.000001 when fractionable, else 1)."
+    )
+    fractionable: bool
+    tradable: bool
+    market_calendar: str = strawberry.field(description="XNYS (US equities) or 24x7.")
+    reference_price: Decimal = strawberry.field(
+        description="The latest reference price known to the platform (see marketPrice)."
+    )
+
+    @strawberry.field(description="Whether the asset's market is in session now.")
+    def market_open(self) -> bool:
+        return calendar(self.market_calendar).is_open(datetime.now(UTC))
+
+    @classmethod
+    def from_model(cls, a: AssetModel) -> AssetNode:
+        return cls(
+            id=strawberry.ID(a.symbol),
+            symbol=a.symbol,
+            name=a.name,
+            asset_class=a.asset_class,
+            currency=a.currency,
+            tick_size=a.tick_size.normalize(),
+            quantity_increment=a.quantity_increment.normalize(),
+            fractionable=a.fractionable,
+            tradable=a.tradable,
+            market_calendar=a.market_calendar,
+            reference_price=a.reference_price.normalize(),
+        )
+
+
+@strawberry.type
+class AssetEdge:
+    cursor: str
+    node: AssetNode
+
+
+@strawberry.type
+class AssetConnection:
+    edges: list[AssetEdge]
+    page_info: PageInfo
+
+
+@strawberry.input
+class CreateAssetInput:
+    symbol: str
+    name: str
+    asset_class: AssetClassModel
+    currency: str = "USD"
+    tick_size: str = strawberry.field(default="0.01", description='A decimal, e.g. "0.01".')
+    fractionable: bool = True
+    tradable: bool = True
+    reference_price: str = strawberry.field(description='A decimal, e.g. "187.25".')
+    market_calendar: str | None = strawberry.field(
+        default=None, description="XNYS or 24x7; default: 24x7 for CRYPTO, else XNYS."
+    )
+    collar_bps: int = strawberry.field(
+        default=500, description="Market orders never trade beyond reference ± this (bps)."
+    )
+
+
+@strawberry.type
+class AssetPayload:
+    asset: AssetNode | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
