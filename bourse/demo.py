@@ -21,5 +21,6 @@ async def load_demo(settings: Settings, database_url: str, redis_url: str) -> No
         if exists is None:
             await services.accounts.register(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD)
         assets = await services.assets.upsert_many(new_assets())
+        await services.liquidity.configure([a.symbol for a in assets])
     print(f"demo data loaded: {len(assets)} assets")
     print(f"demo data loaded: customer {DEMO_EMAIL} / {DEMO_PASSWORD}")

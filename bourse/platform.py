@@ -77,6 +77,10 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
                 ],
             )
         )
+    # Settlement (events -> PostgreSQL, outbox relay, DAY expiry) and the liquidity provider
+    # read DATABASE_URL / REDIS_URL from the environment the supervisor passes them.
+    commands.append(("settlement", [sys.executable, "-m", "workers.settlement"]))
+    commands.append(("liquidity", [sys.executable, "-m", "workers.liquidity"]))
     return commands
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
@@ -19,12 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
-from models.assets import Assets
+from models.assets import Asset, Assets
 from models.db import create_engine, create_sessionmaker
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.ledger import Ledger
+from models.liquidity import Liquidity, Quoting
+from models.orders import OrderBook, OrdersConfig
+from models.quotes import price_of, read_quotes
 from models.rails import SandboxRail
+from models.settlement import FillHook
 from models.throttle import LoginThrottle, ThrottleConfig
 
 
@@ -46,6 +51,10 @@ class Services:
     funds: Funds
     exchange: Exchange
     assets: Assets
+    orders: OrderBook
+    liquidity: Liquidity
+    # Positions and tax lots per fill (models.positions), inside the settlement transaction.
+    on_fill: FillHook | None = None
 
     async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
         await self.jobs.enqueue_job(
@@ -115,6 +124,22 @@ async def open_services(
     )
     exchange = Exchange(redis, settings.redis_prefix, settings.matching_shards)
     assets = Assets(sessionmaker, exchange.configure)
+
+    async def reference_price(asset: Asset) -> Decimal:
+        quotes = await read_quotes(redis, settings.redis_prefix, [asset.symbol])
+        return price_of(asset, quotes).price
+
+    orders = OrderBook(
+        sessionmaker,
+        ledger,
+        exchange,
+        reference_price,
+        OrdersConfig(
+            price_band_bps=settings.order_price_band_bps,
+            market_hours=settings.market_hours,
+            cancel_wait_seconds=settings.order_cancel_wait_seconds,
+        ),
+    )
     services = Services(
         settings=settings,
         database_url=database_url,
@@ -128,6 +153,16 @@ async def open_services(
         funds=funds,
         exchange=exchange,
         assets=assets,
+        orders=orders,
+        liquidity=Liquidity(
+            sessionmaker,
+            Quoting(
+                spread_bps=settings.lp_spread_bps,
+                level_step_bps=settings.lp_level_step_bps,
+                levels=settings.lp_levels,
+                quote_notional=settings.lp_quote_notional,
+            ),
+        ),
     )
     try:
         yield services

@@ -69,6 +69,23 @@ class Settings(BaseSettings):
     # --- matching ---
     matching_shards: int = 2
 
+    # --- orders and settlement ---
+    # "calendar": equities trade in their session only (market orders are refused while
+    # closed, limit orders wait for the open); "always": every market is treated as open.
+    market_hours: Literal["calendar", "always"] = "calendar"
+    order_price_band_bps: int = 5000  # limit/stop prices within ±50% of the market
+    order_cancel_wait_seconds: float = 2.0  # cancelOrder waits this long for the final state
+    settlement_batch_size: int = 500
+    outbox_relay_interval_seconds: float = 1.0
+
+    # --- liquidity provider (per asset configuration lives in the database) ---
+    lp_spread_bps: int = 10  # best bid/ask at reference ∓ spread/2
+    lp_level_step_bps: int = 10  # distance between successive levels
+    lp_levels: int = 3
+    lp_quote_notional: Decimal = Decimal("25000")  # size of each level, in the asset's currency
+    lp_requote_bps: int = 5  # re-quote when the reference moved this much
+    lp_interval_seconds: float = 0.5
+
     @property
     def development(self) -> bool:
         return self.env == "development"

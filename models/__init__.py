@@ -5,6 +5,9 @@ from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.base import Base
 from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
+from models.liquidity import LiquidityConfig
+from models.orders import Fill, Order, OutboxEntry
+from models.settlement import SettlementCursor
 from models.users import KycStatus, Role, User
 
 __all__ = [
@@ -12,14 +15,19 @@ __all__ = [
     "AssetClass",
     "AuthSession",
     "Base",
+    "Fill",
     "FundTransaction",
     "Hold",
     "JournalEntry",
     "KycStatus",
     "LedgerAccount",
+    "LiquidityConfig",
+    "Order",
+    "OutboxEntry",
     "PasswordResetToken",
     "Posting",
     "RecoveryCode",
     "Role",
+    "SettlementCursor",
     "User",
 ]

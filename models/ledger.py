@@ -401,6 +401,47 @@ class Ledger:
         )
         return True
 
+    async def hold_account(self, s: AsyncSession, hold_id: uuid.UUID) -> uuid.UUID | None:
+        return (
+            await s.execute(select(Hold.account_id).where(Hold.id == hold_id))
+        ).scalar_one_or_none()
+
+    async def consume_hold_part(
+        self, s: AsyncSession, hold_id: uuid.UUID, amount: Decimal
+    ) -> Decimal:
+        """Use up to ``amount`` of an active hold alongside a posting that takes the same amount
+        from the account's balance (orders filled in parts). The hold shrinks by what was used
+        and ends CONSUMED when nothing is left. Returns the amount used (0 if the hold had
+        already ended). Call after ``lock()`` on the account."""
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("consumed amounts are positive")
+        current = (
+            await s.execute(
+                select(Hold.account_id, Hold.amount)
+                .where(Hold.id == hold_id, Hold.status == HoldStatus.ACTIVE)
+                .with_for_update()
+            )
+        ).one_or_none()
+        if current is None:
+            return ZERO
+        used: Decimal = min(amount, current.amount)
+        if used == current.amount:
+            await self._close_hold(s, hold_id, HoldStatus.CONSUMED)
+        else:
+            await s.execute(
+                update(Hold)
+                .where(Hold.id == hold_id)
+                .values(amount=Hold.amount - used)
+                .execution_options(synchronize_session=False)
+            )
+        await s.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == current.account_id)
+            .values(held=LedgerAccount.held - used)
+            .execution_options(synchronize_session=False)
+        )
+        return used
+
     async def _close_hold(
         self, s: AsyncSession, hold_id: uuid.UUID, status: HoldStatus
     ) -> tuple[uuid.UUID, Decimal]:

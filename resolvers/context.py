@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
 
 from bourse.services import Services
 from models.accounts import ClientInfo, Principal
@@ -37,6 +39,16 @@ class Context:
         self.connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
         self._principal: Principal | None = None
         self._resolved = False
+        self._loaders: dict[str, DataLoader[Any, Any]] = {}
+
+    def loader(
+        self, name: str, batch: Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
+    ) -> DataLoader[Any, Any]:
+        """The request's DataLoader called ``name`` (created on first use, batching ``batch``)."""
+        found = self._loaders.get(name)
+        if found is None:
+            found = self._loaders[name] = DataLoader(load_fn=batch)
+        return found
 
     @property
     def client(self) -> ClientInfo:

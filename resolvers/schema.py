@@ -22,15 +22,21 @@ from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
 from resolvers.market.schema import AssetsMutation, AssetsQuery
+from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 
 
 @strawberry.type
-class Query(AccountsQuery, FundsQuery, AssetsQuery):
+class Query(AccountsQuery, FundsQuery, AssetsQuery, OrdersQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, FundsMutation, AssetsMutation):
+class Mutation(AccountsMutation, FundsMutation, AssetsMutation, OrdersMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(OrdersSubscription):
     pass
 
 
@@ -52,6 +58,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return BourseSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True, scalar_map={**FUNDS_SCALARS}),
         # Factories, so each request gets fresh extension state. The caches are module-level
         # LRUs keyed by size (unbounded unless capped: capped here). The depth and alias rules

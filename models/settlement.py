@@ -1,0 +1,366 @@
+"""Settlement: the shards' events applied to orders and the ledger, exactly once.
+
+``Settlement.apply`` runs inside ONE PostgreSQL transaction per batch (the caller's):
+
+- Each events stream has a cursor row (``settlement_cursors``): entries at or before it were
+  applied by an earlier transaction whose acknowledgement was lost, and are skipped. The cursor
+  moves in the same transaction as the effects, so a batch is applied entirely or not at all.
+- Each fill is inserted into ``fills`` under its engine fill id (primary key, ON CONFLICT DO
+  NOTHING): a fill seen again changes nothing, whatever the cursor says.
+- Locks: every ledger account the batch touches is locked first, in id order (the ledger's
+  rule), then the orders, in id order; nothing else takes them in another order.
+- A fill moves cash (price x quantity rounded DOWN to the minor unit) and shares between the two
+  parties in one balanced journal entry; the buyer's cash hold and the seller's share hold shrink
+  by what the fill used, before the postings. The liquidity provider's side goes to the
+  platform's LIQUIDITY accounts.
+- An order that ends (filled, cancelled, expired, rejected) releases what is left of its hold.
+
+It returns the notices to publish to users after the commit (``orderUpdates``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from sqlalchemy import String, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from matching.codec import AssetScales, from_fixed
+from models.assets import Asset
+from models.base import Base
+from models.exchange import scales
+from models.ledger import AccountKind, Ledger, Leg, utcnow
+from models.orders import (
+    FINAL_STATUSES,
+    LIQUIDITY_PROVIDER,
+    Fill,
+    Order,
+    OrderStatus,
+    Side,
+    round_cash,
+    utc_from_ns,
+)
+
+FILL_NAMESPACE = uuid.UUID("0b5e1a57-9f57-4c4b-8a77-3c1e0f5d2a10")
+
+# Called once per user side of each new fill, inside the settlement transaction (positions and
+# tax lots live in models.positions).
+FillHook = Callable[..., Awaitable[None]]
+
+
+class SettlementCursor(Base):
+    __tablename__ = "settlement_cursors"
+
+    stream: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_id: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def user_channel(prefix: str, user_id: str) -> str:
+    """The pub/sub channel of one user's order notices."""
+    return f"{prefix}orders:{user_id}"
+
+
+def stream_id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    user_id: uuid.UUID
+    event: str  # ACCEPTED | PARTIAL_FILL | FILL | CANCELLED | REJECTED | EXPIRED | TRIGGERED
+    order: dict[str, Any]
+    fill: dict[str, Any] | None = None
+
+
+def order_snapshot(o: Order) -> dict[str, Any]:
+    def d(v: Decimal | None) -> str | None:
+        return None if v is None else str(v)
+
+    def t(v: datetime | None) -> str | None:
+        return None if v is None else v.isoformat()
+
+    return {
+        "id": str(o.id),
+        "user_id": str(o.user_id),
+        "asset_id": o.asset_id,
+        "side": str(o.side),
+        "sub_type": str(o.sub_type),
+        "time_in_force": str(o.time_in_force),
+        "quantity": d(o.quantity),
+        "notional": d(o.notional),
+        "price": d(o.price),
+        "stop_price": d(o.stop_price),
+        "currency": o.currency,
+        "status": str(o.status),
+        "filled_quantity": d(o.filled_quantity),
+        "filled_value": d(o.filled_value),
+        "client_order_id": o.client_order_id,
+        "reject_reason": o.reject_reason,
+        "cancel_reason": o.cancel_reason,
+        "created_at": t(o.created_at),
+        "updated_at": t(o.updated_at),
+        "executed_at": t(o.executed_at),
+        "triggered_at": t(o.triggered_at),
+        "queued_until": t(o.queued_until),
+    }
+
+
+def _uuid(raw: Any) -> uuid.UUID | None:
+    if not isinstance(raw, str) or raw == LIQUIDITY_PROVIDER:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Batch:
+    orders: dict[uuid.UUID, Order] = field(default_factory=dict)
+    assets: dict[str, Asset] = field(default_factory=dict)
+    scales: dict[str, AssetScales] = field(default_factory=dict)
+    notices: list[Notice] = field(default_factory=list)
+
+
+class Settlement:
+    def __init__(self, ledger: Ledger, on_fill: FillHook | None = None) -> None:
+        self._ledger = ledger
+        self._on_fill = on_fill
+
+    async def apply(
+        self, s: AsyncSession, entries: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> list[Notice]:
+        """Apply ``(stream, entry_id, event)`` entries in order; call inside a transaction."""
+        fresh = await self._advance_cursors(s, entries)
+        if not fresh:
+            return []
+        batch = _Batch()
+        symbols = {ev["asset_id"] for _, _, ev in fresh if ev.get("asset_id")}
+        for a in (await s.scalars(select(Asset).where(Asset.symbol.in_(symbols)))).all():
+            batch.assets[a.symbol] = a
+            batch.scales[a.symbol] = scales(a)
+
+        order_ids: set[uuid.UUID] = set()
+        for _, _, ev in fresh:
+            for key in ("order_id", "maker_order_id"):
+                ident = _uuid(ev.get(key))
+                if ident is not None:
+                    order_ids.add(ident)
+        # Orders are read first without locks to learn their accounts; then accounts are locked
+        # (id order), then the orders (id order).
+        plain = (await s.scalars(select(Order).where(Order.id.in_(order_ids)))).all()
+        accounts: set[uuid.UUID] = set()
+        for o in plain:
+            accounts.add(await self._ledger.account_id(s, o.user_id, AccountKind.CASH, o.currency))
+            accounts.add(
+                await self._ledger.account_id(s, o.user_id, AccountKind.SHARES, o.asset_id)
+            )
+        for _, _, ev in fresh:
+            if ev.get("event") == "FILL" and LIQUIDITY_PROVIDER in (
+                ev.get("maker_user_id"),
+                ev.get("taker_user_id"),
+            ):
+                asset = batch.assets.get(ev["asset_id"])
+                if asset is not None:
+                    accounts.add(await self._lp_account(s, asset.currency))
+                    accounts.add(await self._lp_account(s, asset.symbol))
+        await self._ledger.lock(s, accounts)
+        locked = (
+            await s.scalars(
+                select(Order)
+                .where(Order.id.in_(order_ids))
+                .order_by(Order.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+        batch.orders = {o.id: o for o in locked}
+
+        for _, _, ev in fresh:
+            kind = ev.get("event")
+            if kind == "FILL":
+                await self._fill(s, batch, ev)
+            elif kind in ("CANCELLED", "EXPIRED", "REJECTED"):
+                await self._end(s, batch, ev, kind)
+            elif kind in ("ACCEPTED", "TRIGGERED"):
+                order = batch.orders.get(_uuid(ev.get("order_id")) or uuid.UUID(int=0))
+                if order is None:
+                    continue
+                if kind == "TRIGGERED":
+                    order.triggered_at = utc_from_ns(int(ev.get("ts") or 0))
+                    order.updated_at = utcnow()
+                batch.notices.append(Notice(order.user_id, kind, order_snapshot(order)))
+        await s.flush()
+        return batch.notices
+
+    async def _advance_cursors(
+        self, s: AsyncSession, entries: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        streams = sorted({stream for stream, _, _ in entries})
+        if not streams:
+            return []
+        rows = await s.execute(
+            select(SettlementCursor)
+            .where(SettlementCursor.stream.in_(streams))
+            .order_by(SettlementCursor.stream)
+            .with_for_update()
+        )
+        cursors = {c.stream: stream_id_key(c.last_id) for (c,) in rows}
+        fresh = []
+        last: dict[str, str] = {}
+        for stream, entry_id, ev in entries:
+            if stream in cursors and stream_id_key(entry_id) <= cursors[stream]:
+                continue
+            fresh.append((stream, entry_id, ev))
+            last[stream] = entry_id
+        for stream, entry_id in last.items():
+            stmt = insert(SettlementCursor).values(
+                stream=stream, last_id=entry_id, updated_at=utcnow()
+            )
+            await s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[SettlementCursor.stream],
+                    set_={"last_id": entry_id, "updated_at": utcnow()},
+                )
+            )
+        return fresh
+
+    async def _lp_account(self, s: AsyncSession, asset: str) -> uuid.UUID:
+        return await self._ledger.account_id(s, None, AccountKind.LIQUIDITY, asset)
+
+    async def _fill(self, s: AsyncSession, batch: _Batch, ev: dict[str, Any]) -> None:
+        asset = batch.assets.get(ev["asset_id"])
+        if asset is None:
+            return
+        sc = batch.scales[asset.symbol]
+        price = from_fixed(int(ev["price"]), sc.price_scale)
+        qty = from_fixed(int(ev["quantity"]), sc.qty_scale)
+        value = round_cash(price * qty, asset.currency, ROUND_DOWN)
+        at = utc_from_ns(int(ev.get("ts") or 0))
+        taker_side = Side(ev["taker_side"])
+        maker_user, taker_user = _uuid(ev.get("maker_user_id")), _uuid(ev.get("taker_user_id"))
+        inserted = (
+            await s.execute(
+                insert(Fill)
+                .values(
+                    id=ev["fill_id"],
+                    asset_id=asset.symbol,
+                    price=price,
+                    quantity=qty,
+                    value=value,
+                    currency=asset.currency,
+                    maker_order_id=str(ev["maker_order_id"]),
+                    taker_order_id=str(ev["taker_order_id"]),
+                    maker_user_id=maker_user,
+                    taker_user_id=taker_user,
+                    taker_side=taker_side,
+                    executed_at=at,
+                )
+                .on_conflict_do_nothing(index_elements=[Fill.id])
+                .returning(Fill.id)
+            )
+        ).scalar_one_or_none()
+        if inserted is None:
+            return  # applied before
+
+        sides = (
+            (ev["taker_order_id"], taker_user, taker_side, bool(ev.get("taker_done"))),
+            (
+                ev["maker_order_id"],
+                maker_user,
+                Side.SELL if taker_side is Side.BUY else Side.BUY,
+                bool(ev.get("maker_done")),
+            ),
+        )
+        legs: list[Leg] = []
+        for order_key, user, side, _done in sides:
+            order = batch.orders.get(_uuid(order_key) or uuid.UUID(int=0))
+            if order is None or user is None:  # the liquidity provider (or a foreign order)
+                cash_acct = await self._lp_account(s, asset.currency)
+                share_acct = await self._lp_account(s, asset.symbol)
+            else:
+                cash_acct = await self._ledger.account_id(s, user, AccountKind.CASH, asset.currency)
+                share_acct = await self._ledger.account_id(
+                    s, user, AccountKind.SHARES, asset.symbol
+                )
+                if order.hold_id is not None:
+                    used = value if side is Side.BUY else qty
+                    if used > 0:
+                        await self._ledger.consume_hold_part(s, order.hold_id, used)
+            sign = 1 if side is Side.BUY else -1
+            if value:
+                legs.append(Leg(cash_acct, asset.currency, -sign * value))
+            legs.append(Leg(share_acct, asset.symbol, sign * qty))
+        await self._ledger.post(
+            s,
+            "trade",
+            legs,
+            user_id=taker_user,
+            reference_id=uuid.uuid5(FILL_NAMESPACE, str(ev["fill_id"])),
+        )
+
+        fill_doc = {
+            "id": str(ev["fill_id"]),
+            "quantity": str(qty),
+            "price": str(price),
+            "timestamp": at.isoformat(),
+        }
+        for order_key, user, side, done in sides:
+            order = batch.orders.get(_uuid(order_key) or uuid.UUID(int=0))
+            if order is None or user is None:
+                continue
+            order.filled_quantity += qty
+            order.filled_value += price * qty
+            order.updated_at = utcnow()
+            if done:
+                order.status = OrderStatus.EXECUTED
+                order.executed_at = at
+                if order.hold_id is not None:
+                    await self._ledger.release_hold(s, order.hold_id)
+            else:
+                order.status = OrderStatus.PARTIALLY_FILLED
+            if self._on_fill is not None:
+                await self._on_fill(
+                    s,
+                    user_id=user,
+                    asset_id=asset.symbol,
+                    side=str(side),
+                    quantity=qty,
+                    price=price,
+                    fill_id=str(ev["fill_id"]),
+                    executed_at=at,
+                )
+            batch.notices.append(
+                Notice(
+                    order.user_id,
+                    "FILL" if done else "PARTIAL_FILL",
+                    order_snapshot(order),
+                    fill_doc,
+                )
+            )
+
+    async def _end(self, s: AsyncSession, batch: _Batch, ev: dict[str, Any], kind: str) -> None:
+        order = batch.orders.get(_uuid(ev.get("order_id")) or uuid.UUID(int=0))
+        if order is None or order.status in FINAL_STATUSES:
+            return
+        if kind == "CANCELLED":
+            order.status = OrderStatus.CANCELLED
+            order.cancel_reason = str(ev.get("reason") or "USER")
+        elif kind == "EXPIRED":
+            order.status = OrderStatus.EXPIRED
+        else:
+            order.status = OrderStatus.REJECTED
+            order.reject_reason = str(ev.get("reason") or "REJECTED")
+        order.updated_at = utcnow()
+        if order.hold_id is not None:
+            await self._ledger.release_hold(s, order.hold_id)
+        batch.notices.append(Notice(order.user_id, kind, order_snapshot(order)))

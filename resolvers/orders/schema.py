@@ -1,0 +1,145 @@
+"""Orders and trading: placeOrder, cancelOrder, order, orders, orderUpdates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from models.errors import DomainError
+from models.orders import OrderStatus as OrderStatusModel
+from models.orders import PlaceOrderRequest, encode_cursor
+from models.settlement import user_channel
+from resolvers.context import Context
+from resolvers.errors import ApiError, user_errors
+from resolvers.orders.types import (
+    Fill,
+    OrderConnection,
+    OrderEdge,
+    OrderEvent,
+    OrderNode,
+    OrderPayload,
+    OrderUpdate,
+    PlaceOrderInput,
+)
+from resolvers.permissions import IsAuthenticated
+from resolvers.relay import PageInfo
+
+OrdersInfo = Info[Context, Any]
+
+
+@strawberry.type
+class OrdersQuery:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="One of your orders; null otherwise."
+    )
+    async def order(self, info: OrdersInfo, id: strawberry.ID) -> OrderNode | None:
+        principal = await info.context.require_principal()
+        found = await info.context.services.orders.get(principal.user_id, str(id))
+        return OrderNode.from_model(found) if found else None
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Your orders, newest first. `first` is capped at 100.",
+    )
+    async def orders(
+        self,
+        info: OrdersInfo,
+        status: OrderStatusModel | None = None,
+        asset_id: str | None = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> OrderConnection:
+        principal = await info.context.require_principal()
+        try:
+            page = await info.context.services.orders.page(
+                principal.user_id,
+                status=status,
+                asset_id=asset_id,
+                start=start_date,
+                end=end_date,
+                first=first,
+                after=after,
+            )
+        except DomainError as exc:
+            problem = exc.problems[0]
+            raise ApiError(problem.message, "BAD_USER_INPUT", field=problem.field) from None
+        edges = [
+            OrderEdge(cursor=encode_cursor(o), node=OrderNode.from_model(o)) for o in page.items
+        ]
+        return OrderConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+@strawberry.type
+class OrdersMutation:
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def place_order(self, info: OrdersInfo, input: PlaceOrderInput) -> OrderPayload:
+        principal = await info.context.require_principal()
+        try:
+            order = await info.context.services.orders.place(
+                principal.user_id,
+                PlaceOrderRequest(
+                    asset_id=input.asset_id,
+                    side=input.order_type,
+                    sub_type=input.order_sub_type,
+                    time_in_force=input.time_in_force,
+                    quantity=input.quantity,
+                    notional=input.notional,
+                    price=input.price,
+                    stop_price=input.stop_price,
+                    client_order_id=input.client_order_id,
+                ),
+            )
+        except DomainError as exc:
+            return OrderPayload(errors=user_errors(exc))
+        return OrderPayload(order=OrderNode.from_model(order))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Cancel an open order. Answers with the order once it is final (or after "
+        "a short wait: the final state then follows on orderUpdates).",
+    )
+    async def cancel_order(self, info: OrdersInfo, id: strawberry.ID) -> OrderPayload:
+        principal = await info.context.require_principal()
+        try:
+            order = await info.context.services.orders.cancel(principal.user_id, str(id))
+        except DomainError as exc:
+            return OrderPayload(errors=user_errors(exc))
+        return OrderPayload(order=OrderNode.from_model(order))
+
+
+@strawberry.type
+class OrdersSubscription:
+    @strawberry.subscription(
+        permission_classes=[IsAuthenticated],
+        description="Every event of the signed-in user's orders (and nobody else's).",
+    )
+    async def order_updates(self, info: OrdersInfo) -> AsyncGenerator[OrderUpdate, None]:
+        principal = await info.context.require_principal()
+        services = info.context.services
+        channel = user_channel(services.settings.redis_prefix, str(principal.user_id))
+        pubsub = services.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(channel)
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                doc = json.loads(message["data"])
+                yield OrderUpdate(
+                    event=OrderEvent(doc["event"]),
+                    order=OrderNode.from_snapshot(doc["order"]),
+                    fill=Fill.from_doc(doc["fill"]) if doc.get("fill") else None,
+                )
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]

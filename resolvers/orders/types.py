@@ -1,0 +1,213 @@
+"""GraphQL types of orders and trading (API.md section 5)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from models.funds import cash
+from models.orders import Fill as FillModel
+from models.orders import Order as OrderModel
+from models.orders import OrderStatus as OrderStatusModel
+from models.orders import OrderSubType as OrderSubTypeModel
+from models.orders import Side
+from models.orders import TimeInForce as TimeInForceModel
+from models.settlement import order_snapshot
+from resolvers.context import Context
+from resolvers.errors import UserError
+from resolvers.funds.types import AmountInput
+from resolvers.numbers import plain
+from resolvers.relay import PageInfo
+
+OrderType = strawberry.enum(Side, name="OrderType", description="BUY or SELL.")
+OrderSubType = strawberry.enum(OrderSubTypeModel, name="OrderSubType")
+TimeInForce = strawberry.enum(TimeInForceModel, name="TimeInForce")
+OrderStatus = strawberry.enum(OrderStatusModel, name="OrderStatus")
+
+
+@strawberry.enum(description="What happened to an order (orderUpdates).")
+class OrderEvent(enum.Enum):
+    ACCEPTED = "ACCEPTED"
+    PARTIAL_FILL = "PARTIAL_FILL"
+    FILL = "FILL"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    TRIGGERED = "TRIGGERED"
+
+
+@strawberry.type(description="One execution of an order at one price.")
+class Fill:
+    id: strawberry.ID
+    quantity: Decimal
+    price: Decimal
+    timestamp: datetime
+    value: Decimal | None = strawberry.field(
+        default=None, description="Cash moved: price x quantity, rounded down to the cent."
+    )
+
+    @classmethod
+    def from_model(cls, f: FillModel) -> Fill:
+        return cls(
+            id=strawberry.ID(f.id),
+            quantity=plain(f.quantity),
+            price=plain(f.price),
+            timestamp=f.executed_at,
+            value=cash(f.value, f.currency),
+        )
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Fill:
+        return cls(
+            id=strawberry.ID(doc["id"]),
+            quantity=plain(Decimal(doc["quantity"])),
+            price=plain(Decimal(doc["price"])),
+            timestamp=datetime.fromisoformat(doc["timestamp"]),
+        )
+
+
+def _dec(v: str | None) -> Decimal | None:
+    return None if v is None else plain(Decimal(v))
+
+
+def _time(v: str | None) -> datetime | None:
+    return None if v is None else datetime.fromisoformat(v)
+
+
+async def load_fills(info: Info[Context, Any], order_id: str) -> list[Fill]:
+    services = info.context.services
+
+    async def batch(keys: Any) -> list[list[Fill]]:
+        found = await services.orders.fills_of([uuid.UUID(k) for k in keys])
+        return [[Fill.from_model(f) for f in found[uuid.UUID(k)]] for k in keys]
+
+    result: list[Fill] = await info.context.loader("order_fills", batch).load(order_id)
+    return result
+
+
+@strawberry.type(name="Order")
+class OrderNode:
+    id: strawberry.ID
+    asset_id: str
+    order_type: Side
+    order_sub_type: OrderSubTypeModel
+    quantity: Decimal | None = strawberry.field(description="Null for a notional market buy.")
+    notional: Decimal | None
+    price: Decimal | None = strawberry.field(description="The limit price (LIMIT, STOP_LIMIT).")
+    stop_price: Decimal | None
+    time_in_force: TimeInForceModel
+    status: OrderStatusModel
+    filled_quantity: Decimal
+    remaining_quantity: Decimal | None = strawberry.field(
+        description="0 once the order is final; null for an open notional order."
+    )
+    average_price: Decimal | None
+    filled_value: Decimal = strawberry.field(description="Sum of price x quantity of the fills.")
+    currency: str
+    client_order_id: str | None
+    reject_reason: str | None
+    cancel_reason: str | None = strawberry.field(
+        description="USER, IOC_REMAINDER, FOK_UNFILLABLE, SELF_TRADE, COLLAR, NO_LIQUIDITY, ..."
+    )
+    queued_until: datetime | None = strawberry.field(
+        description="Placed while the market was closed: sent to the exchange at this time."
+    )
+    triggered_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    executed_at: datetime | None
+
+    @strawberry.field(description="The order's fills, oldest first.")
+    async def fills(self, info: Info[Context, Any]) -> list[Fill]:
+        return await load_fills(info, str(self.id))
+
+    @classmethod
+    def from_model(cls, o: OrderModel) -> OrderNode:
+        return cls.from_snapshot(order_snapshot(o))
+
+    @classmethod
+    def from_snapshot(cls, d: dict[str, Any]) -> OrderNode:
+        quantity = _dec(d["quantity"])
+        filled = Decimal(d["filled_quantity"])
+        filled_value = Decimal(d["filled_value"])
+        status = OrderStatusModel(d["status"])
+        final = status not in (OrderStatusModel.PENDING, OrderStatusModel.PARTIALLY_FILLED)
+        remaining = Decimal(0) if final else (None if quantity is None else quantity - filled)
+        average = (filled_value / filled).quantize(Decimal("0.000001")) if filled else None
+        created = _time(d["created_at"])
+        assert created is not None
+        return cls(
+            id=strawberry.ID(d["id"]),
+            asset_id=d["asset_id"],
+            order_type=Side(d["side"]),
+            order_sub_type=OrderSubTypeModel(d["sub_type"]),
+            quantity=quantity,
+            notional=_dec(d["notional"]),
+            price=_dec(d["price"]),
+            stop_price=_dec(d["stop_price"]),
+            time_in_force=TimeInForceModel(d["time_in_force"]),
+            status=status,
+            filled_quantity=plain(filled),
+            remaining_quantity=None if remaining is None else plain(remaining),
+            average_price=None if average is None else plain(average),
+            filled_value=plain(filled_value),
+            currency=d["currency"],
+            client_order_id=d["client_order_id"],
+            reject_reason=d["reject_reason"],
+            cancel_reason=d["cancel_reason"],
+            queued_until=_time(d.get("queued_until")),
+            triggered_at=_time(d.get("triggered_at")),
+            created_at=created,
+            updated_at=_time(d["updated_at"]) or created,
+            executed_at=_time(d["executed_at"]),
+        )
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: OrderNode
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+
+@strawberry.input
+class PlaceOrderInput:
+    asset_id: str
+    order_type: Side
+    order_sub_type: OrderSubTypeModel
+    quantity: AmountInput | None = strawberry.field(
+        default=None, description='Shares, e.g. "0.5" (fractional where the asset allows).'
+    )
+    notional: AmountInput | None = strawberry.field(
+        default=None, description='A cash amount (market orders only), e.g. "100".'
+    )
+    price: AmountInput | None = None
+    stop_price: AmountInput | None = None
+    time_in_force: TimeInForceModel = TimeInForceModel.GTC
+    client_order_id: str | None = strawberry.field(
+        default=None, description="Your id for the order, unique per user (1-64 characters)."
+    )
+
+
+@strawberry.type
+class OrderPayload:
+    order: OrderNode | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class OrderUpdate:
+    event: OrderEvent
+    order: OrderNode
+    fill: Fill | None = None

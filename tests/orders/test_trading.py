@@ -1,0 +1,336 @@
+"""Orders end to end: GraphQL over HTTP and websockets against the platform's real processes
+(API, two matching shards, settlement, liquidity provider), checking cash and shares exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import pytest
+
+from bourse.services import Services
+from models.quotes import QuoteData, write_quotes
+from tests.orders.conftest import symbol
+from tests.orders.helpers import (
+    CANCEL,
+    FINAL,
+    ORDERS,
+    UPDATES,
+    cash,
+    get_order,
+    grant_shares,
+    list_asset,
+    next_update,
+    order_updates,
+    place,
+    placed,
+    shares,
+    trader,
+    updates_until,
+    wait_book,
+    wait_order,
+)
+from tests.support.stack import Stack
+
+D = Decimal
+
+
+async def test_market_buy_by_notional_fills_against_the_liquidity_provider(
+    stack: Stack, stack_services: Services
+) -> None:
+    sym = symbol("LP")
+    await list_asset(stack_services, sym, "100.00", liquidity=True)
+    book = await wait_book(stack_services, sym)
+    assert (book["best_bid"], book["best_ask"]) == ("99.95", "100.05")  # 10 bps around 100
+    async with stack.client() as api:
+        token, user_id = await trader(api, "1000")
+        async with order_updates(api, token) as conn:
+            order = await placed(
+                api, token, assetId=sym, orderType="BUY", orderSubType="MARKET", notional="100"
+            )
+            assert order["status"] == "PENDING"
+            assert order["notional"] == "100"
+            assert order["quantity"] is None
+            seen = await updates_until(conn, order["id"], {"FILL"})
+        fill_update = seen[-1]
+        # $100 buys whole millionths of a share at the ask: floor(100 / 100.05, 1e-6).
+        assert fill_update["fill"]["price"] == "100.05"
+        assert fill_update["fill"]["quantity"] == "0.9995"
+        assert fill_update["order"]["status"] == "EXECUTED"
+        assert [u["event"] for u in seen if u["order"]["id"] == order["id"]][-1] == "FILL"
+
+        done = await wait_order(api, token, order["id"], FINAL)
+        assert done["status"] == "EXECUTED"
+        assert done["filledQuantity"] == "0.9995"
+        assert done["averagePrice"] == "100.05"
+        assert [f["quantity"] for f in done["fills"]] == ["0.9995"]
+        # 0.9995 x 100.05 = 99.999975, rounded down to the cent: 99.99 left the account, the
+        # hold's unused cent came back.
+        assert await cash(api, token) == {"total": D("900.01"), "available": D("900.01"), "held": 0}
+        assert await shares(stack_services, user_id, sym) == (D("0.9995"), 0)
+
+
+async def test_two_users_cross_at_the_makers_price(stack: Stack, stack_services: Services) -> None:
+    sym = symbol("X")
+    await list_asset(stack_services, sym, "50.00")
+    async with stack.client() as api:
+        seller, seller_id = await trader(api)
+        buyer, buyer_id = await trader(api, "1000")
+        await grant_shares(stack_services, seller_id, sym, "10")
+
+        ask = await placed(
+            api, seller, assetId=sym, orderType="SELL", orderSubType="LIMIT",
+            quantity="10", price="50.00",
+        )  # fmt: skip
+        await wait_order(api, seller, ask["id"], {"PENDING"})
+        assert await shares(stack_services, seller_id, sym) == (D(10), D(10))  # held for sale
+
+        bid = await placed(
+            api, buyer, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="10", price="50.50",
+        )  # fmt: skip
+        assert (await cash(api, buyer))["held"] == D("505.00")  # 10 x the limit, until it fills
+        bought = await wait_order(api, buyer, bid["id"], FINAL)
+        sold = await wait_order(api, seller, ask["id"], FINAL)
+
+        assert bought["status"] == sold["status"] == "EXECUTED"
+        assert bought["averagePrice"] == sold["averagePrice"] == "50"  # the maker's price
+        assert bought["fills"][0]["id"] == sold["fills"][0]["id"]
+        assert await cash(api, buyer) == {"total": D(500), "available": D(500), "held": 0}
+        assert await cash(api, seller) == {"total": D(500), "available": D(500), "held": 0}
+        assert await shares(stack_services, buyer_id, sym) == (D(10), 0)
+        assert await shares(stack_services, seller_id, sym) == (0, 0)
+
+
+async def test_partial_fill_then_cancel_releases_exactly_the_unfilled_hold(
+    stack: Stack, stack_services: Services
+) -> None:
+    sym = symbol("P")
+    await list_asset(stack_services, sym, "40.00")
+    async with stack.client() as api:
+        buyer, _ = await trader(api, "1000")
+        seller, seller_id = await trader(api)
+        await grant_shares(stack_services, seller_id, sym, "4")
+        bid = await placed(
+            api, buyer, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="10", price="40.00", clientOrderId="partial-1",
+        )  # fmt: skip
+        await placed(
+            api, seller, assetId=sym, orderType="SELL", orderSubType="LIMIT",
+            quantity="4", price="40.00",
+        )  # fmt: skip
+        partial = await wait_order(api, buyer, bid["id"], {"PARTIALLY_FILLED"})
+        assert partial["filledQuantity"] == "4"
+        assert partial["remainingQuantity"] == "6"
+        assert await cash(api, buyer) == {"total": D(840), "available": D(600), "held": D(240)}
+
+        body = await api.gql(CANCEL, {"id": bid["id"]}, buyer)
+        result = body["data"]["cancelOrder"]
+        assert result["errors"] == []
+        assert result["order"]["status"] == "CANCELLED"
+        assert result["order"]["filledQuantity"] == "4"
+        assert result["order"]["cancelReason"] == "USER"
+        assert await cash(api, buyer) == {"total": D(840), "available": D(840), "held": 0}
+
+        again = (await api.gql(CANCEL, {"id": bid["id"]}, buyer))["data"]["cancelOrder"]
+        assert [e["code"] for e in again["errors"]] == ["NOT_CANCELLABLE"]
+
+
+async def test_ioc_fills_what_it_can_and_cancels_the_rest(
+    stack: Stack, stack_services: Services
+) -> None:
+    sym = symbol("I")
+    await list_asset(stack_services, sym, "30.00")
+    async with stack.client() as api:
+        buyer, _ = await trader(api, "1000")
+        seller, seller_id = await trader(api)
+        await grant_shares(stack_services, seller_id, sym, "3")
+        ask = await placed(
+            api, seller, assetId=sym, orderType="SELL", orderSubType="LIMIT",
+            quantity="3", price="30.00",
+        )  # fmt: skip
+        await wait_order(api, seller, ask["id"], {"PENDING"})
+        ioc = await placed(
+            api, buyer, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="10", price="30.00", timeInForce="IOC",
+        )  # fmt: skip
+        done = await wait_order(api, buyer, ioc["id"], FINAL)
+        assert done["status"] == "CANCELLED"
+        assert done["cancelReason"] == "IOC_REMAINDER"
+        assert done["filledQuantity"] == "3"
+        assert done["remainingQuantity"] == "0"
+        assert await cash(api, buyer) == {"total": D(910), "available": D(910), "held": 0}
+
+
+async def test_fok_fills_whole_or_not_at_all(stack: Stack, stack_services: Services) -> None:
+    sym = symbol("F")
+    await list_asset(stack_services, sym, "31.00")
+    async with stack.client() as api:
+        buyer, buyer_id = await trader(api, "1000")
+        seller, seller_id = await trader(api)
+        await grant_shares(stack_services, seller_id, sym, "3")
+        ask = await placed(
+            api, seller, assetId=sym, orderType="SELL", orderSubType="LIMIT",
+            quantity="3", price="31.00",
+        )  # fmt: skip
+        await wait_order(api, seller, ask["id"], {"PENDING"})
+        fok = await placed(
+            api, buyer, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="10", price="31.00", timeInForce="FOK",
+        )  # fmt: skip
+        killed = await wait_order(api, buyer, fok["id"], FINAL)
+        assert killed["status"] == "CANCELLED"
+        assert killed["cancelReason"] == "FOK_UNFILLABLE"
+        assert killed["filledQuantity"] == "0"
+        assert killed["fills"] == []
+        assert await cash(api, buyer) == {"total": D(1000), "available": D(1000), "held": 0}
+        assert (await get_order(api, seller, ask["id"]) or {})["status"] == "PENDING"
+
+        whole = await placed(
+            api, buyer, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="3", price="31.00", timeInForce="FOK",
+        )  # fmt: skip
+        assert (await wait_order(api, buyer, whole["id"], FINAL))["status"] == "EXECUTED"
+        assert await shares(stack_services, buyer_id, sym) == (D(3), 0)
+
+
+async def test_stop_loss_triggers_when_the_price_crosses_its_stop(
+    stack: Stack, stack_services: Services
+) -> None:
+    sym = symbol("S")
+    await list_asset(stack_services, sym, "100.00", liquidity=True)
+    await wait_book(stack_services, sym)
+    async with stack.client() as api:
+        token, user_id = await trader(api)
+        await grant_shares(stack_services, user_id, sym, "2")
+        async with order_updates(api, token) as conn:
+            stop = await placed(
+                api, token, assetId=sym, orderType="SELL", orderSubType="STOP_LOSS",
+                quantity="1", stopPrice="95.00",
+            )  # fmt: skip
+            await asyncio.sleep(0.5)
+            assert (await get_order(api, token, stop["id"]) or {})["status"] == "PENDING"
+
+            # The feed moves the price to 94: the provider re-quotes around it, then the
+            # reference reaches the shard and the stop triggers into a market sell.
+            asset = await stack_services.assets.get(sym)
+            assert asset is not None
+            await write_quotes(
+                stack_services.redis,
+                stack.prefix,
+                [QuoteData(sym, D("94.00"), None, None, asset.updated_at)],
+            )
+            for _ in range(200):
+                book = await stack_services.exchange.book(sym)
+                if book and book.get("best_bid") == "93.95":
+                    break
+                await asyncio.sleep(0.05)
+            await stack_services.exchange.reference_prices([(asset, D("94.00"))])
+            seen = await updates_until(conn, stop["id"], {"FILL"})
+        events = [u["event"] for u in seen if u["order"]["id"] == stop["id"]]
+        assert "TRIGGERED" in events
+        assert seen[-1]["fill"]["price"] == "93.95"
+        done = await wait_order(api, token, stop["id"], FINAL)
+        assert done["status"] == "EXECUTED"
+        assert await cash(api, token) == {"total": D("93.95"), "available": D("93.95"), "held": 0}
+        assert await shares(stack_services, user_id, sym) == (D(1), 0)
+
+
+async def test_users_cannot_see_cancel_or_hear_each_others_orders(
+    stack: Stack, stack_services: Services
+) -> None:
+    sym = symbol("V")
+    await list_asset(stack_services, sym, "20.00")
+    async with stack.client() as api:
+        alice, _ = await trader(api, "100")
+        mallory, _ = await trader(api, "100")
+        async with order_updates(api, mallory) as spy, order_updates(api, alice) as own:
+            order = await placed(
+                api, alice, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+                quantity="1", price="19.00",
+            )  # fmt: skip
+            accepted = await next_update(own)
+            assert (accepted["event"], accepted["order"]["id"]) == ("ACCEPTED", order["id"])
+            with pytest.raises(TimeoutError):
+                await next_update(spy, timeout=1.0)
+
+        assert await get_order(api, mallory, order["id"]) is None
+        listed = await api.gql(ORDERS, {"first": 50}, mallory)
+        assert listed["data"]["orders"]["edges"] == []
+        stolen = (await api.gql(CANCEL, {"id": order["id"]}, mallory))["data"]["cancelOrder"]
+        assert [e["code"] for e in stolen["errors"]] == ["NOT_FOUND"]
+        assert (await get_order(api, alice, order["id"]) or {})["status"] == "PENDING"
+
+        # Without a token there is no subscription at all.
+        async with api.ws({}) as conn:
+            await conn.send(
+                json.dumps({"id": "x", "type": "subscribe", "payload": {"query": UPDATES}})
+            )
+            msg = json.loads(await asyncio.wait_for(conn.recv(), 5))
+        payload = msg["payload"]
+        errors = payload if msg["type"] == "error" else payload["errors"]
+        assert [e["extensions"]["code"] for e in errors] == ["UNAUTHENTICATED"]
+
+
+async def test_selling_unowned_shares_and_overspending_are_errors_not_orders(
+    stack: Stack, stack_services: Services
+) -> None:
+    sym = symbol("E")
+    await list_asset(stack_services, sym, "10.00")
+    async with stack.client() as api:
+        token, user_id = await trader(api, "50")
+        await grant_shares(stack_services, user_id, sym, "1")
+        short = await place(
+            api, token, assetId=sym, orderType="SELL", orderSubType="LIMIT",
+            quantity="2", price="10.00",
+        )  # fmt: skip
+        assert short["order"] is None
+        assert [e["code"] for e in short["errors"]] == ["INSUFFICIENT_SHARES"]
+        broke = await place(
+            api, token, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="6", price="10.00",
+        )  # fmt: skip
+        assert broke["order"] is None
+        assert [e["code"] for e in broke["errors"]] == ["INSUFFICIENT_BUYING_POWER"]
+        listed = await api.gql(ORDERS, {"first": 50}, token)
+        assert listed["data"]["orders"]["edges"] == []
+        assert await cash(api, token) == {"total": D(50), "available": D(50), "held": 0}
+        assert await shares(stack_services, user_id, sym) == (D(1), 0)
+
+        # Exactly the buying power is fine: 5 x 10.00 = 50.00.
+        ok = await placed(
+            api, token, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="5", price="10.00",
+        )  # fmt: skip
+        assert ok["status"] == "PENDING"
+        assert await cash(api, token) == {"total": D(50), "available": 0, "held": D(50)}
+
+
+async def test_orders_list_filters_and_pages(stack: Stack, stack_services: Services) -> None:
+    sym = symbol("L")
+    await list_asset(stack_services, sym, "10.00")
+    async with stack.client() as api:
+        token, _ = await trader(api, "1000")
+        ids = []
+        for i in range(5):
+            order = await placed(
+                api, token, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+                quantity="1", price=f"9.{i}0", clientOrderId=f"page-{i}",
+            )  # fmt: skip
+            ids.append(order["id"])
+        first = (await api.gql(ORDERS, {"first": 2}, token))["data"]["orders"]
+        assert [e["node"]["id"] for e in first["edges"]] == ids[::-1][:2]  # newest first
+        assert first["pageInfo"]["hasNextPage"] is True
+        rest = (
+            await api.gql(ORDERS, {"first": 10, "after": first["pageInfo"]["endCursor"]}, token)
+        )["data"]["orders"]
+        assert [e["node"]["id"] for e in rest["edges"]] == ids[::-1][2:]
+        assert rest["pageInfo"]["hasNextPage"] is False
+        await api.gql(CANCEL, {"id": ids[0]}, token)
+        cancelled = (await api.gql(ORDERS, {"status": "CANCELLED"}, token))["data"]["orders"]
+        assert [e["node"]["id"] for e in cancelled["edges"]] == [ids[0]]
+        other = (await api.gql(ORDERS, {"assetId": "NOPE"}, token))["data"]["orders"]
+        assert other["edges"] == []
+        bad = await api.gql(ORDERS, {"after": "not-a-cursor"}, token)
+        assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

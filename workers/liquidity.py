@@ -1,0 +1,243 @@
+"""The liquidity provider process: keeps a two-sided ladder in each configured asset's book.
+
+    python -m workers.liquidity     (DATABASE_URL / REDIS_URL from the environment)
+
+Every ``BOURSE_LP_INTERVAL_SECONDS`` it looks at each configured asset and re-quotes (cancels its
+previous orders and sends a fresh ladder, in one pipelined batch on the asset's shard stream, so
+the shard sees cancel-then-new in order) when:
+
+- it has no quotes there yet, or the market just opened;
+- the reference price moved ``BOURSE_LP_REQUOTE_BPS`` or more since the last ladder;
+- the book's top no longer shows its best level whole (someone traded against it).
+
+While an asset's market is closed it withdraws its quotes. Its live order ids are kept in Redis
+(``<P>lp:orders:<symbol>``), so a restarted provider first cancels what the previous one left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from bourse.services import Services, open_services
+from bourse.settings import Settings, get_settings
+from matching.codec import to_fixed
+from matching.wire import cancel, new_order
+from models.assets import Asset
+from models.calendars import calendar
+from models.exchange import now_ns, scales
+from models.liquidity import Quoting, ladder
+from models.orders import LIQUIDITY_PROVIDER
+from models.quotes import price_of, read_quotes
+
+log = structlog.get_logger("bourse.liquidity")
+MAX_QUOTE_AGE_SECONDS = 30.0  # refresh the ladder at least this often
+
+
+@dataclass
+class _Quoted:
+    reference: Decimal
+    best_bid: Decimal | None
+    best_ask: Decimal | None
+    size: Decimal
+    order_ids: list[str] = field(default_factory=list)
+    at: float = 0.0
+
+
+def _eaten(
+    top: tuple[Decimal, Decimal] | None,
+    ours: Decimal | None,
+    size: Decimal,
+    better: Any,
+) -> bool:
+    """Whether our best level on one side was traded against: the side's top is gone, worse
+    than ours, or at our price with less than our size (a better user order is fine)."""
+    if ours is None:
+        return False
+    if top is None:
+        return True
+    price, quantity = top
+    if better(price, ours):
+        return False
+    return price != ours or quantity < size
+
+
+def orders_key(prefix: str, symbol: str) -> str:
+    return f"{prefix}lp:orders:{symbol}"
+
+
+class LiquidityProvider:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.prefix = services.settings.redis_prefix
+        self.requote_bps = Decimal(services.settings.lp_requote_bps)
+        self.state: dict[str, _Quoted] = {}
+        self._restored: set[str] = set()
+
+    def _open(self, asset: Asset) -> bool:
+        if self.services.settings.market_hours == "always":
+            return True
+        return calendar(asset.market_calendar).is_open(datetime.now(UTC))
+
+    async def _previous_ids(self, symbol: str) -> list[str]:
+        if symbol in self.state:
+            return self.state[symbol].order_ids
+        if symbol in self._restored:
+            return []
+        self._restored.add(symbol)
+        raw = await self.services.redis.get(orders_key(self.prefix, symbol))
+        return list(json.loads(raw)) if raw else []
+
+    async def _needs_requote(self, asset: Asset, reference: Decimal) -> bool:
+        st = self.state.get(asset.symbol)
+        if st is None or not st.order_ids:
+            return True
+        if abs(reference - st.reference) * 10_000 >= self.requote_bps * st.reference:
+            return True
+        if time.monotonic() - st.at > MAX_QUOTE_AGE_SECONDS:
+            return True
+        book = await self.services.exchange.book(asset.symbol)
+        if book is None:
+            return True
+        bids, asks = book.get("bids") or [], book.get("asks") or []
+        top_bid = (Decimal(bids[0][0]), Decimal(bids[0][1])) if bids else None
+        top_ask = (Decimal(asks[0][0]), Decimal(asks[0][1])) if asks else None
+        if st.best_bid is not None and (
+            top_bid is None
+            or top_bid[0] < st.best_bid
+            or (top_bid[0] == st.best_bid and top_bid[1] < st.size)
+        ):
+            return True
+        return st.best_ask is not None and (
+            top_ask is None
+            or top_ask[0] > st.best_ask
+            or (top_ask[0] == st.best_ask and top_ask[1] < st.size)
+        )
+
+    async def step(self) -> int:
+        """One pass over the configured assets; returns how many were re-quoted."""
+        configured = await self.services.liquidity.enabled()
+        quotes = await read_quotes(
+            self.services.redis, self.prefix, [a.symbol for a, _ in configured]
+        )
+        commands: list[dict[str, Any]] = []
+        requoted = 0
+        for asset, quoting in configured:
+            old = await self._previous_ids(asset.symbol)
+            if not self._open(asset):
+                if old:
+                    commands += [dict(cancel(i, asset.symbol, ts=now_ns())) for i in old]
+                    self.state.pop(asset.symbol, None)
+                    await self.services.redis.delete(orders_key(self.prefix, asset.symbol))
+                continue
+            reference = price_of(asset, quotes).price
+            if asset.symbol in self.state and not await self._needs_requote(asset, reference):
+                continue
+            commands += [dict(cancel(i, asset.symbol, ts=now_ns())) for i in old]
+            _, sent = await self._ladder(asset, reference, quoting)
+            commands += sent
+            requoted += 1
+        if commands:
+            await self.services.exchange.send(commands)
+        return requoted
+
+    async def _ladder(
+        self, asset: Asset, reference: Decimal, quoting: Quoting
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        levels = ladder(asset, reference, quoting)
+        first = int(await self.services.redis.incrby(f"{self.prefix}lp:seq", len(levels)))
+        sc = scales(asset)
+        ids: list[str] = []
+        commands: list[dict[str, Any]] = []
+        for n, level in enumerate(levels):
+            order_id = f"lp-{first - len(levels) + n + 1}"
+            ids.append(order_id)
+            commands.append(
+                dict(
+                    new_order(
+                        order_id,
+                        LIQUIDITY_PROVIDER,
+                        asset.symbol,
+                        level.side,
+                        "LIMIT",
+                        "GTC",
+                        ts=now_ns(),
+                        quantity=to_fixed(level.quantity, sc.qty_scale),
+                        price=to_fixed(level.price, sc.price_scale),
+                    )
+                )
+            )
+        bids = [lv.price for lv in levels if lv.side == "BUY"]
+        asks = [lv.price for lv in levels if lv.side == "SELL"]
+        self.state[asset.symbol] = _Quoted(
+            reference=reference,
+            best_bid=max(bids) if bids else None,
+            best_ask=min(asks) if asks else None,
+            size=levels[0].quantity if levels else Decimal(0),
+            order_ids=ids,
+            at=time.monotonic(),
+        )
+        await self.services.redis.set(orders_key(self.prefix, asset.symbol), json.dumps(ids))
+        return ids, commands
+
+    async def withdraw(self) -> None:
+        """Cancel every live quote (at shutdown)."""
+        commands = [
+            dict(cancel(i, symbol, ts=now_ns()))
+            for symbol, st in self.state.items()
+            for i in st.order_ids
+        ]
+        if commands:
+            await self.services.exchange.send(commands)
+        for symbol in self.state:
+            await self.services.redis.delete(orders_key(self.prefix, symbol))
+        self.state.clear()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        interval = self.services.settings.lp_interval_seconds
+        while not stop.is_set():
+            try:
+                await self.step()
+            except Exception as exc:
+                log.warning("liquidity step failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+        with contextlib.suppress(Exception):
+            await self.withdraw()
+
+
+async def run(settings: Settings, database_url: str, redis_url: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_services(settings, database_url, redis_url, pool_size=2) as services:
+        log.info("liquidity provider started")
+        await LiquidityProvider(services).run(stop)
+    log.info("liquidity provider stopped")
+
+
+def main() -> int:
+    from bourse.logs import configure_logging
+
+    settings = get_settings()
+    if not settings.database_url or not settings.redis_url:
+        print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    asyncio.run(run(settings, settings.database_url, settings.redis_url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""The settlement process: applies the shards' events, relays the outbox, expires DAY orders.
+
+    python -m workers.settlement [--shards 0,1]   (DATABASE_URL / REDIS_URL from the environment)
+
+- ``SettlementConsumer`` reads every shard's events stream through the consumer group
+  ``settlement`` in batches; per batch, ONE PostgreSQL transaction (``models.settlement``) and
+  only after its commit the XACK and the users' notices (Redis PUBLISH on
+  ``<P>orders:<user_id>``, read by ``orderUpdates``). On start it first re-reads its pending
+  entries (delivered, never acknowledged): the PostgreSQL cursor skips those already applied.
+- ``OutboxRelay`` sends outbox commands nobody sent: the API sends right after its commit, so
+  only rows older than a grace period (a crash between commit and send) or queued orders whose
+  market has opened are picked, with SKIP LOCKED so several relays can run. The shard ignores a
+  repeated order id, so a resend after a send that did happen is harmless.
+- ``DayExpiry`` sends ``EXPIRE_DAY`` for every asset once per close (US equities: the session
+  close; 24x7 assets: midnight UTC), deduplicated with a Redis key per asset and close.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from sqlalchemy import select, update
+
+from bourse.services import Services, open_services
+from bourse.settings import Settings, get_settings
+from matching.keys import events_key
+from matching.wire import decode_event
+from models.assets import Asset
+from models.calendars import ALWAYS_OPEN, calendar
+from models.ledger import utcnow
+from models.orders import RELAY_GRACE, OutboxEntry
+from models.settlement import Notice, Settlement, user_channel
+
+log = structlog.get_logger("bourse.settlement")
+GROUP = "settlement"
+CONSUMER = "settlement"
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class SettlementConsumer:
+    def __init__(self, services: Services, shards: Sequence[int], *, batch_size: int = 500) -> None:
+        self.services = services
+        self.prefix = services.settings.redis_prefix
+        self.streams = [events_key(self.prefix, k) for k in shards]
+        self.batch_size = batch_size
+        self.settlement = Settlement(services.ledger, on_fill=services.on_fill)
+        self._pending_done = False
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self.services.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _read(self, block_ms: int | None) -> list[tuple[str, str, str]]:
+        redis = self.services.redis
+        if not self._pending_done:
+            raw = await redis.xreadgroup(
+                GROUP, CONSUMER, dict.fromkeys(self.streams, "0"), count=self.batch_size
+            )
+            entries = _flatten(raw)
+            if entries:
+                return entries
+            self._pending_done = True
+        raw = await redis.xreadgroup(
+            GROUP,
+            CONSUMER,
+            dict.fromkeys(self.streams, ">"),
+            count=self.batch_size,
+            block=block_ms,
+        )
+        return _flatten(raw)
+
+    async def step(self, block_ms: int | None = None) -> int:
+        """Settle one batch; returns how many entries it read."""
+        entries = await self._read(block_ms)
+        if not entries:
+            return 0
+        decoded = [
+            (stream, entry_id, decode_event(payload)) for stream, entry_id, payload in entries
+        ]
+        async with self.services.sessionmaker() as s, s.begin():
+            notices = await self.settlement.apply(s, decoded)
+        pipe = self.services.redis.pipeline(transaction=False)
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id, _ in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, GROUP, *ids)
+        for notice in notices:
+            pipe.publish(user_channel(self.prefix, str(notice.user_id)), _notice_json(notice))
+        await pipe.execute()
+        return len(entries)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure_groups()
+        while not stop.is_set():
+            try:
+                await self.step(block_ms=200)
+            except (RedisConnectionError, OSError) as exc:
+                log.warning("redis unavailable; retrying", error=str(exc))
+                self._pending_done = False
+                await asyncio.sleep(0.5)
+                await _quietly(self.ensure_groups())
+
+
+def _flatten(raw: Any) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    for stream, items in raw or []:
+        for entry_id, fields in items:
+            if not fields:
+                continue  # a pending entry trimmed from the stream
+            payload = fields.get(b"event", fields.get("event"))
+            out.append((_s(stream), _s(entry_id), _s(payload)))
+    return out
+
+
+def _notice_json(n: Notice) -> str:
+    return json.dumps({"event": n.event, "order": n.order, "fill": n.fill}, separators=(",", ":"))
+
+
+class OutboxRelay:
+    def __init__(self, services: Services, *, grace: timedelta = RELAY_GRACE) -> None:
+        self.services = services
+        self.grace = grace
+
+    async def step(self, limit: int = 500) -> int:
+        now = utcnow()
+        async with self.services.sessionmaker() as s, s.begin():
+            rows = (
+                await s.scalars(
+                    select(OutboxEntry)
+                    .where(
+                        OutboxEntry.sent_at.is_(None),
+                        OutboxEntry.available_at <= now,
+                        # queued rows (available later than created) are due at once;
+                        # the others get the API's grace period to send them itself.
+                        (OutboxEntry.available_at > OutboxEntry.created_at)
+                        | (OutboxEntry.created_at <= now - self.grace),
+                    )
+                    .order_by(OutboxEntry.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self.services.exchange.send([json.loads(r.command) for r in rows])
+            await s.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id.in_([r.id for r in rows]))
+                .values(sent_at=utcnow())
+            )
+        log.info("outbox relayed", commands=len(rows))
+        return len(rows)
+
+
+def last_close(calendar_name: str, now: datetime) -> datetime:
+    """The most recent moment DAY orders of this calendar had to end."""
+    if calendar_name == ALWAYS_OPEN:
+        return datetime.combine(now.astimezone(UTC).date(), time(0), UTC)
+    cal = calendar(calendar_name)
+    previous_close = getattr(cal, "previous_close", None)
+    if previous_close is None:  # pragma: no cover - every closing calendar has one
+        return now
+    result: datetime = previous_close(now)
+    return result
+
+
+class DayExpiry:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def step(self, now: datetime | None = None) -> list[str]:
+        """Send EXPIRE_DAY for each asset whose latest close has not been handled yet."""
+        at = now or utcnow()
+        async with self.services.sessionmaker() as s:
+            assets = (await s.scalars(select(Asset))).all()
+        redis: Redis = self.services.redis
+        prefix = self.services.settings.redis_prefix
+        due: list[str] = []
+        for asset in assets:
+            close = last_close(asset.market_calendar, at)
+            key = f"{prefix}expiry:{asset.symbol}:{close.isoformat()}"
+            if await redis.set(key, "1", nx=True, ex=14 * 86400):
+                due.append(asset.symbol)
+        if due:
+            await self.services.exchange.expire_day(due)
+            log.info("day orders expired", assets=len(due))
+        return due
+
+
+async def _quietly(coro: Any) -> None:
+    try:
+        await coro
+    except Exception as exc:
+        log.warning("retry failed", error=str(exc))
+
+
+async def _every(seconds: float, stop: asyncio.Event, fn: Any) -> None:
+    while not stop.is_set():
+        await _quietly(fn())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def run(settings: Settings, database_url: str, redis_url: str, shards: Sequence[int]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_services(settings, database_url, redis_url, pool_size=4) as services:
+        consumer = SettlementConsumer(services, shards, batch_size=settings.settlement_batch_size)
+        relay = OutboxRelay(services)
+        expiry = DayExpiry(services)
+        log.info("settlement started", shards=list(shards))
+        await asyncio.gather(
+            consumer.run(stop),
+            _every(settings.outbox_relay_interval_seconds, stop, relay.step),
+            _every(5.0, stop, expiry.step),
+        )
+    log.info("settlement stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bourse.logs import configure_logging
+
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m workers.settlement")
+    parser.add_argument(
+        "--shards", default=None, help="comma-separated shard numbers (default all)"
+    )
+    args = parser.parse_args(argv)
+    shards = (
+        [int(x) for x in args.shards.split(",")]
+        if args.shards
+        else list(range(settings.matching_shards))
+    )
+    if not settings.database_url or not settings.redis_url:
+        print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    asyncio.run(run(settings, settings.database_url, settings.redis_url, shards))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
