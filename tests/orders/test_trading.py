@@ -68,7 +68,7 @@ async def test_market_buy_by_notional_fills_against_the_liquidity_provider(
         # 0.9995 x 100.05 = 99.999975, rounded down to the cent: 99.99 left the account, the
         # hold's unused cent came back.
         assert await cash(api, token) == {"total": D("900.01"), "available": D("900.01"), "held": 0}
-        assert await shares(stack_services, user_id, sym) == (D("0.9995"), 0)
+        assert await shares(stack_services, user_id, sym) == (D("0.9995"), D(0))
 
 
 async def test_two_users_cross_at_the_makers_price(stack: Stack, stack_services: Services) -> None:
@@ -99,8 +99,8 @@ async def test_two_users_cross_at_the_makers_price(stack: Stack, stack_services:
         assert bought["fills"][0]["id"] == sold["fills"][0]["id"]
         assert await cash(api, buyer) == {"total": D(500), "available": D(500), "held": 0}
         assert await cash(api, seller) == {"total": D(500), "available": D(500), "held": 0}
-        assert await shares(stack_services, buyer_id, sym) == (D(10), 0)
-        assert await shares(stack_services, seller_id, sym) == (0, 0)
+        assert await shares(stack_services, buyer_id, sym) == (D(10), D(0))
+        assert await shares(stack_services, seller_id, sym) == (D(0), D(0))
 
 
 async def test_partial_fill_then_cancel_releases_exactly_the_unfilled_hold(
@@ -192,7 +192,7 @@ async def test_fok_fills_whole_or_not_at_all(stack: Stack, stack_services: Servi
             quantity="3", price="31.00", timeInForce="FOK",
         )  # fmt: skip
         assert (await wait_order(api, buyer, whole["id"], FINAL))["status"] == "EXECUTED"
-        assert await shares(stack_services, buyer_id, sym) == (D(3), 0)
+        assert await shares(stack_services, buyer_id, sym) == (D(3), D(0))
 
 
 async def test_stop_loss_triggers_when_the_price_crosses_its_stop(
@@ -234,7 +234,7 @@ async def test_stop_loss_triggers_when_the_price_crosses_its_stop(
         done = await wait_order(api, token, stop["id"], FINAL)
         assert done["status"] == "EXECUTED"
         assert await cash(api, token) == {"total": D("93.95"), "available": D("93.95"), "held": 0}
-        assert await shares(stack_services, user_id, sym) == (D(1), 0)
+        assert await shares(stack_services, user_id, sym) == (D(1), D(0))
 
 
 async def test_users_cannot_see_cancel_or_hear_each_others_orders(
@@ -296,7 +296,7 @@ async def test_selling_unowned_shares_and_overspending_are_errors_not_orders(
         listed = await api.gql(ORDERS, {"first": 50}, token)
         assert listed["data"]["orders"]["edges"] == []
         assert await cash(api, token) == {"total": D(50), "available": D(50), "held": 0}
-        assert await shares(stack_services, user_id, sym) == (D(1), 0)
+        assert await shares(stack_services, user_id, sym) == (D(1), D(0))
 
         # Exactly the buying power is fine: 5 x 10.00 = 50.00.
         ok = await placed(
