@@ -334,3 +334,24 @@ async def test_orders_list_filters_and_pages(stack: Stack, stack_services: Servi
         assert other["edges"] == []
         bad = await api.gql(ORDERS, {"after": "not-a-cursor"}, token)
         assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_day_orders_expire_at_the_close(stack: Stack, stack_services: Services) -> None:
+    sym = symbol("D")
+    await list_asset(stack_services, sym, "25.00")
+    async with stack.client() as api:
+        token, _ = await trader(api, "100")
+        day = await placed(
+            api, token, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="2", price="24.00", timeInForce="DAY",
+        )  # fmt: skip
+        gtc = await placed(
+            api, token, assetId=sym, orderType="BUY", orderSubType="LIMIT",
+            quantity="1", price="24.00", timeInForce="GTC",
+        )  # fmt: skip
+        await wait_order(api, token, gtc["id"], {"PENDING"})
+        await stack_services.exchange.expire_day([sym])  # what DayExpiry sends at the close
+        expired = await wait_order(api, token, day["id"], FINAL)
+        assert expired["status"] == "EXPIRED"
+        assert (await get_order(api, token, gtc["id"]) or {})["status"] == "PENDING"
+        assert await cash(api, token) == {"total": D(100), "available": D(76), "held": D(24)}
