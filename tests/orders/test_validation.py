@@ -24,6 +24,7 @@ async def assets(settings: Any) -> dict[str, str]:
     return names
 
 
+# fmt: off
 CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("unknown asset", {"assetId": "NOPE9"}, "UNKNOWN_ASSET", "assetId"),
     ("halted", {"asset": "halted"}, "ASSET_NOT_TRADABLE", "assetId"),
@@ -48,9 +49,10 @@ CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
          "timeInForce": "FOK"},
         "INVALID_QUANTITY",
         "notional",
-    ),  # fmt: skip
+    ),
     ("bad client id", {"clientOrderId": "has spaces"}, "INVALID_INPUT", "clientOrderId"),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("name", "change", "code", "field"), CASES, ids=[c[0] for c in CASES])
