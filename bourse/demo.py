@@ -12,6 +12,7 @@ from models.users import User
 DEMO_EMAIL = "demo@example.com"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-Trader-2026"
+DEMO_CASH = "10000.00"
 
 
 async def load_demo(settings: Settings, database_url: str, redis_url: str) -> None:
@@ -19,8 +20,15 @@ async def load_demo(settings: Settings, database_url: str, redis_url: str) -> No
         async with services.sessionmaker() as s:
             exists = await s.scalar(select(User.id).where(func.lower(User.email) == DEMO_EMAIL))
         if exists is None:
-            await services.accounts.register(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD)
+            user = await services.accounts.register(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD)
+            exists = user.id
+        # $10,000 to trade with; the idempotency key makes a second run a no-op.
+        await services.funds.deposit(
+            exists, DEMO_CASH, "USD", "sandbox:demo", "demo-initial-deposit"
+        )
         assets = await services.assets.upsert_many(new_assets())
         await services.liquidity.configure([a.symbol for a in assets])
-    print(f"demo data loaded: {len(assets)} assets")
-    print(f"demo data loaded: customer {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    print(
+        f"demo data loaded: {len(assets)} assets with a liquidity provider; customer "
+        f"{DEMO_EMAIL} / {DEMO_PASSWORD} with ${DEMO_CASH}"
+    )

@@ -11,13 +11,17 @@ import strawberry
 from strawberry.types import Info
 
 from models.errors import DomainError
+from models.funds import parse_amount
 from models.orders import OrderStatus as OrderStatusModel
 from models.orders import PlaceOrderRequest, encode_cursor
 from models.settlement import user_channel
 from resolvers.context import Context
 from resolvers.errors import ApiError, user_errors
 from resolvers.orders.types import (
+    ConfigureLiquidityInput,
+    ConfigureLiquidityPayload,
     Fill,
+    LiquidityConfigNode,
     OrderConnection,
     OrderEdge,
     OrderEvent,
@@ -26,7 +30,7 @@ from resolvers.orders.types import (
     OrderUpdate,
     PlaceOrderInput,
 )
-from resolvers.permissions import IsAuthenticated
+from resolvers.permissions import IsAdmin, IsAuthenticated
 from resolvers.relay import PageInfo
 
 OrdersInfo = Info[Context, Any]
@@ -117,6 +121,38 @@ class OrdersMutation:
         except DomainError as exc:
             return OrderPayload(errors=user_errors(exc))
         return OrderPayload(order=OrderNode.from_model(order))
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="ADMIN: turn the liquidity provider on or off for an asset, with its quoting.",
+    )
+    async def configure_liquidity(
+        self, info: OrdersInfo, input: ConfigureLiquidityInput
+    ) -> ConfigureLiquidityPayload:
+        liquidity = info.context.services.liquidity
+        try:
+            notional = None
+            if input.quote_notional is not None:
+                notional = parse_amount(input.quote_notional, "USD", "quoteNotional")
+            [config] = await liquidity.configure(
+                [input.asset_id.strip().upper()],
+                enabled=input.enabled,
+                spread_bps=input.spread_bps,
+                levels=input.levels,
+                quote_notional=notional,
+            )
+        except DomainError as exc:
+            return ConfigureLiquidityPayload(errors=user_errors(exc))
+        q = liquidity.quoting(config)
+        return ConfigureLiquidityPayload(
+            config=LiquidityConfigNode(
+                asset_id=config.asset_id,
+                enabled=config.enabled,
+                spread_bps=q.spread_bps,
+                levels=q.levels,
+                quote_notional=q.quote_notional,
+            )
+        )
 
 
 @strawberry.type

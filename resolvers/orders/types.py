@@ -211,3 +211,31 @@ class OrderUpdate:
     event: OrderEvent
     order: OrderNode
     fill: Fill | None = None
+
+
+@strawberry.input
+class ConfigureLiquidityInput:
+    asset_id: str
+    enabled: bool = True
+    spread_bps: int | None = strawberry.field(
+        default=None, description="Best bid/ask at reference -/+ spread/2 (default: settings)."
+    )
+    levels: int | None = None
+    quote_notional: AmountInput | None = strawberry.field(
+        default=None, description="Size of each level in the asset's currency."
+    )
+
+
+@strawberry.type
+class LiquidityConfigNode:
+    asset_id: str
+    enabled: bool
+    spread_bps: int
+    levels: int
+    quote_notional: Decimal
+
+
+@strawberry.type
+class ConfigureLiquidityPayload:
+    config: LiquidityConfigNode | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -180,3 +180,14 @@ async def updates_until(
         seen.append(update)
         if update["order"]["id"] == order_id and update["event"] in events:
             return seen
+
+
+async def admin_token(api: Api, services: Services) -> str:
+    from models.users import Role
+    from tests.accounts.helpers import PASSWORD, login, unique
+
+    username, email = unique("adm")
+    await services.accounts.register(username, email, PASSWORD, role=Role.ADMIN)
+    signed_in = await login(api, email)
+    token: str = signed_in["token"]
+    return token

@@ -17,6 +17,7 @@ from tests.orders.helpers import (
     FINAL,
     ORDERS,
     UPDATES,
+    admin_token,
     cash,
     get_order,
     grant_shares,
@@ -355,3 +356,46 @@ async def test_day_orders_expire_at_the_close(stack: Stack, stack_services: Serv
         assert expired["status"] == "EXPIRED"
         assert (await get_order(api, token, gtc["id"]) or {})["status"] == "PENDING"
         assert await cash(api, token) == {"total": D(100), "available": D(76), "held": D(24)}
+
+
+CREATE_ASSET = """mutation($input: CreateAssetInput!) { createAsset(input: $input) {
+  asset { id } errors { code field } } }"""
+CONFIGURE_LP = """mutation($input: ConfigureLiquidityInput!) { configureLiquidity(input: $input) {
+  config { assetId enabled spreadBps levels quoteNotional } errors { code field } } }"""
+
+
+async def test_a_new_asset_has_no_liquidity_provider_until_an_admin_configures_one(
+    stack: Stack, stack_services: Services
+) -> None:
+    sym = symbol("N")
+    async with stack.client() as api:
+        admin = await admin_token(api, stack_services)
+        created = await api.gql(
+            CREATE_ASSET,
+            {"input": {"symbol": sym, "name": "New Co", "assetClass": "CRYPTO",
+                       "referencePrice": "10.00"}},
+            admin,
+        )  # fmt: skip
+        assert created["data"]["createAsset"]["errors"] == []
+        await asyncio.sleep(1.0)  # several provider passes
+        book = await stack_services.exchange.book(sym)
+        assert not (book or {}).get("bids")
+        assert not (book or {}).get("asks")
+
+        customer, _ = await trader(api)
+        refused = await api.gql(CONFIGURE_LP, {"input": {"assetId": sym}}, customer)
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        unknown = await api.gql(CONFIGURE_LP, {"input": {"assetId": "NOPE7"}}, admin)
+        assert [e["code"] for e in unknown["data"]["configureLiquidity"]["errors"]] == [
+            "UNKNOWN_ASSET"
+        ]
+        configured = await api.gql(
+            CONFIGURE_LP, {"input": {"assetId": sym, "spreadBps": 20, "levels": 2}}, admin
+        )
+        assert configured["data"]["configureLiquidity"]["config"] == {
+            "assetId": sym, "enabled": True, "spreadBps": 20, "levels": 2,
+            "quoteNotional": "25000",
+        }  # fmt: skip
+        book = await wait_book(stack_services, sym)
+        assert (book["best_bid"], book["best_ask"]) == ("9.99", "10.01")
+        assert len(book["bids"]) == len(book["asks"]) == 2
