@@ -27,7 +27,7 @@ from models.currency import SUPPORTED_CURRENCIES
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 
 PRICE = Numeric(38, 18)
-SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
+SYMBOL_RE = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,15}\Z")  # .match() anchors the start
 FRACTIONAL_INCREMENT = Decimal("0.000001")  # fractional shares trade in millionths
 MAX_DECIMALS = 8
 
@@ -136,9 +136,9 @@ def validate(new: NewAsset) -> NewAsset:
             )
         )
     name = new.name.strip()
-    if not 1 <= len(name) <= 128:
+    if not 1 <= len(name) <= 128 or not name.isprintable():
         checks.problems.append(
-            Problem(ErrorCode.INVALID_INPUT, "A name is 1-128 characters.", "name")
+            Problem(ErrorCode.INVALID_INPUT, "A name is 1-128 printable characters.", "name")
         )
     currency = new.currency.strip().upper()
     if currency not in SUPPORTED_CURRENCIES:
@@ -251,8 +251,11 @@ class Assets:
         return stored
 
     async def get(self, symbol: str) -> Asset | None:
+        clean = symbol.strip().upper()
+        if not SYMBOL_RE.match(clean):
+            return None  # cannot exist (and never reaches the database: NUL bytes and all)
         async with self._sessionmaker() as s:
-            return await s.get(Asset, symbol.strip().upper())
+            return await s.get(Asset, clean)
 
     async def get_many(self, symbols: Sequence[str]) -> dict[str, Asset]:
         async with self._sessionmaker() as s:
@@ -267,7 +270,12 @@ class Assets:
         limit = max(1, min(first or 20, 100))
         stmt = select(Asset).order_by(Asset.symbol).limit(limit + 1)
         if search and search.strip():
-            term = search.strip()[:64].replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            term = (
+                "".join(ch for ch in search.strip()[:64] if ch.isprintable())
+                .replace("\\", "\\\\")
+                .replace("%", r"\%")
+                .replace("_", r"\_")
+            )
             stmt = stmt.where(or_(Asset.symbol.ilike(f"{term}%"), Asset.name.ilike(f"%{term}%")))
         if after:
             stmt = stmt.where(Asset.symbol > decode_cursor(after))

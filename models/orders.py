@@ -58,7 +58,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from matching.codec import to_fixed
 from matching.wire import cancel as cancel_command
 from matching.wire import new_order
-from models.assets import Asset
+from models.assets import SYMBOL_RE, Asset
 from models.base import Base, uuid_pk
 from models.calendars import calendar
 from models.currency import MINOR_UNITS
@@ -68,7 +68,7 @@ from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, utcnow
 
 MAX_QUANTITY = Decimal(10) ** 9
 MAX_NOTIONAL = Decimal(10) ** 9
-CLIENT_ORDER_ID_RE = re.compile(r"^[\x21-\x7e]{1,64}$")
+CLIENT_ORDER_ID_RE = re.compile(r"[\x21-\x7e]{1,64}\Z")
 LIQUIDITY_PROVIDER = "liquidity-provider"  # the user id the liquidity provider trades under
 
 
@@ -477,7 +477,7 @@ class OrderBook:
                 "clientOrderId",
             )
         async with self._sm() as s:
-            asset = await s.get(Asset, symbol) if len(symbol) <= 16 else None
+            asset = await s.get(Asset, symbol) if SYMBOL_RE.match(symbol) else None
         if asset is None:
             raise DomainError.one(ErrorCode.UNKNOWN_ASSET, f"No asset {symbol!r}.", "assetId")
         if not asset.tradable:
@@ -665,7 +665,10 @@ class OrderBook:
         if status is not None:
             stmt = stmt.where(Order.status == status)
         if asset_id:
-            stmt = stmt.where(Order.asset_id == asset_id.strip().upper())
+            wanted = asset_id.strip().upper()
+            if not SYMBOL_RE.match(wanted):
+                return OrderPage(items=[], has_next_page=False)
+            stmt = stmt.where(Order.asset_id == wanted)
         if start is not None:
             stmt = stmt.where(Order.created_at >= start)
         if end is not None:
