@@ -5,7 +5,11 @@ from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.base import Base
 from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
+from models.performance import PortfolioSnapshot
+from models.portfolios import Portfolio, PortfolioAsset, PortfolioFlow, StockTransfer
+from models.positions import Lot, Position, PositionFill, RealizedGain
 from models.users import KycStatus, Role, User
+from models.watchlists import Watchlist, WatchlistItem
 
 __all__ = [
     "Asset",
@@ -17,9 +21,20 @@ __all__ = [
     "JournalEntry",
     "KycStatus",
     "LedgerAccount",
+    "Lot",
     "PasswordResetToken",
+    "Portfolio",
+    "PortfolioAsset",
+    "PortfolioFlow",
+    "PortfolioSnapshot",
+    "Position",
+    "PositionFill",
     "Posting",
+    "RealizedGain",
     "RecoveryCode",
     "Role",
+    "StockTransfer",
     "User",
+    "Watchlist",
+    "WatchlistItem",
 ]

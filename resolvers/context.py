@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from bourse.services import Services
 from models.accounts import ClientInfo, Principal
 from resolvers.errors import unauthenticated
+from resolvers.loaders import Loaders
 
 CONSOLE_COOKIE = "bourse_console"
 
@@ -37,6 +38,14 @@ class Context:
         self.connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
         self._principal: Principal | None = None
         self._resolved = False
+        self._loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's dataloaders (created on first use)."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.services)
+        return self._loaders
 
     @property
     def client(self) -> ClientInfo:

@@ -22,15 +22,16 @@ from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
 from resolvers.market.schema import AssetsMutation, AssetsQuery
+from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
 
 
 @strawberry.type
-class Query(AccountsQuery, FundsQuery, AssetsQuery):
+class Query(AccountsQuery, FundsQuery, AssetsQuery, PortfolioQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, FundsMutation, AssetsMutation):
+class Mutation(AccountsMutation, FundsMutation, AssetsMutation, PortfolioMutation):
     pass
 
 
