@@ -27,6 +27,7 @@ from models.funds import Funds, FundsConfig
 from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
 from models.orders import OrderBook, OrdersConfig
+from models.positions import apply_fill
 from models.quotes import price_of, read_quotes
 from models.rails import SandboxRail
 from models.settlement import FillHook
@@ -154,6 +155,7 @@ async def open_services(
         exchange=exchange,
         assets=assets,
         orders=orders,
+        on_fill=apply_fill,
         liquidity=Liquidity(
             sessionmaker,
             Quoting(

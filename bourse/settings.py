@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     funds_daily_withdrawal_limit: Decimal = Decimal("5000000")
     sandbox_withdrawal_delay_seconds: float = 1.0
 
+    # --- portfolios and watchlists (per user) ---
+    portfolio_max_tracked: int = 20
+    portfolio_max_assets: int = 200
+    watchlist_max: int = 20
+    watchlist_max_assets: int = 100
+
     # --- matching ---
     matching_shards: int = 2
 

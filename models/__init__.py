@@ -7,8 +7,12 @@ from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
 from models.liquidity import LiquidityConfig
 from models.orders import Fill, Order, OutboxEntry
+from models.performance import PortfolioSnapshot
+from models.portfolios import Portfolio, PortfolioAsset, PortfolioFlow, StockTransfer
+from models.positions import Lot, Position, PositionFill, RealizedGain
 from models.settlement import SettlementCursor
 from models.users import KycStatus, Role, User
+from models.watchlists import Watchlist, WatchlistItem
 
 __all__ = [
     "Asset",
@@ -22,12 +26,23 @@ __all__ = [
     "KycStatus",
     "LedgerAccount",
     "LiquidityConfig",
+    "Lot",
     "Order",
     "OutboxEntry",
     "PasswordResetToken",
+    "Portfolio",
+    "PortfolioAsset",
+    "PortfolioFlow",
+    "PortfolioSnapshot",
+    "Position",
+    "PositionFill",
     "Posting",
+    "RealizedGain",
     "RecoveryCode",
     "Role",
     "SettlementCursor",
+    "StockTransfer",
     "User",
+    "Watchlist",
+    "WatchlistItem",
 ]

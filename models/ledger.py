@@ -65,13 +65,17 @@ class AccountKind(enum.StrEnum):
     BANK = "BANK"  # platform: settlement with the payment rails (money in/out of the platform)
     FEES = "FEES"  # platform: fee income
     LIQUIDITY = "LIQUIDITY"  # platform: the liquidity provider's inventory
+    TRANSFER = "TRANSFER"  # platform: clearing for securities moved in/out from other brokers
 
 
-PLATFORM_KINDS = frozenset({AccountKind.BANK, AccountKind.FEES, AccountKind.LIQUIDITY})
+PLATFORM_KINDS = frozenset(
+    {AccountKind.BANK, AccountKind.FEES, AccountKind.LIQUIDITY, AccountKind.TRANSFER}
+)
 # Contra accounts with no floor to enforce and no holds. Every deposit and withdrawal touches the
 # bank account, so a materialised balance there would serialise all of them on one row lock
 # held until commit; their balance is the sum of their postings, computed when asked.
-UNMATERIALISED_KINDS = frozenset({AccountKind.BANK, AccountKind.FEES})
+# The transfer clearing account (ACATS in/out) is the same kind of contra account, per asset.
+UNMATERIALISED_KINDS = frozenset({AccountKind.BANK, AccountKind.FEES, AccountKind.TRANSFER})
 
 
 class HoldStatus(enum.StrEnum):

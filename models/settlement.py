@@ -27,6 +27,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+import structlog
 from sqlalchemy import String, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from matching.codec import AssetScales, from_fixed
 from models.assets import Asset
 from models.base import Base
+from models.errors import DomainError
 from models.exchange import scales
 from models.ledger import AccountKind, Ledger, Leg, utcnow
 from models.orders import (
@@ -48,11 +50,12 @@ from models.orders import (
     utc_from_ns,
 )
 
+log = structlog.get_logger("bourse.settlement")
 FILL_NAMESPACE = uuid.UUID("0b5e1a57-9f57-4c4b-8a77-3c1e0f5d2a10")
 
 # Called once per user side of each new fill, inside the settlement transaction (positions and
 # tax lots live in models.positions).
-FillHook = Callable[..., Awaitable[None]]
+FillHook = Callable[..., Awaitable[object]]
 
 
 class SettlementCursor(Base):
@@ -329,16 +332,7 @@ class Settlement:
             else:
                 order.status = OrderStatus.PARTIALLY_FILLED
             if self._on_fill is not None:
-                await self._on_fill(
-                    s,
-                    user_id=user,
-                    asset_id=asset.symbol,
-                    side=str(side),
-                    quantity=qty,
-                    price=price,
-                    fill_id=str(ev["fill_id"]),
-                    executed_at=at,
-                )
+                await self._positions(s, user, asset.symbol, side, qty, price, value, ev, at)
             batch.notices.append(
                 Notice(
                     order.user_id,
@@ -346,6 +340,44 @@ class Settlement:
                     order_snapshot(order),
                     fill_doc,
                 )
+            )
+
+    async def _positions(
+        self,
+        s: AsyncSession,
+        user: uuid.UUID,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        value: Decimal,
+        ev: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        """Positions and tax lots (derived data) in a savepoint: if they disagree with the
+        ledger (which they never should), the money still settles and the problem is logged
+        loudly instead of stopping settlement for everyone."""
+        assert self._on_fill is not None
+        try:
+            async with s.begin_nested():
+                await self._on_fill(
+                    s,
+                    user_id=user,
+                    asset_id=symbol,
+                    side=str(side),
+                    quantity=qty,
+                    price=price,
+                    fill_id=str(ev["fill_id"]),
+                    executed_at=at,
+                    cash_amount=value,
+                )
+        except DomainError as exc:
+            log.error(
+                "position out of step with the ledger",
+                user_id=str(user),
+                asset_id=symbol,
+                fill_id=ev["fill_id"],
+                error=str(exc),
             )
 
     async def _end(self, s: AsyncSession, batch: _Batch, ev: dict[str, Any], kind: str) -> None:

@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from bourse.services import Services
 from models.accounts import ClientInfo, Principal
 from resolvers.errors import unauthenticated
+from resolvers.loaders import Loaders
 
 CONSOLE_COOKIE = "bourse_console"
 
@@ -40,6 +41,7 @@ class Context:
         self._principal: Principal | None = None
         self._resolved = False
         self._loaders: dict[str, DataLoader[Any, Any]] = {}
+        self._portfolio_loaders: Loaders | None = None
 
     def loader(
         self, name: str, batch: Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
@@ -49,6 +51,13 @@ class Context:
         if found is None:
             found = self._loaders[name] = DataLoader(load_fn=batch)
         return found
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's dataloaders (created on first use)."""
+        if self._portfolio_loaders is None:
+            self._portfolio_loaders = Loaders(self.services)
+        return self._portfolio_loaders
 
     @property
     def client(self) -> ClientInfo:

@@ -23,15 +23,16 @@ from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
 from resolvers.market.schema import AssetsMutation, AssetsQuery
 from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
+from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
 
 
 @strawberry.type
-class Query(AccountsQuery, FundsQuery, AssetsQuery, OrdersQuery):
+class Query(AccountsQuery, FundsQuery, AssetsQuery, OrdersQuery, PortfolioQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, FundsMutation, AssetsMutation, OrdersMutation):
+class Mutation(AccountsMutation, FundsMutation, AssetsMutation, OrdersMutation, PortfolioMutation):
     pass
 
 

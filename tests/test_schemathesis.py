@@ -23,7 +23,8 @@ from resolvers.schema import schema as app_schema
 from tests.support.threaded import threaded_api
 
 INTERNAL = "Internal server error."
-REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT"}
+# Coded query refusals (mutations answer in their payload's errors instead).
+REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "NOT_FOUND", "INVALID_DATE_RANGE"}
 
 # Amounts: well-formed, malformed and hostile strings, and plain numbers (all must be answered
 # in the payload's errors or succeed, never fail the request).

@@ -12,9 +12,10 @@ from arq.worker import Worker
 from bourse.services import arq_queue_name, open_services
 from bourse.settings import Settings
 from workers.email import send_email
+from workers.snapshots import snapshot_portfolios
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
-FUNCTIONS: list[Any] = [send_email, complete_withdrawal]
+FUNCTIONS: list[Any] = [send_email, complete_withdrawal, snapshot_portfolios]
 
 
 def build_worker(
@@ -42,7 +43,10 @@ def build_worker(
 
     return Worker(
         functions=FUNCTIONS,
-        cron_jobs=[cron(sweep_pending_withdrawals, second=0)],  # every minute, one worker
+        cron_jobs=[
+            cron(sweep_pending_withdrawals, second=0),  # every minute, one worker
+            cron(snapshot_portfolios, hour=0, minute=5, second=0, timeout=1800),  # daily, UTC
+        ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=arq_queue_name(settings),
         ctx={"settings": settings},

@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection
 
 from bourse.services import Services
 from models.assets import AssetClass, NewAsset
-from models.ledger import AccountKind, Leg
+from models.ledger import AccountKind
 from tests.accounts.helpers import new_user
 from tests.funds.helpers import deposit
 from tests.support.server import Api
@@ -75,17 +75,16 @@ async def list_asset(
 
 
 async def grant_shares(services: Services, user_id: uuid.UUID, symbol: str, qty: str) -> None:
-    """Give a user shares (as a transfer in from the platform's inventory would)."""
-    async with services.sessionmaker.begin() as s:
-        ledger = services.ledger
-        mine = await ledger.account_id(s, user_id, AccountKind.SHARES, symbol)
-        platform = await ledger.account_id(s, None, AccountKind.LIQUIDITY, symbol)
-        await ledger.post(
-            s,
-            "test_grant",
-            [Leg(mine, symbol, Decimal(qty)), Leg(platform, symbol, -Decimal(qty))],
-            user_id=user_id,
-        )
+    """Give a user shares the way a broker-to-broker transfer does (recordTransferIn)."""
+    from models.portfolios import PortfolioConfig, Portfolios, TransferRequest
+
+    portfolios = Portfolios(
+        services.sessionmaker, services.ledger, services.redis,
+        services.settings.redis_prefix, PortfolioConfig(),
+    )  # fmt: skip
+    await portfolios.record_transfer_in(
+        TransferRequest(str(user_id), symbol, qty, cost_basis=str(Decimal(qty) * 10))
+    )
 
 
 async def shares(services: Services, user_id: uuid.UUID, symbol: str) -> tuple[Decimal, Decimal]:

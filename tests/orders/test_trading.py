@@ -102,6 +102,13 @@ async def test_two_users_cross_at_the_makers_price(stack: Stack, stack_services:
         assert await cash(api, seller) == {"total": D(500), "available": D(500), "held": 0}
         assert await shares(stack_services, buyer_id, sym) == (D(10), D(0))
         assert await shares(stack_services, seller_id, sym) == (D(0), D(0))
+        # The fill also opened the buyer's position (default portfolio) at the fill price.
+        holdings = await api.gql(
+            "{ portfolio { assets { assetId quantity averageCost } } }", token=buyer
+        )
+        assert holdings["data"]["portfolio"]["assets"] == [
+            {"assetId": sym, "quantity": "10", "averageCost": "50"}
+        ]
 
 
 async def test_partial_fill_then_cancel_releases_exactly_the_unfilled_hold(

@@ -1,0 +1,142 @@
+"""Per-request dataloaders: whatever a query asks for, a constant number of round trips.
+
+Created lazily by `Context.loaders`, so they live for one request (or one websocket
+operation) and never serve another user's data. A portfolio of N holdings costs, whatever N:
+one query for its holdings, one for their assets, one MGET for their quotes, one HGETALL for
+the FX table, one query for the base currency and one for cash. Loads issued in the same tick
+(every holding of every portfolio in `portfolios`) are batched together; results are cached
+for the request, so `assets` and `totalValue` of the same portfolio share them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+
+from strawberry.dataloader import DataLoader
+
+from bourse.services import Services
+from models.assets import Asset
+from models.portfolios import (
+    HoldingRow,
+    PortfolioConfig,
+    PortfolioRef,
+    Portfolios,
+    Valuation,
+    assets_by_symbol,
+    base_currencies,
+    cash_of,
+    holdings_of,
+    valuation,
+)
+from models.quotes import QuoteData, read_quotes, usd_per_unit
+from models.watchlists import WatchlistConfig, Watchlists
+
+
+class Loaders:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.assets: DataLoader[str, Asset | None] = DataLoader(load_fn=self._assets)
+        self.quotes: DataLoader[str, QuoteData | None] = DataLoader(load_fn=self._quotes)
+        self.holdings: DataLoader[PortfolioRef, list[HoldingRow]] = DataLoader(
+            load_fn=self._holdings
+        )
+        self.cash: DataLoader[uuid.UUID, dict[str, Decimal]] = DataLoader(load_fn=self._cash)
+        self.base_currency: DataLoader[uuid.UUID, str] = DataLoader(load_fn=self._bases)
+        self._rates: asyncio.Future[dict[str, Decimal]] | None = None
+        self._valuations: dict[PortfolioRef, asyncio.Future[Valuation]] = {}
+        self._portfolios: Portfolios | None = None
+        self._watchlists: Watchlists | None = None
+
+    # ---- domain services (stateless; built once per request) ----
+
+    @property
+    def portfolios(self) -> Portfolios:
+        if self._portfolios is None:
+            s = self.services.settings
+            self._portfolios = Portfolios(
+                self.services.sessionmaker,
+                self.services.ledger,
+                self.services.redis,
+                s.redis_prefix,
+                PortfolioConfig(max_tracked=s.portfolio_max_tracked,
+                                max_assets=s.portfolio_max_assets),
+            )  # fmt: skip
+        return self._portfolios
+
+    @property
+    def watchlists(self) -> Watchlists:
+        if self._watchlists is None:
+            s = self.services.settings
+            self._watchlists = Watchlists(
+                self.services.sessionmaker,
+                WatchlistConfig(max_lists=s.watchlist_max, max_assets=s.watchlist_max_assets),
+            )
+        return self._watchlists
+
+    # ---- batch functions ----
+
+    async def _assets(self, symbols: list[str]) -> Sequence[Asset | None]:
+        async with self.services.sessionmaker() as s:
+            found = await assets_by_symbol(s, symbols)
+        return [found.get(k) for k in symbols]
+
+    async def _quotes(self, symbols: list[str]) -> Sequence[QuoteData | None]:
+        found = await read_quotes(self.services.redis, self.services.settings.redis_prefix, symbols)
+        return [found.get(k) for k in symbols]
+
+    async def _holdings(self, refs: list[PortfolioRef]) -> Sequence[list[HoldingRow]]:
+        async with self.services.sessionmaker() as s:
+            found = await holdings_of(s, refs)
+        return [found[r.id] for r in refs]
+
+    async def _cash(self, user_ids: list[uuid.UUID]) -> Sequence[dict[str, Decimal]]:
+        async with self.services.sessionmaker() as s:
+            found = await cash_of(s, user_ids)
+        return [found[u] for u in user_ids]
+
+    async def _bases(self, user_ids: list[uuid.UUID]) -> Sequence[str]:
+        async with self.services.sessionmaker() as s:
+            found = await base_currencies(s, user_ids)
+        return [found[u] for u in user_ids]
+
+    # ---- composed reads ----
+
+    async def rates(self) -> dict[str, Decimal]:
+        """The FX table (USD per unit), read once per request."""
+        if self._rates is None:
+            self._rates = asyncio.ensure_future(
+                usd_per_unit(self.services.redis, self.services.settings.redis_prefix)
+            )
+        return await self._rates
+
+    async def valuation(self, ref: PortfolioRef) -> Valuation:
+        """The portfolio's live valuation, computed once per request."""
+        if ref not in self._valuations:
+            self._valuations[ref] = asyncio.ensure_future(self._value(ref))
+        return await self._valuations[ref]
+
+    async def _value(self, ref: PortfolioRef) -> Valuation:
+        rows, base, cash = await asyncio.gather(
+            self.holdings.load(ref),
+            self.base_currency.load(ref.user_id),
+            self.cash.load(ref.user_id) if ref.is_default else _no_cash(),
+        )
+        symbols = [r.asset_id for r in rows]
+        assets, quotes, rates = await asyncio.gather(
+            self.assets.load_many(symbols), self.quotes.load_many(symbols), self.rates()
+        )
+        return valuation(
+            rows,
+            {a.symbol: a for a in assets if a is not None},
+            {q.asset_id: q for q in quotes if q is not None},
+            rates,
+            base,
+            cash,
+        )
+
+
+async def _no_cash() -> dict[str, Decimal]:
+    return {}
