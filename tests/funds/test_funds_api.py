@@ -223,7 +223,11 @@ async def test_fifty_concurrent_withdrawals(api: Api) -> None:
     assert len(ok) == 10
     assert len(refused) == 40
     assert all(codes(r) == ["INSUFFICIENT_FUNDS"] for r in refused)
-    assert await cash(api, token) == {"total": 100, "available": 0, "held": 100}
+    # Nothing is available; what has not been paid out yet (the worker may already have
+    # settled some, depending on load) is exactly what is held.
+    mid = await cash(api, token)
+    assert mid["available"] == 0
+    assert mid["total"] == mid["held"]
     ids = {r["transaction"]["id"] for r in ok}
     assert set((await wait_settled(api, token, ids)).values()) == {"COMPLETED"}
     assert await cash(api, token) == {"total": 0, "available": 0, "held": 0}
