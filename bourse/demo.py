@@ -8,6 +8,7 @@ from bourse.demo_assets import new_assets
 from bourse.services import open_services
 from bourse.settings import Settings
 from models.users import User
+from workers.marketdata.news import SampleNewsSource, ingest
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_USERNAME = "demo"
@@ -21,5 +22,7 @@ async def load_demo(settings: Settings, database_url: str, redis_url: str) -> No
         if exists is None:
             await services.accounts.register(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD)
         assets = await services.assets.upsert_many(new_assets())
+        news = await ingest(services.news, SampleNewsSource())
     print(f"demo data loaded: {len(assets)} assets")
+    print(f"demo data loaded: {news} new sample news items")
     print(f"demo data loaded: customer {DEMO_EMAIL} / {DEMO_PASSWORD}")

@@ -20,10 +20,12 @@ from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
 from models.assets import Assets
+from models.candles import CandleInterval, CandleStore, Retention
 from models.db import create_engine, create_sessionmaker
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.ledger import Ledger
+from models.news import NewsStore
 from models.rails import SandboxRail
 from models.throttle import LoginThrottle, ThrottleConfig
 
@@ -46,6 +48,8 @@ class Services:
     funds: Funds
     exchange: Exchange
     assets: Assets
+    candles: CandleStore
+    news: NewsStore
 
     async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
         await self.jobs.enqueue_job(
@@ -61,6 +65,18 @@ class Services:
             _defer_by=delay,
             _queue_name=arq_queue_name(self.settings),
         )
+
+
+def candle_retention(settings: Settings) -> Retention:
+    """Days of candles kept per interval (0: forever), from the settings."""
+    return Retention(
+        {
+            CandleInterval.ONE_MINUTE: settings.candles_retention_1m_days,
+            CandleInterval.FIVE_MINUTES: settings.candles_retention_5m_days,
+            CandleInterval.ONE_HOUR: settings.candles_retention_1h_days,
+            CandleInterval.ONE_DAY: settings.candles_retention_1d_days,
+        }
+    )
 
 
 @asynccontextmanager
@@ -128,6 +144,8 @@ async def open_services(
         funds=funds,
         exchange=exchange,
         assets=assets,
+        candles=CandleStore(sessionmaker, candle_retention(settings)),
+        news=NewsStore(sessionmaker),
     )
     try:
         yield services

@@ -3,8 +3,10 @@
 from models.assets import Asset, AssetClass
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.base import Base
+from models.candles import Candle
 from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
+from models.news import NewsItem
 from models.users import KycStatus, Role, User
 
 __all__ = [
@@ -12,11 +14,13 @@ __all__ = [
     "AssetClass",
     "AuthSession",
     "Base",
+    "Candle",
     "FundTransaction",
     "Hold",
     "JournalEntry",
     "KycStatus",
     "LedgerAccount",
+    "NewsItem",
     "PasswordResetToken",
     "Posting",
     "RecoveryCode",

@@ -57,6 +57,11 @@ class ErrorCode(enum.StrEnum):
     DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
     NOT_CANCELLABLE = "NOT_CANCELLABLE"
     MARKET_CLOSED = "MARKET_CLOSED"
+    # market data history
+    INVALID_DATE_RANGE = "INVALID_DATE_RANGE"
+    RANGE_TOO_LARGE = "RANGE_TOO_LARGE"
+    # market data
+    TOO_MANY_ASSETS = "TOO_MANY_ASSETS"
 
 
 @dataclass(frozen=True, slots=True)

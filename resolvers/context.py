@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from bourse.services import Services
 from models.accounts import ClientInfo, Principal
 from resolvers.errors import unauthenticated
+from resolvers.hub import Hub
 
 CONSOLE_COOKIE = "bourse_console"
 
@@ -30,10 +31,12 @@ class Context:
         request: Request | WebSocket,
         response: Response | WebSocket | None,
         services: Services,
+        hub: Hub | None = None,
     ) -> None:
         self.request = request
         self.response = response
         self.services = services
+        self.hub = hub  # the app's pub/sub hub (subscriptions); None outside the API
         self.connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
         self._principal: Principal | None = None
         self._resolved = False

@@ -21,16 +21,27 @@ from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
+from resolvers.market.history import HistoryQuery
+from resolvers.market.news import NewsQuery
+from resolvers.market.quotes import QuotesQuery, QuotesSubscription
 from resolvers.market.schema import AssetsMutation, AssetsQuery
+from resolvers.market.summary import SummaryQuery
 
 
 @strawberry.type
-class Query(AccountsQuery, FundsQuery, AssetsQuery):
+class Query(
+    AccountsQuery, FundsQuery, AssetsQuery, HistoryQuery, SummaryQuery, NewsQuery, QuotesQuery
+):
     pass
 
 
 @strawberry.type
 class Mutation(AccountsMutation, FundsMutation, AssetsMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(QuotesSubscription):
     pass
 
 
@@ -52,6 +63,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return BourseSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True, scalar_map={**FUNDS_SCALARS}),
         # Factories, so each request gets fresh extension state. The caches are module-level
         # LRUs keyed by size (unbounded unless capped: capped here). The depth and alias rules

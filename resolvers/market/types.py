@@ -9,6 +9,7 @@ import strawberry
 
 from models.assets import Asset as AssetModel
 from models.assets import AssetClass as AssetClassModel
+from models.assets import plain
 from models.calendars import calendar
 from resolvers.errors import UserError
 from resolvers.relay import PageInfo
@@ -46,12 +47,12 @@ class AssetNode:
             name=a.name,
             asset_class=a.asset_class,
             currency=a.currency,
-            tick_size=a.tick_size.normalize(),
-            quantity_increment=a.quantity_increment.normalize(),
+            tick_size=plain(a.tick_size),
+            quantity_increment=plain(a.quantity_increment),
             fractionable=a.fractionable,
             tradable=a.tradable,
             market_calendar=a.market_calendar,
-            reference_price=a.reference_price.normalize(),
+            reference_price=plain(a.reference_price),
         )
 
 
