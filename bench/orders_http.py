@@ -58,7 +58,8 @@ from matching.keys import events_key, input_key  # noqa: E402
 from models import security  # noqa: E402
 from models.accounts import ClientInfo  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
-from models.ledger import AccountKind, Leg  # noqa: E402
+from models.ledger import AccountKind, Leg, utcnow  # noqa: E402
+from models.positions import LotSource, open_lot  # noqa: E402
 from models.users import User  # noqa: E402
 from tests.support.databases import create_database, drop_database, with_database  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
@@ -148,6 +149,13 @@ async def make_traders(services: Services, n: int) -> list[Trader]:
                     s, "bench_grant",
                     [Leg(shares, SYMBOL, SHARES), Leg(inventory, SYMBOL, -SHARES)],
                     user_id=t.user_id,
+                )  # fmt: skip
+                # The position and its tax lot, as a transfer in books them: settlement keeps
+                # positions per fill and would find sells of shares it never saw arrive.
+                await open_lot(
+                    s, user_id=t.user_id, asset_id=SYMBOL, quantity=SHARES,
+                    cost=SHARES * Decimal(REFERENCE), acquired_at=utcnow(),
+                    source=LotSource.TRANSFER, source_id=f"bench:{t.user_id}",
                 )  # fmt: skip
     client = ClientInfo(ip="127.0.0.1", user_agent="bench")
     sem = asyncio.Semaphore(4)
@@ -620,7 +628,7 @@ def top_profile(path: Path, top: int = 15) -> None:
                 label = hit
                 break
         by_category[label] += count
-    print(f"  {total} samples of the busy API process; self time by component:")
+    print(f"  {total} samples while busy; self time by component:")
     for label, count in by_category.most_common():
         print(f"    {count / total:6.1%}  {label}")
     print("  inclusive (the share of samples with this frame anywhere in the stack):")
@@ -633,23 +641,30 @@ def top_profile(path: Path, top: int = 15) -> None:
 
 
 async def profile(bench: Bench, target: Target) -> None:
+    """A closed-loop run with py-spy attached to the API process and to the settlement
+    consumer; prints where each spends its time."""
     a = bench.args
     OUT.mkdir(exist_ok=True)
-    out = OUT / f"orders-{target.name}.collapsed.txt"
-    api = bench.stack.procs["api"]
-    spy = await asyncio.create_subprocess_exec(
-        py_spy(), "record", "--pid", str(api.pid), "--rate", "200", "--nonblocking",
-        "--duration", str(int(a.duration)), "--format", "raw", "--output", str(out),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    spies = []
+    for proc in ("api", "settlement"):
+        name = proc if proc == "api" else f"settlement-{target.name}"
+        out = OUT / f"orders-{target.name if proc == 'api' else name}.collapsed.txt"
+        spy = await asyncio.create_subprocess_exec(
+            py_spy(), "record", "--pid", str(bench.stack.procs[proc].pid), "--rate", "200",
+            "--nonblocking", "--duration", str(int(a.duration)), "--format", "raw",
+            "--output", str(out),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        spies.append((proc, out, spy))
     await asyncio.sleep(1.0)
     await bench.run(target, "closed", f"{target.name:<7} closed loop under py-spy", record=False)
-    _, err = await spy.communicate()
-    if spy.returncode != 0 or not out.exists():
-        print(f"  py-spy failed ({spy.returncode}): {err.decode()[-500:]}")
-        return
-    print(f"  profile: {out.relative_to(ROOT)} (collapsed stacks; open in speedscope.app)")
-    top_profile(out)
+    for proc, out, spy in spies:
+        _, err = await spy.communicate()
+        if spy.returncode != 0 or not out.exists():
+            print(f"  py-spy on {proc} failed ({spy.returncode}): {err.decode()[-500:]}")
+            continue
+        print(f"  {proc}: {out.relative_to(ROOT)} (collapsed stacks; open in speedscope.app)")
+        top_profile(out, 15 if proc == "api" else 10)
 
 
 # ---------------------------------------------------------------- main
@@ -792,7 +807,7 @@ async def main(args: argparse.Namespace) -> None:
                         await subscribers_down(subs)
             summary(bench)
             if args.profile:
-                print("\nprofile (py-spy, 200 Hz, API process only)")
+                print("\nprofile (py-spy, 200 Hz: the API process and the settlement consumer)")
                 for t in targets:
                     if current != t.name:
                         await switch_api(stack, t)

@@ -59,6 +59,37 @@ def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bourse.services import open_services
+    from models.candles import CandleInterval
+    from workers.marketdata.backfill import BackfillError, backfill
+
+    async def load(database_url: str, redis_url: str) -> int:
+        async with open_services(settings, database_url, redis_url, pool_size=2) as services:
+            try:
+                report = await backfill(
+                    services,
+                    Path(args.file),
+                    symbol=args.asset,
+                    interval=CandleInterval(args.interval),
+                )
+            except (BackfillError, OSError) as exc:
+                for problem in getattr(exc, "problems", None) or [str(exc)]:
+                    print(f"error: {problem}", file=sys.stderr)
+                return 1
+        print(
+            f"backfill: {report.bars} {args.interval} bars for {', '.join(report.assets) or '-'}"
+            f" ({report.first} .. {report.last}); {report.derived} coarser candles recomputed"
+        )
+        return 0
+
+    with service_urls(settings) as urls:
+        upgrade(urls.database_url)
+        return asyncio.run(load(urls.database_url, urls.redis_url))
+
+
 def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     with service_urls(settings) as urls:
         upgrade(urls.database_url)
@@ -119,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="load demo data (idempotent)")
     demo.set_defaults(func=_cmd_demo)
+
+    backfill = sub.add_parser("backfill", help="load price history (OHLCV bars) from a CSV file")
+    backfill.add_argument(
+        "--file", required=True, help="timestamp,symbol,open,high,low,close,volume"
+    )
+    backfill.add_argument("--asset", help="load only this symbol's rows")
+    backfill.add_argument(
+        "--interval", default="1m", choices=["1m", "5m", "1h", "1d"], help="the bars' width"
+    )
+    backfill.set_defaults(func=_cmd_backfill)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=_cmd_migrate)

@@ -8,6 +8,7 @@ from bourse.demo_assets import new_assets
 from bourse.services import open_services
 from bourse.settings import Settings
 from models.users import User
+from workers.marketdata.news import SampleNewsSource, ingest
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_USERNAME = "demo"
@@ -28,7 +29,8 @@ async def load_demo(settings: Settings, database_url: str, redis_url: str) -> No
         )
         assets = await services.assets.upsert_many(new_assets())
         await services.liquidity.configure([a.symbol for a in assets])
+    news = await ingest(services.news, SampleNewsSource())
     print(
         f"demo data loaded: {len(assets)} assets with a liquidity provider; customer "
-        f"{DEMO_EMAIL} / {DEMO_PASSWORD} with ${DEMO_CASH}"
+        f"{DEMO_EMAIL} / {DEMO_PASSWORD} with ${DEMO_CASH}; {news} new sample news items"
     )

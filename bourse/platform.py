@@ -1,7 +1,9 @@
 """`bourse up`: every component of the platform, in the foreground, stopped cleanly on Ctrl-C.
 
 In-process: the API (uvicorn) and the arq worker. Child processes: one per matching shard (they
-are CPU-bound and must not share the API's event loop). A child that dies is restarted.
+are CPU-bound and must not share the API's event loop) and the market-data feed
+(``python -m workers.marketdata``: its steady tick load stays off the API's loop, and a crash of
+it cannot take the API down). A child that dies is restarted.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
                     urls.redis_url,
                     "--prefix",
                     settings.redis_prefix,
+                    # The feed sends a few REFERENCE_PRICE commands per asset per second: trim
+                    # the input stream up to each snapshot so it does not grow without end.
+                    "--trim-input",
                 ],
             )
         )
@@ -81,6 +86,7 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
     # read DATABASE_URL / REDIS_URL from the environment the supervisor passes them.
     commands.append(("settlement", [sys.executable, "-m", "workers.settlement"]))
     commands.append(("liquidity", [sys.executable, "-m", "workers.liquidity"]))
+    commands.append(("marketdata-feed", [sys.executable, "-m", "workers.marketdata"]))
     return commands
 
 

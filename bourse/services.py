@@ -21,11 +21,13 @@ from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
 from models.assets import Asset, Assets
+from models.candles import CandleInterval, CandleStore, Retention
 from models.db import create_engine, create_sessionmaker
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
+from models.news import NewsStore
 from models.orders import OrderBook, OrdersConfig
 from models.positions import apply_fill
 from models.quotes import price_of, read_quotes
@@ -54,6 +56,8 @@ class Services:
     assets: Assets
     orders: OrderBook
     liquidity: Liquidity
+    candles: CandleStore
+    news: NewsStore
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fill: FillHook | None = None
 
@@ -71,6 +75,18 @@ class Services:
             _defer_by=delay,
             _queue_name=arq_queue_name(self.settings),
         )
+
+
+def candle_retention(settings: Settings) -> Retention:
+    """Days of candles kept per interval (0: forever), from the settings."""
+    return Retention(
+        {
+            CandleInterval.ONE_MINUTE: settings.candles_retention_1m_days,
+            CandleInterval.FIVE_MINUTES: settings.candles_retention_5m_days,
+            CandleInterval.ONE_HOUR: settings.candles_retention_1h_days,
+            CandleInterval.ONE_DAY: settings.candles_retention_1d_days,
+        }
+    )
 
 
 @asynccontextmanager
@@ -165,6 +181,8 @@ async def open_services(
                 quote_notional=settings.lp_quote_notional,
             ),
         ),
+        candles=CandleStore(sessionmaker, candle_retention(settings)),
+        news=NewsStore(sessionmaker),
     )
     try:
         yield services

@@ -92,6 +92,37 @@ class Settings(BaseSettings):
     lp_requote_bps: int = 5  # re-quote when the reference moved this much
     lp_interval_seconds: float = 0.5
 
+    # --- market data (workers/marketdata, the quotes API) ---
+    # synthetic | replay | a dotted path to a factory(settings) -> PriceProvider
+    marketdata_provider: str = "synthetic"
+    marketdata_seed: int | None = None  # synthetic feed: None picks one (logged)
+    marketdata_ticks_per_second: float = 2.0  # synthetic: mean per asset, jittered
+    # Synthetic: tick equities outside their market's hours too, so the demo moves at night.
+    # False: equities tick only while their calendar is open (crypto always ticks).
+    marketdata_always_tick: bool = True
+    marketdata_replay_path: Path | None = None  # replay: CSV file (default: the sample)
+    marketdata_replay_speed: float = 1.0  # replay: 2.0 = twice real time; 0 = no pacing
+    marketdata_replay_loop: bool = True  # replay: start over at the end of the file
+    # Dotted paths of factory(SinkContext) -> TickSink fed every tick and venue trade.
+    marketdata_sinks: list[str] = ["workers.marketdata.candles:candle_sink"]
+    marketdata_reference_interval_ms: int = 250  # at most one REFERENCE_PRICE per asset per …
+    marketdata_publish_interval_ms: int = 20  # quotes are written/published in batches this often
+    marketdata_persist_interval_seconds: float = 10.0  # reference prices → assets table
+    marketdata_trade_fresh_seconds: float = 30.0  # a venue trade younger than this is the price
+    marketdata_assets_refresh_seconds: float = 30.0  # pick up newly listed assets
+    quotes_max_assets: int = 50  # per `quotes` subscription
+    quotes_hub_buffer: int = 256  # bounded-queue hub subscribers (conflating ones need none)
+
+    # --- market data history, summary and news (models/candles.py, workers/marketdata) ---
+    candles_retention_1m_days: int = 30  # 0 keeps forever
+    candles_retention_5m_days: int = 365
+    candles_retention_1h_days: int = 0
+    candles_retention_1d_days: int = 0
+    candles_flush_seconds: float = 1.0  # the candle sink writes buffered ticks this often
+    market_history_max_candles: int = 10_000  # per marketHistory answer (else RANGE_TOO_LARGE)
+    market_summary_cache_seconds: float = 5.0
+    market_summary_movers: int = 5  # top gainers / losers listed
+
     @property
     def development(self) -> bool:
         return self.env == "development"

@@ -3,9 +3,11 @@
 from models.assets import Asset, AssetClass
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.base import Base
+from models.candles import Candle
 from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
 from models.liquidity import LiquidityConfig
+from models.news import NewsItem
 from models.orders import Fill, Order, OutboxEntry
 from models.performance import PortfolioSnapshot
 from models.portfolios import Portfolio, PortfolioAsset, PortfolioFlow, StockTransfer
@@ -19,6 +21,7 @@ __all__ = [
     "AssetClass",
     "AuthSession",
     "Base",
+    "Candle",
     "Fill",
     "FundTransaction",
     "Hold",
@@ -27,6 +30,7 @@ __all__ = [
     "LedgerAccount",
     "LiquidityConfig",
     "Lot",
+    "NewsItem",
     "Order",
     "OutboxEntry",
     "PasswordResetToken",

@@ -14,8 +14,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Enum, Integer, Numeric, String, or_, select
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Enum,
+    Integer,
+    Numeric,
+    String,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +41,14 @@ PRICE = Numeric(38, 18)
 SYMBOL_RE = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,15}\Z")  # .match() anchors the start
 FRACTIONAL_INCREMENT = Decimal("0.000001")  # fractional shares trade in millionths
 MAX_DECIMALS = 8
+
+
+def plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros and never in exponent notation (``Decimal("100.00")``
+    → ``100``, not ``1E+2``): how prices and quantities are shown."""
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 class AssetClass(enum.StrEnum):
@@ -60,6 +79,8 @@ class Asset(Timestamps, Base):
     # The last close (the reference price at the previous session's close): marketSummary's
     # percentage change is measured from it.
     previous_close: Mapped[Decimal | None] = mapped_column(PRICE)
+    # The session close ``previous_close`` was taken at (workers.marketdata.summary rolls it).
+    previous_close_at: Mapped[datetime | None] = mapped_column()
     collar_bps: Mapped[int] = mapped_column(Integer, default=500)
 
     __table_args__ = (
@@ -199,6 +220,8 @@ def _row(new: NewAsset) -> dict[str, object]:
         "tradable": new.tradable,
         "market_calendar": new.market_calendar,
         "reference_price": new.reference_price,
+        # A new asset's change is measured from its listing price until the first close.
+        "previous_close": new.reference_price,
         "collar_bps": new.collar_bps,
     }
 
@@ -233,13 +256,13 @@ class Assets:
         rows = [_row(validate(a)) for a in assets]
         async with self._sessionmaker() as s, s.begin():
             stmt = insert(Asset).values(rows)
-            keep = {"reference_price", "symbol"}
-            await s.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[Asset.symbol],
-                    set_={k: stmt.excluded[k] for k in rows[0] if k not in keep},
-                )
+            keep = {"reference_price", "previous_close", "symbol"}
+            update: dict[str, Any] = {k: stmt.excluded[k] for k in rows[0] if k not in keep}
+            # Rows stored before previous_close was filled get it once; then the roll owns it.
+            update["previous_close"] = func.coalesce(
+                Asset.previous_close, stmt.excluded.previous_close
             )
+            await s.execute(stmt.on_conflict_do_update(index_elements=[Asset.symbol], set_=update))
             stored = list(
                 (
                     await s.scalars(
@@ -251,15 +274,18 @@ class Assets:
         return stored
 
     async def get(self, symbol: str) -> Asset | None:
-        clean = symbol.strip().upper()
-        if not SYMBOL_RE.match(clean):
-            return None  # cannot exist (and never reaches the database: NUL bytes and all)
+        wanted = symbol.strip().upper()
+        if not SYMBOL_RE.match(wanted):
+            return None  # cannot exist (and a NUL byte would be a database error)
         async with self._sessionmaker() as s:
-            return await s.get(Asset, clean)
+            return await s.get(Asset, wanted)
 
     async def get_many(self, symbols: Sequence[str]) -> dict[str, Asset]:
+        wanted = [x for x in symbols if SYMBOL_RE.match(x)]
+        if not wanted:
+            return {}
         async with self._sessionmaker() as s:
-            found = await s.scalars(select(Asset).where(Asset.symbol.in_(list(symbols))))
+            found = await s.scalars(select(Asset).where(Asset.symbol.in_(wanted)))
             return {a.symbol: a for a in found}
 
     async def all(self) -> list[Asset]:
@@ -270,8 +296,10 @@ class Assets:
         limit = max(1, min(first or 20, 100))
         stmt = select(Asset).order_by(Asset.symbol).limit(limit + 1)
         if search and search.strip():
+            # NUL cannot be in PostgreSQL text: dropped rather than sent (a database error).
             term = (
-                "".join(ch for ch in search.strip()[:64] if ch.isprintable())
+                search.replace("\x00", "")
+                .strip()[:64]
                 .replace("\\", "\\\\")
                 .replace("%", r"\%")
                 .replace("_", r"\_")

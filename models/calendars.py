@@ -16,7 +16,7 @@ pass UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -42,6 +42,9 @@ class MarketCalendar(Protocol):
     def next_open(self, t: datetime) -> datetime:
         """``t`` itself if open, else the start of the next session."""
 
+    def previous_close(self, t: datetime) -> datetime:
+        """The most recent session close at or before ``t``."""
+
 
 @dataclass(frozen=True)
 class AlwaysOpen:
@@ -55,6 +58,11 @@ class AlwaysOpen:
 
     def next_open(self, t: datetime) -> datetime:
         return t
+
+    def previous_close(self, t: datetime) -> datetime:
+        """A market that never closes still has a daily reference close: 00:00 UTC."""
+        u = t.astimezone(UTC)
+        return datetime(u.year, u.month, u.day, tzinfo=UTC)
 
 
 @lru_cache(maxsize=64)

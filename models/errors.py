@@ -63,6 +63,10 @@ class ErrorCode(enum.StrEnum):
     PORTFOLIO_FULL = "PORTFOLIO_FULL"
     TOO_MANY_WATCHLISTS = "TOO_MANY_WATCHLISTS"
     WATCHLIST_FULL = "WATCHLIST_FULL"
+    # market data history
+    RANGE_TOO_LARGE = "RANGE_TOO_LARGE"
+    # market data
+    TOO_MANY_ASSETS = "TOO_MANY_ASSETS"
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.assets import SYMBOL_RE, Asset
+from models.assets import SYMBOL_RE, Asset, plain
 from models.base import Base, uuid_pk
 from models.currency import MINOR_UNITS
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
@@ -284,11 +284,6 @@ class HoldingValue:
     current_value_base: Decimal
     unrealized_pnl: Decimal
     realized_pnl: Decimal
-
-
-def plain(value: Decimal) -> Decimal:
-    """Trailing zeros dropped, never exponent notation ("100", not "1E+2")."""
-    return Decimal(format(value.normalize(), "f")) if value else Decimal(0)
 
 
 def value_holding(

@@ -2,7 +2,9 @@
 
 - ``<P>quote:<symbol>``: a string, JSON ``{"asset_id", "price", "bid", "ask", "last_trade",
   "reference", "ts"}`` (Decimal strings or null; ``ts`` ISO-8601 UTC), the latest quote of the
-  asset. Written by the market-data feed and the settlement consumer (last trade); read here.
+  asset. Written by the market-data feed (``workers.marketdata``); read here.
+- ``<P>quotes:<symbol>``: a pub/sub channel carrying the same JSON every time the feed writes a
+  new quote of the asset (the ``quotes`` subscription listens to it through the API's hub).
 - ``<P>fx``: a hash ``{"EUR": "1.08", ...}``: USD per one unit of the currency. Missing
   currencies fall back to ``DEFAULT_USD_PER_UNIT`` (a fixed table, good enough for the demo).
 
@@ -37,6 +39,11 @@ def quote_key(prefix: str, symbol: str) -> str:
     return f"{prefix}quote:{symbol}"
 
 
+def quote_channel(prefix: str, symbol: str) -> str:
+    """The pub/sub channel on which every new quote of ``symbol`` is published."""
+    return f"{prefix}quotes:{symbol}"
+
+
 def fx_key(prefix: str) -> str:
     return f"{prefix}fx"
 
@@ -48,14 +55,20 @@ class QuoteData:
     bid: Decimal | None
     ask: Decimal | None
     timestamp: datetime
+    # What ``price`` was made from: the venue's last trade (if recent) and the provider's
+    # reference price. Optional, so quotes written before they existed still parse.
+    last_trade: Decimal | None = None
+    reference: Decimal | None = None
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "asset_id": self.asset_id,
                 "price": str(self.price),
-                "bid": None if self.bid is None else str(self.bid),
-                "ask": None if self.ask is None else str(self.ask),
+                "bid": _opt(self.bid),
+                "ask": _opt(self.ask),
+                "last_trade": _opt(self.last_trade),
+                "reference": _opt(self.reference),
                 "ts": self.timestamp.isoformat(),
             },
             separators=(",", ":"),
@@ -70,7 +83,13 @@ class QuoteData:
             bid=None if obj.get("bid") is None else Decimal(obj["bid"]),
             ask=None if obj.get("ask") is None else Decimal(obj["ask"]),
             timestamp=datetime.fromisoformat(obj["ts"]),
+            last_trade=None if obj.get("last_trade") is None else Decimal(obj["last_trade"]),
+            reference=None if obj.get("reference") is None else Decimal(obj["reference"]),
         )
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 async def read_quotes(redis: Redis, prefix: str, symbols: Sequence[str]) -> dict[str, QuoteData]:
@@ -81,10 +100,37 @@ async def read_quotes(redis: Redis, prefix: str, symbols: Sequence[str]) -> dict
     return {s: QuoteData.from_json(r) for s, r in zip(symbols, raws, strict=True) if r is not None}
 
 
-async def write_quotes(redis: Redis, prefix: str, quotes: Iterable[QuoteData]) -> None:
-    mapping = {quote_key(prefix, q.asset_id): q.to_json() for q in quotes}
-    if mapping:
+async def write_quotes(
+    redis: Redis, prefix: str, quotes: Iterable[QuoteData], *, publish: bool = False
+) -> None:
+    """Store the latest quote of each asset (one MSET); with ``publish``, also PUBLISH each on
+    its ``quote_channel`` in the same MULTI/EXEC, so a subscriber that reads the key after a
+    message never sees an older quote than the message."""
+    bodies = {q.asset_id: q.to_json() for q in quotes}
+    if not bodies:
+        return
+    mapping = {quote_key(prefix, symbol): body for symbol, body in bodies.items()}
+    if not publish:
         await redis.mset(mapping)
+        return
+    pipe = redis.pipeline(transaction=True)
+    pipe.mset(mapping)
+    for symbol, body in bodies.items():
+        pipe.publish(quote_channel(prefix, symbol), body)
+    await pipe.execute()
+
+
+def display_price(value: Decimal, tick_size: Decimal | None = None) -> Decimal:
+    """``value`` without exponent notation or storage padding (``NUMERIC(38, 18)`` reads back as
+    ``20.000000000000000000``), with at least the tick's decimals: ``20.00`` for a 0.01 tick."""
+    plain = value.normalize()
+    if tick_size is not None:
+        tick = tick_size.normalize()
+        if plain.as_tuple().exponent > tick.as_tuple().exponent:  # type: ignore[operator]
+            return plain.quantize(tick)
+    if plain.as_tuple().exponent > 0:  # type: ignore[operator]
+        return plain.quantize(Decimal(1))
+    return plain
 
 
 def price_of(asset: Asset, quotes: dict[str, QuoteData]) -> QuoteData:
@@ -94,7 +140,7 @@ def price_of(asset: Asset, quotes: dict[str, QuoteData]) -> QuoteData:
         return found
     return QuoteData(
         asset_id=asset.symbol,
-        price=asset.reference_price.normalize(),
+        price=display_price(asset.reference_price, asset.tick_size),
         bid=None,
         ask=None,
         timestamp=asset.updated_at if asset.updated_at else datetime.now(UTC),

@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from bourse.services import Services
 from models.accounts import ClientInfo, Principal
 from resolvers.errors import unauthenticated
+from resolvers.hub import Hub
 from resolvers.loaders import Loaders
 
 CONSOLE_COOKIE = "bourse_console"
@@ -33,10 +34,12 @@ class Context:
         request: Request | WebSocket,
         response: Response | WebSocket | None,
         services: Services,
+        hub: Hub | None = None,
     ) -> None:
         self.request = request
         self.response = response
         self.services = services
+        self.hub = hub  # the app's pub/sub hub (subscriptions); None outside the API
         self.connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
         self._principal: Principal | None = None
         self._resolved = False

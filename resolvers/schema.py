@@ -21,13 +21,27 @@ from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
+from resolvers.market.history import HistoryQuery
+from resolvers.market.news import NewsQuery
+from resolvers.market.quotes import QuotesQuery, QuotesSubscription
 from resolvers.market.schema import AssetsMutation, AssetsQuery
+from resolvers.market.summary import SummaryQuery
 from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
 
 
 @strawberry.type
-class Query(AccountsQuery, FundsQuery, AssetsQuery, OrdersQuery, PortfolioQuery):
+class Query(
+    AccountsQuery,
+    FundsQuery,
+    AssetsQuery,
+    HistoryQuery,
+    SummaryQuery,
+    NewsQuery,
+    QuotesQuery,
+    OrdersQuery,
+    PortfolioQuery,
+):
     pass
 
 
@@ -37,7 +51,7 @@ class Mutation(AccountsMutation, FundsMutation, AssetsMutation, OrdersMutation, 
 
 
 @strawberry.type
-class Subscription(OrdersSubscription):
+class Subscription(QuotesSubscription, OrdersSubscription):
     pass
 
 

@@ -99,6 +99,10 @@ def base_settings(
         secret_key="test-secret-key-" + RUN_ID,
         login_lockout_seconds=2,
         login_failure_window_seconds=60,
+        # Tests write candles at fixed past dates; the worker's retention job must not drop
+        # them mid-run (retention is tested explicitly, tests/market/test_history.py).
+        candles_retention_1m_days=0,
+        candles_retention_5m_days=0,
     )
 
 

@@ -23,8 +23,11 @@ from resolvers.schema import schema as app_schema
 from tests.support.threaded import threaded_api
 
 INTERNAL = "Internal server error."
-# Coded query refusals (mutations answer in their payload's errors instead).
-REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "NOT_FOUND", "INVALID_DATE_RANGE"}
+REFUSALS = {
+    "UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT",
+    # market data: documented request-level answers (an unknown asset, a bad date range)
+    "NOT_FOUND", "UNKNOWN_ASSET", "INVALID_DATE_RANGE", "RANGE_TOO_LARGE",
+}  # fmt: skip
 
 # Amounts: well-formed, malformed and hostile strings, and plain numbers (all must be answered
 # in the payload's errors or succeed, never fail the request).

@@ -12,6 +12,9 @@ from arq.worker import Worker
 from bourse.services import arq_queue_name, open_services
 from bourse.settings import Settings
 from workers.email import send_email
+from workers.marketdata.candles import maintain_candles
+from workers.marketdata.news import poll_news
+from workers.marketdata.summary import roll_previous_close
 from workers.snapshots import snapshot_portfolios
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
@@ -46,6 +49,10 @@ def build_worker(
         cron_jobs=[
             cron(sweep_pending_withdrawals, second=0),  # every minute, one worker
             cron(snapshot_portfolios, hour=0, minute=5, second=0, timeout=1800),  # daily, UTC
+            # market data: close roll every minute, news every 5 minutes, candles hourly
+            cron(roll_previous_close, second=30, run_at_startup=True),
+            cron(poll_news, minute=set(range(0, 60, 5)), second=15, run_at_startup=True),
+            cron(maintain_candles, minute=7, second=45, run_at_startup=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=arq_queue_name(settings),

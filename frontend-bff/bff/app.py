@@ -14,6 +14,7 @@ from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
 from bourse.services import open_services
 from bourse.settings import Settings
+from resolvers.hub import Hub
 from resolvers.schema import build_schema
 
 
@@ -24,7 +25,15 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, database_url, redis_url) as services:
             app.state.services = services
-            yield
+            # One Redis pub/sub connection per API process, shared by every subscription
+            # (quotes, order updates); see resolvers/hub.py for why not broadcaster.
+            hub = Hub(redis_url, name=f"{settings.redis_prefix}api-hub")
+            await hub.start()
+            app.state.hub = hub
+            try:
+                yield
+            finally:
+                await hub.close()
 
     schema = build_schema(settings)
     graphql = BourseGraphQL(schema, settings)

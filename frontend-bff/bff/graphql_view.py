@@ -34,7 +34,7 @@ class BourseGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         services: Services = request.app.state.services
-        return Context(request, response, services)
+        return Context(request, response, services, getattr(request.app.state, "hub", None))
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL is for staff: open in development, otherwise SUPPORT/ADMIN only."""

@@ -9,9 +9,9 @@ import strawberry
 
 from models.assets import Asset as AssetModel
 from models.assets import AssetClass as AssetClassModel
+from models.assets import plain
 from models.calendars import calendar
 from resolvers.errors import UserError
-from resolvers.numbers import plain
 from resolvers.relay import PageInfo
 
 AssetClass = strawberry.enum(AssetClassModel, name="AssetClass")

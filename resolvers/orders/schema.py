@@ -17,6 +17,7 @@ from models.orders import PlaceOrderRequest, encode_cursor
 from models.settlement import user_channel
 from resolvers.context import Context
 from resolvers.errors import ApiError, user_errors
+from resolvers.hub import BoundedQueueSubscriber, SubscriberOverflow
 from resolvers.orders.types import (
     ConfigureLiquidityInput,
     ConfigureLiquidityPayload,
@@ -165,17 +166,25 @@ class OrdersSubscription:
         principal = await info.context.require_principal()
         services = info.context.services
         channel = user_channel(services.settings.redis_prefix, str(principal.user_id))
-        pubsub = services.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(channel)
-        try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                doc = json.loads(message["data"])
-                yield OrderUpdate(
-                    event=OrderEvent(doc["event"]),
-                    order=OrderNode.from_snapshot(doc["order"]),
-                    fill=Fill.from_doc(doc["fill"]) if doc.get("fill") else None,
-                )
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+        hub = info.context.hub
+        if hub is None:
+            raise ApiError("Subscriptions are not served here.", "SERVICE_UNAVAILABLE")
+        # Every event in order (a bounded queue, not conflation: each fill matters). A client
+        # that falls further behind than the buffer is told so and should re-read `orders`.
+        subscriber = BoundedQueueSubscriber(services.settings.quotes_hub_buffer)
+        async with hub.subscription([channel], subscriber):
+            while True:
+                try:
+                    delivery = await subscriber.get()
+                except SubscriberOverflow:
+                    raise ApiError(
+                        "Too many updates waiting: re-read your orders and subscribe again.",
+                        "SUBSCRIPTION_OVERFLOW",
+                    ) from None
+                for message in delivery.messages:
+                    doc = message.decode(json.loads)
+                    yield OrderUpdate(
+                        event=OrderEvent(doc["event"]),
+                        order=OrderNode.from_snapshot(doc["order"]),
+                        fill=Fill.from_doc(doc["fill"]) if doc.get("fill") else None,
+                    )

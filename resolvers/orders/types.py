@@ -11,6 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from models.assets import plain
 from models.funds import cash
 from models.orders import Fill as FillModel
 from models.orders import Order as OrderModel
@@ -22,7 +23,6 @@ from models.settlement import order_snapshot
 from resolvers.context import Context
 from resolvers.errors import UserError
 from resolvers.funds.types import AmountInput
-from resolvers.numbers import plain
 from resolvers.relay import PageInfo
 
 OrderType = strawberry.enum(Side, name="OrderType", description="BUY or SELL.")
