@@ -186,7 +186,8 @@ async def open_loop(
             while n < upto:
                 due.put_nowait(start + n / rate)
                 n += 1
-            await asyncio.sleep(0.0005)
+            # Sleep until the next request is due (polling would cost a core at low rates).
+            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
         for _ in conns:
             due.put_nowait(-1.0)
 

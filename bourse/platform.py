@@ -142,7 +142,11 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
     await stop.wait()
     log.info("stopping")
     server.should_exit = True
-    await worker.close()
+    # arq cancels jobs still running (e.g. a cron job run at startup) and its close() then
+    # re-raises their CancelledError: gathered, so a cancelled job is not a failed shutdown.
+    (closed,) = await asyncio.gather(worker.close(), return_exceptions=True)
+    if isinstance(closed, BaseException) and not isinstance(closed, asyncio.CancelledError):
+        log.error("worker failed to close", error=repr(closed))
     for task in tasks[1:]:
         if task.get_name() == "worker":
             task.cancel()

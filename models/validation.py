@@ -135,4 +135,8 @@ def bounded_text(value: str, max_len: int, field: str) -> str:
     value = value.strip()
     if len(value) > max_len:
         raise DomainError.one(ErrorCode.INVALID_INPUT, f"At most {max_len} characters.", field)
+    # Control characters (NUL above all: PostgreSQL text cannot hold it) are refused; line
+    # breaks and tabs are fine (addresses).
+    if any(not ch.isprintable() and ch not in "\n\r\t" for ch in value):
+        raise DomainError.one(ErrorCode.INVALID_INPUT, "Control characters are not allowed.", field)
     return value

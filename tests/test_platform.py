@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -13,7 +14,11 @@ from bourse.settings import Settings
 from tests.support.server import free_port
 
 
-async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(settings: Settings) -> None:
+async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(
+    settings: Settings, tmp_path: Path
+) -> None:
+    stderr_path = tmp_path / "bourse-up.stderr"
+    stderr_log = stderr_path.open("wb")
     port = free_port()
     env = {
         **os.environ,
@@ -27,7 +32,7 @@ async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(settings: Settin
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bourse.cli", "up",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=stderr_log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -54,7 +59,8 @@ async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(settings: Settin
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
         code = await asyncio.wait_for(proc.wait(), 30)
-    assert code == 0
+    stderr_log.close()
+    assert code == 0, stderr_path.read_text()[-4000:]
     # Nothing is left listening.
     async with httpx.AsyncClient(base_url=base) as http:
         try:
