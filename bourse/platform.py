@@ -105,6 +105,8 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
             log_config=None,
             lifespan="on",
             ws="websockets-sansio",
+            # Small JSON frames to many subscribers: compression costs more CPU than it saves.
+            ws_per_message_deflate=False,
             proxy_headers=False,
         )
     )

@@ -30,6 +30,7 @@ def main() -> int:
         log_config=None,
         lifespan="on",
         ws="websockets-sansio",
+        ws_per_message_deflate=False,  # small frames to many subscribers: not worth the CPU
         proxy_headers=False,
     )
     return 0
