@@ -187,6 +187,7 @@ async def open_services(
     try:
         yield services
     finally:
+        await orders.aclose()
         await jobs.aclose()
         await redis.aclose()
         await engine.dispose()

@@ -218,8 +218,10 @@ class Ledger:
     so a business flow writes its own rows and its postings atomically."""
 
     def __init__(self) -> None:
-        # An account's owner, kind and asset never change, so they are cached per process.
+        # An account's owner, kind and asset never change, so they are cached per process, and
+        # so is the id of (owner, kind, asset) once seen committed (accounts are never deleted).
         self._identities: dict[uuid.UUID, _Identity] = {}
+        self._ids: dict[tuple[uuid.UUID | None, AccountKind, str], uuid.UUID] = {}
 
     async def _identify(
         self, s: AsyncSession, account_ids: Iterable[uuid.UUID]
@@ -245,6 +247,13 @@ class Ledger:
         """The account of (user, kind, asset), created on first use."""
         if (user_id is None) != (kind in PLATFORM_KINDS):
             raise ValueError(f"{kind} accounts are {'platform' if user_id is None else 'user'}")
+        key = (user_id, kind, asset)
+        cached = self._ids.get(key)
+        if cached is not None:
+            return cached
+        # An id this session created is not cached: if its transaction rolls back, the account
+        # does not exist. A later session that finds the row caches it.
+        created: set[uuid.UUID] = s.info.setdefault("ledger_created_accounts", set())
         owner = (
             LedgerAccount.user_id.is_(None) if user_id is None else LedgerAccount.user_id == user_id
         )
@@ -253,6 +262,8 @@ class Ledger:
         )
         found = (await s.execute(query)).scalar_one_or_none()
         if found is not None:
+            if found not in created:
+                self._ids[key] = found
             return found
         await s.execute(
             insert(LedgerAccount)
@@ -261,7 +272,9 @@ class Ledger:
             )
             .on_conflict_do_nothing()
         )
-        return (await s.execute(query)).scalar_one()
+        made: uuid.UUID = (await s.execute(query)).scalar_one()
+        created.add(made)
+        return made
 
     async def lock(self, s: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:
         """Lock accounts in id order. A transaction that touches accounts in more than one step

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
+import structlog
 from sqlalchemy import (
     BigInteger,
     Enum,
@@ -66,6 +67,7 @@ from models.errors import DomainError, ErrorCode, Problem
 from models.exchange import Exchange, now_ns, scales
 from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, utcnow
 
+log = structlog.get_logger("bourse.orders")
 MAX_QUANTITY = Decimal(10) ** 9
 MAX_NOTIONAL = Decimal(10) ** 9
 CLIENT_ORDER_ID_RE = re.compile(r"[\x21-\x7e]{1,64}\Z")
@@ -459,6 +461,8 @@ class OrderBook:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._clock = clock
+        self._sent_ids: list[int] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._sm = sessionmaker
         self._ledger = ledger
         self._exchange = exchange
@@ -476,8 +480,28 @@ class OrderBook:
                 "A client order id is 1-64 printable characters without spaces.",
                 "clientOrderId",
             )
+        # One session, one transaction: the asset is read where the order is written.
         async with self._sm() as s:
-            asset = await s.get(Asset, symbol) if SYMBOL_RE.match(symbol) else None
+            try:
+                async with s.begin():
+                    order, outbox, command = await self._place_in(s, user_id, symbol, req)
+            except IntegrityError as exc:
+                if "uq_orders_client_order_id" in str(exc.orig):
+                    raise DomainError.one(
+                        ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
+                        "You already used this client order id.",
+                        "clientOrderId",
+                    ) from None
+                raise
+        if outbox.available_at <= outbox.created_at:
+            await self._exchange.send([command])
+            self._mark_sent(outbox.id)
+        return order
+
+    async def _place_in(
+        self, s: AsyncSession, user_id: uuid.UUID, symbol: str, req: PlaceOrderRequest
+    ) -> tuple[Order, OutboxEntry, dict[str, Any]]:
+        asset = await s.get(Asset, symbol) if SYMBOL_RE.match(symbol) else None
         if asset is None:
             raise DomainError.one(ErrorCode.UNKNOWN_ASSET, f"No asset {symbol!r}.", "assetId")
         if not asset.tradable:
@@ -506,71 +530,73 @@ class OrderBook:
 
         order_id = uuid.uuid4()
         command = engine_command(order_id, user_id, asset, plan, req.side)
-        async with self._sm() as s:
+        account = await self._ledger.account_id(s, user_id, plan.hold_kind, plan.hold_asset)
+        try:
+            hold_id = await self._ledger.place_hold(
+                s, account, plan.hold_amount, "order", user_id=user_id, reference_id=order_id
+            )
+        except DomainError:
+            raise _insufficient(req.side, plan, asset) from None
+        order = Order(
+            id=order_id,
+            user_id=user_id,
+            asset_id=symbol,
+            side=req.side,
+            sub_type=req.sub_type,
+            time_in_force=req.time_in_force,
+            quantity=plan.quantity,
+            notional=plan.notional,
+            price=plan.price,
+            stop_price=plan.stop_price,
+            currency=asset.currency,
+            status=OrderStatus.PENDING,
+            filled_quantity=ZERO,
+            filled_value=ZERO,
+            client_order_id=req.client_order_id,
+            hold_id=hold_id,
+            queued_until=available_at if available_at > now else None,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(order)
+        outbox = OutboxEntry(
+            order_id=order_id,
+            asset_id=symbol,
+            command=json.dumps(command, sort_keys=True, separators=(",", ":")),
+            available_at=available_at,
+            created_at=now,
+        )
+        s.add(outbox)
+        await s.flush()
+        return order, outbox, command
+
+    def _mark_sent(self, outbox_id: int) -> None:
+        """Record that the API sent this row itself: written in batches (one UPDATE every
+        few ms for all requests), off the request's path. A mark lost to a crash only means the
+        relay sends the command again, which the shard ignores."""
+        self._sent_ids.append(outbox_id)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_sent())
+
+    async def _flush_sent(self) -> None:
+        while self._sent_ids:
+            await asyncio.sleep(MARK_SENT_BATCH_SECONDS)
+            ids, self._sent_ids = self._sent_ids, []
             try:
-                async with s.begin():
-                    account = await self._ledger.account_id(
-                        s, user_id, plan.hold_kind, plan.hold_asset
-                    )
-                    try:
-                        hold_id = await self._ledger.place_hold(
-                            s,
-                            account,
-                            plan.hold_amount,
-                            "order",
-                            user_id=user_id,
-                            reference_id=order_id,
-                        )
-                    except DomainError:
-                        raise _insufficient(req.side, plan, asset) from None
-                    order = Order(
-                        id=order_id,
-                        user_id=user_id,
-                        asset_id=symbol,
-                        side=req.side,
-                        sub_type=req.sub_type,
-                        time_in_force=req.time_in_force,
-                        quantity=plan.quantity,
-                        notional=plan.notional,
-                        price=plan.price,
-                        stop_price=plan.stop_price,
-                        currency=asset.currency,
-                        status=OrderStatus.PENDING,
-                        filled_quantity=ZERO,
-                        filled_value=ZERO,
-                        client_order_id=req.client_order_id,
-                        hold_id=hold_id,
-                        queued_until=available_at if available_at > now else None,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    s.add(order)
-                    outbox = OutboxEntry(
-                        order_id=order_id,
-                        asset_id=symbol,
-                        command=json.dumps(command, sort_keys=True, separators=(",", ":")),
-                        available_at=available_at,
-                        created_at=now,
-                    )
-                    s.add(outbox)
-                    await s.flush()
-            except IntegrityError as exc:
-                if "uq_orders_client_order_id" in str(exc.orig):
-                    raise DomainError.one(
-                        ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
-                        "You already used this client order id.",
-                        "clientOrderId",
-                    ) from None
-                raise
-            if available_at <= now:
-                await self._exchange.send([command])
-                async with s.begin():
+                async with self._sm() as s, s.begin():
                     await s.execute(
                         update(OutboxEntry)
-                        .where(OutboxEntry.id == outbox.id)
+                        .where(OutboxEntry.id.in_(ids))
                         .values(sent_at=utcnow())
+                        .execution_options(synchronize_session=False)
                     )
-        return order
+            except Exception as exc:
+                log.warning("could not mark outbox rows sent", rows=len(ids), error=str(exc))
+
+    async def aclose(self) -> None:
+        """Write the pending sent-marks (at shutdown)."""
+        if self._flusher is not None and not self._flusher.done():
+            await self._flusher
 
     async def cancel(self, user_id: uuid.UUID, order_id: str) -> Order:
         ident = _uuid(order_id)
@@ -735,3 +761,4 @@ def utc_from_ns(ns: int) -> datetime:
 
 
 RELAY_GRACE = timedelta(seconds=2)
+MARK_SENT_BATCH_SECONDS = 0.02

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+import uvloop
 
 from bourse.services import Services, open_services
 from bourse.settings import Settings, get_settings
@@ -235,7 +236,9 @@ def main() -> int:
         print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    asyncio.run(run(settings, settings.database_url, settings.redis_url))
+    # uvloop: this process is mostly socket I/O to PostgreSQL and Redis.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run(settings, settings.database_url, settings.redis_url))
     return 0
 
 

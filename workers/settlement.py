@@ -28,6 +28,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import structlog
+import uvloop
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -257,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    asyncio.run(run(settings, settings.database_url, settings.redis_url, shards))
+    # uvloop: this process is mostly socket I/O to PostgreSQL and Redis.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run(settings, settings.database_url, settings.redis_url, shards))
     return 0
 
 

@@ -175,6 +175,7 @@ async def test_the_relay_resends_what_a_crash_left_unsent(services: Services) ->
             sym, Side.BUY, OrderSubType.LIMIT, TimeInForce.GTC, quantity="1", price="9.50"
         ),
     )
+    await services.orders.aclose()  # its own sent-mark is written (batched) before we undo it
     # As if the API died between its commit and its XADD: the row is unsent and old.
     async with services.sessionmaker.begin() as s:
         await s.execute(
