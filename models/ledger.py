@@ -284,7 +284,10 @@ class Ledger:
             select(LedgerAccount.id)
             .where(LedgerAccount.id.in_(sorted(set(account_ids))))
             .order_by(LedgerAccount.id)
-            .with_for_update()
+            # FOR NO KEY UPDATE: excludes other writers like FOR UPDATE, but not the KEY SHARE
+            # locks that inserting a posting takes on its account (the foreign key check).
+            # FOR UPDATE deadlocked against a concurrent posting to the same bank account.
+            .with_for_update(key_share=True)
         )
 
     async def post(
@@ -324,12 +327,11 @@ class Ledger:
 
         entry_id = uuid.uuid4()
         now = utcnow()
-        s.add(
-            JournalEntry(
+        await s.execute(
+            insert(JournalEntry).values(
                 id=entry_id, kind=kind, user_id=user_id, reference_id=reference_id, created_at=now
             )
         )
-        await s.flush()
         # Lock and change accounts in id order: no two writers can wait on each other.
         for account_id in sorted(set(balance_delta) | set(held_delta)):
             identity = identities[account_id]
