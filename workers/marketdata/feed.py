@@ -125,6 +125,7 @@ class AssetState:
     ask: Decimal | None = None
     changed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     dirty: bool = False  # the quote must be written / published
+    version: int = 0  # counts changes: a flush clears `dirty` only if nothing changed meanwhile
     reference_pending: bool = False  # a REFERENCE_PRICE must be sent
     reference_sent: float = float("-inf")  # monotonic time of the last one
     persist_pending: bool = False  # the assets table is behind
@@ -132,6 +133,7 @@ class AssetState:
     def touch(self, at: datetime) -> None:
         self.changed_at = max(self.changed_at, at)
         self.dirty = True
+        self.version += 1
 
     def quote(self, now: datetime, fresh: timedelta) -> QuoteData:
         recent_trade = (
@@ -570,13 +572,14 @@ class MarketDataFeed:
 
     async def _flush(self) -> None:
         now = datetime.now(UTC)
-        dirty = [s for s in self.states.values() if s.dirty]
+        dirty = [(s, s.version) for s in self.states.values() if s.dirty]
         if dirty:
             await write_quotes(
-                self.redis, self.prefix, [s.quote(now, self.fresh) for s in dirty], publish=True
+                self.redis, self.prefix, [s.quote(now, self.fresh) for s, _ in dirty], publish=True
             )
-            for s in dirty:
-                s.dirty = False
+            for s, version in dirty:
+                if s.version == version:  # else a tick came in during the write: next flush
+                    s.dirty = False
             self.stats.quotes_published += len(dirty)
         await self._send_references()
 
@@ -607,9 +610,13 @@ class MarketDataFeed:
         ]
         if not due:
             return
-        await self.exchange.reference_prices([(s.asset, s.reference) for s in due if s.reference])
-        for s in due:
-            s.reference_pending = False
+        sent = [(s, s.reference) for s in due]
+        await self.exchange.reference_prices([(s.asset, ref) for s, ref in sent if ref])
+        for s, ref in sent:
+            # A tick that arrived while this was being sent stays pending: the latest price
+            # must always reach the shard.
+            if s.reference == ref:
+                s.reference_pending = False
             s.reference_sent = now
         self.stats.reference_commands += len(due)
 
