@@ -11,6 +11,8 @@
   only rows older than a grace period (a crash between commit and send) or queued orders whose
   market has opened are picked, with SKIP LOCKED so several relays can run. The shard ignores a
   repeated order id, so a resend after a send that did happen is harmless.
+- ``EventTrimmer`` trims the events streams behind every consumer group and the shard's
+  latest snapshot, once a minute.
 - ``DayExpiry`` sends ``EXPIRE_DAY`` for every asset once per close (US equities: the session
   close; 24x7 assets: midnight UTC), deduplicated with a Redis key per asset and close.
 """
@@ -36,13 +38,13 @@ from sqlalchemy import select, update
 
 from bourse.services import Services, open_services
 from bourse.settings import Settings, get_settings
-from matching.keys import events_key
+from matching.keys import events_key, snapshot_key
 from matching.wire import decode_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
 from models.ledger import utcnow
 from models.orders import RELAY_GRACE, OutboxEntry
-from models.settlement import Notice, Settlement, user_channel
+from models.settlement import Notice, Settlement, stream_id_key, user_channel
 
 log = structlog.get_logger("bourse.settlement")
 GROUP = "settlement"
@@ -208,6 +210,63 @@ class DayExpiry:
         return due
 
 
+class EventTrimmer:
+    """Keeps the shards' event streams from growing without end (the shard never trims them:
+    their consumers own that). An entry may go once every consumer group has acknowledged it
+    and the shard's latest snapshot no longer needs it for replay verification: XTRIM MINID
+    to the oldest of (each group's oldest pending entry or last delivered entry, the
+    snapshot's ``events_id``). No snapshot yet, or no settlement group yet: nothing is trimmed.
+    """
+
+    def __init__(
+        self, services: Services, shards: Sequence[int], *, approximate: bool = True
+    ) -> None:
+        self.services = services
+        self.shards = list(shards)
+        # "~": Redis trims whole radix-tree nodes only (cheap; it may keep a few more entries).
+        self.approximate = approximate
+
+    async def safe_point(self, shard: int) -> str | None:
+        redis = self.services.redis
+        prefix = self.services.settings.redis_prefix
+        raw = await redis.get(snapshot_key(prefix, shard))
+        if not raw:
+            return None
+        events_id = str(json.loads(raw).get("events_id") or "0-0")
+        if events_id == "0-0":
+            return None
+        stream = events_key(prefix, shard)
+        try:
+            groups = await redis.xinfo_groups(stream)
+        except ResponseError:
+            return None  # no stream yet
+        names = {_s(g["name"]) for g in groups}
+        if GROUP not in names:
+            return None
+        bounds = [events_id]
+        for g in groups:
+            if int(g.get("pending") or 0):
+                summary = await redis.xpending(stream, _s(g["name"]))
+                bounds.append(_s(summary["min"]))
+            else:
+                bounds.append(_s(g["last-delivered-id"]))
+        return min(bounds, key=stream_id_key)
+
+    async def step(self) -> int:
+        removed = 0
+        for shard in self.shards:
+            bound = await self.safe_point(shard)
+            if bound is None or bound == "0-0":
+                continue
+            stream = events_key(self.services.settings.redis_prefix, shard)
+            removed += int(
+                await self.services.redis.xtrim(stream, minid=bound, approximate=self.approximate)
+            )
+        if removed:
+            log.info("event streams trimmed", entries=removed)
+        return removed
+
+
 async def _quietly(coro: Any) -> None:
     try:
         await coro
@@ -231,11 +290,13 @@ async def run(settings: Settings, database_url: str, redis_url: str, shards: Seq
         consumer = SettlementConsumer(services, shards, batch_size=settings.settlement_batch_size)
         relay = OutboxRelay(services)
         expiry = DayExpiry(services)
+        trimmer = EventTrimmer(services, shards)
         log.info("settlement started", shards=list(shards))
         await asyncio.gather(
             consumer.run(stop),
             _every(settings.outbox_relay_interval_seconds, stop, relay.step),
             _every(5.0, stop, expiry.step),
+            _every(60.0, stop, trimmer.step),
         )
     log.info("settlement stopped")
 

@@ -1,0 +1,53 @@
+"""The events streams are trimmed only behind every consumer and the shard's snapshot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bourse.services import Services, open_services
+from bourse.settings import Settings
+from matching.keys import events_key, snapshot_key
+from workers.settlement import EventTrimmer
+
+
+@pytest.fixture
+async def services(settings: Settings, redis_prefix: str) -> AsyncIterator[Services]:
+    assert settings.database_url
+    assert settings.redis_url
+    scoped = settings.model_copy(update={"redis_prefix": redis_prefix})
+    async with open_services(scoped, settings.database_url, settings.redis_url) as opened:
+        yield opened
+        keys = [k async for k in opened.redis.scan_iter(match=f"{redis_prefix}*")]
+        if keys:
+            await opened.redis.delete(*keys)
+
+
+async def test_trim_keeps_what_a_consumer_or_the_snapshot_still_needs(services: Services) -> None:
+    redis, prefix = services.redis, services.settings.redis_prefix
+    stream = events_key(prefix, 0)
+    ids = [(await redis.xadd(stream, {"event": f"{i}"})).decode() for i in range(10)]
+    trimmer = EventTrimmer(services, [0], approximate=False)  # exact, to see every entry
+    await redis.xgroup_create(stream, "settlement", id="0")
+    await redis.xgroup_create(stream, "marketdata", id="0")
+    await redis.xreadgroup("settlement", "s", {stream: ">"}, count=6)
+    await redis.xack(stream, "settlement", *ids[:4])  # entries 4 and 5 are still pending
+    await redis.xreadgroup("marketdata", "m", {stream: ">"}, count=8)
+    await redis.xack(stream, "marketdata", *ids[:8])
+
+    assert await trimmer.step() == 0  # no snapshot yet: the shard may need everything
+    await redis.set(snapshot_key(prefix, 0), json.dumps({"events_id": ids[8], "input_id": "1-0"}))
+    assert await trimmer.safe_point(0) == ids[4]  # the oldest pending entry
+    assert await trimmer.step() == 4
+    left = [e[0].decode() for e in await redis.xrange(stream)]
+    assert left == ids[4:]
+
+    await redis.xack(stream, "settlement", ids[4], ids[5])
+    await redis.xreadgroup("settlement", "s", {stream: ">"})
+    await redis.xack(stream, "settlement", *ids[6:])
+    # settlement is done; the feed has read up to entry 7; the snapshot needs after entry 8
+    assert await trimmer.safe_point(0) == ids[7]
+    await trimmer.step()
+    assert [e[0].decode() for e in await redis.xrange(stream)] == ids[7:]
