@@ -188,8 +188,10 @@ class Accounts:
                 ErrorCode.ACCOUNT_LOCKED,
                 "Too many failed sign-ins; the account is locked for a while.",
             )
-        async with self._sm() as s:
-            user = await s.scalar(select(User).where(func.lower(User.email) == account_key))
+        user: User | None = None
+        if "\x00" not in account_key:  # PostgreSQL text cannot hold NUL: no such address
+            async with self._sm() as s:
+                user = await s.scalar(select(User).where(func.lower(User.email) == account_key))
         if user is None:
             if self._dummy_hash is None:
                 self._dummy_hash = await self._hash(_DUMMY_PASSWORD)

@@ -105,6 +105,12 @@ async def test_login_wrong_password_and_unknown_email_look_alike(api: Api) -> No
     assert wrong["token"] is None
 
 
+async def test_login_with_a_nul_byte_in_the_email_is_just_wrong_credentials(api: Api) -> None:
+    # PostgreSQL text cannot hold NUL: the address must never reach the query (the fuzzer
+    # found this as an internal error).
+    assert codes(await login(api, "a\x00b@example.com")) == ["INVALID_CREDENTIALS"]
+
+
 async def test_me_without_or_with_bad_token_is_unauthenticated(api: Api) -> None:
     assert error_code(await api.gql(ME)) == "UNAUTHENTICATED"
     body = await api.gql(ME, token="not-a-real-token")
