@@ -176,6 +176,8 @@ def _text(value: str | None, field: str, max_len: int, what: str) -> str:
     cleaned = (value or "").strip()
     if not cleaned or len(cleaned) > max_len:
         raise DomainError.one(ErrorCode.INVALID_INPUT, f"{what}: 1 to {max_len} characters.", field)
+    if not cleaned.isprintable():  # control characters (NUL above all) never reach the database
+        raise DomainError.one(ErrorCode.INVALID_INPUT, f"{what}: printable characters only.", field)
     return cleaned
 
 

@@ -292,3 +292,14 @@ async def test_limits(api: Api) -> None:
     # other currencies have their own daily allowance; a failed transfer does not count
     assert (await deposit(api, token, "10", currency="EUR"))["errors"] == []
     assert (await cash(api, token))["total"] == 5_000_000
+
+
+async def test_control_characters_in_keys_and_methods_are_refused(api: Api) -> None:
+    token = await signed_in(api)
+    for field, value in (("idempotencyKey", "k\x00ey"), ("paymentMethod", "card\x00")):
+        payload = {"amount": "1", "currency": "USD", "paymentMethod": "card",
+                   "idempotencyKey": key(), field: value}  # fmt: skip
+        body = await api.gql(DEPOSIT, {"input": payload}, token)
+        assert [(e["code"], e["field"]) for e in body["data"]["deposit"]["errors"]] == [
+            ("INVALID_INPUT", field)
+        ]
