@@ -54,7 +54,7 @@ from bourse.runtime import service_urls  # noqa: E402
 from bourse.services import Services, open_services  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from matching.keys import GROUP as MATCHING_GROUP  # noqa: E402
-from matching.keys import events_key, input_key  # noqa: E402
+from matching.keys import events_key, input_key, shard_for  # noqa: E402
 from models import security  # noqa: E402
 from models.accounts import ClientInfo  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
@@ -646,7 +646,8 @@ async def profile(bench: Bench, target: Target) -> None:
     a = bench.args
     OUT.mkdir(exist_ok=True)
     spies = []
-    for proc in ("api", "settlement"):
+    settlement = f"settlement-{shard_for(SYMBOL, bench.stack.shards)}"  # the asset's shard
+    for proc in ("api", settlement):
         name = proc if proc == "api" else f"settlement-{target.name}"
         out = OUT / f"orders-{target.name if proc == 'api' else name}.collapsed.txt"
         spy = await asyncio.create_subprocess_exec(

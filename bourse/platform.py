@@ -82,9 +82,18 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
                 ],
             )
         )
-    # Settlement (events -> PostgreSQL, outbox relay, DAY expiry) and the liquidity provider
-    # read DATABASE_URL / REDIS_URL from the environment the supervisor passes them.
-    commands.append(("settlement", [sys.executable, "-m", "workers.settlement"]))
+    # Settlement (events -> PostgreSQL, outbox relay, DAY expiry, stream trimming): one process
+    # per shard, so settlement scales with the shards (accounts are locked in id order, so two
+    # of them touching one user's cash cannot deadlock; the relay and the expiry are safe to
+    # run in several processes). They and the liquidity provider read DATABASE_URL /
+    # REDIS_URL from the environment the supervisor passes them.
+    for shard in range(settings.matching_shards):
+        commands.append(
+            (
+                f"settlement-{shard}",
+                [sys.executable, "-m", "workers.settlement", "--shards", str(shard)],
+            )
+        )
     commands.append(("liquidity", [sys.executable, "-m", "workers.liquidity"]))
     commands.append(("marketdata-feed", [sys.executable, "-m", "workers.marketdata"]))
     return commands

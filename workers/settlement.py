@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from bourse.services import Services, open_services
 from bourse.settings import Settings, get_settings
@@ -122,6 +123,12 @@ class SettlementConsumer:
                 self._pending_done = False
                 await asyncio.sleep(0.5)
                 await _quietly(self.ensure_groups())
+            except SQLAlchemyError as exc:
+                # A deadlock victim, a lost connection: nothing was committed or acknowledged,
+                # so the same entries come again (as pending) and are applied once.
+                log.warning("settlement batch failed; retrying", error=str(exc))
+                self._pending_done = False
+                await asyncio.sleep(0.5)
 
 
 def _flatten(raw: Any) -> list[tuple[str, str, str]]:

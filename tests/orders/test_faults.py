@@ -126,7 +126,7 @@ async def test_sigkill_settlement_shard_and_api_mid_burst(
             for seed, t in enumerate(tokens)
         ]
         chaos = [
-            ("settlement", 1.0), (f"shard-{shard}", 2.5), ("api", 4.0),
+            (f"settlement-{shard}", 1.0), (f"shard-{shard}", 2.5), ("api", 4.0),
         ]  # fmt: skip
         started = asyncio.get_running_loop().time()
         for name, at in chaos:

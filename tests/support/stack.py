@@ -1,4 +1,5 @@
-"""The whole platform as real processes, each one killable: API, shards, settlement, liquidity.
+"""The whole platform as real processes, each one killable: API, shards, settlement (one per
+shard, as `bourse up` runs it), liquidity.
 
 Every component runs exactly as in production (`python -m ...`), against the test run's
 PostgreSQL database and a Redis key prefix of its own. `kill(name)` sends SIGKILL and
@@ -59,7 +60,10 @@ class Stack:
                 ]
                 for k in range(shards)
             },
-            "settlement": [sys.executable, "-m", "workers.settlement"],
+            **{
+                f"settlement-{k}": [sys.executable, "-m", "workers.settlement", "--shards", str(k)]
+                for k in range(shards)
+            },
             "api": [sys.executable, "-m", "bff.serve"],
         }  # fmt: skip
         if liquidity:
