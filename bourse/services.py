@@ -29,11 +29,13 @@ from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
 from models.news import NewsStore
 from models.orders import OrderBook, OrdersConfig
+from models.portfolios import PortfolioConfig, Portfolios
 from models.positions import apply_fill
 from models.quotes import price_of, read_quotes
 from models.rails import SandboxRail
 from models.settlement import FillHook
 from models.throttle import LoginThrottle, ThrottleConfig
+from models.watchlists import WatchlistConfig, Watchlists
 
 
 def arq_queue_name(settings: Settings) -> str:
@@ -58,6 +60,8 @@ class Services:
     liquidity: Liquidity
     candles: CandleStore
     news: NewsStore
+    portfolios: Portfolios
+    watchlists: Watchlists
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fill: FillHook | None = None
 
@@ -172,6 +176,21 @@ async def open_services(
         assets=assets,
         orders=orders,
         on_fill=apply_fill,
+        portfolios=Portfolios(
+            sessionmaker,
+            ledger,
+            redis,
+            settings.redis_prefix,
+            PortfolioConfig(
+                max_tracked=settings.portfolio_max_tracked, max_assets=settings.portfolio_max_assets
+            ),
+        ),
+        watchlists=Watchlists(
+            sessionmaker,
+            WatchlistConfig(
+                max_lists=settings.watchlist_max, max_assets=settings.watchlist_max_assets
+            ),
+        ),
         liquidity=Liquidity(
             sessionmaker,
             Quoting(

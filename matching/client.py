@@ -51,6 +51,25 @@ async def read_book(redis: Redis, prefix: str, shards: int, asset_id: str) -> di
     return obj if isinstance(obj, dict) else None
 
 
+async def read_books(
+    redis: Redis, prefix: str, shards: int, asset_ids: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Several assets' books in one round trip (a pipeline: their keys may live on different
+    shards, i.e. different Redis Cluster slots, where one MGET could not read them)."""
+    wanted = list(asset_ids)
+    if not wanted:
+        return {}
+    pipe = redis.pipeline(transaction=False)
+    for asset_id in wanted:
+        pipe.get(book_key(prefix, shard_for(asset_id, shards), asset_id))
+    books: dict[str, dict[str, Any]] = {}
+    for asset_id, raw in zip(wanted, await pipe.execute(), strict=True):
+        obj = json.loads(raw) if raw is not None else None
+        if isinstance(obj, dict):
+            books[asset_id] = obj
+    return books
+
+
 async def shards_alive(redis: Redis, prefix: str, shards: int) -> dict[int, bool]:
     """Which shards have a fresh heartbeat (for /readyz: every value must be True)."""
     pipe = redis.pipeline(transaction=False)

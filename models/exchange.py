@@ -72,3 +72,6 @@ class Exchange:
 
     async def book(self, asset_id: str) -> dict[str, Any] | None:
         return await client.read_book(self.redis, self.prefix, self.shards, asset_id)
+
+    async def books(self, asset_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return await client.read_books(self.redis, self.prefix, self.shards, asset_ids)

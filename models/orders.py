@@ -32,7 +32,7 @@ import enum
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
@@ -456,7 +456,7 @@ class OrderBook:
         sessionmaker: async_sessionmaker[AsyncSession],
         ledger: Ledger,
         exchange: Exchange,
-        reference_price: Any,  # async (Asset) -> Decimal
+        reference_price: Callable[[Asset], Awaitable[Decimal]],
         config: OrdersConfig,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:

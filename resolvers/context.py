@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
-from strawberry.dataloader import DataLoader
 
 from bourse.services import Services
 from models.accounts import ClientInfo, Principal
@@ -43,24 +41,14 @@ class Context:
         self.connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
         self._principal: Principal | None = None
         self._resolved = False
-        self._loaders: dict[str, DataLoader[Any, Any]] = {}
-        self._portfolio_loaders: Loaders | None = None
-
-    def loader(
-        self, name: str, batch: Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
-    ) -> DataLoader[Any, Any]:
-        """The request's DataLoader called ``name`` (created on first use, batching ``batch``)."""
-        found = self._loaders.get(name)
-        if found is None:
-            found = self._loaders[name] = DataLoader(load_fn=batch)
-        return found
+        self._loaders: Loaders | None = None
 
     @property
     def loaders(self) -> Loaders:
         """This request's dataloaders (created on first use)."""
-        if self._portfolio_loaders is None:
-            self._portfolio_loaders = Loaders(self.services)
-        return self._portfolio_loaders
+        if self._loaders is None:
+            self._loaders = Loaders(self.services)
+        return self._loaders
 
     @property
     def client(self) -> ClientInfo:

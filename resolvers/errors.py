@@ -31,6 +31,12 @@ class ApiError(GraphQLError):
         super().__init__(message, extensions={"code": code, **extensions})
 
 
+def bad_input(exc: DomainError) -> ApiError:
+    """A query argument the service refused (a bad cursor, …) as a request-level error."""
+    problem = exc.problems[0]
+    return ApiError(problem.message, "BAD_USER_INPUT", field=problem.field)
+
+
 def unauthenticated() -> ApiError:
     return ApiError("Sign in first: a valid access token is required.", "UNAUTHENTICATED")
 

@@ -1,5 +1,7 @@
 """Per-request dataloaders: whatever a query asks for, a constant number of round trips.
 
+Orders: the fills of every order on a page in one query (`order_fills`).
+
 Created lazily by `Context.loaders`, so they live for one request (or one websocket
 operation) and never serve another user's data. A portfolio of N holdings costs, whatever N:
 one query for its holdings, one for their assets, one MGET for their quotes, one HGETALL for
@@ -19,11 +21,10 @@ from strawberry.dataloader import DataLoader
 
 from bourse.services import Services
 from models.assets import Asset
+from models.orders import Fill
 from models.portfolios import (
     HoldingRow,
-    PortfolioConfig,
     PortfolioRef,
-    Portfolios,
     Valuation,
     assets_by_symbol,
     base_currencies,
@@ -32,7 +33,6 @@ from models.portfolios import (
     valuation,
 )
 from models.quotes import QuoteData, read_quotes, usd_per_unit
-from models.watchlists import WatchlistConfig, Watchlists
 
 
 class Loaders:
@@ -45,38 +45,15 @@ class Loaders:
         )
         self.cash: DataLoader[uuid.UUID, dict[str, Decimal]] = DataLoader(load_fn=self._cash)
         self.base_currency: DataLoader[uuid.UUID, str] = DataLoader(load_fn=self._bases)
+        self.order_fills: DataLoader[uuid.UUID, list[Fill]] = DataLoader(load_fn=self._fills)
         self._rates: asyncio.Future[dict[str, Decimal]] | None = None
         self._valuations: dict[PortfolioRef, asyncio.Future[Valuation]] = {}
-        self._portfolios: Portfolios | None = None
-        self._watchlists: Watchlists | None = None
-
-    # ---- domain services (stateless; built once per request) ----
-
-    @property
-    def portfolios(self) -> Portfolios:
-        if self._portfolios is None:
-            s = self.services.settings
-            self._portfolios = Portfolios(
-                self.services.sessionmaker,
-                self.services.ledger,
-                self.services.redis,
-                s.redis_prefix,
-                PortfolioConfig(max_tracked=s.portfolio_max_tracked,
-                                max_assets=s.portfolio_max_assets),
-            )  # fmt: skip
-        return self._portfolios
-
-    @property
-    def watchlists(self) -> Watchlists:
-        if self._watchlists is None:
-            s = self.services.settings
-            self._watchlists = Watchlists(
-                self.services.sessionmaker,
-                WatchlistConfig(max_lists=s.watchlist_max, max_assets=s.watchlist_max_assets),
-            )
-        return self._watchlists
 
     # ---- batch functions ----
+
+    async def _fills(self, order_ids: list[uuid.UUID]) -> Sequence[list[Fill]]:
+        found = await self.services.orders.fills_of(order_ids)
+        return [found[i] for i in order_ids]
 
     async def _assets(self, symbols: list[str]) -> Sequence[Asset | None]:
         async with self.services.sessionmaker() as s:

@@ -22,6 +22,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -59,7 +60,7 @@ def _eaten(
     top: tuple[Decimal, Decimal] | None,
     ours: Decimal | None,
     size: Decimal,
-    better: Any,
+    better: Callable[[Decimal, Decimal], bool],
 ) -> bool:
     """Whether our best level on one side was traded against: the side's top is gone, worse
     than ours, or at our price with less than our size (a better user order is fine)."""
@@ -99,7 +100,7 @@ class LiquidityProvider:
         raw = await self.services.redis.get(orders_key(self.prefix, symbol))
         return list(json.loads(raw)) if raw else []
 
-    async def _needs_requote(self, asset: Asset, reference: Decimal) -> bool:
+    def _needs_requote(self, asset: Asset, reference: Decimal, book: dict[str, Any] | None) -> bool:
         st = self.state.get(asset.symbol)
         if st is None or not st.order_ids:
             return True
@@ -107,7 +108,6 @@ class LiquidityProvider:
             return True
         if time.monotonic() - st.at > MAX_QUOTE_AGE_SECONDS:
             return True
-        book = await self.services.exchange.book(asset.symbol)
         if book is None:
             return True
         bids, asks = book.get("bids") or [], book.get("asks") or []
@@ -128,9 +128,10 @@ class LiquidityProvider:
     async def step(self) -> int:
         """One pass over the configured assets; returns how many were re-quoted."""
         configured = await self.services.liquidity.enabled()
-        quotes = await read_quotes(
-            self.services.redis, self.prefix, [a.symbol for a, _ in configured]
-        )
+        symbols = [a.symbol for a, _ in configured]
+        quotes = await read_quotes(self.services.redis, self.prefix, symbols)
+        # One round trip for every quoted asset's book (to see whether its ladder was hit).
+        books = await self.services.exchange.books([s for s in symbols if s in self.state])
         commands: list[dict[str, Any]] = []
         requoted = 0
         for asset, quoting in configured:
@@ -142,7 +143,8 @@ class LiquidityProvider:
                     await self.services.redis.delete(orders_key(self.prefix, asset.symbol))
                 continue
             reference = price_of(asset, quotes).price
-            if asset.symbol in self.state and not await self._needs_requote(asset, reference):
+            book = books.get(asset.symbol)
+            if asset.symbol in self.state and not self._needs_requote(asset, reference, book):
                 continue
             commands += [dict(cancel(i, asset.symbol, ts=now_ns())) for i in old]
             _, sent = await self._ladder(asset, reference, quoting)

@@ -12,7 +12,7 @@ from models.errors import DomainError
 from models.funds import TransactionType as TransactionTypeModel
 from models.funds import encode_cursor
 from resolvers.context import Context
-from resolvers.errors import ApiError, user_errors
+from resolvers.errors import bad_input, user_errors
 from resolvers.funds.types import (
     AccountType,
     DepositInput,
@@ -23,7 +23,7 @@ from resolvers.funds.types import (
     WithdrawInput,
 )
 from resolvers.permissions import IsAuthenticated
-from resolvers.relay import PageInfo
+from resolvers.relay import page_info
 
 FundsInfo = Info[Context, Any]
 
@@ -60,18 +60,14 @@ class FundsQuery:
                 after=after,
             )
         except DomainError as exc:
-            problem = exc.problems[0]
-            raise ApiError(problem.message, "BAD_USER_INPUT", field=problem.field) from None
+            raise bad_input(exc) from None
         edges = [
             TransactionEdge(cursor=encode_cursor(t), node=TransactionNode.from_model(t))
             for t in page.items
         ]
         return TransactionConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info(edges, page.has_next_page),
         )
 
 

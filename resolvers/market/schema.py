@@ -10,7 +10,7 @@ from strawberry.types import Info
 from models.assets import NewAsset, encode_cursor
 from models.errors import DomainError
 from resolvers.context import Context
-from resolvers.errors import ApiError, user_errors
+from resolvers.errors import bad_input, user_errors
 from resolvers.market.types import (
     AssetConnection,
     AssetEdge,
@@ -19,7 +19,7 @@ from resolvers.market.types import (
     CreateAssetInput,
 )
 from resolvers.permissions import IsAdmin
-from resolvers.relay import PageInfo
+from resolvers.relay import page_info
 
 MarketInfo = Info[Context, Any]
 
@@ -45,16 +45,13 @@ class AssetsQuery:
         try:
             page = await info.context.services.assets.search(search, first, after)
         except DomainError as exc:
-            problem = exc.problems[0]
-            raise ApiError(problem.message, "BAD_USER_INPUT", field=problem.field) from None
+            raise bad_input(exc) from None
         edges = [
             AssetEdge(cursor=encode_cursor(a), node=AssetNode.from_model(a)) for a in page.items
         ]
         return AssetConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=page_info(edges, page.has_next_page),
         )
 
 

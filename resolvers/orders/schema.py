@@ -16,7 +16,7 @@ from models.orders import OrderStatus as OrderStatusModel
 from models.orders import PlaceOrderRequest, encode_cursor
 from models.settlement import user_channel
 from resolvers.context import Context
-from resolvers.errors import ApiError, user_errors
+from resolvers.errors import ApiError, bad_input, user_errors
 from resolvers.hub import BoundedQueueSubscriber, SubscriberOverflow
 from resolvers.orders.types import (
     ConfigureLiquidityInput,
@@ -32,7 +32,7 @@ from resolvers.orders.types import (
     PlaceOrderInput,
 )
 from resolvers.permissions import IsAdmin, IsAuthenticated
-from resolvers.relay import PageInfo
+from resolvers.relay import page_info
 
 OrdersInfo = Info[Context, Any]
 
@@ -73,16 +73,13 @@ class OrdersQuery:
                 after=after,
             )
         except DomainError as exc:
-            problem = exc.problems[0]
-            raise ApiError(problem.message, "BAD_USER_INPUT", field=problem.field) from None
+            raise bad_input(exc) from None
         edges = [
             OrderEdge(cursor=encode_cursor(o), node=OrderNode.from_model(o)) for o in page.items
         ]
         return OrderConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=page_info(edges, page.has_next_page),
         )
 
 

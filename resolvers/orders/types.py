@@ -80,17 +80,6 @@ def _time(v: str | None) -> datetime | None:
     return None if v is None else datetime.fromisoformat(v)
 
 
-async def load_fills(info: Info[Context, Any], order_id: str) -> list[Fill]:
-    services = info.context.services
-
-    async def batch(keys: Any) -> list[list[Fill]]:
-        found = await services.orders.fills_of([uuid.UUID(k) for k in keys])
-        return [[Fill.from_model(f) for f in found[uuid.UUID(k)]] for k in keys]
-
-    result: list[Fill] = await info.context.loader("order_fills", batch).load(order_id)
-    return result
-
-
 @strawberry.type(name="Order")
 class OrderNode:
     id: strawberry.ID
@@ -125,7 +114,8 @@ class OrderNode:
 
     @strawberry.field(description="The order's fills, oldest first.")
     async def fills(self, info: Info[Context, Any]) -> list[Fill]:
-        return await load_fills(info, str(self.id))
+        found = await info.context.loaders.order_fills.load(uuid.UUID(str(self.id)))
+        return [Fill.from_model(f) for f in found]
 
     @classmethod
     def from_model(cls, o: OrderModel) -> OrderNode:

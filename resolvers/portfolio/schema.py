@@ -44,7 +44,7 @@ class PortfolioQuery:
     )
     async def portfolios(self, info: PortfolioInfo) -> list[PortfolioType]:
         principal = await info.context.require_principal()
-        found = await info.context.loaders.portfolios.list_for(principal.user_id)
+        found = await info.context.services.portfolios.list_for(principal.user_id)
         return [PortfolioType.from_model(p) for p in found]
 
     @strawberry.field(
@@ -55,7 +55,7 @@ class PortfolioQuery:
         self, info: PortfolioInfo, id: strawberry.ID | None = None
     ) -> PortfolioType | None:
         principal = await info.context.require_principal()
-        found = await info.context.loaders.portfolios.get(principal.user_id, id)
+        found = await info.context.services.portfolios.get(principal.user_id, id)
         return PortfolioType.from_model(found) if found else None
 
     @strawberry.field(
@@ -71,8 +71,7 @@ class PortfolioQuery:
         end_date: datetime | None = None,
     ) -> PerformanceType | None:
         principal = await info.context.require_principal()
-        loaders = info.context.loaders
-        found = await loaders.portfolios.get(principal.user_id, portfolio_id)
+        found = await info.context.services.portfolios.get(principal.user_id, portfolio_id)
         if found is None:
             raise ApiError("No such portfolio.", ErrorCode.NOT_FOUND.value, field="portfolioId")
         services = info.context.services
@@ -93,13 +92,13 @@ class PortfolioQuery:
     @strawberry.field(permission_classes=[IsAuthenticated], description="Oldest first.")
     async def watchlists(self, info: PortfolioInfo) -> list[WatchlistType]:
         principal = await info.context.require_principal()
-        found = await info.context.loaders.watchlists.list_for(principal.user_id)
+        found = await info.context.services.watchlists.list_for(principal.user_id)
         return [WatchlistType.from_view(w) for w in found]
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def watchlist(self, info: PortfolioInfo, id: strawberry.ID) -> WatchlistType | None:
         principal = await info.context.require_principal()
-        found = await info.context.loaders.watchlists.get(principal.user_id, id)
+        found = await info.context.services.watchlists.get(principal.user_id, id)
         return WatchlistType.from_view(found) if found else None
 
 
@@ -114,7 +113,7 @@ class PortfolioMutation:
     ) -> PortfolioPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.portfolios.create(
+            found = await info.context.services.portfolios.create(
                 principal.user_id, input.name, input.description
             )
         except DomainError as exc:
@@ -130,7 +129,7 @@ class PortfolioMutation:
     ) -> PortfolioPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.portfolios.update(
+            found = await info.context.services.portfolios.update(
                 principal.user_id, input.id, input.name, input.description
             )
         except DomainError as exc:
@@ -146,7 +145,7 @@ class PortfolioMutation:
     ) -> DeletePortfolioPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.portfolios.delete(principal.user_id, id)
+            found = await info.context.services.portfolios.delete(principal.user_id, id)
         except DomainError as exc:
             return DeletePortfolioPayload(errors=user_errors(exc))
         return DeletePortfolioPayload(deleted_portfolio_id=strawberry.ID(str(found.id)))
@@ -161,7 +160,7 @@ class PortfolioMutation:
     ) -> PortfolioPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.portfolios.add_asset(
+            found = await info.context.services.portfolios.add_asset(
                 principal.user_id, input.portfolio_id, input.asset_id, input.quantity,
                 input.purchase_price,
             )  # fmt: skip
@@ -179,7 +178,7 @@ class PortfolioMutation:
     ) -> PortfolioPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.portfolios.remove_asset(
+            found = await info.context.services.portfolios.remove_asset(
                 principal.user_id, portfolio_id, asset_id
             )
         except DomainError as exc:
@@ -198,7 +197,7 @@ class PortfolioMutation:
     ) -> RecordTransferInPayload:
         principal = await info.context.require_principal()
         try:
-            transfer = await info.context.loaders.portfolios.record_transfer_in(
+            transfer = await info.context.services.portfolios.record_transfer_in(
                 TransferRequest(
                     user_id=str(input.user_id), asset_id=input.asset_id, quantity=input.quantity,
                     cost_basis=input.cost_basis, acquired_at=input.acquired_at,
@@ -220,7 +219,7 @@ class PortfolioMutation:
     ) -> WatchlistPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.watchlists.create(
+            found = await info.context.services.watchlists.create(
                 principal.user_id, input.name, input.asset_ids
             )
         except DomainError as exc:
@@ -237,7 +236,7 @@ class PortfolioMutation:
     ) -> WatchlistPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.watchlists.add(
+            found = await info.context.services.watchlists.add(
                 principal.user_id, watchlist_id, asset_id
             )
         except DomainError as exc:
@@ -253,7 +252,7 @@ class PortfolioMutation:
     ) -> WatchlistPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.watchlists.remove(
+            found = await info.context.services.watchlists.remove(
                 principal.user_id, watchlist_id, asset_id
             )
         except DomainError as exc:
@@ -267,7 +266,7 @@ class PortfolioMutation:
     async def delete_watchlist(self, info: PortfolioInfo, id: strawberry.ID) -> WatchlistPayload:
         principal = await info.context.require_principal()
         try:
-            found = await info.context.loaders.watchlists.delete(principal.user_id, id)
+            found = await info.context.services.watchlists.delete(principal.user_id, id)
         except DomainError as exc:
             return WatchlistPayload(errors=user_errors(exc))
         return WatchlistPayload(watchlist=WatchlistType.from_view(found))

@@ -20,17 +20,12 @@ from models.positions import lots as list_lots
 from models.positions import realized_gains as list_gains
 from models.watchlists import WatchlistView
 from resolvers.context import Context
-from resolvers.errors import ApiError, UserError
+from resolvers.errors import UserError, bad_input
 from resolvers.funds.types import AmountInput
 from resolvers.market.types import AssetNode
-from resolvers.relay import PageInfo
+from resolvers.relay import PageInfo, page_info
 
 PortfolioInfo = Info[Context, Any]
-
-
-def bad_input(exc: DomainError) -> ApiError:
-    problem = exc.problems[0]
-    return ApiError(problem.message, "BAD_USER_INPUT", field=problem.field)
 
 
 @strawberry.type(
@@ -237,9 +232,7 @@ class PortfolioType:
         ]
         return TaxLotConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=page_info(edges, page.has_next_page),
         )
 
     @strawberry.field(description="Realized gains, newest sale first (brokerage portfolio).")
@@ -271,9 +264,7 @@ class PortfolioType:
         ]
         return RealizedGainConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=page_info(edges, page.has_next_page),
         )
 
 

@@ -76,13 +76,9 @@ async def list_asset(
 
 async def grant_shares(services: Services, user_id: uuid.UUID, symbol: str, qty: str) -> None:
     """Give a user shares the way a broker-to-broker transfer does (recordTransferIn)."""
-    from models.portfolios import PortfolioConfig, Portfolios, TransferRequest
+    from models.portfolios import TransferRequest
 
-    portfolios = Portfolios(
-        services.sessionmaker, services.ledger, services.redis,
-        services.settings.redis_prefix, PortfolioConfig(),
-    )  # fmt: skip
-    await portfolios.record_transfer_in(
+    await services.portfolios.record_transfer_in(
         TransferRequest(str(user_id), symbol, qty, cost_basis=str(Decimal(qty) * 10))
     )
 

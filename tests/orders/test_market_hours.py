@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
@@ -14,7 +15,7 @@ from bourse.services import Services, open_services
 from bourse.settings import Settings
 from matching.keys import input_key, shard_for
 from matching.wire import decode_command
-from models.assets import AssetClass, NewAsset
+from models.assets import Asset, AssetClass, NewAsset
 from models.errors import DomainError
 from models.ledger import AccountKind
 from models.orders import (
@@ -75,14 +76,14 @@ def book_at(services: Services, now: datetime) -> OrderBook:
         services.sessionmaker,
         services.ledger,
         services.exchange,
-        lambda asset: _reference(asset),
+        _reference,
         services.orders.config,
         clock=lambda: now,
     )
 
 
-async def _reference(asset: object) -> object:
-    return getattr(asset, "reference_price")  # noqa: B009
+async def _reference(asset: Asset) -> Decimal:
+    return asset.reference_price
 
 
 async def held(services: Services, user_id: uuid.UUID) -> object:
