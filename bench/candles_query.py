@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import random
-import statistics
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,18 +30,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "frontend-bff")]
 
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
-from redis.asyncio import Redis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from bench.scratch import scratch_settings  # noqa: E402
+from bench.stats import median, percentile  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.migrate import upgrade_async  # noqa: E402
 from bourse.platform import QuietServer  # noqa: E402
-from bourse.runtime import service_urls  # noqa: E402
 from bourse.services import Services, open_services  # noqa: E402
-from bourse.settings import Settings  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
 from models.candles import CandleInterval, partitions_between  # noqa: E402
-from tests.support.databases import create_database, drop_database, with_database  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SYMBOL = "BENCH-USD"
@@ -104,9 +98,7 @@ async def load(services: Services, symbol: str, start: datetime, days: int, deri
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float]:
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, math.ceil(len(ordered) * 0.99) - 1)]
-    return statistics.median(ordered) * 1000, p99 * 1000
+    return median(latencies) * 1000, percentile(latencies, 0.99) * 1000
 
 
 async def timed(runs: int, op: Callable[[], Awaitable[int]]) -> tuple[float, float, int]:
@@ -122,100 +114,79 @@ async def timed(runs: int, op: Callable[[], Awaitable[int]]) -> tuple[float, flo
 
 async def main(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
-    base = Settings(
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        var_dir=Path("var/bench"),
-    )
-    with service_urls(base) as urls:
-        name = f"bourse_bench_{uuid.uuid4().hex[:8]}"
-        prefix = f"bench-{uuid.uuid4().hex[:8]}:"
-        await create_database(urls.database_url, name)
-        url = with_database(urls.database_url, name)
-        settings = Settings(
-            database_url=url, redis_url=urls.redis_url, redis_prefix=prefix, env="test",
-            var_dir=Path("var/bench"), secret_key="bench-secret-key",
-            candles_retention_1m_days=0, candles_retention_5m_days=0,
-        )  # fmt: skip
+    # Keep every candle (retention would drop the year being measured).
+    async with scratch_settings(
+        candles_retention_1m_days=0, candles_retention_5m_days=0
+    ) as settings:
+        url, redis_url = settings.database_url, settings.redis_url
+        assert url
+        assert redis_url
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = today - timedelta(days=args.days)
-        try:
-            await upgrade_async(url)
-            async with open_services(settings, url, urls.redis_url, pool_size=4) as services:
-                await load(services, SYMBOL, start, args.days, derive=True)
-                await load(services, ROLLED, today - timedelta(days=8), 8, derive=False)
-                cases = [
-                    ("1 day of 1m", SYMBOL, CandleInterval.ONE_MINUTE, timedelta(days=1)),
-                    ("1 week of 5m", SYMBOL, CandleInterval.FIVE_MINUTES, timedelta(days=7)),
-                    ("1 week of 1h", SYMBOL, CandleInterval.ONE_HOUR, timedelta(days=7)),
-                    ("1 year of 1d", SYMBOL, CandleInterval.ONE_DAY, timedelta(days=365)),
-                    ("1 week of 1h, rolled up from 1m", ROLLED, CandleInterval.ONE_HOUR,
-                     timedelta(days=7)),
-                ]  # fmt: skip
-                from bff.app import create_app
+        async with open_services(settings, url, redis_url, pool_size=4) as services:
+            await load(services, SYMBOL, start, args.days, derive=True)
+            await load(services, ROLLED, today - timedelta(days=8), 8, derive=False)
+            cases = [
+                ("1 day of 1m", SYMBOL, CandleInterval.ONE_MINUTE, timedelta(days=1)),
+                ("1 week of 5m", SYMBOL, CandleInterval.FIVE_MINUTES, timedelta(days=7)),
+                ("1 week of 1h", SYMBOL, CandleInterval.ONE_HOUR, timedelta(days=7)),
+                ("1 year of 1d", SYMBOL, CandleInterval.ONE_DAY, timedelta(days=365)),
+                ("1 week of 1h, rolled up from 1m", ROLLED, CandleInterval.ONE_HOUR,
+                 timedelta(days=7)),
+            ]  # fmt: skip
+            from bff.app import create_app
 
-                port = free_port()
-                app = create_app(settings, url, urls.redis_url)
-                server = QuietServer(
-                    uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)
-                )
-                task = asyncio.create_task(server.serve())
-                while not server.started:
-                    await asyncio.sleep(0.02)
-                print(f"\n{args.runs} requests each (after one warm-up); latency p50 / p99")
-                print(f"{'request':<34} {'candles':>7} {'service':>22} {'GraphQL':>22}")
-                try:
-                    async with httpx.AsyncClient(
-                        base_url=f"http://127.0.0.1:{port}", timeout=60
-                    ) as http:
-                        for label, sym, interval, span in cases:
-                            end = today
-                            begin = end - span
+            port = free_port()
+            app = create_app(settings, url, redis_url)
+            server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+            task = asyncio.create_task(server.serve())
+            while not server.started:
+                await asyncio.sleep(0.02)
+            print(f"\n{args.runs} requests each (after one warm-up); latency p50 / p99")
+            print(f"{'request':<34} {'candles':>7} {'service':>22} {'GraphQL':>22}")
+            try:
+                async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{port}", timeout=60
+                ) as http:
+                    for label, sym, interval, span in cases:
+                        end = today
+                        begin = end - span
 
-                            async def service(
-                                sym: str = sym,
-                                interval: CandleInterval = interval,
-                                begin: datetime = begin,
-                                end: datetime = end,
-                            ) -> int:
-                                return len(
-                                    await services.candles.history(sym, interval, begin, end)
-                                )
+                        async def service(
+                            sym: str = sym,
+                            interval: CandleInterval = interval,
+                            begin: datetime = begin,
+                            end: datetime = end,
+                        ) -> int:
+                            return len(await services.candles.history(sym, interval, begin, end))
 
-                            async def graphql(
-                                sym: str = sym,
-                                interval: CandleInterval = interval,
-                                begin: datetime = begin,
-                                end: datetime = end,
-                            ) -> int:
-                                variables = {
-                                    "a": sym, "s": begin.isoformat(), "e": end.isoformat(),
-                                    "i": interval.name,
-                                }  # fmt: skip
-                                r = await http.post(
-                                    "/graphql", json={"query": HISTORY, "variables": variables}
-                                )
-                                body = r.json()
-                                assert "errors" not in body, body
-                                return len(body["data"]["marketHistory"]["data"])
-
-                            s50, s99, n = await timed(args.runs, service)
-                            g50, g99, m = await timed(args.runs, graphql)
-                            assert n == m, (n, m)
-                            print(
-                                f"{label:<34} {n:>7} {s50:>9.2f} / {s99:>7.2f} ms "
-                                f"{g50:>9.2f} / {g99:>7.2f} ms"
+                        async def graphql(
+                            sym: str = sym,
+                            interval: CandleInterval = interval,
+                            begin: datetime = begin,
+                            end: datetime = end,
+                        ) -> int:
+                            variables = {
+                                "a": sym, "s": begin.isoformat(), "e": end.isoformat(),
+                                "i": interval.name,
+                            }  # fmt: skip
+                            r = await http.post(
+                                "/graphql", json={"query": HISTORY, "variables": variables}
                             )
-                finally:
-                    server.should_exit = True
-                    await task
-        finally:
-            await drop_database(urls.database_url, name)
-            redis = Redis.from_url(urls.redis_url)
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await redis.delete(*keys)
-            await redis.aclose()
+                            body = r.json()
+                            assert "errors" not in body, body
+                            return len(body["data"]["marketHistory"]["data"])
+
+                        s50, s99, n = await timed(args.runs, service)
+                        g50, g99, m = await timed(args.runs, graphql)
+                        assert n == m, (n, m)
+                        print(
+                            f"{label:<34} {n:>7} {s50:>9.2f} / {s99:>7.2f} ms "
+                            f"{g50:>9.2f} / {g99:>7.2f} ms"
+                        )
+            finally:
+                server.should_exit = True
+                await task
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -26,17 +25,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "frontend-bff")]
 
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
-from redis.asyncio import Redis  # noqa: E402
 
+from bench.scratch import scratch_settings  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.migrate import upgrade_async  # noqa: E402
 from bourse.platform import QuietServer  # noqa: E402
-from bourse.runtime import service_urls  # noqa: E402
 from bourse.services import Services, open_services  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.ledger import AccountKind, Leg  # noqa: E402
 from models.users import User  # noqa: E402
-from tests.support.databases import create_database, drop_database, with_database  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 DEPOSIT = """mutation($i: DepositInput!) { deposit(input: $i) {
@@ -170,46 +166,23 @@ async def bench_graphql(settings: Settings, ops: int, concurrency: int) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    base = Settings(
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        var_dir=Path("var/bench"),
-    )
-    with service_urls(base) as urls:
-        name = f"bourse_bench_{uuid.uuid4().hex[:8]}"
-        prefix = f"bench-{uuid.uuid4().hex[:8]}:"
-        await create_database(urls.database_url, name)
-        url = with_database(urls.database_url, name)
-        settings = Settings(
-            database_url=url,
-            redis_url=urls.redis_url,
-            redis_prefix=prefix,
-            env="test",
-            var_dir=Path("var/bench"),
-            secret_key="bench-secret-key",
-            funds_daily_deposit_limit=Decimal(10) ** 9,
-            funds_daily_withdrawal_limit=Decimal(10) ** 9,
-        )
-        try:
-            await upgrade_async(url)
-            print(f"{args.ops} deposit+withdraw pairs per path, concurrency {args.concurrency}")
-            async with open_services(settings, url, urls.redis_url, pool_size=20) as services:
-                await bench_ledger(services, args.ops, args.concurrency)
-                await bench_service(services, args.ops, args.concurrency)
-            await bench_graphql(settings, args.ops, args.concurrency)
-            async with (
-                open_services(settings, url, urls.redis_url, pool_size=1) as services,
-                services.sessionmaker() as s,
-            ):
-                differences = await services.ledger.check(s)
-            print(f"ledger check afterwards: {len(differences)} difference(s)")
-        finally:
-            await drop_database(urls.database_url, name)
-            redis = Redis.from_url(urls.redis_url)
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await redis.delete(*keys)
-            await redis.aclose()
+    async with scratch_settings(
+        funds_daily_deposit_limit=Decimal(10) ** 9, funds_daily_withdrawal_limit=Decimal(10) ** 9
+    ) as settings:
+        url, redis_url = settings.database_url, settings.redis_url
+        assert url
+        assert redis_url
+        print(f"{args.ops} deposit+withdraw pairs per path, concurrency {args.concurrency}")
+        async with open_services(settings, url, redis_url, pool_size=20) as services:
+            await bench_ledger(services, args.ops, args.concurrency)
+            await bench_service(services, args.ops, args.concurrency)
+        await bench_graphql(settings, args.ops, args.concurrency)
+        async with (
+            open_services(settings, url, redis_url, pool_size=1) as services,
+            services.sessionmaker() as s,
+        ):
+            differences = await services.ledger.check(s)
+        print(f"ledger check afterwards: {len(differences)} difference(s)")
 
 
 if __name__ == "__main__":

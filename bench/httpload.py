@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from bench.stats import median as median
+from bench.stats import percentile as percentile
 
 
 def build_request(host: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -103,17 +105,6 @@ class Result:
 
     def pct(self, q: float) -> float:
         return percentile(self.latencies, q)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 async def _one(conn: Connection, pick: Pick, check: Check, result: Result, started: float) -> None:

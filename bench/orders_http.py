@@ -48,11 +48,9 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from bench.httpload import Result, build_request, closed_loop, median, open_loop, percentile  # noqa: E402
+from bench.scratch import scratch_settings  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.migrate import upgrade_async  # noqa: E402
-from bourse.runtime import service_urls  # noqa: E402
 from bourse.services import Services, open_services  # noqa: E402
-from bourse.settings import Settings  # noqa: E402
 from matching.keys import GROUP as MATCHING_GROUP  # noqa: E402
 from matching.keys import events_key, input_key, shard_for  # noqa: E402
 from models import security  # noqa: E402
@@ -61,7 +59,6 @@ from models.assets import AssetClass, NewAsset  # noqa: E402
 from models.ledger import AccountKind, Leg, utcnow  # noqa: E402
 from models.positions import LotSource, open_lot  # noqa: E402
 from models.users import User  # noqa: E402
-from tests.support.databases import create_database, drop_database, with_database  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -739,37 +736,23 @@ def timer(what: str) -> Iterator[None]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    base = Settings(
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        var_dir=Path("var/bench"),
-    )
     targets = [TARGETS[t] for t in args.targets.split(",")]
     modes = args.modes.split(",")
-    with service_urls(base) as urls:
-        name = f"bench_orders_{uuid.uuid4().hex[:8]}"
-        prefix = f"bench-orders-{uuid.uuid4().hex[:8]}:"
-        await create_database(urls.database_url, name)
-        url = with_database(urls.database_url, name)
-        settings = Settings(
-            database_url=url,
-            redis_url=urls.redis_url,
-            redis_prefix=prefix,
-            env="test",
-            var_dir=Path("var/bench"),
-            secret_key="bench-secret-key",
-            access_token_ttl_seconds=6 * 3600,
-            # Cheap password hashes: sign-in is setup here, not what is measured.
-            argon2_memory_kib=1024,
-            argon2_time_cost=1,
-        )
-        redis = Redis.from_url(urls.redis_url)
+    async with scratch_settings(
+        "bench-orders",
+        access_token_ttl_seconds=6 * 3600,
+        # Cheap password hashes: sign-in is setup here, not what is measured.
+        argon2_memory_kib=1024,
+        argon2_time_cost=1,
+    ) as settings:
+        url = settings.database_url
+        assert url
+        assert settings.redis_url
+        redis = Redis.from_url(settings.redis_url)
         stack = Stack(settings, shards=args.shards)
         stack.env["BOURSE_ACCESS_TOKEN_TTL_SECONDS"] = str(6 * 3600)
         bench: Bench | None = None
         try:
-            with timer("migrations"):
-                await upgrade_async(url)
             with timer(f"platform started ({args.shards} shards, settlement, liquidity)"):
                 for proc in stack.commands:
                     if proc != "api":
@@ -819,10 +802,6 @@ async def main(args: argparse.Namespace) -> None:
             if bench is not None and bench.pg is not None:
                 await bench.pg.close()
             await stack.stop_all()
-            await drop_database(urls.database_url, name)
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await redis.delete(*keys)
             await redis.aclose()
 
 

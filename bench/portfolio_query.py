@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -28,18 +27,16 @@ sys.path[:0] = [str(ROOT), str(ROOT / "frontend-bff")]
 
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
-from redis.asyncio import Redis  # noqa: E402
 
+from bench.scratch import scratch_settings  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.migrate import upgrade_async  # noqa: E402
 from bourse.platform import QuietServer  # noqa: E402
-from bourse.runtime import service_urls  # noqa: E402
 from bourse.services import Services, open_services  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.assets import Asset, AssetClass  # noqa: E402
 from models.positions import apply_fill  # noqa: E402
 from models.quotes import QuoteData, write_quotes  # noqa: E402
-from tests.support.databases import create_database, drop_database, with_database  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SIZES = (10, 100, 200)
@@ -85,10 +82,6 @@ async def register(http: httpx.AsyncClient) -> tuple[str, uuid.UUID]:
     })  # fmt: skip
     login = r.json()["data"]["login"]
     return login["token"], uuid.UUID(login["user"]["id"])
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 async def bench(settings: Settings, services: Services, requests: int, runs: int) -> None:
@@ -141,35 +134,13 @@ async def bench(settings: Settings, services: Services, requests: int, runs: int
 
 
 async def main(args: argparse.Namespace) -> None:
-    base = Settings(
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        var_dir=Path("var/bench"),
-    )
-    with service_urls(base) as urls:
-        name = f"bourse_bench_{uuid.uuid4().hex[:8]}"
-        prefix = f"bench-{uuid.uuid4().hex[:8]}:"
-        await create_database(urls.database_url, name)
-        url = with_database(urls.database_url, name)
-        settings = Settings(
-            database_url=url,
-            redis_url=urls.redis_url,
-            redis_prefix=prefix,
-            env="test",
-            var_dir=Path("var/bench"),
-            secret_key="bench-secret-key",
-        )
-        try:
-            await upgrade_async(url)
-            async with open_services(settings, url, urls.redis_url, pool_size=5) as services:
-                await bench(settings, services, args.requests, args.runs)
-        finally:
-            await drop_database(urls.database_url, name)
-            redis = Redis.from_url(urls.redis_url)
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await redis.delete(*keys)
-            await redis.aclose()
+    async with scratch_settings() as settings:
+        assert settings.database_url
+        assert settings.redis_url
+        async with open_services(
+            settings, settings.database_url, settings.redis_url, pool_size=5
+        ) as services:
+            await bench(settings, services, args.requests, args.runs)
 
 
 if __name__ == "__main__":

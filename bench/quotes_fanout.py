@@ -27,7 +27,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,13 +39,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "frontend-bff")]
 from redis.asyncio import Redis  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
-from bourse.migrate import upgrade_async  # noqa: E402
-from bourse.runtime import service_urls  # noqa: E402
+from bench.scratch import scratch_settings  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.assets import AssetClass, Assets, NewAsset  # noqa: E402
 from models.db import create_engine, create_sessionmaker  # noqa: E402
 from models.quotes import QuoteData, write_quotes  # noqa: E402
-from tests.support.databases import create_database, drop_database, with_database  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 QUOTES = "subscription($ids: [String!]!) { quotes(assetIds: $ids) { assetId price timestamp } }"
@@ -107,10 +105,6 @@ async def read(client: Client) -> None:
         quote = msg["payload"]["data"]["quotes"]
         client.received += 1
         client.latencies.append(now - datetime.fromisoformat(quote["timestamp"]).timestamp())
-
-
-def pct(ordered: list[float], p: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -178,7 +172,7 @@ async def one_run(
     result = {
         "setup_s": setup,
         "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": pct(latencies, 0.99) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
         "max_ms": latencies[-1] * 1000,
         "published": published,
         "delivered": delivered,
@@ -198,20 +192,13 @@ async def one_run(
 
 
 async def main(args: argparse.Namespace) -> None:
-    base = Settings(
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        var_dir=Path("var/bench"),
-    )
-    with service_urls(base) as urls:
-        name = f"bourse_bench_{uuid.uuid4().hex[:8]}"
-        await create_database(urls.database_url, name)
-        db_url = with_database(urls.database_url, name)
-        prefix = f"bench-quotes-{uuid.uuid4().hex[:8]}:"
-        redis = Redis.from_url(urls.redis_url)
+    async with scratch_settings("bench-quotes") as settings:
+        db_url, redis_url, prefix = settings.database_url, settings.redis_url, settings.redis_prefix
+        assert db_url
+        assert redis_url
+        redis = Redis.from_url(redis_url)
         child: asyncio.subprocess.Process | None = None
         try:
-            await upgrade_async(db_url)
             engine = create_engine(db_url, pool_size=1)
 
             async def no_market(assets: Any) -> None:
@@ -228,7 +215,7 @@ async def main(args: argparse.Namespace) -> None:
             env = {
                 **os.environ,
                 "DATABASE_URL": db_url,
-                "REDIS_URL": urls.redis_url,
+                "REDIS_URL": redis_url,
                 "BOURSE_REDIS_PREFIX": prefix,
                 "BOURSE_ENV": "test",
                 "BOURSE_SECRET_KEY": "bench",
@@ -260,11 +247,7 @@ async def main(args: argparse.Namespace) -> None:
             if child is not None and child.returncode is None:
                 child.terminate()
                 await child.wait()
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await redis.delete(*keys)
             await redis.aclose()
-            await drop_database(urls.database_url, name)
 
 
 if __name__ == "__main__":
