@@ -614,7 +614,7 @@ class OrderBook:
                 raise DomainError.one(
                     ErrorCode.NOT_CANCELLABLE, f"The order is already {order.status}.", "id"
                 )
-            now = utcnow()
+            now = self._clock()
             if order.queued_until is not None and order.queued_until > now:
                 # Still waiting for the open: if the relay has not taken it, it never will.
                 queued = (

@@ -25,7 +25,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -147,12 +147,19 @@ def _notice_json(n: Notice) -> str:
 
 
 class OutboxRelay:
-    def __init__(self, services: Services, *, grace: timedelta = RELAY_GRACE) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        grace: timedelta = RELAY_GRACE,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.services = services
         self.grace = grace
+        self._clock = clock
 
     async def step(self, limit: int = 500) -> int:
-        now = utcnow()
+        now = self._clock()
         async with self.services.sessionmaker() as s, s.begin():
             rows = (
                 await s.scalars(
