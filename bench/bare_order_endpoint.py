@@ -30,7 +30,6 @@ from starlette.routing import Route  # noqa: E402
 
 from bff.health import readyz  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.services import Services, open_services  # noqa: E402
 from bourse.settings import Settings, get_settings  # noqa: E402
 from models.errors import DomainError  # noqa: E402
 from models.orders import (  # noqa: E402
@@ -40,6 +39,7 @@ from models.orders import (  # noqa: E402
     Side,
     TimeInForce,
 )
+from models.services import Services, open_services  # noqa: E402
 from resolvers.context import bearer  # noqa: E402
 
 

@@ -36,9 +36,9 @@ from bench.scratch import scratch_settings  # noqa: E402
 from bench.stats import median, percentile  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
 from bourse.platform import QuietServer  # noqa: E402
-from bourse.services import Services, open_services  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
 from models.candles import CandleInterval, partitions_between  # noqa: E402
+from models.services import Services, open_services  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SYMBOL = "BENCH-USD"

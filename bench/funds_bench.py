@@ -29,9 +29,9 @@ import uvicorn  # noqa: E402
 from bench.scratch import scratch_settings  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
 from bourse.platform import QuietServer  # noqa: E402
-from bourse.services import Services, open_services  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.ledger import AccountKind, Leg  # noqa: E402
+from models.services import Services, open_services  # noqa: E402
 from models.users import User  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 

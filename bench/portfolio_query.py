@@ -32,11 +32,11 @@ from bench.scratch import scratch_settings  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
 from bourse.platform import QuietServer  # noqa: E402
-from bourse.services import Services, open_services  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.assets import Asset, AssetClass  # noqa: E402
 from models.positions import apply_fill  # noqa: E402
 from models.quotes import QuoteData, write_quotes  # noqa: E402
+from models.services import Services, open_services  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 SIZES = (10, 100, 200)

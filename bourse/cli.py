@@ -28,8 +28,8 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
-    from bourse.services import open_services
     from models.errors import DomainError
+    from models.services import open_services
     from models.users import Role
 
     async def create(database_url: str, redis_url: str) -> int:
@@ -62,8 +62,8 @@ def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bourse.services import open_services
     from models.candles import CandleInterval
+    from models.services import open_services
     from workers.marketdata.backfill import BackfillError, backfill
 
     async def load(database_url: str, redis_url: str) -> int:
@@ -98,7 +98,7 @@ def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_ledger_check(settings: Settings, args: argparse.Namespace) -> int:
-    from bourse.services import open_services
+    from models.services import open_services
 
     async def check(database_url: str, redis_url: str) -> int:
         async with (

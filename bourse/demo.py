@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bourse.demo_assets import new_assets
-from bourse.services import open_services
 from bourse.settings import Settings
+from models.services import open_services
 from models.users import User
 from workers.marketdata.news import SampleNewsSource, ingest
 

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from bourse.services import Services
 from models.accounts import ClientInfo, Principal
+from models.services import Services
 from resolvers.errors import unauthenticated
 from resolvers.hub import Hub
 from resolvers.loaders import Loaders

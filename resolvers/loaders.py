@@ -19,7 +19,6 @@ from decimal import Decimal
 
 from strawberry.dataloader import DataLoader
 
-from bourse.services import Services
 from models.assets import Asset
 from models.orders import Fill
 from models.portfolios import (
@@ -33,6 +32,7 @@ from models.portfolios import (
     valuation,
 )
 from models.quotes import QuoteData, read_quotes, usd_per_unit
+from models.services import Services
 
 
 class Loaders:

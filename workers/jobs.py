@@ -9,8 +9,8 @@ from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker
 
-from bourse.services import arq_queue_name, open_services
 from bourse.settings import Settings
+from models.services import arq_queue_name, open_services
 from workers.email import send_email
 from workers.marketdata.candles import maintain_candles
 from workers.marketdata.news import poll_news

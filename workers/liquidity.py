@@ -31,7 +31,6 @@ from typing import Any
 import structlog
 import uvloop
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings, get_settings
 from matching.codec import to_fixed
 from matching.wire import cancel, new_order
@@ -41,6 +40,7 @@ from models.exchange import now_ns, scales
 from models.liquidity import Quoting, ladder
 from models.orders import LIQUIDITY_PROVIDER
 from models.quotes import price_of, read_quotes
+from models.services import Services, open_services
 
 log = structlog.get_logger("bourse.liquidity")
 MAX_QUOTE_AGE_SECONDS = 30.0  # refresh the ladder at least this often

@@ -37,7 +37,6 @@ from redis.exceptions import ResponseError
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings, get_settings
 from matching.keys import events_key, snapshot_key
 from matching.wire import decode_event
@@ -45,6 +44,7 @@ from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
 from models.ledger import utcnow
 from models.orders import RELAY_GRACE, OutboxEntry
+from models.services import Services, open_services
 from models.settlement import Notice, Settlement, stream_id_key, user_channel
 
 log = structlog.get_logger("bourse.settlement")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from bourse.services import Services
 from models.ledger import utcnow
 from models.performance import snapshot_portfolios as take_snapshots
+from models.services import Services
 
 
 async def snapshot_portfolios(ctx: dict[str, object], day: str | None = None) -> int:

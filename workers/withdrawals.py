@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import structlog
 
-from bourse.services import Services
+from models.services import Services
 
 log = structlog.get_logger("bourse.withdrawals")
 

@@ -12,8 +12,8 @@ from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
-from bourse.services import open_services
 from bourse.settings import Settings
+from models.services import open_services
 from resolvers.hub import Hub
 from resolvers.schema import build_schema
 

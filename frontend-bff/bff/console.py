@@ -12,9 +12,9 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bourse.services import Services
 from models.accounts import ClientInfo
 from models.errors import DomainError
+from models.services import Services
 from models.users import STAFF_ROLES
 from resolvers.context import CONSOLE_COOKIE
 

@@ -10,8 +10,8 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from bourse.services import Services
 from bourse.settings import Settings
+from models.services import Services
 from models.users import STAFF_ROLES
 from resolvers.context import Context
 

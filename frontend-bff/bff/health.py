@@ -8,8 +8,8 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bourse.services import Services
 from matching.client import shards_alive
+from models.services import Services
 
 PROBE_TIMEOUT_S = 2.0
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings
+from models.services import Services, open_services
 from models.users import User
 
 

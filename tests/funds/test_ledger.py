@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from bourse.services import Services
 from models.errors import DomainError, ErrorCode
 from models.funds import Funds, FundTransaction, TransactionStatus, TransactionType
 from models.ledger import AccountKind, Leg
 from models.rails import RailOutcome, RailResult, SandboxRail
+from models.services import Services
 
 MakeUser = Callable[[], Awaitable[uuid.UUID]]
 CURRENCIES = ("USD", "EUR", "GBP")

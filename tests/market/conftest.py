@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings
+from models.services import Services, open_services
 from models.users import Role
 from tests.accounts.helpers import PASSWORD, login, unique
 from tests.support.server import Api

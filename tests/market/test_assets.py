@@ -10,8 +10,8 @@ import pytest
 
 from bourse.demo import load_demo
 from bourse.demo_assets import DEMO_ASSETS
-from bourse.services import Services
 from bourse.settings import Settings
+from models.services import Services
 from tests.accounts.helpers import new_user
 from tests.support.server import Api
 

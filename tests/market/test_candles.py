@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from bourse.services import Services
 from models.candles import (
     CandleInterval,
     CandleStore,
@@ -21,6 +20,7 @@ from models.candles import (
     candle_count,
     roll_up,
 )
+from models.services import Services
 from workers.marketdata.candles import CandleSink, fill_sequence
 from workers.marketdata.providers import Tick, Trade
 

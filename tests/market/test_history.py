@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import text
 
 from bourse.demo_assets import new_assets
-from bourse.services import Services
 from bourse.settings import Settings
 from models.assets import AssetClass, NewAsset
 from models.candles import (
@@ -25,6 +24,7 @@ from models.candles import (
     PricePoint,
     Retention,
 )
+from models.services import Services
 from tests.support.server import Api
 from workers.marketdata.backfill import SAMPLE_BARS_PATH, BackfillError, backfill
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from bourse.demo_assets import new_assets
-from bourse.services import Services
+from models.services import Services
 from tests.support.server import Api
 from workers.marketdata.news import SAMPLE_NEWS_PATH, SampleNewsSource, ingest
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings
+from models.services import Services, open_services
 from tests.support.stack import Stack, running_stack
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from bourse.services import Services
 from models.assets import AssetClass, NewAsset
 from models.ledger import AccountKind
+from models.services import Services
 from tests.accounts.helpers import new_user
 from tests.funds.helpers import deposit
 from tests.support.server import Api

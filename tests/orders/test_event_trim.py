@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings
 from matching.keys import events_key, snapshot_key
+from models.services import Services, open_services
 from workers.settlement import EventTrimmer
 
 

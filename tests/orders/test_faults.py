@@ -14,12 +14,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings
 from matching.keys import events_key, shard_for
 from matching.wire import decode_event
 from models.ledger import JournalEntry
 from models.orders import FINAL_STATUSES, Fill, Order, OutboxEntry
+from models.services import Services, open_services
 from models.settlement import FILL_NAMESPACE
 from tests.orders.conftest import symbol
 from tests.orders.helpers import CANCEL, PLACE, grant_shares, list_asset, trader, wait_book

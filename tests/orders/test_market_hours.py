@@ -11,7 +11,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings
 from matching.keys import input_key, shard_for
 from matching.wire import decode_command
@@ -27,6 +26,7 @@ from models.orders import (
     Side,
     TimeInForce,
 )
+from models.services import Services, open_services
 from models.users import User
 from tests.orders.conftest import symbol
 from workers.settlement import DayExpiry, OutboxRelay, last_close

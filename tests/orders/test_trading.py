@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from bourse.services import Services
 from models.quotes import QuoteData, write_quotes
+from models.services import Services
 from tests.orders.conftest import symbol
 from tests.orders.helpers import (
     CANCEL,

@@ -14,7 +14,7 @@ from tests.support.server import Api
 
 @pytest.fixture(scope="module")
 async def assets(settings: Any) -> dict[str, str]:
-    from bourse.services import open_services
+    from models.services import open_services
 
     names = {"frac": symbol("VF"), "whole": symbol("VW"), "halted": symbol("VH")}
     async with open_services(settings, settings.database_url, settings.redis_url) as services:

@@ -10,11 +10,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import update
 
-from bourse.services import Services, open_services
 from bourse.settings import Settings
 from models.assets import Asset, AssetClass
 from models.positions import apply_fill
 from models.quotes import QuoteData, write_quotes
+from models.services import Services, open_services
 from models.users import Role, User
 from tests.accounts.helpers import login, new_user
 from tests.support.server import Api

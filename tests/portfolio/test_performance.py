@@ -20,10 +20,10 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bourse.services import Services, arq_queue_name
 from models.funds import FundTransaction, TransactionStatus, TransactionType
 from models.performance import Flow, Point, PortfolioSnapshot, snapshot_portfolios
 from models.performance import time_weighted_return as twr
+from models.services import Services, arq_queue_name
 from tests.accounts.helpers import error_code
 from tests.portfolio.conftest import MakeAssets, customer, fill
 from tests.portfolio.helpers import PERFORMANCE, PORTFOLIO, data

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bourse.services import Services
+from models.services import Services
 from tests.accounts.helpers import error_code
 from tests.portfolio.conftest import MakeAssets, customer, fill, set_price
 from tests.portfolio.helpers import (

@@ -28,10 +28,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bourse.services import Services
 from models.errors import DomainError, ErrorCode
 from models.ledger import ZERO
 from models.positions import Lot, Position, RealizedGain, apply_fill
+from models.services import Services
 from tests.portfolio.conftest import MakeAssets, customer, fill, set_price
 from tests.portfolio.helpers import PORTFOLIO, data
 from tests.support.server import Api

@@ -20,8 +20,8 @@ from sqlalchemy import event
 
 from bff.app import create_app
 from bourse.platform import QuietServer
-from bourse.services import Services
 from bourse.settings import Settings
+from models.services import Services
 from tests.portfolio.conftest import MakeAssets, customer, fill, set_price
 from tests.portfolio.helpers import PORTFOLIO, PORTFOLIOS
 from tests.support.server import Api, free_port

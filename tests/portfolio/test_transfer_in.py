@@ -9,9 +9,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from bourse.services import Services
 from models.ledger import AccountKind, Leg
 from models.positions import Position, RealizedGain
+from models.services import Services
 from tests.accounts.helpers import error_code
 from tests.portfolio.conftest import MakeAssets, admin, customer, fill
 from tests.portfolio.helpers import PORTFOLIO, TRANSFER, codes, data

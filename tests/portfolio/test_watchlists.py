@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bourse.services import Services
+from models.services import Services
 from tests.accounts.helpers import error_code
 from tests.portfolio.conftest import MakeAssets, customer, set_price
 from tests.portfolio.helpers import ADD_WL, CREATE_WL, DELETE_WL, REMOVE_WL, WATCHLISTS, codes, data

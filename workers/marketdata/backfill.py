@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from bourse.services import Services
 from models.candles import Bar, CandleInterval
+from models.services import Services
 
 SAMPLE_BARS_PATH = Path(__file__).resolve().parent / "data" / "sample_bars.csv"
 COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")

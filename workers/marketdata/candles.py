@@ -23,8 +23,8 @@ from typing import Any
 
 import structlog
 
-from bourse.services import Services, candle_retention
 from models.candles import CandleStore, PricePoint
+from models.services import Services, candle_retention
 from workers.marketdata.providers import SinkContext, Tick, Trade
 
 log = structlog.get_logger(__name__)

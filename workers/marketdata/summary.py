@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import update
 
-from bourse.services import Services
 from models.assets import Asset
 from models.calendars import calendar
 from models.quotes import price_of, read_quotes
+from models.services import Services
 
 
 async def roll_closes(services: Services, now: datetime) -> list[str]:
