@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from matching.keys import applied_key, events_key, input_key  # noqa: E402
+from bourse.keys import applied_key, events_key, input_key  # noqa: E402
 from matching.loadgen import OrderFlow  # noqa: E402
 from matching.shard import Shard, ShardConfig  # noqa: E402
 from matching.wire import COMMAND_FIELD, encode_command, new_order  # noqa: E402

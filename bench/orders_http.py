@@ -49,13 +49,14 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from bench.httpload import Result, build_request, closed_loop, median, open_loop, percentile  # noqa: E402
 from bench.scratch import scratch_settings  # noqa: E402
+from bourse.clock import utcnow  # noqa: E402
+from bourse.keys import GROUP as MATCHING_GROUP  # noqa: E402
+from bourse.keys import events_key, input_key, shard_for  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from matching.keys import GROUP as MATCHING_GROUP  # noqa: E402
-from matching.keys import events_key, input_key, shard_for  # noqa: E402
 from models import security  # noqa: E402
 from models.accounts import ClientInfo  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
-from models.ledger import AccountKind, Leg, utcnow  # noqa: E402
+from models.ledger import AccountKind, Leg  # noqa: E402
 from models.positions import LotSource, open_lot  # noqa: E402
 from models.services import Services, open_services  # noqa: E402
 from models.users import User  # noqa: E402

@@ -8,7 +8,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from .keys import book_key, heartbeat_key, input_key, shard_for
+from bourse.keys import book_key, heartbeat_key, input_key, shard_for
+
 from .wire import COMMAND_FIELD, encode_command
 
 

@@ -39,13 +39,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from . import resp
-from .codec import format_fixed
-from .core.constants import REJECTED, WRONG_SHARD
-from .core.engine import DEFAULT_DEDUP_WINDOW, Engine
-from .core.events import Event
-from .core.snapshot import dump_engine, load_engine
-from .keys import (
+from bourse.keys import (
     GROUP,
     applied_key,
     book_key,
@@ -57,6 +51,13 @@ from .keys import (
     shard_for,
     snapshot_key,
 )
+
+from . import resp
+from .codec import format_fixed
+from .core.constants import REJECTED, WRONG_SHARD
+from .core.engine import DEFAULT_DEDUP_WINDOW, Engine
+from .core.events import Event
+from .core.snapshot import dump_engine, load_engine
 from .resp import Transaction, command_prefix
 from .wire import COMMAND_FIELD, EVENT_FIELD, decode_command, dumps, encode_events
 

@@ -12,7 +12,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 
 from argon2 import PasswordHasher
@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bourse.clock import utcnow
 from models import security, validation
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
@@ -28,10 +29,6 @@ from models.users import Role, User
 
 # Verified against when the email is unknown, so a miss costs the same time as a hit.
 _DUMMY_PASSWORD = "not-a-real-password-0"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

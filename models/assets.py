@@ -7,13 +7,12 @@ changed; the shard ignores a repeat, so sending again is always safe.
 
 from __future__ import annotations
 
-import base64
 import enum
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -32,23 +31,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse.money import SUPPORTED_CURRENCIES
+from models import pagination, validation
 from models.base import Base, Timestamps
 from models.calendars import ALWAYS_OPEN, CALENDARS, US_EQUITY
-from models.currency import SUPPORTED_CURRENCIES
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 
 PRICE = Numeric(38, 18)
 SYMBOL_RE = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,15}\Z")  # .match() anchors the start
 FRACTIONAL_INCREMENT = Decimal("0.000001")  # fractional shares trade in millionths
 MAX_DECIMALS = 8
-
-
-def plain(value: Decimal) -> Decimal:
-    """``value`` without trailing zeros and never in exponent notation (``Decimal("100.00")``
-    → ``100``, not ``1E+2``): how prices and quantities are shown."""
-    normal = value.normalize()
-    exponent = normal.as_tuple().exponent
-    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 class AssetClass(enum.StrEnum):
@@ -116,32 +108,14 @@ class AssetPage:
 
 
 def encode_cursor(asset: Asset) -> str:
-    return base64.urlsafe_b64encode(asset.symbol.encode()).decode()
+    return pagination.encode_cursor(asset.symbol)
 
 
 def decode_cursor(cursor: str) -> str:
-    try:
-        symbol = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        symbol = ""
+    (symbol,) = pagination.cursor_parts(cursor, 1)
     if not SYMBOL_RE.match(symbol):
         raise DomainError.one(ErrorCode.INVALID_INPUT, "Not a valid cursor.", "after")
     return symbol
-
-
-def _decimal(raw: str | Decimal, field: str, code: ErrorCode, what: str) -> Decimal:
-    try:
-        value = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
-    except (InvalidOperation, ValueError):
-        raise DomainError.one(code, f"{what} must be a decimal number.", field) from None
-    if not value.is_finite() or value <= 0:
-        raise DomainError.one(code, f"{what} must be positive.", field)
-    exp = value.normalize().as_tuple().exponent
-    if isinstance(exp, int) and -exp > MAX_DECIMALS:
-        raise DomainError.one(code, f"{what} has more than {MAX_DECIMALS} decimals.", field)
-    if value >= Decimal(10) ** 12:
-        raise DomainError.one(code, f"{what} is too large.", field)
-    return value
 
 
 def validate(new: NewAsset) -> NewAsset:
@@ -171,11 +145,21 @@ def validate(new: NewAsset) -> NewAsset:
             )
         )
     tick = checks.check(
-        lambda: _decimal(new.tick_size, "tickSize", ErrorCode.INVALID_TICK_SIZE, "The tick size")
+        lambda: validation.parse_decimal(
+            new.tick_size,
+            field="tickSize",
+            code=ErrorCode.INVALID_TICK_SIZE,
+            what="The tick size",
+            max_decimals=MAX_DECIMALS,
+        )
     )
     price = checks.check(
-        lambda: _decimal(
-            new.reference_price, "referencePrice", ErrorCode.INVALID_PRICE, "The reference price"
+        lambda: validation.parse_decimal(
+            new.reference_price,
+            field="referencePrice",
+            code=ErrorCode.INVALID_PRICE,
+            what="The reference price",
+            max_decimals=MAX_DECIMALS,
         )
     )
     calendar = new.market_calendar or default_calendar(new.asset_class)

@@ -8,7 +8,6 @@ re-applies the same config, a repeated ``NEW_ORDER`` id is ignored), so callers 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
@@ -16,14 +15,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bourse.clock import now_ns
 from matching import client
 from matching.codec import AssetScales, add_asset_command, asset_scales, to_fixed
 from matching.wire import expire_day, reference_price
 from models.assets import Asset
-
-
-def now_ns() -> int:
-    return time.time_ns()
 
 
 def scales(asset: Asset) -> AssetScales:

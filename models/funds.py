@@ -19,16 +19,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hashlib
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
 from sqlalchemy import (
@@ -46,23 +43,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models import validation
+from bourse.clock import utcnow
+from bourse.money import MINOR_UNITS, minor_unit, round_cash
+from models import pagination, validation
 from models.base import Base, uuid_pk
-from models.currency import MINOR_UNITS
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
-from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, Leg, utcnow
+from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, Leg
 from models.rails import PaymentRail, RailOutcome, RailResult, RailTransfer
 from models.users import User
 
 log = structlog.get_logger("bourse.funds")
 
 MAX_AMOUNT = Decimal(10) ** 12  # per request, whatever the limits say
-MAX_AMOUNT_TEXT = 64
 MAX_METHOD = 64
 MAX_KEY = 128
 PAGE_MAX = 100
-# Plain ASCII decimal notation; Decimal() alone would also take '1_000', 'NaN' and other digits.
-AMOUNT_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 class TransactionType(enum.StrEnum):
@@ -142,34 +137,16 @@ ScheduleWithdrawal = Callable[[uuid.UUID, float], Awaitable[None]]
 def cash(value: Decimal, currency: str) -> Decimal:
     """Cash shown to people: the currency's minor unit, ROUND_HALF_EVEN (the ledger keeps 18
     decimals; inputs never carry more than the minor unit, so this only trims zeros)."""
-    return value.quantize(Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2)))
+    return round_cash(value, currency, ROUND_HALF_EVEN)
 
 
 def parse_amount(raw: str | None, currency: str | None, field: str = "amount") -> Decimal:
-    def bad(message: str) -> DomainError:
-        return DomainError.one(ErrorCode.INVALID_AMOUNT, message, field)
-
-    if raw is None or not raw.strip():
-        raise bad('An amount is required, e.g. "100.00".')
-    text_value = raw.strip()
-    if len(text_value) > MAX_AMOUNT_TEXT:
-        raise bad("The amount is too long.")
-    if not AMOUNT_RE.fullmatch(text_value):
-        raise bad('The amount is not a number; write it like "100.00".')
-    try:
-        value = Decimal(text_value)
-    except (InvalidOperation, ValueError):
-        raise bad('The amount is not a number; write it like "100.00".') from None
-    if not value.is_finite():
-        raise bad("The amount must be a finite number.")
-    if value <= 0:
-        raise bad("The amount must be greater than zero.")
-    if value.adjusted() >= 13 or value > MAX_AMOUNT:
-        raise bad(f"The amount may be at most {MAX_AMOUNT:,}.")
+    """A positive amount of cash with at most the currency's minor-unit decimals."""
     places = MINOR_UNITS.get(currency or "", 2)
-    if value.adjusted() < -places or value != value.quantize(Decimal(1).scaleb(-places)):
-        raise bad(f"At most {places} decimal places for {currency or 'this currency'}.")
-    return value.quantize(Decimal(1).scaleb(-places))
+    value = validation.parse_decimal(
+        raw, field=field, code=ErrorCode.INVALID_AMOUNT, what="The amount", max_decimals=places
+    )
+    return value.quantize(minor_unit(currency or ""))
 
 
 def _text(value: str | None, field: str, max_len: int, what: str) -> str:
@@ -192,19 +169,7 @@ def _lock_key(user_id: uuid.UUID) -> int:
 
 
 def encode_cursor(txn: FundTransaction) -> str:
-    raw = f"{txn.created_at.isoformat()}|{txn.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        at, key = datetime.fromisoformat(created), uuid.UUID(ident)
-    except (ValueError, binascii.Error, UnicodeError):
-        at = None
-    if at is None or at.tzinfo is None:
-        raise DomainError.one(ErrorCode.INVALID_INPUT, "Not a valid cursor.", "after")
-    return at, key
+    return pagination.encode_cursor(txn.created_at, txn.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,7 +478,7 @@ class Funds:
                 FundTransaction.created_at <= datetime.combine(end_date, time.max, tzinfo=UTC)
             )
         if after:
-            created, ident = decode_cursor(after)
+            created, ident = pagination.decode_cursor(after, uuid.UUID)
             query = query.where(
                 tuple_(FundTransaction.created_at, FundTransaction.id) < tuple_(created, ident)
             )

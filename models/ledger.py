@@ -28,7 +28,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -47,16 +47,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse.clock import utcnow
 from models.base import Base, uuid_pk
 from models.errors import DomainError, ErrorCode
 
 # Amounts and quantities: fixed point, 20 integer and 18 fractional digits. Never floats.
 AMOUNT = Numeric(38, 18)
 ZERO = Decimal(0)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AccountKind(enum.StrEnum):

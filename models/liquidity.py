@@ -22,10 +22,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse.clock import utcnow
 from models.assets import Asset
 from models.base import Base
 from models.errors import DomainError, ErrorCode
-from models.ledger import AMOUNT, utcnow
+from models.ledger import AMOUNT
 
 
 class LiquidityConfig(Base):

@@ -25,7 +25,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from models.assets import Asset, Assets, plain
+from bourse.keys import summary_key
+from bourse.money import plain
+from models.assets import Asset, Assets
 from models.candles import CandleStore
 from models.quotes import convert, price_of, read_quotes, usd_per_unit
 
@@ -107,10 +109,6 @@ def rank(
     gainers = sorted((s for s, v in changes.items() if v[0] > 0), key=lambda s: (-changes[s][0], s))
     losers = sorted((s for s, v in changes.items() if v[0] < 0), key=lambda s: (changes[s][0], s))
     return [mover(s) for s in gainers[:n]], [mover(s) for s in losers[:n]]
-
-
-def summary_key(prefix: str) -> str:
-    return f"{prefix}market:summary"
 
 
 class MarketSummaries:

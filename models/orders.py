@@ -27,7 +27,6 @@ Rules where the exchange needs help from the broker:
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import json
 import re
@@ -56,16 +55,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse.clock import now_ns, utcnow
+from bourse.money import MINOR_UNITS, round_cash
 from matching.codec import to_fixed
 from matching.wire import cancel as cancel_command
 from matching.wire import new_order
+from models import pagination
 from models.assets import SYMBOL_RE, Asset
 from models.base import Base, uuid_pk
 from models.calendars import calendar
-from models.currency import MINOR_UNITS
 from models.errors import DomainError, ErrorCode, Problem
-from models.exchange import Exchange, now_ns, scales
-from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, utcnow
+from models.exchange import Exchange, scales
+from models.ledger import AMOUNT, ZERO, AccountKind, Ledger
 
 log = structlog.get_logger("bourse.orders")
 MAX_QUANTITY = Decimal(10) ** 9
@@ -236,20 +237,7 @@ class OrdersConfig:
 
 
 def encode_cursor(order: Order) -> str:
-    raw = f"{order.created_at.isoformat()}|{order.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(ident)
-    except (ValueError, UnicodeDecodeError):
-        raise DomainError.one(ErrorCode.INVALID_INPUT, "Not a valid cursor.", "after") from None
-
-
-def round_cash(value: Decimal, currency: str, rounding: str = ROUND_DOWN) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2)), rounding=rounding)
+    return pagination.encode_cursor(order.created_at, order.id)
 
 
 def _number(raw: str | None, field: str, code: ErrorCode, what: str) -> Decimal | None:
@@ -312,7 +300,7 @@ def plan_order(
             raise DomainError.one(
                 ErrorCode.INVALID_QUANTITY, "A notional order cannot be fill-or-kill.", "notional"
             )
-        if notional > MAX_NOTIONAL or round_cash(notional, asset.currency) != notional:
+        if notional > MAX_NOTIONAL or round_cash(notional, asset.currency, ROUND_DOWN) != notional:
             raise DomainError.one(
                 ErrorCode.INVALID_QUANTITY,
                 f"The notional must be at most {MAX_NOTIONAL} with at most "
@@ -700,7 +688,7 @@ class OrderBook:
         if end is not None:
             stmt = stmt.where(Order.created_at < end)
         if after:
-            created, ident = decode_cursor(after)
+            created, ident = pagination.decode_cursor(after, uuid.UUID)
             stmt = stmt.where(
                 or_(
                     Order.created_at < created,

@@ -36,10 +36,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse.clock import utcnow
+from bourse.money import round_cash
 from models.base import Base
 from models.errors import DomainError, ErrorCode
 from models.funds import FundTransaction, TransactionStatus, TransactionType
-from models.ledger import AMOUNT, ZERO, LedgerAccount, utcnow
+from models.ledger import AMOUNT, ZERO, LedgerAccount
 from models.portfolios import (
     DEFAULT_DESCRIPTION,
     DEFAULT_NAME,
@@ -49,7 +51,7 @@ from models.portfolios import (
     base_currencies,
     value_portfolios,
 )
-from models.positions import aware, round_cash
+from models.positions import aware
 from models.quotes import convert, usd_per_unit
 
 log = structlog.get_logger("bourse.performance")
@@ -213,7 +215,10 @@ async def performance(
             .order_by(PortfolioSnapshot.taken_at)
         )
         points = [
-            Point(r.taken_at, round_cash(convert(r.value, r.currency, base, rates), base))
+            Point(
+                r.taken_at,
+                round_cash(convert(r.value, r.currency, base, rates), base, ROUND_HALF_EVEN),
+            )
             for r in snapshots
         ]
         if start <= now <= end:
@@ -228,7 +233,7 @@ async def performance(
                 )
             )[portfolio.id]
     if not points:
-        zero = round_cash(ZERO, base)
+        zero = round_cash(ZERO, base, ROUND_HALF_EVEN)
         return Performance(base, zero, zero, None, None, zero, [])
     first, last = points[0].value, points[-1].value
     return Performance(
@@ -237,7 +242,7 @@ async def performance(
         end_value=last,
         percentage_change=percent((last - first) / first) if first > 0 else None,
         time_weighted_return=percent(time_weighted_return(points, flows)),
-        net_flows=round_cash(sum((f.amount for f in flows), ZERO), base),
+        net_flows=round_cash(sum((f.amount for f in flows), ZERO), base, ROUND_HALF_EVEN),
         series=points,
     )
 
@@ -318,7 +323,7 @@ async def snapshot_portfolios(
                         "value": v.total,
                         "holdings_value": v.holdings_value,
                         "cash_value": v.cash,
-                        "net_flow": round_cash(sum(day_flows, ZERO), v.currency),
+                        "net_flow": round_cash(sum(day_flows, ZERO), v.currency, ROUND_HALF_EVEN),
                         "created_at": now,
                         "updated_at": now,
                     }

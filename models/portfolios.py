@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from redis.asyncio import Redis
 from sqlalchemy import (
@@ -51,19 +51,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.assets import SYMBOL_RE, Asset, plain
+from bourse.clock import utcnow
+from bourse.money import MINOR_UNITS, plain, round_cash
+from models import validation
+from models.assets import SYMBOL_RE, Asset
 from models.base import Base, uuid_pk
-from models.currency import MINOR_UNITS
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
-from models.funds import AMOUNT_RE
-from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, LedgerAccount, Leg, utcnow
-from models.positions import LotSource, PositionRow, open_lot, open_positions, round_cash
+from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, LedgerAccount, Leg
+from models.positions import LotSource, PositionRow, open_lot, open_positions
 from models.quotes import QuoteData, convert, price_of, read_quotes, usd_per_unit
 from models.users import User
 
 MAX_NAME = 100
 MAX_DESCRIPTION = 500
-MAX_VALUE = Decimal(10) ** 12
 MAX_INPUT_DECIMALS = 8  # quantities and prices typed by people (tracked portfolios)
 DEFAULT_NAME = "Brokerage"
 DEFAULT_DESCRIPTION = "Your brokerage account: holdings from your trades and transfers."
@@ -164,43 +164,6 @@ class PortfolioConfig:
 # ---- input parsing ----
 
 
-def parse_decimal(
-    raw: str | Decimal | None,
-    *,
-    field: str,
-    code: ErrorCode,
-    what: str,
-    max_decimals: int = MAX_INPUT_DECIMALS,
-    allow_zero: bool = False,
-) -> Decimal:
-    """A positive (or >= 0) plain decimal with at most `max_decimals` decimals, below 10^12."""
-
-    def bad(message: str) -> DomainError:
-        return DomainError.one(code, message, field)
-
-    if isinstance(raw, Decimal):
-        value = raw
-    else:
-        text_value = (raw or "").strip()
-        if not text_value or len(text_value) > 64 or not AMOUNT_RE.fullmatch(text_value):
-            raise bad(f'{what} must be a decimal number, e.g. "12.5".')
-        try:
-            value = Decimal(text_value)
-        except (InvalidOperation, ValueError):
-            raise bad(f'{what} must be a decimal number, e.g. "12.5".') from None
-    if not value.is_finite():
-        raise bad(f"{what} must be a finite number.")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise bad(f"{what} must be {'zero or more' if allow_zero else 'greater than zero'}.")
-    if value.adjusted() >= 12 or value >= MAX_VALUE:
-        raise bad(f"{what} must be below {MAX_VALUE:,}.")
-    if value != 0 and value.adjusted() < -max_decimals:
-        raise bad(f"{what} has more than {max_decimals} decimals.")
-    if value != value.quantize(Decimal(1).scaleb(-max_decimals)):
-        raise bad(f"{what} has more than {max_decimals} decimals.")
-    return value
-
-
 def _printable(value: str) -> bool:
     """No control characters (PostgreSQL text cannot even hold NUL)."""
     return all(ch.isprintable() or ch in "\n\t" for ch in value)
@@ -291,8 +254,8 @@ def value_holding(
 ) -> HoldingValue:
     currency = asset.currency
     current = row.quantity * quote.price
-    cost = round_cash(row.cost_basis, currency)
-    value = round_cash(current, currency)
+    cost = round_cash(row.cost_basis, currency, ROUND_HALF_EVEN)
+    value = round_cash(current, currency, ROUND_HALF_EVEN)
     return HoldingValue(
         asset_id=row.asset_id,
         currency=currency,
@@ -302,16 +265,21 @@ def value_holding(
         price=plain(quote.price),
         price_at=quote.timestamp,
         current_value=value,
-        current_value_base=round_cash(convert(current, currency, base, rates), base),
+        current_value_base=round_cash(
+            convert(current, currency, base, rates), base, ROUND_HALF_EVEN
+        ),
         unrealized_pnl=value - cost,
-        realized_pnl=round_cash(row.realized_pnl, currency),
+        realized_pnl=round_cash(row.realized_pnl, currency, ROUND_HALF_EVEN),
     )
 
 
 def cash_value(balances: dict[str, Decimal], rates: dict[str, Decimal], base: str) -> Decimal:
     return sum(
-        (round_cash(convert(v, ccy, base, rates), base) for ccy, v in balances.items()),
-        round_cash(ZERO, base),
+        (
+            round_cash(convert(v, ccy, base, rates), base, ROUND_HALF_EVEN)
+            for ccy, v in balances.items()
+        ),
+        round_cash(ZERO, base, ROUND_HALF_EVEN),
     )
 
 
@@ -337,7 +305,7 @@ def valuation(
         for r in rows
         if r.asset_id in assets
     ]
-    held = sum((h.current_value_base for h in holdings), round_cash(ZERO, base))
+    held = sum((h.current_value_base for h in holdings), round_cash(ZERO, base, ROUND_HALF_EVEN))
     money = cash_value(cash or {}, rates, base)
     return Valuation(base, holdings, held, money, held + money)
 
@@ -615,7 +583,9 @@ class Portfolios:
         base = (await base_currencies(s, [user_id]))[user_id]
         quote = price_of(asset, await read_quotes(self.redis, self.prefix, [asset.symbol]))
         rates = await usd_per_unit(self.redis, self.prefix)
-        return round_cash(convert(quantity * quote.price, asset.currency, base, rates), base), base
+        return round_cash(
+            convert(quantity * quote.price, asset.currency, base, rates), base, ROUND_HALF_EVEN
+        ), base
 
     async def add_asset(
         self,
@@ -628,16 +598,21 @@ class Portfolios:
         symbol = clean_symbol(asset_id)
         checks = ProblemCollector()
         qty = checks.check(
-            lambda: parse_decimal(
-                quantity, field="quantity", code=ErrorCode.INVALID_QUANTITY, what="The quantity"
+            lambda: validation.parse_decimal(
+                quantity,
+                field="quantity",
+                code=ErrorCode.INVALID_QUANTITY,
+                what="The quantity",
+                max_decimals=MAX_INPUT_DECIMALS,
             )
         )
         price = checks.check(
-            lambda: parse_decimal(
+            lambda: validation.parse_decimal(
                 purchase_price,
                 field="purchasePrice",
                 code=ErrorCode.INVALID_PRICE,
                 what="The purchase price",
+                max_decimals=MAX_INPUT_DECIMALS,
             )
         )
         async with self._sm.begin() as s:
@@ -747,7 +722,7 @@ class Portfolios:
             checks.problems.append(Problem(ErrorCode.UNKNOWN_ASSET, f"No asset {symbol}.",
                                            "assetId"))  # fmt: skip
         qty = checks.check(
-            lambda: parse_decimal(
+            lambda: validation.parse_decimal(
                 request.quantity, field="quantity", code=ErrorCode.INVALID_QUANTITY,
                 what="The quantity", max_decimals=18,
             )
@@ -762,7 +737,7 @@ class Portfolios:
             )
         places = MINOR_UNITS.get(asset.currency if asset else "USD", 2)
         cost = checks.check(
-            lambda: parse_decimal(
+            lambda: validation.parse_decimal(
                 request.cost_basis, field="costBasis", code=ErrorCode.INVALID_AMOUNT,
                 what="The cost basis", max_decimals=places, allow_zero=True,
             )

@@ -25,15 +25,13 @@ Everything here runs inside the caller's transaction and never commits.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -54,11 +52,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse.clock import utcnow
+from bourse.money import fill_cash, round_cash
 from models.assets import Asset
 from models.base import Base, uuid_pk
-from models.currency import MINOR_UNITS
 from models.errors import DomainError, ErrorCode
-from models.ledger import AMOUNT, ZERO, utcnow
+from models.ledger import AMOUNT, ZERO
+from models.pagination import Page, decode_cursor, page_size
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -170,16 +170,6 @@ class PositionFill(Base):
     __table_args__ = (PrimaryKeyConstraint("fill_id", "user_id", "side", name="pk_position_fills"),)
 
 
-def round_cash(amount: Decimal, currency: str) -> Decimal:
-    """Cash in the currency's minor unit, ROUND_HALF_EVEN (the ledger's documented rule)."""
-    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2)), ROUND_HALF_EVEN)
-
-
-def fill_cash(quantity: Decimal, price: Decimal, currency: str) -> Decimal:
-    """The cash a fill moves: quantity * price, rounded to the minor unit (commission-free)."""
-    return round_cash(quantity * price, currency)
-
-
 async def _currency(s: AsyncSession, asset_id: str) -> str:
     currency = (
         await s.execute(select(Asset.currency).where(Asset.symbol == asset_id))
@@ -250,7 +240,7 @@ def _split(
     the last part takes the rest so the shares sum to `total` exactly."""
     shares: list[Decimal] = []
     for part in parts[:-1]:
-        shares.append(round_cash(total * part / whole, currency))
+        shares.append(round_cash(total * part / whole, currency, ROUND_HALF_EVEN))
     shares.append(total - sum(shares, ZERO))
     return shares
 
@@ -297,7 +287,9 @@ async def _consume_lots(
         cost = (
             lot.remaining_cost
             if take == lot.remaining_quantity
-            else round_cash(lot.remaining_cost * take / lot.remaining_quantity, currency)
+            else round_cash(
+                lot.remaining_cost * take / lot.remaining_quantity, currency, ROUND_HALF_EVEN
+            )
         )
         slices.append((lot.id, take, cost, lot.acquired_at))
         left -= take
@@ -457,35 +449,6 @@ async def open_positions(s: AsyncSession, user_ids: Sequence[uuid.UUID]) -> list
     return [
         PositionRow(r.user_id, r.asset_id, r.quantity, r.cost_basis, r.realized_pnl) for r in rows
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    has_next_page: bool
-
-
-def encode_cursor(at: datetime, key: object) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode()
-
-
-def decode_cursor(cursor: str, parse: Callable[[str], K]) -> tuple[datetime, K]:
-    """(timestamp, key) from an opaque cursor, or INVALID_INPUT on field `after`."""
-    try:
-        raw, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        at, key = datetime.fromisoformat(raw), parse(ident)
-    except (ValueError, binascii.Error, UnicodeError):
-        at = None
-    if at is None or at.tzinfo is None:
-        raise DomainError.one(ErrorCode.INVALID_INPUT, "Not a valid cursor.", "after")
-    return at, key
-
-
-def page_size(first: int | None, default: int = 20, cap: int = 100) -> int:
-    limit = default if first is None else first
-    if limit < 0:
-        raise DomainError.one(ErrorCode.INVALID_INPUT, "first must not be negative.", "first")
-    return min(limit, cap)
 
 
 async def realized_gains(

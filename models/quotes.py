@@ -23,6 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bourse.keys import fx_key, quote_channel, quote_key
 from models.assets import Asset
 
 DEFAULT_USD_PER_UNIT: dict[str, Decimal] = {
@@ -33,19 +34,6 @@ DEFAULT_USD_PER_UNIT: dict[str, Decimal] = {
     "CAD": Decimal("0.72"),
     "JPY": Decimal("0.0066"),
 }
-
-
-def quote_key(prefix: str, symbol: str) -> str:
-    return f"{prefix}quote:{symbol}"
-
-
-def quote_channel(prefix: str, symbol: str) -> str:
-    """The pub/sub channel on which every new quote of ``symbol`` is published."""
-    return f"{prefix}quotes:{symbol}"
-
-
-def fx_key(prefix: str) -> str:
-    return f"{prefix}fx"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bourse.keys import arq_queue
 from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
@@ -39,7 +40,7 @@ from models.watchlists import WatchlistConfig, Watchlists
 
 
 def arq_queue_name(settings: Settings) -> str:
-    return f"{settings.redis_prefix}arq:queue"
+    return arq_queue(settings.redis_prefix)
 
 
 @dataclass

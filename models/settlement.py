@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -33,12 +33,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse.clock import utcnow
+from bourse.money import fill_cash
 from matching.codec import AssetScales, from_fixed
 from models.assets import Asset
 from models.base import Base
 from models.errors import DomainError
 from models.exchange import scales
-from models.ledger import AccountKind, Ledger, Leg, utcnow
+from models.ledger import AccountKind, Ledger, Leg
 from models.orders import (
     FINAL_STATUSES,
     LIQUIDITY_PROVIDER,
@@ -46,7 +48,6 @@ from models.orders import (
     Order,
     OrderStatus,
     Side,
-    round_cash,
     utc_from_ns,
 )
 
@@ -64,11 +65,6 @@ class SettlementCursor(Base):
     stream: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_id: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-def user_channel(prefix: str, user_id: str) -> str:
-    """The pub/sub channel of one user's order notices."""
-    return f"{prefix}orders:{user_id}"
 
 
 def stream_id_key(entry_id: str) -> tuple[int, int]:
@@ -247,7 +243,7 @@ class Settlement:
         sc = batch.scales[asset.symbol]
         price = from_fixed(int(ev["price"]), sc.price_scale)
         qty = from_fixed(int(ev["quantity"]), sc.qty_scale)
-        value = round_cash(price * qty, asset.currency, ROUND_DOWN)
+        value = fill_cash(qty, price, asset.currency)
         at = utc_from_ns(int(ev.get("ts") or 0))
         taker_side = Side(ev["taker_side"])
         maker_user, taker_user = _uuid(ev.get("maker_user_id")), _uuid(ev.get("taker_user_id"))

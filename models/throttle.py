@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from bourse.keys import login_fail_key, login_lock_key
+
 
 @dataclass(frozen=True, slots=True)
 class ThrottleConfig:
@@ -27,8 +29,8 @@ class LoginThrottle:
 
     def _keys(self, kind: str, ident: str) -> tuple[str, str]:
         return (
-            f"{self._prefix}login:fail:{kind}:{ident}",
-            f"{self._prefix}login:lock:{kind}:{ident}",
+            login_fail_key(self._prefix, kind, ident),
+            login_lock_key(self._prefix, kind, ident),
         )
 
     async def account_locked(self, account: str) -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
 from email_validator import EmailNotValidError, validate_email
 
-from models.currency import SUPPORTED_CURRENCIES
+from bourse.money import SUPPORTED_CURRENCIES
 from models.errors import DomainError, ErrorCode
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
@@ -17,6 +18,10 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 128
 MIN_AGE_YEARS = 18
 # The handful of passwords every credential-stuffing list starts with.
+# Plain ASCII decimal notation; Decimal() alone would also take '1_000', 'NaN' and other digits.
+AMOUNT_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+MAX_DECIMAL_TEXT = 64
+MAX_VALUE = Decimal(10) ** 12  # no amount, price or quantity a person types is this large
 COMMON_PASSWORDS = frozenset(
     {
         "password",
@@ -139,4 +144,45 @@ def bounded_text(value: str, max_len: int, field: str) -> str:
     # breaks and tabs are fine (addresses).
     if any(not ch.isprintable() and ch not in "\n\r\t" for ch in value):
         raise DomainError.one(ErrorCode.INVALID_INPUT, "Control characters are not allowed.", field)
+    return value
+
+
+def parse_decimal(
+    raw: str | Decimal | None,
+    *,
+    field: str,
+    code: ErrorCode,
+    what: str,
+    max_decimals: int,
+    allow_zero: bool = False,
+) -> Decimal:
+    """A positive (or >= 0) plain decimal with at most `max_decimals` decimals, below 10^12."""
+
+    def bad(message: str) -> DomainError:
+        return DomainError.one(code, message, field)
+
+    if isinstance(raw, Decimal):
+        value = raw
+    else:
+        text_value = (raw or "").strip()
+        if (
+            not text_value
+            or len(text_value) > MAX_DECIMAL_TEXT
+            or not AMOUNT_RE.fullmatch(text_value)
+        ):
+            raise bad(f'{what} must be a decimal number, e.g. "12.5".')
+        try:
+            value = Decimal(text_value)
+        except (InvalidOperation, ValueError):
+            raise bad(f'{what} must be a decimal number, e.g. "12.5".') from None
+    if not value.is_finite():
+        raise bad(f"{what} must be a finite number.")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise bad(f"{what} must be {'zero or more' if allow_zero else 'greater than zero'}.")
+    if value.adjusted() >= 12 or value >= MAX_VALUE:
+        raise bad(f"{what} must be below {MAX_VALUE:,}.")
+    if value != 0 and value.adjusted() < -max_decimals:
+        raise bad(f"{what} has more than {max_decimals} decimals.")
+    if value != value.quantize(Decimal(1).scaleb(-max_decimals)):
+        raise bad(f"{what} has more than {max_decimals} decimals.")
     return value

@@ -20,10 +20,10 @@ from sqlalchemy import ForeignKey, Index, Integer, PrimaryKeyConstraint, String,
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse.clock import utcnow
 from models.assets import Asset
 from models.base import Base, uuid_pk
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
-from models.ledger import utcnow
 from models.portfolios import clean_name, clean_symbol, lock_key, not_found, parse_id
 
 LOCK_NAMESPACE = 0x77617463  # "watc"

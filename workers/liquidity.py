@@ -31,12 +31,15 @@ from typing import Any
 import structlog
 import uvloop
 
+from bourse.clock import now_ns
+from bourse.keys import lp_orders_key as orders_key
+from bourse.keys import lp_seq_key
 from bourse.settings import Settings, get_settings
 from matching.codec import to_fixed
 from matching.wire import cancel, new_order
 from models.assets import Asset
 from models.calendars import calendar
-from models.exchange import now_ns, scales
+from models.exchange import scales
 from models.liquidity import Quoting, ladder
 from models.orders import LIQUIDITY_PROVIDER
 from models.quotes import price_of, read_quotes
@@ -72,10 +75,6 @@ def _eaten(
     if better(price, ours):
         return False
     return price != ours or quantity < size
-
-
-def orders_key(prefix: str, symbol: str) -> str:
-    return f"{prefix}lp:orders:{symbol}"
 
 
 class LiquidityProvider:
@@ -158,7 +157,7 @@ class LiquidityProvider:
         self, asset: Asset, reference: Decimal, quoting: Quoting
     ) -> tuple[list[str], list[dict[str, Any]]]:
         levels = ladder(asset, reference, quoting)
-        first = int(await self.services.redis.incrby(f"{self.prefix}lp:seq", len(levels)))
+        first = int(await self.services.redis.incrby(lp_seq_key(self.prefix), len(levels)))
         sc = scales(asset)
         ids: list[str] = []
         commands: list[dict[str, Any]] = []

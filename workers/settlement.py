@@ -37,15 +37,15 @@ from redis.exceptions import ResponseError
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from bourse.clock import utcnow
+from bourse.keys import events_key, expiry_key, snapshot_key, user_channel
 from bourse.settings import Settings, get_settings
-from matching.keys import events_key, snapshot_key
 from matching.wire import decode_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
-from models.ledger import utcnow
 from models.orders import RELAY_GRACE, OutboxEntry
 from models.services import Services, open_services
-from models.settlement import Notice, Settlement, stream_id_key, user_channel
+from models.settlement import Notice, Settlement, stream_id_key
 
 log = structlog.get_logger("bourse.settlement")
 GROUP = "settlement"
@@ -215,7 +215,7 @@ class DayExpiry:
         due: list[str] = []
         for asset in assets:
             close = last_close(asset.market_calendar, at)
-            key = f"{prefix}expiry:{asset.symbol}:{close.isoformat()}"
+            key = expiry_key(prefix, asset.symbol, close.isoformat())
             if await redis.set(key, "1", nx=True, ex=14 * 86400):
                 due.append(asset.symbol)
         if due:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from models.ledger import utcnow
+from bourse.clock import utcnow
 from models.performance import snapshot_portfolios as take_snapshots
 from models.services import Services
 

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from models.assets import plain
+from bourse.money import plain
 from models.candles import CandleData, history_range
 from models.candles import CandleInterval as CandleIntervalModel
 from models.errors import DomainError

@@ -26,10 +26,11 @@ import strawberry
 from redis.exceptions import RedisError
 from strawberry.types import Info
 
+from bourse.keys import quote_channel
 from matching import client as matching
 from models.assets import Asset
 from models.errors import ErrorCode
-from models.quotes import QuoteData, price_of, quote_channel, read_quotes
+from models.quotes import QuoteData, price_of, read_quotes
 from models.services import Services
 from resolvers.context import Context
 from resolvers.errors import ApiError

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import strawberry
 
+from bourse.money import plain
 from models.assets import Asset as AssetModel
 from models.assets import AssetClass as AssetClassModel
-from models.assets import plain
 from models.calendars import calendar
 from resolvers.errors import UserError
 from resolvers.relay import PageInfo

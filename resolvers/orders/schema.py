@@ -10,11 +10,11 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from bourse.keys import user_channel
 from models.errors import DomainError
 from models.funds import parse_amount
 from models.orders import OrderStatus as OrderStatusModel
 from models.orders import PlaceOrderRequest, encode_cursor
-from models.settlement import user_channel
 from resolvers.context import Context
 from resolvers.errors import ApiError, bad_input, user_errors
 from resolvers.hub import BoundedQueueSubscriber, SubscriberOverflow

@@ -11,7 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from models.assets import plain
+from bourse.money import plain
 from models.funds import cash
 from models.orders import Fill as FillModel
 from models.orders import Order as OrderModel

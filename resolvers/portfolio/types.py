@@ -10,12 +10,13 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from models.assets import plain as plain_decimal
+from bourse.money import plain as plain_decimal
 from models.errors import DomainError
+from models.pagination import encode_cursor
 from models.performance import Performance
 from models.portfolios import Portfolio, PortfolioRef, clean_symbol
 from models.portfolios import ref as portfolio_ref
-from models.positions import Lot, RealizedGain, encode_cursor, is_long_term
+from models.positions import Lot, RealizedGain, is_long_term
 from models.positions import lots as list_lots
 from models.positions import realized_gains as list_gains
 from models.watchlists import WatchlistView

@@ -15,12 +15,13 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bourse.keys import input_key, quote_channel
+from bourse.keys import marketdata_lease_key as lease_key
 from bourse.platform import child_commands
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
-from matching.keys import input_key
 from models.assets import Assets
-from models.quotes import QuoteData, quote_channel, read_quotes
+from models.quotes import QuoteData, read_quotes
 from tests.market.feed_helpers import (
     RecordingSink,
     ScriptedProvider,
@@ -33,7 +34,6 @@ from tests.market.feed_helpers import (
     running_feed,
     running_shards,
 )
-from workers.marketdata.feed import lease_key
 
 
 @pytest.fixture

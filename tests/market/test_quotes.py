@@ -17,9 +17,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from websockets.asyncio.client import ClientConnection
 
+from bourse.keys import quote_channel
 from bourse.settings import Settings
 from models.assets import Asset
-from models.quotes import QuoteData, quote_channel, write_quotes
+from models.quotes import QuoteData, write_quotes
 from resolvers.hub import ConflatingSubscriber, Hub
 from tests.market.feed_helpers import (
     ScriptedProvider,

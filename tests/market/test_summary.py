@@ -9,10 +9,11 @@ from decimal import Decimal
 from redis.asyncio import Redis
 from sqlalchemy import update
 
+from bourse.keys import summary_key
 from models.assets import Asset, AssetClass, NewAsset
 from models.calendars import NEW_YORK
 from models.candles import Bar, CandleInterval, PricePoint
-from models.market_summary import MarketSummaries, percentage_change, rank, summary_key
+from models.market_summary import MarketSummaries, percentage_change, rank
 from models.quotes import QuoteData, write_quotes
 from models.services import Services
 from tests.support.server import Api

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from matching import keys
+from bourse import keys
 from matching.loadgen import OrderFlow
 from matching.shard import Shard, ShardConfig, stream_id
 from matching.wire import COMMAND_FIELD, EVENT_FIELD, encode_command, encode_events

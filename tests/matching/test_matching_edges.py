@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matching import codec, keys, wire
+from bourse import keys
+from matching import codec, wire
 from matching.core import Engine
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from matching import client, keys
+from bourse import keys
+from matching import client
 from matching.loadgen import OrderFlow
 from matching.shard import LeaseLostError, Shard, ShardConfig
 from matching.wire import COMMAND_FIELD, EVENT_FIELD, encode_command, encode_events, new_order

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bourse.keys import events_key, snapshot_key
 from bourse.settings import Settings
-from matching.keys import events_key, snapshot_key
 from models.services import Services, open_services
 from workers.settlement import EventTrimmer
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bourse.keys import events_key, shard_for
 from bourse.settings import Settings
-from matching.keys import events_key, shard_for
 from matching.wire import decode_event
 from models.ledger import JournalEntry
 from models.orders import FINAL_STATUSES, Fill, Order, OutboxEntry

@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
+from bourse.keys import input_key, shard_for
 from bourse.settings import Settings
-from matching.keys import input_key, shard_for
 from matching.wire import decode_command
 from models.assets import Asset, AssetClass, NewAsset
 from models.errors import DomainError

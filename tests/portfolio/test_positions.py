@@ -28,6 +28,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from bourse.money import fill_cash
 from models.errors import DomainError, ErrorCode
 from models.ledger import ZERO
 from models.positions import Lot, Position, RealizedGain, apply_fill
@@ -190,7 +191,7 @@ async def test_random_fills_keep_lots_positions_and_gains_consistent(
         else:
             await fill(services, user, sym, "BUY", str(qty), str(price), at)
             held += qty
-            bought += (qty * price).quantize(Decimal("0.01"))
+            bought += fill_cash(qty, price, "USD")  # the ledger's rule: rounded down
     async with services.sessionmaker() as s:
         position = await s.get(Position, (user, sym))
         assert position is not None

@@ -57,9 +57,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bourse.demo_assets import DEMO_ASSETS
+from bourse.keys import book_key, depth_channel, events_key, shard_for
+from bourse.keys import marketdata_lease_key as lease_key
 from bourse.settings import Settings
 from matching.codec import AssetScales, asset_scales, from_fixed
-from matching.keys import book_key, depth_channel, events_key, shard_for
 from matching.wire import decode_event
 from models.assets import Asset, Assets
 from models.exchange import Exchange
@@ -95,10 +96,6 @@ _RELEASE = (
 
 class LeaseLostError(RuntimeError):
     """Another feed holds the prefix's lease: this one must stop writing."""
-
-
-def lease_key(prefix: str) -> str:
-    return f"{prefix}marketdata:lease"
 
 
 def _glob_escape(text: str) -> str:

@@ -1,0 +1,140 @@
+"""Every Redis key and pub/sub channel the platform uses, and the asset → shard mapping.
+
+One builder per key, all here, so a reader (or a Redis Cluster migration) sees the whole key
+space at once. ``P`` is the deployment's key prefix (e.g. ``"bourse:"``, or ``""``). Every key
+of shard ``K`` carries the hash tag ``{K}`` so a Redis Cluster keeps them in one slot (the
+shard's MULTI/EXEC spans several of them).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Final
+
+GROUP: Final = "matching"  # consumer group of every input stream
+
+
+def shard_for(asset_id: str, shards: int) -> int:
+    """The shard that owns ``asset_id``: CRC-32 of its UTF-8 bytes modulo ``shards``. Stable
+    across processes, machines and Python versions (unlike ``hash()``)."""
+    if shards < 1:
+        raise ValueError("shards must be >= 1")
+    return zlib.crc32(asset_id.encode("utf-8", "surrogatepass")) % shards
+
+
+def _base(prefix: str, shard: int) -> str:
+    return f"{prefix}matching:{{{shard}}}"
+
+
+def input_key(prefix: str, shard: int) -> str:
+    """Stream of commands (field ``command``)."""
+    return f"{_base(prefix, shard)}:in"
+
+
+def events_key(prefix: str, shard: int) -> str:
+    """Stream of events (field ``event``)."""
+    return f"{_base(prefix, shard)}:events"
+
+
+def snapshot_key(prefix: str, shard: int) -> str:
+    """String: the latest snapshot (JSON)."""
+    return f"{_base(prefix, shard)}:snapshot"
+
+
+def applied_key(prefix: str, shard: int) -> str:
+    """String: id of the last input entry whose events were appended."""
+    return f"{_base(prefix, shard)}:applied"
+
+
+def heartbeat_key(prefix: str, shard: int) -> str:
+    """String with a short TTL, refreshed while the shard runs."""
+    return f"{_base(prefix, shard)}:heartbeat"
+
+
+def lease_key(prefix: str, shard: int) -> str:
+    """String: the token of the one process allowed to run the shard (short TTL)."""
+    return f"{_base(prefix, shard)}:lease"
+
+
+def book_key(prefix: str, shard: int, asset_id: str) -> str:
+    """String: top of book and depth of one asset (JSON)."""
+    return f"{_base(prefix, shard)}:book:{asset_id}"
+
+
+def depth_channel(prefix: str, asset_id: str) -> str:
+    """Pub/sub channel carrying the same JSON as ``book_key`` on every change."""
+    return f"{prefix}matching:depth:{asset_id}"
+
+
+def all_keys(prefix: str, shard: int) -> str:
+    """A SCAN pattern matching every key of one shard (for clean-up in tests and tools)."""
+    return f"{prefix}matching:{{{shard}}}:*"
+
+
+# ---- market data ----
+
+
+def quote_key(prefix: str, symbol: str) -> str:
+    """Hash: the latest quote of ``symbol`` (price, bid, ask, timestamp)."""
+    return f"{prefix}quote:{symbol}"
+
+
+def quote_channel(prefix: str, symbol: str) -> str:
+    """The pub/sub channel on which every new quote of ``symbol`` is published."""
+    return f"{prefix}quotes:{symbol}"
+
+
+def fx_key(prefix: str) -> str:
+    """Hash: currency → rate against USD."""
+    return f"{prefix}fx"
+
+
+def summary_key(prefix: str) -> str:
+    """String: the latest market summary (JSON)."""
+    return f"{prefix}market:summary"
+
+
+def marketdata_lease_key(prefix: str) -> str:
+    """String: the token of the one feed process allowed to publish (short TTL)."""
+    return f"{prefix}marketdata:lease"
+
+
+# ---- orders and settlement ----
+
+
+def user_channel(prefix: str, user_id: str) -> str:
+    """The pub/sub channel of one user's order notices."""
+    return f"{prefix}orders:{user_id}"
+
+
+def expiry_key(prefix: str, symbol: str, close: str) -> str:
+    """String (with a TTL): DAY orders of ``symbol`` were expired for the close ``close``."""
+    return f"{prefix}expiry:{symbol}:{close}"
+
+
+def lp_orders_key(prefix: str, symbol: str) -> str:
+    """Hash: the liquidity provider's resting orders on ``symbol``."""
+    return f"{prefix}lp:orders:{symbol}"
+
+
+def lp_seq_key(prefix: str) -> str:
+    """Counter: the liquidity provider's client order sequence."""
+    return f"{prefix}lp:seq"
+
+
+# ---- accounts and jobs ----
+
+
+def login_fail_key(prefix: str, kind: str, ident: str) -> str:
+    """Counter (with a TTL): recent failed sign-ins per account or per IP."""
+    return f"{prefix}login:fail:{kind}:{ident}"
+
+
+def login_lock_key(prefix: str, kind: str, ident: str) -> str:
+    """String (with a TTL): sign-in locked for this account or IP."""
+    return f"{prefix}login:lock:{kind}:{ident}"
+
+
+def arq_queue(prefix: str) -> str:
+    """The arq job queue (a sorted set)."""
+    return f"{prefix}arq:queue"
