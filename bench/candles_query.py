@@ -34,8 +34,8 @@ from sqlalchemy import text  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
 from bench.stats import median, percentile  # noqa: E402
+from bourse.app.platform import QuietServer  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.platform import QuietServer  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
 from models.candles import CandleInterval, partitions_between  # noqa: E402
 from models.services import Services, open_services  # noqa: E402

@@ -27,8 +27,8 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
+from bourse.app.platform import QuietServer  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.platform import QuietServer  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.ledger import AccountKind, Leg  # noqa: E402
 from models.services import Services, open_services  # noqa: E402

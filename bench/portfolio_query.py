@@ -30,8 +30,8 @@ import uvicorn  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
 from bench.stats import percentile  # noqa: E402
+from bourse.app.platform import QuietServer  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.platform import QuietServer  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.assets import Asset, AssetClass  # noqa: E402
 from models.positions import apply_fill  # noqa: E402

@@ -64,7 +64,7 @@ async def serve(port: int) -> None:
     import uvicorn
 
     from bff.app import create_app
-    from bourse.platform import QuietServer
+    from bourse.app.platform import QuietServer
 
     settings = Settings()
     assert settings.database_url

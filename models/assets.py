@@ -74,6 +74,9 @@ class Asset(Timestamps, Base):
     # The session close ``previous_close`` was taken at (workers.marketdata.summary rolls it).
     previous_close_at: Mapped[datetime | None] = mapped_column()
     collar_bps: Mapped[int] = mapped_column(Integer, default=500)
+    # Annualised volatility (0.25 = 25%) as reference data; the synthetic market-data provider
+    # walks the price with it. Null: the provider's default.
+    volatility: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))
 
     __table_args__ = (
         CheckConstraint("tick_size > 0", name="tick_positive"),
@@ -99,6 +102,7 @@ class NewAsset:
     reference_price: str | Decimal
     market_calendar: str | None = None
     collar_bps: int = 500
+    volatility: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +193,7 @@ def validate(new: NewAsset) -> NewAsset:
         reference_price=price,
         market_calendar=calendar,
         collar_bps=new.collar_bps,
+        volatility=new.volatility,
     )
 
 
@@ -207,6 +212,7 @@ def _row(new: NewAsset) -> dict[str, object]:
         # A new asset's change is measured from its listing price until the first close.
         "previous_close": new.reference_price,
         "collar_bps": new.collar_bps,
+        "volatility": new.volatility,
     }
 
 

@@ -31,7 +31,7 @@ async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(
         "PORT": str(port),
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bourse.cli", "up",
+        sys.executable, "-m", "bourse.app.cli", "up",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=stderr_log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -24,7 +24,7 @@ async def bourse(settings: Settings, *args: str) -> tuple[int, str]:
         "BOURSE_SECRET_KEY": settings.secret_key or "",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bourse.cli", *args,
+        sys.executable, "-m", "bourse.app.cli", *args,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await proc.communicate()

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bourse.demo import load_demo
-from bourse.demo_assets import DEMO_ASSETS
+from bourse.app.demo.assets import DEMO_ASSETS
+from bourse.app.demo.loader import load_demo
 from bourse.settings import Settings
 from models.services import Services
 from tests.accounts.helpers import new_user

@@ -15,9 +15,9 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bourse.app.platform import child_commands
 from bourse.keys import input_key, quote_channel
 from bourse.keys import marketdata_lease_key as lease_key
-from bourse.platform import child_commands
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
 from models.assets import Assets

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bourse.demo_assets import new_assets
+from bourse.app.demo.assets import new_assets
 from bourse.settings import Settings
 from models.assets import AssetClass, NewAsset
 from models.candles import (
@@ -247,7 +247,7 @@ async def bourse_cli(settings: Settings, *args: str) -> tuple[int, str]:
         "BOURSE_SECRET_KEY": settings.secret_key or "",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bourse.cli", *args,
+        sys.executable, "-m", "bourse.app.cli", *args,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await proc.communicate()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from bourse.demo_assets import new_assets
+from bourse.app.demo.assets import new_assets
 from models.services import Services
 from tests.support.server import Api
 from workers.marketdata.news import SAMPLE_NEWS_PATH, SampleNewsSource, ingest

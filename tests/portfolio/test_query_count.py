@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy import event
 
 from bff.app import create_app
-from bourse.platform import QuietServer
+from bourse.app.platform import QuietServer
 from bourse.settings import Settings
 from models.services import Services
 from tests.portfolio.conftest import MakeAssets, customer, fill, set_price

@@ -14,7 +14,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from bff.app import create_app
-from bourse.platform import QuietServer
+from bourse.app.platform import QuietServer
 from bourse.settings import Settings
 
 

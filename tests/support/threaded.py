@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from bff.app import create_app
-from bourse.platform import QuietServer
+from bourse.app.platform import QuietServer
 from bourse.settings import Settings
 from tests.support.server import free_port
 

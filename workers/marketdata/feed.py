@@ -56,7 +56,6 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bourse.demo_assets import DEMO_ASSETS
 from bourse.keys import book_key, depth_channel, events_key, shard_for
 from bourse.keys import marketdata_lease_key as lease_key
 from bourse.settings import Settings
@@ -82,7 +81,6 @@ LEASE_MS = 5_000
 LEASE_REFRESH_S = 1.0
 TICK_BUFFER = 50_000  # ticks waiting for the sinks; beyond it the oldest are dropped (counted)
 SINK_ATTEMPTS = 3
-VOLATILITY = {a.symbol: a.volatility for a in DEMO_ASSETS}
 
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
@@ -316,7 +314,9 @@ class MarketDataFeed:
                 price=s.reference or s.asset.reference_price,
                 tick_size=s.asset.tick_size.normalize(),
                 market_calendar=s.asset.market_calendar,
-                volatility=VOLATILITY.get(s.asset.symbol, DEFAULT_VOLATILITY),
+                volatility=(
+                    float(s.asset.volatility) if s.asset.volatility else DEFAULT_VOLATILITY
+                ),
             )
             for s in sorted(self.states.values(), key=lambda s: s.asset.symbol)
         ]

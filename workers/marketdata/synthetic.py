@@ -1,11 +1,12 @@
 """The synthetic feed: geometric Brownian motion per asset, seeded, at a few ticks per second.
 
 Each asset walks on its own: ``S' = S * exp(-sigma**2 / 2 * dt + sigma * sqrt(dt) * Z)`` (a
-martingale: no drift), ``sigma`` its annualised volatility (``bourse/demo_assets.py``, else
-``DEFAULT_VOLATILITY``) and ``dt`` the time since its previous tick in years of *its market's*
-time: a US equity's year is 252 sessions of 6.5 hours (so a day of ticks moves it like a trading
-day), a 24x7 asset's year is 365 days. Ticks arrive per asset every ``1 / ticks_per_second``
-seconds on average, jittered uniformly between half and one and a half times that.
+martingale: no drift), ``sigma`` its annualised volatility (the asset's ``volatility``
+reference data, else ``DEFAULT_VOLATILITY``) and ``dt`` the time since its previous tick in
+years of *its market's* time: a US equity's year is 252 sessions of 6.5 hours (so a day of
+ticks moves it like a trading day), a 24x7 asset's year is 365 days. Ticks arrive per asset
+every ``1 / ticks_per_second`` seconds on average, jittered uniformly between half and one and
+a half times that.
 
 Deterministic: each asset has its own ``random.Random`` seeded with ``f"{seed}:{symbol}"``, so
 for one seed and start time ``generate`` always yields the same ticks, and adding an asset does

@@ -1,6 +1,6 @@
 """Writes the backfill sample (``data/sample_bars.csv``): one-minute OHLCV bars, made up.
 
-    python -m workers.marketdata.make_sample_bars [--seed 20261030] [--output PATH]
+    python -m bourse.app.demo.bars [--seed 20261030] [--output PATH]
 
 AAPL, MSFT, TSLA and SPY over the regular session of Friday 30 October 2026 (13:30-20:00 UTC)
 and BTC-USD from 12:00 UTC on 31 October to 12:00 UTC on 1 November 2026 (across a month
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
-from bourse.demo_assets import DEMO_ASSETS
+from bourse.app.demo.assets import DEMO_ASSETS
 from workers.marketdata.backfill import SAMPLE_BARS_PATH
 
 EQUITY_SESSION = (datetime(2026, 10, 30, 13, 30, tzinfo=UTC), 390)

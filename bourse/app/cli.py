@@ -16,12 +16,12 @@ from bourse.settings import Settings, get_settings
 
 
 def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from bourse.platform import run_platform
+    from bourse.app.platform import run_platform
 
     with service_urls(settings) as urls:
         upgrade(urls.database_url)
         if args.demo:
-            from bourse.demo import load_demo
+            from bourse.app.demo.loader import load_demo
 
             asyncio.run(load_demo(settings, urls.database_url, urls.redis_url))
         return asyncio.run(run_platform(settings, urls))
@@ -51,7 +51,7 @@ def _cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from bourse.demo import load_demo
+    from bourse.app.demo.loader import load_demo
 
     with service_urls(settings) as urls:
         upgrade(urls.database_url)

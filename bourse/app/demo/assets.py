@@ -7,6 +7,7 @@ Reference prices are plausible late-2026 levels, used as the synthetic feed's st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from models.assets import AssetClass, NewAsset
 
@@ -80,6 +81,7 @@ def new_assets() -> list[NewAsset]:
             fractionable=True,
             tradable=True,
             reference_price=a.price,
+            volatility=Decimal(str(a.volatility)),
         )
         for a in DEMO_ASSETS
     ]

@@ -1,6 +1,6 @@
 """Writes the replay sample (``data/sample_ticks.csv``) from the synthetic feed.
 
-    python -m workers.marketdata.sample [--rows 3000] [--seed 20260105] [--output PATH]
+    python -m bourse.app.demo.ticks [--rows 3000] [--seed 20260105] [--output PATH]
 
 Five demo assets (AAPL, MSFT, TSLA, SPY, BTC-USD) from the opening bell of 5 January 2026,
 about one tick per second each, so the default 3,000 rows cover ten minutes. Deterministic:
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bourse.demo_assets import DEMO_ASSETS
+from bourse.app.demo.assets import DEMO_ASSETS
 from models.assets import AssetClass, default_calendar
 from workers.marketdata.providers import Instrument
 from workers.marketdata.replay import SAMPLE_PATH
@@ -54,7 +54,7 @@ def write_sample(path: Path, rows: int, seed: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m workers.marketdata.sample", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m bourse.app.demo.ticks", description=__doc__)
     ap.add_argument("--rows", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=20260105)
     ap.add_argument("--output", type=Path, default=SAMPLE_PATH)

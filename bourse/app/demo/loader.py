@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bourse.demo_assets import new_assets
+from bourse.app.demo.assets import new_assets
 from bourse.settings import Settings
 from models.services import open_services
 from models.users import User

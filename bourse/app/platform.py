@@ -23,7 +23,7 @@ from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
 from workers.jobs import build_worker
 
-log = structlog.get_logger("bourse.platform")
+log = structlog.get_logger("bourse.app.platform")
 RESTART_DELAY_S = 1.0
 
 
