@@ -34,8 +34,8 @@ from sqlalchemy import text  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
 from bench.stats import median, percentile  # noqa: E402
-from bourse.app.platform import QuietServer  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
+from bourse.process import ApiServer  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
 from models.candles import CandleInterval, partitions_between  # noqa: E402
 from models.services import Services, open_services  # noqa: E402
@@ -138,7 +138,7 @@ async def main(args: argparse.Namespace) -> None:
 
             port = free_port()
             app = create_app(settings, url, redis_url)
-            server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+            server = ApiServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
             task = asyncio.create_task(server.serve())
             while not server.started:
                 await asyncio.sleep(0.02)

@@ -27,8 +27,8 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
-from bourse.app.platform import QuietServer  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
+from bourse.process import ApiServer  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.ledger import AccountKind, Leg  # noqa: E402
 from models.services import Services, open_services  # noqa: E402
@@ -116,7 +116,7 @@ async def bench_graphql(settings: Settings, ops: int, concurrency: int) -> None:
     assert settings.redis_url
     port = free_port()
     app = create_app(settings, settings.database_url, settings.redis_url)
-    server = QuietServer(
+    server = ApiServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())

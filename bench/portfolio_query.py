@@ -30,8 +30,8 @@ import uvicorn  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
 from bench.stats import percentile  # noqa: E402
-from bourse.app.platform import QuietServer  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
+from bourse.process import ApiServer  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.assets import Asset, AssetClass  # noqa: E402
 from models.positions import apply_fill  # noqa: E402
@@ -91,7 +91,7 @@ async def bench(settings: Settings, services: Services, requests: int, runs: int
     assert settings.redis_url
     port = free_port()
     app = create_app(settings, settings.database_url, settings.redis_url)
-    server = QuietServer(
+    server = ApiServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())

@@ -64,13 +64,13 @@ async def serve(port: int) -> None:
     import uvicorn
 
     from bff.app import create_app
-    from bourse.app.platform import QuietServer
+    from bourse.process import ApiServer
 
     settings = Settings()
     assert settings.database_url
     assert settings.redis_url
     app = create_app(settings, settings.database_url, settings.redis_url)
-    server = QuietServer(
+    server = ApiServer(
         uvicorn.Config(
             app,
             host="127.0.0.1",

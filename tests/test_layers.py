@@ -38,9 +38,9 @@ def layer_of(module: str) -> str | None:
     best: tuple[int, str] | None = None
     for name, prefixes in LAYERS:
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), name)
+            inside = module == prefix or module.startswith(prefix + ".")
+            if inside and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), name)
     return None if best is None else best[1]
 
 

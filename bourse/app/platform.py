@@ -12,26 +12,18 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
 import structlog
-import uvicorn
 
 from bff.app import create_app
+from bourse.process import api_server
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
 from workers.jobs import build_worker
 
 log = structlog.get_logger("bourse.app.platform")
 RESTART_DELAY_S = 1.0
-
-
-class QuietServer(uvicorn.Server):
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # `bourse up` owns SIGINT/SIGTERM and stops every component, not only the API.
-        yield
 
 
 async def _supervise(name: str, argv: list[str], env: dict[str, str], stop: asyncio.Event) -> None:
@@ -59,44 +51,38 @@ async def _supervise(name: str, argv: list[str], env: dict[str, str], stop: asyn
 
 
 def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, list[str]]]:
-    commands: list[tuple[str, list[str]]] = []
-    for shard in range(settings.matching_shards):
-        commands.append(
-            (
-                f"matching-shard-{shard}",
-                [
-                    sys.executable,
-                    "-m",
-                    "matching.shard",
-                    "--shard",
-                    str(shard),
-                    "--shards",
-                    str(settings.matching_shards),
-                    "--redis-url",
-                    urls.redis_url,
-                    "--prefix",
-                    settings.redis_prefix,
-                    # The feed sends a few REFERENCE_PRICE commands per asset per second: trim
-                    # the input stream up to each snapshot so it does not grow without end.
-                    "--trim-input",
-                ],
-            )
-        )
+    """The platform's processes besides the in-process API and job worker, by name: this is
+    the one definition, also used by the tests' and benchmarks' stack (tests/support/stack.py).
+    They read DATABASE_URL / REDIS_URL and the BOURSE_* settings from the environment the
+    supervisor passes them."""
+
+    def shard(k: int) -> list[str]:
+        return [
+            sys.executable, "-m", "matching.shard",
+            "--shard", str(k), "--shards", str(settings.matching_shards),
+            "--redis-url", urls.redis_url, "--prefix", settings.redis_prefix,
+            "--log-level", settings.log_level,
+            # The feed sends a few REFERENCE_PRICE commands per asset per second: trim the
+            # input stream up to each snapshot so it does not grow without end.
+            "--trim-input",
+        ]  # fmt: skip
+
+    shards = range(settings.matching_shards)
+    commands = [(f"shard-{k}", shard(k)) for k in shards]
     # Settlement (events -> PostgreSQL, outbox relay, DAY expiry, stream trimming): one process
     # per shard, so settlement scales with the shards (accounts are locked in id order, so two
     # of them touching one user's cash cannot deadlock; the relay and the expiry are safe to
-    # run in several processes). They and the liquidity provider read DATABASE_URL /
-    # REDIS_URL from the environment the supervisor passes them.
-    for shard in range(settings.matching_shards):
-        commands.append(
-            (
-                f"settlement-{shard}",
-                [sys.executable, "-m", "workers.settlement", "--shards", str(shard)],
-            )
-        )
+    # run in several processes).
+    settle = [sys.executable, "-m", "workers.settlement", "--shards"]
+    commands += [(f"settlement-{k}", [*settle, str(k)]) for k in shards]
     commands.append(("liquidity", [sys.executable, "-m", "workers.liquidity"]))
     commands.append(("marketdata-feed", [sys.executable, "-m", "workers.marketdata"]))
     return commands
+
+
+# One more API node (stateless, any number behind a load balancer); `bourse up` runs its API
+# in-process instead.
+API_COMMAND = [sys.executable, "-m", "bff.serve"]
 
 
 async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
@@ -106,19 +92,7 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     app = create_app(settings, urls.database_url, urls.redis_url)
-    server = QuietServer(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            lifespan="on",
-            ws="websockets-sansio",
-            # Small JSON frames to many subscribers: compression costs more CPU than it saves.
-            ws_per_message_deflate=False,
-            proxy_headers=False,
-        )
-    )
+    server = api_server(app, settings)
     worker = build_worker(settings, urls.redis_url, database_url=urls.database_url)
     env = {**os.environ, "DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
 

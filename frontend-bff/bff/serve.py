@@ -7,33 +7,20 @@ process alone. It never starts embedded servers: the URLs must be set.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
-import uvicorn
-
 from bff.app import create_app
-from bourse.logs import configure_logging
-from bourse.settings import get_settings
+from bourse.process import api_server, serve_until, service_main
+from bourse.settings import Settings
+
+
+async def serve(settings: Settings, database_url: str, redis_url: str, stop: asyncio.Event) -> None:
+    await serve_until(api_server(create_app(settings, database_url, redis_url), settings), stop)
 
 
 def main() -> int:
-    settings = get_settings()
-    if not settings.database_url or not settings.redis_url:
-        print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    app = create_app(settings, settings.database_url, settings.redis_url)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        lifespan="on",
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,  # small frames to many subscribers: not worth the CPU
-        proxy_headers=False,
-    )
-    return 0
+    return service_main(serve)
 
 
 if __name__ == "__main__":

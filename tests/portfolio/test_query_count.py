@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy import event
 
 from bff.app import create_app
-from bourse.app.platform import QuietServer
+from bourse.process import ApiServer
 from bourse.settings import Settings
 from models.services import Services
 from tests.portfolio.conftest import MakeAssets, customer, fill, set_price
@@ -58,7 +58,7 @@ async def counted_api(settings: Settings) -> AsyncIterator[tuple[Api, Counter]]:
     assert settings.redis_url
     app = create_app(settings, settings.database_url, settings.redis_url)
     port = free_port()
-    server = QuietServer(
+    server = ApiServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())

@@ -14,7 +14,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from bff.app import create_app
-from bourse.app.platform import QuietServer
+from bourse.process import ApiServer
 from bourse.settings import Settings
 
 
@@ -98,7 +98,7 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
     port = free_port()
     app = create_app(settings, settings.database_url, settings.redis_url)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    server = QuietServer(config)
+    server = ApiServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

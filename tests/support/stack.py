@@ -1,9 +1,11 @@
-"""The whole platform as real processes, each one killable: API, shards, settlement (one per
-shard, as `bourse up` runs it), liquidity.
+"""The whole platform as real processes, each one killable: the API, and the processes
+`bourse up` runs (`bourse.app.platform.child_commands`, the one definition): shards, settlement
+(one per shard), the liquidity provider and, when asked, the market-data feed.
 
-Every component runs exactly as in production (`python -m ...`), against the test run's
-PostgreSQL database and a Redis key prefix of its own. `kill(name)` sends SIGKILL and
-`start(name)` brings one back, for fault tests.
+Every component runs as in production (`python -m ...`, the same arguments), against the test
+run's PostgreSQL database and a Redis key prefix of its own. The feed is off by default: it
+moves reference prices, and most trading tests assert exact fills. `kill(name)` sends SIGKILL
+and `start(name)` brings one back, for fault tests.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,12 +21,16 @@ from typing import Any
 
 import httpx
 
+from bourse.app.platform import API_COMMAND, child_commands
+from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
 from tests.support.server import Api, free_port
 
 
 class Stack:
-    def __init__(self, settings: Settings, *, shards: int = 2, liquidity: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, shards: int = 2, liquidity: bool = True, feed: bool = False
+    ) -> None:
         self.prefix = f"{settings.redis_prefix}stk{uuid.uuid4().hex[:6]}:"
         self.port = free_port()
         self.shards = shards
@@ -34,6 +39,7 @@ class Stack:
                 "redis_prefix": self.prefix,
                 "matching_shards": shards,
                 "market_hours": "always",
+                "log_level": "WARNING",
             }
         )
         self.env: dict[str, str] = {
@@ -51,23 +57,14 @@ class Stack:
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
         }
+        wanted = {"liquidity": liquidity, "marketdata-feed": feed}
+        urls = ServiceUrls(settings.database_url or "", settings.redis_url or "", embedded=False)
         self.commands: dict[str, list[str]] = {
-            **{
-                f"shard-{k}": [
-                    sys.executable, "-m", "matching.shard", "--shard", str(k),
-                    "--shards", str(shards), "--redis-url", settings.redis_url or "",
-                    "--prefix", self.prefix, "--log-level", "WARNING",
-                ]
-                for k in range(shards)
-            },
-            **{
-                f"settlement-{k}": [sys.executable, "-m", "workers.settlement", "--shards", str(k)]
-                for k in range(shards)
-            },
-            "api": [sys.executable, "-m", "bff.serve"],
-        }  # fmt: skip
-        if liquidity:
-            self.commands["liquidity"] = [sys.executable, "-m", "workers.liquidity"]
+            name: argv
+            for name, argv in child_commands(self.settings, urls)
+            if wanted.get(name, True)
+        }
+        self.commands["api"] = API_COMMAND
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.base_url = f"http://127.0.0.1:{self.port}"
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from bff.app import create_app
-from bourse.app.platform import QuietServer
+from bourse.process import ApiServer
 from bourse.settings import Settings
 from tests.support.server import free_port
 
@@ -22,7 +22,7 @@ def threaded_api(settings: Settings) -> Iterator[str]:
     assert settings.redis_url
     port = free_port()
     app = create_app(settings, settings.database_url, settings.redis_url)
-    server = QuietServer(
+    server = ApiServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

@@ -1,0 +1,87 @@
+"""The one way a Bourse process starts: settings, logs, service URLs, signals, event loop.
+
+Every long-running component (``python -m workers.settlement``, ``workers.liquidity``,
+``workers.marketdata``, ``bff.serve``) is ``service_main(run)`` with its own ``run``; the API
+servers (``bff.serve`` and ``bourse up``) share ``uvicorn_config``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+import uvloop
+
+from bourse.logs import configure_logging
+from bourse.settings import Settings, get_settings
+
+# run(settings, database_url, redis_url, stop): returns when ``stop`` is set (SIGINT / SIGTERM).
+Run = Callable[[Settings, str, str, asyncio.Event], Awaitable[None]]
+
+
+def service_main(run: Run) -> int:
+    """Run one component until SIGINT / SIGTERM: 0 on a clean stop, 2 without service URLs.
+
+    The loop is uvloop: every component is mostly socket I/O to PostgreSQL and Redis.
+    """
+    settings = get_settings()
+    if not settings.database_url or not settings.redis_url:
+        print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    database_url, redis_url = settings.database_url, settings.redis_url
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, database_url, redis_url, stop)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+    return 0
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn without signal handlers of its own: the process's stop event (or ``bourse up``,
+    which stops every component, not only the API) ends it through ``should_exit``."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def api_server(app: Any, settings: Settings) -> ApiServer:
+    return ApiServer(uvicorn_config(app, settings))
+
+
+async def serve_until(server: uvicorn.Server, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set (then drain and return) or the server ends on its own."""
+    serving = asyncio.ensure_future(server.serve())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving
+
+
+def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """How every API process serves: its host and port, our logs, websockets without
+    per-message deflate (small JSON frames to many subscribers: compression costs more CPU than
+    it saves), no proxy headers trusted."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        proxy_headers=False,
+    )
