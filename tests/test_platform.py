@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from bourse.settings import Settings
+from tests.support.polling import eventually
 from tests.support.server import free_port
 
 
@@ -44,14 +45,14 @@ async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(
             banner += line
         assert f"{base}/graphql".encode() in banner
         async with httpx.AsyncClient(base_url=base) as http:
-            ready = None
-            for _ in range(100):  # shards start as child processes: allow them a moment
-                ready = await http.get("/readyz")
-                if ready.status_code == 200:
-                    break
-                await asyncio.sleep(0.1)
-            assert ready is not None
-            assert ready.status_code == 200, ready.text
+            # shards start as child processes: allow them a moment
+            ready = await eventually(
+                lambda: http.get("/readyz"),
+                lambda r: r.status_code == 200,
+                timeout=10,
+                interval=0.1,
+                what="/readyz answering 200",
+            )
             assert ready.json()["checks"] == {"postgres": True, "redis": True, "matching": True}
             me = await http.post("/graphql", json={"query": "{ me { id } }"})
             assert me.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

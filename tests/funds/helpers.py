@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
 
 from tests.accounts.helpers import new_user
+from tests.support.polling import eventually
 from tests.support.server import Api
 
 TXN_FIELDS = "id type amount currency status paymentMethod withdrawalMethod createdAt"
@@ -93,11 +93,16 @@ async def transactions(api: Api, token: str, **variables: Any) -> dict[str, Any]
 
 async def wait_settled(api: Api, token: str, ids: set[str], timeout: float = 20) -> dict[str, str]:
     """Poll the history until none of `ids` is PENDING; returns id → status."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def statuses() -> dict[str, str]:
         page = await transactions(api, token, first=100)
-        status = {e["node"]["id"]: e["node"]["status"] for e in page["edges"]}
-        if all(status.get(i) not in (None, "PENDING") for i in ids):
-            return {i: status[i] for i in ids}
-        assert asyncio.get_running_loop().time() < deadline, f"still pending: {status}"
-        await asyncio.sleep(0.2)
+        return {e["node"]["id"]: e["node"]["status"] for e in page["edges"]}
+
+    status = await eventually(
+        statuses,
+        lambda seen: all(seen.get(i) not in (None, "PENDING") for i in ids),
+        timeout=timeout,
+        interval=0.2,
+        what="every transaction settled",
+    )
+    return {i: status[i] for i in ids}

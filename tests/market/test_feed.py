@@ -28,12 +28,12 @@ from tests.market.feed_helpers import (
     cleanup_prefix,
     create_asset,
     database,
-    eventually,
     feed_settings,
     place_limit,
     running_feed,
     running_shards,
 )
+from tests.support.polling import eventually
 
 
 @pytest.fixture

@@ -27,12 +27,12 @@ from tests.market.feed_helpers import (
     cleanup_prefix,
     create_asset,
     database,
-    eventually,
     feed_settings,
     place_limit,
     running_feed,
     running_shards,
 )
+from tests.support.polling import eventually
 from tests.support.server import Api, running_api
 
 MARKET_PRICE = (

@@ -17,6 +17,7 @@ from models.ledger import AccountKind
 from models.services import Services
 from tests.accounts.helpers import new_user
 from tests.funds.helpers import deposit
+from tests.support.polling import eventually
 from tests.support.server import Api
 
 ORDER_FIELDS = """id assetId orderType orderSubType quantity notional price stopPrice timeInForce
@@ -122,29 +123,26 @@ async def get_order(api: Api, token: str, order_id: str) -> dict[str, Any] | Non
 async def wait_order(
     api: Api, token: str, order_id: str, statuses: set[str], timeout: float = 15
 ) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+    async def fetch() -> dict[str, Any]:
         order = await get_order(api, token, order_id)
         assert order is not None
-        if order["status"] in statuses:
-            return order
-        if loop.time() > deadline:
-            raise AssertionError(f"order stayed {order['status']}: {order}")
-        await asyncio.sleep(0.05)
+        return order
+
+    return await eventually(
+        fetch, lambda o: o["status"] in statuses, timeout=timeout, what=f"order {statuses}"
+    )
 
 
 async def wait_book(services: Services, symbol: str, timeout: float = 15) -> dict[str, Any]:
     """The asset's book once the liquidity provider has quoted both sides."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        book = await services.exchange.book(symbol)
-        if book and book.get("bids") and book.get("asks"):
-            return book
-        if loop.time() > deadline:
-            raise AssertionError(f"no two-sided book for {symbol}: {book}")
-        await asyncio.sleep(0.05)
+    book = await eventually(
+        lambda: services.exchange.book(symbol),
+        lambda b: bool(b and b.get("bids") and b.get("asks")),
+        timeout=timeout,
+        what=f"a two-sided book for {symbol}",
+    )
+    assert book is not None
+    return book
 
 
 @asynccontextmanager

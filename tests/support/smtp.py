@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import threading
@@ -10,6 +9,8 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.support.polling import eventually
 
 
 class Inbox:
@@ -31,14 +32,12 @@ class Inbox:
     async def wait_for(
         self, address: str, count: int = 1, timeout: float = 10
     ) -> list[EmailMessage]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            found = self.to(address)
-            if len(found) >= count:
-                return found
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no email for {address} within {timeout}s")
-            await asyncio.sleep(0.05)
+        async def mail() -> list[EmailMessage]:
+            return self.to(address)
+
+        return await eventually(
+            mail, lambda found: len(found) >= count, timeout=timeout, what=f"email for {address}"
+        )
 
 
 class SmtpServer:
