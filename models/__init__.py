@@ -10,7 +10,7 @@ from models.liquidity import LiquidityConfig
 from models.news import NewsItem
 from models.orders import Fill, Order, OutboxEntry
 from models.performance import PortfolioSnapshot
-from models.portfolios import Portfolio, PortfolioAsset, PortfolioFlow, StockTransfer
+from models.portfolio_tables import Portfolio, PortfolioAsset, PortfolioFlow, StockTransfer
 from models.positions import Lot, Position, PositionFill, RealizedGain
 from models.settlement import SettlementCursor
 from models.users import KycStatus, Role, User

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bourse.clock import utcnow
 from models import security, validation
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
+from models.db import constraint_name
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.throttle import LoginThrottle
 from models.users import Role, User
@@ -161,12 +162,12 @@ class Accounts:
 
     @staticmethod
     def _unique_violation(exc: IntegrityError) -> DomainError:
-        text = str(exc.orig)
-        if "uq_users_email_lower" in text:
+        name = constraint_name(exc)
+        if name == "uq_users_email_lower":
             return DomainError.one(
                 ErrorCode.EMAIL_TAKEN, "An account with this email exists.", "email"
             )
-        if "uq_users_username_lower" in text:
+        if name == "uq_users_username_lower":
             return DomainError.one(ErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
         raise exc
 

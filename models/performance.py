@@ -42,17 +42,10 @@ from models.base import Base
 from models.errors import DomainError, ErrorCode
 from models.funds import FundTransaction, TransactionStatus, TransactionType
 from models.ledger import AMOUNT, ZERO, LedgerAccount
-from models.portfolios import (
-    DEFAULT_DESCRIPTION,
-    DEFAULT_NAME,
-    Portfolio,
-    PortfolioFlow,
-    PortfolioRef,
-    base_currencies,
-    value_portfolios,
-)
+from models.portfolio_tables import DEFAULT_DESCRIPTION, DEFAULT_NAME, Portfolio, PortfolioFlow
 from models.positions import aware
 from models.quotes import convert, usd_per_unit
+from models.valuation import PortfolioRef, base_currencies, value_portfolios
 
 log = structlog.get_logger("bourse.performance")
 

@@ -36,6 +36,7 @@ from models.quotes import price_of, read_quotes
 from models.rails import SandboxRail
 from models.settlement import FillHook
 from models.throttle import LoginThrottle, ThrottleConfig
+from models.transfers import TransfersIn
 from models.watchlists import WatchlistConfig, Watchlists
 
 
@@ -62,6 +63,7 @@ class Services:
     candles: CandleStore
     news: NewsStore
     portfolios: Portfolios
+    transfers: TransfersIn
     watchlists: Watchlists
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fill: FillHook | None = None
@@ -186,6 +188,7 @@ async def open_services(
                 max_tracked=settings.portfolio_max_tracked, max_assets=settings.portfolio_max_assets
             ),
         ),
+        transfers=TransfersIn(sessionmaker, ledger, redis, settings.redis_prefix),
         watchlists=Watchlists(
             sessionmaker,
             WatchlistConfig(

@@ -21,7 +21,9 @@ from strawberry.dataloader import DataLoader
 
 from models.assets import Asset
 from models.orders import Fill
-from models.portfolios import (
+from models.quotes import QuoteData, read_quotes, usd_per_unit
+from models.services import Services
+from models.valuation import (
     HoldingRow,
     PortfolioRef,
     Valuation,
@@ -31,8 +33,6 @@ from models.portfolios import (
     holdings_of,
     valuation,
 )
-from models.quotes import QuoteData, read_quotes, usd_per_unit
-from models.services import Services
 
 
 class Loaders:

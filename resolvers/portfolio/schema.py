@@ -14,7 +14,8 @@ from strawberry.types import Info
 
 from models.errors import DomainError, ErrorCode
 from models.performance import performance
-from models.portfolios import TransferRequest, ref
+from models.transfers import TransferRequest
+from models.valuation import ref
 from resolvers.context import Context
 from resolvers.errors import ApiError, user_errors
 from resolvers.permissions import IsAdmin, IsAuthenticated
@@ -197,7 +198,7 @@ class PortfolioMutation:
     ) -> RecordTransferInPayload:
         principal = await info.context.require_principal()
         try:
-            transfer = await info.context.services.portfolios.record_transfer_in(
+            transfer = await info.context.services.transfers.record(
                 TransferRequest(
                     user_id=str(input.user_id), asset_id=input.asset_id, quantity=input.quantity,
                     cost_basis=input.cost_basis, acquired_at=input.acquired_at,

@@ -14,11 +14,13 @@ from bourse.money import plain as plain_decimal
 from models.errors import DomainError
 from models.pagination import encode_cursor
 from models.performance import Performance
-from models.portfolios import Portfolio, PortfolioRef, clean_symbol
-from models.portfolios import ref as portfolio_ref
+from models.portfolio_tables import Portfolio
+from models.portfolios import clean_symbol
 from models.positions import Lot, RealizedGain, is_long_term
 from models.positions import lots as list_lots
 from models.positions import realized_gains as list_gains
+from models.valuation import PortfolioRef
+from models.valuation import ref as portfolio_ref
 from models.watchlists import WatchlistView
 from resolvers.context import Context
 from resolvers.errors import UserError, bad_input

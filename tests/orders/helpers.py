@@ -77,9 +77,9 @@ async def list_asset(
 
 async def grant_shares(services: Services, user_id: uuid.UUID, symbol: str, qty: str) -> None:
     """Give a user shares the way a broker-to-broker transfer does (recordTransferIn)."""
-    from models.portfolios import TransferRequest
+    from models.transfers import TransferRequest
 
-    await services.portfolios.record_transfer_in(
+    await services.transfers.record(
         TransferRequest(str(user_id), symbol, qty, cost_basis=str(Decimal(qty) * 10))
     )
 
