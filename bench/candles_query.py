@@ -37,7 +37,8 @@ from bench.stats import median, percentile  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
 from bourse.process import ApiServer  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
-from models.candles import CandleInterval, partitions_between  # noqa: E402
+from models.candle_partitions import partitions_between  # noqa: E402
+from models.candles import CandleInterval  # noqa: E402
 from models.services import Services, open_services  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 

@@ -28,7 +28,7 @@ from sqlalchemy import text
 from bourse.keys import summary_key
 from bourse.money import plain
 from models.assets import Asset, Assets
-from models.candles import CandleStore
+from models.candle_store import CandleStore
 from models.quotes import convert, price_of, read_quotes, usd_per_unit
 
 CENT = Decimal("0.01")

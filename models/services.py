@@ -22,7 +22,8 @@ from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
 from models.assets import Asset, Assets
-from models.candles import CandleInterval, CandleStore, Retention
+from models.candle_store import CandleStore, Retention
+from models.candles import CandleInterval
 from models.db import create_engine, create_sessionmaker
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig

@@ -10,7 +10,8 @@ import strawberry
 from strawberry.types import Info
 
 from bourse.money import plain
-from models.candles import CandleData, history_range
+from models.candle_store import history_range
+from models.candles import CandleData
 from models.candles import CandleInterval as CandleIntervalModel
 from models.errors import DomainError
 from resolvers.context import Context

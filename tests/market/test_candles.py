@@ -10,16 +10,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from models.candles import (
-    CandleInterval,
-    CandleStore,
-    Partition,
-    PricePoint,
-    Watermark,
-    aggregate,
-    candle_count,
-    roll_up,
-)
+from models.candle_partitions import Partition
+from models.candle_store import CandleStore, candle_count
+from models.candles import CandleInterval, PricePoint, Watermark, aggregate, roll_up
 from models.services import Services
 from workers.marketdata.candles import CandleSink, fill_sequence
 from workers.marketdata.providers import Tick, Trade

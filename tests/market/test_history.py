@@ -17,13 +17,8 @@ from sqlalchemy import text
 from bourse.app.demo.assets import new_assets
 from bourse.settings import Settings
 from models.assets import AssetClass, NewAsset
-from models.candles import (
-    Bar,
-    CandleInterval,
-    CandleStore,
-    PricePoint,
-    Retention,
-)
+from models.candle_store import CandleStore, Retention
+from models.candles import Bar, CandleInterval, PricePoint
 from models.services import Services
 from tests.support.server import Api
 from workers.marketdata.backfill import SAMPLE_BARS_PATH, BackfillError, backfill

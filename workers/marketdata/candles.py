@@ -23,7 +23,8 @@ from typing import Any
 
 import structlog
 
-from models.candles import CandleStore, PricePoint
+from models.candle_store import CandleStore
+from models.candles import PricePoint
 from models.services import Services, candle_retention
 from workers.marketdata.providers import SinkContext, Tick, Trade
 
