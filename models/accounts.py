@@ -4,6 +4,11 @@ Tokens are opaque random strings; only their SHA-256 digests are stored, so revo
 row update and takes effect on the very next request. Refresh tokens rotate: using one revokes
 its session and issues a new one in the same family; presenting an already-rotated refresh
 token is treated as theft and revokes the whole family.
+
+One service (`Accounts`, about 530 lines) on purpose: every path that issues or revokes a
+session (registration, sign-in, refresh, 2FA, password change and reset) shares its token and
+throttling helpers; the tables are in `users.py` / `auth.py`, the credential primitives in
+`security.py`.
 """
 
 from __future__ import annotations

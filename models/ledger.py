@@ -1,5 +1,9 @@
 """The double-entry ledger: accounts, immutable journal entries with postings, and holds.
 
+One module on purpose (about 550 lines): the tables, the lock order and the balance/hold rules
+are one invariant (no account below its floor under any concurrency), easier to check read
+together than spread over files.
+
 Rules:
 
 - Every journal entry's postings sum to zero per asset (a currency code or an asset symbol).
