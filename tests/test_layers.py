@@ -88,6 +88,48 @@ def test_imports_point_down_the_layers() -> None:
     assert not violations, "\n".join(violations)
 
 
+def _resolve(name: str, found: dict[str, Path]) -> str | None:
+    while name and name not in found:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def test_no_import_cycles() -> None:
+    """No module reaches itself through imports, lazy ones included (a lazy import that closes
+    a cycle only hides it). ``from package import submodule`` counts as the submodule."""
+    found = modules()
+    graph: dict[str, set[str]] = {}
+    for module, path in found.items():
+        targets = {_resolve(name, found) for name in imported(path, module)}
+        graph[module] = {t for t in targets if t is not None and t != module}
+    # A package's __init__ importing its table modules (for the metadata) is not a cycle with
+    # those modules importing a sibling through the package: count `from models import x` as x.
+    for module, path in found.items():
+        for name in imported(path, module):
+            parent = name.rpartition(".")[0]
+            if name in found and parent in graph[module] and parent in found:
+                graph[module].discard(parent)
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*stack[stack.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from bff.app import create_app\n\ndef f():\n    import workers.jobs\n")

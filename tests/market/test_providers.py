@@ -15,8 +15,9 @@ import pytest
 from bourse.app.demo.ticks import SAMPLE_SYMBOLS, sample_instruments, write_sample
 from bourse.settings import Settings
 from models.calendars import ALWAYS_OPEN, US_EQUITY, calendar
-from workers.marketdata.providers import Instrument, PriceProvider, import_object, load_provider
+from workers.marketdata.providers import Instrument, PriceProvider
 from workers.marketdata.replay import SAMPLE_PATH, ReplayFormatError, ReplayProvider, read_ticks
+from workers.marketdata.selection import import_object, load_provider
 from workers.marketdata.synthetic import SECONDS_PER_CALENDAR_YEAR, SyntheticProvider
 
 START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)  # a Monday, US market open

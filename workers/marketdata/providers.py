@@ -3,7 +3,8 @@
 A provider is anything with ``ticks(instruments)``: an async iterator of ``Tick`` for the given
 instruments, running until cancelled (or until its data ends: a finite replay). The feed
 (``workers.marketdata.feed``) consumes it; providers know nothing of Redis, the shards or the
-database. Which provider runs is the setting ``BOURSE_MARKETDATA_PROVIDER``:
+database. Which provider runs is the setting ``BOURSE_MARKETDATA_PROVIDER``
+(``workers.marketdata.selection`` turns settings into a provider and sinks):
 
 - ``synthetic`` (default): ``workers.marketdata.synthetic.SyntheticProvider``;
 - ``replay``: ``workers.marketdata.replay.ReplayProvider`` over ``BOURSE_MARKETDATA_REPLAY_PATH``;
@@ -22,7 +23,6 @@ stream only after every sink took it, so sinks must be idempotent (``Trade.fill_
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,46 +99,3 @@ class SinkContext:
 
 SinkFactory = Callable[[SinkContext], TickSink]
 ProviderFactory = Callable[["Settings"], PriceProvider]
-
-
-def import_object(path: str) -> object:
-    """``package.module:name`` or ``package.module.name`` → the object."""
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise ValueError(f"not a dotted path: {path!r}")
-    obj: object = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def load_provider(settings: Settings) -> PriceProvider:
-    """The provider the settings name (see the module docstring)."""
-    name = settings.marketdata_provider.strip()
-    if name == "synthetic":
-        from workers.marketdata.synthetic import SyntheticProvider
-
-        return SyntheticProvider.from_settings(settings)
-    if name == "replay":
-        from workers.marketdata.replay import ReplayProvider
-
-        return ReplayProvider.from_settings(settings)
-    factory = import_object(name)
-    if not callable(factory):
-        raise TypeError(f"{name} is not callable")
-    provider = factory(settings)
-    if not isinstance(provider, PriceProvider):
-        raise TypeError(f"{name} did not return a PriceProvider (no ticks method)")
-    return provider
-
-
-def load_sinks(settings: Settings, context: SinkContext) -> list[TickSink]:
-    sinks: list[TickSink] = []
-    for path in settings.marketdata_sinks:
-        factory = import_object(path)
-        if not callable(factory):
-            raise TypeError(f"{path} is not callable")
-        sinks.append(factory(context))
-    return sinks

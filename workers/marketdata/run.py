@@ -9,7 +9,8 @@ from redis.asyncio import Redis
 from bourse.settings import Settings
 from models.db import create_engine, create_sessionmaker
 from workers.marketdata.feed import MarketDataFeed
-from workers.marketdata.providers import SinkContext, load_provider, load_sinks
+from workers.marketdata.providers import SinkContext
+from workers.marketdata.selection import load_provider, load_sinks
 
 
 async def run_feed(
