@@ -8,11 +8,11 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from models.errors import DomainError
+from models.errors import DomainError, ErrorCode
 from models.funds import TransactionType as TransactionTypeModel
 from models.funds import encode_cursor
 from resolvers.context import Context
-from resolvers.errors import bad_input, user_errors
+from resolvers.errors import bad_input
 from resolvers.funds.types import (
     AccountType,
     DepositInput,
@@ -22,6 +22,7 @@ from resolvers.funds.types import (
     TransactionNode,
     WithdrawInput,
 )
+from resolvers.mutations import SignedIn, mutation
 from resolvers.permissions import IsAuthenticated
 from resolvers.relay import page_info
 
@@ -71,34 +72,39 @@ class FundsQuery:
         )
 
 
+FUNDS_ERRORS = (
+    ErrorCode.INVALID_AMOUNT,
+    ErrorCode.UNSUPPORTED_CURRENCY,
+    ErrorCode.INVALID_INPUT,
+    ErrorCode.LIMIT_EXCEEDED,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED,
+)
+
+
 @strawberry.type
 class FundsMutation:
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def deposit(self, info: FundsInfo, input: DepositInput) -> FundsPayload:
-        principal = await info.context.require_principal()
-        try:
-            txn = await info.context.services.funds.deposit(
-                principal.user_id,
-                input.amount,
-                input.currency,
-                input.payment_method,
-                input.idempotency_key,
-            )
-        except DomainError as exc:
-            return FundsPayload(errors=user_errors(exc))
+    @mutation(IsAuthenticated, errors=FUNDS_ERRORS, payload=FundsPayload)
+    async def deposit(self, call: SignedIn, input: DepositInput) -> FundsPayload:
+        txn = await call.services.funds.deposit(
+            call.principal.user_id,
+            input.amount,
+            input.currency,
+            input.payment_method,
+            input.idempotency_key,
+        )
         return FundsPayload(transaction=TransactionNode.from_model(txn))
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def withdraw(self, info: FundsInfo, input: WithdrawInput) -> FundsPayload:
-        principal = await info.context.require_principal()
-        try:
-            txn = await info.context.services.funds.withdraw(
-                principal.user_id,
-                input.amount,
-                input.currency,
-                input.withdrawal_method,
-                input.idempotency_key,
-            )
-        except DomainError as exc:
-            return FundsPayload(errors=user_errors(exc))
+    @mutation(
+        IsAuthenticated,
+        errors=(*FUNDS_ERRORS, ErrorCode.INSUFFICIENT_FUNDS),
+        payload=FundsPayload,
+    )
+    async def withdraw(self, call: SignedIn, input: WithdrawInput) -> FundsPayload:
+        txn = await call.services.funds.withdraw(
+            call.principal.user_id,
+            input.amount,
+            input.currency,
+            input.withdrawal_method,
+            input.idempotency_key,
+        )
         return FundsPayload(transaction=TransactionNode.from_model(txn))
