@@ -58,7 +58,10 @@ from models.assets import SYMBOL_RE, Asset
 from models.base import Base, uuid_pk
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, LedgerAccount, Leg
-from models.positions import LotSource, PositionRow, open_lot, open_positions
+from models.pagination import Page
+from models.positions import Lot, LotSource, PositionRow, RealizedGain, open_lot, open_positions
+from models.positions import lots as open_lots
+from models.positions import realized_gains as gains_of
 from models.quotes import QuoteData, convert, price_of, read_quotes, usd_per_unit
 from models.users import User
 
@@ -821,3 +824,32 @@ class Portfolios:
     async def valuations(self, refs: Sequence[PortfolioRef]) -> dict[uuid.UUID, Valuation]:
         async with self._sm() as s:
             return await value_portfolios(s, self.redis, self.prefix, refs)
+
+    # ---- batched reads for the API's dataloaders (resolvers open no sessions) ----
+
+    async def holdings(self, refs: Sequence[PortfolioRef]) -> dict[uuid.UUID, list[HoldingRow]]:
+        async with self._sm() as s:
+            return await holdings_of(s, refs)
+
+    async def cash_balances(
+        self, user_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[str, Decimal]]:
+        async with self._sm() as s:
+            return await cash_of(s, user_ids)
+
+    async def base_currencies(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        async with self._sm() as s:
+            return await base_currencies(s, user_ids)
+
+    async def lots(
+        self, user_id: uuid.UUID, asset_id: str | None, first: int | None, after: str | None
+    ) -> Page[Lot]:
+        """Open FIFO tax lots of the brokerage portfolio (`positions.lots`)."""
+        async with self._sm() as s:
+            return await open_lots(s, user_id, asset_id=asset_id, first=first, after=after)
+
+    async def realized_gains(
+        self, user_id: uuid.UUID, asset_id: str | None, first: int | None, after: str | None
+    ) -> Page[RealizedGain]:
+        async with self._sm() as s:
+            return await gains_of(s, user_id, asset_id=asset_id, first=first, after=after)

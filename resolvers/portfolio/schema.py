@@ -13,7 +13,6 @@ import strawberry
 from strawberry.types import Info
 
 from models.errors import DomainError, ErrorCode
-from models.performance import performance
 from models.portfolios import TransferRequest, ref
 from resolvers.context import Context
 from resolvers.errors import ApiError
@@ -75,16 +74,8 @@ class PortfolioQuery:
         found = await info.context.services.portfolios.get(principal.user_id, portfolio_id)
         if found is None:
             raise ApiError("No such portfolio.", ErrorCode.NOT_FOUND.value, field="portfolioId")
-        services = info.context.services
         try:
-            result = await performance(
-                services.sessionmaker,
-                services.redis,
-                services.settings.redis_prefix,
-                ref(found),
-                start_date,
-                end_date,
-            )
+            result = await info.context.services.performance.of(ref(found), start_date, end_date)
         except DomainError as exc:
             problem = exc.problems[0]
             raise ApiError(problem.message, problem.code.value, field=problem.field) from None

@@ -17,8 +17,6 @@ from models.performance import Performance
 from models.portfolios import Portfolio, PortfolioRef, clean_symbol
 from models.portfolios import ref as portfolio_ref
 from models.positions import Lot, RealizedGain, is_long_term
-from models.positions import lots as list_lots
-from models.positions import realized_gains as list_gains
 from models.watchlists import WatchlistView
 from resolvers.context import Context
 from resolvers.errors import UserError, bad_input
@@ -217,14 +215,12 @@ class PortfolioType:
         if not self.is_default:
             return TaxLotConnection(edges=[], page_info=_empty_page_info())
         try:
-            async with info.context.services.sessionmaker() as s:
-                page = await list_lots(
-                    s,
-                    self.ref.user_id,
-                    asset_id=None if asset_id is None else clean_symbol(asset_id) or "-",
-                    first=first,
-                    after=after,
-                )
+            page = await info.context.services.portfolios.lots(
+                self.ref.user_id,
+                None if asset_id is None else clean_symbol(asset_id) or "-",
+                first,
+                after,
+            )
         except DomainError as exc:
             raise bad_input(exc) from None
         edges = [
@@ -247,14 +243,12 @@ class PortfolioType:
         if not self.is_default:
             return RealizedGainConnection(edges=[], page_info=_empty_page_info())
         try:
-            async with info.context.services.sessionmaker() as s:
-                page = await list_gains(
-                    s,
-                    self.ref.user_id,
-                    asset_id=None if asset_id is None else clean_symbol(asset_id) or "-",
-                    first=first,
-                    after=after,
-                )
+            page = await info.context.services.portfolios.realized_gains(
+                self.ref.user_id,
+                None if asset_id is None else clean_symbol(asset_id) or "-",
+                first,
+                after,
+            )
         except DomainError as exc:
             raise bad_input(exc) from None
         edges = [
