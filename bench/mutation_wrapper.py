@@ -32,8 +32,9 @@ from bourse.settings import Settings  # noqa: E402
 from models.accounts import Principal  # noqa: E402
 from models.errors import DomainError, ErrorCode  # noqa: E402
 from models.users import Role  # noqa: E402
+from resolvers.calls import SignedIn  # noqa: E402
 from resolvers.errors import UserError, unauthenticated, user_errors  # noqa: E402
-from resolvers.mutations import SignedIn, mutation  # noqa: E402
+from resolvers.mutations import mutation  # noqa: E402
 from resolvers.permissions import IsAuthenticated  # noqa: E402
 
 

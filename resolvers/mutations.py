@@ -4,8 +4,8 @@ The decorator owns what every mutation used to repeat by hand:
 
 - the permission is declared (a class of `resolvers.permissions`, run by Strawberry before the
   body, exactly as `permission_classes=[...]`), never checked inside the body;
-- the body is handed the call: `SignedIn` (with the caller's `Principal`, typed, no
-  `require_principal()`) under a `SignedInPermission`, `Call` for a public mutation;
+- the body is handed the call (`resolvers.calls`): `SignedIn` (with the caller's `Principal`,
+  typed, no `require_principal()`) under a `SignedInPermission`, `Call` for a public mutation;
 - a `DomainError` from the body becomes the payload with its result fields null and `errors`
   filled (`payload(errors=...)`, or the mutation's own `failed` builder);
 - the error codes the mutation can return are declared once, here, and the field's schema
@@ -24,10 +24,9 @@ in production the payload goes out unchanged and a warning is logged.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Concatenate, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 import strawberry
 import structlog
@@ -35,11 +34,18 @@ from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
 from bourse.settings import Settings
-from models.accounts import ClientInfo, Principal
 from models.errors import DomainError, ErrorCode
-from models.services import Services
+from resolvers.calls import (
+    Body,
+    BodyOf,
+    SignedBodyOf,
+    as_resolver,
+    call_of,
+    check_body,
+    permissions,
+)
 from resolvers.context import Context
-from resolvers.errors import UserError, unauthenticated, user_errors
+from resolvers.errors import UserError, user_errors
 from resolvers.permissions import SignedInPermission
 
 log = structlog.get_logger("resolvers.mutations")
@@ -52,32 +58,6 @@ class Payload(Protocol[R_co]):
     """A payload type: built from its `errors` alone, every result field left null."""
 
     def __call__(self, *, errors: list[UserError]) -> R_co: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """What a public mutation's body is handed: the request's info, context and services."""
-
-    info: Info[Context, Any]
-
-    @property
-    def context(self) -> Context:
-        return self.info.context
-
-    @property
-    def services(self) -> Services:
-        return self.info.context.services
-
-    @property
-    def client(self) -> ClientInfo:
-        return self.info.context.client
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn(Call):
-    """A signed-in caller's call: the permission has admitted `principal`."""
-
-    principal: Principal
 
 
 class UndeclaredErrorCode(AssertionError):
@@ -115,10 +95,6 @@ def describe(description: str | None, errors: Sequence[ErrorCode]) -> str | None
     return f"{description.rstrip()} {codes}" if description else codes
 
 
-BodyOf = Callable[Concatenate[Any, Call, ...], Awaitable[R]]
-SignedBodyOf = Callable[Concatenate[Any, SignedIn, ...], Awaitable[R]]
-
-
 @overload
 def mutation(
     permission: None,
@@ -148,7 +124,7 @@ def mutation(
     payload: Payload[R],
     description: str | None = None,
     failed: Callable[[DomainError], R] | None = None,
-) -> Callable[[Callable[..., Awaitable[R]]], StrawberryField]:
+) -> Callable[[Body[R]], StrawberryField]:
     """A Strawberry mutation field around `body(self, call, **arguments)`.
 
     `permission`: the class that admits the caller (`None`: anyone). `errors`: every code the
@@ -164,45 +140,24 @@ def mutation(
 
     on_error = failed or to_payload
 
-    def build(body: Callable[..., Awaitable[R]]) -> StrawberryField:
-        params = list(inspect.signature(body).parameters.values())
-        if len(params) < 2 or params[0].name != "self" or params[1].name != "call":
-            raise TypeError(f"{body.__qualname__}: a mutation body is (self, call, ...arguments)")
+    def build(body: Body[R]) -> StrawberryField:
+        check_body(body)
         spec = MutationSpec(body.__name__, permission, declared)
 
         async def resolve(self: Any, info: Info[Context, Any], **arguments: Any) -> R:
-            call: Call
-            if permission is None:
-                call = Call(info)
-            else:
-                principal = await info.context.principal()  # cached: the permission resolved it
-                if principal is None:  # pragma: no cover - the permission refused already
-                    raise unauthenticated()
-                call = SignedIn(info, principal)
+            call = await call_of(info, permission)
             try:
                 return await body(self, call, **arguments)
             except DomainError as exc:
                 spec.check(exc, info.context.services.settings)
                 return on_error(exc)
 
-        # Strawberry reads the GraphQL arguments from this signature: the body's, with `call`
-        # replaced by `info`; annotations resolve in the body's module.
-        info_param = inspect.Parameter(
-            "info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info
-        )
-        signature = inspect.signature(body)
-        resolve.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[params[0], info_param, *params[2:]]
-        )
-        resolve.__name__ = body.__name__
-        resolve.__qualname__ = body.__qualname__
-        resolve.__module__ = body.__module__
-        resolve.__doc__ = body.__doc__
-        SPECS[resolve] = spec
+        resolver = as_resolver(body, resolve)
+        SPECS[resolver] = spec
         return strawberry.mutation(
-            resolve,
+            resolver,
             description=describe(description, declared),
-            permission_classes=[permission] if permission is not None else [],
+            permission_classes=permissions(permission),
         )
 
     return build

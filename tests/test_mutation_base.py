@@ -1,5 +1,6 @@
 """The one mutation pattern (`resolvers.mutations`): what it does for a mutation, and that every
-mutation of the schema is built with it and documents the codes it declares.
+mutation of the schema is built with it and documents the codes it declares; and `@query`
+(`resolvers.calls`), which hands root queries the same typed call.
 
 The declared codes match what the services return: outside production the wrapper fails any call
 that returns an undeclared code, so every test (and the schema fuzzing) that reaches a
@@ -23,8 +24,9 @@ from bourse.settings import Environment, Settings
 from models.accounts import Principal
 from models.errors import DomainError, ErrorCode
 from models.users import Role
+from resolvers.calls import Call, SignedIn, query
 from resolvers.errors import UserError
-from resolvers.mutations import SPECS, Call, SignedIn, describe, mutation
+from resolvers.mutations import SPECS, describe, mutation
 from resolvers.permissions import IsAdmin, IsAuthenticated
 from resolvers.schema import schema as app_schema
 
@@ -210,3 +212,29 @@ def test_the_contracts_codes_are_declared() -> None:
     for name, codes in CONTRACT_CODES.items():
         spec = SPECS[by_graphql_name[name].base_resolver.wrapped_func]
         assert codes <= {c.value for c in spec.errors}, name
+
+
+# ---- root queries that need the caller (resolvers.calls.query) ----
+
+
+@strawberry.type
+class ToyCallerQuery:
+    @query(IsAuthenticated, description="Who am I.")
+    async def me(self, call: SignedIn, shout: bool = False) -> str:
+        text = str(call.principal.user_id)
+        return text.upper() if shout else text
+
+
+toy_queries = strawberry.Schema(query=ToyCallerQuery)
+
+
+async def test_a_query_gets_the_declared_permission_and_the_principal() -> None:
+    refused = await toy_queries.execute("{ me }", context_value=StubContext(None))
+    assert refused.errors is not None
+    assert refused.errors[0].extensions == {"code": "UNAUTHENTICATED"}
+    result = await toy_queries.execute("{ me(shout: true) }", context_value=StubContext(ALICE))
+    assert result.errors is None
+    assert result.data == {"me": str(ALICE.user_id).upper()}
+    query_type = toy_queries._schema.query_type
+    assert query_type is not None
+    assert query_type.fields["me"].description == "Who am I."

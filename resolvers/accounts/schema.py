@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import strawberry
-from strawberry.types import Info
 
 from models.accounts import IssuedTokens, ProfileChanges, TwoFactorRequired
 from models.errors import DomainError, ErrorCode
@@ -28,12 +26,10 @@ from resolvers.accounts.types import (
     UpdateProfilePayload,
     UserType,
 )
-from resolvers.context import Context
+from resolvers.calls import Call, SignedIn, query
 from resolvers.errors import user_errors
-from resolvers.mutations import Call, SignedIn, mutation
+from resolvers.mutations import mutation
 from resolvers.permissions import IsAuthenticated
-
-AuthInfo = Info[Context, Any]
 
 
 def _signed_in(tokens: IssuedTokens) -> LoginPayload:
@@ -47,10 +43,9 @@ def _signed_in(tokens: IssuedTokens) -> LoginPayload:
 
 @strawberry.type
 class AccountsQuery:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in user.")
-    async def me(self, info: AuthInfo) -> UserType | None:
-        principal = await info.context.require_principal()
-        user = await info.context.services.accounts.get_user(principal.user_id)
+    @query(IsAuthenticated, description="The signed-in user.")
+    async def me(self, call: SignedIn) -> UserType | None:
+        user = await call.services.accounts.get_user(call.principal.user_id)
         return UserType.from_model(user) if user else None
 
 

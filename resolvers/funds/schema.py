@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
 from models.errors import DomainError, ErrorCode
 from models.funds import TransactionType as TransactionTypeModel
 from models.funds import encode_cursor
-from resolvers.context import Context
+from resolvers.calls import SignedIn, query
 from resolvers.errors import bad_input
 from resolvers.funds.types import (
     AccountType,
@@ -22,38 +20,34 @@ from resolvers.funds.types import (
     TransactionNode,
     WithdrawInput,
 )
-from resolvers.mutations import SignedIn, mutation
+from resolvers.mutations import mutation
 from resolvers.permissions import IsAuthenticated
 from resolvers.relay import page_info
-
-FundsInfo = Info[Context, Any]
 
 
 @strawberry.type
 class FundsQuery:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Cash and buying power.")
-    async def account(self, info: FundsInfo) -> AccountType:
-        principal = await info.context.require_principal()
-        view = await info.context.services.funds.account(principal.user_id)
+    @query(IsAuthenticated, description="Cash and buying power.")
+    async def account(self, call: SignedIn) -> AccountType:
+        view = await call.services.funds.account(call.principal.user_id)
         return AccountType.from_view(view)
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
+    @query(
+        IsAuthenticated,
         description="Deposits and withdrawals, newest first. `first` is capped at 100.",
     )
     async def transactions(
         self,
-        info: FundsInfo,
+        call: SignedIn,
         type: TransactionTypeModel | None = None,
         start_date: date | None = None,
         end_date: date | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> TransactionConnection:
-        principal = await info.context.require_principal()
         try:
-            page = await info.context.services.funds.transactions(
-                principal.user_id,
+            page = await call.services.funds.transactions(
+                call.principal.user_id,
                 kind=type,
                 start_date=start_date,
                 end_date=end_date,

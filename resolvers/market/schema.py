@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from models.assets import NewAsset, encode_cursor
 from models.errors import DomainError, ErrorCode
+from resolvers.calls import SignedIn
 from resolvers.context import Context
 from resolvers.errors import bad_input
 from resolvers.market.types import (
@@ -18,7 +19,7 @@ from resolvers.market.types import (
     AssetPayload,
     CreateAssetInput,
 )
-from resolvers.mutations import SignedIn, mutation
+from resolvers.mutations import mutation
 from resolvers.permissions import IsAdmin
 from resolvers.relay import page_info
 

@@ -15,10 +15,11 @@ from models.errors import DomainError, ErrorCode
 from models.funds import parse_amount
 from models.orders import OrderStatus as OrderStatusModel
 from models.orders import PlaceOrderRequest, encode_cursor
+from resolvers.calls import SignedIn, query
 from resolvers.context import Context
 from resolvers.errors import ApiError, bad_input
 from resolvers.hub import BoundedQueueSubscriber, SubscriberOverflow
-from resolvers.mutations import SignedIn, mutation
+from resolvers.mutations import mutation
 from resolvers.orders.types import (
     ConfigureLiquidityInput,
     ConfigureLiquidityPayload,
@@ -40,21 +41,18 @@ OrdersInfo = Info[Context, Any]
 
 @strawberry.type
 class OrdersQuery:
-    @strawberry.field(
-        permission_classes=[IsAuthenticated], description="One of your orders; null otherwise."
-    )
-    async def order(self, info: OrdersInfo, id: strawberry.ID) -> OrderNode | None:
-        principal = await info.context.require_principal()
-        found = await info.context.services.orders.get(principal.user_id, str(id))
+    @query(IsAuthenticated, description="One of your orders; null otherwise.")
+    async def order(self, call: SignedIn, id: strawberry.ID) -> OrderNode | None:
+        found = await call.services.orders.get(call.principal.user_id, str(id))
         return OrderNode.from_model(found) if found else None
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
+    @query(
+        IsAuthenticated,
         description="Your orders, newest first. `first` is capped at 100.",
     )
     async def orders(
         self,
-        info: OrdersInfo,
+        call: SignedIn,
         status: OrderStatusModel | None = None,
         asset_id: str | None = None,
         start_date: datetime | None = None,
@@ -62,10 +60,9 @@ class OrdersQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> OrderConnection:
-        principal = await info.context.require_principal()
         try:
-            page = await info.context.services.orders.page(
-                principal.user_id,
+            page = await call.services.orders.page(
+                call.principal.user_id,
                 status=status,
                 asset_id=asset_id,
                 start=start_date,

@@ -7,16 +7,14 @@ Another user's portfolio or watchlist does not exist for the caller: `null` from
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
 from models.errors import DomainError, ErrorCode
 from models.portfolios import TransferRequest, ref
-from resolvers.context import Context
+from resolvers.calls import SignedIn, query
 from resolvers.errors import ApiError
-from resolvers.mutations import SignedIn, mutation
+from resolvers.mutations import mutation
 from resolvers.permissions import IsAdmin, IsAuthenticated
 from resolvers.portfolio.types import (
     AddPortfolioAssetInput,
@@ -33,64 +31,57 @@ from resolvers.portfolio.types import (
     WatchlistType,
 )
 
-PortfolioInfo = Info[Context, Any]
-
 
 @strawberry.type
 class PortfolioQuery:
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
+    @query(
+        IsAuthenticated,
         description="Your portfolios: the default (brokerage) one first, then tracked ones.",
     )
-    async def portfolios(self, info: PortfolioInfo) -> list[PortfolioType]:
-        principal = await info.context.require_principal()
-        found = await info.context.services.portfolios.list_for(principal.user_id)
+    async def portfolios(self, call: SignedIn) -> list[PortfolioType]:
+        found = await call.services.portfolios.list_for(call.principal.user_id)
         return [PortfolioType.from_model(p) for p in found]
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
+    @query(
+        IsAuthenticated,
         description="A portfolio of yours by id; without id, the default (brokerage) one.",
     )
     async def portfolio(
-        self, info: PortfolioInfo, id: strawberry.ID | None = None
+        self, call: SignedIn, id: strawberry.ID | None = None
     ) -> PortfolioType | None:
-        principal = await info.context.require_principal()
-        found = await info.context.services.portfolios.get(principal.user_id, id)
+        found = await call.services.portfolios.get(call.principal.user_id, id)
         return PortfolioType.from_model(found) if found else None
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
+    @query(
+        IsAuthenticated,
         description="Value over time and the time-weighted return. Defaults: the default "
         "portfolio, the last 30 days up to now. Errors: INVALID_DATE_RANGE, NOT_FOUND.",
     )
     async def portfolio_performance(
         self,
-        info: PortfolioInfo,
+        call: SignedIn,
         portfolio_id: strawberry.ID | None = None,
         start_date: datetime | None = None,
         end_date: datetime | None = None,
     ) -> PerformanceType | None:
-        principal = await info.context.require_principal()
-        found = await info.context.services.portfolios.get(principal.user_id, portfolio_id)
+        found = await call.services.portfolios.get(call.principal.user_id, portfolio_id)
         if found is None:
             raise ApiError("No such portfolio.", ErrorCode.NOT_FOUND.value, field="portfolioId")
         try:
-            result = await info.context.services.performance.of(ref(found), start_date, end_date)
+            result = await call.services.performance.of(ref(found), start_date, end_date)
         except DomainError as exc:
             problem = exc.problems[0]
             raise ApiError(problem.message, problem.code.value, field=problem.field) from None
         return PerformanceType.build(str(found.id), result)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Oldest first.")
-    async def watchlists(self, info: PortfolioInfo) -> list[WatchlistType]:
-        principal = await info.context.require_principal()
-        found = await info.context.services.watchlists.list_for(principal.user_id)
+    @query(IsAuthenticated, description="Oldest first.")
+    async def watchlists(self, call: SignedIn) -> list[WatchlistType]:
+        found = await call.services.watchlists.list_for(call.principal.user_id)
         return [WatchlistType.from_view(w) for w in found]
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
-    async def watchlist(self, info: PortfolioInfo, id: strawberry.ID) -> WatchlistType | None:
-        principal = await info.context.require_principal()
-        found = await info.context.services.watchlists.get(principal.user_id, id)
+    @query(IsAuthenticated)
+    async def watchlist(self, call: SignedIn, id: strawberry.ID) -> WatchlistType | None:
+        found = await call.services.watchlists.get(call.principal.user_id, id)
         return WatchlistType.from_view(found) if found else None
 
 
