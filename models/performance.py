@@ -342,3 +342,19 @@ async def snapshot_portfolios(
             done += len(refs)
     log.info("portfolio snapshots taken", day=day.isoformat(), portfolios=done)
     return done
+
+
+class Performances:
+    """The API's entry to `performance`: the value series and returns of one portfolio."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], redis: Redis, prefix: str
+    ) -> None:
+        self._sm = sessionmaker
+        self._redis = redis
+        self._prefix = prefix
+
+    async def of(
+        self, portfolio: PortfolioRef, start: datetime | None, end: datetime | None
+    ) -> Performance:
+        return await performance(self._sm, self._redis, self._prefix, portfolio, start, end)

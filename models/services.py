@@ -31,6 +31,7 @@ from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
 from models.news import NewsStore
 from models.orders import OrderBook, OrdersConfig
+from models.performance import Performances
 from models.portfolios import PortfolioConfig, Portfolios
 from models.positions import apply_fill
 from models.quotes import price_of, read_quotes
@@ -66,6 +67,7 @@ class Services:
     portfolios: Portfolios
     transfers: TransfersIn
     watchlists: Watchlists
+    performance: Performances
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fill: FillHook | None = None
 
@@ -205,6 +207,7 @@ async def open_services(
                 quote_notional=settings.lp_quote_notional,
             ),
         ),
+        performance=Performances(sessionmaker, redis, settings.redis_prefix),
         candles=CandleStore(sessionmaker, candle_retention(settings)),
         news=NewsStore(sessionmaker),
     )

@@ -2,7 +2,8 @@
 
 Orders: the fills of every order on a page in one query (`order_fills`).
 
-Created lazily by `Context.loaders`, so they live for one request (or one websocket
+Batch functions call the domain services (they open the sessions; no loader opens one). Created
+lazily by `Context.loaders`, so they live for one request (or one websocket
 operation) and never serve another user's data. A portfolio of N holdings costs, whatever N:
 one query for its holdings, one for their assets, one MGET for their quotes, one HGETALL for
 the FX table, one query for the base currency and one for cash. Loads issued in the same tick
@@ -23,16 +24,7 @@ from models.assets import Asset
 from models.orders import Fill
 from models.quotes import QuoteData, read_quotes, usd_per_unit
 from models.services import Services
-from models.valuation import (
-    HoldingRow,
-    PortfolioRef,
-    Valuation,
-    assets_by_symbol,
-    base_currencies,
-    cash_of,
-    holdings_of,
-    valuation,
-)
+from models.valuation import HoldingRow, PortfolioRef, Valuation, valuation
 
 
 class Loaders:
@@ -56,8 +48,7 @@ class Loaders:
         return [found[i] for i in order_ids]
 
     async def _assets(self, symbols: list[str]) -> Sequence[Asset | None]:
-        async with self.services.sessionmaker() as s:
-            found = await assets_by_symbol(s, symbols)
+        found = await self.services.assets.get_many(symbols)
         return [found.get(k) for k in symbols]
 
     async def _quotes(self, symbols: list[str]) -> Sequence[QuoteData | None]:
@@ -65,18 +56,15 @@ class Loaders:
         return [found.get(k) for k in symbols]
 
     async def _holdings(self, refs: list[PortfolioRef]) -> Sequence[list[HoldingRow]]:
-        async with self.services.sessionmaker() as s:
-            found = await holdings_of(s, refs)
+        found = await self.services.portfolios.holdings(refs)
         return [found[r.id] for r in refs]
 
     async def _cash(self, user_ids: list[uuid.UUID]) -> Sequence[dict[str, Decimal]]:
-        async with self.services.sessionmaker() as s:
-            found = await cash_of(s, user_ids)
+        found = await self.services.portfolios.cash_balances(user_ids)
         return [found[u] for u in user_ids]
 
     async def _bases(self, user_ids: list[uuid.UUID]) -> Sequence[str]:
-        async with self.services.sessionmaker() as s:
-            found = await base_currencies(s, user_ids)
+        found = await self.services.portfolios.base_currencies(user_ids)
         return [found[u] for u in user_ids]
 
     # ---- composed reads ----

@@ -1,4 +1,8 @@
-"""Declared permissions: attach to fields, never hand-check inside resolvers."""
+"""Declared permissions: attach to fields, never hand-check inside resolvers.
+
+Every class here extends `SignedInPermission`: it admits only a signed-in caller, so a mutation
+declared with one (`resolvers.mutations.mutation`) is handed the caller's `Principal`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,11 @@ from resolvers.context import Context
 from resolvers.errors import forbidden, unauthenticated
 
 
-class IsAuthenticated(BasePermission):
+class SignedInPermission(BasePermission):
+    """A permission that lets through only a signed-in caller (UNAUTHENTICATED otherwise)."""
+
+
+class IsAuthenticated(SignedInPermission):
     message = "Sign in first: a valid access token is required."
     error_extensions = {"code": "UNAUTHENTICATED"}
 
@@ -22,7 +30,7 @@ class IsAuthenticated(BasePermission):
         return True
 
 
-class _HasRole(BasePermission):
+class _HasRole(SignedInPermission):
     roles: frozenset[Role] = frozenset()
     message = "Your role may not do this."
     error_extensions = {"code": "FORBIDDEN"}

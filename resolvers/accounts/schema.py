@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import strawberry
-from strawberry.types import Info
 
 from models.accounts import IssuedTokens, ProfileChanges, TwoFactorRequired
-from models.errors import DomainError
+from models.errors import DomainError, ErrorCode
 from resolvers.accounts.types import (
     BeginTwoFactorSetupPayload,
     ChangePasswordInput,
@@ -28,11 +26,10 @@ from resolvers.accounts.types import (
     UpdateProfilePayload,
     UserType,
 )
-from resolvers.context import Context
+from resolvers.calls import Call, SignedIn, query
 from resolvers.errors import user_errors
+from resolvers.mutations import mutation
 from resolvers.permissions import IsAuthenticated
-
-AuthInfo = Info[Context, Any]
 
 
 def _signed_in(tokens: IssuedTokens) -> LoginPayload:
@@ -46,58 +43,82 @@ def _signed_in(tokens: IssuedTokens) -> LoginPayload:
 
 @strawberry.type
 class AccountsQuery:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in user.")
-    async def me(self, info: AuthInfo) -> UserType | None:
-        principal = await info.context.require_principal()
-        user = await info.context.services.accounts.get_user(principal.user_id)
+    @query(IsAuthenticated, description="The signed-in user.")
+    async def me(self, call: SignedIn) -> UserType | None:
+        user = await call.services.accounts.get_user(call.principal.user_id)
         return UserType.from_model(user) if user else None
+
+
+def _login_failed(exc: DomainError) -> LoginPayload:
+    """A refused sign-in; `twoFactorRequired` tells the client to ask for the code."""
+    return LoginPayload(
+        two_factor_required=isinstance(exc, TwoFactorRequired), errors=user_errors(exc)
+    )
+
+
+PROFILE_ERRORS = (
+    ErrorCode.INVALID_USERNAME,
+    ErrorCode.INVALID_EMAIL,
+    ErrorCode.USERNAME_TAKEN,
+    ErrorCode.EMAIL_TAKEN,
+)
 
 
 @strawberry.type
 class AccountsMutation:
-    @strawberry.mutation
-    async def register(self, info: AuthInfo, input: RegisterInput) -> RegisterPayload:
-        try:
-            user = await info.context.services.accounts.register(
-                input.username, input.email, input.password
-            )
-        except DomainError as exc:
-            return RegisterPayload(errors=user_errors(exc))
+    @mutation(None, errors=(*PROFILE_ERRORS, ErrorCode.WEAK_PASSWORD), payload=RegisterPayload)
+    async def register(self, call: Call, input: RegisterInput) -> RegisterPayload:
+        user = await call.services.accounts.register(input.username, input.email, input.password)
         return RegisterPayload(user=UserType.from_model(user))
 
-    @strawberry.mutation
-    async def login(self, info: AuthInfo, input: LoginInput) -> LoginPayload:
-        try:
-            tokens = await info.context.services.accounts.login(
-                input.email, input.password, input.otp, info.context.client
-            )
-        except TwoFactorRequired as exc:
-            return LoginPayload(two_factor_required=True, errors=user_errors(exc))
-        except DomainError as exc:
-            return LoginPayload(errors=user_errors(exc))
+    @mutation(
+        None,
+        errors=(
+            ErrorCode.INVALID_CREDENTIALS,
+            ErrorCode.OTP_REQUIRED,
+            ErrorCode.INVALID_OTP,
+            ErrorCode.ACCOUNT_LOCKED,
+            ErrorCode.RATE_LIMITED,
+        ),
+        payload=LoginPayload,
+        failed=_login_failed,
+    )
+    async def login(self, call: Call, input: LoginInput) -> LoginPayload:
+        tokens = await call.services.accounts.login(
+            input.email, input.password, input.otp, call.client
+        )
         return _signed_in(tokens)
 
-    @strawberry.mutation(description="Exchange a refresh token for new tokens; the old one dies.")
-    async def refresh_token(self, info: AuthInfo, refresh_token: str) -> LoginPayload:
-        try:
-            tokens = await info.context.services.accounts.refresh(
-                refresh_token, info.context.client
-            )
-        except DomainError as exc:
-            return LoginPayload(errors=user_errors(exc))
+    @mutation(
+        None,
+        errors=(ErrorCode.INVALID_TOKEN,),
+        payload=LoginPayload,
+        description="Exchange a refresh token for new tokens; the old one dies.",
+    )
+    async def refresh_token(self, call: Call, refresh_token: str) -> LoginPayload:
+        tokens = await call.services.accounts.refresh(refresh_token, call.client)
         return _signed_in(tokens)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def logout(self, info: AuthInfo) -> LogoutPayload:
-        principal = await info.context.require_principal()
-        await info.context.services.accounts.logout(principal.session_id)
+    @mutation(IsAuthenticated, errors=(), payload=LogoutPayload)
+    async def logout(self, call: SignedIn) -> LogoutPayload:
+        await call.services.accounts.logout(call.principal.session_id)
         return LogoutPayload()
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @mutation(
+        IsAuthenticated,
+        errors=(
+            *PROFILE_ERRORS,
+            ErrorCode.INVALID_PHONE_NUMBER,
+            ErrorCode.INVALID_DATE_OF_BIRTH,
+            ErrorCode.INVALID_LANGUAGE,
+            ErrorCode.UNSUPPORTED_CURRENCY,
+            ErrorCode.INVALID_INPUT,
+        ),
+        payload=UpdateProfilePayload,
+    )
     async def update_profile(
-        self, info: AuthInfo, input: UpdateProfileInput
+        self, call: SignedIn, input: UpdateProfileInput
     ) -> UpdateProfilePayload:
-        principal = await info.context.require_principal()
         changes = ProfileChanges(
             username=input.username,
             email=input.email,
@@ -109,76 +130,74 @@ class AccountsMutation:
             preferred_language=input.preferred_language,
             base_currency=input.base_currency,
         )
-        try:
-            user = await info.context.services.accounts.update_profile(principal.user_id, changes)
-        except DomainError as exc:
-            return UpdateProfilePayload(errors=user_errors(exc))
+        user = await call.services.accounts.update_profile(call.principal.user_id, changes)
         return UpdateProfilePayload(user=UserType.from_model(user))
 
-    @strawberry.mutation(
-        permission_classes=[IsAuthenticated],
+    @mutation(
+        IsAuthenticated,
+        errors=(ErrorCode.INVALID_CREDENTIALS, ErrorCode.WEAK_PASSWORD, ErrorCode.NOT_FOUND),
+        payload=ChangePasswordPayload,
         description="Change the password; every session, this one included, is signed out.",
     )
     async def change_password(
-        self, info: AuthInfo, input: ChangePasswordInput
+        self, call: SignedIn, input: ChangePasswordInput
     ) -> ChangePasswordPayload:
-        principal = await info.context.require_principal()
-        try:
-            await info.context.services.accounts.change_password(
-                principal.user_id, input.current_password, input.new_password
-            )
-        except DomainError as exc:
-            return ChangePasswordPayload(errors=user_errors(exc))
+        await call.services.accounts.change_password(
+            call.principal.user_id, input.current_password, input.new_password
+        )
         return ChangePasswordPayload()
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def begin_two_factor_setup(self, info: AuthInfo) -> BeginTwoFactorSetupPayload:
-        principal = await info.context.require_principal()
-        try:
-            secret, uri = await info.context.services.accounts.begin_two_factor(principal.user_id)
-        except DomainError as exc:
-            return BeginTwoFactorSetupPayload(errors=user_errors(exc))
+    @mutation(
+        IsAuthenticated,
+        errors=(ErrorCode.TWO_FACTOR_ALREADY_ENABLED,),
+        payload=BeginTwoFactorSetupPayload,
+    )
+    async def begin_two_factor_setup(self, call: SignedIn) -> BeginTwoFactorSetupPayload:
+        secret, uri = await call.services.accounts.begin_two_factor(call.principal.user_id)
         return BeginTwoFactorSetupPayload(secret=secret, otpauth_uri=uri)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def confirm_two_factor(self, info: AuthInfo, otp: str) -> ConfirmTwoFactorPayload:
-        principal = await info.context.require_principal()
-        try:
-            codes = await info.context.services.accounts.confirm_two_factor(principal.user_id, otp)
-        except DomainError as exc:
-            return ConfirmTwoFactorPayload(errors=user_errors(exc))
+    @mutation(
+        IsAuthenticated,
+        errors=(
+            ErrorCode.INVALID_OTP,
+            ErrorCode.TWO_FACTOR_NOT_STARTED,
+            ErrorCode.TWO_FACTOR_ALREADY_ENABLED,
+        ),
+        payload=ConfirmTwoFactorPayload,
+    )
+    async def confirm_two_factor(self, call: SignedIn, otp: str) -> ConfirmTwoFactorPayload:
+        codes = await call.services.accounts.confirm_two_factor(call.principal.user_id, otp)
         return ConfirmTwoFactorPayload(recovery_codes=codes)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def disable_two_factor(self, info: AuthInfo, otp: str) -> DisableTwoFactorPayload:
-        principal = await info.context.require_principal()
-        try:
-            await info.context.services.accounts.disable_two_factor(principal.user_id, otp)
-        except DomainError as exc:
-            return DisableTwoFactorPayload(errors=user_errors(exc))
+    @mutation(
+        IsAuthenticated,
+        errors=(ErrorCode.INVALID_OTP, ErrorCode.TWO_FACTOR_NOT_ENABLED),
+        payload=DisableTwoFactorPayload,
+    )
+    async def disable_two_factor(self, call: SignedIn, otp: str) -> DisableTwoFactorPayload:
+        await call.services.accounts.disable_two_factor(call.principal.user_id, otp)
         return DisableTwoFactorPayload()
 
-    @strawberry.mutation(description="Emails a single-use reset token if the address is known.")
-    async def request_password_reset(
-        self, info: AuthInfo, email: str
-    ) -> RequestPasswordResetPayload:
-        base = info.context.services.settings.public_url or str(info.context.request.base_url)
+    @mutation(
+        None,
+        errors=(ErrorCode.INVALID_EMAIL,),
+        payload=RequestPasswordResetPayload,
+        description="Emails a single-use reset token if the address is known.",
+    )
+    async def request_password_reset(self, call: Call, email: str) -> RequestPasswordResetPayload:
+        base = call.services.settings.public_url or str(call.context.request.base_url)
 
         def link(token: str) -> str:
             return f"{base.rstrip('/')}/reset-password?token={quote(token)}"
 
-        try:
-            await info.context.services.accounts.request_password_reset(email, link)
-        except DomainError as exc:
-            return RequestPasswordResetPayload(errors=user_errors(exc))
+        await call.services.accounts.request_password_reset(email, link)
         return RequestPasswordResetPayload()
 
-    @strawberry.mutation
-    async def reset_password(
-        self, info: AuthInfo, input: ResetPasswordInput
-    ) -> ResetPasswordPayload:
-        try:
-            await info.context.services.accounts.reset_password(input.token, input.new_password)
-        except DomainError as exc:
-            return ResetPasswordPayload(errors=user_errors(exc))
+    @mutation(
+        None,
+        errors=(ErrorCode.INVALID_TOKEN, ErrorCode.WEAK_PASSWORD),
+        payload=ResetPasswordPayload,
+    )
+    async def reset_password(self, call: Call, input: ResetPasswordInput) -> ResetPasswordPayload:
+        await call.services.accounts.reset_password(input.token, input.new_password)
         return ResetPasswordPayload()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
-from models.errors import DomainError
+from models.errors import DomainError, ErrorCode
 from models.funds import TransactionType as TransactionTypeModel
 from models.funds import encode_cursor
-from resolvers.context import Context
-from resolvers.errors import bad_input, user_errors
+from resolvers.calls import SignedIn, query
+from resolvers.errors import bad_input
 from resolvers.funds.types import (
     AccountType,
     DepositInput,
@@ -22,37 +20,34 @@ from resolvers.funds.types import (
     TransactionNode,
     WithdrawInput,
 )
+from resolvers.mutations import mutation
 from resolvers.permissions import IsAuthenticated
 from resolvers.relay import page_info
-
-FundsInfo = Info[Context, Any]
 
 
 @strawberry.type
 class FundsQuery:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Cash and buying power.")
-    async def account(self, info: FundsInfo) -> AccountType:
-        principal = await info.context.require_principal()
-        view = await info.context.services.funds.account(principal.user_id)
+    @query(IsAuthenticated, description="Cash and buying power.")
+    async def account(self, call: SignedIn) -> AccountType:
+        view = await call.services.funds.account(call.principal.user_id)
         return AccountType.from_view(view)
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
+    @query(
+        IsAuthenticated,
         description="Deposits and withdrawals, newest first. `first` is capped at 100.",
     )
     async def transactions(
         self,
-        info: FundsInfo,
+        call: SignedIn,
         type: TransactionTypeModel | None = None,
         start_date: date | None = None,
         end_date: date | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> TransactionConnection:
-        principal = await info.context.require_principal()
         try:
-            page = await info.context.services.funds.transactions(
-                principal.user_id,
+            page = await call.services.funds.transactions(
+                call.principal.user_id,
                 kind=type,
                 start_date=start_date,
                 end_date=end_date,
@@ -71,34 +66,39 @@ class FundsQuery:
         )
 
 
+FUNDS_ERRORS = (
+    ErrorCode.INVALID_AMOUNT,
+    ErrorCode.UNSUPPORTED_CURRENCY,
+    ErrorCode.INVALID_INPUT,
+    ErrorCode.LIMIT_EXCEEDED,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED,
+)
+
+
 @strawberry.type
 class FundsMutation:
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def deposit(self, info: FundsInfo, input: DepositInput) -> FundsPayload:
-        principal = await info.context.require_principal()
-        try:
-            txn = await info.context.services.funds.deposit(
-                principal.user_id,
-                input.amount,
-                input.currency,
-                input.payment_method,
-                input.idempotency_key,
-            )
-        except DomainError as exc:
-            return FundsPayload(errors=user_errors(exc))
+    @mutation(IsAuthenticated, errors=FUNDS_ERRORS, payload=FundsPayload)
+    async def deposit(self, call: SignedIn, input: DepositInput) -> FundsPayload:
+        txn = await call.services.funds.deposit(
+            call.principal.user_id,
+            input.amount,
+            input.currency,
+            input.payment_method,
+            input.idempotency_key,
+        )
         return FundsPayload(transaction=TransactionNode.from_model(txn))
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def withdraw(self, info: FundsInfo, input: WithdrawInput) -> FundsPayload:
-        principal = await info.context.require_principal()
-        try:
-            txn = await info.context.services.funds.withdraw(
-                principal.user_id,
-                input.amount,
-                input.currency,
-                input.withdrawal_method,
-                input.idempotency_key,
-            )
-        except DomainError as exc:
-            return FundsPayload(errors=user_errors(exc))
+    @mutation(
+        IsAuthenticated,
+        errors=(*FUNDS_ERRORS, ErrorCode.INSUFFICIENT_FUNDS),
+        payload=FundsPayload,
+    )
+    async def withdraw(self, call: SignedIn, input: WithdrawInput) -> FundsPayload:
+        txn = await call.services.funds.withdraw(
+            call.principal.user_id,
+            input.amount,
+            input.currency,
+            input.withdrawal_method,
+            input.idempotency_key,
+        )
         return FundsPayload(transaction=TransactionNode.from_model(txn))

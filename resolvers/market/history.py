@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
+from bourse.clock import utcnow
 from bourse.money import plain
 from models.candle_store import history_range
 from models.candles import CandleData
@@ -84,7 +85,7 @@ class HistoryQuery:
                 interval,
                 start_date,
                 end_date,
-                datetime.now(UTC),
+                utcnow(),
                 services.settings.market_history_max_candles,
             )
         except DomainError as exc:

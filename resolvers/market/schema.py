@@ -8,9 +8,10 @@ import strawberry
 from strawberry.types import Info
 
 from models.assets import NewAsset, encode_cursor
-from models.errors import DomainError
+from models.errors import DomainError, ErrorCode
+from resolvers.calls import SignedIn
 from resolvers.context import Context
-from resolvers.errors import bad_input, user_errors
+from resolvers.errors import bad_input
 from resolvers.market.types import (
     AssetConnection,
     AssetEdge,
@@ -18,6 +19,7 @@ from resolvers.market.types import (
     AssetPayload,
     CreateAssetInput,
 )
+from resolvers.mutations import mutation
 from resolvers.permissions import IsAdmin
 from resolvers.relay import page_info
 
@@ -57,26 +59,33 @@ class AssetsQuery:
 
 @strawberry.type
 class AssetsMutation:
-    @strawberry.mutation(
-        permission_classes=[IsAdmin],
+    @mutation(
+        IsAdmin,
+        errors=(
+            ErrorCode.INVALID_SYMBOL,
+            ErrorCode.ASSET_EXISTS,
+            ErrorCode.INVALID_INPUT,
+            ErrorCode.UNSUPPORTED_CURRENCY,
+            ErrorCode.INVALID_TICK_SIZE,
+            ErrorCode.INVALID_PRICE,
+            ErrorCode.INVALID_CALENDAR,
+        ),
+        payload=AssetPayload,
         description="ADMIN: list a new asset. It has no liquidity provider unless configured.",
     )
-    async def create_asset(self, info: MarketInfo, input: CreateAssetInput) -> AssetPayload:
-        try:
-            asset = await info.context.services.assets.create(
-                NewAsset(
-                    symbol=input.symbol,
-                    name=input.name,
-                    asset_class=input.asset_class,
-                    currency=input.currency,
-                    tick_size=input.tick_size,
-                    fractionable=input.fractionable,
-                    tradable=input.tradable,
-                    reference_price=input.reference_price,
-                    market_calendar=input.market_calendar,
-                    collar_bps=input.collar_bps,
-                )
+    async def create_asset(self, call: SignedIn, input: CreateAssetInput) -> AssetPayload:
+        asset = await call.services.assets.create(
+            NewAsset(
+                symbol=input.symbol,
+                name=input.name,
+                asset_class=input.asset_class,
+                currency=input.currency,
+                tick_size=input.tick_size,
+                fractionable=input.fractionable,
+                tradable=input.tradable,
+                reference_price=input.reference_price,
+                market_calendar=input.market_calendar,
+                collar_bps=input.collar_bps,
             )
-        except DomainError as exc:
-            return AssetPayload(errors=user_errors(exc))
+        )
         return AssetPayload(asset=AssetNode.from_model(asset))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import strawberry
 
+from bourse.clock import utcnow
 from bourse.money import plain
 from models.assets import Asset as AssetModel
 from models.assets import AssetClass as AssetClassModel
@@ -37,7 +37,7 @@ class AssetNode:
 
     @strawberry.field(description="Whether the asset's market is in session now.")
     def market_open(self) -> bool:
-        return calendar(self.market_calendar).is_open(datetime.now(UTC))
+        return calendar(self.market_calendar).is_open(utcnow())
 
     @classmethod
     def from_model(cls, a: AssetModel) -> AssetNode:

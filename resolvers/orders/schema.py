@@ -11,13 +11,15 @@ import strawberry
 from strawberry.types import Info
 
 from bourse.keys import user_channel
-from models.errors import DomainError
+from models.errors import DomainError, ErrorCode
 from models.funds import parse_amount
 from models.orders import OrderStatus as OrderStatusModel
 from models.orders import PlaceOrderRequest, encode_cursor
+from resolvers.calls import SignedIn, query
 from resolvers.context import Context
-from resolvers.errors import ApiError, bad_input, user_errors
+from resolvers.errors import ApiError, bad_input
 from resolvers.hub import BoundedQueueSubscriber, SubscriberOverflow
+from resolvers.mutations import mutation
 from resolvers.orders.types import (
     ConfigureLiquidityInput,
     ConfigureLiquidityPayload,
@@ -39,21 +41,18 @@ OrdersInfo = Info[Context, Any]
 
 @strawberry.type
 class OrdersQuery:
-    @strawberry.field(
-        permission_classes=[IsAuthenticated], description="One of your orders; null otherwise."
-    )
-    async def order(self, info: OrdersInfo, id: strawberry.ID) -> OrderNode | None:
-        principal = await info.context.require_principal()
-        found = await info.context.services.orders.get(principal.user_id, str(id))
+    @query(IsAuthenticated, description="One of your orders; null otherwise.")
+    async def order(self, call: SignedIn, id: strawberry.ID) -> OrderNode | None:
+        found = await call.services.orders.get(call.principal.user_id, str(id))
         return OrderNode.from_model(found) if found else None
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
+    @query(
+        IsAuthenticated,
         description="Your orders, newest first. `first` is capped at 100.",
     )
     async def orders(
         self,
-        info: OrdersInfo,
+        call: SignedIn,
         status: OrderStatusModel | None = None,
         asset_id: str | None = None,
         start_date: datetime | None = None,
@@ -61,10 +60,9 @@ class OrdersQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> OrderConnection:
-        principal = await info.context.require_principal()
         try:
-            page = await info.context.services.orders.page(
-                principal.user_id,
+            page = await call.services.orders.page(
+                call.principal.user_id,
                 status=status,
                 asset_id=asset_id,
                 start=start_date,
@@ -83,64 +81,70 @@ class OrdersQuery:
         )
 
 
+PLACE_ORDER_ERRORS = (
+    ErrorCode.UNKNOWN_ASSET,
+    ErrorCode.ASSET_NOT_TRADABLE,
+    ErrorCode.INVALID_QUANTITY,
+    ErrorCode.INVALID_PRICE,
+    ErrorCode.INSUFFICIENT_BUYING_POWER,
+    ErrorCode.INSUFFICIENT_SHARES,
+    ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
+    ErrorCode.MARKET_CLOSED,
+    ErrorCode.INVALID_INPUT,
+)
+
+
 @strawberry.type
 class OrdersMutation:
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def place_order(self, info: OrdersInfo, input: PlaceOrderInput) -> OrderPayload:
-        principal = await info.context.require_principal()
-        try:
-            order = await info.context.services.orders.place(
-                principal.user_id,
-                PlaceOrderRequest(
-                    asset_id=input.asset_id,
-                    side=input.order_type,
-                    sub_type=input.order_sub_type,
-                    time_in_force=input.time_in_force,
-                    quantity=input.quantity,
-                    notional=input.notional,
-                    price=input.price,
-                    stop_price=input.stop_price,
-                    client_order_id=input.client_order_id,
-                ),
-            )
-        except DomainError as exc:
-            return OrderPayload(errors=user_errors(exc))
+    @mutation(IsAuthenticated, errors=PLACE_ORDER_ERRORS, payload=OrderPayload)
+    async def place_order(self, call: SignedIn, input: PlaceOrderInput) -> OrderPayload:
+        order = await call.services.orders.place(
+            call.principal.user_id,
+            PlaceOrderRequest(
+                asset_id=input.asset_id,
+                side=input.order_type,
+                sub_type=input.order_sub_type,
+                time_in_force=input.time_in_force,
+                quantity=input.quantity,
+                notional=input.notional,
+                price=input.price,
+                stop_price=input.stop_price,
+                client_order_id=input.client_order_id,
+            ),
+        )
         return OrderPayload(order=OrderNode.from_model(order))
 
-    @strawberry.mutation(
-        permission_classes=[IsAuthenticated],
+    @mutation(
+        IsAuthenticated,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.NOT_CANCELLABLE),
+        payload=OrderPayload,
         description="Cancel an open order. Answers with the order once it is final (or after "
         "a short wait: the final state then follows on orderUpdates).",
     )
-    async def cancel_order(self, info: OrdersInfo, id: strawberry.ID) -> OrderPayload:
-        principal = await info.context.require_principal()
-        try:
-            order = await info.context.services.orders.cancel(principal.user_id, str(id))
-        except DomainError as exc:
-            return OrderPayload(errors=user_errors(exc))
+    async def cancel_order(self, call: SignedIn, id: strawberry.ID) -> OrderPayload:
+        order = await call.services.orders.cancel(call.principal.user_id, str(id))
         return OrderPayload(order=OrderNode.from_model(order))
 
-    @strawberry.mutation(
-        permission_classes=[IsAdmin],
+    @mutation(
+        IsAdmin,
+        errors=(ErrorCode.UNKNOWN_ASSET, ErrorCode.INVALID_AMOUNT, ErrorCode.INVALID_INPUT),
+        payload=ConfigureLiquidityPayload,
         description="ADMIN: turn the liquidity provider on or off for an asset, with its quoting.",
     )
     async def configure_liquidity(
-        self, info: OrdersInfo, input: ConfigureLiquidityInput
+        self, call: SignedIn, input: ConfigureLiquidityInput
     ) -> ConfigureLiquidityPayload:
-        liquidity = info.context.services.liquidity
-        try:
-            notional = None
-            if input.quote_notional is not None:
-                notional = parse_amount(input.quote_notional, "USD", "quoteNotional")
-            [config] = await liquidity.configure(
-                [input.asset_id.strip().upper()],
-                enabled=input.enabled,
-                spread_bps=input.spread_bps,
-                levels=input.levels,
-                quote_notional=notional,
-            )
-        except DomainError as exc:
-            return ConfigureLiquidityPayload(errors=user_errors(exc))
+        liquidity = call.services.liquidity
+        notional = None
+        if input.quote_notional is not None:
+            notional = parse_amount(input.quote_notional, "USD", "quoteNotional")
+        [config] = await liquidity.configure(
+            [input.asset_id.strip().upper()],
+            enabled=input.enabled,
+            spread_bps=input.spread_bps,
+            levels=input.levels,
+            quote_notional=notional,
+        )
         q = liquidity.quoting(config)
         return ConfigureLiquidityPayload(
             config=LiquidityConfigNode(

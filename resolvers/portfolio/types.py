@@ -17,8 +17,6 @@ from models.performance import Performance
 from models.portfolio_tables import Portfolio
 from models.portfolios import clean_symbol
 from models.positions import Lot, RealizedGain, is_long_term
-from models.positions import lots as list_lots
-from models.positions import realized_gains as list_gains
 from models.valuation import PortfolioRef
 from models.valuation import ref as portfolio_ref
 from models.watchlists import WatchlistView
@@ -219,14 +217,12 @@ class PortfolioType:
         if not self.is_default:
             return TaxLotConnection(edges=[], page_info=_empty_page_info())
         try:
-            async with info.context.services.sessionmaker() as s:
-                page = await list_lots(
-                    s,
-                    self.ref.user_id,
-                    asset_id=None if asset_id is None else clean_symbol(asset_id) or "-",
-                    first=first,
-                    after=after,
-                )
+            page = await info.context.services.portfolios.lots(
+                self.ref.user_id,
+                None if asset_id is None else clean_symbol(asset_id) or "-",
+                first,
+                after,
+            )
         except DomainError as exc:
             raise bad_input(exc) from None
         edges = [
@@ -249,14 +245,12 @@ class PortfolioType:
         if not self.is_default:
             return RealizedGainConnection(edges=[], page_info=_empty_page_info())
         try:
-            async with info.context.services.sessionmaker() as s:
-                page = await list_gains(
-                    s,
-                    self.ref.user_id,
-                    asset_id=None if asset_id is None else clean_symbol(asset_id) or "-",
-                    first=first,
-                    after=after,
-                )
+            page = await info.context.services.portfolios.realized_gains(
+                self.ref.user_id,
+                None if asset_id is None else clean_symbol(asset_id) or "-",
+                first,
+                after,
+            )
         except DomainError as exc:
             raise bad_input(exc) from None
         edges = [

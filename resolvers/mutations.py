@@ -1,0 +1,163 @@
+"""One way to write a mutation: `@mutation(permission, errors=..., payload=...)`.
+
+The decorator owns what every mutation used to repeat by hand:
+
+- the permission is declared (a class of `resolvers.permissions`, run by Strawberry before the
+  body, exactly as `permission_classes=[...]`), never checked inside the body;
+- the body is handed the call (`resolvers.calls`): `SignedIn` (with the caller's `Principal`,
+  typed, no `require_principal()`) under a `SignedInPermission`, `Call` for a public mutation;
+- a `DomainError` from the body becomes the payload with its result fields null and `errors`
+  filled (`payload(errors=...)`, or the mutation's own `failed` builder);
+- the error codes the mutation can return are declared once, here, and the field's schema
+  description ends with them ("… Errors: EMAIL_TAKEN, INVALID_EMAIL."). `UserError.code` stays
+  a `String!` on the wire (API.md section 1).
+
+A code the mutation did not declare is a bug in the declaration: outside production (tests,
+development) the call fails loudly (`UndeclaredErrorCode`, an internal error that the test sees);
+in production the payload goes out unchanged and a warning is logged.
+
+    @mutation(IsAuthenticated, errors=[ErrorCode.INVALID_AMOUNT], payload=FundsPayload)
+    async def deposit(self, call: SignedIn, input: DepositInput) -> FundsPayload:
+        txn = await call.services.funds.deposit(call.principal.user_id, ...)
+        return FundsPayload(transaction=TransactionNode.from_model(txn))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, overload
+
+import strawberry
+import structlog
+from strawberry.types import Info
+from strawberry.types.field import StrawberryField
+
+from bourse.settings import Settings
+from models.errors import DomainError, ErrorCode
+from resolvers.calls import (
+    Body,
+    BodyOf,
+    SignedBodyOf,
+    as_resolver,
+    call_of,
+    check_body,
+    permissions,
+)
+from resolvers.context import Context
+from resolvers.errors import UserError, user_errors
+from resolvers.permissions import SignedInPermission
+
+log = structlog.get_logger("resolvers.mutations")
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Payload(Protocol[R_co]):
+    """A payload type: built from its `errors` alone, every result field left null."""
+
+    def __call__(self, *, errors: list[UserError]) -> R_co: ...
+
+
+class UndeclaredErrorCode(AssertionError):
+    """A mutation returned a code its `errors=[...]` does not list (tests and development)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MutationSpec:
+    """What a mutation declared: read by the schema description and by tests."""
+
+    name: str
+    permission: type[SignedInPermission] | None
+    errors: tuple[ErrorCode, ...]
+
+    def check(self, exc: DomainError, settings: Settings) -> None:
+        undeclared = sorted({p.code.value for p in exc.problems} - set(self.errors))
+        if not undeclared:
+            return
+        if settings.env != "production":
+            raise UndeclaredErrorCode(
+                f"mutation {self.name} returned {', '.join(undeclared)}, not in its errors=[...]"
+            ) from exc
+        log.warning("undeclared error codes", mutation=self.name, codes=undeclared)
+
+
+SPECS: dict[Callable[..., Any], MutationSpec] = {}
+"""Every mutation resolver built here, with its declaration (tests check the schema uses them)."""
+
+
+def describe(description: str | None, errors: Sequence[ErrorCode]) -> str | None:
+    """The field's description followed by the codes it may return."""
+    if not errors:
+        return description
+    codes = f"Errors: {', '.join(e.value for e in errors)}."
+    return f"{description.rstrip()} {codes}" if description else codes
+
+
+@overload
+def mutation(
+    permission: None,
+    *,
+    errors: Sequence[ErrorCode],
+    payload: Payload[R],
+    description: str | None = None,
+    failed: Callable[[DomainError], R] | None = None,
+) -> Callable[[BodyOf[R]], StrawberryField]: ...
+
+
+@overload
+def mutation(
+    permission: type[SignedInPermission],
+    *,
+    errors: Sequence[ErrorCode],
+    payload: Payload[R],
+    description: str | None = None,
+    failed: Callable[[DomainError], R] | None = None,
+) -> Callable[[SignedBodyOf[R]], StrawberryField]: ...
+
+
+def mutation(
+    permission: type[SignedInPermission] | None,
+    *,
+    errors: Sequence[ErrorCode],
+    payload: Payload[R],
+    description: str | None = None,
+    failed: Callable[[DomainError], R] | None = None,
+) -> Callable[[Body[R]], StrawberryField]:
+    """A Strawberry mutation field around `body(self, call, **arguments)`.
+
+    `permission`: the class that admits the caller (`None`: anyone). `errors`: every code the
+    body can return in the payload. `payload`: the payload type (built as `payload(errors=...)`
+    on a `DomainError`), unless `failed` builds the failure payload itself.
+    """
+    declared = tuple(errors)
+    if len(set(declared)) != len(declared):
+        raise ValueError(f"error codes declared twice: {declared}")
+
+    def to_payload(exc: DomainError) -> R:
+        return payload(errors=user_errors(exc))
+
+    on_error = failed or to_payload
+
+    def build(body: Body[R]) -> StrawberryField:
+        check_body(body)
+        spec = MutationSpec(body.__name__, permission, declared)
+
+        async def resolve(self: Any, info: Info[Context, Any], **arguments: Any) -> R:
+            call = await call_of(info, permission)
+            try:
+                return await body(self, call, **arguments)
+            except DomainError as exc:
+                spec.check(exc, info.context.services.settings)
+                return on_error(exc)
+
+        resolver = as_resolver(body, resolve)
+        SPECS[resolver] = spec
+        return strawberry.mutation(
+            resolver,
+            description=describe(description, declared),
+            permission_classes=permissions(permission),
+        )
+
+    return build
