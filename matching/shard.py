@@ -27,12 +27,10 @@ import json
 import logging
 import os
 import signal
-import socket
 import time
-import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -51,6 +49,8 @@ from bourse.keys import (
     shard_for,
     snapshot_key,
 )
+from bourse.lease import Lease
+from bourse.lease import LeaseLostError as LeaseLostError  # re-exported: the shard raises it
 
 from . import resp
 from .codec import format_fixed
@@ -64,14 +64,6 @@ from .wire import COMMAND_FIELD, EVENT_FIELD, decode_command, dumps, encode_even
 log = logging.getLogger("matching.shard")
 
 SNAPSHOT_FORMAT = 1
-_REFRESH = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
-)
-_RELEASE = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('del', KEYS[1]) else return 0 end"
-)
 Entry = tuple[str, dict[str, str] | None]
 
 
@@ -112,10 +104,6 @@ class ShardConfig:
 
 class ReplayMismatchError(RuntimeError):
     """Replayed events differ from the stored ones: the engine is not deterministic."""
-
-
-class LeaseLostError(RuntimeError):
-    """Another process holds this shard's lease: stop at once, write nothing."""
 
 
 class StuckEntriesError(RedisError):
@@ -160,9 +148,8 @@ class Shard:
         self.snapshot_key = snapshot_key(p, k)
         self.applied_key = applied_key(p, k)
         self.heartbeat_key = heartbeat_key(p, k)
-        self.lease_key = lease_key(p, k)
-        self.lease_token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self._lease_held = False
+        # One process per shard (bourse.lease); every transaction WATCHes this key.
+        self.lease = Lease(self.redis, lease_key(p, k), config.lease_ms)
         self.consumer = f"shard-{k}"
         self._xadd_prefix = command_prefix("XADD", self.events_key, "*", EVENT_FIELD, total=5)
         self._fetch_cmd = resp.pack(
@@ -222,35 +209,12 @@ class Shard:
 
     async def _acquire_lease(self) -> None:
         """One process per shard: take the lease, waiting for a crashed holder's to expire."""
-        waited = False
-        while not await self.redis.set(
-            self.lease_key, self.lease_token, nx=True, px=self.config.lease_ms
-        ):
-            if self._stop.is_set():
-                raise LeaseLostError("stopped while waiting for the lease")
-            if not waited:
-                holder = await self.redis.get(self.lease_key)
-                log.warning("shard %s: waiting for the lease held by %s", self.config.shard, holder)
-                waited = True
-            await asyncio.sleep(0.05)
-        self._lease_held = True
 
-    async def _lease_still_held(self) -> bool:
-        if await self.redis.get(self.lease_key) == self.lease_token:
-            return True
-        if await self.redis.set(self.lease_key, self.lease_token, nx=True, px=self.config.lease_ms):
-            return True  # it expired during the outage and nobody else took it
-        self._lease_held = False
-        return False
+        def waiting(holder: object) -> None:
+            log.warning("shard %s: waiting for the lease held by %s", self.config.shard, holder)
 
-    async def _refresh_lease(self) -> None:
-        ok = await self._eval(_REFRESH, self.lease_key, self.lease_token, str(self.config.lease_ms))
-        if not ok:
-            self._lease_held = False
-            raise LeaseLostError(f"shard {self.config.shard}: lease lost")
-
-    async def _eval(self, script: str, key: str, *args: str) -> Any:
-        return await cast(Awaitable[Any], self.redis.eval(script, 1, key, *args))
+        if not await self.lease.acquire(self._stop.is_set, on_wait=waiting):
+            raise LeaseLostError("stopped while waiting for the lease")
 
     async def run(self) -> None:
         """Start, then process until ``stop()``; then snapshot and release the shard.
@@ -279,7 +243,7 @@ class Shard:
             delay = min(delay * 2, 5.0)
             try:
                 await self._wait_for_redis()
-                if not await self._lease_still_held():
+                if not await self.lease.reclaim():
                     raise LeaseLostError(f"shard {self.config.shard}: lease lost")
                 await self.recover()
                 return
@@ -292,12 +256,11 @@ class Shard:
         """Snapshot (if the engine is consistent with Redis and we still own the shard), drop
         the heartbeat and release the lease."""
         try:
-            if self._lease_held:
+            if self.lease.held:
                 if self.since_snapshot and self._consistent:
                     await self.snapshot()
                 await self.redis.delete(self.heartbeat_key)
-                await self._eval(_RELEASE, self.lease_key, self.lease_token)
-                self._lease_held = False
+                await self.lease.release()
         finally:
             if self._owns_redis:
                 await self.redis.aclose()
@@ -320,7 +283,7 @@ class Shard:
     async def heartbeat(self) -> None:
         """Refresh the lease and the liveness key (``{"pid", "applied", "time"}``, short TTL)."""
         self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
-        await self._refresh_lease()
+        await self.lease.refresh()
         value = dumps({"pid": os.getpid(), "applied": self.applied, "time": time.time()})
         await self.redis.set(self.heartbeat_key, value, px=self.config.heartbeat_ttl_ms)
 
@@ -392,7 +355,7 @@ class Shard:
             cursor = entries[-1][0]
             if time.monotonic() >= self._next_heartbeat:
                 self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
-                await self._refresh_lease()
+                await self.lease.refresh()
         self.applied = self._head = applied
         self.replayed += replayed
         self.since_snapshot = replayed
@@ -483,10 +446,9 @@ class Shard:
     async def _guard(self, raw: resp.RawConnection) -> None:
         """WATCH the lease and check we hold it: the next EXEC only runs if we still do."""
         try:
-            await raw.guard(self.lease_key, self.lease_token)
+            await raw.guard(self.lease.key, self.lease.token)
         except resp.GuardError as exc:
-            self._lease_held = False
-            raise LeaseLostError(str(exc)) from exc
+            raise self.lease.lost(str(exc)) from exc
 
     async def _fetch(self, raw: resp.RawConnection, block_ms: int | None) -> list[Entry]:
         """New entries for this consumer. The XREADGROUP runs inside a lease-guarded MULTI,
@@ -570,8 +532,7 @@ class Shard:
         try:
             return await raw.read_exec(tx, guarded=True)
         except resp.GuardError as exc:
-            self._lease_held = False
-            raise LeaseLostError(str(exc)) from exc
+            raise self.lease.lost(str(exc)) from exc
         except ResponseError as exc:
             raise CommitError(f"transaction ending {last} was refused: {exc!r}") from exc
 
@@ -651,13 +612,12 @@ class Shard:
         while True:
             try:
                 result = await resp.execute(
-                    self.redis, batch.tx, (self.lease_key, self.lease_token)
+                    self.redis, batch.tx, (self.lease.key, self.lease.token)
                 )
                 self._confirm(batch, result)
                 return
             except resp.GuardError as exc:
-                self._lease_held = False
-                raise LeaseLostError(str(exc)) from exc
+                raise self.lease.lost(str(exc)) from exc
             except ResponseError as exc:
                 raise CommitError(f"batch ending {batch.last} was refused: {exc!r}") from exc
             except (OSError, RedisError) as exc:
