@@ -34,7 +34,7 @@ import uvloop
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bourse.clock import utcnow
@@ -43,7 +43,7 @@ from bourse.settings import Settings, get_settings
 from matching.wire import decode_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
-from models.orders import RELAY_GRACE, OutboxEntry
+from models.orders import RELAY_GRACE, Outbox
 from models.services import Services, open_services
 from models.settlement import Notice, Settlement, stream_id_key
 
@@ -147,6 +147,9 @@ def _notice_json(n: Notice) -> str:
 
 
 class OutboxRelay:
+    """Schedules the outbox's relay (``models.orders.outbox.Outbox.relay``: the table and its
+    send logic live together there)."""
+
     def __init__(
         self,
         services: Services,
@@ -157,36 +160,10 @@ class OutboxRelay:
         self.services = services
         self.grace = grace
         self._clock = clock
+        self._outbox = Outbox(services.sessionmaker, services.exchange)
 
     async def step(self, limit: int = 500) -> int:
-        now = self._clock()
-        async with self.services.sessionmaker() as s, s.begin():
-            rows = (
-                await s.scalars(
-                    select(OutboxEntry)
-                    .where(
-                        OutboxEntry.sent_at.is_(None),
-                        OutboxEntry.available_at <= now,
-                        # queued rows (available later than created) are due at once;
-                        # the others get the API's grace period to send them itself.
-                        (OutboxEntry.available_at > OutboxEntry.created_at)
-                        | (OutboxEntry.created_at <= now - self.grace),
-                    )
-                    .order_by(OutboxEntry.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            await self.services.exchange.send([json.loads(r.command) for r in rows])
-            await s.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id.in_([r.id for r in rows]))
-                .values(sent_at=utcnow())
-            )
-        log.info("outbox relayed", commands=len(rows))
-        return len(rows)
+        return await self._outbox.relay(grace=self.grace, limit=limit, clock=self._clock)
 
 
 def last_close(calendar_name: str, now: datetime) -> datetime:
