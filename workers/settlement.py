@@ -40,12 +40,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from bourse.clock import utcnow
 from bourse.keys import events_key, expiry_key, snapshot_key, user_channel
 from bourse.settings import Settings, get_settings
-from matching.wire import decode_event
+from matching.wire import read_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
 from models.orders import RELAY_GRACE, Outbox
 from models.services import Services, open_services
-from models.settlement import Notice, Settlement, stream_id_key
+from models.settlement import Settlement, stream_id_key
 
 log = structlog.get_logger("bourse.settlement")
 GROUP = "settlement"
@@ -97,9 +97,7 @@ class SettlementConsumer:
         entries = await self._read(block_ms)
         if not entries:
             return 0
-        decoded = [
-            (stream, entry_id, decode_event(payload)) for stream, entry_id, payload in entries
-        ]
+        decoded = [(stream, entry_id, read_event(payload)) for stream, entry_id, payload in entries]
         async with self.services.sessionmaker() as s, s.begin():
             notices = await self.settlement.apply(s, decoded)
         pipe = self.services.redis.pipeline(transaction=False)
@@ -109,7 +107,7 @@ class SettlementConsumer:
         for stream, ids in by_stream.items():
             pipe.xack(stream, GROUP, *ids)
         for notice in notices:
-            pipe.publish(user_channel(self.prefix, str(notice.user_id)), _notice_json(notice))
+            pipe.publish(user_channel(self.prefix, str(notice.user_id)), notice.to_json())
         await pipe.execute()
         return len(entries)
 
@@ -140,10 +138,6 @@ def _flatten(raw: Any) -> list[tuple[str, str, str]]:
             payload = fields.get(b"event", fields.get("event"))
             out.append((_s(stream), _s(entry_id), _s(payload)))
     return out
-
-
-def _notice_json(n: Notice) -> str:
-    return json.dumps({"event": n.event, "order": n.order, "fill": n.fill}, separators=(",", ":"))
 
 
 class OutboxRelay:

@@ -5,6 +5,8 @@
   its engine command);
 - ``outbox.py``: the ``order_outbox`` table and the one way its commands are sent (by the API
   and by the relay);
+- ``view.py``: ``OrderView`` / ``FillView``, the one typed view of an order that the API shows
+  and the settlement's notices carry (remaining quantity and average price computed once);
 - ``service.py``: ``OrderBook``, place (one transaction: order, hold, outbox row), cancel, read.
 
 Importers use ``models.orders``; the names below are its public surface.
@@ -34,6 +36,7 @@ from models.orders.tables import (
     TimeInForce,
     utc_from_ns,
 )
+from models.orders.view import FillView, OrderView
 
 __all__ = [
     "CLIENT_ORDER_ID_RE",
@@ -45,12 +48,14 @@ __all__ = [
     "OPEN_STATUSES",
     "RELAY_GRACE",
     "Fill",
+    "FillView",
     "Order",
     "OrderBook",
     "OrderPage",
     "OrderPlan",
     "OrderStatus",
     "OrderSubType",
+    "OrderView",
     "OrdersConfig",
     "Outbox",
     "OutboxEntry",
