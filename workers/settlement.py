@@ -25,7 +25,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -34,8 +34,9 @@ import uvloop
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from bourse.clock import utcnow
 from bourse.keys import events_key, expiry_key, snapshot_key, user_channel
@@ -120,7 +121,7 @@ class SettlementConsumer:
                 log.warning("redis unavailable; retrying", error=str(exc))
                 self._pending_done = False
                 await asyncio.sleep(0.5)
-                await _quietly(self.ensure_groups())
+                await _retrying("ensure_groups", self.ensure_groups)
             except SQLAlchemyError as exc:
                 # A deadlock victim, a lost connection: nothing was committed or acknowledged,
                 # so the same entries come again (as pending) and are applied once.
@@ -252,16 +253,33 @@ class EventTrimmer:
         return removed
 
 
-async def _quietly(coro: Any) -> None:
+def is_transient(exc: BaseException) -> bool:
+    """An expected I/O error, worth retrying: Redis or PostgreSQL unreachable, a connection
+    lost or timed out. Anything else is a bug or a broken invariant."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | OperationalError):
+        return True  # (TimeoutError is an OSError)
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _retrying(what: str, step: Callable[[], Awaitable[object]]) -> None:
+    """Run ``step`` once; an expected I/O error is logged (the caller tries again later),
+    anything else propagates and ends the process (the supervisor restarts it)."""
     try:
-        await coro
+        await step()
     except Exception as exc:
-        log.warning("retry failed", error=str(exc))
+        if not is_transient(exc):
+            log.error("unexpected error; stopping", task=what, error=repr(exc))
+            raise
+        log.warning("retry failed", task=what, error=str(exc))
 
 
-async def _every(seconds: float, stop: asyncio.Event, fn: Any) -> None:
+async def run_every(
+    seconds: float, stop: asyncio.Event, step: Callable[[], Awaitable[object]]
+) -> None:
+    """``step()`` every ``seconds`` until ``stop``; see ``_retrying`` for errors."""
+    what = getattr(step, "__qualname__", repr(step))
     while not stop.is_set():
-        await _quietly(fn())
+        await _retrying(what, step)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
@@ -277,12 +295,13 @@ async def run(settings: Settings, database_url: str, redis_url: str, shards: Seq
         expiry = DayExpiry(services)
         trimmer = EventTrimmer(services, shards)
         log.info("settlement started", shards=list(shards))
-        await asyncio.gather(
-            consumer.run(stop),
-            _every(settings.outbox_relay_interval_seconds, stop, relay.step),
-            _every(5.0, stop, expiry.step),
-            _every(60.0, stop, trimmer.step),
-        )
+        # A task group: an unexpected error in one task cancels the others and ends the
+        # process (non-zero exit), so the supervisor restarts it with a clean slate.
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(consumer.run(stop))
+            tasks.create_task(run_every(settings.outbox_relay_interval_seconds, stop, relay.step))
+            tasks.create_task(run_every(5.0, stop, expiry.step))
+            tasks.create_task(run_every(60.0, stop, trimmer.step))
     log.info("settlement stopped")
 
 
