@@ -283,21 +283,19 @@ class OrderBook:
 
     async def fills_of(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Fill]]:
         """Fills of several orders in one query (the per-request dataloader's batch)."""
-        keys = [str(i) for i in order_ids]
         found: dict[uuid.UUID, list[Fill]] = {i: [] for i in order_ids}
-        if not keys:
+        if not found:
             return found
         async with self._sm() as s:
             rows = await s.scalars(
                 select(Fill)
-                .where(or_(Fill.maker_order_id.in_(keys), Fill.taker_order_id.in_(keys)))
+                .where(or_(Fill.maker_order_id.in_(found), Fill.taker_order_id.in_(found)))
                 .order_by(Fill.executed_at, Fill.id)
             )
             for f in rows:
                 for key in (f.maker_order_id, f.taker_order_id):
-                    ident = _uuid(key)
-                    if ident in found:
-                        found[ident].append(f)
+                    if key is not None and key in found:
+                        found[key].append(f)
         return found
 
 

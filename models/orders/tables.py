@@ -111,8 +111,9 @@ class Fill(Base):
     quantity: Mapped[Decimal] = mapped_column(AMOUNT)
     value: Mapped[Decimal] = mapped_column(AMOUNT)  # the cash moved
     currency: Mapped[str] = mapped_column(String(3))
-    maker_order_id: Mapped[str] = mapped_column(String(64))
-    taker_order_id: Mapped[str] = mapped_column(String(64))
+    # Our orders' ids; None for the liquidity provider's side (its orders are the engine's).
+    maker_order_id: Mapped[uuid.UUID | None]
+    taker_order_id: Mapped[uuid.UUID | None]
     maker_user_id: Mapped[uuid.UUID | None]
     taker_user_id: Mapped[uuid.UUID | None]
     taker_side: Mapped[Side] = mapped_column(Enum(Side, name="order_side", native_enum=True))
