@@ -107,10 +107,10 @@ class Notice:
         )
 
 
-def _uuid(raw: str | None) -> uuid.UUID | None:
+def _uuid(raw: object) -> uuid.UUID | None:
     """An order or user id of ours; None for the liquidity provider's (``lp-<n>``,
     ``liquidity-provider``) or anything else that is not a UUID."""
-    if raw is None or raw == LIQUIDITY_PROVIDER:
+    if not isinstance(raw, str) or raw == LIQUIDITY_PROVIDER:
         return None
     try:
         return uuid.UUID(raw)
