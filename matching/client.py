@@ -31,12 +31,19 @@ async def submit_many(
     redis: Redis, prefix: str, shards: int, commands: Iterable[Mapping[str, Any]]
 ) -> list[str]:
     """Submit several commands in one round trip, in order (per shard, order is kept)."""
+    encoded = [(command["asset_id"], encode_command(command)) for command in commands]
+    return await submit_encoded(redis, prefix, shards, encoded)
+
+
+async def submit_encoded(
+    redis: Redis, prefix: str, shards: int, commands: Iterable[tuple[str, str]]
+) -> list[str]:
+    """Submit ``(asset_id, canonical JSON)`` pairs (``wire.encode_command``'s text, e.g. as an
+    outbox stored it) unchanged, in one round trip, in order."""
     pipe = redis.pipeline(transaction=False)
     n = 0
-    for command in commands:
-        payload = encode_command(command)
-        key = input_key(prefix, shard_for(command["asset_id"], shards))
-        pipe.xadd(key, {COMMAND_FIELD: payload})
+    for asset_id, payload in commands:
+        pipe.xadd(input_key(prefix, shard_for(asset_id, shards)), {COMMAND_FIELD: payload})
         n += 1
     if not n:
         return []

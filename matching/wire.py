@@ -14,21 +14,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from json.encoder import encode_basestring_ascii as _q
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from .core.constants import (
     ACCEPTED,
     ADD_ASSET,
+    ASSET_CONFIGURED,
     CANCEL,
     CANCEL_NEWEST,
+    CANCEL_REJECTED,
     CANCELLED,
     COMMANDS,
     DEFAULT_COLLAR_BPS,
     EXPIRE_DAY,
+    EXPIRED,
     FILL,
     NEW_ORDER,
     REFERENCE_PRICE,
+    REJECTED,
+    TRIGGERED,
 )
 from .core.events import EVENT_FIELDS, OPTIONAL_ZERO_FIELDS, Event
 
@@ -287,8 +294,188 @@ def encode_events(events: list[Event], input_id: str) -> list[str]:
 
 
 def decode_event(raw: str | bytes) -> dict[str, Any]:
-    """Parse a wire event."""
+    """Parse a wire event into its plain JSON object (tools and tests; consumers that act on
+    events use ``read_event``)."""
     obj = json.loads(raw)
     if not isinstance(obj, dict):
         raise ValueError("event is not an object")
     return obj
+
+
+# ---------------------------------------------------------------------- typed events
+#
+# What a consumer (the settlement) reads: one record per event type, decoded once from the
+# wire. Every record has ``input_id`` / ``idx`` (the event's unique id), ``asset_id``,
+# ``order_id`` (None for asset-level events) and ``ts``; optional prices are None when absent.
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str
+    user_id: str
+    side: str
+    order_type: str
+    tif: str
+    quantity: int
+    notional: int | None
+    price: int | None
+    stop_price: int | None
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class FillEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str  # the taker's
+    fill_id: str
+    maker_order_id: str
+    taker_order_id: str
+    maker_user_id: str
+    taker_user_id: str
+    taker_side: str
+    price: int
+    quantity: int
+    maker_remaining: int
+    taker_remaining: int
+    maker_done: bool
+    taker_done: bool
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str
+    user_id: str
+    reason: str
+    quantity: int
+    filled: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str
+    user_id: str
+    quantity: int
+    filled: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class TriggeredEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str
+    user_id: str
+    stop_price: int
+    trigger_price: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    input_id: str
+    idx: int
+    asset_id: str | None
+    order_id: str | None
+    user_id: str | None
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejectedEvent:
+    input_id: str
+    idx: int
+    asset_id: str | None
+    order_id: str | None
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssetConfiguredEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: None
+    price_scale: int
+    tick_size: int
+    qty_scale: int
+    lot_size: int
+    collar_bps: int
+    stp: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OtherEvent:
+    """An event type this version does not know (a newer engine's): consumers skip it."""
+
+    event: str
+    input_id: str
+    idx: int
+    asset_id: str | None
+    order_id: str | None
+    ts: int
+
+
+WireEvent = (
+    AcceptedEvent
+    | FillEvent
+    | CancelledEvent
+    | ExpiredEvent
+    | TriggeredEvent
+    | RejectedEvent
+    | CancelRejectedEvent
+    | AssetConfiguredEvent
+    | OtherEvent
+)
+OrderEndEvent = CancelledEvent | ExpiredEvent | RejectedEvent  # the order ends (not filled)
+
+_RECORDS: Final[dict[str, Any]] = {
+    ACCEPTED: AcceptedEvent,
+    FILL: FillEvent,
+    CANCELLED: CancelledEvent,
+    EXPIRED: ExpiredEvent,
+    TRIGGERED: TriggeredEvent,
+    REJECTED: RejectedEvent,
+    CANCEL_REJECTED: CancelRejectedEvent,
+    ASSET_CONFIGURED: AssetConfiguredEvent,
+}
+_RECORD_FIELDS: Final = {
+    name: tuple(f.name for f in dataclass_fields(cls)) for name, cls in _RECORDS.items()
+}
+
+
+def read_event(raw: str | bytes) -> WireEvent:
+    """Decode a wire event once into its typed record. Raises ``ValueError`` for something that
+    is not an event object."""
+    obj = decode_event(raw)
+    name = obj.get("event")
+    if not isinstance(name, str):
+        raise ValueError("event has no name")
+    record = _RECORDS.get(name)
+    if record is None:
+        return OtherEvent(
+            event=name,
+            input_id=str(obj.get("input_id")),
+            idx=int(obj.get("idx") or 0),
+            asset_id=obj.get("asset_id"),
+            order_id=obj.get("order_id"),
+            ts=int(obj.get("ts") or 0),
+        )
+    event: WireEvent = record(**{key: obj.get(key) for key in _RECORD_FIELDS[name]})
+    return event

@@ -56,6 +56,10 @@ class Exchange:
     async def send(self, commands: Sequence[Mapping[str, Any]]) -> list[str]:
         return await client.submit_many(self.redis, self.prefix, self.shards, commands)
 
+    async def send_encoded(self, commands: Sequence[tuple[str, str]]) -> list[str]:
+        """Send ``(asset_id, canonical command JSON)`` pairs unchanged (the outbox's rows)."""
+        return await client.submit_encoded(self.redis, self.prefix, self.shards, commands)
+
     async def configure(self, assets: Sequence[Asset]) -> None:
         await self.send([c for a in assets for c in configure_commands(a)])
 

@@ -20,12 +20,12 @@ It returns the notices to publish to users after the commit (``orderUpdates``).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import structlog
 from sqlalchemy import String, select
@@ -34,8 +34,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bourse.clock import utcnow
-from bourse.money import fill_cash
+from bourse.money import fill_cash, plain
 from matching.codec import AssetScales, from_fixed
+from matching.wire import (
+    AcceptedEvent,
+    CancelledEvent,
+    ExpiredEvent,
+    FillEvent,
+    OrderEndEvent,
+    RejectedEvent,
+    TriggeredEvent,
+    WireEvent,
+)
 from models.assets import Asset
 from models.base import Base
 from models.errors import DomainError
@@ -50,6 +60,7 @@ from models.orders import (
     Side,
     utc_from_ns,
 )
+from models.orders.view import FillView, OrderView
 
 log = structlog.get_logger("bourse.settlement")
 FILL_NAMESPACE = uuid.UUID("0b5e1a57-9f57-4c4b-8a77-3c1e0f5d2a10")
@@ -72,48 +83,33 @@ def stream_id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+# A settled entry: (events stream, entry id, the event decoded once by matching.wire).
+Entry = tuple[str, str, WireEvent]
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
+    """What a user is told after the commit (``orderUpdates``), published on their channel."""
+
     user_id: uuid.UUID
     event: str  # ACCEPTED | PARTIAL_FILL | FILL | CANCELLED | REJECTED | EXPIRED | TRIGGERED
-    order: dict[str, Any]
-    fill: dict[str, Any] | None = None
+    order: OrderView
+    fill: FillView | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "event": self.event,
+                "order": self.order.to_wire(),
+                "fill": None if self.fill is None else self.fill.to_wire(),
+            },
+            separators=(",", ":"),
+        )
 
 
-def order_snapshot(o: Order) -> dict[str, Any]:
-    def d(v: Decimal | None) -> str | None:
-        return None if v is None else str(v)
-
-    def t(v: datetime | None) -> str | None:
-        return None if v is None else v.isoformat()
-
-    return {
-        "id": str(o.id),
-        "user_id": str(o.user_id),
-        "asset_id": o.asset_id,
-        "side": str(o.side),
-        "sub_type": str(o.sub_type),
-        "time_in_force": str(o.time_in_force),
-        "quantity": d(o.quantity),
-        "notional": d(o.notional),
-        "price": d(o.price),
-        "stop_price": d(o.stop_price),
-        "currency": o.currency,
-        "status": str(o.status),
-        "filled_quantity": d(o.filled_quantity),
-        "filled_value": d(o.filled_value),
-        "client_order_id": o.client_order_id,
-        "reject_reason": o.reject_reason,
-        "cancel_reason": o.cancel_reason,
-        "created_at": t(o.created_at),
-        "updated_at": t(o.updated_at),
-        "executed_at": t(o.executed_at),
-        "triggered_at": t(o.triggered_at),
-        "queued_until": t(o.queued_until),
-    }
-
-
-def _uuid(raw: Any) -> uuid.UUID | None:
+def _uuid(raw: object) -> uuid.UUID | None:
+    """An order or user id of ours; None for the liquidity provider's (``lp-<n>``,
+    ``liquidity-provider``) or anything else that is not a UUID."""
     if not isinstance(raw, str) or raw == LIQUIDITY_PROVIDER:
         return None
     try:
@@ -129,29 +125,33 @@ class _Batch:
     scales: dict[str, AssetScales] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
 
+    def order(self, raw_id: str | None) -> Order | None:
+        """The locked order of this batch with that id (None: not ours, e.g. the LP's)."""
+        ident = _uuid(raw_id)
+        return None if ident is None else self.orders.get(ident)
+
 
 class Settlement:
     def __init__(self, ledger: Ledger, on_fill: FillHook | None = None) -> None:
         self._ledger = ledger
         self._on_fill = on_fill
 
-    async def apply(
-        self, s: AsyncSession, entries: Sequence[tuple[str, str, dict[str, Any]]]
-    ) -> list[Notice]:
+    async def apply(self, s: AsyncSession, entries: Sequence[Entry]) -> list[Notice]:
         """Apply ``(stream, entry_id, event)`` entries in order; call inside a transaction."""
         fresh = await self._advance_cursors(s, entries)
         if not fresh:
             return []
         batch = _Batch()
-        symbols = {ev["asset_id"] for _, _, ev in fresh if ev.get("asset_id")}
+        symbols = {ev.asset_id for _, _, ev in fresh if ev.asset_id}
         for a in (await s.scalars(select(Asset).where(Asset.symbol.in_(symbols)))).all():
             batch.assets[a.symbol] = a
             batch.scales[a.symbol] = scales(a)
 
         order_ids: set[uuid.UUID] = set()
         for _, _, ev in fresh:
-            for key in ("order_id", "maker_order_id"):
-                ident = _uuid(ev.get(key))
+            keys = (ev.order_id, ev.maker_order_id) if isinstance(ev, FillEvent) else (ev.order_id,)
+            for key in keys:
+                ident = _uuid(key)
                 if ident is not None:
                     order_ids.add(ident)
         # Orders are read first without locks to learn their accounts; then accounts are locked
@@ -164,11 +164,11 @@ class Settlement:
                 await self._ledger.account_id(s, o.user_id, AccountKind.SHARES, o.asset_id)
             )
         for _, _, ev in fresh:
-            if ev.get("event") == "FILL" and LIQUIDITY_PROVIDER in (
-                ev.get("maker_user_id"),
-                ev.get("taker_user_id"),
+            if isinstance(ev, FillEvent) and LIQUIDITY_PROVIDER in (
+                ev.maker_user_id,
+                ev.taker_user_id,
             ):
-                asset = batch.assets.get(ev["asset_id"])
+                asset = batch.assets.get(ev.asset_id)
                 if asset is not None:
                     accounts.add(await self._lp_account(s, asset.currency))
                     accounts.add(await self._lp_account(s, asset.symbol))
@@ -185,25 +185,23 @@ class Settlement:
         batch.orders = {o.id: o for o in locked}
 
         for _, _, ev in fresh:
-            kind = ev.get("event")
-            if kind == "FILL":
+            if isinstance(ev, FillEvent):
                 await self._fill(s, batch, ev)
-            elif kind in ("CANCELLED", "EXPIRED", "REJECTED"):
-                await self._end(s, batch, ev, kind)
-            elif kind in ("ACCEPTED", "TRIGGERED"):
-                order = batch.orders.get(_uuid(ev.get("order_id")) or uuid.UUID(int=0))
+            elif isinstance(ev, CancelledEvent | ExpiredEvent | RejectedEvent):
+                await self._end(s, batch, ev)
+            elif isinstance(ev, AcceptedEvent | TriggeredEvent):
+                order = batch.order(ev.order_id)
                 if order is None:
                     continue
-                if kind == "TRIGGERED":
-                    order.triggered_at = utc_from_ns(int(ev.get("ts") or 0))
+                if isinstance(ev, TriggeredEvent):
+                    order.triggered_at = utc_from_ns(ev.ts or 0)
                     order.updated_at = utcnow()
-                batch.notices.append(Notice(order.user_id, kind, order_snapshot(order)))
+                kind = "TRIGGERED" if isinstance(ev, TriggeredEvent) else "ACCEPTED"
+                batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
         await s.flush()
         return batch.notices
 
-    async def _advance_cursors(
-        self, s: AsyncSession, entries: Sequence[tuple[str, str, dict[str, Any]]]
-    ) -> list[tuple[str, str, dict[str, Any]]]:
+    async def _advance_cursors(self, s: AsyncSession, entries: Sequence[Entry]) -> list[Entry]:
         streams = sorted({stream for stream, _, _ in entries})
         if not streams:
             return []
@@ -214,7 +212,7 @@ class Settlement:
             .with_for_update()
         )
         cursors = {c.stream: stream_id_key(c.last_id) for (c,) in rows}
-        fresh = []
+        fresh: list[Entry] = []
         last: dict[str, str] = {}
         for stream, entry_id, ev in entries:
             if stream in cursors and stream_id_key(entry_id) <= cursors[stream]:
@@ -236,29 +234,29 @@ class Settlement:
     async def _lp_account(self, s: AsyncSession, asset: str) -> uuid.UUID:
         return await self._ledger.account_id(s, None, AccountKind.LIQUIDITY, asset)
 
-    async def _fill(self, s: AsyncSession, batch: _Batch, ev: dict[str, Any]) -> None:
-        asset = batch.assets.get(ev["asset_id"])
+    async def _fill(self, s: AsyncSession, batch: _Batch, ev: FillEvent) -> None:
+        asset = batch.assets.get(ev.asset_id)
         if asset is None:
             return
         sc = batch.scales[asset.symbol]
-        price = from_fixed(int(ev["price"]), sc.price_scale)
-        qty = from_fixed(int(ev["quantity"]), sc.qty_scale)
+        price = from_fixed(ev.price, sc.price_scale)
+        qty = from_fixed(ev.quantity, sc.qty_scale)
         value = fill_cash(qty, price, asset.currency)
-        at = utc_from_ns(int(ev.get("ts") or 0))
-        taker_side = Side(ev["taker_side"])
-        maker_user, taker_user = _uuid(ev.get("maker_user_id")), _uuid(ev.get("taker_user_id"))
+        at = utc_from_ns(ev.ts or 0)
+        taker_side = Side(ev.taker_side)
+        maker_user, taker_user = _uuid(ev.maker_user_id), _uuid(ev.taker_user_id)
         inserted = (
             await s.execute(
                 insert(Fill)
                 .values(
-                    id=ev["fill_id"],
+                    id=ev.fill_id,
                     asset_id=asset.symbol,
                     price=price,
                     quantity=qty,
                     value=value,
                     currency=asset.currency,
-                    maker_order_id=str(ev["maker_order_id"]),
-                    taker_order_id=str(ev["taker_order_id"]),
+                    maker_order_id=_uuid(ev.maker_order_id),
+                    taker_order_id=_uuid(ev.taker_order_id),
                     maker_user_id=maker_user,
                     taker_user_id=taker_user,
                     taker_side=taker_side,
@@ -272,17 +270,16 @@ class Settlement:
             return  # applied before
 
         sides = (
-            (ev["taker_order_id"], taker_user, taker_side, bool(ev.get("taker_done"))),
+            (batch.order(ev.taker_order_id), taker_user, taker_side, bool(ev.taker_done)),
             (
-                ev["maker_order_id"],
+                batch.order(ev.maker_order_id),
                 maker_user,
                 Side.SELL if taker_side is Side.BUY else Side.BUY,
-                bool(ev.get("maker_done")),
+                bool(ev.maker_done),
             ),
         )
         legs: list[Leg] = []
-        for order_key, user, side, _done in sides:
-            order = batch.orders.get(_uuid(order_key) or uuid.UUID(int=0))
+        for order, user, side, _done in sides:
             if order is None or user is None:  # the liquidity provider (or a foreign order)
                 cash_acct = await self._lp_account(s, asset.currency)
                 share_acct = await self._lp_account(s, asset.symbol)
@@ -304,17 +301,11 @@ class Settlement:
             "trade",
             legs,
             user_id=taker_user,
-            reference_id=uuid.uuid5(FILL_NAMESPACE, str(ev["fill_id"])),
+            reference_id=uuid.uuid5(FILL_NAMESPACE, str(ev.fill_id)),
         )
 
-        fill_doc = {
-            "id": str(ev["fill_id"]),
-            "quantity": str(qty),
-            "price": str(price),
-            "timestamp": at.isoformat(),
-        }
-        for order_key, user, side, done in sides:
-            order = batch.orders.get(_uuid(order_key) or uuid.UUID(int=0))
+        fill = FillView(id=str(ev.fill_id), quantity=plain(qty), price=plain(price), timestamp=at)
+        for order, user, side, done in sides:
             if order is None or user is None:
                 continue
             order.filled_quantity += qty
@@ -333,8 +324,8 @@ class Settlement:
                 Notice(
                     order.user_id,
                     "FILL" if done else "PARTIAL_FILL",
-                    order_snapshot(order),
-                    fill_doc,
+                    OrderView.of(order),
+                    fill,
                 )
             )
 
@@ -347,7 +338,7 @@ class Settlement:
         qty: Decimal,
         price: Decimal,
         value: Decimal,
-        ev: dict[str, Any],
+        ev: FillEvent,
         at: datetime,
     ) -> None:
         """Positions and tax lots (derived data) in a savepoint: if they disagree with the
@@ -363,7 +354,7 @@ class Settlement:
                     side=str(side),
                     quantity=qty,
                     price=price,
-                    fill_id=str(ev["fill_id"]),
+                    fill_id=str(ev.fill_id),
                     executed_at=at,
                     cash_amount=value,
                 )
@@ -372,23 +363,23 @@ class Settlement:
                 "position out of step with the ledger",
                 user_id=str(user),
                 asset_id=symbol,
-                fill_id=ev["fill_id"],
+                fill_id=ev.fill_id,
                 error=str(exc),
             )
 
-    async def _end(self, s: AsyncSession, batch: _Batch, ev: dict[str, Any], kind: str) -> None:
-        order = batch.orders.get(_uuid(ev.get("order_id")) or uuid.UUID(int=0))
+    async def _end(self, s: AsyncSession, batch: _Batch, ev: OrderEndEvent) -> None:
+        order = batch.order(ev.order_id)
         if order is None or order.status in FINAL_STATUSES:
             return
-        if kind == "CANCELLED":
-            order.status = OrderStatus.CANCELLED
-            order.cancel_reason = str(ev.get("reason") or "USER")
-        elif kind == "EXPIRED":
-            order.status = OrderStatus.EXPIRED
+        if isinstance(ev, CancelledEvent):
+            kind = order.status = OrderStatus.CANCELLED
+            order.cancel_reason = str(ev.reason or "USER")
+        elif isinstance(ev, ExpiredEvent):
+            kind = order.status = OrderStatus.EXPIRED
         else:
-            order.status = OrderStatus.REJECTED
-            order.reject_reason = str(ev.get("reason") or "REJECTED")
+            kind = order.status = OrderStatus.REJECTED
+            order.reject_reason = str(ev.reason or "REJECTED")
         order.updated_at = utcnow()
         if order.hold_id is not None:
             await self._ledger.release_hold(s, order.hold_id)
-        batch.notices.append(Notice(order.user_id, kind, order_snapshot(order)))
+        batch.notices.append(Notice(order.user_id, str(kind), OrderView.of(order)))

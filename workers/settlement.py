@@ -25,7 +25,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -34,18 +34,19 @@ import uvloop
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from bourse.clock import utcnow
 from bourse.keys import events_key, expiry_key, snapshot_key, user_channel
 from bourse.settings import Settings, get_settings
-from matching.wire import decode_event
+from matching.wire import read_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
-from models.orders import RELAY_GRACE, OutboxEntry
+from models.orders import RELAY_GRACE, Outbox
 from models.services import Services, open_services
-from models.settlement import Notice, Settlement, stream_id_key
+from models.settlement import Settlement, stream_id_key
 
 log = structlog.get_logger("bourse.settlement")
 GROUP = "settlement"
@@ -97,9 +98,7 @@ class SettlementConsumer:
         entries = await self._read(block_ms)
         if not entries:
             return 0
-        decoded = [
-            (stream, entry_id, decode_event(payload)) for stream, entry_id, payload in entries
-        ]
+        decoded = [(stream, entry_id, read_event(payload)) for stream, entry_id, payload in entries]
         async with self.services.sessionmaker() as s, s.begin():
             notices = await self.settlement.apply(s, decoded)
         pipe = self.services.redis.pipeline(transaction=False)
@@ -109,7 +108,7 @@ class SettlementConsumer:
         for stream, ids in by_stream.items():
             pipe.xack(stream, GROUP, *ids)
         for notice in notices:
-            pipe.publish(user_channel(self.prefix, str(notice.user_id)), _notice_json(notice))
+            pipe.publish(user_channel(self.prefix, str(notice.user_id)), notice.to_json())
         await pipe.execute()
         return len(entries)
 
@@ -122,7 +121,7 @@ class SettlementConsumer:
                 log.warning("redis unavailable; retrying", error=str(exc))
                 self._pending_done = False
                 await asyncio.sleep(0.5)
-                await _quietly(self.ensure_groups())
+                await _retrying("ensure_groups", self.ensure_groups)
             except SQLAlchemyError as exc:
                 # A deadlock victim, a lost connection: nothing was committed or acknowledged,
                 # so the same entries come again (as pending) and are applied once.
@@ -142,11 +141,10 @@ def _flatten(raw: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-def _notice_json(n: Notice) -> str:
-    return json.dumps({"event": n.event, "order": n.order, "fill": n.fill}, separators=(",", ":"))
-
-
 class OutboxRelay:
+    """Schedules the outbox's relay (``models.orders.outbox.Outbox.relay``: the table and its
+    send logic live together there)."""
+
     def __init__(
         self,
         services: Services,
@@ -157,36 +155,10 @@ class OutboxRelay:
         self.services = services
         self.grace = grace
         self._clock = clock
+        self._outbox = Outbox(services.sessionmaker, services.exchange)
 
     async def step(self, limit: int = 500) -> int:
-        now = self._clock()
-        async with self.services.sessionmaker() as s, s.begin():
-            rows = (
-                await s.scalars(
-                    select(OutboxEntry)
-                    .where(
-                        OutboxEntry.sent_at.is_(None),
-                        OutboxEntry.available_at <= now,
-                        # queued rows (available later than created) are due at once;
-                        # the others get the API's grace period to send them itself.
-                        (OutboxEntry.available_at > OutboxEntry.created_at)
-                        | (OutboxEntry.created_at <= now - self.grace),
-                    )
-                    .order_by(OutboxEntry.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            await self.services.exchange.send([json.loads(r.command) for r in rows])
-            await s.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id.in_([r.id for r in rows]))
-                .values(sent_at=utcnow())
-            )
-        log.info("outbox relayed", commands=len(rows))
-        return len(rows)
+        return await self._outbox.relay(grace=self.grace, limit=limit, clock=self._clock)
 
 
 def last_close(calendar_name: str, now: datetime) -> datetime:
@@ -281,16 +253,33 @@ class EventTrimmer:
         return removed
 
 
-async def _quietly(coro: Any) -> None:
+def is_transient(exc: BaseException) -> bool:
+    """An expected I/O error, worth retrying: Redis or PostgreSQL unreachable, a connection
+    lost or timed out. Anything else is a bug or a broken invariant."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | OperationalError):
+        return True  # (TimeoutError is an OSError)
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _retrying(what: str, step: Callable[[], Awaitable[object]]) -> None:
+    """Run ``step`` once; an expected I/O error is logged (the caller tries again later),
+    anything else propagates and ends the process (the supervisor restarts it)."""
     try:
-        await coro
+        await step()
     except Exception as exc:
-        log.warning("retry failed", error=str(exc))
+        if not is_transient(exc):
+            log.error("unexpected error; stopping", task=what, error=repr(exc))
+            raise
+        log.warning("retry failed", task=what, error=str(exc))
 
 
-async def _every(seconds: float, stop: asyncio.Event, fn: Any) -> None:
+async def run_every(
+    seconds: float, stop: asyncio.Event, step: Callable[[], Awaitable[object]]
+) -> None:
+    """``step()`` every ``seconds`` until ``stop``; see ``_retrying`` for errors."""
+    what = getattr(step, "__qualname__", repr(step))
     while not stop.is_set():
-        await _quietly(fn())
+        await _retrying(what, step)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
@@ -306,12 +295,13 @@ async def run(settings: Settings, database_url: str, redis_url: str, shards: Seq
         expiry = DayExpiry(services)
         trimmer = EventTrimmer(services, shards)
         log.info("settlement started", shards=list(shards))
-        await asyncio.gather(
-            consumer.run(stop),
-            _every(settings.outbox_relay_interval_seconds, stop, relay.step),
-            _every(5.0, stop, expiry.step),
-            _every(60.0, stop, trimmer.step),
-        )
+        # A task group: an unexpected error in one task cancels the others and ends the
+        # process (non-zero exit), so the supervisor restarts it with a clean slate.
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(consumer.run(stop))
+            tasks.create_task(run_every(settings.outbox_relay_interval_seconds, stop, relay.step))
+            tasks.create_task(run_every(5.0, stop, expiry.step))
+            tasks.create_task(run_every(60.0, stop, trimmer.step))
     log.info("settlement stopped")
 
 

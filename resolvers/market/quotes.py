@@ -27,7 +27,6 @@ from redis.exceptions import RedisError
 from strawberry.types import Info
 
 from bourse.keys import quote_channel
-from matching import client as matching
 from models.assets import Asset
 from models.errors import ErrorCode
 from models.quotes import QuoteData, price_of, read_quotes
@@ -61,16 +60,17 @@ def _decode(data: bytes) -> Quote:
 
 
 async def current_quotes(services: Services, assets: Sequence[Asset]) -> dict[str, QuoteData]:
-    """The quote of each asset: the feed's, else its reference price with the book's bid/ask."""
+    """The quote of each asset: the feed's, else its reference price with the book's bid/ask
+    (read through the matching gateway, ``models.exchange``)."""
     prefix = services.settings.redis_prefix
     live = await read_quotes(services.redis, prefix, [a.symbol for a in assets])
+    missing = [a.symbol for a in assets if a.symbol not in live]
+    books = await services.exchange.books(missing) if missing else {}
     result: dict[str, QuoteData] = {}
     for asset in assets:
         quote = price_of(asset, live)
         if asset.symbol not in live:
-            book = await matching.read_book(
-                services.redis, prefix, services.settings.matching_shards, asset.symbol
-            )
+            book = books.get(asset.symbol)
             if book is not None:
                 quote = QuoteData(
                     asset_id=quote.asset_id,

@@ -11,15 +11,13 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from bourse.money import plain
-from models.funds import cash
 from models.orders import Fill as FillModel
 from models.orders import Order as OrderModel
 from models.orders import OrderStatus as OrderStatusModel
 from models.orders import OrderSubType as OrderSubTypeModel
 from models.orders import Side
 from models.orders import TimeInForce as TimeInForceModel
-from models.settlement import order_snapshot
+from models.orders.view import FillView, OrderView
 from resolvers.context import Context
 from resolvers.errors import UserError
 from resolvers.funds.types import AmountInput
@@ -53,31 +51,23 @@ class Fill:
     )
 
     @classmethod
-    def from_model(cls, f: FillModel) -> Fill:
+    def from_view(cls, f: FillView) -> Fill:
         return cls(
             id=strawberry.ID(f.id),
-            quantity=plain(f.quantity),
-            price=plain(f.price),
-            timestamp=f.executed_at,
-            value=cash(f.value, f.currency),
+            quantity=f.quantity,
+            price=f.price,
+            timestamp=f.timestamp,
+            value=f.value,
         )
 
     @classmethod
+    def from_model(cls, f: FillModel) -> Fill:
+        return cls.from_view(FillView.of(f))
+
+    @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Fill:
-        return cls(
-            id=strawberry.ID(doc["id"]),
-            quantity=plain(Decimal(doc["quantity"])),
-            price=plain(Decimal(doc["price"])),
-            timestamp=datetime.fromisoformat(doc["timestamp"]),
-        )
-
-
-def _dec(v: str | None) -> Decimal | None:
-    return None if v is None else plain(Decimal(v))
-
-
-def _time(v: str | None) -> datetime | None:
-    return None if v is None else datetime.fromisoformat(v)
+        """From a notice's fill (``FillView.to_wire()``)."""
+        return cls.from_view(FillView.from_wire(doc))
 
 
 @strawberry.type(name="Order")
@@ -118,45 +108,41 @@ class OrderNode:
         return [Fill.from_model(f) for f in found]
 
     @classmethod
+    def from_view(cls, v: OrderView) -> OrderNode:
+        return cls(
+            id=strawberry.ID(str(v.id)),
+            asset_id=v.asset_id,
+            order_type=v.side,
+            order_sub_type=v.sub_type,
+            quantity=v.quantity,
+            notional=v.notional,
+            price=v.price,
+            stop_price=v.stop_price,
+            time_in_force=v.time_in_force,
+            status=v.status,
+            filled_quantity=v.filled_quantity,
+            remaining_quantity=v.remaining_quantity,
+            average_price=v.average_price,
+            filled_value=v.filled_value,
+            currency=v.currency,
+            client_order_id=v.client_order_id,
+            reject_reason=v.reject_reason,
+            cancel_reason=v.cancel_reason,
+            queued_until=v.queued_until,
+            triggered_at=v.triggered_at,
+            created_at=v.created_at,
+            updated_at=v.updated_at,
+            executed_at=v.executed_at,
+        )
+
+    @classmethod
     def from_model(cls, o: OrderModel) -> OrderNode:
-        return cls.from_snapshot(order_snapshot(o))
+        return cls.from_view(OrderView.of(o))
 
     @classmethod
     def from_snapshot(cls, d: dict[str, Any]) -> OrderNode:
-        quantity = _dec(d["quantity"])
-        filled = Decimal(d["filled_quantity"])
-        filled_value = Decimal(d["filled_value"])
-        status = OrderStatusModel(d["status"])
-        final = status not in (OrderStatusModel.PENDING, OrderStatusModel.PARTIALLY_FILLED)
-        remaining = Decimal(0) if final else (None if quantity is None else quantity - filled)
-        average = (filled_value / filled).quantize(Decimal("0.000001")) if filled else None
-        created = _time(d["created_at"])
-        assert created is not None
-        return cls(
-            id=strawberry.ID(d["id"]),
-            asset_id=d["asset_id"],
-            order_type=Side(d["side"]),
-            order_sub_type=OrderSubTypeModel(d["sub_type"]),
-            quantity=quantity,
-            notional=_dec(d["notional"]),
-            price=_dec(d["price"]),
-            stop_price=_dec(d["stop_price"]),
-            time_in_force=TimeInForceModel(d["time_in_force"]),
-            status=status,
-            filled_quantity=plain(filled),
-            remaining_quantity=None if remaining is None else plain(remaining),
-            average_price=None if average is None else plain(average),
-            filled_value=plain(filled_value),
-            currency=d["currency"],
-            client_order_id=d["client_order_id"],
-            reject_reason=d["reject_reason"],
-            cancel_reason=d["cancel_reason"],
-            queued_until=_time(d.get("queued_until")),
-            triggered_at=_time(d.get("triggered_at")),
-            created_at=created,
-            updated_at=_time(d["updated_at"]) or created,
-            executed_at=_time(d["executed_at"]),
-        )
+        """From a notice's order (``OrderView.to_wire()``): read back, nothing recomputed."""
+        return cls.from_view(OrderView.from_wire(d))
 
 
 @strawberry.type

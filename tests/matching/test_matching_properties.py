@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -25,9 +26,24 @@ BPS = 10_000
 # ---------------------------------------------------------------------- the reference model
 
 
+@dataclass(eq=False)  # identity, as a plain object: the model removes orders by identity
 class MOrder:
-    def __init__(self, **kw: Any) -> None:
-        self.__dict__.update(kw)
+    oid: str
+    uid: str
+    asset: str
+    side: str
+    type: str
+    tif: str
+    qty: int
+    rem: int
+    filled: int
+    price: int
+    stop: int
+    notional: int
+    stp: str
+    seq: int
+    waiting: bool
+    arrival: int
 
 
 class Model:
@@ -207,7 +223,7 @@ class Model:
         else:
             lim = -(-ref * (BPS - cfg["collar"]) // BPS)
             lim += -lim % tick
-        return max(lim, tick)
+        return int(max(lim, tick))
 
     def _end(self, o: MOrder, reason: str, ev: list[Event], ts: int) -> None:
         ev.append(("CANCELLED", o.asset, o.oid, o.uid, reason, o.rem, o.filled, ts))
@@ -455,8 +471,8 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
             )
             side = draw(st.sampled_from(["BUY", "SELL"]))
             tif = draw(st.sampled_from(["GTC", "GTC", "DAY", "IOC", "FOK"]))
-            qty = lot * draw(st.integers(1, 12))
-            notional = None
+            qty: int | None = lot * draw(st.integers(1, 12))
+            notional: int | None = None
             if otype == "MARKET" and side == "BUY" and tif != "FOK" and draw(st.booleans()):
                 qty, notional = None, draw(st.integers(1, 40_000))
             oid = f"o{i}"

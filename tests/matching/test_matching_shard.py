@@ -80,7 +80,7 @@ async def test_end_to_end_events_book_and_heartbeat(rds: Redis, redis_prefix: st
         assert await client.shards_alive(rds, redis_prefix, 1) == {0: True}
         assert 0 < await rds.pttl(keys.heartbeat_key(redis_prefix, 0)) <= cfg.heartbeat_ttl_ms
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
     await shard.shutdown()
     assert await client.shards_alive(rds, redis_prefix, 1) == {0: False}
     snap = json.loads(await rds.get(keys.snapshot_key(redis_prefix, 0)))

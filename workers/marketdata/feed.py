@@ -38,11 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import socket
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bourse.keys import book_key, depth_channel, events_key, shard_for
 from bourse.keys import marketdata_lease_key as lease_key
+from bourse.lease import Lease, LeaseLostError
 from bourse.settings import Settings
 from matching.codec import AssetScales, asset_scales, from_fixed
 from matching.wire import decode_event
@@ -81,19 +79,6 @@ LEASE_MS = 5_000
 LEASE_REFRESH_S = 1.0
 TICK_BUFFER = 50_000  # ticks waiting for the sinks; beyond it the oldest are dropped (counted)
 SINK_ATTEMPTS = 3
-
-_RENEW = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
-)
-_RELEASE = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('del', KEYS[1]) else return 0 end"
-)
-
-
-class LeaseLostError(RuntimeError):
-    """Another feed holds the prefix's lease: this one must stop writing."""
 
 
 def _glob_escape(text: str) -> str:
@@ -185,7 +170,7 @@ class MarketDataFeed:
         self.fresh = timedelta(seconds=settings.marketdata_trade_fresh_seconds)
         self._ticks: deque[Tick] = deque(maxlen=TICK_BUFFER)
         self._universe_changed = asyncio.Event()
-        self._lease_token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lease = Lease(redis, lease_key(self.prefix), LEASE_MS)
         self._reconfigured: dict[str, float] = {}
         self.ready = asyncio.Event()  # set once the feed holds the lease and knows its assets
 
@@ -223,39 +208,42 @@ class MarketDataFeed:
                 with contextlib.suppress(Exception):
                     await sink.aclose()
             with contextlib.suppress(RedisError, OSError):
-                await self.redis.eval(_RELEASE, 1, lease_key(self.prefix), self._lease_token)  # type: ignore[misc]
+                await self._lease.release()
 
     async def _acquire_lease(self, stop: asyncio.Event) -> bool:
-        key = lease_key(self.prefix)
-        waiting = False
-        while not stop.is_set():
-            try:
-                if await self.redis.set(key, self._lease_token, nx=True, px=LEASE_MS):
-                    log.info("market-data feed holds the lease", prefix=self.prefix)
-                    return True
-            except (RedisError, OSError) as exc:
-                log.warning("redis unavailable; retrying", error=repr(exc))
-            if not waiting:
-                log.info("another market-data feed runs for this prefix; standing by")
-                waiting = True
+        async def wait(seconds: float) -> None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), LEASE_REFRESH_S)
-        return False
+                await asyncio.wait_for(stop.wait(), seconds)
+
+        def standing_by(_holder: object) -> None:
+            log.info("another market-data feed runs for this prefix; standing by")
+
+        def redis_down(exc: Exception) -> None:
+            log.warning("redis unavailable; retrying", error=repr(exc))
+
+        held = await self._lease.acquire(
+            stop.is_set,
+            poll=LEASE_REFRESH_S,
+            wait=wait,
+            on_wait=standing_by,
+            on_error=redis_down,
+            retry_on=(RedisError, OSError),
+        )
+        if held:
+            log.info("market-data feed holds the lease", prefix=self.prefix)
+        return held
 
     async def _lease_loop(self) -> None:
-        key = lease_key(self.prefix)
         last_ok = time.monotonic()
         while True:
             await asyncio.sleep(LEASE_REFRESH_S)
             try:
-                renewed = await self.redis.eval(_RENEW, 1, key, self._lease_token, str(LEASE_MS))  # type: ignore[misc]
+                await self._lease.refresh()
             except (RedisError, OSError) as exc:
                 log.warning("lease refresh failed", error=repr(exc))
                 if time.monotonic() - last_ok > LEASE_MS / 1000:
                     raise LeaseLostError("could not refresh the lease in time") from exc
                 continue
-            if not renewed:
-                raise LeaseLostError("another market-data feed took the lease")
             last_ok = time.monotonic()
 
     # ------------------------------------------------------------------ assets

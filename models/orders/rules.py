@@ -1,0 +1,265 @@
+"""The pure rules of placing an order: a request becomes an order, its hold and its engine
+command (``plan_order``, no I/O).
+
+Rules where the exchange needs help from the broker:
+
+- A buy's hold must cover every fill, so a buy never reaches the engine as an order that could
+  trade at an unknown price: a MARKET buy by quantity goes as a LIMIT IOC (FOK if FOK) at the
+  collar cap ``reference x (1 + collar)`` rounded down to the tick, and its hold is quantity x
+  that cap; a STOP_LOSS buy goes as a STOP_LIMIT with the same cap over its stop price. A MARKET
+  buy by notional holds exactly the notional (the engine spends at most that much).
+- A sell by notional (market only) becomes a quantity: notional / reference, rounded down to the
+  asset's quantity increment.
+- Cash of a fill is price x quantity rounded DOWN to the currency's minor unit (ROUND_DOWN): the
+  buyer pays and the seller receives the same amount, and the sum of a buy's fills can never
+  exceed its hold (quantity x limit, rounded UP).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+
+from bourse.clock import now_ns
+from bourse.money import MINOR_UNITS, round_cash
+from matching.codec import to_fixed
+from matching.wire import NewOrderCommand, new_order
+from models.assets import Asset
+from models.errors import DomainError, ErrorCode, Problem
+from models.exchange import scales
+from models.ledger import AccountKind
+from models.orders.tables import OrderSubType, Side, TimeInForce
+from models.validation import parse_decimal
+
+MAX_QUANTITY = Decimal(10) ** 9
+MAX_NOTIONAL = Decimal(10) ** 9
+CLIENT_ORDER_ID_RE = re.compile(r"[\x21-\x7e]{1,64}\Z")
+# Decimals a typed number may have before the asset's grid decides (the AMOUNT columns' scale).
+INPUT_DECIMALS = 18
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrderRequest:
+    asset_id: str
+    side: Side
+    sub_type: OrderSubType
+    time_in_force: TimeInForce = TimeInForce.GTC
+    quantity: str | None = None
+    notional: str | None = None
+    price: str | None = None
+    stop_price: str | None = None
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrdersConfig:
+    price_band_bps: int = 5000  # a limit/stop price more than 50% from the market is refused
+    market_hours: str = "calendar"  # "calendar" or "always" (demo: trade equities any time)
+    cancel_wait_seconds: float = 2.0
+
+
+def _number(raw: str | None, field: str, code: ErrorCode, what: str) -> Decimal | None:
+    if raw is None:
+        return None
+    return parse_decimal(raw, field=field, code=code, what=what, max_decimals=INPUT_DECIMALS)
+
+
+def _on_grid(value: Decimal, step: Decimal) -> bool:
+    return (value % step) == 0
+
+
+def _floor(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlan:
+    """What a validated request becomes: the stored order, its hold, the engine command."""
+
+    quantity: Decimal | None
+    notional: Decimal | None
+    price: Decimal | None
+    stop_price: Decimal | None
+    hold_kind: AccountKind
+    hold_asset: str
+    hold_amount: Decimal
+    engine_type: str
+    engine_tif: str
+    engine_price: Decimal | None
+    engine_stop: Decimal | None
+
+
+def plan_order(
+    req: PlaceOrderRequest, asset: Asset, reference: Decimal, config: OrdersConfig
+) -> OrderPlan:
+    """Validate ``req`` against ``asset`` at market price ``reference``; pure (no I/O)."""
+    sub, side, tif = req.sub_type, req.side, req.time_in_force
+    quantity = _number(req.quantity, "quantity", ErrorCode.INVALID_QUANTITY, "The quantity")
+    notional = _number(req.notional, "notional", ErrorCode.INVALID_QUANTITY, "The notional")
+    price = _number(req.price, "price", ErrorCode.INVALID_PRICE, "The price")
+    stop = _number(req.stop_price, "stopPrice", ErrorCode.INVALID_PRICE, "The stop price")
+
+    if (quantity is None) == (notional is None):
+        raise DomainError.one(
+            ErrorCode.INVALID_QUANTITY, "Give exactly one of quantity and notional.", "quantity"
+        )
+    if notional is not None:
+        if sub is not OrderSubType.MARKET:
+            raise DomainError.one(
+                ErrorCode.INVALID_QUANTITY, "A notional amount is for market orders.", "notional"
+            )
+        if tif is TimeInForce.FOK:
+            raise DomainError.one(
+                ErrorCode.INVALID_QUANTITY, "A notional order cannot be fill-or-kill.", "notional"
+            )
+        if notional > MAX_NOTIONAL or round_cash(notional, asset.currency, ROUND_DOWN) != notional:
+            raise DomainError.one(
+                ErrorCode.INVALID_QUANTITY,
+                f"The notional must be at most {MAX_NOTIONAL} with at most "
+                f"{MINOR_UNITS.get(asset.currency, 2)} decimals.",
+                "notional",
+            )
+    if quantity is not None:
+        step = asset.quantity_increment
+        if quantity > MAX_QUANTITY or not _on_grid(quantity, step):
+            what = "a multiple of " + str(step.normalize()) if asset.fractionable else "whole"
+            raise DomainError.one(
+                ErrorCode.INVALID_QUANTITY,
+                f"The quantity must be {what}"
+                + ("" if asset.fractionable else f" ({asset.symbol} is not fractionable)")
+                + ".",
+                "quantity",
+            )
+
+    needs_price = sub in (OrderSubType.LIMIT, OrderSubType.STOP_LIMIT)
+    needs_stop = sub in (OrderSubType.STOP_LOSS, OrderSubType.STOP_LIMIT)
+    if needs_price and price is None:
+        raise DomainError.one(ErrorCode.INVALID_PRICE, f"A {sub} order needs a price.", "price")
+    if not needs_price and price is not None:
+        raise DomainError.one(ErrorCode.INVALID_PRICE, f"A {sub} order takes no price.", "price")
+    if needs_stop and stop is None:
+        raise DomainError.one(
+            ErrorCode.INVALID_PRICE, f"A {sub} order needs a stop price.", "stopPrice"
+        )
+    if not needs_stop and stop is not None:
+        raise DomainError.one(
+            ErrorCode.INVALID_PRICE, f"A {sub} order takes no stop price.", "stopPrice"
+        )
+    band = Decimal(config.price_band_bps) / Decimal(10_000)
+    for value, field in ((price, "price"), (stop, "stopPrice")):
+        if value is None:
+            continue
+        if not _on_grid(value, asset.tick_size):
+            raise DomainError.one(
+                ErrorCode.INVALID_PRICE,
+                f"Prices of {asset.symbol} are multiples of {asset.tick_size.normalize()}.",
+                field,
+            )
+        if abs(value - reference) > reference * band:
+            raise DomainError.one(
+                ErrorCode.INVALID_PRICE,
+                f"The price is more than {config.price_band_bps / 100:g}% away from the "
+                f"market ({reference.normalize()}).",
+                field,
+            )
+
+    collar = Decimal(asset.collar_bps) / Decimal(10_000)
+    engine_type, engine_tif = str(sub), str(tif)
+    engine_price, engine_stop = price, stop
+    if side is Side.SELL:
+        if notional is not None:
+            quantity = _floor(notional / reference, asset.quantity_increment)
+            if quantity <= 0:
+                raise DomainError.one(
+                    ErrorCode.INVALID_QUANTITY,
+                    "The notional is worth less than the smallest quantity.",
+                    "notional",
+                )
+            notional = None
+        assert quantity is not None
+        return OrderPlan(
+            quantity,
+            None,
+            price,
+            stop,
+            AccountKind.SHARES,
+            asset.symbol,
+            quantity,
+            engine_type,
+            engine_tif,
+            engine_price,
+            engine_stop,
+        )
+
+    # BUY: the hold must cover the worst fill.
+    if notional is not None:
+        hold = notional
+    elif sub is OrderSubType.MARKET:
+        assert quantity is not None
+        engine_price = _floor(reference * (1 + collar), asset.tick_size)
+        engine_type = OrderSubType.LIMIT
+        engine_tif = TimeInForce.FOK if tif is TimeInForce.FOK else TimeInForce.IOC
+        hold = round_cash(quantity * engine_price, asset.currency, ROUND_CEILING)
+    elif sub is OrderSubType.STOP_LOSS:
+        assert quantity is not None
+        assert stop is not None
+        engine_price = _floor(stop * (1 + collar), asset.tick_size)
+        engine_type = OrderSubType.STOP_LIMIT
+        hold = round_cash(quantity * engine_price, asset.currency, ROUND_CEILING)
+    else:
+        assert quantity is not None
+        assert price is not None
+        hold = round_cash(quantity * price, asset.currency, ROUND_CEILING)
+    return OrderPlan(
+        quantity,
+        notional,
+        price,
+        stop,
+        AccountKind.CASH,
+        asset.currency,
+        hold,
+        engine_type,
+        engine_tif,
+        engine_price,
+        engine_stop,
+    )
+
+
+def engine_command(
+    order_id: uuid.UUID, user_id: uuid.UUID, asset: Asset, plan: OrderPlan, side: Side
+) -> NewOrderCommand:
+    """The NEW_ORDER command of a planned order (fixed-point, the asset's scales)."""
+    s = scales(asset)
+    return new_order(
+        str(order_id),
+        str(user_id),
+        asset.symbol,
+        str(side),
+        plan.engine_type,
+        plan.engine_tif,
+        ts=now_ns(),
+        quantity=None if plan.quantity is None else to_fixed(plan.quantity, s.qty_scale),
+        notional=None if plan.notional is None else to_fixed(plan.notional, s.price_scale),
+        price=None if plan.engine_price is None else to_fixed(plan.engine_price, s.price_scale),
+        stop_price=None if plan.engine_stop is None else to_fixed(plan.engine_stop, s.price_scale),
+    )
+
+
+def insufficient(side: Side, plan: OrderPlan, asset: Asset) -> DomainError:
+    if side is Side.SELL:
+        return DomainError(
+            Problem(
+                ErrorCode.INSUFFICIENT_SHARES,
+                f"You do not have {plan.hold_amount.normalize()} {asset.symbol} available to sell.",
+                "quantity",
+            )
+        )
+    return DomainError(
+        Problem(
+            ErrorCode.INSUFFICIENT_BUYING_POWER,
+            f"This order needs {plan.hold_amount} {asset.currency} of buying power.",
+            "quantity" if plan.notional is None else "notional",
+        )
+    )

@@ -1,0 +1,306 @@
+"""The order service (``OrderBook``): placing, cancelling and reading users' orders.
+
+``place`` validates (``models.orders.rules.plan_order``), then in ONE PostgreSQL transaction
+inserts the order, places its hold (buy: cash; sell: shares) and writes its outbox row with the
+matching command (``models.orders.outbox``). Commit makes the order durable; the command is then
+sent to the asset's shard by the request itself, and by the outbox relay for anything left
+unsent by a crash. Order state after that changes only in the settlement consumer
+(``models/settlement.py``), from the shard's events.
+
+Market hours: an order that must execute now (MARKET, IOC, FOK) is refused with
+``MARKET_CLOSED`` while its market is closed; a resting order (LIMIT or stop, GTC or DAY) is
+accepted and queued: its outbox row becomes available at the next open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bourse.clock import now_ns, utcnow
+from matching.wire import cancel as cancel_command
+from models import pagination
+from models.assets import SYMBOL_RE, Asset
+from models.calendars import calendar
+from models.constraints import violated_constraint
+from models.errors import DomainError, ErrorCode
+from models.exchange import Exchange
+from models.ledger import ZERO, Ledger
+from models.orders.outbox import Outbox, OutboxEntry
+from models.orders.rules import (
+    CLIENT_ORDER_ID_RE,
+    OrdersConfig,
+    PlaceOrderRequest,
+    engine_command,
+    insufficient,
+    plan_order,
+)
+from models.orders.tables import FINAL_STATUSES, Fill, Order, OrderStatus, OrderSubType, TimeInForce
+
+CLIENT_ORDER_ID_CONSTRAINT = "uq_orders_client_order_id"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    items: Sequence[Order]
+    has_next_page: bool
+
+
+def encode_cursor(order: Order) -> str:
+    return pagination.encode_cursor(order.created_at, order.id)
+
+
+class OrderBook:
+    """Placing, cancelling and reading users' orders."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        ledger: Ledger,
+        exchange: Exchange,
+        reference_price: Callable[[Asset], Awaitable[Decimal]],
+        config: OrdersConfig,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._clock = clock
+        self._sm = sessionmaker
+        self._ledger = ledger
+        self.outbox = Outbox(sessionmaker, exchange)
+        self._reference_price = reference_price
+        self.config = config
+
+    def _market_open(self, asset: Asset, at: datetime) -> bool:
+        return self.config.market_hours == "always" or calendar(asset.market_calendar).is_open(at)
+
+    async def place(self, user_id: uuid.UUID, req: PlaceOrderRequest) -> Order:
+        symbol = req.asset_id.strip().upper()
+        if req.client_order_id is not None and not CLIENT_ORDER_ID_RE.match(req.client_order_id):
+            raise DomainError.one(
+                ErrorCode.INVALID_INPUT,
+                "A client order id is 1-64 printable characters without spaces.",
+                "clientOrderId",
+            )
+        # One session, one transaction: the asset is read where the order is written.
+        async with self._sm() as s:
+            try:
+                async with s.begin():
+                    order, outbox = await self._place_in(s, user_id, symbol, req)
+            except IntegrityError as exc:
+                if violated_constraint(exc) == CLIENT_ORDER_ID_CONSTRAINT:
+                    raise DomainError.one(
+                        ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
+                        "You already used this client order id.",
+                        "clientOrderId",
+                    ) from None
+                raise
+        if outbox.available_at <= outbox.created_at:
+            await self.outbox.send_now(outbox)
+        return order
+
+    async def _place_in(
+        self, s: AsyncSession, user_id: uuid.UUID, symbol: str, req: PlaceOrderRequest
+    ) -> tuple[Order, OutboxEntry]:
+        asset = await s.get(Asset, symbol) if SYMBOL_RE.match(symbol) else None
+        if asset is None:
+            raise DomainError.one(ErrorCode.UNKNOWN_ASSET, f"No asset {symbol!r}.", "assetId")
+        if not asset.tradable:
+            raise DomainError.one(
+                ErrorCode.ASSET_NOT_TRADABLE, f"{symbol} is not tradable now.", "assetId"
+            )
+        reference = await self._reference_price(asset)
+        plan = plan_order(req, asset, reference, self.config)
+
+        now = self._clock()
+        available_at = now
+        if not self._market_open(asset, now):
+            immediate = req.sub_type is OrderSubType.MARKET or req.time_in_force in (
+                TimeInForce.IOC,
+                TimeInForce.FOK,
+            )
+            if immediate:
+                opens = calendar(asset.market_calendar).next_open(now)
+                raise DomainError.one(
+                    ErrorCode.MARKET_CLOSED,
+                    f"The {symbol} market is closed; it opens {opens.isoformat()}. Market, IOC "
+                    "and FOK orders need an open market; a limit order would wait for the open.",
+                    "timeInForce",
+                )
+            available_at = calendar(asset.market_calendar).next_open(now)
+
+        order_id = uuid.uuid4()
+        command = engine_command(order_id, user_id, asset, plan, req.side)
+        account = await self._ledger.account_id(s, user_id, plan.hold_kind, plan.hold_asset)
+        try:
+            hold_id = await self._ledger.place_hold(
+                s, account, plan.hold_amount, "order", user_id=user_id, reference_id=order_id
+            )
+        except DomainError:
+            raise insufficient(req.side, plan, asset) from None
+        order = Order(
+            id=order_id,
+            user_id=user_id,
+            asset_id=symbol,
+            side=req.side,
+            sub_type=req.sub_type,
+            time_in_force=req.time_in_force,
+            quantity=plan.quantity,
+            notional=plan.notional,
+            price=plan.price,
+            stop_price=plan.stop_price,
+            currency=asset.currency,
+            status=OrderStatus.PENDING,
+            filled_quantity=ZERO,
+            filled_value=ZERO,
+            client_order_id=req.client_order_id,
+            hold_id=hold_id,
+            queued_until=available_at if available_at > now else None,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(order)
+        outbox = Outbox.row(order_id, symbol, command, available_at=available_at, created_at=now)
+        s.add(outbox)
+        await s.flush()
+        return order, outbox
+
+    async def aclose(self) -> None:
+        """Write the pending sent-marks (at shutdown)."""
+        await self.outbox.aclose()
+
+    async def cancel(self, user_id: uuid.UUID, order_id: str) -> Order:
+        ident = _uuid(order_id)
+        async with self._sm() as s, s.begin():
+            order = await s.get(Order, ident) if ident else None
+            if order is None or order.user_id != user_id:
+                raise DomainError.one(ErrorCode.NOT_FOUND, "No such order.", "id")
+            # Lock order: the hold's account, then the order (the settlement's order too).
+            if order.hold_id is not None:
+                hold_account = await self._ledger.hold_account(s, order.hold_id)
+                if hold_account is not None:
+                    await self._ledger.lock(s, [hold_account])
+            await s.refresh(order, with_for_update=True)
+            if order.status in FINAL_STATUSES:
+                raise DomainError.one(
+                    ErrorCode.NOT_CANCELLABLE, f"The order is already {order.status}.", "id"
+                )
+            now = self._clock()
+            if order.queued_until is not None and order.queued_until > now:
+                # Still waiting for the open: if the relay has not taken it, it never will.
+                queued = (
+                    await s.execute(
+                        select(OutboxEntry)
+                        .where(
+                            OutboxEntry.order_id == order.id,
+                            OutboxEntry.sent_at.is_(None),
+                            OutboxEntry.available_at > now,
+                        )
+                        .with_for_update()
+                    )
+                ).scalar_one_or_none()
+                if queued is not None:
+                    queued.sent_at = now  # consumed: never to be sent
+                    order.status = OrderStatus.CANCELLED
+                    order.cancel_reason = "USER"
+                    order.updated_at = now
+                    if order.hold_id is not None:
+                        await self._ledger.release_hold(s, order.hold_id)
+                    return order
+            command = cancel_command(str(order.id), order.asset_id, ts=now_ns())
+            row = Outbox.row(order.id, order.asset_id, command, available_at=now, created_at=now)
+            s.add(row)
+            order.cancel_requested_at = now
+        await self.outbox.send([row])
+        # The order ends CANCELLED when the shard's event is settled (milliseconds): wait a
+        # little so the answer shows the final state; a late one still arrives on orderUpdates.
+        return await self._await_final(order.id, self.config.cancel_wait_seconds)
+
+    async def _await_final(self, order_id: uuid.UUID, seconds: float) -> Order:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            async with self._sm() as s:
+                order = await s.get(Order, order_id)
+            assert order is not None
+            if order.status in FINAL_STATUSES or asyncio.get_running_loop().time() > deadline:
+                return order
+            await asyncio.sleep(0.02)
+
+    async def get(self, user_id: uuid.UUID, order_id: str) -> Order | None:
+        ident = _uuid(order_id)
+        if ident is None:
+            return None
+        async with self._sm() as s:
+            order = await s.get(Order, ident)
+        return order if order is not None and order.user_id == user_id else None
+
+    async def page(
+        self,
+        user_id: uuid.UUID,
+        *,
+        status: OrderStatus | None = None,
+        asset_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> OrderPage:
+        limit = max(1, min(first or 20, 100))
+        stmt = (
+            select(Order)
+            .where(Order.user_id == user_id)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .limit(limit + 1)
+        )
+        if status is not None:
+            stmt = stmt.where(Order.status == status)
+        if asset_id:
+            wanted = asset_id.strip().upper()
+            if not SYMBOL_RE.match(wanted):
+                return OrderPage(items=[], has_next_page=False)
+            stmt = stmt.where(Order.asset_id == wanted)
+        if start is not None:
+            stmt = stmt.where(Order.created_at >= start)
+        if end is not None:
+            stmt = stmt.where(Order.created_at < end)
+        if after:
+            created, ident = pagination.decode_cursor(after, uuid.UUID)
+            stmt = stmt.where(
+                or_(
+                    Order.created_at < created,
+                    (Order.created_at == created) & (Order.id < ident),
+                )
+            )
+        async with self._sm() as s:
+            rows = list((await s.scalars(stmt)).all())
+        return OrderPage(items=rows[:limit], has_next_page=len(rows) > limit)
+
+    async def fills_of(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Fill]]:
+        """Fills of several orders in one query (the per-request dataloader's batch)."""
+        found: dict[uuid.UUID, list[Fill]] = {i: [] for i in order_ids}
+        if not found:
+            return found
+        async with self._sm() as s:
+            rows = await s.scalars(
+                select(Fill)
+                .where(or_(Fill.maker_order_id.in_(found), Fill.taker_order_id.in_(found)))
+                .order_by(Fill.executed_at, Fill.id)
+            )
+            for f in rows:
+                for key in (f.maker_order_id, f.taker_order_id):
+                    if key is not None and key in found:
+                        found[key].append(f)
+        return found
+
+
+def _uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        return None

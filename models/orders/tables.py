@@ -1,0 +1,130 @@
+"""Orders' tables: the durable record of what users asked the exchange to do, and its fills.
+
+An order's status changes only in the settlement consumer (``models/settlement.py``), from the
+shard's events; ``filled_quantity`` and ``filled_value`` are the exact sums over its fills.
+A fill names both orders by their UUID; the liquidity provider's side (its orders live only in
+the matching engine, ids ``lp-<n>``) has a NULL order id and a NULL user id.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Enum, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bourse.clock import utcnow
+from models.base import Base, uuid_pk
+from models.ledger import AMOUNT, ZERO
+
+LIQUIDITY_PROVIDER = "liquidity-provider"  # the user id the liquidity provider trades under
+
+
+class Side(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderSubType(enum.StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP_LOSS = "STOP_LOSS"
+    STOP_LIMIT = "STOP_LIMIT"
+
+
+class TimeInForce(enum.StrEnum):
+    GTC = "GTC"
+    DAY = "DAY"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    EXECUTED = "EXECUTED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+OPEN_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED})
+FINAL_STATUSES = frozenset(OrderStatus) - OPEN_STATUSES
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.symbol"))
+    side: Mapped[Side] = mapped_column(Enum(Side, name="order_side", native_enum=True))
+    sub_type: Mapped[OrderSubType] = mapped_column(
+        Enum(OrderSubType, name="order_sub_type", native_enum=True)
+    )
+    time_in_force: Mapped[TimeInForce] = mapped_column(
+        Enum(TimeInForce, name="time_in_force", native_enum=True)
+    )
+    quantity: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    notional: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    price: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    stop_price: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[OrderStatus] = mapped_column(
+        Enum(OrderStatus, name="order_status", native_enum=True), default=OrderStatus.PENDING
+    )
+    filled_quantity: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)
+    # Exact sum of price x quantity over the fills (the average price's numerator).
+    filled_value: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)
+    client_order_id: Mapped[str | None] = mapped_column(String(64))
+    reject_reason: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    hold_id: Mapped[uuid.UUID | None]
+    queued_until: Mapped[datetime | None]
+    cancel_requested_at: Mapped[datetime | None]
+    triggered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    executed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_orders_client_order_id",
+            "user_id",
+            "client_order_id",
+            unique=True,
+            postgresql_where=text("client_order_id IS NOT NULL"),
+        ),
+        Index("ix_orders_user_created", "user_id", "created_at", "id"),
+    )
+
+
+class Fill(Base):
+    __tablename__ = "fills"
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)  # the engine's fill id
+    asset_id: Mapped[str] = mapped_column(String(16))
+    price: Mapped[Decimal] = mapped_column(AMOUNT)
+    quantity: Mapped[Decimal] = mapped_column(AMOUNT)
+    value: Mapped[Decimal] = mapped_column(AMOUNT)  # the cash moved
+    currency: Mapped[str] = mapped_column(String(3))
+    # Our orders' ids; None for the liquidity provider's side (its orders are the engine's).
+    maker_order_id: Mapped[uuid.UUID | None]
+    taker_order_id: Mapped[uuid.UUID | None]
+    maker_user_id: Mapped[uuid.UUID | None]
+    taker_user_id: Mapped[uuid.UUID | None]
+    taker_side: Mapped[Side] = mapped_column(Enum(Side, name="order_side", native_enum=True))
+    executed_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_fills_maker_order_id", "maker_order_id"),
+        Index("ix_fills_taker_order_id", "taker_order_id"),
+        Index("ix_fills_asset_executed", "asset_id", "executed_at"),
+    )
+
+
+def utc_from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, UTC) if ns else utcnow()
