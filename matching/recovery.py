@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -26,11 +25,8 @@ from bourse.lease import Lease
 from .core.engine import Engine
 from .core.events import Event
 from .core.snapshot import dump_engine, load_engine
-from .shard_config import SNAPSHOT_FORMAT, Entry, ReplayMismatchError, ShardConfig, stream_id
+from .shard_config import SNAPSHOT_FORMAT, Batch, Entry, ReplayMismatchError, ShardConfig, stream_id
 from .wire import EVENT_FIELD, encode_events
-
-if TYPE_CHECKING:
-    from .shard import _Batch
 
 log = logging.getLogger("matching.shard")
 
@@ -64,10 +60,10 @@ class Recovery:
     def _apply_one(self, eid: str, fields: dict[str, str] | None) -> list[Event]:
         raise NotImplementedError
 
-    def _prepare(self, entries: list[Entry]) -> _Batch:
+    def _prepare(self, entries: list[Entry]) -> Batch:
         raise NotImplementedError
 
-    async def _commit(self, batch: _Batch) -> None:
+    async def _commit(self, batch: Batch) -> None:
         raise NotImplementedError
 
     async def snapshot(self) -> None:

@@ -54,8 +54,8 @@ from .core.events import Event
 from .recovery import Recovery
 from .resp import Transaction, command_prefix
 from .shard_config import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
+from .shard_config import Batch, Entry, parse_config
 from .shard_config import CommitError as CommitError
-from .shard_config import Entry, parse_config
 from .shard_config import ReplayMismatchError as ReplayMismatchError
 from .shard_config import ShardConfig as ShardConfig
 from .shard_config import StuckEntriesError as StuckEntriesError
@@ -63,18 +63,6 @@ from .shard_config import stream_id as stream_id
 from .wire import COMMAND_FIELD, EVENT_FIELD, decode_command, dumps, encode_events
 
 log = logging.getLogger("matching.shard")
-
-
-class _Batch:
-    """A batch applied to the engine, with the transaction that commits it."""
-
-    __slots__ = ("commands", "events", "last", "tx")
-
-    def __init__(self, tx: Transaction, last: str, commands: int, events: int) -> None:
-        self.tx = tx
-        self.last = last
-        self.commands = commands
-        self.events = events
 
 
 class Shard(Recovery):
@@ -299,7 +287,7 @@ class Shard(Recovery):
         broken = True
         try:
             entries = await self._fetch(raw, block_ms)
-            flight: tuple[Transaction, _Batch | None] | None = None
+            flight: tuple[Transaction, Batch | None] | None = None
             while True:
                 batch = self._prepare(entries) if entries else None
                 entries = []
@@ -335,7 +323,7 @@ class Shard(Recovery):
         finally:
             await raw.close(broken)
 
-    async def _read_exec(self, raw: resp.RawConnection, batch: _Batch) -> list[Any]:
+    async def _read_exec(self, raw: resp.RawConnection, batch: Batch) -> list[Any]:
         return await self._read_exec_raw(raw, batch.tx, batch.last)
 
     async def _read_exec_raw(
@@ -371,7 +359,7 @@ class Shard(Recovery):
                 ]
         return self.engine.apply(cmd)
 
-    def _prepare(self, entries: list[Entry]) -> _Batch:
+    def _prepare(self, entries: list[Entry]) -> Batch:
         """Apply a batch to the engine and build its transaction: XADD every event, XACK
         the batch, SET the applied id, SET/PUBLISH the changed books."""
         ids = [e[0] for e in entries]
@@ -405,9 +393,9 @@ class Shard(Recovery):
             if doc is not None:
                 tx.add("SET", book_key(self.config.prefix, self.config.shard, asset), doc)
                 tx.add("PUBLISH", depth_channel(self.config.prefix, asset), doc)
-        return _Batch(tx, last, len(entries), len(out))
+        return Batch(tx, last, len(entries), len(out))
 
-    def _confirm(self, batch: _Batch, result: list[Any] | None) -> None:
+    def _confirm(self, batch: Batch, result: list[Any] | None) -> None:
         """Record a committed batch (``result``: its EXEC reply, None if it was lost)."""
         if batch.events and result is not None:
             self.last_event_id = result[batch.events - 1]
@@ -417,7 +405,7 @@ class Shard(Recovery):
         self.since_snapshot += batch.commands
         self._consistent = self.applied == self._head
 
-    async def _commit(self, batch: _Batch) -> None:
+    async def _commit(self, batch: Batch) -> None:
         """MULTI/EXEC a batch; on a connection error, find out whether it happened and retry
         if not (EXEC is atomic and the applied id says which)."""
         delay = 0.05

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from .core.engine import DEFAULT_DEDUP_WINDOW
+from .resp import Transaction
 
 SNAPSHOT_FORMAT = 1
 Entry = tuple[str, dict[str, str] | None]  # an input stream entry: (id, fields or None)
@@ -100,3 +101,15 @@ def parse_config(
         trim_input=args.trim_input,
     )
     return config, str(args.log_level)
+
+
+class Batch:
+    """A batch applied to the engine, with the transaction that commits it."""
+
+    __slots__ = ("commands", "events", "last", "tx")
+
+    def __init__(self, tx: Transaction, last: str, commands: int, events: int) -> None:
+        self.tx = tx
+        self.last = last
+        self.commands = commands
+        self.events = events

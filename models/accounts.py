@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bourse.clock import utcnow
 from models import security, validation
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
-from models.db import constraint_name
+from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.throttle import LoginThrottle
 from models.users import Role, User
@@ -167,7 +167,7 @@ class Accounts:
 
     @staticmethod
     def _unique_violation(exc: IntegrityError) -> DomainError:
-        name = constraint_name(exc)
+        name = violated_constraint(exc)
         if name == "uq_users_email_lower":
             return DomainError.one(
                 ErrorCode.EMAIL_TAKEN, "An account with this email exists.", "email"

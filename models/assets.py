@@ -35,6 +35,7 @@ from bourse.money import SUPPORTED_CURRENCIES
 from models import pagination, validation
 from models.base import Base, Timestamps
 from models.calendars import ALWAYS_OPEN, CALENDARS, US_EQUITY
+from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 
 PRICE = Numeric(38, 18)
@@ -233,7 +234,9 @@ class Assets:
             s.add(asset := Asset(**_row(valid)))
             try:
                 await s.flush()
-            except IntegrityError:
+            except IntegrityError as exc:
+                if violated_constraint(exc) != "pk_assets":
+                    raise
                 raise DomainError.one(
                     ErrorCode.ASSET_EXISTS, f"{valid.symbol} already exists.", "symbol"
                 ) from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,11 +29,3 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-def constraint_name(exc: IntegrityError) -> str | None:
-    """The name of the constraint an INSERT/UPDATE violated, as PostgreSQL reports it (asyncpg's
-    exception carries it), so callers match names from models/base.py, never message text."""
-    driver_error = exc.orig.__cause__ if exc.orig is not None else None
-    name = getattr(driver_error, "constraint_name", None)
-    return name if isinstance(name, str) else None

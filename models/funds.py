@@ -47,7 +47,7 @@ from bourse.clock import utcnow
 from bourse.money import MINOR_UNITS, minor_unit, round_cash
 from models import pagination, validation
 from models.base import Base, uuid_pk
-from models.db import constraint_name
+from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, Leg
 from models.rails import PaymentRail, RailOutcome, RailResult, RailTransfer
@@ -328,7 +328,7 @@ class Funds:
                     )  # fmt: skip
                     await s.flush()
         except IntegrityError as exc:
-            if constraint_name(exc) != "uq_fund_transactions_idempotency":
+            if violated_constraint(exc) != "uq_fund_transactions_idempotency":
                 raise
             again = await self._existing(request)
             assert again is not None

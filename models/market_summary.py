@@ -25,6 +25,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from bourse.clock import utcnow
 from bourse.keys import summary_key
 from bourse.money import plain
 from models.assets import Asset, Assets
@@ -137,7 +138,7 @@ class MarketSummaries:
             cached = await self.redis.get(key)
             if cached is not None:
                 return Summary.from_json(cached)
-        summary = await self.compute(datetime.now(UTC))
+        summary = await self.compute(utcnow())
         if self.ttl_seconds > 0:
             await self.redis.set(key, summary.to_json(), px=max(1, int(self.ttl_seconds * 1000)))
         return summary

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
 
+from bourse.clock import utcnow
 from bourse.keys import fx_key, quote_channel, quote_key
 from models.assets import Asset
 
@@ -131,7 +132,7 @@ def price_of(asset: Asset, quotes: dict[str, QuoteData]) -> QuoteData:
         price=display_price(asset.reference_price, asset.tick_size),
         bid=None,
         ask=None,
-        timestamp=asset.updated_at if asset.updated_at else datetime.now(UTC),
+        timestamp=asset.updated_at if asset.updated_at else utcnow(),
     )
 
 

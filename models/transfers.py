@@ -26,7 +26,7 @@ from bourse.clock import utcnow
 from bourse.money import MINOR_UNITS, plain
 from models import validation
 from models.assets import Asset
-from models.db import constraint_name
+from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.ledger import AccountKind, Ledger, Leg
 from models.portfolio_tables import (
@@ -159,7 +159,7 @@ class TransfersIn:
                     )
                 )  # fmt: skip
         except IntegrityError as exc:
-            if key is None or constraint_name(exc) != "uq_stock_transfers_idempotency":
+            if key is None or violated_constraint(exc) != "uq_stock_transfers_idempotency":
                 raise
             again = await self._transfer_by_key(user.id, key, fingerprint)
             assert again is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -12,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 import structlog
 
+from bourse.clock import utcnow
 from bourse.settings import Settings
 
 log = structlog.get_logger("bourse.email")
@@ -22,7 +22,7 @@ def build_message(settings: Settings, to: str, subject: str, body: str) -> Email
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain="bourse.local")
     msg.set_content(body)
     return msg
@@ -46,7 +46,7 @@ async def deliver(settings: Settings, msg: EmailMessage) -> str:
         return f"smtp://{url.hostname}:{url.port}"
     mail_dir = Path(settings.var_dir) / "mail"
     mail_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S")
     path = mail_dir / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
     path.write_bytes(bytes(msg))
     return str(path)

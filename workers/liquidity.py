@@ -19,22 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import structlog
-import uvloop
 
-from bourse.clock import now_ns
+from bourse.clock import now_ns, utcnow
 from bourse.keys import lp_orders_key as orders_key
 from bourse.keys import lp_seq_key
-from bourse.settings import Settings, get_settings
+from bourse.process import service_main
+from bourse.settings import Settings
 from matching.codec import to_fixed
 from matching.wire import cancel, new_order
 from models.assets import Asset
@@ -88,7 +86,7 @@ class LiquidityProvider:
     def _open(self, asset: Asset) -> bool:
         if self.services.settings.market_hours == "always":
             return True
-        return calendar(asset.market_calendar).is_open(datetime.now(UTC))
+        return calendar(asset.market_calendar).is_open(utcnow())
 
     async def _previous_ids(self, symbol: str) -> list[str]:
         if symbol in self.state:
@@ -218,11 +216,7 @@ class LiquidityProvider:
             await self.withdraw()
 
 
-async def run(settings: Settings, database_url: str, redis_url: str) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def run(settings: Settings, database_url: str, redis_url: str, stop: asyncio.Event) -> None:
     async with open_services(settings, database_url, redis_url, pool_size=2) as services:
         log.info("liquidity provider started")
         await LiquidityProvider(services).run(stop)
@@ -230,17 +224,7 @@ async def run(settings: Settings, database_url: str, redis_url: str) -> None:
 
 
 def main() -> int:
-    from bourse.logs import configure_logging
-
-    settings = get_settings()
-    if not settings.database_url or not settings.redis_url:
-        print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    # uvloop: this process is mostly socket I/O to PostgreSQL and Redis.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(run(settings, settings.database_url, settings.redis_url))
-    return 0
+    return service_main(run)
 
 
 if __name__ == "__main__":

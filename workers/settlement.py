@@ -23,14 +23,12 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import structlog
-import uvloop
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -40,7 +38,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from bourse.clock import utcnow
 from bourse.keys import events_key, expiry_key, snapshot_key, user_channel
-from bourse.settings import Settings, get_settings
+from bourse.process import service_main
+from bourse.settings import Settings
 from matching.wire import read_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
@@ -284,11 +283,15 @@ async def run_every(
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def run(settings: Settings, database_url: str, redis_url: str, shards: Sequence[int]) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def run(
+    settings: Settings,
+    database_url: str,
+    redis_url: str,
+    stop: asyncio.Event,
+    shards: Sequence[int] | None = None,
+) -> None:
+    """The settlement of ``shards`` (default: all) until ``stop``."""
+    shards = list(range(settings.matching_shards)) if shards is None else shards
     async with open_services(settings, database_url, redis_url, pool_size=4) as services:
         consumer = SettlementConsumer(services, shards, batch_size=settings.settlement_batch_size)
         relay = OutboxRelay(services)
@@ -306,27 +309,19 @@ async def run(settings: Settings, database_url: str, redis_url: str, shards: Seq
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bourse.logs import configure_logging
-
-    settings = get_settings()
     parser = argparse.ArgumentParser(prog="python -m workers.settlement")
     parser.add_argument(
         "--shards", default=None, help="comma-separated shard numbers (default all)"
     )
     args = parser.parse_args(argv)
-    shards = (
-        [int(x) for x in args.shards.split(",")]
-        if args.shards
-        else list(range(settings.matching_shards))
-    )
-    if not settings.database_url or not settings.redis_url:
-        print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    # uvloop: this process is mostly socket I/O to PostgreSQL and Redis.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(run(settings, settings.database_url, settings.redis_url, shards))
-    return 0
+    shards = [int(x) for x in args.shards.split(",")] if args.shards else None
+
+    async def settle(
+        settings: Settings, database_url: str, redis_url: str, stop: asyncio.Event
+    ) -> None:
+        await run(settings, database_url, redis_url, stop, shards)
+
+    return service_main(settle)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ expected I/O errors; anything else ends the process so its supervisor restarts i
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -69,13 +68,11 @@ async def test_an_unexpected_relay_error_ends_the_settlement_process(
     monkeypatch.setattr(OutboxRelay, "step", broken)
     assert settings.database_url
     assert settings.redis_url
-    loop = asyncio.get_running_loop()
-    try:
-        with pytest.raises(ExceptionGroup) as caught:
-            await asyncio.wait_for(
-                settlement.run(settings, settings.database_url, settings.redis_url, [0]), 30
-            )
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    with pytest.raises(ExceptionGroup) as caught:
+        await asyncio.wait_for(
+            settlement.run(
+                settings, settings.database_url, settings.redis_url, asyncio.Event(), [0]
+            ),
+            30,
+        )
     assert [str(e) for e in caught.value.exceptions] == ["relay bug"]

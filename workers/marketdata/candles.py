@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
+from bourse.clock import utcnow
 from models.candle_store import CandleStore
 from models.candles import PricePoint
 from models.services import Services, candle_retention
@@ -129,7 +129,7 @@ async def maintain_candles(ctx: dict[str, Any]) -> dict[str, int]:
     services = ctx.get("services")
     if not isinstance(services, Services):
         return {}
-    now = datetime.now(UTC)
+    now = utcnow()
     await services.candles.ensure_ahead(now)
     report = await services.candles.apply_retention(now)
     if report.dropped_partitions or report.deleted_rows:

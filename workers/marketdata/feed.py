@@ -32,12 +32,16 @@ a slow database can delay a quote):
 
 Redis and database errors are logged and retried; only a lost lease stops the feed (another
 feed owns the prefix now).
+
+One class (about 630 lines) on purpose: its loops (ticks, trades, books, flush, assets) share
+the per-asset state they race on, and all of them run in one task group that the lease ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 from collections import deque
@@ -53,12 +57,13 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bourse.keys import book_key, depth_channel, events_key, shard_for
+from bourse.clock import utcnow
+from bourse.keys import depth_channel, events_key
 from bourse.keys import marketdata_lease_key as lease_key
 from bourse.lease import Lease, LeaseLostError
 from bourse.settings import Settings
 from matching.codec import AssetScales, asset_scales, from_fixed
-from matching.wire import decode_event
+from matching.wire import FillEvent, RejectedEvent, read_event
 from models.assets import Asset, Assets
 from models.exchange import Exchange
 from models.quotes import QuoteData, display_price, read_quotes, write_quotes
@@ -103,7 +108,7 @@ class AssetState:
     last_trade_at: datetime | None = None
     bid: Decimal | None = None
     ask: Decimal | None = None
-    changed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    changed_at: datetime = field(default_factory=utcnow)
     dirty: bool = False  # the quote must be written / published
     version: int = 0  # counts changes: a flush clears `dirty` only if nothing changed meanwhile
     reference_pending: bool = False  # a REFERENCE_PRICE must be sent
@@ -259,7 +264,7 @@ class MarketDataFeed:
                     asset=a,
                     scales=asset_scales(a.tick_size, a.quantity_increment),
                     reference=display_price(a.reference_price, a.tick_size),
-                    changed_at=a.updated_at or datetime.now(UTC),
+                    changed_at=a.updated_at or utcnow(),
                 )
             else:
                 state.asset = a
@@ -416,20 +421,20 @@ class MarketDataFeed:
                 if raw is None:
                     continue
                 try:
-                    ev = decode_event(raw)
-                except ValueError:
+                    ev = read_event(raw)
+                except (ValueError, KeyError, TypeError):
                     continue
-                kind = ev.get("event")
-                if kind == "FILL":
+                if isinstance(ev, FillEvent):
                     trade = self._trade(ev)
                     if trade is not None:
                         trades.append(trade)
                 elif (
-                    kind == "REJECTED"
-                    and ev.get("reason") == "UNKNOWN_ASSET"
-                    and ev.get("order_id") is None
+                    isinstance(ev, RejectedEvent)
+                    and ev.reason == "UNKNOWN_ASSET"
+                    and ev.order_id is None
+                    and ev.asset_id is not None
                 ):
-                    await self._reconfigure(str(ev.get("asset_id")))
+                    await self._reconfigure(ev.asset_id)
         for trade in trades:
             state = self.states[trade.asset_id]
             if state.last_trade_at is None or trade.timestamp >= state.last_trade_at:
@@ -445,23 +450,19 @@ class MarketDataFeed:
                 pipe.xack(key, GROUP, *ids)
             await pipe.execute()
 
-    def _trade(self, ev: dict[str, Any]) -> Trade | None:
-        state = self.states.get(str(ev.get("asset_id")))
+    def _trade(self, ev: FillEvent) -> Trade | None:
+        state = self.states.get(ev.asset_id)
         if state is None:
             return None
         ps, qs = state.scales.price_scale, state.scales.qty_scale
-        try:
-            return Trade(
-                asset_id=state.asset.symbol,
-                fill_id=str(ev["fill_id"]),
-                timestamp=datetime.fromtimestamp(int(ev["ts"]) / 1e9, UTC),
-                price=from_fixed(int(ev["price"]), ps),
-                quantity=from_fixed(int(ev["quantity"]), qs),
-                taker_side=str(ev.get("taker_side")),
-            )
-        except (KeyError, TypeError, ValueError):
-            log.warning("unreadable FILL event", event=ev)
-            return None
+        return Trade(
+            asset_id=state.asset.symbol,
+            fill_id=ev.fill_id,
+            timestamp=datetime.fromtimestamp(ev.ts / 1e9, UTC),
+            price=from_fixed(ev.price, ps),
+            quantity=from_fixed(ev.quantity, qs),
+            taker_side=ev.taker_side,
+        )
 
     async def _reconfigure(self, symbol: str) -> None:
         """A shard does not know an asset we price (its streams were wiped?): tell it again."""
@@ -498,31 +499,31 @@ class MarketDataFeed:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _read_books(self) -> None:
-        symbols = list(self.states)
-        if not symbols:
-            return
-        raws = await self.redis.mget(
-            [book_key(self.prefix, shard_for(s, self.shards), s) for s in symbols]
-        )
-        for raw in raws:
-            if raw is not None:
-                self._on_book(raw)
+        for doc in (await self.exchange.books(list(self.states))).values():
+            self._apply_book(doc)
 
     def _on_book(self, raw: str | bytes) -> None:
         try:
-            doc = decode_event(raw)  # plain JSON object parsing
-            state = self.states.get(str(doc.get("asset_id")))
-            if state is None:
-                return
+            doc = json.loads(raw)
+        except ValueError:
+            return
+        if isinstance(doc, dict):
+            self._apply_book(doc)
+
+    def _apply_book(self, doc: dict[str, Any]) -> None:
+        state = self.states.get(str(doc.get("asset_id")))
+        if state is None:
+            return
+        try:
             bid = _decimal_or_none(doc.get("best_bid"))
             ask = _decimal_or_none(doc.get("best_ask"))
-        except (ValueError, ArithmeticError):
+        except ArithmeticError:
             return
         if (bid, ask) != (state.bid, state.ask):
             state.bid, state.ask = bid, ask
             ts = doc.get("ts")
             at = datetime.fromtimestamp(ts / 1e9, UTC) if isinstance(ts, int) else None
-            state.touch(at or datetime.now(UTC))
+            state.touch(at or utcnow())
 
     # ------------------------------------------------------------------ outputs
 
@@ -556,7 +557,7 @@ class MarketDataFeed:
                 log.warning("storing reference prices failed; retrying", error=repr(exc))
 
     async def _flush(self) -> None:
-        now = datetime.now(UTC)
+        now = utcnow()
         dirty = [(s, s.version) for s in self.states.values() if s.dirty]
         if dirty:
             await write_quotes(

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bourse.clock import utcnow
 from models.news import NewsItemData, NewsSource, NewsStore
 
 SAMPLE_NEWS_PATH = Path(__file__).resolve().parent / "data" / "sample_news.json"
@@ -29,7 +30,7 @@ class SampleNewsSource:
         self.now = now
 
     async def fetch(self) -> AsyncIterator[NewsItemData]:
-        now = self.now or datetime.now(UTC)
+        now = self.now or utcnow()
         raw: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
         for item in raw["items"]:
             yield NewsItemData(

@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bourse.clock import utcnow
 from workers.marketdata.providers import Instrument, Tick
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ class ReplayProvider:
     async def ticks(self, instruments: Sequence[Instrument]) -> AsyncIterator[Tick]:
         grid = {i.symbol: i.tick_size for i in instruments}
         loop = asyncio.get_running_loop()
-        resume = datetime.now(UTC)  # where the next pass starts (rebase)
+        resume = utcnow()  # where the next pass starts (rebase)
         scale = self.speed if self.speed > 0 else 1.0
         while True:
             origin: datetime | None = None

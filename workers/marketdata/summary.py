@@ -9,11 +9,12 @@ update is conditional on ``previous_close_at``, so running twice, or on two work
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 
+from bourse.clock import utcnow
 from models.assets import Asset
 from models.calendars import calendar
 from models.quotes import price_of, read_quotes
@@ -51,4 +52,4 @@ async def roll_previous_close(ctx: dict[str, Any]) -> int:
     services = ctx.get("services")
     if not isinstance(services, Services):
         return 0
-    return len(await roll_closes(services, datetime.now(UTC)))
+    return len(await roll_closes(services, utcnow()))

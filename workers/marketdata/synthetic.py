@@ -29,12 +29,13 @@ import random
 import secrets
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
 import structlog
 
+from bourse.clock import utcnow
 from models.calendars import ALWAYS_OPEN, calendar
 from workers.marketdata.providers import Instrument, Tick
 
@@ -141,7 +142,7 @@ class SyntheticProvider:
     async def ticks(self, instruments: Sequence[Instrument]) -> AsyncIterator[Tick]:
         """``generate`` paced by the wall clock, starting now."""
         loop = asyncio.get_running_loop()
-        start = datetime.now(UTC)
+        start = utcnow()
         origin = loop.time()
         for tick in self.generate(instruments, start):
             delay = (tick.timestamp - start).total_seconds() - (loop.time() - origin)
