@@ -19,6 +19,7 @@ from bourse import keys
 from matching.loadgen import OrderFlow
 from matching.shard import Shard, ShardConfig, stream_id
 from matching.wire import COMMAND_FIELD, EVENT_FIELD, encode_command, encode_events
+from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,10 +150,9 @@ async def test_sigterm_finishes_and_snapshots(
 ) -> None:
     proc = spawn(redis_url, redis_prefix, "--block-ms", "50")
     try:
-        for _ in range(200):
-            if await rds.exists(keys.heartbeat_key(redis_prefix, 0)):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: rds.exists(keys.heartbeat_key(redis_prefix, 0)), timeout=10, what="a heartbeat"
+        )
         hb = json.loads(await rds.get(keys.heartbeat_key(redis_prefix, 0)))
         assert hb["pid"] == proc.pid
         flow = OrderFlow(seed=1, assets=2, users=20)

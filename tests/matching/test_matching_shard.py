@@ -14,6 +14,7 @@ from matching import client
 from matching.loadgen import OrderFlow
 from matching.shard import LeaseLostError, Shard, ShardConfig
 from matching.wire import COMMAND_FIELD, EVENT_FIELD, encode_command, encode_events, new_order
+from tests.support.polling import current, eventually
 
 
 async def drain(shard: Shard) -> int:
@@ -70,12 +71,11 @@ async def test_end_to_end_events_book_and_heartbeat(rds: Redis, redis_prefix: st
             assert book["best_bid"] == book["bids"][0][0]
             assert book["bids"][0][2] == engine_bids[0][2]
         assert book["input_id"] <= ids[-1]
-        message = None
-        for _ in range(50):
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
-            if message:
-                break
-        assert message is not None
+        message = await eventually(
+            lambda: pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1),
+            timeout=5,
+            what="a depth message",
+        )
         assert json.loads(message["data"])["asset_id"] == "SYM0"
         assert await client.shards_alive(rds, redis_prefix, 1) == {0: True}
         assert 0 < await rds.pttl(keys.heartbeat_key(redis_prefix, 0)) <= cfg.heartbeat_ttl_ms
@@ -196,10 +196,9 @@ async def test_run_stops_on_request(rds: Redis, redis_prefix: str) -> None:
     shard = Shard(cfg, redis=rds)
     task = asyncio.create_task(shard.run())
     await client.submit_many(rds, redis_prefix, 1, flow(300, seed=5))
-    for _ in range(100):
-        if shard.commands >= 300 + 3 * 22:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: current(shard.commands), lambda n: n >= 300 + 3 * 22, timeout=5, what="all applied"
+    )
     shard.stop()
     await asyncio.wait_for(task, 5)
     snap = json.loads(await rds.get(keys.snapshot_key(redis_prefix, 0)))
@@ -228,10 +227,12 @@ async def test_run_recovers_in_process_from_dropped_connections(
                 if c.get("name") == f"{redis_prefix}matching-shard-0":
                     await rds.client_kill_filter(_id=c["id"])
                     kills += 1
-    for _ in range(400):
-        if shard.applied == ids[-1]:
-            break
-        await asyncio.sleep(0.025)
+    await eventually(
+        lambda: current(shard.applied),
+        lambda a: a == ids[-1],
+        timeout=10,
+        what="the last id applied",
+    )
     shard.stop()
     await asyncio.wait_for(task, 10)
     assert kills >= 2

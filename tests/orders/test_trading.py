@@ -32,6 +32,7 @@ from tests.orders.helpers import (
     wait_book,
     wait_order,
 )
+from tests.support.polling import eventually
 from tests.support.stack import Stack
 
 D = Decimal
@@ -229,11 +230,11 @@ async def test_stop_loss_triggers_when_the_price_crosses_its_stop(
                 stack.prefix,
                 [QuoteData(sym, D("94.00"), None, None, asset.updated_at)],
             )
-            for _ in range(200):
-                book = await stack_services.exchange.book(sym)
-                if book and book.get("best_bid") == "93.95":
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(
+                lambda: stack_services.exchange.book(sym),
+                lambda book: bool(book and book.get("best_bid") == "93.95"),
+                what="the liquidity provider's bid at 93.95",
+            )
             await stack_services.exchange.reference_prices([(asset, D("94.00"))])
             seen = await updates_until(conn, stop["id"], {"FILL"})
         events = [u["event"] for u in seen if u["order"]["id"] == stop["id"]]

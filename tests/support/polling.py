@@ -50,3 +50,9 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"{what} not met within {timeout}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+async def current(value: T) -> T:
+    """``value`` as an awaitable, to poll a plain attribute: ``eventually(lambda:
+    current(shard.applied), ...)`` reads the attribute afresh on every try."""
+    return value
