@@ -12,6 +12,7 @@ from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
+from bff.webapp import WebApp
 from bourse.settings import Settings
 from models.services import open_services
 from resolvers.hub import Hub
@@ -44,6 +45,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/console/login", console_login, methods=["GET", "POST"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            # The web client last: it answers every other GET with the app (client routes).
+            *WebApp().routes(),
         ],
         lifespan=lifespan,
     )
