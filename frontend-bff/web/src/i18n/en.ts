@@ -101,7 +101,7 @@ const en = {
     LIMIT_EXCEEDED: "That's above the limit per transfer.", IDEMPOTENCY_KEY_REUSED: "This request was already made differently. Reload and try again.",
     UNKNOWN_ASSET: "We don't list that asset.", ASSET_NOT_TRADABLE: "This asset can't be traded right now.",
     INVALID_QUANTITY: "Enter a positive quantity this asset allows.", WHOLE_SHARES_ONLY: "This asset trades in whole shares only.",
-    INVALID_PRICE: "Enter a positive price.", PRICE_NOT_ON_TICK: "Prices move in steps of the tick size.",
+    INVALID_PRICE: "Enter a positive price, no more than 50% away from the current price.", PRICE_NOT_ON_TICK: "Prices move in steps of the tick size.",
     INSUFFICIENT_BUYING_POWER: "You don't have enough buying power for this order.", INSUFFICIENT_SHARES: "You don't own enough shares to sell this many.",
     DUPLICATE_CLIENT_ORDER_ID: "This order was already sent.", NOT_CANCELLABLE: "This order can no longer be cancelled.", MARKET_CLOSED: "The market is closed.",
     INVALID_DATE_RANGE: "The start must be before the end.", TOO_MANY_PORTFOLIOS: "You have the most portfolios allowed.", PORTFOLIO_FULL: "This portfolio is full.",

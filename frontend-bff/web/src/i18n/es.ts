@@ -103,7 +103,7 @@ const es: Messages = {
     LIMIT_EXCEEDED: "Supera el límite por transferencia.", IDEMPOTENCY_KEY_REUSED: "Esta solicitud ya se hizo de otra forma. Recarga y vuelve a probar.",
     UNKNOWN_ASSET: "No ofrecemos ese activo.", ASSET_NOT_TRADABLE: "Este activo no se puede negociar ahora.",
     INVALID_QUANTITY: "Introduce una cantidad positiva que este activo admita.", WHOLE_SHARES_ONLY: "Este activo solo se negocia en acciones enteras.",
-    INVALID_PRICE: "Introduce un precio positivo.", PRICE_NOT_ON_TICK: "Los precios van en saltos del tamaño del tick.",
+    INVALID_PRICE: "Introduce un precio positivo, a no más de un 50 % del precio actual.", PRICE_NOT_ON_TICK: "Los precios van en saltos del tamaño del tick.",
     INSUFFICIENT_BUYING_POWER: "No tienes suficiente poder de compra para esta orden.", INSUFFICIENT_SHARES: "No tienes suficientes acciones para vender tantas.",
     DUPLICATE_CLIENT_ORDER_ID: "Esta orden ya se envió.", NOT_CANCELLABLE: "Esta orden ya no se puede cancelar.", MARKET_CLOSED: "El mercado está cerrado.",
     INVALID_DATE_RANGE: "El inicio debe ser anterior al final.", TOO_MANY_PORTFOLIOS: "Tienes el máximo de carteras permitido.", PORTFOLIO_FULL: "Esta cartera está llena.",

@@ -35,7 +35,7 @@ export function CandleChart({ candles, label, theme }: { candles: CandlePoint[];
     const up = css("--up");
     const down = css("--down");
     const price = c.addSeries(CandlestickSeries, { upColor: up, downColor: down, borderVisible: false, wickUpColor: up, wickDownColor: down });
-    const volume = c.addSeries(HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "" });
+    const volume = c.addSeries(HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "", lastValueVisible: false, priceLineVisible: false });
     volume.priceScale().applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
     price.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.26 } });
     chart.current = c;
@@ -56,7 +56,7 @@ export function CandleChart({ candles, label, theme }: { candles: CandlePoint[];
     s.volume.setData(candles.map((k) => ({ time: seconds(k.timestamp), value: Number(k.volume), color: Number(k.close) >= Number(k.open) ? up : down })));
   }, [candles, theme]);
 
-  return <div className="chart" ref={box} role="img" aria-label={label} />;
+  return <div className="chart" ref={box} role="figure" aria-label={label} />;
 }
 
 export function ValueChart({ points, label, theme, tone }: { points: ValuePoint[]; label: string; theme: string; tone: "up" | "down" | "flat" }) {
@@ -83,7 +83,7 @@ export function ValueChart({ points, label, theme, tone }: { points: ValuePoint[
     series.current?.setData(data);
   }, [points, theme, tone]);
 
-  return <div className="chart chart-sm" ref={box} role="img" aria-label={label} />;
+  return <div className="chart chart-sm" ref={box} role="figure" aria-label={label} />;
 }
 
 export default { CandleChart, ValueChart };
