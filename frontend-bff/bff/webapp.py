@@ -106,15 +106,17 @@ class WebApp:
         return (self.dist / "index.html").is_file()
 
     def routes(self) -> list[BaseRoute]:
-        """Add these after every API route: the last one catches every other GET."""
-        return [
-            Mount(
-                "/assets",
-                app=_HashedAssets(directory=self.dist / "assets", check_dir=False),
-                name="web-assets",
-            ),
-            Route("/{path:path}", self.page, methods=["GET", "HEAD"], name="web-app"),
-        ]
+        """Add these after every API route: the last one catches every other GET.
+
+        The assets mount exists when the app was built before the server started (scripts/up
+        builds first); otherwise `/assets/*` falls through to `page` (404 until built).
+        """
+        routes: list[BaseRoute] = []
+        if (self.dist / "assets").is_dir():
+            assets = _HashedAssets(directory=self.dist / "assets")
+            routes.append(Mount("/assets", app=assets, name="web-assets"))
+        routes.append(Route("/{path:path}", self.page, methods=["GET", "HEAD"], name="web-app"))
+        return routes
 
     def _public_file(self, path: str) -> Path | None:
         """A top-level build file (sw.js, manifest, icons), never outside dist."""

@@ -49,7 +49,8 @@ async def platform(settings: Settings) -> AsyncIterator[Stack]:
     stack.commands["marketdata-feed"] = [sys.executable, "-m", "workers.marketdata"]
     stack.env["BOURSE_MARKETDATA_TICKS_PER_SECOND"] = "4"
     s = stack.settings
-    assert s.database_url and s.redis_url
+    assert s.database_url
+    assert s.redis_url
     async with open_services(s, s.database_url, s.redis_url, pool_size=2) as services:
         assets = await services.assets.upsert_many(new_assets())
         await services.liquidity.configure([a.symbol for a in assets])
@@ -58,9 +59,11 @@ async def platform(settings: Settings) -> AsyncIterator[Stack]:
         try:
             yield stack
         finally:
-            async with open_services(s, s.database_url, s.redis_url, pool_size=1) as services:
-                async with services.sessionmaker.begin() as session:
-                    await session.execute(update(LiquidityConfig).values(enabled=False))
+            async with (
+                open_services(s, s.database_url, s.redis_url, pool_size=1) as services,
+                services.sessionmaker.begin() as session,
+            ):
+                await session.execute(update(LiquidityConfig).values(enabled=False))
 
 
 class _run:
@@ -84,7 +87,9 @@ class _run:
 async def run_flow(base_url: str, only: str | None = None) -> list[dict[str, object]]:
     """Runs flow.mjs; returns its reports, failing the test at the first failed step."""
     node = _need("node", "the web client's browser tests need Node.js 20+")
-    chromium = _need("chromium", "scripts/test installs Debian's chromium (apt-get install chromium)")
+    chromium = _need(
+        "chromium", "scripts/test installs Debian's chromium (apt-get install chromium)"
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     argv = [node, "e2e/flow.mjs", "--base-url", base_url, "--out", str(SCREENSHOTS)]
     if only:
@@ -97,13 +102,16 @@ async def run_flow(base_url: str, only: str | None = None) -> list[dict[str, obj
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    assert proc.stdin and proc.stdout and proc.stderr
+    assert proc.stdin
+    assert proc.stdout
+    assert proc.stderr
     reports: list[dict[str, object]] = []
     failure: dict[str, object] | None = None
 
     async def read() -> None:
         nonlocal failure
-        assert proc.stdin and proc.stdout
+        assert proc.stdin
+        assert proc.stdout
         async for raw in proc.stdout:
             line = raw.decode().strip()
             if not line.startswith("{"):

@@ -64,7 +64,7 @@ async function flow(browser, label, contextOptions) {
   page.on("pageerror", (e) => problems.push(`${label}: page error: ${e.message}`));
   page.on("console", (m) => {
     const text = m.text();
-    if (/Content Security Policy|Refused to (load|execute|apply|connect)/i.test(text)) problems.push(`${label}: CSP: ${text}`);
+    if (/Content Security Policy|Refused to (load|execute|apply|connect)/i.test(text)) problems.push(`${label}: CSP: ${text} at ${JSON.stringify(m.location())} on ${page.url()}`);
   });
   page.setDefaultTimeout(15_000);
   const user = `${label}${Date.now().toString(36)}`;
@@ -225,6 +225,10 @@ async function flow(browser, label, contextOptions) {
     await page.waitForFunction(() => /\d/.test(document.querySelector('[data-testid="watch-price"]')?.textContent ?? ""));
     await audit(page, `${label} watchlists`);
     await snap(page, label, "watchlists");
+    // The rest of the run in the dark theme (axe checks its contrast too).
+    await page.getByRole("button", { name: "Switch to dark theme" }).click();
+    await page.waitForFunction(() => document.documentElement.dataset.theme === "dark");
+    await audit(page, `${label} watchlists (dark)`);
     await nav(page, "Market");
     await page.getByText("Bourse index").waitFor();
     await page.getByText("Top gainers").waitFor();

@@ -14,7 +14,9 @@ function baseOptions(height: number) {
   return {
     height,
     autoSize: true,
-    layout: { background: { type: ColorType.Solid, color: "transparent" }, textColor: css("--muted"), fontFamily: css("--font"), attributionLogo: true },
+    // The TradingView logo injects a <style> element the CSP refuses; the attribution notice and
+    // link are shown under every chart (and in Settings) instead, as the licence asks.
+    layout: { background: { type: ColorType.Solid, color: "transparent" }, textColor: css("--muted"), fontFamily: css("--font"), attributionLogo: false },
     grid: { vertLines: { visible: false }, horzLines: { color: css("--grid") } },
     rightPriceScale: { borderVisible: false },
     timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false },
