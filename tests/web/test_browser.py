@@ -13,20 +13,15 @@ import asyncio
 import json
 import os
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pyotp
 import pytest
-from sqlalchemy import update
 
-from bourse.demo_assets import new_assets
 from bourse.settings import Settings
-from models.liquidity import LiquidityConfig
-from models.services import open_services
 from tests.support.stack import Stack
-from workers.marketdata.news import SampleNewsSource, ingest
+from tests.web.platform import web_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "frontend-bff" / "web"
@@ -45,43 +40,8 @@ def _need(tool: str, hint: str) -> str:
 async def platform(settings: Settings) -> AsyncIterator[Stack]:
     if not (WEB / "dist" / "index.html").is_file():
         pytest.fail("the web client is not built: run scripts/web-build (scripts/test does)")
-    stack = Stack(settings, shards=1)
-    stack.commands["marketdata-feed"] = [sys.executable, "-m", "workers.marketdata"]
-    stack.env["BOURSE_MARKETDATA_TICKS_PER_SECOND"] = "4"
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=2) as services:
-        assets = await services.assets.upsert_many(new_assets())
-        await services.liquidity.configure([a.symbol for a in assets])
-        await ingest(services.news, SampleNewsSource())
-    async with _run(stack):
-        try:
-            yield stack
-        finally:
-            async with (
-                open_services(s, s.database_url, s.redis_url, pool_size=1) as services,
-                services.sessionmaker.begin() as session,
-            ):
-                await session.execute(update(LiquidityConfig).values(enabled=False))
-
-
-class _run:
-    """start_all / stop_all around a Stack built here (it has the feed added)."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-
-    async def __aenter__(self) -> Stack:
-        try:
-            await self.stack.start_all()
-        except BaseException:
-            await self.stack.stop_all()
-            raise
-        return self.stack
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stack.stop_all()
+    async with web_platform(settings) as stack:
+        yield stack
 
 
 async def run_flow(base_url: str, only: str | None = None) -> list[dict[str, object]]:
@@ -91,6 +51,8 @@ async def run_flow(base_url: str, only: str | None = None) -> list[dict[str, obj
         "chromium", "scripts/test installs Debian's chromium (apt-get install chromium)"
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
     argv = [node, "e2e/flow.mjs", "--base-url", base_url, "--out", str(SCREENSHOTS)]
     if only:
         argv += ["--only", only]

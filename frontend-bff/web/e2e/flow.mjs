@@ -43,7 +43,9 @@ let shot = 0;
 let activePage = null;
 async function snap(page, label, name) {
   shot += 1;
-  await page.screenshot({ path: join(OUT, `${label}-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  // Phones: what the screen shows (a full-page capture would draw the fixed tab bar mid-page).
+  await page.screenshot({ path: join(OUT, `${label}-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: label !== "phone" });
 }
 
 /** Money text like "$1,234.56" or "1.234,56 US$" as a plain decimal string. */
@@ -129,7 +131,7 @@ async function flow(browser, label, contextOptions) {
 
   let buyingPower0 = 0;
   await step(`${label}: deposit $1,000`, async () => {
-    await nav(page, "Transfers");
+    await nav(page, "Funds");
     await page.getByLabel("Amount").fill("1000");
     await page.getByRole("button", { name: "Deposit", exact: true }).click();
     await page.getByText("$1,000.00 deposited").waitFor();
@@ -220,7 +222,7 @@ async function flow(browser, label, contextOptions) {
     await page.getByTestId("holdings").getByRole("link", { name: /BTC-USD/ }).click();
     await page.getByTestId("watch-toggle").click();
     await page.locator('[data-testid="watch-toggle"][aria-pressed="true"]').waitFor();
-    await nav(page, "Watchlists");
+    await nav(page, "Watchlist");
     await page.getByTestId("watchlist").locator('[data-asset="BTC-USD"]').waitFor();
     await page.waitForFunction(() => /\d/.test(document.querySelector('[data-testid="watch-price"]')?.textContent ?? ""));
     await audit(page, `${label} watchlists`);

@@ -8,8 +8,8 @@ const en = {
     footer: "Bourse Securities · Investing involves risk, including the loss of principal",
     notFound: "Page not found",
   },
-  titles: { home: "Home", market: "Market", orders: "Orders", funds: "Transfers", watchlists: "Watchlists", settings: "Settings", asset: "Asset", signIn: "Sign in", signUp: "Create account", forgot: "Reset password", reset: "Choose a new password" },
-  nav: { home: "Home", market: "Market", orders: "Orders", funds: "Transfers", watchlists: "Watchlists", settings: "Settings" },
+  titles: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", settings: "Settings", asset: "Asset", signIn: "Sign in", signUp: "Create account", forgot: "Reset password", reset: "Choose a new password" },
+  nav: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", settings: "Settings" },
   common: { loading: "Loading", cancel: "Cancel", save: "Save changes", loadMore: "Load more", previous: "Previous", next: "Next", page: "Page {{n}}" },
   auth: {
     signInTitle: "Welcome back", signInSubtitle: "Sign in to your Bourse account.", signIn: "Sign in",

@@ -10,8 +10,8 @@ const es: Messages = {
     footer: "Bourse Securities · Invertir conlleva riesgos, incluida la pérdida del capital",
     notFound: "Página no encontrada",
   },
-  titles: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Transferencias", watchlists: "Listas", settings: "Ajustes", asset: "Activo", signIn: "Iniciar sesión", signUp: "Crear cuenta", forgot: "Restablecer contraseña", reset: "Nueva contraseña" },
-  nav: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Transferencias", watchlists: "Listas", settings: "Ajustes" },
+  titles: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", settings: "Ajustes", asset: "Activo", signIn: "Iniciar sesión", signUp: "Crear cuenta", forgot: "Restablecer contraseña", reset: "Nueva contraseña" },
+  nav: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", settings: "Ajustes" },
   common: { loading: "Cargando", cancel: "Cancelar", save: "Guardar cambios", loadMore: "Cargar más", previous: "Anterior", next: "Siguiente", page: "Página {{n}}" },
   auth: {
     signInTitle: "Hola de nuevo", signInSubtitle: "Inicia sesión en tu cuenta de Bourse.", signIn: "Iniciar sesión",

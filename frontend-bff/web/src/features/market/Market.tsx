@@ -38,7 +38,7 @@ export function Market() {
         {!s ? <Skeleton lines={2} /> : (
           <div className="stat-row">
             <Stat label={t("market.index")} value={formatNumber(s.marketIndex, locale, 2, 2)} />
-            <Stat label={t("market.volume")} value={formatNumber(s.tradingVolume, locale, 0)} />
+            <Stat label={t("market.volume")} value={formatNumber(s.tradingVolume, locale, 4)} />
             <Stat label={t("market.value")} value={formatMoney(s.tradingValue, "USD", locale, { compact: true })} />
             <Stat label={t("market.asOf")} value={<span className="small">{formatDateTime(s.asOf, locale)}</span>} />
           </div>
