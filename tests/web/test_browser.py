@@ -123,6 +123,7 @@ async def test_the_whole_flow_on_desktop_and_phone(platform: Stack) -> None:
         ):
             assert f"{label}: {name}" in steps, f"{label}: {name} never ran"
     assert "phone: installable PWA (manifest valid, service worker registered)" in steps
+    assert "public: a revoked session lands on sign-in with nothing private left" in steps
     screens = {str(r["axe"]) for r in reports if "axe" in r}
     assert len(screens) >= 20, screens
     assert all(not r["violations"] for r in reports if "axe" in r)
