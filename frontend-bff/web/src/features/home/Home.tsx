@@ -101,7 +101,7 @@ export function Home() {
               <thead>
                 <tr>
                   <th scope="col">{t("home.asset")}</th>
-                  <th scope="col" className="num">{t("home.quantity")}</th>
+                  <th scope="col" className="num hide-sm">{t("home.quantity")}</th>
                   <th scope="col" className="num hide-sm">{t("home.price")}</th>
                   <th scope="col" className="num">{t("home.value")}</th>
                   <th scope="col" className="num">{t("home.pnl")}</th>
@@ -111,7 +111,7 @@ export function Home() {
                 {live.map(({ h, price, value, pnl, pnlPct }) => (
                   <tr key={h.assetId} data-asset={h.assetId}>
                     <td><Link to={`/asset/${h.assetId}`} className="asset-cell"><strong>{h.assetId}</strong><span className="muted">{h.asset?.name}</span></Link></td>
-                    <td className="num">{formatQuantity(h.quantity, locale)}</td>
+                    <td className="num hide-sm">{formatQuantity(h.quantity, locale)}</td>
                     <td className="num hide-sm">{formatPrice(price, h.currency, locale)}</td>
                     <td className="num" data-testid="holding-value">{formatMoney(value, h.currency, locale)}</td>
                     <td className="num"><Change value={pnl}>{formatMoney(pnl, h.currency, locale, { signed: true })}<br /><small>{formatPercent(pnlPct, locale)}</small></Change></td>

@@ -101,8 +101,8 @@ function OrderRow({ order: o, locale, expanded, onToggle, onCancel }: { order: O
   return (
     <>
       <tr data-order={o.id} data-status={o.status}>
-        <td><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link></td>
-        <td><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}</span></td>
+        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link></td>
+        <td><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}</span></td>
         <td className="num">{o.notional ? formatMoney(o.notional, o.currency, locale) : formatQuantity(o.quantity, locale)}</td>
         <td className="num hide-sm">{formatQuantity(o.filledQuantity, locale)}{o.averagePrice ? <><br /><small className="muted">@ {formatPrice(o.averagePrice, o.currency, locale)}</small></> : null}</td>
         <td><OrderStatusBadge status={o.status} /></td>
