@@ -44,7 +44,7 @@ async def platform(settings: Settings) -> AsyncIterator[Stack]:
         yield stack
 
 
-async def run_flow(base_url: str, only: str | None = None) -> list[dict[str, object]]:
+async def run_flow(stack: Stack, only: str | None = None) -> list[dict[str, object]]:
     """Runs flow.mjs; returns its reports, failing the test at the first failed step."""
     node = _need("node", "the web client's browser tests need Node.js 20+")
     chromium = _need(
@@ -53,7 +53,7 @@ async def run_flow(base_url: str, only: str | None = None) -> list[dict[str, obj
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("*.png"):
         old.unlink()
-    argv = [node, "e2e/flow.mjs", "--base-url", base_url, "--out", str(SCREENSHOTS)]
+    argv = [node, "e2e/flow.mjs", "--base-url", stack.base_url, "--out", str(SCREENSHOTS)]
     if only:
         argv += ["--only", only]
     proc = await asyncio.create_subprocess_exec(
@@ -80,9 +80,16 @@ async def run_flow(base_url: str, only: str | None = None) -> list[dict[str, obj
                 continue
             report = json.loads(line)
             reports.append(report)
-            if "need" in report:
+            if report.get("need") == "totp":
                 code = pyotp.TOTP(str(report["secret"])).now()
                 proc.stdin.write(f"{code}\n".encode())
+                await proc.stdin.drain()
+            elif report.get("need") == "restart-api":
+                # SIGKILL: the browser's websocket drops as in a crash; start waits for /readyz.
+                await stack.kill("api")
+                await asyncio.sleep(1)
+                await stack.start("api")
+                proc.stdin.write(b"ok\n")
                 await proc.stdin.drain()
             elif report.get("fail"):
                 failure = report
@@ -104,7 +111,7 @@ async def run_flow(base_url: str, only: str | None = None) -> list[dict[str, obj
 
 async def test_the_whole_flow_on_desktop_and_phone(platform: Stack) -> None:
     only = os.environ.get("BOURSE_E2E_ONLY")  # desktop | phone, while developing
-    reports = await run_flow(platform.base_url, only)
+    reports = await run_flow(platform, only)
     if only:
         return
     steps = [str(r["step"]) for r in reports if r.get("ok")]
@@ -122,6 +129,7 @@ async def test_the_whole_flow_on_desktop_and_phone(platform: Stack) -> None:
             "switch to Spanish, same page translated with localised numbers",
         ):
             assert f"{label}: {name}" in steps, f"{label}: {name} never ran"
+    assert "desktop: the API restarts: a banner while reconnecting, then live again" in steps
     assert "phone: installable PWA (manifest valid, service worker registered)" in steps
     assert "public: a revoked session lands on sign-in with nothing private left" in steps
     screens = {str(r["axe"]) for r in reports if "axe" in r}

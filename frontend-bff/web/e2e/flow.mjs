@@ -22,6 +22,11 @@ async function totp(secret) {
   const { value } = await lines.next();
   return String(value).trim();
 }
+/** Asks the driver to kill the API process and start it again; resolves once it is back. */
+async function restartApi() {
+  say({ need: "restart-api" });
+  await lines.next();
+}
 
 let current = "start";
 async function step(name, fn) {
@@ -234,6 +239,25 @@ async function flow(browser, label, contextOptions) {
     await page.waitForFunction(() => /\d/.test(document.querySelector('[data-testid="watch-price"]')?.textContent ?? ""));
     await audit(page, `${label} watchlists`);
     await snap(page, label, "watchlists");
+  });
+
+  if (label === "desktop") await step(`${label}: the API restarts: a banner while reconnecting, then live again`, async () => {
+    // Quote frames on each websocket the page opens after the restart.
+    let fresh = 0;
+    let after = false;
+    page.on("websocket", (ws) => ws.on("framereceived", (f) => { if (after && String(f.payload).includes('"quotes"')) fresh += 1; }));
+    const restarted = restartApi();
+    await page.getByTestId("reconnecting").waitFor({ timeout: 20_000 });
+    await snap(page, label, "reconnecting");
+    await restarted;
+    after = true;
+    await page.getByTestId("reconnecting").waitFor({ state: "detached", timeout: 30_000 });
+    const deadline = Date.now() + 15_000;
+    while (fresh === 0 && Date.now() < deadline) await page.waitForTimeout(200);
+    if (fresh === 0) throw new Error("no quote arrived after the reconnect: the subscription was not renewed");
+  });
+
+  await step(`${label}: market summary`, async () => {
     // The rest of the run in the dark theme (axe checks its contrast too).
     await page.getByRole("button", { name: "Switch to dark theme" }).click();
     await page.waitForFunction(() => document.documentElement.dataset.theme === "dark");
