@@ -63,7 +63,7 @@ export function Orders() {
               <thead>
                 <tr>
                   <th scope="col">{t("orders.asset")}</th>
-                  <th scope="col">{t("orders.type")}</th>
+                  <th scope="col" className="hide-sm">{t("orders.type")}</th>
                   <th scope="col" className="num">{t("orders.amount")}</th>
                   <th scope="col" className="num hide-sm">{t("orders.filled")}</th>
                   <th scope="col">{t("orders.status")}</th>
@@ -101,8 +101,8 @@ function OrderRow({ order: o, locale, expanded, onToggle, onCancel }: { order: O
   return (
     <>
       <tr data-order={o.id} data-status={o.status}>
-        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link></td>
-        <td><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}</span></td>
+        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link><span className={`show-sm side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span></td>
+        <td className="hide-sm"><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}</span></td>
         <td className="num">{o.notional ? formatMoney(o.notional, o.currency, locale) : formatQuantity(o.quantity, locale)}</td>
         <td className="num hide-sm">{formatQuantity(o.filledQuantity, locale)}{o.averagePrice ? <><br /><small className="muted">@ {formatPrice(o.averagePrice, o.currency, locale)}</small></> : null}</td>
         <td><OrderStatusBadge status={o.status} /></td>
