@@ -39,7 +39,7 @@ export function Funds() {
     const input = { amount: value.toFixed(), currency, idempotencyKey };
     const res = kind === "deposit" ? await deposit({ input: { ...input, paymentMethod: "sandbox:bank" } }) : await withdraw({ input: { ...input, withdrawalMethod: "sandbox:bank" } });
     setBusy(false);
-    const payload = kind === "deposit" ? (res.data as { deposit?: { errors: UserErrorLike[]; transaction?: { status: string } | null } } | undefined)?.deposit : (res.data as { withdraw?: { errors: UserErrorLike[]; transaction?: { status: string } | null } } | undefined)?.withdraw;
+    const payload = res.data ? ("deposit" in res.data ? res.data.deposit : res.data.withdraw) : undefined;
     if (!payload) return setErrors(transportError(res.error));
     setErrors([...payload.errors]);
     if (!payload.errors.length) {

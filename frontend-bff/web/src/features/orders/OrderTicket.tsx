@@ -32,6 +32,10 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
     refetchCtx({ requestPolicy: "network-only" });
   });
 
+  // The placed order as last seen: its orderUpdates events, or the refetched list (an event
+  // may arrive before placeOrder answers), whichever is newer.
+  const listed = placed ? ctxResult.data?.orders.edges.find((e) => e.node.id === placed.id)?.node : undefined;
+  const shown = placed && listed && new Date(listed.updatedAt) >= new Date(placed.updatedAt) ? listed : placed;
   const account = ctxResult.data?.account;
   const held = ctxResult.data?.portfolio?.assets.find((h) => h.assetId === asset.id);
   const ctx = useMemo(() => ({
@@ -93,7 +97,8 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
 
   if (!account) return <div className="ticket"><Skeleton lines={6} /></div>;
 
-  if (step === "placed" && placed) {
+  if (step === "placed" && shown) {
+    const placed = shown;
     return (
       <div className="ticket" aria-live="polite" data-testid="order-result">
         <h2>{t("ticket.placedTitle")}</h2>
