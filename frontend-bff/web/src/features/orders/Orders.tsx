@@ -108,7 +108,7 @@ function OrderRow({ order: o, locale, expanded, onToggle, onCancel }: { order: O
         <td><OrderStatusBadge status={o.status} /></td>
         <td className="hide-sm muted">{formatDateTime(o.createdAt, locale)}</td>
         <td className="actions">
-          {o.fills.length ? <Button variant="ghost" aria-expanded={expanded} onClick={onToggle}>{t("orders.fills")} ({o.fills.length})</Button> : null}
+          {o.fills.length ? <Button variant="ghost" aria-expanded={expanded} onClick={onToggle} aria-label={`${t("orders.fills")} (${o.fills.length})`}><span className="hide-sm">{t("orders.fills")} </span>({o.fills.length})</Button> : null}
           {o.status === "PENDING" || o.status === "PARTIALLY_FILLED" ? <Button variant="danger" onClick={onCancel} aria-label={t("orders.cancelAria", { symbol: o.assetId })}>{t("common.cancel")}</Button> : null}
         </td>
       </tr>
