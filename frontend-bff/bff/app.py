@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
@@ -12,14 +13,20 @@ from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
+from bff.webapp import WebApp
 from bourse.settings import Settings
 from models.services import open_services
 from resolvers.hub import Hub
 from resolvers.schema import build_schema
 
 
-def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
-    """An app bound to concrete service URLs (resolved by the CLI: env or embedded)."""
+def create_app(
+    settings: Settings, database_url: str, redis_url: str, *, web_dist: Path | None = None
+) -> Starlette:
+    """An app bound to concrete service URLs (resolved by the CLI: env or embedded).
+
+    `web_dist` is the built web client (default: frontend-bff/web/dist).
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -44,6 +51,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/console/login", console_login, methods=["GET", "POST"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            # The web client last: it answers every other GET with the app (client routes).
+            *(WebApp(web_dist) if web_dist else WebApp()).routes(),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,135 @@
+// The order ticket's estimate and validation, pure so they are unit-tested. The server
+// enforces every one of these rules itself (and holds the real amount); the ticket only says
+// early, next to the field, what the server would answer, using the same error codes.
+import Decimal from "decimal.js";
+import { dec, parseUserDecimal } from "../../ui/format";
+
+export type Side = "BUY" | "SELL";
+export type OrderKind = "MARKET" | "LIMIT" | "STOP_LOSS" | "STOP_LIMIT";
+export type AmountMode = "shares" | "dollars";
+export type Tif = "GTC" | "DAY" | "IOC" | "FOK";
+
+export interface TicketInput {
+  side: Side;
+  kind: OrderKind;
+  mode: AmountMode;
+  amount: string;
+  limitPrice: string;
+  stopPrice: string;
+  tif: Tif;
+}
+
+export interface TicketContext {
+  bid: string | null | undefined;
+  ask: string | null | undefined;
+  last: string | null | undefined;
+  tickSize: string;
+  quantityIncrement: string;
+  fractionable: boolean;
+  tradable: boolean;
+  buyingPower: string;
+  sharesHeld: string;
+  currency: string;
+}
+
+export interface Estimate {
+  /** The price the estimate assumes. */
+  price: Decimal | null;
+  quantity: Decimal | null;
+  /** Cost of a buy / proceeds of a sell, in the asset's currency, rounded to cents. */
+  value: Decimal | null;
+  buyingPowerAfter: Decimal | null;
+}
+
+export interface TicketError {
+  field: "amount" | "limitPrice" | "stopPrice" | "form";
+  code: string;
+}
+
+export const needsLimit = (kind: OrderKind) => kind === "LIMIT" || kind === "STOP_LIMIT";
+export const needsStop = (kind: OrderKind) => kind === "STOP_LOSS" || kind === "STOP_LIMIT";
+/** Dollar amounts are for market orders only (the server's rule for `notional`). */
+export const dollarsAllowed = (kind: OrderKind) => kind === "MARKET";
+
+function referencePrice(input: TicketInput, ctx: TicketContext): Decimal | null {
+  const limit = parseUserDecimal(input.limitPrice);
+  const stop = parseUserDecimal(input.stopPrice);
+  if (needsLimit(input.kind)) return limit;
+  if (input.kind === "STOP_LOSS") return stop;
+  const side = input.side === "BUY" ? ctx.ask : ctx.bid;
+  const p = side ?? ctx.last;
+  return p ? dec(p) : null;
+}
+
+export function estimate(input: TicketInput, ctx: TicketContext): Estimate {
+  const price = referencePrice(input, ctx);
+  const amount = parseUserDecimal(input.amount);
+  const mode = dollarsAllowed(input.kind) ? input.mode : "shares";
+  let quantity: Decimal | null = null;
+  let value: Decimal | null = null;
+  if (amount && amount.gt(0)) {
+    if (mode === "dollars") {
+      value = amount.toDecimalPlaces(2, Decimal.ROUND_DOWN);
+      quantity = price && price.gt(0) ? amount.div(price).toDecimalPlaces(6, Decimal.ROUND_DOWN) : null;
+    } else {
+      quantity = amount;
+      value = price ? amount.mul(price).toDecimalPlaces(2, input.side === "BUY" ? Decimal.ROUND_UP : Decimal.ROUND_DOWN) : null;
+    }
+  }
+  const bp = dec(ctx.buyingPower);
+  const buyingPowerAfter = value === null ? null : input.side === "BUY" ? bp.minus(value) : bp;
+  return { price, quantity, value, buyingPowerAfter };
+}
+
+function multipleOf(value: Decimal, step: string): boolean {
+  const s = dec(step);
+  return s.isZero() || value.mod(s).isZero();
+}
+
+export function validate(input: TicketInput, ctx: TicketContext): TicketError[] {
+  const errors: TicketError[] = [];
+  if (!ctx.tradable) errors.push({ field: "form", code: "ASSET_NOT_TRADABLE" });
+  const amount = parseUserDecimal(input.amount);
+  const mode = dollarsAllowed(input.kind) ? input.mode : "shares";
+  if (!amount || amount.lte(0)) {
+    errors.push({ field: "amount", code: mode === "dollars" ? "INVALID_AMOUNT" : "INVALID_QUANTITY" });
+  } else if (mode === "shares" && !multipleOf(amount, ctx.quantityIncrement)) {
+    errors.push({ field: "amount", code: ctx.fractionable ? "INVALID_QUANTITY" : "WHOLE_SHARES_ONLY" });
+  } else if (mode === "dollars" && amount.decimalPlaces() > 2) {
+    errors.push({ field: "amount", code: "INVALID_AMOUNT" });
+  }
+  for (const field of ["limitPrice", "stopPrice"] as const) {
+    const wanted = field === "limitPrice" ? needsLimit(input.kind) : needsStop(input.kind);
+    if (!wanted) continue;
+    const price = parseUserDecimal(input[field]);
+    if (!price || price.lte(0)) errors.push({ field, code: "INVALID_PRICE" });
+    else if (!multipleOf(price, ctx.tickSize)) errors.push({ field, code: "PRICE_NOT_ON_TICK" });
+  }
+  if (errors.length) return errors;
+  const est = estimate(input, ctx);
+  if (input.side === "BUY" && est.value && est.value.gt(ctx.buyingPower)) {
+    errors.push({ field: "amount", code: "INSUFFICIENT_BUYING_POWER" });
+  }
+  if (input.side === "SELL") {
+    const qty = est.quantity;
+    if (qty && qty.gt(ctx.sharesHeld)) errors.push({ field: "amount", code: "INSUFFICIENT_SHARES" });
+  }
+  return errors;
+}
+
+/** The placeOrder input for a valid ticket. */
+export function toPlaceOrderInput(assetId: string, input: TicketInput, clientOrderId: string) {
+  const mode = dollarsAllowed(input.kind) ? input.mode : "shares";
+  const amount = parseUserDecimal(input.amount)?.toFixed() ?? null;
+  return {
+    assetId,
+    orderType: input.side,
+    orderSubType: input.kind,
+    quantity: mode === "shares" ? amount : null,
+    notional: mode === "dollars" ? amount : null,
+    price: needsLimit(input.kind) ? (parseUserDecimal(input.limitPrice)?.toFixed() ?? null) : null,
+    stopPrice: needsStop(input.kind) ? (parseUserDecimal(input.stopPrice)?.toFixed() ?? null) : null,
+    timeInForce: input.tif,
+    clientOrderId,
+  };
+}
