@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,3 +234,74 @@ class _Ownership:
         self.owner_file.unlink(missing_ok=True)
         _OWNED_HERE.discard(self.key)
         self.owned = False
+
+
+class EmbeddedServer(ABC):
+    """What starting, reusing, adopting and stopping share for both servers; a subclass says
+    how to find its running server (``_running_port``), start one (``_start_locked``), stop it
+    (``_stop_locked``) and spell its URL (``url_for``), all under ``base_dir/start.lock``."""
+
+    name: str  # for the log lines, e.g. "PostgreSQL"
+    base_dir: Path
+    log_path: Path
+    timeout: float
+    _own: _Ownership
+    _url: str | None
+
+    @property
+    def url(self) -> str | None:
+        """The URL returned by the last successful ``start()``."""
+        return self._url
+
+    @property
+    def owns_server(self) -> bool:
+        """Whether ``stop()`` will stop the server (this object started or adopted it)."""
+        return self._own.owned
+
+    @staticmethod
+    @abstractmethod
+    def url_for(port: int) -> str: ...
+
+    @abstractmethod
+    def _running_port(self) -> int | None: ...
+
+    @abstractmethod
+    def _start_locked(self) -> str: ...
+
+    @abstractmethod
+    def _stop_locked(self) -> None: ...
+
+    def running_port(self) -> int | None:
+        """Port of the server running from this data directory, or None if none is."""
+        if not self.base_dir.is_dir():
+            return None
+        return self._running_port()
+
+    def start(self) -> str:
+        """Start the server (or find it running, and reuse or adopt it) and return its URL."""
+        self.base_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _locked(self.base_dir / "start.lock", self.timeout):
+            port = self._running_port()
+            if port is None:
+                return self._start_locked()
+            self._url = self.url_for(port)
+            if self._own.claim_running():
+                how = "adopted (its starter is gone)"
+            else:
+                how = "reusing it (another process or object started it and will stop it)"
+            logger.info("%s already running, %s: %s (log %s)", self.name, how, self._url,
+                        self.log_path)  # fmt: skip
+            return self._url
+
+    def stop(self, *, force: bool = False) -> None:
+        """Stop the server if this object started (or adopted) it, or if ``force``."""
+        if not self._own.owned and not force:
+            if self._url is not None:
+                logger.info("%s left running (not started by this object): %s", self.name,
+                            self._url)  # fmt: skip
+            return
+        if not self.base_dir.is_dir():
+            self._own.release()
+            return
+        with _locked(self.base_dir / "start.lock", self.timeout):
+            self._stop_locked()

@@ -24,13 +24,13 @@ from bourse.embedded.lifecycle import (
     PG_SUPERUSER,
     UNPRIVILEGED_ACCOUNT,
     BinaryNotFoundError,
+    EmbeddedServer,
     EmbeddedServiceError,
     _Account,
     _choose_port,
     _clean_env,
     _cmdline_mentions,
     _is_executable,
-    _locked,
     _Ownership,
     _package_dir,
     _pg_conf_quote,
@@ -118,12 +118,13 @@ def _blocking_dir(path: Path, account: _Account) -> Path | None:
     return None
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(EmbeddedServer):
     """A private PostgreSQL cluster under ``<data_root>/pg`` (see the module docstring)."""
 
     def __init__(
         self, data_root: Path, *, bin_dir: Path | None = None, timeout: float = 60.0
     ) -> None:
+        self.name = "PostgreSQL"
         self.root = Path(data_root).absolute()
         self.base_dir = self.root / "pg"
         self.data_dir = self.base_dir / "data"
@@ -138,16 +139,6 @@ class EmbeddedPostgres:
     # -- public ---------------------------------------------------------------------------
 
     @property
-    def url(self) -> str | None:
-        """The URL returned by the last successful ``start()``."""
-        return self._url
-
-    @property
-    def owns_server(self) -> bool:
-        """Whether ``stop()`` will stop the server (this object started or adopted it)."""
-        return self._own.owned
-
-    @property
     def bin_dir(self) -> Path:
         if self._bin_dir is None:
             self._bin_dir = find_postgres_bin_dir()
@@ -156,47 +147,6 @@ class EmbeddedPostgres:
     @staticmethod
     def url_for(port: int) -> str:
         return f"postgresql://{PG_SUPERUSER}@{LOCALHOST}:{port}/{PG_DATABASE}"
-
-    def running_port(self) -> int | None:
-        """Port of the server running from this data directory, or None if none is."""
-        if not self.base_dir.is_dir():
-            return None
-        return self._running_port()
-
-    def start(self) -> str:
-        """Start the server (or find it running) and return its ``postgresql://`` URL."""
-        self.base_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _locked(self.base_dir / "start.lock", self.timeout):
-            port = self._running_port()
-            if port is not None:
-                self._url = self.url_for(port)
-                if self._own.claim_running():
-                    logger.info(
-                        "PostgreSQL already running, adopted (its starter is gone): %s (log %s)",
-                        self._url,
-                        self.log_path,
-                    )
-                else:
-                    logger.info(
-                        "PostgreSQL already running, reusing it (another process or object "
-                        "started it and will stop it): %s (log %s)",
-                        self._url,
-                        self.log_path,
-                    )
-                return self._url
-            return self._start_locked()
-
-    def stop(self, *, force: bool = False) -> None:
-        """Stop the server if this object started it (or ``force``); ``pg_ctl stop -m fast``."""
-        if not self._own.owned and not force:
-            if self._url is not None:
-                logger.info("PostgreSQL left running (not started by this object): %s", self._url)
-            return
-        if not self.base_dir.is_dir():
-            self._own.release()
-            return
-        with _locked(self.base_dir / "start.lock", self.timeout):
-            self._stop_locked()
 
     # -- internals ------------------------------------------------------------------------
 

@@ -17,11 +17,11 @@ from bourse.embedded.lifecycle import (
     _POLL_INTERVAL,
     LOCALHOST,
     BinaryNotFoundError,
+    EmbeddedServer,
     EmbeddedServiceError,
     _choose_port,
     _cmdline_mentions,
     _is_executable,
-    _locked,
     _Ownership,
     _package_dir,
     _pid_alive,
@@ -84,12 +84,13 @@ def _redis_server_pid(port: int) -> int | None:
     return int(match.group(1)) if match else None
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(EmbeddedServer):
     """A private Redis under ``<data_root>/redis`` with AOF persistence (module docstring)."""
 
     def __init__(
         self, data_root: Path, *, server_binary: Path | None = None, timeout: float = 30.0
     ) -> None:
+        self.name = "Redis"
         self.root = Path(data_root).absolute()
         self.base_dir = self.root / "redis"
         self.conf_path = self.base_dir / "redis.conf"
@@ -103,14 +104,6 @@ class EmbeddedRedis:
         self._url: str | None = None
 
     @property
-    def url(self) -> str | None:
-        return self._url
-
-    @property
-    def owns_server(self) -> bool:
-        return self._own.owned
-
-    @property
     def server_binary(self) -> Path:
         if self._binary is None:
             self._binary = find_redis_server()
@@ -119,46 +112,6 @@ class EmbeddedRedis:
     @staticmethod
     def url_for(port: int) -> str:
         return f"redis://{LOCALHOST}:{port}/0"
-
-    def running_port(self) -> int | None:
-        if not self.base_dir.is_dir():
-            return None
-        return self._running_port()
-
-    def start(self) -> str:
-        """Start Redis (or find it running) and return its ``redis://`` URL."""
-        self.base_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _locked(self.base_dir / "start.lock", self.timeout):
-            port = self._running_port()
-            if port is not None:
-                self._url = self.url_for(port)
-                if self._own.claim_running():
-                    logger.info(
-                        "Redis already running, adopted (its starter is gone): %s (log %s)",
-                        self._url,
-                        self.log_path,
-                    )
-                else:
-                    logger.info(
-                        "Redis already running, reusing it (another process or object started "
-                        "it and will stop it): %s (log %s)",
-                        self._url,
-                        self.log_path,
-                    )
-                return self._url
-            return self._start_locked()
-
-    def stop(self, *, force: bool = False) -> None:
-        """Stop Redis (SHUTDOWN) if this object started it, or if ``force``."""
-        if not self._own.owned and not force:
-            if self._url is not None:
-                logger.info("Redis left running (not started by this object): %s", self._url)
-            return
-        if not self.base_dir.is_dir():
-            self._own.release()
-            return
-        with _locked(self.base_dir / "start.lock", self.timeout):
-            self._stop_locked()
 
     # -- internals ------------------------------------------------------------------------
 

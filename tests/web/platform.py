@@ -4,13 +4,12 @@ the demo universe and sample news."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import update
 
-from bourse.demo_assets import new_assets
+from bourse.app.demo.assets import new_assets
 from bourse.settings import Settings
 from models.liquidity import LiquidityConfig
 from models.services import open_services
@@ -20,8 +19,7 @@ from workers.marketdata.news import SampleNewsSource, ingest
 
 @asynccontextmanager
 async def web_platform(settings: Settings, ticks_per_second: float = 4) -> AsyncIterator[Stack]:
-    stack = Stack(settings, shards=1)
-    stack.commands["marketdata-feed"] = [sys.executable, "-m", "workers.marketdata"]
+    stack = Stack(settings, shards=1, feed=True)
     stack.env["BOURSE_MARKETDATA_TICKS_PER_SECOND"] = str(ticks_per_second)
     s = stack.settings
     assert s.database_url
