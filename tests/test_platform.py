@@ -43,6 +43,7 @@ async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             assert line, "bourse up exited before serving"
             banner += line
+        assert f"Point a browser at:  {base}/ ".encode() in banner  # the web app first
         assert f"{base}/graphql".encode() in banner
         async with httpx.AsyncClient(base_url=base) as http:
             # shards start as child processes: allow them a moment

@@ -115,7 +115,8 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
         mail = settings.smtp_url or f"{settings.var_dir / 'mail'}/ (.eml files)"
         print(
             "\nBourse is up.\n"
-            f"  Point a browser at:  {base}/graphql  (GraphiQL)\n"
+            f"  Point a browser at:  {base}/  (the web app; demo customer demo@example.com)\n"
+            f"  GraphiQL:            {base}/graphql\n"
             f"  Staff sign-in:       {base}/console/login\n"
             f"  GraphQL:             POST {base}/graphql   websockets: {ws_url}\n"
             f"  Health / readiness:  {base}/healthz   {base}/readyz\n"
