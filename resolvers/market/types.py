@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -38,6 +39,15 @@ class AssetNode:
     @strawberry.field(description="Whether the asset's market is in session now.")
     def market_open(self) -> bool:
         return calendar(self.market_calendar).is_open(utcnow())
+
+    @strawberry.field(
+        description="When the asset's market next opens (now, while it is open; 24x7 assets "
+        "are always open)."
+    )
+    def next_open(self) -> datetime:
+        now = utcnow()
+        market = calendar(self.market_calendar)
+        return now if market.is_open(now) else market.next_open(now)
 
     @classmethod
     def from_model(cls, a: AssetModel) -> AssetNode:

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bourse.app.demo.assets import DEMO_ASSETS
 from bourse.app.demo.loader import load_demo
+from bourse.clock import utcnow
 from bourse.settings import Settings
+from models.calendars import calendar
 from models.services import Services
 from tests.accounts.helpers import new_user
 from tests.support.server import Api
@@ -199,3 +202,28 @@ async def test_hostile_ids_are_answered_not_crashed(api: Api) -> None:
         "query($a: String!) { marketHistory(assetId: $a) { assetId } }", {"a": "\x00"}
     )
     assert body["errors"][0]["extensions"]["code"] == "UNKNOWN_ASSET"
+
+
+NEXT_OPEN = "query($id: String!) { asset(id: $id) { marketOpen nextOpen } }"
+
+
+@pytest.mark.parametrize("asset_class", ["EQUITY", "CRYPTO"])
+async def test_next_open_is_now_while_open_else_a_future_open_session(
+    api: Api, admin_token: str, asset_class: str
+) -> None:
+    symbol = f"N{tag()}"
+    created = await create(api, admin_token, symbol=symbol, assetClass=asset_class)
+    assert created["data"]["createAsset"]["errors"] == []
+    before = utcnow()
+    body = await api.gql(NEXT_OPEN, {"id": symbol})
+    after = utcnow()
+    asset = body["data"]["asset"]
+    at = datetime.fromisoformat(asset["nextOpen"])
+    name = "24x7" if asset_class == "CRYPTO" else "XNYS"
+    if asset["marketOpen"]:
+        assert before - timedelta(seconds=1) <= at <= after + timedelta(seconds=1)
+    else:
+        assert name == "XNYS"
+        assert at > after
+        assert calendar(name).is_open(at)  # the very first moment of a session
+        assert not calendar(name).is_open(at - timedelta(minutes=1))

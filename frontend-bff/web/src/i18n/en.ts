@@ -34,7 +34,7 @@ const en = {
   },
   asset: {
     bid: "Bid", ask: "Ask", market: "Market", open: "Open", closed: "Closed", always: "Trades 24/7", usHours: "Until 16:00 New York",
-    nextOpen: "Opens 9:30 New York, next trading day", interval: "Candle interval", chartLabel: "{{symbol}} price chart",
+    nextOpen: "Opens {{time}}", interval: "Candle interval", chartLabel: "{{symbol}} price chart",
     chartsBy: "Charts by", position: "Your position", noPosition: "You don't own {{symbol}} yet.", avgCost: "Average cost",
     news: "News", noNews: "No recent news.", noCandles: "No trades in this period yet.", notFound: "No asset called {{symbol}}",
   },

@@ -36,7 +36,7 @@ const es: Messages = {
   },
   asset: {
     bid: "Compra", ask: "Venta", market: "Mercado", open: "Abierto", closed: "Cerrado", always: "Cotiza 24/7", usHours: "Hasta las 16:00 de Nueva York",
-    nextOpen: "Abre a las 9:30 de Nueva York, el próximo día hábil", interval: "Intervalo de velas", chartLabel: "Gráfico de precios de {{symbol}}",
+    nextOpen: "Abre el {{time}}", interval: "Intervalo de velas", chartLabel: "Gráfico de precios de {{symbol}}",
     chartsBy: "Gráficos de", position: "Tu posición", noPosition: "Aún no tienes {{symbol}}.", avgCost: "Coste medio",
     news: "Noticias", noNews: "No hay noticias recientes.", noCandles: "Aún no hay operaciones en este periodo.", notFound: "No existe ningún activo {{symbol}}",
   },

@@ -86,7 +86,7 @@ export function AssetPage() {
             <div className="quote-side">
               <Stat label={t("asset.bid")} value={<span data-testid="bid">{formatPrice(quote?.bid, cur, locale, asset.tickSize)}</span>} />
               <Stat label={t("asset.ask")} value={<span data-testid="ask">{formatPrice(quote?.ask, cur, locale, asset.tickSize)}</span>} />
-              <Stat label={t("asset.market")} value={<span className={`status-dot ${asset.marketOpen ? "open" : "closed"}`}>{asset.marketOpen ? t("asset.open") : t("asset.closed")}</span>} sub={asset.marketCalendar === "24x7" ? t("asset.always") : asset.marketOpen ? t("asset.usHours") : t("asset.nextOpen")} />
+              <Stat label={t("asset.market")} value={<span className={`status-dot ${asset.marketOpen ? "open" : "closed"}`}>{asset.marketOpen ? t("asset.open") : t("asset.closed")}</span>} sub={asset.marketCalendar === "24x7" ? t("asset.always") : asset.marketOpen ? t("asset.usHours") : t("asset.nextOpen", { time: formatDateTime(asset.nextOpen, locale) })} />
             </div>
           </div>
           <div className="chart-head">
