@@ -12,9 +12,20 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MissingPublicUrl(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "BOURSE_PUBLIC_URL must be set in production (the https:// origin that links in "
+            "emails point to, e.g. https://bourse.example); set BOURSE_ENV=development to run "
+            "without it"
+        )
+
 
 Environment = Literal["development", "production", "test"]
 
@@ -36,7 +47,12 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     secret_key: str | None = None
     redis_prefix: str = "bourse:"
+    # Where links in emails point (BOURSE_PUBLIC_URL, e.g. https://bourse.example). Required in
+    # production; never taken from a request's Host header (reset-link poisoning).
     public_url: str | None = None
+    # Host headers the API answers (BOURSE_ALLOWED_HOSTS, a JSON list; "*.example" wildcards).
+    # Empty: the public URL's host, plus 127.0.0.1 / localhost / HOST outside production.
+    allowed_hosts: list[str] = []
     mail_from: str = "Bourse <no-reply@bourse.local>"
     log_level: str = "INFO"
 
@@ -126,6 +142,25 @@ class Settings(BaseSettings):
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+    def link_base_url(self) -> str:
+        """The origin of links sent to people: configured, else (not in production) our own."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.env == "production":
+            raise MissingPublicUrl
+        wildcard = self.host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
+        host = "127.0.0.1" if wildcard else self.host
+        return f"http://{host}:{self.port}"
+
+    def trusted_hosts(self) -> list[str]:
+        """Host header values the API accepts (Starlette's TrustedHostMiddleware)."""
+        hosts = list(self.allowed_hosts)
+        if self.public_url:
+            hosts.append(urlsplit(self.public_url).hostname or "")
+        if self.env != "production":
+            hosts += ["127.0.0.1", "localhost", self.host]
+        return sorted({h for h in hosts if h})
 
     def resolved_secret_key(self) -> str:
         """The signing/encryption key; generated once into var/ when not configured."""

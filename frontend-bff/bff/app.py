@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from bff.console import console_login
@@ -35,6 +36,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             finally:
                 await hub.close()
 
+    settings.link_base_url()  # in production without BOURSE_PUBLIC_URL: refuse to start
     schema = build_schema(settings)
     graphql = BourseGraphQL(schema, settings)
     app = Starlette(
@@ -47,5 +49,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         ],
         lifespan=lifespan,
     )
+    # Inside the request id (so refusals are logged): a forged Host is refused (400) before
+    # any route runs.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts())
     app.add_middleware(RequestIdMiddleware)
     return app
