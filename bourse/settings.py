@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 12
     graphql_max_tokens: int = 2_000
     graphql_max_aliases: int = 30
+    graphql_max_fragment_spreads: int = 500  # counted with every fragment expanded in place
     graphql_cache_size: int = 512
 
     # --- funds (limits are per user, per currency, in units of that currency) ---
