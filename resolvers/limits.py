@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphql import (
+    ASTValidationRule,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -92,7 +93,7 @@ class DocumentCosts:
         return cost
 
 
-def limits_rule(max_depth: int, max_aliases: int, max_spreads: int) -> type[ValidationRule]:
+def limits_rule(max_depth: int, max_aliases: int, max_spreads: int) -> type[ASTValidationRule]:
     """One rule class (built once, so the validation cache keys stay stable)."""
 
     class DocumentLimits(ValidationRule):
