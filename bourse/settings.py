@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     marketdata_trade_fresh_seconds: float = 30.0  # a venue trade younger than this is the price
     marketdata_assets_refresh_seconds: float = 30.0  # pick up newly listed assets
     quotes_max_assets: int = 50  # per `quotes` subscription
+    # orderUpdates re-checks its session before each event and at least this often when idle.
+    subscription_session_check_seconds: float = 2.0
     quotes_hub_buffer: int = 256  # bounded-queue hub subscribers (conflating ones need none)
 
     # --- market data history, summary and news (models/candles.py, workers/marketdata) ---
