@@ -21,9 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class MissingPublicUrl(RuntimeError):
     def __init__(self) -> None:
         super().__init__(
-            "BOURSE_PUBLIC_URL must be set in production (the https:// origin that links in "
-            "emails point to, e.g. https://bourse.example); set BOURSE_ENV=development to run "
-            "without it"
+            "BOURSE_PUBLIC_URL must be set in production when HOST is not a loopback address "
+            "(the https:// origin that links in emails point to, e.g. https://bourse.example)"
         )
 
 
@@ -48,10 +47,11 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     redis_prefix: str = "bourse:"
     # Where links in emails point (BOURSE_PUBLIC_URL, e.g. https://bourse.example). Required in
-    # production; never taken from a request's Host header (reset-link poisoning).
+    # production unless HOST is loopback; never a request's Host header (reset-link poisoning).
     public_url: str | None = None
     # Host headers the API answers (BOURSE_ALLOWED_HOSTS, a JSON list; "*.example" wildcards).
-    # Empty: the public URL's host, plus 127.0.0.1 / localhost / HOST outside production.
+    # Always the public URL's host; plus 127.0.0.1 / localhost / HOST outside production or
+    # when bound to loopback.
     allowed_hosts: list[str] = []
     mail_from: str = "Bourse <no-reply@bourse.local>"
     log_level: str = "INFO"
@@ -146,11 +146,20 @@ class Settings(BaseSettings):
     def development(self) -> bool:
         return self.env == "development"
 
+    @property
+    def loopback_only(self) -> bool:
+        """Bound to this machine only (the default): nobody else can reach, or be sent, here."""
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
     def link_base_url(self) -> str:
-        """The origin of links sent to people: configured, else (not in production) our own."""
+        """The origin of links sent to people: configured, else our own loopback address.
+
+        Never the request's Host header. Production reachable from elsewhere (HOST not loopback)
+        must say where it is served (BOURSE_PUBLIC_URL); `bourse up` on 127.0.0.1 keeps working.
+        """
         if self.public_url:
             return self.public_url.rstrip("/")
-        if self.env == "production":
+        if self.env == "production" and not self.loopback_only:
             raise MissingPublicUrl
         wildcard = self.host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
         host = "127.0.0.1" if wildcard else self.host
@@ -161,7 +170,7 @@ class Settings(BaseSettings):
         hosts = list(self.allowed_hosts)
         if self.public_url:
             hosts.append(urlsplit(self.public_url).hostname or "")
-        if self.env != "production":
+        if self.env != "production" or self.loopback_only:
             hosts += ["127.0.0.1", "localhost", self.host]
         return sorted({h for h in hosts if h})
 

@@ -40,8 +40,10 @@ async def test_the_link_points_to_the_configured_url_whatever_the_host(
     assert "localhost" not in body
 
 
-def test_production_refuses_to_start_without_a_public_url(settings: Settings) -> None:
-    production = settings.model_copy(update={"env": "production", "public_url": None})
+def test_reachable_production_refuses_to_start_without_a_public_url(settings: Settings) -> None:
+    production = settings.model_copy(
+        update={"env": "production", "public_url": None, "host": "0.0.0.0"}
+    )
     assert production.database_url
     assert production.redis_url
     with pytest.raises(MissingPublicUrl, match="BOURSE_PUBLIC_URL"):
