@@ -13,6 +13,7 @@ from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
+from bff.security_headers import SecurityHeadersMiddleware
 from bourse.settings import Settings
 from models.services import open_services
 from resolvers.hub import Hub
@@ -52,5 +53,6 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     # Inside the request id (so refusals are logged): a forged Host is refused (400) before
     # any route runs.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts())
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
