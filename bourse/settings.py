@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = 30
     graphql_max_fragment_spreads: int = 500  # counted with every fragment expanded in place
     graphql_cache_size: int = 512
+    http_max_body_bytes: int = 1_048_576  # larger request bodies are refused with 413
 
     # --- funds (limits are per user, per currency, in units of that currency) ---
     funds_max_transfer: Decimal = Decimal("1000000")

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 
+from bff.body_limit import BodyLimitMiddleware
 from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
@@ -53,6 +54,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     # Inside the request id (so refusals are logged): a forged Host is refused (400) before
     # any route runs.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts())
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
