@@ -84,4 +84,5 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         proxy_headers=False,
+        server_header=False,  # no `server: uvicorn` (bff.security_headers sets the rest)
     )

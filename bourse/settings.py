@@ -12,9 +12,19 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MissingPublicUrl(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "BOURSE_PUBLIC_URL must be set in production when HOST is not a loopback address "
+            "(the https:// origin that links in emails point to, e.g. https://bourse.example)"
+        )
+
 
 Environment = Literal["development", "production", "test"]
 
@@ -36,7 +46,13 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     secret_key: str | None = None
     redis_prefix: str = "bourse:"
+    # Where links in emails point (BOURSE_PUBLIC_URL, e.g. https://bourse.example). Required in
+    # production unless HOST is loopback; never a request's Host header (reset-link poisoning).
     public_url: str | None = None
+    # Host headers the API answers (BOURSE_ALLOWED_HOSTS, a JSON list; "*.example" wildcards).
+    # Always the public URL's host; plus 127.0.0.1 / localhost / HOST outside production or
+    # when bound to loopback.
+    allowed_hosts: list[str] = []
     mail_from: str = "Bourse <no-reply@bourse.local>"
     log_level: str = "INFO"
 
@@ -58,7 +74,9 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 12
     graphql_max_tokens: int = 2_000
     graphql_max_aliases: int = 30
+    graphql_max_fragment_spreads: int = 500  # counted with every fragment expanded in place
     graphql_cache_size: int = 512
+    http_max_body_bytes: int = 1_048_576  # larger request bodies are refused with 413
 
     # --- funds (limits are per user, per currency, in units of that currency) ---
     funds_max_transfer: Decimal = Decimal("1000000")
@@ -111,6 +129,8 @@ class Settings(BaseSettings):
     marketdata_trade_fresh_seconds: float = 30.0  # a venue trade younger than this is the price
     marketdata_assets_refresh_seconds: float = 30.0  # pick up newly listed assets
     quotes_max_assets: int = 50  # per `quotes` subscription
+    # orderUpdates re-checks its session before each event and at least this often when idle.
+    subscription_session_check_seconds: float = 2.0
     quotes_hub_buffer: int = 256  # bounded-queue hub subscribers (conflating ones need none)
 
     # --- market data history, summary and news (models/candles.py, workers/marketdata) ---
@@ -126,6 +146,34 @@ class Settings(BaseSettings):
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def loopback_only(self) -> bool:
+        """Bound to this machine only (the default): nobody else can reach, or be sent, here."""
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+    def link_base_url(self) -> str:
+        """The origin of links sent to people: configured, else our own loopback address.
+
+        Never the request's Host header. Production reachable from elsewhere (HOST not loopback)
+        must say where it is served (BOURSE_PUBLIC_URL); `bourse up` on 127.0.0.1 keeps working.
+        """
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.env == "production" and not self.loopback_only:
+            raise MissingPublicUrl
+        wildcard = self.host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
+        host = "127.0.0.1" if wildcard else self.host
+        return f"http://{host}:{self.port}"
+
+    def trusted_hosts(self) -> list[str]:
+        """Host header values the API accepts (Starlette's TrustedHostMiddleware)."""
+        hosts = list(self.allowed_hosts)
+        if self.public_url:
+            hosts.append(urlsplit(self.public_url).hostname or "")
+        if self.env != "production" or self.loopback_only:
+            hosts += ["127.0.0.1", "localhost", self.host]
+        return sorted({h for h in hosts if h})
 
     def resolved_secret_key(self) -> str:
         """The signing/encryption key; generated once into var/ when not configured."""

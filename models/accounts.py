@@ -182,11 +182,13 @@ class Accounts:
         self, email: str, password: str, otp: str | None, client: ClientInfo
     ) -> IssuedTokens:
         account_key = email.strip().lower()
-        if client.ip and await self._throttle.ip_locked(client.ip):
+        # Reserved before the password is checked, so racing guesses cannot outrun the count.
+        if client.ip and not await self._throttle.reserve_ip(client.ip):
             raise DomainError.one(
                 ErrorCode.RATE_LIMITED, "Too many failed sign-ins from this address; try later."
             )
-        if await self._throttle.account_locked(account_key):
+        if not await self._throttle.reserve_account(account_key):
+            await self._throttle.release(None, client.ip)  # refused unchecked: no IP failure
             raise DomainError.one(
                 ErrorCode.ACCOUNT_LOCKED,
                 "Too many failed sign-ins; the account is locked for a while.",
@@ -199,23 +201,22 @@ class Accounts:
             if self._dummy_hash is None:
                 self._dummy_hash = await self._hash(_DUMMY_PASSWORD)
             await self._verify(self._dummy_hash, password)
-            await self._throttle.record_failure(account_key, client.ip)
             raise DomainError.one(ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
         if not await self._verify(user.password_hash, password):
-            await self._throttle.record_failure(account_key, client.ip)
             raise DomainError.one(ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
         if user.two_factor_enabled:
             if not otp:
+                await self._throttle.release(account_key, client.ip)  # right password
                 raise TwoFactorRequired(
                     Problem(
                         ErrorCode.OTP_REQUIRED, "Enter the code from your authenticator.", "otp"
                     )
                 )
             if not await self._check_second_factor(user, otp):
-                await self._throttle.record_failure(account_key, client.ip)
                 raise TwoFactorRequired(
                     Problem(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
                 )
+        await self._throttle.release(account_key, client.ip)
         await self._throttle.clear_account(account_key)
         if self._hasher.check_needs_rehash(user.password_hash):
             new_hash = await self._hash(password)

@@ -7,10 +7,8 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -21,6 +19,7 @@ from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
+from resolvers.limits import limits_rule
 from resolvers.market.history import HistoryQuery
 from resolvers.market.news import NewsQuery
 from resolvers.market.quotes import QuotesQuery, QuotesSubscription
@@ -66,9 +65,10 @@ class BourseSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     s = settings or get_settings()
+    # Ours, not Strawberry's QueryDepthLimiter/MaxAliasesLimiter: those re-walk a fragment at
+    # every spread (exponential in nested spreads); see resolvers/limits.py.
     limit_rules = [
-        *QueryDepthLimiter(max_depth=s.graphql_max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=s.graphql_max_aliases).validation_rules,
+        limits_rule(s.graphql_max_depth, s.graphql_max_aliases, s.graphql_max_fragment_spreads)
     ]
     return BourseSchema(
         query=Query,

@@ -67,7 +67,9 @@ async def test_admin_create_refuses_duplicates_and_weak_passwords(
 
 @pytest.fixture
 async def production_api(settings: Settings) -> AsyncIterator[Api]:
-    async with running_api(settings.model_copy(update={"env": "production"})) as api:
+    async with running_api(
+        settings.model_copy(update={"env": "production", "public_url": "http://127.0.0.1"})
+    ) as api:
         yield api
 
 

@@ -7,12 +7,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 
+from bff.body_limit import BodyLimitMiddleware
 from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
+from bff.security_headers import SecurityHeadersMiddleware
 from bff.webapp import WebApp
 from bourse.settings import Settings
 from models.services import open_services
@@ -42,6 +45,7 @@ def create_app(
             finally:
                 await hub.close()
 
+    settings.link_base_url()  # in production without BOURSE_PUBLIC_URL: refuse to start
     schema = build_schema(settings)
     graphql = BourseGraphQL(schema, settings)
     app = Starlette(
@@ -56,5 +60,10 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    # Inside the request id (so refusals are logged): a forged Host is refused (400) before
+    # any route runs.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts())
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

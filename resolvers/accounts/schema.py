@@ -185,10 +185,11 @@ class AccountsMutation:
         description="Emails a single-use reset token if the address is known.",
     )
     async def request_password_reset(self, call: Call, email: str) -> RequestPasswordResetPayload:
-        base = call.services.settings.public_url or str(call.context.request.base_url)
+        # From settings only: the request's Host header is the attacker's to choose.
+        base = call.services.settings.link_base_url()
 
         def link(token: str) -> str:
-            return f"{base.rstrip('/')}/reset-password?token={quote(token)}"
+            return f"{base}/reset-password?token={quote(token)}"
 
         await call.services.accounts.request_password_reset(email, link)
         return RequestPasswordResetPayload()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator
 from datetime import datetime
@@ -19,6 +20,7 @@ from resolvers.calls import SignedIn, query
 from resolvers.context import Context
 from resolvers.errors import ApiError, bad_input
 from resolvers.hub import BoundedQueueSubscriber, SubscriberOverflow
+from resolvers.live_session import SessionWatch
 from resolvers.mutations import mutation
 from resolvers.orders.types import (
     ConfigureLiquidityInput,
@@ -173,15 +175,21 @@ class OrdersSubscription:
         # Every event in order (a bounded queue, not conflation: each fill matters). A client
         # that falls further behind than the buffer is told so and should re-read `orders`.
         subscriber = BoundedQueueSubscriber(services.settings.quotes_hub_buffer)
+        watch = SessionWatch(info.context)  # logout, password change, expiry end the stream
         async with hub.subscription([channel], subscriber):
             while True:
                 try:
-                    delivery = await subscriber.get()
+                    delivery = await asyncio.wait_for(subscriber.get(), watch.wait_budget())
+                except TimeoutError:
+                    await watch.check()
+                    continue
                 except SubscriberOverflow:
                     raise ApiError(
                         "Too many updates waiting: re-read your orders and subscribe again.",
                         "SUBSCRIPTION_OVERFLOW",
                     ) from None
+                if delivery.messages:
+                    await watch.check()
                 for message in delivery.messages:
                     doc = message.decode(json.loads)
                     yield OrderUpdate(

@@ -126,6 +126,12 @@ def test_a_limit_buy_holds_quantity_times_limit_rounded_up() -> None:
         ({"quantity": "1", "price": "-1"}, "INVALID_PRICE", "price"),
         ({"quantity": "1", "price": "NaN"}, "INVALID_PRICE", "price"),
         ({"quantity": "1", "price": "100.00", "stop_price": "x"}, "INVALID_PRICE", "stopPrice"),
+        # Issue 17: out-of-range exponents and non-ASCII digits are input errors.
+        ({"quantity": "1", "price": "1e400"}, "INVALID_PRICE", "price"),
+        ({"quantity": "1", "price": "1e-400"}, "INVALID_PRICE", "price"),
+        ({"quantity": "\u0661\u0662"}, "INVALID_QUANTITY", "quantity"),
+        ({"quantity": "\uff11"}, "INVALID_QUANTITY", "quantity"),
+        ({"quantity": "1", "price": "\ud800"}, "INVALID_PRICE", "price"),
     ],
 )
 def test_typed_numbers_keep_their_codes_and_fields(
