@@ -36,7 +36,7 @@ async def _client(settings: Settings, dist: Path) -> AsyncIterator[httpx.AsyncCl
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
     ):
         yield client
 
@@ -58,7 +58,7 @@ async def test_client_routes_get_the_app_with_a_strict_csp(
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp
     assert "unsafe-inline" not in csp
-    assert "connect-src 'self' ws://testserver wss://testserver" in csp
+    assert "connect-src 'self' ws://127.0.0.1 wss://127.0.0.1" in csp
     assert "frame-ancestors 'none'" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
 
