@@ -19,7 +19,8 @@ function baseOptions(height: number) {
     layout: { background: { type: ColorType.Solid, color: "transparent" }, textColor: css("--muted"), fontFamily: css("--font"), attributionLogo: false },
     grid: { vertLines: { visible: false }, horzLines: { color: css("--grid") } },
     rightPriceScale: { borderVisible: false },
-    timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false },
+    // Room right of the newest bar, so its time label is never cut off by the price scale.
+    timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, rightOffset: 6 },
     crosshair: { horzLine: { labelBackgroundColor: css("--surface-3") }, vertLine: { labelBackgroundColor: css("--surface-3") } },
   };
 }
