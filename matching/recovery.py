@@ -87,6 +87,13 @@ class Recovery:
 
     # ------------------------------------------------------------------ recovery
 
+    async def _keep_lease(self) -> None:
+        """Refresh the lease when a heartbeat is due: a long recovery (replay, verification)
+        must not outlive the lease it runs under."""
+        if time.monotonic() >= self._next_heartbeat:
+            self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
+            await self.lease.refresh()
+
     async def recover(self) -> None:
         """Rebuild the engine from Redis: snapshot, silent replay up to the applied id
         (verified against the events stream), then the entries pending for this consumer."""
@@ -132,9 +139,7 @@ class Recovery:
                         regenerated[(eid, i)] = s
                 replayed += 1
             cursor = entries[-1][0]
-            if time.monotonic() >= self._next_heartbeat:
-                self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
-                await self.lease.refresh()
+            await self._keep_lease()
         self.applied = self._head = applied
         self.replayed += replayed
         self.since_snapshot = replayed
@@ -152,6 +157,7 @@ class Recovery:
             if not entries:
                 break
             await self._commit(self._prepare(entries))
+            await self._keep_lease()
         log.info(
             "shard %s recovered: snapshot %s, replayed %s to %s (%s events verified)",
             cfg.shard,
@@ -198,6 +204,7 @@ class Recovery:
             if stop:
                 break
             cursor = "(" + rows[-1][0]
+            await self._keep_lease()
         if self.replay_mismatches:
             raise ReplayMismatchError(
                 f"{self.replay_mismatches} replayed events differ from the events stream"

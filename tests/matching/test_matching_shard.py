@@ -89,7 +89,7 @@ async def test_end_to_end_events_book_and_heartbeat(rds: Redis, redis_prefix: st
 
 async def test_recovery_from_snapshot_replay_and_pending(rds: Redis, redis_prefix: str) -> None:
     cfg = ShardConfig(
-        shard=0, shards=1, prefix=redis_prefix, batch_size=50, lease_ms=300, block_ms=50
+        shard=0, shards=1, prefix=redis_prefix, batch_size=50, lease_ms=1000, block_ms=50
     )
     commands = flow(2000, seed=11)
     await client.submit_many(rds, redis_prefix, 1, commands)
@@ -118,7 +118,7 @@ async def test_recovery_from_snapshot_replay_and_pending(rds: Redis, redis_prefi
 
 async def test_recovery_without_snapshot_replays_from_start(rds: Redis, redis_prefix: str) -> None:
     cfg = ShardConfig(
-        shard=0, shards=1, prefix=redis_prefix, batch_size=64, lease_ms=300, block_ms=50
+        shard=0, shards=1, prefix=redis_prefix, batch_size=64, lease_ms=1000, block_ms=50
     )
     await client.submit_many(rds, redis_prefix, 1, flow(800, seed=3))
     first = Shard(cfg, redis=rds)
