@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 from sqlalchemy import (
     CheckConstraint,
@@ -52,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bourse.clock import utcnow
+from models import bulk
 from models.base import Base, uuid_pk
 from models.errors import DomainError, ErrorCode
 
@@ -545,6 +547,187 @@ class Ledger:
         for r in mismatched:
             found.append(Discrepancy("asset", r.id, r.asset, ZERO, ZERO))
         return found
+
+
+@dataclass(slots=True)
+class _HoldState:
+    account_id: uuid.UUID
+    amount: Decimal  # what is left reserved
+    status: HoldStatus = HoldStatus.ACTIVE
+    changed: bool = False
+
+
+class LedgerBatch:
+    """Many journal entries and hold changes of ONE transaction, written set-based: one
+    INSERT for the entries, one for the postings, one UPDATE for the accounts and one for the
+    holds, whatever the number of entries (the settlement's batches; ``models.bulk``).
+
+    The rules are ``Ledger.post``'s and ``consume_hold_part``'s, applied in memory in call
+    order: entries balance per asset, postings match their account's asset, a hold shrinks by
+    what is used and ends CONSUMED when nothing is left, a released hold gives back what is
+    left, a hold ends once. Protocol: ``Ledger.lock`` the accounts (id order), then
+    ``load_holds`` (locks the holds), then ``consume`` / ``release`` / ``post`` in any order,
+    then ``write`` once. The CHECK constraints still stand guard when the rows are written."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._holds: dict[uuid.UUID, _HoldState] = {}
+        self._entries: list[tuple[uuid.UUID, str, uuid.UUID | None, uuid.UUID | None]] = []
+        self._postings: list[tuple[uuid.UUID, uuid.UUID, str, Decimal]] = []
+        self._balance: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+        self._held: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+
+    async def load_holds(self, s: AsyncSession, hold_ids: Iterable[uuid.UUID]) -> None:
+        """Lock the ACTIVE holds among ``hold_ids`` (id order); the others count as ended."""
+        wanted = sorted(set(hold_ids) - self._holds.keys())
+        if not wanted:
+            return
+        rows = await s.execute(
+            select(Hold.id, Hold.account_id, Hold.amount)
+            .where(Hold.id.in_(wanted), Hold.status == HoldStatus.ACTIVE)
+            .order_by(Hold.id)
+            .with_for_update()
+        )
+        for r in rows:
+            self._holds[r.id] = _HoldState(r.account_id, r.amount)
+
+    def consume(self, hold_id: uuid.UUID, amount: Decimal) -> Decimal:
+        """Use up to ``amount`` of the hold (alongside a posting taking the same amount from
+        the balance); returns what was used, 0 if the hold had ended."""
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("consumed amounts are positive")
+        hold = self._holds.get(hold_id)
+        if hold is None or hold.status is not HoldStatus.ACTIVE:
+            return ZERO
+        used = min(amount, hold.amount)
+        if used == hold.amount:
+            hold.status = HoldStatus.CONSUMED  # the row keeps its last amount, as _close_hold
+        else:
+            hold.amount -= used
+        hold.changed = True
+        self._held[hold.account_id] -= used
+        return used
+
+    def release(self, hold_id: uuid.UUID) -> bool:
+        """Give back what is left of the hold; False when it had already ended."""
+        hold = self._holds.get(hold_id)
+        if hold is None or hold.status is not HoldStatus.ACTIVE:
+            return False
+        hold.status = HoldStatus.RELEASED
+        hold.changed = True
+        self._held[hold.account_id] -= hold.amount
+        return True
+
+    def post(
+        self,
+        kind: str,
+        legs: Sequence[Leg],
+        *,
+        user_id: uuid.UUID | None = None,
+        reference_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Record one balanced journal entry (written by ``write``); legs to the same account
+        are one posting, as in ``Ledger.post``."""
+        per_asset: dict[str, Decimal] = defaultdict(Decimal)
+        per_account: dict[uuid.UUID, tuple[str, Decimal]] = {}
+        for leg in legs:
+            if not leg.amount.is_finite() or leg.amount == 0:
+                raise ValueError(f"posting amounts are finite and non-zero: {leg}")
+            per_asset[leg.asset] += leg.amount
+            asset, amount = per_account.get(leg.account_id, (leg.asset, ZERO))
+            if asset != leg.asset:
+                raise ValueError(f"one account, two assets in an entry: {leg}")
+            per_account[leg.account_id] = (asset, amount + leg.amount)
+        if not legs or any(total != 0 for total in per_asset.values()):
+            raise ValueError(f"unbalanced journal entry: {dict(per_asset)}")
+        entry_id = uuid.uuid4()
+        self._entries.append((entry_id, kind, user_id, reference_id))
+        for account_id, (asset, amount) in per_account.items():
+            if amount:
+                self._postings.append((entry_id, account_id, asset, amount))
+                self._balance[account_id] += amount
+        return entry_id
+
+    async def write(self, s: AsyncSession) -> None:
+        """Write everything recorded: entries, postings, account totals, holds."""
+        identities = await self._ledger._identify(
+            s, {p[1] for p in self._postings} | self._held.keys()
+        )
+        for _, account_id, asset, _ in self._postings:
+            if identities[account_id].asset != asset:
+                raise ValueError(f"posting in {asset} to a {identities[account_id].asset} account")
+        now = utcnow()
+        await bulk.insert_rows(
+            s,
+            "journal_entries",
+            _ENTRY_COLUMNS,
+            [(eid, kind, uid, ref, now) for eid, kind, uid, ref in self._entries],
+        )
+        await bulk.insert_rows(
+            s,
+            "postings",
+            _POSTING_COLUMNS,
+            [
+                (uuid.uuid4(), eid, aid, identities[aid].user_id, asset, amount, now)
+                for eid, aid, asset, amount in self._postings
+            ],
+        )
+        accounts = []
+        for account_id in sorted(self._balance.keys() | self._held.keys()):
+            materialised = identities[account_id].kind not in UNMATERIALISED_KINDS
+            balance = self._balance.get(account_id, ZERO) if materialised else ZERO
+            held = self._held.get(account_id, ZERO)
+            if balance or held:
+                accounts.append((account_id, balance, held))
+        await bulk.update_rows(
+            s,
+            "ledger_accounts",
+            "id",
+            (("id", "uuid"), ("balance", "numeric"), ("held", "numeric")),
+            accounts,
+            "balance = t.balance + d.balance, held = t.held + d.held",
+        )
+        await bulk.update_rows(
+            s,
+            "holds",
+            "id",
+            (
+                ("id", "uuid"),
+                ("amount", "numeric"),
+                ("status", "hold_status"),
+                ("closed_at", "timestamptz"),
+            ),
+            [
+                (hold_id, h.amount, str(h.status), None if h.status is HoldStatus.ACTIVE else now)
+                for hold_id, h in sorted(self._holds.items())
+                if h.changed
+            ],
+            "amount = d.amount, status = d.status, closed_at = d.closed_at",
+        )
+        self._entries.clear()
+        self._postings.clear()
+        self._balance.clear()
+        self._held.clear()
+        for h in self._holds.values():
+            h.changed = False
+
+
+_ENTRY_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("kind", "text"),
+    ("user_id", "uuid"),
+    ("reference_id", "uuid"),
+    ("created_at", "timestamptz"),
+)
+_POSTING_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("entry_id", "uuid"),
+    ("account_id", "uuid"),
+    ("user_id", "uuid"),
+    ("asset", "text"),
+    ("amount", "numeric"),
+    ("created_at", "timestamptz"),
+)
 
 
 class HoldClosed(Exception):

@@ -28,10 +28,10 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -42,11 +42,11 @@ from sqlalchemy import (
     Index,
     PrimaryKeyConstraint,
     String,
+    delete,
     func,
     select,
     text,
     tuple_,
-    update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,6 +54,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bourse.clock import utcnow
 from bourse.money import fill_cash, round_cash
+from models import bulk
 from models.assets import Asset
 from models.base import Base, uuid_pk
 from models.errors import DomainError, ErrorCode
@@ -245,102 +246,376 @@ def _split(
     return shares
 
 
-async def _consume_lots(
-    s: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    asset_id: str,
-    currency: str,
-    quantity: Decimal,
-    proceeds: Decimal,
-    fill_id: str,
-    sold_at: datetime,
+@dataclass(frozen=True, slots=True)
+class FillSide:
+    """One user's side of a fill, as positions see it."""
+
+    user_id: uuid.UUID
+    asset_id: str
+    currency: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    cash_amount: Decimal  # the cash the fill moved (the lot's cost or the sale's proceeds)
+    fill_id: str
+    executed_at: datetime
+
+
+@dataclass(slots=True)
+class _OpenLot:
+    id: uuid.UUID
+    acquired_at: datetime
+    remaining_quantity: Decimal
+    remaining_cost: Decimal
+    new: FillSide | None = None  # opened by this batch (inserted with its final remainder)
+    changed: bool = False
+
+
+@dataclass(slots=True)
+class _Holding:
+    """One (user, asset) as the batch sees it, locked."""
+
+    quantity: Decimal  # as locked at the start of the batch, then as the batch moves it
+    lots: list[_OpenLot] | None  # open lots, FIFO; None where the batch only buys
+    new_lots: list[_OpenLot] = field(default_factory=list)  # in opening order
+    existed: bool = True  # the position row was there (and locked) when the batch began
+    delta_quantity: Decimal = ZERO
+    delta_cost: Decimal = ZERO
+    delta_realized: Decimal = ZERO
+
+
+_CLAIM_COLUMNS: Final = (
+    ("fill_id", "text"),
+    ("user_id", "uuid"),
+    ("side", "fill_side"),
+    ("asset_id", "text"),
+    ("quantity", "numeric"),
+    ("price", "numeric"),
+    ("cash_amount", "numeric"),
+    ("executed_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+)
+_POSITION_COLUMNS: Final = (
+    ("user_id", "uuid"),
+    ("asset_id", "text"),
+    ("quantity", "numeric"),
+    ("cost_basis", "numeric"),
+    ("realized_pnl", "numeric"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+)
+_LOT_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("user_id", "uuid"),
+    ("asset_id", "text"),
+    ("source", "lot_source"),
+    ("source_id", "text"),
+    ("acquired_at", "timestamptz"),
+    ("quantity", "numeric"),
+    ("cost", "numeric"),
+    ("remaining_quantity", "numeric"),
+    ("remaining_cost", "numeric"),
+    ("created_at", "timestamptz"),
+)
+_LOT_UPDATE_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("remaining_quantity", "numeric"),
+    ("remaining_cost", "numeric"),
+)
+_GAIN_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("user_id", "uuid"),
+    ("asset_id", "text"),
+    ("currency", "text"),
+    ("lot_id", "uuid"),
+    ("fill_id", "text"),
+    ("quantity", "numeric"),
+    ("cost_basis", "numeric"),
+    ("proceeds", "numeric"),
+    ("gain", "numeric"),
+    ("acquired_at", "timestamptz"),
+    ("sold_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+)
+
+
+def _check_side(side: FillSide) -> None:
+    if not side.quantity.is_finite() or side.quantity <= 0:
+        raise ValueError(f"fill quantity must be positive: {side.quantity}")
+    if not side.price.is_finite() or side.price <= 0:
+        raise ValueError(f"fill price must be positive: {side.price}")
+    if side.executed_at.tzinfo is None:
+        raise ValueError("executed_at must be timezone-aware")
+    if not side.cash_amount.is_finite() or side.cash_amount < 0:
+        raise ValueError(f"fill cash must be >= 0: {side.cash_amount}")
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedFills:
+    applied: list[FillSide]  # applied now (the others had been, or are refused)
+    refused: list[FillSide]  # sells beyond the position: not applied, claim withdrawn
+
+
+async def apply_fills(s: AsyncSession, sides: Sequence[FillSide]) -> AppliedFills:
+    """Apply many fill sides, in order, to positions and FIFO lots with a fixed number of
+    statements (claims, positions, lots, gains: ``models.bulk``) whatever their number, inside
+    the caller's transaction. A BUY opens a lot costing the fill's cash; a SELL consumes the
+    oldest lots (the batch's own new lots included) and records a realized gain per lot slice.
+
+    Idempotent per (fill_id, user_id, side), like ``apply_fill``. The SELL sides that sell more
+    than the position holds are refused: nothing of them is applied and their claim is
+    withdrawn; the caller decides how loudly to say so."""
+    for side in sides:
+        _check_side(side)
+    unique = list({(x.fill_id, x.user_id, x.side): x for x in sides}.values())
+    if not unique:
+        return AppliedFills([], [])
+    now = utcnow()
+    claimed_rows = await bulk.insert_rows(
+        s,
+        "position_fills",
+        _CLAIM_COLUMNS,
+        [
+            (
+                x.fill_id,
+                x.user_id,
+                str(x.side),
+                x.asset_id,
+                x.quantity,
+                x.price,
+                x.cash_amount,
+                x.executed_at,
+                now,
+            )
+            for x in unique
+        ],
+        suffix="ON CONFLICT ON CONSTRAINT pk_position_fills DO NOTHING "
+        "RETURNING fill_id, user_id, side",
+    )
+    assert claimed_rows is not None
+    claimed = {(r.fill_id, r.user_id, Side(r.side)) for r in claimed_rows}
+    todo = [x for x in unique if (x.fill_id, x.user_id, x.side) in claimed]
+    if not todo:
+        return AppliedFills([], [])
+    holdings = await _lock_holdings(s, todo)
+    refused: list[FillSide] = []
+    gains: list[tuple[object, ...]] = []
+    for x in todo:
+        h = holdings[(x.user_id, x.asset_id)]
+        if x.side is Side.BUY:
+            lot = _OpenLot(uuid.uuid4(), x.executed_at, x.quantity, x.cash_amount, new=x)
+            if h.lots is not None:
+                _insert_fifo(h.lots, lot)
+            h.new_lots.append(lot)
+            h.quantity += x.quantity
+            h.delta_quantity += x.quantity
+            h.delta_cost += x.cash_amount
+        elif h.quantity < x.quantity:
+            refused.append(x)
+        else:
+            released, realized = _sell(h, x, gains, now)
+            h.quantity -= x.quantity
+            h.delta_quantity -= x.quantity
+            h.delta_cost -= released
+            h.delta_realized += realized
+    await _write_holdings(s, holdings, gains, now)
+    if refused:
+        await s.execute(
+            delete(PositionFill).where(
+                tuple_(PositionFill.fill_id, PositionFill.user_id, PositionFill.side).in_(
+                    [(x.fill_id, x.user_id, x.side) for x in refused]
+                )
+            )
+        )
+    return AppliedFills([x for x in todo if x not in refused], refused)
+
+
+async def _lock_holdings(
+    s: AsyncSession, todo: Sequence[FillSide]
+) -> dict[tuple[uuid.UUID, str], _Holding]:
+    """Lock the positions the sides touch (key order), then the open lots of those that sell
+    (FIFO): the module's lock order, position before lots."""
+    pairs = sorted({(x.user_id, x.asset_id) for x in todo})
+    selling = sorted({(x.user_id, x.asset_id) for x in todo if x.side is Side.SELL})
+    rows = await s.execute(
+        select(Position.user_id, Position.asset_id, Position.quantity)
+        .where(tuple_(Position.user_id, Position.asset_id).in_(pairs))
+        .order_by(Position.user_id, Position.asset_id)
+        .with_for_update()
+    )
+    found = {(r.user_id, r.asset_id): r.quantity for r in rows}
+    holdings = {
+        pair: _Holding(found.get(pair, ZERO), None, existed=pair in found) for pair in pairs
+    }
+    if selling:
+        for pair in selling:
+            holdings[pair].lots = []
+        lot_rows = await s.execute(
+            select(
+                Lot.id,
+                Lot.user_id,
+                Lot.asset_id,
+                Lot.remaining_quantity,
+                Lot.remaining_cost,
+                Lot.acquired_at,
+            )
+            .where(
+                tuple_(Lot.user_id, Lot.asset_id).in_(selling),
+                Lot.remaining_quantity > 0,
+            )
+            .order_by(Lot.user_id, Lot.asset_id, Lot.acquired_at, Lot.seq)
+            .with_for_update()
+        )
+        for r in lot_rows:
+            lots = holdings[(r.user_id, r.asset_id)].lots
+            assert lots is not None
+            lots.append(_OpenLot(r.id, r.acquired_at, r.remaining_quantity, r.remaining_cost))
+    return holdings
+
+
+def _insert_fifo(lots: list[_OpenLot], lot: _OpenLot) -> None:
+    """A new lot goes after every lot acquired at or before it (its ``seq`` is the highest)."""
+    at = len(lots)
+    while at and lots[at - 1].acquired_at > lot.acquired_at:
+        at -= 1
+    lots.insert(at, lot)
+
+
+def _sell(
+    h: _Holding, x: FillSide, gains: list[tuple[object, ...]], now: datetime
 ) -> tuple[Decimal, Decimal]:
-    """Take `quantity` out of the oldest lots; returns (cost released, realized gain)."""
-    position = (
-        await s.execute(
-            select(Position.quantity)
-            .where(Position.user_id == user_id, Position.asset_id == asset_id)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if position is None or position < quantity:
-        raise DomainError.one(
-            ErrorCode.INSUFFICIENT_SHARES,
-            f"Selling {quantity} {asset_id} but the position holds {position or ZERO}.",
-            "quantity",
-        )
-    lots = (
-        await s.execute(
-            select(Lot.id, Lot.remaining_quantity, Lot.remaining_cost, Lot.acquired_at)
-            .where(Lot.user_id == user_id, Lot.asset_id == asset_id, Lot.remaining_quantity > 0)
-            .order_by(Lot.acquired_at, Lot.seq)
-            .with_for_update()
-        )
-    ).all()
-    left = quantity
-    slices: list[tuple[uuid.UUID, Decimal, Decimal, datetime]] = []  # lot, qty, cost, acquired
-    for lot in lots:
+    """Take the sale's quantity out of the oldest lots; returns (cost released, realized gain)
+    and appends one realized-gain row per lot slice."""
+    assert h.lots is not None
+    left = x.quantity
+    slices: list[tuple[_OpenLot, Decimal, Decimal]] = []  # lot, quantity, cost
+    for lot in h.lots:
         if left <= 0:
             break
+        if lot.remaining_quantity <= 0:
+            continue
         take = min(left, lot.remaining_quantity)
         cost = (
             lot.remaining_cost
             if take == lot.remaining_quantity
             else round_cash(
-                lot.remaining_cost * take / lot.remaining_quantity, currency, ROUND_HALF_EVEN
+                lot.remaining_cost * take / lot.remaining_quantity, x.currency, ROUND_HALF_EVEN
             )
         )
-        slices.append((lot.id, take, cost, lot.acquired_at))
+        slices.append((lot, take, cost))
+        lot.remaining_quantity -= take
+        lot.remaining_cost -= cost
+        lot.changed = True
         left -= take
-        await s.execute(
-            update(Lot)
-            .where(Lot.id == lot.id)
-            .values(
-                remaining_quantity=Lot.remaining_quantity - take,
-                remaining_cost=Lot.remaining_cost - cost,
-            )
-            .execution_options(synchronize_session=False)
-        )
     if left > 0:  # the position said enough, the lots disagree: refuse rather than guess
-        raise RuntimeError(f"lots of {user_id}/{asset_id} are short by {left}")
-    shares = _split(proceeds, [q for _, q, _, _ in slices], quantity, currency)
+        raise RuntimeError(f"lots of {x.user_id}/{x.asset_id} are short by {left}")
+    shares = _split(x.cash_amount, [q for _, q, _ in slices], x.quantity, x.currency)
     released = ZERO
     realized = ZERO
-    now = utcnow()
-    for (lot_id, qty, cost, acquired), slice_proceeds in zip(slices, shares, strict=True):
-        gain = slice_proceeds - cost
+    for (lot, qty, cost), proceeds in zip(slices, shares, strict=True):
+        gain = proceeds - cost
         released += cost
         realized += gain
-        s.add(
-            RealizedGain(
-                user_id=user_id,
-                asset_id=asset_id,
-                currency=currency,
-                lot_id=lot_id,
-                fill_id=fill_id,
-                quantity=qty,
-                cost_basis=cost,
-                proceeds=slice_proceeds,
-                gain=gain,
-                acquired_at=acquired,
-                sold_at=sold_at,
-                created_at=now,
+        gains.append(
+            (
+                uuid.uuid4(),
+                x.user_id,
+                x.asset_id,
+                x.currency,
+                lot.id,
+                x.fill_id,
+                qty,
+                cost,
+                proceeds,
+                gain,
+                lot.acquired_at,
+                x.executed_at,
+                now,
             )
         )
-    await s.execute(
-        update(Position)
-        .where(Position.user_id == user_id, Position.asset_id == asset_id)
-        .values(
-            quantity=Position.quantity - quantity,
-            cost_basis=Position.cost_basis - released,
-            realized_pnl=Position.realized_pnl + realized,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    await s.flush()
     return released, realized
+
+
+async def _write_holdings(
+    s: AsyncSession,
+    holdings: dict[tuple[uuid.UUID, str], _Holding],
+    gains: Sequence[tuple[object, ...]],
+    now: datetime,
+) -> None:
+    """Positions by delta (upserted: a first buy creates the row), new lots with their final
+    remainder (before the gains that name them), consumed lots, realized gains."""
+    # Rows that existed are locked: changed by delta. New rows are inserted; ON CONFLICT covers
+    # a transfer-in creating the same row meanwhile (a new pair's deltas are never negative:
+    # PostgreSQL checks the CHECK constraints on the proposed row before the conflict).
+    changed = sorted(
+        (pair, h)
+        for pair, h in holdings.items()
+        if h.delta_quantity or h.delta_cost or h.delta_realized
+    )
+    await bulk.update_rows(
+        s,
+        "positions",
+        "user_id",
+        (*_POSITION_COLUMNS[:5], ("updated_at", "timestamptz")),
+        [
+            (user, asset, h.delta_quantity, h.delta_cost, h.delta_realized, now)
+            for (user, asset), h in changed
+            if h.existed
+        ],
+        "quantity = t.quantity + d.quantity, cost_basis = t.cost_basis + d.cost_basis, "
+        "realized_pnl = t.realized_pnl + d.realized_pnl, updated_at = d.updated_at",
+        match="t.asset_id = d.asset_id",
+    )
+    await bulk.insert_rows(
+        s,
+        "positions",
+        _POSITION_COLUMNS,
+        [
+            (user, asset, h.delta_quantity, h.delta_cost, h.delta_realized, now, now)
+            for (user, asset), h in changed
+            if not h.existed
+        ],
+        suffix="ON CONFLICT ON CONSTRAINT pk_positions DO UPDATE SET "
+        "quantity = positions.quantity + EXCLUDED.quantity, "
+        "cost_basis = positions.cost_basis + EXCLUDED.cost_basis, "
+        "realized_pnl = positions.realized_pnl + EXCLUDED.realized_pnl, "
+        "updated_at = EXCLUDED.updated_at",
+    )
+    new_lots: list[tuple[Any, ...]] = []
+    consumed: list[tuple[object, ...]] = []
+    for (user, asset), h in holdings.items():
+        for lot in h.new_lots:
+            x = lot.new
+            assert x is not None
+            new_lots.append(
+                (
+                    lot.id,
+                    user,
+                    asset,
+                    str(LotSource.FILL),
+                    x.fill_id,
+                    lot.acquired_at,
+                    x.quantity,
+                    x.cash_amount,
+                    lot.remaining_quantity,
+                    lot.remaining_cost,
+                    now,
+                )
+            )
+        for lot in h.lots or ():
+            if lot.changed and lot.new is None:
+                consumed.append((lot.id, lot.remaining_quantity, lot.remaining_cost))
+    new_lots.sort(key=lambda row: row[5])  # stable: seq follows (acquired_at, opening order)
+    await bulk.insert_rows(s, "position_lots", _LOT_COLUMNS, new_lots)
+    await bulk.update_rows(
+        s,
+        "position_lots",
+        "id",
+        _LOT_UPDATE_COLUMNS,
+        sorted(consumed, key=lambda row: str(row[0])),
+        "remaining_quantity = d.remaining_quantity, remaining_cost = d.remaining_cost",
+    )
+    await bulk.insert_rows(s, "realized_gains", _GAIN_COLUMNS, gains)
 
 
 async def apply_fill(
@@ -355,10 +630,9 @@ async def apply_fill(
     executed_at: datetime,
     cash_amount: Decimal | None = None,
 ) -> bool:
-    """Apply one user side of a fill to the position and its FIFO lots, inside the caller's
-    transaction (never commits). A BUY opens a lot costing the fill's cash; a SELL consumes the
-    oldest lots and records a realized gain per lot slice. `cash_amount` is the cash the fill
-    moved when the caller has it (default: `fill_cash(quantity, price, currency)`).
+    """Apply one user side of a fill to the position and its FIFO lots (``apply_fills`` with
+    one side), inside the caller's transaction (never commits). `cash_amount` is the cash the
+    fill moved when the caller has it (default: `fill_cash(quantity, price, currency)`).
 
     Idempotent per (fill_id, user_id, side): a repeat changes nothing and returns False (True
     when applied). Raises DomainError(INSUFFICIENT_SHARES) when a sell exceeds the position,
@@ -368,55 +642,20 @@ async def apply_fill(
         raise ValueError(f"fill quantity must be positive: {quantity}")
     if not price.is_finite() or price <= 0:
         raise ValueError(f"fill price must be positive: {price}")
-    if executed_at.tzinfo is None:
-        raise ValueError("executed_at must be timezone-aware")
     currency = await _currency(session, asset_id)
     amount = fill_cash(quantity, price, currency) if cash_amount is None else cash_amount
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"fill cash must be >= 0: {amount}")
-    claimed = (
-        await session.execute(
-            insert(PositionFill)
-            .values(
-                fill_id=fill_id,
-                user_id=user_id,
-                side=which,
-                asset_id=asset_id,
-                quantity=quantity,
-                price=price,
-                cash_amount=amount,
-                executed_at=executed_at,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(constraint="pk_position_fills")
-            .returning(PositionFill.fill_id)
+    one = FillSide(
+        user_id, asset_id, currency, which, quantity, price, amount, fill_id, executed_at
+    )
+    result = await apply_fills(session, [one])
+    if result.refused:
+        position = await position_quantity(session, user_id, asset_id)
+        raise DomainError.one(
+            ErrorCode.INSUFFICIENT_SHARES,
+            f"Selling {quantity} {asset_id} but the position holds {position}.",
+            "quantity",
         )
-    ).scalar_one_or_none()
-    if claimed is None:
-        return False
-    if which is Side.BUY:
-        await open_lot(
-            session,
-            user_id=user_id,
-            asset_id=asset_id,
-            quantity=quantity,
-            cost=amount,
-            acquired_at=executed_at,
-            source=LotSource.FILL,
-            source_id=fill_id,
-        )
-    else:
-        await _consume_lots(
-            session,
-            user_id=user_id,
-            asset_id=asset_id,
-            currency=currency,
-            quantity=quantity,
-            proceeds=amount,
-            fill_id=fill_id,
-            sold_at=executed_at,
-        )
-    return True
+    return bool(result.applied)
 
 
 # ---- reads ----

@@ -33,10 +33,10 @@ from models.news import NewsStore
 from models.orders import OrderBook, OrdersConfig
 from models.performance import Performances
 from models.portfolios import PortfolioConfig, Portfolios
-from models.positions import apply_fill
+from models.positions import apply_fills
 from models.quotes import price_of, read_quotes
 from models.rails import SandboxRail
-from models.settlement import FillHook
+from models.settlement import FillsHook
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
 from models.watchlists import WatchlistConfig, Watchlists
@@ -69,7 +69,7 @@ class Services:
     watchlists: Watchlists
     performance: Performances
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
-    on_fill: FillHook | None = None
+    on_fills: FillsHook | None = None
 
     async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
         await self.jobs.enqueue_job(
@@ -181,7 +181,7 @@ async def open_services(
         exchange=exchange,
         assets=assets,
         orders=orders,
-        on_fill=apply_fill,
+        on_fills=apply_fills,
         portfolios=Portfolios(
             sessionmaker,
             ledger,

@@ -7,8 +7,11 @@
   moves in the same transaction as the effects, so a batch is applied entirely or not at all.
 - Each fill is inserted into ``fills`` under its engine fill id (primary key, ON CONFLICT DO
   NOTHING): a fill seen again changes nothing, whatever the cursor says.
+- Set-based: a batch costs a fixed number of statements whatever its size (cursors, the locks,
+  one INSERT of fills, then ``LedgerBatch``'s entries, postings, accounts and holds, the orders,
+  then ``positions.apply_fills``); every effect is computed in memory, in the events' order.
 - Locks: every ledger account the batch touches is locked first, in id order (the ledger's
-  rule), then the orders, in id order; nothing else takes them in another order.
+  rule), then the orders, in id order, then their holds; nothing takes them in another order.
 - A fill moves cash (price x quantity rounded DOWN to the minor unit) and shares between the two
   parties in one balanced journal entry; the buyer's cash hold and the seller's share hold shrink
   by what the fill used, before the postings. The liquidity provider's side goes to the
@@ -25,7 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from typing import Final
 
 import structlog
 from sqlalchemy import String, select
@@ -46,28 +49,29 @@ from matching.wire import (
     TriggeredEvent,
     WireEvent,
 )
+from models import bulk
 from models.assets import Asset
 from models.base import Base
-from models.errors import DomainError
 from models.exchange import scales
-from models.ledger import AccountKind, Ledger, Leg
+from models.ledger import AccountKind, Ledger, LedgerBatch, Leg
 from models.orders import (
     FINAL_STATUSES,
     LIQUIDITY_PROVIDER,
-    Fill,
     Order,
     OrderStatus,
     Side,
     utc_from_ns,
 )
 from models.orders.view import FillView, OrderView
+from models.positions import AppliedFills, FillSide
+from models.positions import Side as PositionSide
 
 log = structlog.get_logger("bourse.settlement")
 FILL_NAMESPACE = uuid.UUID("0b5e1a57-9f57-4c4b-8a77-3c1e0f5d2a10")
 
-# Called once per user side of each new fill, inside the settlement transaction (positions and
-# tax lots live in models.positions).
-FillHook = Callable[..., Awaitable[object]]
+# Called once per batch with the user sides of its new fills, in order, inside the settlement
+# transaction (positions and tax lots: ``models.positions.apply_fills``).
+FillsHook = Callable[[AsyncSession, Sequence[FillSide]], Awaitable[AppliedFills]]
 
 
 class SettlementCursor(Base):
@@ -118,12 +122,24 @@ def _uuid(raw: object) -> uuid.UUID | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _AssetTerms:
+    """What settlement needs of an asset; fixed when it is listed, so cached per process."""
+
+    symbol: str
+    currency: str
+    scales: AssetScales
+
+
 @dataclass
 class _Batch:
+    ledger: LedgerBatch
     orders: dict[uuid.UUID, Order] = field(default_factory=dict)
-    assets: dict[str, Asset] = field(default_factory=dict)
-    scales: dict[str, AssetScales] = field(default_factory=dict)
+    assets: dict[str, _AssetTerms] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
+    sides: list[FillSide] = field(default_factory=list)
+    # Ledger accounts by (owner, asset): a user's CASH / SHARES, or (None, asset) the LP's.
+    accounts: dict[tuple[uuid.UUID | None, str], uuid.UUID] = field(default_factory=dict)
 
     def order(self, raw_id: str | None) -> Order | None:
         """The locked order of this batch with that id (None: not ours, e.g. the LP's)."""
@@ -132,63 +148,85 @@ class _Batch:
 
 
 class Settlement:
-    def __init__(self, ledger: Ledger, on_fill: FillHook | None = None) -> None:
+    """Applies a batch set-based: a fixed number of statements per batch (cursors, locks,
+    fills, journal entries, postings, accounts, holds, orders, positions and lots), not per
+    fill; the effects are computed in memory, in the events' order."""
+
+    def __init__(self, ledger: Ledger, on_fills: FillsHook | None = None) -> None:
         self._ledger = ledger
-        self._on_fill = on_fill
+        self._on_fills = on_fills
+        self._assets: dict[str, _AssetTerms] = {}
 
     async def apply(self, s: AsyncSession, entries: Sequence[Entry]) -> list[Notice]:
         """Apply ``(stream, entry_id, event)`` entries in order; call inside a transaction."""
         fresh = await self._advance_cursors(s, entries)
         if not fresh:
             return []
-        batch = _Batch()
-        symbols = {ev.asset_id for _, _, ev in fresh if ev.asset_id}
-        for a in (await s.scalars(select(Asset).where(Asset.symbol.in_(symbols)))).all():
-            batch.assets[a.symbol] = a
-            batch.scales[a.symbol] = scales(a)
+        batch = _Batch(LedgerBatch(self._ledger))
+        batch.assets = await self._terms(s, {ev.asset_id for _, _, ev in fresh if ev.asset_id})
 
+        # Lock order: ledger accounts (id order), then orders (id order), then holds. The
+        # accounts follow from the events (each names its users and asset); an order whose
+        # accounts the events did not name (never expected) has them locked after the fact.
         order_ids: set[uuid.UUID] = set()
+        owners: set[tuple[uuid.UUID, str]] = set()
+        lp_assets: set[str] = set()
         for _, _, ev in fresh:
-            keys = (ev.order_id, ev.maker_order_id) if isinstance(ev, FillEvent) else (ev.order_id,)
-            for key in keys:
-                ident = _uuid(key)
-                if ident is not None:
-                    order_ids.add(ident)
-        # Orders are read first without locks to learn their accounts; then accounts are locked
-        # (id order), then the orders (id order).
-        plain = (await s.scalars(select(Order).where(Order.id.in_(order_ids)))).all()
-        accounts: set[uuid.UUID] = set()
-        for o in plain:
-            accounts.add(await self._ledger.account_id(s, o.user_id, AccountKind.CASH, o.currency))
-            accounts.add(
-                await self._ledger.account_id(s, o.user_id, AccountKind.SHARES, o.asset_id)
-            )
-        for _, _, ev in fresh:
-            if isinstance(ev, FillEvent) and LIQUIDITY_PROVIDER in (
-                ev.maker_user_id,
-                ev.taker_user_id,
-            ):
-                asset = batch.assets.get(ev.asset_id)
-                if asset is not None:
-                    accounts.add(await self._lp_account(s, asset.currency))
-                    accounts.add(await self._lp_account(s, asset.symbol))
+            terms = batch.assets.get(ev.asset_id or "")
+            pairs: tuple[tuple[str | None, str | None], ...]
+            if isinstance(ev, FillEvent):
+                pairs = (
+                    (ev.maker_order_id, ev.maker_user_id),
+                    (ev.taker_order_id, ev.taker_user_id),
+                )
+            else:
+                pairs = ((ev.order_id, getattr(ev, "user_id", None)),)
+            for raw_order, raw_user in pairs:
+                order_id, user_id = _uuid(raw_order), _uuid(raw_user)
+                if order_id is not None:
+                    order_ids.add(order_id)
+                if terms is None:
+                    continue
+                if user_id is not None:
+                    owners.add((user_id, terms.symbol))
+                elif isinstance(ev, FillEvent):
+                    lp_assets.add(terms.symbol)
+        accounts = {a for pair in owners for a in await self._user_accounts(s, *pair, batch)}
+        for symbol in lp_assets:
+            terms = batch.assets[symbol]
+            for asset in (terms.currency, terms.symbol):
+                batch.accounts[(None, asset)] = await self._lp_account(s, asset)
+                accounts.add(batch.accounts[(None, asset)])
         await self._ledger.lock(s, accounts)
-        locked = (
-            await s.scalars(
-                select(Order)
-                .where(Order.id.in_(order_ids))
-                .order_by(Order.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).all()
-        batch.orders = {o.id: o for o in locked}
+        if order_ids:
+            locked = (
+                await s.scalars(
+                    select(Order)
+                    .where(Order.id.in_(order_ids))
+                    .order_by(Order.id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+            ).all()
+            batch.orders = {o.id: o for o in locked}
+        unnamed: set[uuid.UUID] = set()
+        for o in batch.orders.values():
+            if (o.user_id, o.asset_id) not in owners and o.asset_id in batch.assets:
+                unnamed.update(await self._user_accounts(s, o.user_id, o.asset_id, batch))
+        if unnamed - accounts:
+            log.error("settlement: events did not name an order's owner", accounts=len(unnamed))
+            await self._ledger.lock(s, unnamed - accounts)
+        await batch.ledger.load_holds(
+            s, (o.hold_id for o in batch.orders.values() if o.hold_id is not None)
+        )
 
+        new_fills = await self._insert_fills(s, batch, fresh)
         for _, _, ev in fresh:
             if isinstance(ev, FillEvent):
-                await self._fill(s, batch, ev)
+                if ev.fill_id in new_fills:
+                    self._fill(batch, ev)
             elif isinstance(ev, CancelledEvent | ExpiredEvent | RejectedEvent):
-                await self._end(s, batch, ev)
+                self._end(batch, ev)
             elif isinstance(ev, AcceptedEvent | TriggeredEvent):
                 order = batch.order(ev.order_id)
                 if order is None:
@@ -198,8 +236,74 @@ class Settlement:
                     order.updated_at = utcnow()
                 kind = "TRIGGERED" if isinstance(ev, TriggeredEvent) else "ACCEPTED"
                 batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
-        await s.flush()
+        await batch.ledger.write(s)
+        await s.flush()  # the orders
+        if self._on_fills is not None and batch.sides:
+            result = await self._on_fills(s, batch.sides)
+            for side in result.refused:
+                # Positions are derived data: the money has settled; say so loudly.
+                log.error(
+                    "position out of step with the ledger",
+                    user_id=str(side.user_id),
+                    asset_id=side.asset_id,
+                    fill_id=side.fill_id,
+                    error=f"selling {side.quantity} beyond the position",
+                )
         return batch.notices
+
+    async def _terms(self, s: AsyncSession, symbols: set[str]) -> dict[str, _AssetTerms]:
+        missing = symbols - self._assets.keys()
+        if missing:
+            for a in (await s.scalars(select(Asset).where(Asset.symbol.in_(missing)))).all():
+                self._assets[a.symbol] = _AssetTerms(a.symbol, a.currency, scales(a))
+        return {sym: self._assets[sym] for sym in symbols if sym in self._assets}
+
+    async def _user_accounts(
+        self, s: AsyncSession, user_id: uuid.UUID, symbol: str, batch: _Batch
+    ) -> tuple[uuid.UUID, uuid.UUID]:
+        terms = batch.assets[symbol]
+        cash = await self._ledger.account_id(s, user_id, AccountKind.CASH, terms.currency)
+        shares = await self._ledger.account_id(s, user_id, AccountKind.SHARES, symbol)
+        batch.accounts[(user_id, terms.currency)] = cash
+        batch.accounts[(user_id, symbol)] = shares
+        return cash, shares
+
+    async def _insert_fills(
+        self, s: AsyncSession, batch: _Batch, fresh: Sequence[Entry]
+    ) -> set[str]:
+        """One INSERT for the batch's fills; returns the ids new to the table (a fill seen
+        again changes nothing, whatever the cursor says)."""
+        rows: dict[str, tuple[object, ...]] = {}
+        for _, _, ev in fresh:
+            if not isinstance(ev, FillEvent) or ev.fill_id in rows:
+                continue
+            terms = batch.assets.get(ev.asset_id)
+            if terms is None:
+                continue
+            price = from_fixed(ev.price, terms.scales.price_scale)
+            qty = from_fixed(ev.quantity, terms.scales.qty_scale)
+            rows[ev.fill_id] = (
+                ev.fill_id,
+                terms.symbol,
+                price,
+                qty,
+                fill_cash(qty, price, terms.currency),
+                terms.currency,
+                _uuid(ev.maker_order_id),
+                _uuid(ev.taker_order_id),
+                _uuid(ev.maker_user_id),
+                _uuid(ev.taker_user_id),
+                ev.taker_side,
+                utc_from_ns(ev.ts or 0),
+            )
+        result = await bulk.insert_rows(
+            s,
+            "fills",
+            _FILL_COLUMNS,
+            list(rows.values()),
+            suffix="ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        return set() if result is None else {r.id for r in result}
 
     async def _advance_cursors(self, s: AsyncSession, entries: Sequence[Entry]) -> list[Entry]:
         streams = sorted({stream for stream, _, _ in entries})
@@ -234,41 +338,15 @@ class Settlement:
     async def _lp_account(self, s: AsyncSession, asset: str) -> uuid.UUID:
         return await self._ledger.account_id(s, None, AccountKind.LIQUIDITY, asset)
 
-    async def _fill(self, s: AsyncSession, batch: _Batch, ev: FillEvent) -> None:
-        asset = batch.assets.get(ev.asset_id)
-        if asset is None:
-            return
-        sc = batch.scales[asset.symbol]
+    def _fill(self, batch: _Batch, ev: FillEvent) -> None:
+        terms = batch.assets[ev.asset_id]
+        sc = terms.scales
         price = from_fixed(ev.price, sc.price_scale)
         qty = from_fixed(ev.quantity, sc.qty_scale)
-        value = fill_cash(qty, price, asset.currency)
+        value = fill_cash(qty, price, terms.currency)
         at = utc_from_ns(ev.ts or 0)
         taker_side = Side(ev.taker_side)
         maker_user, taker_user = _uuid(ev.maker_user_id), _uuid(ev.taker_user_id)
-        inserted = (
-            await s.execute(
-                insert(Fill)
-                .values(
-                    id=ev.fill_id,
-                    asset_id=asset.symbol,
-                    price=price,
-                    quantity=qty,
-                    value=value,
-                    currency=asset.currency,
-                    maker_order_id=_uuid(ev.maker_order_id),
-                    taker_order_id=_uuid(ev.taker_order_id),
-                    maker_user_id=maker_user,
-                    taker_user_id=taker_user,
-                    taker_side=taker_side,
-                    executed_at=at,
-                )
-                .on_conflict_do_nothing(index_elements=[Fill.id])
-                .returning(Fill.id)
-            )
-        ).scalar_one_or_none()
-        if inserted is None:
-            return  # applied before
-
         sides = (
             (batch.order(ev.taker_order_id), taker_user, taker_side, bool(ev.taker_done)),
             (
@@ -281,27 +359,21 @@ class Settlement:
         legs: list[Leg] = []
         for order, user, side, _done in sides:
             if order is None or user is None:  # the liquidity provider (or a foreign order)
-                cash_acct = await self._lp_account(s, asset.currency)
-                share_acct = await self._lp_account(s, asset.symbol)
+                cash_acct = batch.accounts[(None, terms.currency)]
+                share_acct = batch.accounts[(None, terms.symbol)]
             else:
-                cash_acct = await self._ledger.account_id(s, user, AccountKind.CASH, asset.currency)
-                share_acct = await self._ledger.account_id(
-                    s, user, AccountKind.SHARES, asset.symbol
-                )
+                cash_acct = batch.accounts[(user, terms.currency)]
+                share_acct = batch.accounts[(user, terms.symbol)]
                 if order.hold_id is not None:
                     used = value if side is Side.BUY else qty
                     if used > 0:
-                        await self._ledger.consume_hold_part(s, order.hold_id, used)
+                        batch.ledger.consume(order.hold_id, used)
             sign = 1 if side is Side.BUY else -1
             if value:
-                legs.append(Leg(cash_acct, asset.currency, -sign * value))
-            legs.append(Leg(share_acct, asset.symbol, sign * qty))
-        await self._ledger.post(
-            s,
-            "trade",
-            legs,
-            user_id=taker_user,
-            reference_id=uuid.uuid5(FILL_NAMESPACE, str(ev.fill_id)),
+                legs.append(Leg(cash_acct, terms.currency, -sign * value))
+            legs.append(Leg(share_acct, terms.symbol, sign * qty))
+        batch.ledger.post(
+            "trade", legs, user_id=taker_user, reference_id=uuid.uuid5(FILL_NAMESPACE, ev.fill_id)
         )
 
         fill = FillView(id=str(ev.fill_id), quantity=plain(qty), price=plain(price), timestamp=at)
@@ -315,11 +387,22 @@ class Settlement:
                 order.status = OrderStatus.EXECUTED
                 order.executed_at = at
                 if order.hold_id is not None:
-                    await self._ledger.release_hold(s, order.hold_id)
+                    batch.ledger.release(order.hold_id)
             else:
                 order.status = OrderStatus.PARTIALLY_FILLED
-            if self._on_fill is not None:
-                await self._positions(s, user, asset.symbol, side, qty, price, value, ev, at)
+            batch.sides.append(
+                FillSide(
+                    user,
+                    terms.symbol,
+                    terms.currency,
+                    PositionSide(side),
+                    qty,
+                    price,
+                    value,
+                    ev.fill_id,
+                    at,
+                )
+            )
             batch.notices.append(
                 Notice(
                     order.user_id,
@@ -329,45 +412,7 @@ class Settlement:
                 )
             )
 
-    async def _positions(
-        self,
-        s: AsyncSession,
-        user: uuid.UUID,
-        symbol: str,
-        side: Side,
-        qty: Decimal,
-        price: Decimal,
-        value: Decimal,
-        ev: FillEvent,
-        at: datetime,
-    ) -> None:
-        """Positions and tax lots (derived data) in a savepoint: if they disagree with the
-        ledger (which they never should), the money still settles and the problem is logged
-        loudly instead of stopping settlement for everyone."""
-        assert self._on_fill is not None
-        try:
-            async with s.begin_nested():
-                await self._on_fill(
-                    s,
-                    user_id=user,
-                    asset_id=symbol,
-                    side=str(side),
-                    quantity=qty,
-                    price=price,
-                    fill_id=str(ev.fill_id),
-                    executed_at=at,
-                    cash_amount=value,
-                )
-        except DomainError as exc:
-            log.error(
-                "position out of step with the ledger",
-                user_id=str(user),
-                asset_id=symbol,
-                fill_id=ev.fill_id,
-                error=str(exc),
-            )
-
-    async def _end(self, s: AsyncSession, batch: _Batch, ev: OrderEndEvent) -> None:
+    def _end(self, batch: _Batch, ev: OrderEndEvent) -> None:
         order = batch.order(ev.order_id)
         if order is None or order.status in FINAL_STATUSES:
             return
@@ -381,5 +426,21 @@ class Settlement:
             order.reject_reason = str(ev.reason or "REJECTED")
         order.updated_at = utcnow()
         if order.hold_id is not None:
-            await self._ledger.release_hold(s, order.hold_id)
+            batch.ledger.release(order.hold_id)
         batch.notices.append(Notice(order.user_id, str(kind), OrderView.of(order)))
+
+
+_FILL_COLUMNS: Final = (
+    ("id", "text"),
+    ("asset_id", "text"),
+    ("price", "numeric"),
+    ("quantity", "numeric"),
+    ("value", "numeric"),
+    ("currency", "text"),
+    ("maker_order_id", "uuid"),
+    ("taker_order_id", "uuid"),
+    ("maker_user_id", "uuid"),
+    ("taker_user_id", "uuid"),
+    ("taker_side", "order_side"),
+    ("executed_at", "timestamptz"),
+)

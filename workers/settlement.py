@@ -62,7 +62,7 @@ class SettlementConsumer:
         self.prefix = services.settings.redis_prefix
         self.streams = [events_key(self.prefix, k) for k in shards]
         self.batch_size = batch_size
-        self.settlement = Settlement(services.ledger, on_fill=services.on_fill)
+        self.settlement = Settlement(services.ledger, on_fills=services.on_fills)
         self._pending_done = False
 
     async def ensure_groups(self) -> None:
