@@ -99,6 +99,14 @@ def marketdata_lease_key(prefix: str) -> str:
     return f"{prefix}marketdata:lease"
 
 
+# ---- sessions ----
+
+
+def session_revocations(prefix: str) -> str:
+    """The pub/sub channel on which revoked sessions are announced (``models.session_cache``)."""
+    return f"{prefix}sessions:revoked"
+
+
 # ---- orders and settlement ----
 
 

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
 
     # --- auth ---
     access_token_ttl_seconds: int = 15 * 60
+    # Each API process caches token → session this long (0: never); revocations evict at once.
+    session_cache_seconds: float = 30.0
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     password_reset_ttl_seconds: int = 30 * 60
     # argon2id parameters: OWASP's recommended minimum (19 MiB, t=2, p=1) by default.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 
+import structlog
 from argon2 import PasswordHasher
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,8 +31,11 @@ from models import security, validation
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
+from models.session_cache import SessionCache, session_message, user_message
 from models.throttle import LoginThrottle
 from models.users import Role, User
+
+log = structlog.get_logger("bourse.accounts")
 
 # Verified against when the email is unknown, so a miss costs the same time as a hit.
 _DUMMY_PASSWORD = "not-a-real-password-0"
@@ -90,6 +94,13 @@ class ProfileChanges:
 SendEmail = Callable[[str, str, str, str], Awaitable[None]]
 """(to, subject, body, idempotency_key) → enqueue an email."""
 
+PublishRevocation = Callable[[str], Awaitable[object]]
+"""Tell every API process a session (or all of a user's) is revoked (``models.session_cache``)."""
+
+
+async def _no_publish(message: str) -> None:
+    return None
+
 
 class Accounts:
     def __init__(
@@ -100,7 +111,12 @@ class Accounts:
         throttle: LoginThrottle,
         config: AccountsConfig,
         send_email: SendEmail,
+        *,
+        sessions: SessionCache | None = None,
+        publish_revocation: PublishRevocation = _no_publish,
     ) -> None:
+        self.sessions = sessions if sessions is not None else SessionCache(timedelta(0))
+        self._publish_revocation = publish_revocation
         self._sm = sessionmaker
         self._hasher = hasher
         self._box = box
@@ -270,10 +286,13 @@ class Accounts:
 
     async def authenticate(self, access_token: str) -> Principal | None:
         digest = security.token_digest(access_token)
+        cached = self.sessions.get(digest)
+        if cached is not None:
+            return Principal(user_id=cached.user_id, role=cached.role, session_id=cached.session_id)
         async with self._sm() as s:
             found = (
                 await s.execute(
-                    select(AuthSession.id, User.id, User.role)
+                    select(AuthSession.id, User.id, User.role, AuthSession.access_expires_at)
                     .join(User, User.id == AuthSession.user_id)
                     .where(
                         AuthSession.access_token_hash == digest,
@@ -284,8 +303,19 @@ class Accounts:
             ).first()
         if found is None:
             return None
-        session_id, user_id, role = found
+        session_id, user_id, role, expires_at = found
+        self.sessions.put(
+            digest, user_id=user_id, session_id=session_id, role=role, token_expires_at=expires_at
+        )
         return Principal(user_id=user_id, role=role, session_id=session_id)
+
+    async def _revoked(self, message: str) -> None:
+        """After a revocation's commit: evict here at once, then tell every API process."""
+        self.sessions.revoke(message)
+        try:
+            await self._publish_revocation(message)
+        except Exception as exc:  # Redis down: the other processes' caches are not live then
+            log.error("session revocation not published", error=repr(exc), message=message)
 
     async def refresh(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
         digest = security.token_digest(refresh_token)
@@ -301,20 +331,27 @@ class Accounts:
             if row is None:
                 raise invalid
             now = utcnow()
+            issued: IssuedTokens | None = None
             if row.rotated_at is None:
                 if row.revoked_at is not None or row.refresh_expires_at <= now:
                     raise invalid
                 row.revoked_at = now
                 row.rotated_at = now
                 user = await s.get_one(User, row.user_id)
-                return await self._issue(user, family_id=row.family_id, client=client, s=s)
-            # Reuse of a rotated token: someone else holds a copy. End the whole family, and
-            # commit that (leaving the block normally) before refusing.
-            await s.execute(
-                update(AuthSession)
-                .where(AuthSession.family_id == row.family_id, AuthSession.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+                issued = await self._issue(user, family_id=row.family_id, client=client, s=s)
+            else:
+                # Reuse of a rotated token: someone else holds a copy. End the whole family,
+                # and commit that (leaving the block normally) before refusing.
+                await s.execute(
+                    update(AuthSession)
+                    .where(AuthSession.family_id == row.family_id, AuthSession.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+            session_id, user_id = row.id, row.user_id
+        if issued is not None:
+            await self._revoked(session_message(session_id))  # the rotated session's token
+            return issued
+        await self._revoked(user_message(user_id))  # the family (cached by session, not family)
         raise invalid
 
     async def logout(self, session_id: uuid.UUID) -> None:
@@ -324,6 +361,7 @@ class Accounts:
                 .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
+        await self._revoked(session_message(session_id))
 
     @staticmethod
     async def _revoke_all(s: AsyncSession, user_id: uuid.UUID) -> None:
@@ -406,6 +444,7 @@ class Accounts:
             await s.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
             # Every signed-in device, this one included, must sign in again.
             await self._revoke_all(s, user_id)
+        await self._revoked(user_message(user_id))
 
     # ---- two-factor ----
 
@@ -530,4 +569,6 @@ class Accounts:
             )
             await self._revoke_all(s, user.id)
             email = user.email
+            revoked_user = user.id
+        await self._revoked(user_message(revoked_user))
         await self._throttle.clear_account(email.lower())

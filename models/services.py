@@ -17,7 +17,7 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bourse.keys import arq_queue
+from bourse.keys import arq_queue, session_revocations
 from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
@@ -36,6 +36,7 @@ from models.portfolios import PortfolioConfig, Portfolios
 from models.positions import apply_fills
 from models.quotes import price_of, read_quotes
 from models.rails import SandboxRail
+from models.session_cache import SessionCache
 from models.settlement import FillsHook
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
@@ -134,6 +135,10 @@ async def open_services(
             reset_max_per_hour=settings.password_reset_max_per_hour,
         ),
         send_email=lambda *args: services.send_email(*args),
+        sessions=SessionCache(timedelta(seconds=settings.session_cache_seconds)),
+        publish_revocation=lambda message: redis.publish(
+            session_revocations(settings.redis_prefix), message
+        ),
     )
     sessionmaker = create_sessionmaker(engine)
     ledger = Ledger()

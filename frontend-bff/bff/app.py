@@ -15,6 +15,7 @@ from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
+from bff.revocations import revocations
 from bff.security_headers import SecurityHeadersMiddleware
 from bff.webapp import WebApp
 from bourse.settings import Settings
@@ -41,7 +42,8 @@ def create_app(
             await hub.start()
             app.state.hub = hub
             try:
-                yield
+                async with revocations(hub, services.accounts.sessions, settings.redis_prefix):
+                    yield
             finally:
                 await hub.close()
 
