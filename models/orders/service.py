@@ -1,8 +1,9 @@
 """The order service (``OrderBook``): placing, cancelling and reading users' orders.
 
 ``place`` validates (``models.orders.rules.plan_order``), then in ONE PostgreSQL transaction
-inserts the order, places its hold (buy: cash; sell: shares) and writes its outbox row with the
-matching command (``models.orders.outbox``). Commit makes the order durable; the command is then
+reads the asset and, in one statement (``models.orders.placement``), places the order's hold
+(buy: cash; sell: shares), inserts the order and writes its outbox row with the matching
+command (``models.orders.outbox``). Commit makes the order durable; the command is then
 sent to the asset's shard by the request itself, and by the outbox relay for anything left
 unsent by a crash. Order state after that changes only in the settlement consumer
 (``models/settlement.py``), from the shard's events.
@@ -35,6 +36,7 @@ from models.errors import DomainError, ErrorCode
 from models.exchange import Exchange
 from models.ledger import ZERO, Ledger
 from models.orders.outbox import Outbox, OutboxEntry
+from models.orders.placement import write_order
 from models.orders.rules import (
     CLIENT_ORDER_ID_RE,
     OrdersConfig,
@@ -138,12 +140,6 @@ class OrderBook:
         order_id = uuid.uuid4()
         command = engine_command(order_id, user_id, asset, plan, req.side)
         account = await self._ledger.account_id(s, user_id, plan.hold_kind, plan.hold_asset)
-        try:
-            hold_id = await self._ledger.place_hold(
-                s, account, plan.hold_amount, "order", user_id=user_id, reference_id=order_id
-            )
-        except DomainError:
-            raise insufficient(req.side, plan, asset) from None
         order = Order(
             id=order_id,
             user_id=user_id,
@@ -160,15 +156,19 @@ class OrderBook:
             filled_quantity=ZERO,
             filled_value=ZERO,
             client_order_id=req.client_order_id,
-            hold_id=hold_id,
+            hold_id=uuid.uuid4(),
             queued_until=available_at if available_at > now else None,
             created_at=now,
             updated_at=now,
         )
-        s.add(order)
         outbox = Outbox.row(order_id, symbol, command, available_at=available_at, created_at=now)
-        s.add(outbox)
-        await s.flush()
+        # Hold, order and outbox row in one statement (models.orders.placement); the objects
+        # stay out of the session: they are the answer, already as written.
+        written = await write_order(
+            s, order, outbox, account_id=account, hold_amount=plan.hold_amount
+        )
+        if not written:
+            raise insufficient(req.side, plan, asset)
         return order, outbox
 
     async def aclose(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -407,3 +408,40 @@ async def test_a_new_asset_has_no_liquidity_provider_until_an_admin_configures_o
         book = await wait_book(stack_services, sym)
         assert (book["best_bid"], book["best_ask"]) == ("9.99", "10.01")
         assert len(book["bids"]) == len(book["asks"]) == 2
+
+
+async def test_racing_orders_never_hold_the_same_dollar_or_share_twice(
+    stack: Stack, stack_services: Services
+) -> None:
+    """Twenty buys of $100 race on $1,000 of cash, and twenty sells of 1 share race on 10
+    shares (all resting far from the market): exactly ten of each are accepted, the others are
+    refused (INSUFFICIENT_BUYING_POWER, INSUFFICIENT_SHARES), and the holds add up to the
+    balance, not beyond."""
+    sym = symbol("RC")
+    await list_asset(stack_services, sym, "100.00")
+    async with stack.client() as api:
+        token, user_id = await trader(api, "1000")
+        await grant_shares(stack_services, user_id, sym, "10")
+
+        async def order(side: str, price: str) -> dict[str, Any]:
+            return await place(
+                api, token, assetId=sym, orderType=side, orderSubType="LIMIT",
+                quantity="1", price=price, timeInForce="GTC",
+            )  # fmt: skip
+
+        buys = await asyncio.gather(*(order("BUY", "100.00") for _ in range(20)))
+        sells = await asyncio.gather(*(order("SELL", "140.00") for _ in range(20)))
+        for results, refusal in (
+            (buys, "INSUFFICIENT_BUYING_POWER"),
+            (sells, "INSUFFICIENT_SHARES"),
+        ):
+            accepted = [r for r in results if r["order"] is not None]
+            refused = [r for r in results if r["order"] is None]
+            assert len(accepted) == 10, results
+            assert {e["code"] for r in refused for e in r["errors"]} == {refusal}
+        money = await cash(api, token)
+        assert money["held"] == Decimal("1000")
+        assert money["available"] == Decimal("0")
+        assert await shares(stack_services, user_id, sym) == (Decimal("10"), Decimal("10"))
+    async with stack_services.sessionmaker() as s:
+        assert await stack_services.ledger.check(s) == []
