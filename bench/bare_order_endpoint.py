@@ -1,5 +1,6 @@
 """The baseline for `orders_http.py`: placeOrder without GraphQL. A plain Starlette route
-(JSON in, JSON out) that authenticates the bearer token and calls `OrderBook.place` (the same
+(JSON in, JSON out) that authenticates the bearer token (with the API's per-process token
+cache and its revocations feed) and calls `OrderBook.place` (the same
 validation, the same PostgreSQL transaction, the same XADD to the shard and outbox update as
 the GraphQL mutation), served by uvicorn exactly as `python -m bff.serve` serves the API
 (uvloop + httptools, no access log middleware, one process).
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from bff.health import readyz  # noqa: E402
+from bff.revocations import revocations  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
 from bourse.settings import Settings, get_settings  # noqa: E402
 from models.errors import DomainError  # noqa: E402
@@ -41,6 +43,7 @@ from models.orders import (  # noqa: E402
 )
 from models.services import Services, open_services  # noqa: E402
 from resolvers.context import bearer  # noqa: E402
+from resolvers.hub import Hub  # noqa: E402
 
 
 def _d(v: Any) -> str | None:
@@ -99,7 +102,14 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, database_url, redis_url) as services:
             app.state.services = services
-            yield
+            # The same token cache as the API (bff.app): fed by the revocations channel.
+            hub = Hub(redis_url, name=f"{settings.redis_prefix}bare-hub")
+            await hub.start()
+            try:
+                async with revocations(hub, services.accounts.sessions, settings.redis_prefix):
+                    yield
+            finally:
+                await hub.close()
 
     return Starlette(
         routes=[Route("/readyz", readyz), Route("/orders", place_order, methods=["POST"])],

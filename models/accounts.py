@@ -22,7 +22,7 @@ from functools import partial
 
 import structlog
 from argon2 import PasswordHasher
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -243,10 +243,22 @@ class Accounts:
         return await self._issue(user, family_id=uuid.uuid4(), client=client)
 
     async def _check_second_factor(self, user: User, otp: str) -> bool:
-        """A current TOTP code, or an unused recovery code (consumed atomically)."""
+        """A current TOTP code never accepted before, or an unused recovery code; either is
+        claimed atomically, so two requests racing with one code cannot both pass."""
         assert user.totp_secret_enc is not None
-        if security.verify_totp(self._box.decrypt(user.totp_secret_enc), otp):
-            return True
+        step = security.totp_step(self._box.decrypt(user.totp_secret_enc), otp)
+        if step is not None:
+            async with self._sm.begin() as s:
+                claimed = await s.execute(
+                    update(User)
+                    .where(
+                        User.id == user.id,
+                        or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+                    )
+                    .values(totp_last_step=step)
+                    .returning(User.id)
+                )
+                return claimed.first() is not None  # None: replayed (or an older code)
         digest = security.token_digest(security.normalize_recovery_code(otp))
         async with self._sm.begin() as s:
             used = await s.execute(
@@ -471,8 +483,10 @@ class Accounts:
                     ErrorCode.TWO_FACTOR_NOT_STARTED, "Begin two-factor setup first."
                 )
             secret = self._box.decrypt(user.totp_pending_secret_enc)
-            if not security.verify_totp(secret, otp):
+            step = security.totp_step(secret, otp)
+            if step is None:
                 raise DomainError.one(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
+            user.totp_last_step = step  # the confirming code cannot sign in afterwards
             user.totp_secret_enc = user.totp_pending_secret_enc
             user.totp_pending_secret_enc = None
             user.two_factor_enabled = True
@@ -496,7 +510,10 @@ class Accounts:
                 update(User)
                 .where(User.id == user_id)
                 .values(
-                    two_factor_enabled=False, totp_secret_enc=None, totp_pending_secret_enc=None
+                    two_factor_enabled=False,
+                    totp_secret_enc=None,
+                    totp_pending_secret_enc=None,
+                    totp_last_step=None,
                 )
             )
             await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import pyotp
@@ -68,12 +70,19 @@ def totp_uri(secret: str, account: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=TOTP_ISSUER)
 
 
-def verify_totp(secret: str, code: str) -> bool:
+def totp_step(secret: str, code: str, *, at: datetime | None = None) -> int | None:
+    """The time step (RFC 6238 counter) whose code ``code`` is, within one step of clock drift
+    either way as authenticator apps expect; None when it is none of them. The caller accepts
+    it only for a step after the last one accepted (a code is good once)."""
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
-        return False
-    # One step of clock drift either way, as authenticator apps expect.
-    return pyotp.TOTP(secret).verify(code, valid_window=1)
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(at or datetime.now(UTC))
+    for step in (now - 1, now, now + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
 def new_recovery_codes(count: int = 10) -> list[str]:

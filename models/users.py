@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import date
 
-from sqlalchemy import CheckConstraint, Enum, Index, String, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, Enum, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, uuid_pk
@@ -52,6 +52,8 @@ class User(Timestamps, Base):
     two_factor_enabled: Mapped[bool] = mapped_column(default=False)
     totp_secret_enc: Mapped[str | None] = mapped_column(Text)
     totp_pending_secret_enc: Mapped[str | None] = mapped_column(Text)
+    # The time step of the last TOTP code accepted: a code is good once (RFC 6238, 5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index("uq_users_username_lower", func.lower(username), unique=True),

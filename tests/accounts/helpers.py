@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
+
+import pyotp
 
 from tests.support.server import Api
 
@@ -56,3 +60,22 @@ async def new_user(api: Api, tag: str = "u") -> tuple[str, str, dict[str, Any]]:
     signed_in = await login(api, email)
     assert signed_in["errors"] == []
     return username, email, signed_in
+
+
+_last_step: dict[str, int] = {}
+
+
+async def next_code(secret: str) -> str:
+    """The code an authenticator app shows, as a user who has just used one gets it: the
+    platform accepts each time step's code once (and one step of drift either way), so a
+    second sign-in within the same 30 s uses the next step's code, and a third waits for
+    the clock to reach it."""
+    totp = pyotp.TOTP(secret)
+    step = totp.timecode(datetime.now(UTC))
+    last = _last_step.get(secret)
+    if last is not None and step <= last:
+        step = last + 1
+        while step > totp.timecode(datetime.now(UTC)) + 1:  # beyond the accepted drift
+            await asyncio.sleep(0.2)
+    _last_step[secret] = step
+    return totp.generate_otp(step)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
 
-from tests.accounts.helpers import ME, codes, login, new_user
+from tests.accounts.helpers import ME, codes, login, new_user, next_code
 from tests.support.server import Api
 
 BEGIN = "mutation { beginTwoFactorSetup { secret otpauthUri errors { code } } }"
@@ -29,7 +30,7 @@ async def enable(api: Api, token: str) -> tuple[str, list[str]]:
     begun = (await api.gql(BEGIN, token=token))["data"]["beginTwoFactorSetup"]
     assert begun["errors"] == []
     secret = begun["secret"]
-    confirmed = (await api.gql(CONFIRM, {"otp": pyotp.TOTP(secret).now()}, token=token))["data"][
+    confirmed = (await api.gql(CONFIRM, {"otp": await next_code(secret)}, token=token))["data"][
         "confirmTwoFactor"
     ]
     assert confirmed["errors"] == []
@@ -72,7 +73,7 @@ async def test_login_requires_otp_once_enabled(api: Api) -> None:
     assert codes(wrong) == ["INVALID_OTP"]
     assert wrong["token"] is None
 
-    ok = await login(api, email, otp=pyotp.TOTP(secret).now())
+    ok = await login(api, email, otp=await next_code(secret))
     assert ok["errors"] == []
     assert ok["token"]
 
@@ -95,7 +96,7 @@ async def test_setup_twice_and_disable(api: Api) -> None:
     assert codes(again["data"]["beginTwoFactorSetup"]) == ["TWO_FACTOR_ALREADY_ENABLED"]
     bad = await api.gql(DISABLE, {"otp": wrong_code(secret)}, token=session["token"])
     assert codes(bad["data"]["disableTwoFactor"]) == ["INVALID_OTP"]
-    ok = await api.gql(DISABLE, {"otp": pyotp.TOTP(secret).now()}, token=session["token"])
+    ok = await api.gql(DISABLE, {"otp": await next_code(secret)}, token=session["token"])
     assert ok["data"]["disableTwoFactor"]["errors"] == []
     assert (await login(api, email))["errors"] == []
     off = await api.gql(DISABLE, {"otp": "123456"}, token=session["token"])
@@ -105,3 +106,23 @@ async def test_setup_twice_and_disable(api: Api) -> None:
 async def test_two_factor_mutations_need_a_session(api: Api) -> None:
     body: dict[str, Any] = await api.gql(BEGIN)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_totp_code_works_once(api: Api) -> None:
+    """RFC 6238 5.2: a code seen once is refused the second time, even inside its window,
+    and of five sign-ins racing with one code exactly one gets in."""
+    _, email, session = await new_user(api)
+    secret, _ = await enable(api, session["token"])
+    code = await next_code(secret)
+    results = await asyncio.gather(*(login(api, email, otp=code) for _ in range(5)))
+    assert sorted(bool(r["token"]) for r in results) == [False, False, False, False, True]
+    replayed = await login(api, email, otp=code)
+    assert codes(replayed) == ["INVALID_OTP"]
+    assert replayed["token"] is None
+    # The code that confirmed the setup cannot sign in either.
+    _, other_email, other = await new_user(api)
+    begun = (await api.gql(BEGIN, token=other["token"]))["data"]["beginTwoFactorSetup"]
+    confirming = pyotp.TOTP(begun["secret"]).now()
+    confirmed = await api.gql(CONFIRM, {"otp": confirming}, token=other["token"])
+    assert confirmed["data"]["confirmTwoFactor"]["errors"] == []
+    assert codes(await login(api, other_email, otp=confirming)) == ["INVALID_OTP"]

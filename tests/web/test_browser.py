@@ -16,10 +16,10 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pyotp
 import pytest
 
 from bourse.settings import Settings
+from tests.accounts.helpers import next_code
 from tests.support.stack import Stack
 from tests.web.platform import web_platform
 
@@ -81,7 +81,7 @@ async def run_flow(stack: Stack, only: str | None = None) -> list[dict[str, obje
             report = json.loads(line)
             reports.append(report)
             if report.get("need") == "totp":
-                code = pyotp.TOTP(str(report["secret"])).now()
+                code = await next_code(str(report["secret"]))
                 proc.stdin.write(f"{code}\n".encode())
                 await proc.stdin.drain()
             elif report.get("need") == "restart-api":
