@@ -239,9 +239,11 @@ TARGETS = {
 }
 
 
-async def switch_api(stack: Stack, target: Target) -> None:
-    proc = stack.procs.pop("api", None)
-    if proc is not None:
+async def switch_api(stack: Stack, target: Target, processes: int = 1) -> None:
+    """Stop the API processes, then start ``processes`` of ``target`` on the one port
+    (``BOURSE_API_PROCESSES``: SO_REUSEPORT), named ``api``, ``api-2``, …"""
+    for name in [n for n in stack.procs if n == "api" or n.startswith("api-")]:
+        proc = stack.procs.pop(name)
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
         try:
@@ -250,12 +252,15 @@ async def switch_api(stack: Stack, target: Target) -> None:
             proc.kill()
             await proc.wait()
     stack.commands["api"] = target.command
+    stack.env["BOURSE_API_PROCESSES"] = str(processes)
     OUT.mkdir(exist_ok=True)
     # The API's stderr goes to a file: under overload it logs every failed request's traceback.
-    with (OUT / f"api-{target.name}.log").open("ab") as log:
-        stack.procs["api"] = await asyncio.create_subprocess_exec(
-            *target.command, env=stack.env, stdout=asyncio.subprocess.DEVNULL, stderr=log
-        )
+    for i in range(processes):
+        name = "api" if i == 0 else f"api-{i + 1}"
+        with (OUT / f"{name}-{target.name}.log").open("ab") as log:
+            stack.procs[name] = await asyncio.create_subprocess_exec(
+                *target.command, env=stack.env, stdout=asyncio.subprocess.DEVNULL, stderr=log
+            )
     await stack.wait_ready()
 
 
@@ -781,7 +786,7 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"run {run + 1}/{args.runs}")
                 for t in targets:
                     if current != t.name:
-                        await switch_api(stack, t)
+                        await switch_api(stack, t, args.api_processes)
                         current = t.name
                         await warm_up(bench, t)
                     subs = await subscribers_up(bench) if t.name == "graphql" else []
@@ -795,7 +800,7 @@ async def main(args: argparse.Namespace) -> None:
                 print("\nprofile (py-spy, 200 Hz: the API process and the settlement consumer)")
                 for t in targets:
                     if current != t.name:
-                        await switch_api(stack, t)
+                        await switch_api(stack, t, args.api_processes)
                         current = t.name
                         await warm_up(bench, t)
                     await profile(bench, t)
@@ -816,6 +821,9 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--subscribers", type=int, default=20, help="users on orderUpdates")
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument(
+        "--api-processes", type=int, default=1, help="API processes on the port (SO_REUSEPORT)"
+    )
     parser.add_argument("--targets", default="graphql,bare")
     parser.add_argument("--modes", default="open,closed")
     parser.add_argument("--no-profile", dest="profile", action="store_false")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -50,15 +51,38 @@ def service_main(run: Run) -> int:
 
 class ApiServer(uvicorn.Server):
     """uvicorn without signal handlers of its own: the process's stop event (or ``bourse up``,
-    which stops every component, not only the API) ends it through ``should_exit``."""
+    which stops every component, not only the API) ends it through ``should_exit``.
+
+    With ``reuse_port`` it binds its listening socket with ``SO_REUSEPORT``: several API
+    processes then serve one port and the kernel spreads new connections over them (each
+    process has its own hub and token cache; nothing else is shared)."""
+
+    def __init__(self, config: uvicorn.Config, *, reuse_port: bool = False) -> None:
+        super().__init__(config)
+        self.reuse_port = reuse_port
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        if sockets is None and self.reuse_port:
+            sockets = [_reuse_port_socket(self.config.host, self.config.port)]
+        await super().serve(sockets=sockets)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
 
 def api_server(app: Any, settings: Settings) -> ApiServer:
-    return ApiServer(uvicorn_config(app, settings))
+    return ApiServer(uvicorn_config(app, settings), reuse_port=settings.api_processes > 1)
 
 
 async def serve_until(server: uvicorn.Server, stop: asyncio.Event) -> None:

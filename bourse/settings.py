@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
     port: int = Field(default=8000, validation_alias="PORT")
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
+    # API processes `bourse up` runs on the one port (SO_REUSEPORT). 1 by default: on a 2-core
+    # box the shards, settlement, PostgreSQL and Redis need the other core; see bench/README.
+    api_processes: int = Field(default=1, ge=1, le=64)
 
     # --- platform ---
     env: Environment = Field(

@@ -1,7 +1,8 @@
 """`bourse up`: every component of the platform, in the foreground, stopped cleanly on Ctrl-C.
 
-In-process: the API (uvicorn) and the arq worker. Child processes: one per matching shard (they
-are CPU-bound and must not share the API's event loop) and the market-data feed
+In-process: the API (uvicorn) and the arq worker; with ``BOURSE_API_PROCESSES=N``, N-1 more API
+processes (``bff.serve``) on the same port (SO_REUSEPORT). Child processes: one per matching
+shard (they are CPU-bound and must not share the API's event loop) and the market-data feed
 (``python -m workers.marketdata``: its steady tick load stays off the API's loop, and a crash of
 it cannot take the API down). A child that dies is restarted.
 """
@@ -95,6 +96,14 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
     server = api_server(app, settings)
     worker = build_worker(settings, urls.redis_url, database_url=urls.database_url)
     env = {**os.environ, "DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
+    # More API processes on the same port (SO_REUSEPORT), each a `bff.serve` child.
+    api_env = {
+        **env,
+        "HOST": settings.host,
+        "PORT": str(settings.port),
+        "BOURSE_API_PROCESSES": str(settings.api_processes),
+    }
+    extra_apis = [(f"api-{i}", API_COMMAND) for i in range(1, settings.api_processes)]
 
     tasks = [
         asyncio.create_task(server.serve(), name="api"),
@@ -102,6 +111,10 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
         *(
             asyncio.create_task(_supervise(name, argv, env, stop), name=name)
             for name, argv in child_commands(settings, urls)
+        ),
+        *(
+            asyncio.create_task(_supervise(name, argv, api_env, stop), name=name)
+            for name, argv in extra_apis
         ),
     ]
     while not server.started and not tasks[0].done():  # noqa: ASYNC110 (uvicorn has no event)
