@@ -449,6 +449,8 @@ class Shard(Recovery):
             "best_ask": format_fixed(asks[0][0], ps) if asks else None,
             "last_price": format_fixed(book.last_price, ps) if book.last_price else None,
             "reference_price": format_fixed(book.ref_price, ps) if book.ref_price else None,
+            # The freshest of the two: the collar's anchor (and what placement anchors on).
+            "mark": format_fixed(book.mark, ps) if book.mark else None,
         }
         body = dumps(doc)
         if self._published.get(asset) == body:

@@ -24,7 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bourse.clock import utcnow
-from bourse.keys import fx_key, quote_channel, quote_key
+from bourse.keys import book_key, fx_key, quote_channel, quote_key, shard_for
 from models.assets import Asset
 
 DEFAULT_USD_PER_UNIT: dict[str, Decimal] = {
@@ -87,6 +87,26 @@ async def read_quotes(redis: Redis, prefix: str, symbols: Sequence[str]) -> dict
         return {}
     raws = await redis.mget([quote_key(prefix, s) for s in symbols])
     return {s: QuoteData.from_json(r) for s, r in zip(symbols, raws, strict=True) if r is not None}
+
+
+async def anchor_price(redis: Redis, prefix: str, shards: int, asset: Asset) -> Decimal:
+    """The price an order is planned on (collar caps, price bands, notional sells), in one
+    round trip: the live quote when the feed has one, else the venue's mark (the freshest of
+    the engine's reference price and its last trade, from the shard's book document: what the
+    engine's collar anchors on), else the asset's stored reference price."""
+    symbol = asset.symbol
+    # A pipeline, not one MGET: on a Redis Cluster the two keys live in different slots.
+    pipe = redis.pipeline(transaction=False)
+    pipe.get(quote_key(prefix, symbol))
+    pipe.get(book_key(prefix, shard_for(symbol, shards), symbol))
+    quote_raw, book_raw = await pipe.execute()
+    if quote_raw is not None:
+        return QuoteData.from_json(quote_raw).price
+    if book_raw is not None:
+        mark = json.loads(book_raw).get("mark")
+        if mark:
+            return Decimal(str(mark))
+    return price_of(asset, {}).price
 
 
 async def write_quotes(

@@ -34,7 +34,7 @@ from models.orders import OrderBook, OrdersConfig
 from models.performance import Performances
 from models.portfolios import PortfolioConfig, Portfolios
 from models.positions import apply_fills
-from models.quotes import price_of, read_quotes
+from models.quotes import anchor_price
 from models.rails import SandboxRail
 from models.session_cache import SessionCache
 from models.settlement import FillsHook
@@ -158,8 +158,7 @@ async def open_services(
     assets = Assets(sessionmaker, exchange.configure)
 
     async def reference_price(asset: Asset) -> Decimal:
-        quotes = await read_quotes(redis, settings.redis_prefix, [asset.symbol])
-        return price_of(asset, quotes).price
+        return await anchor_price(redis, settings.redis_prefix, settings.matching_shards, asset)
 
     orders = OrderBook(
         sessionmaker,

@@ -267,9 +267,14 @@ class Book:
             self.day.pop(o.order_id, None)
 
     def _collar_limit(self, side: str, opp: BookSide) -> int:
-        """The worst price a market order may trade at; 0 when there is nothing to anchor on."""
+        """The worst price a market order may trade at; 0 when there is nothing to anchor on.
+
+        The anchor is the mark: the freshest of the last reference price and the venue's own
+        last trade (whichever came later), else the touch. Anchored on a stale reference, a
+        stop-loss sell triggered by trades in a falling market found every bid beyond the
+        collar and was cancelled with nothing sold (issue 14)."""
         cfg = self.config
-        ref = self.ref_price or self.last_price or opp.best_price()
+        ref = self.mark or opp.best_price()
         if not ref:
             return 0
         tick = cfg.tick_size

@@ -5,7 +5,8 @@ Rules where the exchange needs help from the broker:
 
 - A buy's hold must cover every fill, so a buy never reaches the engine as an order that could
   trade at an unknown price: a MARKET buy by quantity goes as a LIMIT IOC (FOK if FOK) at the
-  collar cap ``reference x (1 + collar)`` rounded down to the tick, and its hold is quantity x
+  collar cap ``reference x (1 + collar)`` rounded down to the tick (``reference``: the anchor
+  price of ``models.quotes.anchor_price``, as the engine's collar), and its hold is quantity x
   that cap; a STOP_LOSS buy goes as a STOP_LIMIT with the same cap over its stop price. A MARKET
   buy by notional holds exactly the notional (the engine spends at most that much).
 - A sell by notional (market only) becomes a quantity: notional / reference, rounded down to the

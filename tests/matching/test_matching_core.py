@@ -165,12 +165,33 @@ def test_market_order_never_trades_beyond_collar() -> None:
     ev = market(e, "m", "BUY", 25)
     assert fills(ev) == [("s1", "m", 10400, 10), ("s2", "m", 10500, 10)]
     assert cancelled(ev) == [("m", "COLLAR", 5)]
-    # sell side: down to 95.00
+    # sell side: a reference fresher than that last trade (105.00) anchors again, down to 95.00
+    e.reference_price(A, 10000, ts=3)
     limit(e, "b1", "BUY", 10, 9500)
     limit(e, "b2", "BUY", 10, 9499)
     ev = market(e, "m2", "SELL", 15)
     assert fills(ev) == [("b1", "m2", 9500, 10)]
     assert cancelled(ev) == [("m2", "COLLAR", 5)]
+
+
+def test_market_collar_follows_the_freshest_of_reference_and_last_trade() -> None:
+    """No feed: the listing's reference (100.00) is old news once the venue trades at 94.00.
+    A stop-loss sell at 95.00 triggered by that trade sells at the 94.00 bid (anchored on the
+    stale reference, its collar floor was 95.00 and it died with nothing sold)."""
+    e = engine(collar_bps=500)
+    e.reference_price(A, 10000, ts=2)
+    ev = e.new_order("st", "u", A, "SELL", "STOP_LOSS", "GTC", 5, stop_price=9500, ts=3)
+    assert kinds(ev) == ["ACCEPTED"]
+    limit(e, "bid", "BUY", 20, 9400)
+    ev = limit(e, "s", "SELL", 1, 9400, user="other")  # prints 94.00: the stop triggers
+    assert kinds(ev) == ["ACCEPTED", "FILL", "TRIGGERED", "FILL"]
+    assert fills(ev) == [("bid", "s", 9400, 1), ("bid", "st", 9400, 5)]
+    assert cancelled(ev) == []
+    # A reference published after the trade is the fresher anchor again: 100.00, floor 95.00.
+    e.reference_price(A, 10000, ts=5)
+    ev = market(e, "m", "SELL", 5)
+    assert fills(ev) == []
+    assert cancelled(ev) == [("m", "COLLAR", 5)]
 
 
 def test_market_collar_anchors_on_touch_without_reference() -> None:

@@ -213,7 +213,7 @@ class Model:
     def _collar(self, o: MOrder) -> int:
         cfg = self.assets[o.asset]
         makers = self._makers(o)
-        ref = cfg["ref"] or cfg["last"] or (makers[0].price if makers else 0)
+        ref = cfg["mark"] or (makers[0].price if makers else 0)  # the freshest of ref/last
         if not ref:
             return 0
         tick = cfg["tick"]

@@ -445,3 +445,76 @@ async def test_racing_orders_never_hold_the_same_dollar_or_share_twice(
         assert await shares(stack_services, user_id, sym) == (Decimal("10"), Decimal("10"))
     async with stack_services.sessionmaker() as s:
         assert await stack_services.ledger.check(s) == []
+
+
+async def test_a_stop_loss_sells_at_the_bid_in_a_falling_market_without_a_feed(
+    stack: Stack, stack_services: Services
+) -> None:
+    """An asset traded only between users (no feed, no liquidity provider), listed at 100.00:
+    a resting stop-loss sell at 95.00, a bid at 94.00, a trade printing at 94.00. The stop
+    triggers on that trade and sells at the bid: the collar follows the venue's own trades,
+    not the stale listing price (which put its floor at 95.00 and cancelled it unfilled)."""
+    sym = symbol("FM")
+    await list_asset(stack_services, sym, "100.00")
+    async with stack.client() as api:
+        seller, seller_id = await trader(api)
+        await grant_shares(stack_services, seller_id, sym, "10")
+        other, other_id = await trader(api)
+        await grant_shares(stack_services, other_id, sym, "1")
+        buyer, _ = await trader(api, "10000")
+        stop = await placed(
+            api, seller, assetId=sym, orderType="SELL", orderSubType="STOP_LOSS",
+            quantity="5", stopPrice="95.00", timeInForce="GTC",
+        )  # fmt: skip
+        await placed(
+            api, buyer, assetId=sym, orderType="BUY", orderSubType="LIMIT", quantity="20",
+            price="94.00", timeInForce="GTC",
+        )  # fmt: skip
+        await placed(
+            api, other, assetId=sym, orderType="SELL", orderSubType="LIMIT", quantity="1",
+            price="94.00", timeInForce="GTC",
+        )  # fmt: skip
+        done = await wait_order(api, seller, stop["id"], FINAL)
+        assert done["status"] == "EXECUTED", done
+        assert done["cancelReason"] is None
+        assert Decimal(done["averagePrice"]) == Decimal("94")
+        assert [(f["quantity"], f["price"]) for f in done["fills"]] == [("5", "94")]
+
+
+async def test_a_market_buy_is_planned_on_the_venues_last_trade_not_the_listing_price(
+    stack: Stack, stack_services: Services
+) -> None:
+    """No feed: listed at 100.00, the venue has since traded at 110.00. A market buy's cap
+    (and hold) follows that trade (110.00 + 5% collar), so it fills at the 110.00 ask instead
+    of dying against a cap of 105.00 computed from the listing."""
+    sym = symbol("RM")
+    await list_asset(stack_services, sym, "100.00")
+    async with stack.client() as api:
+        seller, seller_id = await trader(api)
+        await grant_shares(stack_services, seller_id, sym, "10")
+        first, _ = await trader(api, "1000")
+        second, _ = await trader(api, "1000")
+        await placed(
+            api, seller, assetId=sym, orderType="SELL", orderSubType="LIMIT", quantity="10",
+            price="110.00", timeInForce="GTC",
+        )  # fmt: skip
+        lifted = await placed(
+            api, first, assetId=sym, orderType="BUY", orderSubType="LIMIT", quantity="1",
+            price="110.00", timeInForce="GTC",
+        )  # fmt: skip
+        await wait_order(api, first, lifted["id"], {"EXECUTED"})
+
+        async def marked() -> object:
+            book = await stack_services.exchange.book(sym)
+            return book and Decimal(book.get("mark") or 0) == Decimal("110")
+
+        await eventually(marked, what="the book's mark at the last trade")
+        bought = await placed(
+            api, second, assetId=sym, orderType="BUY", orderSubType="MARKET", quantity="2"
+        )
+        done = await wait_order(api, second, bought["id"], FINAL)
+        assert done["status"] == "EXECUTED", done
+        assert Decimal(done["averagePrice"]) == Decimal("110")
+        money = await cash(api, second)
+        assert money["total"] == Decimal("780")  # 1000 - 2 x 110.00
+        assert money["held"] == Decimal("0")
