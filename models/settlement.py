@@ -26,9 +26,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from sqlalchemy import String, select
@@ -62,6 +62,7 @@ from models.orders import (
     Side,
     utc_from_ns,
 )
+from models.orders import events as order_events
 from models.orders.view import FillView, OrderView
 from models.positions import AppliedFills, FillSide
 from models.positions import Side as PositionSide
@@ -99,16 +100,18 @@ class Notice:
     event: str  # ACCEPTED | PARTIAL_FILL | FILL | CANCELLED | REJECTED | EXPIRED | TRIGGERED
     order: OrderView
     fill: FillView | None = None
+    cursor: int = 0  # its row in the order-event log (models.orders.events), once recorded
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "order": self.order.to_wire(),
+            "fill": None if self.fill is None else self.fill.to_wire(),
+        }
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "event": self.event,
-                "order": self.order.to_wire(),
-                "fill": None if self.fill is None else self.fill.to_wire(),
-            },
-            separators=(",", ":"),
-        )
+        """What is published: the payload and its cursor."""
+        return json.dumps({**self.payload(), "cursor": self.cursor}, separators=(",", ":"))
 
 
 def _uuid(raw: object) -> uuid.UUID | None:
@@ -249,7 +252,21 @@ class Settlement:
                     fill_id=side.fill_id,
                     error=f"selling {side.quantity} beyond the position",
                 )
-        return batch.notices
+        return await self._record(s, batch.notices)
+
+    @staticmethod
+    async def _record(s: AsyncSession, notices: list[Notice]) -> list[Notice]:
+        """Write the notices to the order-event log (one INSERT); they come back with their
+        cursors, to be published after the commit."""
+        if not notices:
+            return notices
+        compact = (",", ":")
+        rows = [
+            (n.user_id, n.order.id, n.event, json.dumps(n.payload(), separators=compact))
+            for n in notices
+        ]
+        cursors = await order_events.record(s, rows)
+        return [replace(n, cursor=c) for n, c in zip(notices, cursors, strict=True)]
 
     async def _terms(self, s: AsyncSession, symbols: set[str]) -> dict[str, _AssetTerms]:
         missing = symbols - self._assets.keys()

@@ -12,7 +12,8 @@
   market has opened are picked, with SKIP LOCKED so several relays can run. The shard ignores a
   repeated order id, so a resend after a send that did happen is harmless.
 - ``EventTrimmer`` trims the events streams behind every consumer group and the shard's
-  latest snapshot, once a minute.
+  latest snapshot, once a minute; ``OrderEventsPruner`` deletes order events (the log behind
+  ``orderUpdates``' cursors) past their 30 days, hourly.
 - ``DayExpiry`` sends ``EXPIRE_DAY`` for every asset once per close (US equities: the session
   close; 24x7 assets: midnight UTC), deduplicated with a Redis key per asset and close.
 """
@@ -44,6 +45,7 @@ from matching.wire import read_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
 from models.orders import RELAY_GRACE, Outbox
+from models.orders import events as order_events
 from models.services import Services, open_services
 from models.settlement import Settlement, stream_id_key
 
@@ -252,6 +254,20 @@ class EventTrimmer:
         return removed
 
 
+class OrderEventsPruner:
+    """Deletes order events past their retention (``models.orders.events``), hourly."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def step(self) -> int:
+        async with self.services.sessionmaker() as s, s.begin():
+            removed = await order_events.prune(s)
+        if removed:
+            log.info("order events pruned", rows=removed)
+        return removed
+
+
 def is_transient(exc: BaseException) -> bool:
     """An expected I/O error, worth retrying: Redis or PostgreSQL unreachable, a connection
     lost or timed out. Anything else is a bug or a broken invariant."""
@@ -305,6 +321,7 @@ async def run(
             tasks.create_task(run_every(settings.outbox_relay_interval_seconds, stop, relay.step))
             tasks.create_task(run_every(5.0, stop, expiry.step))
             tasks.create_task(run_every(60.0, stop, trimmer.step))
+            tasks.create_task(run_every(3600.0, stop, OrderEventsPruner(services).step))
     log.info("settlement stopped")
 
 

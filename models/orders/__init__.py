@@ -5,6 +5,7 @@
   its engine command);
 - ``outbox.py``: the ``order_outbox`` table and the one way its commands are sent (by the API
   and by the relay);
+- ``events.py``: the ``order_events`` log behind ``orderUpdates``' cursors and replay;
 - ``view.py``: ``OrderView`` / ``FillView``, the one typed view of an order that the API shows
   and the settlement's notices carry (remaining quantity and average price computed once);
 - ``service.py``: ``OrderBook``, place (one transaction: order, hold, outbox row), cancel, read.
@@ -12,6 +13,7 @@
 Importers use ``models.orders``; the names below are its public surface.
 """
 
+from models.orders.events import OrderEventRow
 from models.orders.outbox import MARK_SENT_BATCH_SECONDS, RELAY_GRACE, Outbox, OutboxEntry
 from models.orders.rules import (
     CLIENT_ORDER_ID_RE,
@@ -51,6 +53,7 @@ __all__ = [
     "FillView",
     "Order",
     "OrderBook",
+    "OrderEventRow",
     "OrderPage",
     "OrderPlan",
     "OrderStatus",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from models.errors import DomainError, ErrorCode
 from models.funds import parse_amount
 from models.orders import OrderStatus as OrderStatusModel
 from models.orders import PlaceOrderRequest, encode_cursor
+from models.orders import events as order_events
+from models.services import Services
 from resolvers.calls import SignedIn, query
 from resolvers.context import Context
 from resolvers.errors import ApiError, bad_input
@@ -163,21 +166,43 @@ class OrdersMutation:
 class OrdersSubscription:
     @strawberry.subscription(
         permission_classes=[IsAuthenticated],
-        description="Every event of the signed-in user's orders (and nobody else's).",
+        description="Every event of the signed-in user's orders (and nobody else's), in order. "
+        "With `after` (an `OrderUpdate.cursor`), first every later event, then live; without "
+        "it, every event from the moment the subscription is accepted. No gaps, no "
+        "duplicates; cursors are kept 30 days.",
     )
-    async def order_updates(self, info: OrdersInfo) -> AsyncGenerator[OrderUpdate, None]:
+    async def order_updates(
+        self, info: OrdersInfo, after: str | None = None
+    ) -> AsyncGenerator[OrderUpdate, None]:
         principal = await info.context.require_principal()
         services = info.context.services
+        try:
+            start = order_events.parse_cursor(after)
+        except DomainError as exc:
+            raise ApiError(exc.problems[0].message, "INVALID_CURSOR", field="after") from None
         channel = user_channel(services.settings.redis_prefix, str(principal.user_id))
         hub = info.context.hub
         if hub is None:
             raise ApiError("Subscriptions are not served here.", "SERVICE_UNAVAILABLE")
+        if start is None:  # from now: whatever is logged after this point is delivered
+            async with services.sessionmaker() as s:
+                start = await order_events.latest(s, principal.user_id)
         # Every event in order (a bounded queue, not conflation: each fill matters). A client
-        # that falls further behind than the buffer is told so and should re-read `orders`.
+        # that falls further behind than the buffer is told so and resumes with its cursor.
         subscriber = BoundedQueueSubscriber(services.settings.quotes_hub_buffer)
         watch = SessionWatch(info.context)  # logout, password change, expiry end the stream
+        last = start
         async with hub.subscription([channel], subscriber):
+            # Live from here on; what was logged meanwhile (or since `after`) comes from the
+            # log first, and live copies of it are dropped by their cursor.
+            replay = True
             while True:
+                if replay:
+                    replay = False
+                    async for cursor, doc in _logged(services, principal.user_id, last):
+                        await watch.check()
+                        last = cursor
+                        yield _update(doc, cursor)
                 try:
                     delivery = await asyncio.wait_for(subscriber.get(), watch.wait_budget())
                 except TimeoutError:
@@ -185,15 +210,39 @@ class OrdersSubscription:
                     continue
                 except SubscriberOverflow:
                     raise ApiError(
-                        "Too many updates waiting: re-read your orders and subscribe again.",
+                        "Too many updates waiting: resume with `after` set to the last cursor.",
                         "SUBSCRIPTION_OVERFLOW",
                     ) from None
+                if delivery.resync:  # the hub reconnected: messages may have been missed
+                    replay = True
                 if delivery.messages:
                     await watch.check()
                 for message in delivery.messages:
                     doc = message.decode(json.loads)
-                    yield OrderUpdate(
-                        event=OrderEvent(doc["event"]),
-                        order=OrderNode.from_snapshot(doc["order"]),
-                        fill=Fill.from_doc(doc["fill"]) if doc.get("fill") else None,
-                    )
+                    cursor = int(doc.get("cursor") or 0)
+                    if cursor <= last:
+                        continue  # delivered from the log already
+                    last = cursor
+                    yield _update(doc, cursor)
+
+
+async def _logged(
+    services: Services, user_id: uuid.UUID, cursor: int
+) -> AsyncGenerator[tuple[int, dict[str, Any]], None]:
+    """The user's logged events after ``cursor``, oldest first, a page at a time."""
+    while True:
+        async with services.sessionmaker() as s:
+            page = await order_events.after(s, user_id, cursor)
+        for cursor, payload in page:
+            yield cursor, json.loads(payload)
+        if len(page) < 500:
+            return
+
+
+def _update(doc: dict[str, Any], cursor: int) -> OrderUpdate:
+    return OrderUpdate(
+        event=OrderEvent(doc["event"]),
+        order=OrderNode.from_snapshot(doc["order"]),
+        fill=Fill.from_doc(doc["fill"]) if doc.get("fill") else None,
+        cursor=str(cursor),
+    )

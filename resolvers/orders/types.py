@@ -187,6 +187,10 @@ class OrderUpdate:
     event: OrderEvent
     order: OrderNode
     fill: Fill | None = None
+    cursor: str = strawberry.field(
+        default="",
+        description="Increases per user; `orderUpdates(after: cursor)` resumes after this event.",
+    )
 
 
 @strawberry.input

@@ -31,8 +31,8 @@ ORDER = f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
 ORDERS = f"""query($status: OrderStatus, $assetId: String, $first: Int, $after: String) {{
   orders(status: $status, assetId: $assetId, first: $first, after: $after) {{
   edges {{ cursor node {{ {ORDER_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
-UPDATES = f"""subscription {{ orderUpdates {{ event order {{ {ORDER_FIELDS} }}
-  fill {{ id quantity price timestamp }} }} }}"""
+UPDATES = f"""subscription($after: String) {{ orderUpdates(after: $after) {{ event cursor
+  order {{ {ORDER_FIELDS} }} fill {{ id quantity price timestamp }} }} }}"""
 ACCOUNT = "{ account { cash { currency total available held } buyingPower } }"
 FINAL = {"EXECUTED", "CANCELLED", "REJECTED", "EXPIRED"}
 
@@ -146,10 +146,14 @@ async def wait_book(services: Services, symbol: str, timeout: float = 15) -> dic
 
 
 @asynccontextmanager
-async def order_updates(api: Api, token: str) -> AsyncIterator[ClientConnection]:
+async def order_updates(
+    api: Api, token: str, after: str | None = None
+) -> AsyncIterator[ClientConnection]:
+    """An ``orderUpdates`` subscription; every event from the moment it is sent (no need to
+    wait before placing orders), or after ``after``."""
     async with api.ws({"Authorization": f"Bearer {token}"}) as conn:
-        await conn.send(json.dumps({"id": "u", "type": "subscribe", "payload": {"query": UPDATES}}))
-        await asyncio.sleep(0.3)  # the server subscribes to Redis before events can flow
+        payload = {"query": UPDATES, "variables": {"after": after}}
+        await conn.send(json.dumps({"id": "u", "type": "subscribe", "payload": payload}))
         yield conn
 
 
