@@ -36,6 +36,7 @@ from models.portfolios import PortfolioConfig, Portfolios
 from models.positions import apply_fills
 from models.quotes import anchor_price
 from models.rails import SandboxRail
+from models.recurring import RecurringInvestments
 from models.session_cache import SessionCache
 from models.settlement import FillsHook
 from models.throttle import LoginThrottle, ThrottleConfig
@@ -69,6 +70,7 @@ class Services:
     transfers: TransfersIn
     watchlists: Watchlists
     performance: Performances
+    recurring: RecurringInvestments
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fills: FillsHook | None = None
 
@@ -86,6 +88,11 @@ class Services:
             _defer_by=delay,
             _queue_name=arq_queue_name(self.settings),
         )
+
+
+async def _email_of(accounts: Accounts, user_id: uuid.UUID) -> str | None:
+    user = await accounts.get_user(user_id)
+    return None if user is None else user.email
 
 
 def candle_retention(settings: Settings) -> Retention:
@@ -214,6 +221,12 @@ async def open_services(
         performance=Performances(sessionmaker, redis, settings.redis_prefix),
         candles=CandleStore(sessionmaker, candle_retention(settings)),
         news=NewsStore(sessionmaker),
+        recurring=RecurringInvestments(
+            sessionmaker,
+            orders,
+            send_email=lambda *args: services.send_email(*args),
+            email_of=lambda user_id: _email_of(accounts, user_id),
+        ),
     )
     try:
         yield services

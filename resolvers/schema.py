@@ -25,6 +25,7 @@ from resolvers.market.news import NewsQuery
 from resolvers.market.quotes import QuotesQuery, QuotesSubscription
 from resolvers.market.schema import AssetsMutation, AssetsQuery
 from resolvers.market.summary import SummaryQuery
+from resolvers.orders.recurring import RecurringMutation, RecurringQuery
 from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
 
@@ -39,13 +40,21 @@ class Query(
     NewsQuery,
     QuotesQuery,
     OrdersQuery,
+    RecurringQuery,
     PortfolioQuery,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, FundsMutation, AssetsMutation, OrdersMutation, PortfolioMutation):
+class Mutation(
+    AccountsMutation,
+    FundsMutation,
+    AssetsMutation,
+    OrdersMutation,
+    RecurringMutation,
+    PortfolioMutation,
+):
     pass
 
 

@@ -15,6 +15,7 @@ from workers.email import send_email
 from workers.marketdata.candles import maintain_candles
 from workers.marketdata.news import poll_news
 from workers.marketdata.summary import roll_previous_close
+from workers.recurring import run_recurring_investments
 from workers.snapshots import snapshot_portfolios
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
@@ -48,6 +49,7 @@ def build_worker(
         functions=FUNCTIONS,
         cron_jobs=[
             cron(sweep_pending_withdrawals, second=0),  # every minute, one worker
+            cron(run_recurring_investments, second=5),  # every minute: the due runs
             cron(snapshot_portfolios, hour=0, minute=5, second=0, timeout=1800),  # daily, UTC
             # market data: close roll every minute, news every 5 minutes, candles hourly
             cron(roll_previous_close, second=30, run_at_startup=True),

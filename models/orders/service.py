@@ -79,7 +79,8 @@ class OrderBook:
         self._reference_price = reference_price
         self.config = config
 
-    def _market_open(self, asset: Asset, at: datetime) -> bool:
+    def market_open(self, asset: Asset, at: datetime) -> bool:
+        """Whether orders that must execute now (MARKET, IOC, FOK) are taken at ``at``."""
         return self.config.market_hours == "always" or calendar(asset.market_calendar).is_open(at)
 
     async def place(self, user_id: uuid.UUID, req: PlaceOrderRequest) -> Order:
@@ -122,7 +123,7 @@ class OrderBook:
 
         now = self._clock()
         available_at = now
-        if not self._market_open(asset, now):
+        if not self.market_open(asset, now):
             immediate = req.sub_type is OrderSubType.MARKET or req.time_in_force in (
                 TimeInForce.IOC,
                 TimeInForce.FOK,

@@ -230,6 +230,25 @@ async function flow(browser, label, contextOptions) {
     }, buyingPower0);
   });
 
+  await step(`${label}: a weekly recurring investment, set up and paused`, async () => {
+    await nav(page, "Orders");
+    const form = page.getByTestId("recurring-form");
+    await form.getByLabel("Asset").fill("BTC-USD");
+    await form.getByLabel("Amount each time").fill("25");
+    await form.getByLabel("How often").selectOption("WEEKLY");
+    await form.getByRole("button", { name: "Start investing" }).click();
+    await page.getByText(/BTC-USD every week: set up\./).waitFor();
+    const plan = page.getByTestId("recurring-list").locator('li[data-status="ACTIVE"]').first();
+    await plan.getByText(/Next:/).waitFor();
+    await audit(page, `${label} recurring`);
+    await snap(page, label, "recurring");
+    await plan.getByRole("button", { name: "Pause" }).click();
+    await page.getByTestId("recurring-list").locator('li[data-status="PAUSED"]').getByText("Paused").waitFor();
+    await page.getByTestId("recurring-list").locator('li[data-status="PAUSED"]').getByRole("button", { name: "Cancel the recurring investment in BTC-USD" }).click();
+    await page.getByText("No recurring investments yet").waitFor();
+    await nav(page, "Home");
+  });
+
   await step(`${label}: add the asset to a watchlist`, async () => {
     await page.getByTestId("holdings").getByRole("link", { name: /BTC-USD/ }).click();
     await page.getByTestId("watch-toggle").click();

@@ -59,6 +59,14 @@ const en = {
     confirmTitle: "Cancel this order?", confirmBody: "Your {{kind}} order to {{side}} {{symbol}} will be cancelled and its hold released.",
     cancelled: "Your {{symbol}} order was cancelled.", cancelAria: "Cancel {{symbol}} order",
   },
+  recurring: {
+    title: "Recurring investments", explain: "Buy a fixed amount automatically, at the first market open of each period. A run without enough buying power is skipped and we email you.",
+    none: "No recurring investments yet", asset: "Asset", amount: "Amount each time", frequency: "How often", start: "Start investing",
+    created: "{{amount}} of {{symbol}} {{frequency}}: set up.", next: "Next: {{time}}", paused: "Paused", pause: "Pause", resume: "Resume",
+    cancelAria: "Cancel the recurring investment in {{symbol}}",
+    frequencies: { DAILY: "Daily", WEEKLY: "Weekly", BIWEEKLY: "Every two weeks", MONTHLY: "Monthly" },
+    every: { DAILY: "every day", WEEKLY: "every week", BIWEEKLY: "every two weeks", MONTHLY: "every month" },
+  },
   funds: {
     move: "Move money", direction: "Direction", deposit: "Deposit", withdraw: "Withdraw", amount: "Amount", currency: "Currency",
     fromBank: "From your linked bank account (sandbox). Deposits are available to trade at once.", toBank: "To your linked bank account (sandbox).",
@@ -89,6 +97,7 @@ const en = {
     NETWORK: "We couldn't reach Bourse. Check your connection and try again.",
     INTERNAL: "Something went wrong on our side. Please try again.",
     UNAUTHENTICATED: "Your session ended. Please sign in again.",
+    TOO_MANY_RECURRING_INVESTMENTS: "You have the most recurring investments allowed. Cancel one to start another.",
     INVALID_INPUT: "Please check this value.", NOT_FOUND: "We couldn't find that.", NOT_ALLOWED: "That isn't allowed here.", RATE_LIMITED: "Too many attempts. Please wait a moment and try again.",
     USERNAME_TAKEN: "That username is taken.", EMAIL_TAKEN: "An account already uses this email.", INVALID_EMAIL: "Enter a valid email address.",
     INVALID_USERNAME: "Use 3–30 letters, digits, dots, dashes or underscores.", WEAK_PASSWORD: "Choose a longer, less common password.",

@@ -61,6 +61,14 @@ const es: Messages = {
     confirmTitle: "¿Cancelar esta orden?", confirmBody: "Tu orden {{kind}} para {{side}} {{symbol}} se cancelará y se liberará su retención.",
     cancelled: "Tu orden de {{symbol}} se canceló.", cancelAria: "Cancelar la orden de {{symbol}}",
   },
+  recurring: {
+    title: "Inversiones periódicas", explain: "Compra un importe fijo automáticamente, en la primera apertura del mercado de cada periodo. Si no hay poder de compra suficiente, esa compra se omite y te avisamos por correo.",
+    none: "Aún no tienes inversiones periódicas", asset: "Activo", amount: "Importe cada vez", frequency: "Frecuencia", start: "Empezar a invertir",
+    created: "{{amount}} de {{symbol}} {{frequency}}: listo.", next: "Próxima: {{time}}", paused: "En pausa", pause: "Pausar", resume: "Reanudar",
+    cancelAria: "Cancelar la inversión periódica en {{symbol}}",
+    frequencies: { DAILY: "Diaria", WEEKLY: "Semanal", BIWEEKLY: "Cada dos semanas", MONTHLY: "Mensual" },
+    every: { DAILY: "cada día", WEEKLY: "cada semana", BIWEEKLY: "cada dos semanas", MONTHLY: "cada mes" },
+  },
   funds: {
     move: "Mover dinero", direction: "Dirección", deposit: "Ingresar", withdraw: "Retirar", amount: "Importe", currency: "Divisa",
     fromBank: "Desde tu cuenta bancaria vinculada (pruebas). Los ingresos se pueden usar al instante.", toBank: "A tu cuenta bancaria vinculada (pruebas).",
@@ -91,6 +99,7 @@ const es: Messages = {
     NETWORK: "No pudimos conectar con Bourse. Revisa tu conexión e inténtalo de nuevo.",
     INTERNAL: "Algo falló por nuestra parte. Inténtalo de nuevo.",
     UNAUTHENTICATED: "Tu sesión terminó. Vuelve a iniciar sesión.",
+    TOO_MANY_RECURRING_INVESTMENTS: "Ya tienes el máximo de inversiones periódicas. Cancela una para crear otra.",
     INVALID_INPUT: "Revisa este valor.", NOT_FOUND: "No lo encontramos.", NOT_ALLOWED: "Eso no está permitido aquí.", RATE_LIMITED: "Demasiados intentos. Espera un momento y vuelve a probar.",
     USERNAME_TAKEN: "Ese nombre de usuario ya existe.", EMAIL_TAKEN: "Ya hay una cuenta con este correo.", INVALID_EMAIL: "Introduce un correo válido.",
     INVALID_USERNAME: "Usa de 3 a 30 letras, dígitos, puntos, guiones o guiones bajos.", WEAK_PASSWORD: "Elige una contraseña más larga y menos común.",

@@ -10,6 +10,7 @@ import { Card, Change, EmptyState, Segmented, Skeleton, Stat } from "../../ui/co
 import { dec, formatDateTime, formatMoney, formatPercent, formatPrice, formatQuantity } from "../../ui/format";
 import { CandleChart } from "../../ui/lazyCharts";
 import { OrderTicket } from "../orders/OrderTicket";
+import { Recurring } from "../recurring/Recurring";
 import { AddToWatchlist } from "../watchlists/AddToWatchlist";
 
 const INTERVALS: CandleInterval[] = ["ONE_MINUTE", "FIVE_MINUTES", "ONE_HOUR", "ONE_DAY"];
@@ -131,6 +132,7 @@ export function AssetPage() {
         <Card title={t("ticket.title", { symbol: asset.symbol })}>
           <OrderTicket asset={asset} quote={quote} />
         </Card>
+        {asset.fractionable && asset.tradable ? <Recurring assetId={asset.symbol} /> : null}
       </aside>
     </div>
   );

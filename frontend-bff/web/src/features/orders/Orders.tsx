@@ -8,6 +8,7 @@ import { useOrderEvents } from "../../lib/live";
 import { Button, Card, ConfirmDialog, EmptyState, Notice, Segmented, SelectField, Skeleton } from "../../ui/components";
 import { errorSentence } from "../../ui/errors";
 import { formatDateTime, formatMoney, formatPrice, formatQuantity } from "../../ui/format";
+import { Recurring } from "../recurring/Recurring";
 import { OrderStatusBadge } from "./OrderStatus";
 
 const OPEN = new Set(["PENDING", "PARTIALLY_FILLED"]);
@@ -81,6 +82,7 @@ export function Orders() {
         )}
         {result.data?.orders.pageInfo.hasNextPage ? <Button variant="secondary" onClick={() => setFirst(first + 50)}>{t("common.loadMore")}</Button> : null}
       </Card>
+      <Recurring />
       {confirming ? (
         <ConfirmDialog
           title={t("orders.confirmTitle")}
