@@ -232,11 +232,12 @@ class EventTrimmer:
             return None
         bounds = [events_id]
         for g in groups:
+            # The group's pending entries may all be acknowledged between XINFO and XPENDING
+            # (then XPENDING's min is None): its last-delivered id bounds it in that case.
+            oldest = None
             if int(g.get("pending") or 0):
-                summary = await redis.xpending(stream, _s(g["name"]))
-                bounds.append(_s(summary["min"]))
-            else:
-                bounds.append(_s(g["last-delivered-id"]))
+                oldest = (await redis.xpending(stream, _s(g["name"])))["min"]
+            bounds.append(_s(oldest if oldest is not None else g["last-delivered-id"]))
         return min(bounds, key=stream_id_key)
 
     async def step(self) -> int:

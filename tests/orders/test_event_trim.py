@@ -51,3 +51,32 @@ async def test_trim_keeps_what_a_consumer_or_the_snapshot_still_needs(services: 
     assert await trimmer.safe_point(0) == ids[7]
     await trimmer.step()
     assert [e[0].decode() for e in await redis.xrange(stream)] == ids[7:]
+
+
+async def test_pending_entries_acknowledged_between_the_two_reads_are_no_error(
+    services: Services,
+) -> None:
+    """The settlement acknowledges its pending entries between the trimmer's XINFO (which saw
+    them) and its XPENDING (which then finds none): the group's last-delivered id bounds the
+    trim, and nothing fails (the settlement process used to die on `None` here)."""
+    redis, prefix = services.redis, services.settings.redis_prefix
+    stream = events_key(prefix, 0)
+    ids = [(await redis.xadd(stream, {"event": f"{i}"})).decode() for i in range(6)]
+    await redis.xgroup_create(stream, "settlement", id="0")
+    await redis.xreadgroup("settlement", "s", {stream: ">"}, count=4)
+    await redis.set(snapshot_key(prefix, 0), json.dumps({"events_id": ids[5], "input_id": "1-0"}))
+    groups = redis.xinfo_groups
+
+    async def groups_then_ack(name: str) -> object:
+        seen = await groups(name)  # pending: 4
+        await redis.xack(stream, "settlement", *ids[:4])  # the consumer catches up meanwhile
+        return seen
+
+    redis.xinfo_groups = groups_then_ack  # type: ignore[method-assign, assignment]
+    try:
+        trimmer = EventTrimmer(services, [0], approximate=False)
+        assert await trimmer.safe_point(0) == ids[3]
+        assert await trimmer.step() == 3
+    finally:
+        redis.xinfo_groups = groups  # type: ignore[method-assign]
+    assert [e[0].decode() for e in await redis.xrange(stream)] == ids[3:]
