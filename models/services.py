@@ -27,6 +27,7 @@ from models.candles import CandleInterval
 from models.db import create_engine, create_sessionmaker
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
+from models.help_centre import HelpCentre
 from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
 from models.news import NewsStore
@@ -37,6 +38,7 @@ from models.positions import apply_fill
 from models.quotes import price_of, read_quotes
 from models.rails import SandboxRail
 from models.settlement import FillHook
+from models.support_desk import SupportConfig, SupportDesk
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
 from models.watchlists import WatchlistConfig, Watchlists
@@ -68,6 +70,8 @@ class Services:
     transfers: TransfersIn
     watchlists: Watchlists
     performance: Performances
+    help_centre: HelpCentre
+    support: SupportDesk
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fill: FillHook | None = None
 
@@ -210,6 +214,19 @@ async def open_services(
         performance=Performances(sessionmaker, redis, settings.redis_prefix),
         candles=CandleStore(sessionmaker, candle_retention(settings)),
         news=NewsStore(sessionmaker),
+        help_centre=HelpCentre(sessionmaker),
+        support=SupportDesk(
+            sessionmaker,
+            redis,
+            settings.redis_prefix,
+            SupportConfig(
+                max_chars=settings.support_message_max_chars,
+                messages_per_minute=settings.support_messages_per_minute,
+                tickets_per_hour=settings.support_tickets_per_hour,
+            ),
+            send_email=lambda *args: services.send_email(*args),
+            link_base=settings.link_base_url,
+        ),
     )
     try:
         yield services

@@ -27,6 +27,7 @@ from resolvers.market.schema import AssetsMutation, AssetsQuery
 from resolvers.market.summary import SummaryQuery
 from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
+from resolvers.support.schema import SupportMutation, SupportQuery, SupportSubscription
 
 
 @strawberry.type
@@ -40,17 +41,25 @@ class Query(
     QuotesQuery,
     OrdersQuery,
     PortfolioQuery,
+    SupportQuery,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, FundsMutation, AssetsMutation, OrdersMutation, PortfolioMutation):
+class Mutation(
+    AccountsMutation,
+    FundsMutation,
+    AssetsMutation,
+    OrdersMutation,
+    PortfolioMutation,
+    SupportMutation,
+):
     pass
 
 
 @strawberry.type
-class Subscription(QuotesSubscription, OrdersSubscription):
+class Subscription(QuotesSubscription, OrdersSubscription, SupportSubscription):
     pass
 
 
