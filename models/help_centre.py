@@ -4,7 +4,9 @@
   against the generated `search` column; full-text hits rank first (score 1 + `ts_rank_cd`
   normalised to [0, 1)), then, where pg_trgm exists, trigram word-similarity matches of the
   title and keywords (`<%`, score = similarity < 1), so "fractonal" still finds "Fractional
-  shares". Without pg_trgm (the embedded pgserver wheel lacks it) search is full-text only.
+  shares". Without pg_trgm (the embedded pgserver wheel lacks it) query words unknown to the
+  titles and keywords are first corrected to the closest known word (difflib), so typos are
+  still tolerated, less finely.
 - Pages are keyset on (score, id) with a search, (updated_at, id) without; both through the one
   cursor codec (`models.pagination`).
 - Snippets: `ts_headline` on the page's rows only, Markdown markup stripped, HTML-escaped, the
@@ -15,8 +17,10 @@
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +50,7 @@ HEADLINE_OPTIONS = (
     f"StartSel={MARK_OPEN}, StopSel={MARK_CLOSE}, MaxWords=28, MinWords=10, ShortWord=2, "
     'MaxFragments=2, FragmentDelimiter=" … "'
 )
+VOCABULARY_TTL_SECONDS = 60.0
 _MARKDOWN_NOISE = re.compile(r"(^|\s)#{1,6}\s|[*_`>]|!?\[([^\]]*)\]\([^)]*\)")
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -143,6 +148,34 @@ class HelpCentre:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessionmaker
         self._trigram: bool | None = None
+        self._vocabulary: dict[str, tuple[float, list[str]]] = {}  # locale → (read at, words)
+
+    async def _corrected(self, s: AsyncSession, locale: str, words: str) -> str:
+        """Without pg_trgm: each query word unknown to the titles and keywords is replaced by
+        the closest known word (difflib ratio ≥ 0.75), the vocabulary cached for a minute."""
+        now = time.monotonic()
+        cached = self._vocabulary.get(locale)
+        if cached is None or now - cached[0] > VOCABULARY_TTL_SECONDS:
+            rows = await s.scalars(
+                text(
+                    "SELECT word FROM ts_stat($$SELECT to_tsvector('simple', title || ' ' || "
+                    "keywords) FROM help_articles WHERE published AND locale = '$$ || "
+                    ":locale || $$'$$)"
+                ),
+                {"locale": locale},
+            )
+            cached = (now, sorted(rows))
+            self._vocabulary[locale] = cached
+        known = set(cached[1])
+        out = []
+        for word in words.split():
+            plain = word.lower().strip(".,;:!?¿¡\"'()")
+            if len(plain) < 4 or plain in known:
+                out.append(word)
+                continue
+            close = difflib.get_close_matches(plain, cached[1], n=1, cutoff=0.75)
+            out.append(close[0] if close else word)
+        return " ".join(out)
 
     async def _has_trigram(self, s: AsyncSession) -> bool:
         if self._trigram is None:
@@ -176,6 +209,8 @@ class HelpCentre:
                 ) from None
         async with self._sm() as s:
             trigram = await self._has_trigram(s)
+            if not trigram:
+                words = await self._corrected(s, loc, words)
             typo = " OR :q <% (a.title || ' ' || a.keywords)" if trigram else ""
             similarity = (
                 "word_similarity(:q, a.title || ' ' || a.keywords)::float8" if trigram else "0.0"

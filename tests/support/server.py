@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
 from bff.app import create_app
@@ -27,9 +28,12 @@ def free_port() -> int:
 class Api:
     """A GraphQL client speaking to a live server over HTTP and websockets."""
 
-    def __init__(self, base_url: str, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, base_url: str, http: httpx.AsyncClient, app: Starlette | None = None
+    ) -> None:
         self.base_url = base_url
         self.http = http
+        self.app = app  # in-process servers: the app (its `state.services`, for test clocks)
 
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
@@ -107,7 +111,7 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            yield Api(base, http)
+            yield Api(base, http, app)
     finally:
         server.should_exit = True
         await task
