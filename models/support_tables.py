@@ -32,7 +32,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -101,12 +100,6 @@ class HelpArticle(Base):
         UniqueConstraint("slug", "locale", name="uq_help_articles_slug_locale"),
         Index("ix_help_articles_search", "search", postgresql_using="gin"),
         Index("ix_help_articles_listing", "locale", "category", "updated_at"),
-        # Created by the migration only where pg_trgm exists (see its docstring).
-        Index(
-            "ix_help_articles_trgm",
-            text("((title::text || ' '::text) || keywords::text) gin_trgm_ops"),
-            postgresql_using="gin",
-        ),
     )
 
 
@@ -234,4 +227,6 @@ class SupportAudit(Base):
     )
 
 
-TRIGRAM_TEXT = text("(help_articles.title || ' ' || help_articles.keywords)")
+# Created by migration 0010 only where pg_trgm exists (the embedded pgserver wheel lacks it),
+# so it is not declared above; tests/test_contract.py knows it by this name.
+CONDITIONAL_INDEXES = frozenset({"ix_help_articles_trgm"})

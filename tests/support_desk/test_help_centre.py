@@ -41,9 +41,7 @@ async def search(api: Api, q: str | None, locale: str, **more: Any) -> list[dict
         ("fracionadas", "es"),
     ],
 )
-async def test_the_fractional_shares_article_ranks_first(
-    api: Api, query: str, locale: str
-) -> None:
+async def test_the_fractional_shares_article_ranks_first(api: Api, query: str, locale: str) -> None:
     found = await search(api, query, locale)
     assert found, f"nothing found for {query!r}"
     assert found[0]["slug"] == "fractional-shares"
