@@ -1,12 +1,13 @@
 """The help centre: articles per locale, ranked full-text search with typo tolerance, feedback.
 
 - Search: `websearch_to_tsquery` under the locale's dictionary (raw user input never errors)
-  against the generated `search` column; full-text hits rank first (score 1 + `ts_rank_cd`
-  normalised to [0, 1)), then, where pg_trgm exists, trigram word-similarity matches of the
-  title and keywords (`<%`, score = similarity < 1), so "fractonal" still finds "Fractional
-  shares". Without pg_trgm (the embedded pgserver wheel lacks it) query words unknown to the
-  titles and keywords are first corrected to the closest known word (difflib), so typos are
-  still tolerated, less finely.
+  against the generated `search` column. Articles with every word rank first (score 2 +
+  `ts_rank_cd` normalised to [0, 1)), then those with any of the words (1 + rank; a ticket
+  subject such as "fractional shares question" still suggests the article), then, where
+  pg_trgm exists, trigram word-similarity matches of the title and keywords (`<%`, score =
+  similarity < 1), so "fractonal" still finds "Fractional shares". Without pg_trgm (the
+  embedded pgserver wheel lacks it) query words unknown to the titles and keywords are first
+  corrected to the closest known word (difflib), so typos are still tolerated, less finely.
 - Pages are keyset on (score, id) with a search, (updated_at, id) without; both through the one
   cursor codec (`models.pagination`).
 - Snippets: `ts_headline` on the page's rows only, Markdown markup stripped, HTML-escaped, the
@@ -51,6 +52,7 @@ HEADLINE_OPTIONS = (
     'MaxFragments=2, FragmentDelimiter=" … "'
 )
 VOCABULARY_TTL_SECONDS = 60.0
+_WORD = re.compile(r"\w+")
 _MARKDOWN_NOISE = re.compile(r"(^|\s)#{1,6}\s|[*_`>]|!?\[([^\]]*)\]\([^)]*\)")
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -66,6 +68,12 @@ def locale_of(raw: str | None) -> str:
     """`es`, `es-MX` → `es`; anything else (or nothing) → `en`."""
     base = (raw or "en").strip().lower().split("-")[0]
     return base if base in LOCALES else "en"
+
+
+def any_words(query: str) -> str:
+    """The query's words as alternatives ("a or b"), its operators and quotes dropped."""
+    words = [w for w in _WORD.findall(query) if w.lower() != "or"]
+    return " or ".join(words)
 
 
 def snippet_html(headline: str) -> str:
@@ -216,16 +224,18 @@ class HelpCentre:
                 "word_similarity(:q, a.title || ' ' || a.keywords)::float8" if trigram else "0.0"
             )
             sql = f"""
-                WITH q AS (SELECT websearch_to_tsquery(CAST(:dict AS regconfig), :q) AS tsq),
+                WITH q AS (SELECT websearch_to_tsquery(CAST(:dict AS regconfig), :q) AS tsq,
+                                  websearch_to_tsquery(CAST(:dict AS regconfig), :any) AS anyq),
                 hits AS (
-                    SELECT a.id, CASE WHEN a.search @@ q.tsq
-                        THEN 1.0::float8 + ts_rank_cd(a.search, q.tsq, 32)::float8
+                    SELECT a.id, CASE WHEN a.search @@ q.anyq
+                        THEN CASE WHEN a.search @@ q.tsq THEN 2.0::float8 ELSE 1.0::float8 END
+                             + ts_rank_cd(a.search, q.anyq, 32)::float8
                         ELSE {similarity} END AS score
                     FROM help_articles a, q
                     WHERE a.locale = :locale
                       AND (a.published OR :unpublished)
                       AND (CAST(:category AS text) IS NULL OR a.category = :category)
-                      AND (a.search @@ q.tsq{typo})
+                      AND (a.search @@ q.anyq{typo})
                 ),
                 page AS (
                     SELECT id, score FROM hits
@@ -235,7 +245,7 @@ class HelpCentre:
                     LIMIT :limit
                 )
                 SELECT page.id, page.score,
-                       ts_headline(CAST(:dict AS regconfig), a.body, q.tsq, :options) AS headline
+                       ts_headline(CAST(:dict AS regconfig), a.body, q.anyq, :options) AS headline
                 FROM page JOIN help_articles a ON a.id = page.id, q
                 ORDER BY page.score DESC, page.id DESC
             """  # noqa: S608 - the two fragments are constants chosen above, never input
@@ -245,6 +255,7 @@ class HelpCentre:
                     {
                         "dict": DICTIONARIES[loc],
                         "q": words,
+                        "any": any_words(words),
                         "locale": loc,
                         "unpublished": include_unpublished,
                         "category": category.strip().lower() if category else None,
