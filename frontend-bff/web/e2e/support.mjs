@@ -36,6 +36,12 @@ async function snap(page, name) {
   await page.screenshot({ path: join(OUT, `support-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
 }
 
+/** The first search result is `title` (the server's ranking, shown in order). */
+async function firstResult(page, title) {
+  const first = page.getByTestId("help-results").getByRole("link").first();
+  await first.filter({ hasText: title }).waitFor();
+}
+
 const problems = [];
 async function signedIn(browser, label, email, viewport) {
   const context = await browser.newContext({ baseURL: BASE, locale: "en-US", viewport });
@@ -71,7 +77,8 @@ try {
     const { page } = customer;
     await page.getByRole("link", { name: "Help centre" }).click();
     await page.getByLabel("Search help").fill("fractonal");
-    await page.getByTestId("help-results").getByRole("link", { name: "Fractional shares" }).waitFor();
+    await page.getByRole("heading", { name: "Best matches" }).waitFor();
+    await firstResult(page, "Fractional shares");
     await audit(page, "help centre");
     await snap(page, "help-search");
   });
@@ -95,6 +102,9 @@ try {
   await step("the agent finds it in the queue and opens it, with the customer's summary", async () => {
     const { page } = agent;
     await page.getByTestId("staff-desk-link").click();
+    await page.getByRole("link", { name: subject }).waitFor();
+    await audit(page, "staff queue");
+    await snap(page, "staff-queue");
     await page.getByRole("link", { name: subject }).click();
     await page.waitForURL(ticketUrl);
     await page.getByTestId("customer-summary").waitFor();
@@ -156,7 +166,8 @@ try {
     await page.getByRole("heading", { name: "Ajustes" }).waitFor();
     await page.getByRole("link", { name: "Centro de ayuda" }).click();
     await page.getByLabel("Buscar en la ayuda").fill("fraccionadas");
-    await page.getByTestId("help-results").getByRole("link", { name: "Acciones fraccionadas" }).waitFor();
+    await page.getByRole("heading", { name: "Mejores resultados" }).waitFor();
+    await firstResult(page, "Acciones fraccionadas");
     await snap(page, "help-es");
   });
   if (problems.length) throw new Error(problems.join("\n"));

@@ -106,9 +106,9 @@ const en = {
   priority: { LOW: "Low priority", NORMAL: "Normal priority", HIGH: "High priority", URGENT: "Urgent" },
   staff: {
     desk: "Support desk", queue: "Support queue", queueFilter: "Queue", queues: { ALL: "All", UNASSIGNED: "Unassigned", MINE: "Mine", BREACHED: "SLA breached" },
-    anyStatus: "Any status", empty: "Nothing in this queue.", internal: "Internal note (staff only)", internalNote: "internal note", macro: "Canned reply", pickMacro: "Insert a canned reply…",
+    waitingCustomer: "Waiting for customer", anyStatus: "Any status", empty: "Nothing in this queue.", internal: "Internal note (staff only)", internalNote: "internal note", macro: "Canned reply", pickMacro: "Insert a canned reply…",
     ticket: "Ticket", customer: "Customer", firstDue: "First reply due", resolveDue: "resolution due", me: "me",
-    moveTo: { OPEN: "Reopen", PENDING_CUSTOMER: "Wait for customer", RESOLVED: "Resolve", CLOSED: "Close" },
+    moveTo: { OPEN: "Mark open", PENDING_CUSTOMER: "Wait for customer", RESOLVED: "Resolve", CLOSED: "Close" },
     kyc: "Verification", twoFactor: "2FA", on: "on", off: "off", since: "customer since", buyingPower: "Buying power",
     recentOrders: "Recent orders", recentTransactions: "Recent transfers", audited: "Read-only. Each view is recorded in the audit trail for this ticket.",
   },

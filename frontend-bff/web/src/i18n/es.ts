@@ -108,9 +108,9 @@ const es: Messages = {
   priority: { LOW: "Prioridad baja", NORMAL: "Prioridad normal", HIGH: "Prioridad alta", URGENT: "Urgente" },
   staff: {
     desk: "Mesa de soporte", queue: "Cola de soporte", queueFilter: "Cola", queues: { ALL: "Todas", UNASSIGNED: "Sin asignar", MINE: "Mías", BREACHED: "SLA incumplido" },
-    anyStatus: "Cualquier estado", empty: "No hay nada en esta cola.", internal: "Nota interna (solo personal)", internalNote: "nota interna", macro: "Respuesta predefinida", pickMacro: "Insertar una respuesta predefinida…",
+    waitingCustomer: "Esperando al cliente", anyStatus: "Cualquier estado", empty: "No hay nada en esta cola.", internal: "Nota interna (solo personal)", internalNote: "nota interna", macro: "Respuesta predefinida", pickMacro: "Insertar una respuesta predefinida…",
     ticket: "Consulta", customer: "Cliente", firstDue: "Primera respuesta antes de", resolveDue: "resolución antes de", me: "yo",
-    moveTo: { OPEN: "Reabrir", PENDING_CUSTOMER: "Esperar al cliente", RESOLVED: "Resolver", CLOSED: "Cerrar" },
+    moveTo: { OPEN: "Marcar abierta", PENDING_CUSTOMER: "Esperar al cliente", RESOLVED: "Resolver", CLOSED: "Cerrar" },
     kyc: "Verificación", twoFactor: "2FA", on: "activada", off: "desactivada", since: "cliente desde", buyingPower: "Poder de compra",
     recentOrders: "Órdenes recientes", recentTransactions: "Transferencias recientes", audited: "Solo lectura. Cada consulta queda registrada en la auditoría de esta consulta.",
   },

@@ -72,7 +72,7 @@ function CustomerSummary({ ticketId }: { ticketId: string }) {
   return (
     <div className="stack small" data-testid="customer-summary">
       <p><strong>{c.username}</strong> · {c.email}<br />
-        <span className="muted">{[c.firstName, c.lastName].filter(Boolean).join(" ")} · {t("staff.kyc")}: {c.kycStatus} · {t("staff.twoFactor")}: {c.twoFactorEnabled ? t("staff.on") : t("staff.off")} · {t("staff.since")} {formatDateTime(c.createdAt, locale)}</span></p>
+        <span className="muted">{[c.firstName, c.lastName].filter(Boolean).map((n) => `${n} · `).join("")}{t("staff.kyc")}: {c.kycStatus} · {t("staff.twoFactor")}: {c.twoFactorEnabled ? t("staff.on") : t("staff.off")} · {t("staff.since")} {formatDateTime(c.createdAt, locale)}</span></p>
       <p>{t("staff.buyingPower")}: <strong>{formatMoney(c.account.buyingPower, c.account.baseCurrency, locale)}</strong></p>
       <h3>{t("staff.recentOrders")}</h3>
       {c.recentOrders.length === 0 ? <p className="muted">—</p> : (

@@ -13,10 +13,11 @@ import { ArticleList, useDebounced } from "./Help";
 
 const CATEGORIES: SupportCategory[] = ["ACCOUNT", "FUNDING", "ORDERS", "TAXES", "SECURITY", "OTHER"];
 
-export function StatusBadge({ ticket }: { ticket: Pick<SupportTicketFieldsFragment, "status" | "slaBreached"> }) {
+export function StatusBadge({ ticket, staff }: { ticket: Pick<SupportTicketFieldsFragment, "status" | "slaBreached">; staff?: boolean }) {
   const { t } = useTranslation();
+  const label = staff && ticket.status === "PENDING_CUSTOMER" ? t("staff.waitingCustomer") : t(`ticketStatus.${ticket.status}`);
   const tone = ticket.status === "RESOLVED" || ticket.status === "CLOSED" ? "neutral" : ticket.status === "PENDING_CUSTOMER" ? "info" : "success";
-  return <span className={`badge badge-${tone}`} data-testid="ticket-status">{t(`ticketStatus.${ticket.status}`)}</span>;
+  return <span className={`badge badge-${tone}`} data-testid="ticket-status">{label}</span>;
 }
 
 function NewTicket() {
@@ -85,7 +86,7 @@ export function TicketList({ tickets, staff }: { tickets: readonly SupportTicket
           {tickets.map((ticket) => (
             <tr key={ticket.id} data-ticket={ticket.id}>
               <td><Link to={`/support/${ticket.id}`}>{ticket.subject}</Link><div className="muted small">{t(`supportCategory.${ticket.category}`)} · {t(`priority.${ticket.priority}`)}</div></td>
-              <td><StatusBadge ticket={ticket} /></td>
+              <td><StatusBadge ticket={ticket} staff={staff} /></td>
               {staff ? <td>{ticket.slaBreached ? <span className="badge badge-danger" data-testid="sla-breached">{t("support.breached")}</span> : <span className="badge badge-success">{t("support.onTrack")}</span>}</td> : null}
               {staff ? <td>{ticket.assignee?.username ?? <span className="muted">{t("support.unassigned")}</span>}</td> : null}
               <td className="nowrap">{formatDateTime(ticket.updatedAt, locale)}</td>

@@ -117,7 +117,7 @@ export function TicketPage() {
     <div className="page">
       <Link to={staff ? "/staff" : "/support"} className="muted">← {staff ? t("staff.queue") : t("support.back")}</Link>
       <div className={staff ? "grid-2 ticket-layout" : ""}>
-        <Card title={ticket.subject} action={<StatusBadge ticket={ticket} />}>
+        <Card title={ticket.subject} action={<StatusBadge ticket={ticket} staff={staff} />}>
           <p className="muted small">{t(`supportCategory.${ticket.category}`)} · {t(`priority.${ticket.priority}`)} · {formatDateTime(ticket.createdAt, locale)}{ticket.orderId ? ` · ${t("support.order")} ${ticket.orderId.slice(0, 8)}` : ""}</p>
           <ol className="chat" aria-live="polite" data-testid="chat">
             {messages.map((m) => (
