@@ -3,9 +3,11 @@
 - Search: `websearch_to_tsquery` under the locale's dictionary (raw user input never errors)
   against the generated `search` column. Articles with every word rank first (score 2 +
   `ts_rank_cd` normalised to [0, 1)), then those with any of the words (1 + rank; a ticket
-  subject such as "fractional shares question" still suggests the article), then, where
-  pg_trgm exists, trigram word-similarity matches of the title and keywords (`<%`, score =
-  similarity < 1), so "fractonal" still finds "Fractional shares". Without pg_trgm (the
+  subject such as "fractional shares question" still suggests the article). When no word
+  matches as written and pg_trgm exists, a second query ranks trigram word-similarity matches
+  of the title and keywords (`<%`, score = similarity < 1), so "fractonal" still finds
+  "Fractional shares"; it runs only then, so the common case stays on the GIN index of
+  `search` (and a page cursor's score says which of the two it continues). Without pg_trgm (the
   embedded pgserver wheel lacks it) query words unknown to the titles and keywords are first
   corrected to the closest known word (difflib), so typos are still tolerated, less finely.
 - Pages are keyset on (score, id) with a search, (updated_at, id) without; both through the one
@@ -23,13 +25,15 @@ import html
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -152,6 +156,45 @@ def clean_draft(draft: ArticleDraft) -> ArticleDraft:
     return ArticleDraft(slug, locale, title, body, category, keywords, draft.published)
 
 
+FULL_TEXT = (
+    "a.search @@ q.anyq",
+    "CASE WHEN a.search @@ q.tsq THEN 2.0::float8 ELSE 1.0::float8 END"
+    " + ts_rank_cd(a.search, q.anyq, 32)::float8",
+)
+TRIGRAM = (
+    ":q <% (a.title || ' ' || a.keywords)",
+    "word_similarity(:q, a.title || ' ' || a.keywords)::float8",
+)
+
+
+def _search_sql(mode: tuple[str, str]) -> str:
+    """One ranked page of matches: `mode` is (match condition, score), FULL_TEXT or TRIGRAM."""
+    match, score = mode
+    return f"""
+        WITH q AS (SELECT websearch_to_tsquery(CAST(:dict AS regconfig), :q) AS tsq,
+                          websearch_to_tsquery(CAST(:dict AS regconfig), :any) AS anyq),
+        hits AS (
+            SELECT a.id, {score} AS score
+            FROM help_articles a, q
+            WHERE a.locale = :locale
+              AND (a.published OR :unpublished)
+              AND (CAST(:category AS text) IS NULL OR a.category = :category)
+              AND {match}
+        ),
+        page AS (
+            SELECT id, score FROM hits
+            WHERE CAST(:cursor_score AS float8) IS NULL
+               OR (score, id) < (CAST(:cursor_score AS float8), CAST(:cursor_id AS uuid))
+            ORDER BY score DESC, id DESC
+            LIMIT :limit
+        )
+        SELECT page.id, page.score,
+               ts_headline(CAST(:dict AS regconfig), a.body, q.anyq, :options) AS headline
+        FROM page JOIN help_articles a ON a.id = page.id, q
+        ORDER BY page.score DESC, page.id DESC
+    """  # noqa: S608 - `mode` is one of the two constants above, never input
+
+
 class HelpCentre:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessionmaker
@@ -215,57 +258,27 @@ class HelpCentre:
                 raise DomainError.one(
                     ErrorCode.INVALID_INPUT, "Not a valid cursor.", "after"
                 ) from None
+        params = {
+            "dict": DICTIONARIES[loc],
+            "locale": loc,
+            "unpublished": include_unpublished,
+            "category": category.strip().lower() if category else None,
+            "cursor_score": cursor[0] if cursor else None,
+            "cursor_id": str(cursor[1]) if cursor else None,
+            "limit": limit + 1,
+            "options": HEADLINE_OPTIONS,
+        }
         async with self._sm() as s:
             trigram = await self._has_trigram(s)
             if not trigram:
                 words = await self._corrected(s, loc, words)
-            typo = " OR :q <% (a.title || ' ' || a.keywords)" if trigram else ""
-            similarity = (
-                "word_similarity(:q, a.title || ' ' || a.keywords)::float8" if trigram else "0.0"
-            )
-            sql = f"""
-                WITH q AS (SELECT websearch_to_tsquery(CAST(:dict AS regconfig), :q) AS tsq,
-                                  websearch_to_tsquery(CAST(:dict AS regconfig), :any) AS anyq),
-                hits AS (
-                    SELECT a.id, CASE WHEN a.search @@ q.anyq
-                        THEN CASE WHEN a.search @@ q.tsq THEN 2.0::float8 ELSE 1.0::float8 END
-                             + ts_rank_cd(a.search, q.anyq, 32)::float8
-                        ELSE {similarity} END AS score
-                    FROM help_articles a, q
-                    WHERE a.locale = :locale
-                      AND (a.published OR :unpublished)
-                      AND (CAST(:category AS text) IS NULL OR a.category = :category)
-                      AND (a.search @@ q.anyq{typo})
-                ),
-                page AS (
-                    SELECT id, score FROM hits
-                    WHERE CAST(:cursor_score AS float8) IS NULL
-                       OR (score, id) < (CAST(:cursor_score AS float8), CAST(:cursor_id AS uuid))
-                    ORDER BY score DESC, id DESC
-                    LIMIT :limit
-                )
-                SELECT page.id, page.score,
-                       ts_headline(CAST(:dict AS regconfig), a.body, q.anyq, :options) AS headline
-                FROM page JOIN help_articles a ON a.id = page.id, q
-                ORDER BY page.score DESC, page.id DESC
-            """  # noqa: S608 - the two fragments are constants chosen above, never input
-            rows = (
-                await s.execute(
-                    text(sql),
-                    {
-                        "dict": DICTIONARIES[loc],
-                        "q": words,
-                        "any": any_words(words),
-                        "locale": loc,
-                        "unpublished": include_unpublished,
-                        "category": category.strip().lower() if category else None,
-                        "cursor_score": cursor[0] if cursor else None,
-                        "cursor_id": str(cursor[1]) if cursor else None,
-                        "limit": limit + 1,
-                        "options": HEADLINE_OPTIONS,
-                    },
-                )
-            ).all()
+            params |= {"q": words, "any": any_words(words)}
+            rows: Sequence[Row[Any]] = ()
+            if cursor is None or cursor[0] >= 1.0:
+                rows = (await s.execute(text(_search_sql(FULL_TEXT)), params)).all()
+            if trigram and not rows and (cursor is None or cursor[0] < 1.0):
+                # Nothing matched the words as written: the typo fallback.
+                rows = (await s.execute(text(_search_sql(TRIGRAM)), params)).all()
             ids = [r.id for r in rows[:limit]]
             articles = {
                 a.id: a for a in await s.scalars(select(HelpArticle).where(HelpArticle.id.in_(ids)))
