@@ -49,7 +49,16 @@ from models.funds import FundTransaction
 from models.orders import Order
 from models.pagination import Page
 from models.portfolios import parse_id
+from models.support_files import (
+    MAX_ATTACHMENT_BYTES,
+    AttachmentMeta,
+    AttachmentStore,
+    PostgresAttachments,
+    safe_filename,
+    sniff,
+)
 from models.support_tables import (
+    SupportAttachment,
     SupportAudit,
     SupportCategory,
     SupportMacro,
@@ -139,6 +148,14 @@ class TicketView:
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageView:
     id: uuid.UUID
     ticket_id: uuid.UUID
@@ -148,22 +165,29 @@ class MessageView:
     body: str
     internal: bool
     created_at: datetime
+    attachment: AttachmentRef | None = None
 
     def to_doc(self) -> dict[str, object]:
+        a = self.attachment
         return {
             "id": str(self.id), "ticketId": str(self.ticket_id), "authorId": str(self.author_id),
             "authorUsername": self.author_username, "authorRole": self.author_role.value,
             "body": self.body, "internal": self.internal,
             "createdAt": self.created_at.isoformat(),
+            "attachment": [str(a.id), a.filename, a.content_type, a.size] if a else None,
         }  # fmt: skip
 
     @classmethod
     def from_doc(cls, doc: dict[str, object]) -> MessageView:
+        raw = doc.get("attachment")
+        ref = None
+        if isinstance(raw, list):
+            ref = AttachmentRef(uuid.UUID(str(raw[0])), str(raw[1]), str(raw[2]), int(raw[3]))
         return cls(
             uuid.UUID(str(doc["id"])), uuid.UUID(str(doc["ticketId"])),
             uuid.UUID(str(doc["authorId"])), str(doc["authorUsername"]),
             Role(str(doc["authorRole"])), str(doc["body"]), bool(doc["internal"]),
-            datetime.fromisoformat(str(doc["createdAt"])),
+            datetime.fromisoformat(str(doc["createdAt"])), ref,
         )  # fmt: skip
 
 
@@ -211,9 +235,11 @@ class SupportDesk:
         config: SupportConfig,
         send_email: SendEmail,
         link_base: Callable[[], str],
+        files: AttachmentStore | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._link_base = link_base
+        self.files: AttachmentStore = files or PostgresAttachments(sessionmaker)
         self._sm = sessionmaker
         self._redis = redis
         self._prefix = prefix
@@ -454,10 +480,14 @@ class SupportDesk:
         """Oldest first. Customers never get internal notes (filtered here, in SQL)."""
         limit = pagination.page_size(first, default=50)
         stmt = (
-            select(SupportMessage, User.username, User.role)
+            select(
+                SupportMessage, User.username, User.role, SupportAttachment.filename,
+                SupportAttachment.content_type, SupportAttachment.size,
+            )
             .join(User, User.id == SupportMessage.author_id)
+            .outerjoin(SupportAttachment, SupportAttachment.id == SupportMessage.attachment_id)
             .where(SupportMessage.ticket_id == ticket_id)
-        )
+        )  # fmt: skip
         if not viewer.staff:
             stmt = stmt.where(
                 SupportMessage.user_id == viewer.user_id, SupportMessage.internal.is_(False)
@@ -474,19 +504,42 @@ class SupportDesk:
         async with self._sm() as s:
             rows = (await s.execute(stmt)).all()
         items = [
-            MessageView(m.id, m.ticket_id, m.author_id, name, role, m.body, m.internal,
-                        m.created_at)
-            for m, name, role in rows[:limit]
+            MessageView(
+                m.id, m.ticket_id, m.author_id, name, role, m.body, m.internal, m.created_at,
+                AttachmentRef(m.attachment_id, fname, ctype, size) if m.attachment_id else None,
+            )
+            for m, name, role, fname, ctype, size in rows[:limit]
         ]  # fmt: skip
         return Page(items, len(rows) > limit)
 
     async def send(
-        self, viewer: Viewer, ticket_id: str | None, body: str | None, internal: bool = False
+        self,
+        viewer: Viewer,
+        ticket_id: str | None,
+        body: str | None,
+        internal: bool = False,
+        *,
+        attachment: tuple[str | None, bytes] | None = None,
     ) -> MessageView:
+        """A message (or, with `attachment` = (filename, bytes), a file as a message)."""
         if internal and not viewer.staff:
             raise DomainError.one(
                 ErrorCode.NOT_ALLOWED, "Only support staff write internal notes.", "internal"
             )
+        content_type = None
+        if attachment is not None:
+            if len(attachment[1]) > MAX_ATTACHMENT_BYTES:
+                raise DomainError.one(
+                    ErrorCode.ATTACHMENT_TOO_LARGE, "Attachments are at most 10 MB.", "file"
+                )
+            content_type = sniff(attachment[1])
+            if content_type is None:
+                raise DomainError.one(
+                    ErrorCode.UNSUPPORTED_ATTACHMENT,
+                    "Attach an image (PNG, JPEG, GIF, WebP) or a PDF.",
+                    "file",
+                )
+            body = safe_filename(attachment[0], content_type)
         clean = self._clean_body(body)
         await self._rate("messages", viewer.user_id, self.config.messages_per_minute, 60)
         async with self._sm.begin() as s:
@@ -512,16 +565,25 @@ class SupportDesk:
                     ticket.status = TicketStatus.OPEN
                 ticket.customer_read_at = now
             ticket.updated_at = now
+            ref = None
+            if attachment is not None and content_type is not None:
+                meta = AttachmentMeta(
+                    uuid.uuid4(), ticket.id, ticket.user_id, clean, content_type,
+                    len(attachment[1]), now,
+                )  # fmt: skip
+                await self.files.put(s, meta, viewer.user_id, attachment[1])
+                ref = AttachmentRef(meta.id, meta.filename, meta.content_type, meta.size)
             message = SupportMessage(
                 id=uuid.uuid4(), ticket_id=ticket.id, user_id=ticket.user_id,
                 author_id=viewer.user_id, body=clean, internal=internal, created_at=now,
+                attachment_id=ref.id if ref else None,
             )  # fmt: skip
             s.add(message)
             owner = await s.get(User, ticket.user_id)
             assignee = await s.get(User, ticket.assignee_id) if ticket.assignee_id else None
             view = MessageView(
                 message.id, ticket.id, viewer.user_id, author.username, author.role, clean,
-                internal, now,
+                internal, now, ref,
             )  # fmt: skip
             subject = ticket.subject
         await self._publish(ticket.id, {"kind": "message", "message": view.to_doc()}, internal)
@@ -547,6 +609,29 @@ class SupportDesk:
             f"{message.author_username} wrote:\n\n{message.body}\n\nReply at {link}\n",
             f"support-message:{message.id}",
         )
+
+    async def attachment(
+        self, viewer: Viewer, attachment_id: str | None
+    ) -> tuple[AttachmentMeta, bytes] | None:
+        """The file, if its ticket exists for the viewer (staff reads are audited)."""
+        ident = parse_id(attachment_id)
+        meta = await self.files.meta(ident) if ident else None
+        if meta is None:
+            return None
+        async with self._sm.begin() as s:
+            try:
+                ticket = await self._visible(s, viewer, meta.ticket_id, lock=False)
+            except DomainError:
+                return None
+            internal = await s.scalar(
+                select(SupportMessage.internal).where(SupportMessage.attachment_id == meta.id)
+            )
+            if internal and not viewer.staff:
+                return None
+            if viewer.staff:
+                await self._audit(s, viewer, ticket, "VIEW_ATTACHMENT")
+        data = await self.files.read(meta.id)
+        return (meta, data) if data is not None else None
 
     async def mark_read(self, viewer: Viewer, ticket_id: str | None) -> TicketView:
         async with self._sm.begin() as s:

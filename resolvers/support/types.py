@@ -111,6 +111,20 @@ class SupportAuthor:
     role: Role
 
 
+@strawberry.type(
+    name="SupportAttachment",
+    description="A file sent in a conversation (an image or a PDF, type checked by content). "
+    "Download it from `url` with the same Authorization header: it is always served as an "
+    "attachment, never rendered inline.",
+)
+class SupportAttachmentType:
+    id: strawberry.ID
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
 @strawberry.type(name="SupportMessage")
 class SupportMessageType:
     id: strawberry.ID
@@ -119,6 +133,7 @@ class SupportMessageType:
     body: str = strawberry.field(description="Plain text as written: clients show it as text.")
     internal: bool = strawberry.field(description="A staff-only note (never sent to customers).")
     created_at: datetime
+    attachment: SupportAttachmentType | None = None
 
     @classmethod
     def from_view(cls, m: MessageView) -> SupportMessageType:
@@ -131,6 +146,15 @@ class SupportMessageType:
             body=m.body,
             internal=m.internal,
             created_at=m.created_at,
+            attachment=SupportAttachmentType(
+                id=strawberry.ID(str(m.attachment.id)),
+                filename=m.attachment.filename,
+                content_type=m.attachment.content_type,
+                size=m.attachment.size,
+                url=f"/support/attachments/{m.attachment.id}",
+            )
+            if m.attachment
+            else None,
         )
 
 
