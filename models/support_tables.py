@@ -3,7 +3,9 @@ audit trail and attachments.
 
 - `help_articles.search` is a generated `tsvector`: the title (weight A), keywords (B) and body
   (C) under the article's locale's dictionary (`spanish` for `es`, `english` otherwise), so
-  stemming matches the language; a GIN index serves `@@`. A trigram GIN index on
+  stemming matches the language; a GIN index serves `@@`. `search_head` is the same for the
+  title and keywords alone: what ranking reads (a few lexemes a row, so ranking thousands of
+  matches of a common word stays fast). A trigram GIN index on
   `title || ' ' || keywords` (pg_trgm) serves the typo fallback (`<%`, word similarity).
 - A ticket carries its SLA due times (computed from its priority when opened or re-prioritised)
   and the moments the clock compares them with (first staff reply, resolution).
@@ -43,6 +45,14 @@ LOCALES = ("en", "es")
 CATEGORIES = ("account", "funding", "orders", "market-hours", "fractional-shares", "taxes",
               "security")  # fmt: skip
 
+HEAD_EXPRESSION = (
+    "CASE WHEN locale = 'es' THEN "
+    "setweight(to_tsvector('spanish'::regconfig, coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('spanish'::regconfig, coalesce(keywords, '')), 'B') "
+    "ELSE "
+    "setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('english'::regconfig, coalesce(keywords, '')), 'B') END"
+)
 SEARCH_EXPRESSION = (
     "CASE WHEN locale = 'es' THEN "
     "setweight(to_tsvector('spanish'::regconfig, coalesce(title, '')), 'A') || "
@@ -95,6 +105,8 @@ class HelpArticle(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     search: Mapped[str] = mapped_column(TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True))
+    # Title and keywords only: small, so ranking thousands of matches stays cheap.
+    search_head: Mapped[str] = mapped_column(TSVECTOR, Computed(HEAD_EXPRESSION, persisted=True))
 
     __table_args__ = (
         UniqueConstraint("slug", "locale", name="uq_help_articles_slug_locale"),

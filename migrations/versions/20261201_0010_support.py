@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('search', postgresql.TSVECTOR(), sa.Computed("CASE WHEN locale = 'es' THEN setweight(to_tsvector('spanish'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('spanish'::regconfig, coalesce(keywords, '')), 'B') || setweight(to_tsvector('spanish'::regconfig, coalesce(body, '')), 'C') ELSE setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('english'::regconfig, coalesce(keywords, '')), 'B') || setweight(to_tsvector('english'::regconfig, coalesce(body, '')), 'C') END", persisted=True), nullable=False),
+    sa.Column('search_head', postgresql.TSVECTOR(), sa.Computed("CASE WHEN locale = 'es' THEN setweight(to_tsvector('spanish'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('spanish'::regconfig, coalesce(keywords, '')), 'B') ELSE setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('english'::regconfig, coalesce(keywords, '')), 'B') END", persisted=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_help_articles')),
     sa.UniqueConstraint('slug', 'locale', name='uq_help_articles_slug_locale')
     )
