@@ -1,7 +1,8 @@
 """Support attachments over plain HTTP (GraphQL bodies are capped at 1 MiB; files go up to 10 MB).
 
 - `POST /support/tickets/{ticket_id}/attachments`: the raw file as the body (any declared type:
-  the content decides), `X-Filename` optional, `Authorization: Bearer` required. Answers like a
+  the content decides), `X-Filename` optional (URL-encoded), `Authorization: Bearer` required.
+  Answers like a
   mutation: 200 with `{"message": {...}, "errors": []}`, or 200 with `errors` [{field, code,
   message}] (NOT_FOUND, TICKET_CLOSED, ATTACHMENT_TOO_LARGE, UNSUPPORTED_ATTACHMENT,
   RATE_LIMITED), 401 without a valid token.
@@ -14,7 +15,7 @@ The rules (who may, limits, types, audit) are `models.support_desk`'s; this is o
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,7 +62,7 @@ async def upload(request: Request) -> Response:
             viewer,
             request.path_params["ticket_id"],
             None,
-            attachment=(request.headers.get("x-filename"), data),
+            attachment=(unquote(request.headers.get("x-filename", "")), data),
         )
     except DomainError as exc:
         errors = [{"field": p.field, "code": p.code.value, "message": p.message}

@@ -127,6 +127,19 @@ try {
     await snap(customer.page, "customer-chat");
   });
 
+  await step("the customer attaches a screenshot and the agent downloads it", async () => {
+    const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
+    await customer.page.getByTestId("attach-input").setInputFiles({ name: "my screen.png", mimeType: "image/png", buffer: png });
+    await customer.page.getByTestId("attachment").filter({ hasText: "my screen.png" }).waitFor();
+    const link = agent.page.getByTestId("attachment").filter({ hasText: "my screen.png" });
+    await link.waitFor();
+    const [download] = await Promise.all([agent.page.waitForEvent("download"), link.click()]);
+    if (download.suggestedFilename() !== "my screen.png") throw new Error(`downloaded ${download.suggestedFilename()}`);
+    const fake = Buffer.from("<html><script>alert(1)</script></html>");
+    await customer.page.getByTestId("attach-input").setInputFiles({ name: "cat.png", mimeType: "image/png", buffer: fake });
+    await customer.page.getByText("Attach an image (PNG, JPEG, GIF, WebP) or a PDF.").waitFor();
+  });
+
   await step("an internal note stays on the staff side", async () => {
     const { page } = agent;
     await page.getByTestId("internal-toggle").check();

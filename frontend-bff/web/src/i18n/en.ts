@@ -57,7 +57,7 @@ const en = {
     status: "Status", placed: "Placed", actions: "Actions", fills: "Fills", avgPrice: "Average price", value: "Value", stop: "stop",
     noOpen: "No open orders", noPast: "No past orders yet", cancelOrder: "Cancel order", keepOrder: "Keep order",
     confirmTitle: "Cancel this order?", confirmBody: "Your {{kind}} order to {{side}} {{symbol}} will be cancelled and its hold released.",
-    cancelled: "Your {{symbol}} order was cancelled.", cancelAria: "Cancel {{symbol}} order",
+    cancelled: "Your {{symbol}} order was cancelled.", helpAria: "Get help with this {{symbol}} order", cancelAria: "Cancel {{symbol}} order",
   },
   funds: {
     move: "Move money", direction: "Direction", deposit: "Deposit", withdraw: "Withdraw", amount: "Amount", currency: "Currency",
@@ -93,7 +93,7 @@ const en = {
   },
   helpCategory: { account: "Account", funding: "Funding", orders: "Orders", "market-hours": "Market hours", "fractional-shares": "Fractional shares", taxes: "Taxes", security: "Security" },
   support: {
-    title: "Support", browseHelp: "Browse the help centre", newTicket: "Ask our team", subject: "Subject", category: "Topic", message: "Message",
+    attach: "Attach a file", title: "Support", browseHelp: "Browse the help centre", newTicket: "Ask our team", subject: "Subject", category: "Topic", message: "Message",
     suggested: "These articles may answer it:", aboutOrder: "This ticket will be about the order you came from.", send: "Send",
     myTickets: "Your tickets", noTickets: "No tickets yet", noTicketsBody: "Questions you send us show up here.",
     status: "Status", sla: "SLA", assignee: "Assignee", updated: "Updated", breached: "Breached", onTrack: "On track", unassigned: "Unassigned",
@@ -113,7 +113,7 @@ const en = {
     recentOrders: "Recent orders", recentTransactions: "Recent transfers", audited: "Read-only. Each view is recorded in the audit trail for this ticket.",
   },
   errors: {
-    MESSAGE_TOO_LONG: "That message is too long.", TICKET_CLOSED: "This ticket is closed: open a new one.", TICKET_NOT_RESOLVED: "You can rate a ticket once it is resolved.", INVALID_STATUS_TRANSITION: "A ticket can't move to that status.", INVALID_ASSIGNEE: "Assign it to a support team member.",
+    ATTACHMENT_TOO_LARGE: "Files are at most 10 MB.", UNSUPPORTED_ATTACHMENT: "Attach an image (PNG, JPEG, GIF, WebP) or a PDF.", MESSAGE_TOO_LONG: "That message is too long.", TICKET_CLOSED: "This ticket is closed: open a new one.", TICKET_NOT_RESOLVED: "You can rate a ticket once it is resolved.", INVALID_STATUS_TRANSITION: "A ticket can't move to that status.", INVALID_ASSIGNEE: "Assign it to a support team member.",
     NETWORK: "We couldn't reach Bourse. Check your connection and try again.",
     INTERNAL: "Something went wrong on our side. Please try again.",
     UNAUTHENTICATED: "Your session ended. Please sign in again.",

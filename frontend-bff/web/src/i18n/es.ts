@@ -59,7 +59,7 @@ const es: Messages = {
     status: "Estado", placed: "Enviada", actions: "Acciones", fills: "Ejecuciones", avgPrice: "Precio medio", value: "Valor", stop: "stop",
     noOpen: "No hay órdenes abiertas", noPast: "Aún no hay órdenes anteriores", cancelOrder: "Cancelar orden", keepOrder: "Mantener orden",
     confirmTitle: "¿Cancelar esta orden?", confirmBody: "Tu orden {{kind}} para {{side}} {{symbol}} se cancelará y se liberará su retención.",
-    cancelled: "Tu orden de {{symbol}} se canceló.", cancelAria: "Cancelar la orden de {{symbol}}",
+    cancelled: "Tu orden de {{symbol}} se canceló.", helpAria: "Pedir ayuda con esta orden de {{symbol}}", cancelAria: "Cancelar la orden de {{symbol}}",
   },
   funds: {
     move: "Mover dinero", direction: "Dirección", deposit: "Ingresar", withdraw: "Retirar", amount: "Importe", currency: "Divisa",
@@ -95,7 +95,7 @@ const es: Messages = {
   },
   helpCategory: { account: "Cuenta", funding: "Fondos", orders: "Órdenes", "market-hours": "Horario de mercado", "fractional-shares": "Acciones fraccionadas", taxes: "Impuestos", security: "Seguridad" },
   support: {
-    title: "Soporte", browseHelp: "Ver el centro de ayuda", newTicket: "Pregunta a nuestro equipo", subject: "Asunto", category: "Tema", message: "Mensaje",
+    attach: "Adjuntar un archivo", title: "Soporte", browseHelp: "Ver el centro de ayuda", newTicket: "Pregunta a nuestro equipo", subject: "Asunto", category: "Tema", message: "Mensaje",
     suggested: "Estos artículos pueden resolverlo:", aboutOrder: "Esta consulta tratará sobre la orden desde la que vienes.", send: "Enviar",
     myTickets: "Tus consultas", noTickets: "Aún no hay consultas", noTicketsBody: "Las preguntas que nos envíes aparecerán aquí.",
     status: "Estado", sla: "SLA", assignee: "Asignada a", updated: "Actualizada", breached: "Incumplido", onTrack: "En plazo", unassigned: "Sin asignar",
@@ -115,7 +115,7 @@ const es: Messages = {
     recentOrders: "Órdenes recientes", recentTransactions: "Transferencias recientes", audited: "Solo lectura. Cada consulta queda registrada en la auditoría de esta consulta.",
   },
   errors: {
-    MESSAGE_TOO_LONG: "El mensaje es demasiado largo.", TICKET_CLOSED: "Esta consulta está cerrada: abre una nueva.", TICKET_NOT_RESOLVED: "Podrás valorar la consulta cuando esté resuelta.", INVALID_STATUS_TRANSITION: "La consulta no puede pasar a ese estado.", INVALID_ASSIGNEE: "Asígnala a alguien del equipo de soporte.",
+    ATTACHMENT_TOO_LARGE: "Los archivos son de 10 MB como máximo.", UNSUPPORTED_ATTACHMENT: "Adjunta una imagen (PNG, JPEG, GIF, WebP) o un PDF.", MESSAGE_TOO_LONG: "El mensaje es demasiado largo.", TICKET_CLOSED: "Esta consulta está cerrada: abre una nueva.", TICKET_NOT_RESOLVED: "Podrás valorar la consulta cuando esté resuelta.", INVALID_STATUS_TRANSITION: "La consulta no puede pasar a ese estado.", INVALID_ASSIGNEE: "Asígnala a alguien del equipo de soporte.",
     NETWORK: "No pudimos conectar con Bourse. Revisa tu conexión e inténtalo de nuevo.",
     INTERNAL: "Algo falló por nuestra parte. Inténtalo de nuevo.",
     UNAUTHENTICATED: "Tu sesión terminó. Vuelve a iniciar sesión.",

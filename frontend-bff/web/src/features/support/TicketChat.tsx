@@ -15,6 +15,7 @@ import { useLocale } from "../../lib/locale";
 import { Button, Card, FormErrors, Skeleton } from "../../ui/components";
 import { fieldError, type UserErrorLike } from "../../ui/errors";
 import { formatDateTime, formatTime } from "../../ui/format";
+import { downloadAttachment, uploadAttachment } from "./attachments";
 import { StaffPanel, StaffTools } from "./StaffDesk";
 import { StatusBadge } from "./Support";
 
@@ -25,7 +26,7 @@ export function TicketPage() {
   const { t } = useTranslation();
   const locale = useLocale();
   const { id = "" } = useParams();
-  const { user } = useAuth();
+  const { user, accessToken } = useAuth();
   const staff = user?.role === "SUPPORT" || user?.role === "ADMIN";
   const [result, refetch] = useQuery({ query: SupportTicketDocument, variables: { id }, requestPolicy: "cache-and-network" });
   const [, sendMessage] = useMutation(SendSupportMessageDocument);
@@ -42,6 +43,7 @@ export function TicketPage() {
   const lastTyping = useRef(0);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const endRef = useRef<HTMLDivElement>(null);
+  const fileRef = useRef<HTMLInputElement>(null);
 
   useSubscription({ query: SupportMessagesDocument, variables: { ticketId: id } }, (_prev: unknown, data: SupportMessagesSubscription) => {
     const message = data.supportMessages;
@@ -98,6 +100,16 @@ export function TicketPage() {
     }
   }
 
+  async function attach(file: File | undefined) {
+    if (!file) return;
+    setBusy(true);
+    const answer = await uploadAttachment(ticket!.id, file, accessToken());
+    setBusy(false);
+    setErrors(answer.errors);
+    if (fileRef.current) fileRef.current.value = "";
+    if (answer.message) refetch({ requestPolicy: "network-only" });
+  }
+
   async function submit(event: FormEvent) {
     event.preventDefault();
     setBusy(true);
@@ -126,7 +138,13 @@ export function TicketPage() {
                   <strong>{m.author.username}</strong>{m.author.role !== "CUSTOMER" ? ` · ${t("support.team")}` : ""}{m.internal ? ` · ${t("staff.internalNote")}` : ""} · {formatTime(m.createdAt, locale)}
                 </div>
                 {/* Text, exactly as written: React escapes it, so markup shows as characters. */}
-                <div className="bubble-body" data-testid="message-body">{m.body}</div>
+                {m.attachment ? (
+                  <button type="button" className="attachment" data-testid="attachment" onClick={() => void downloadAttachment(m.attachment!, accessToken())}>
+                    <span aria-hidden="true">📎</span> {m.attachment.filename} <span className="muted">({Math.max(1, Math.round(m.attachment.size / 1024))} KB)</span>
+                  </button>
+                ) : (
+                  <div className="bubble-body" data-testid="message-body">{m.body}</div>
+                )}
               </li>
             ))}
           </ol>
@@ -142,7 +160,13 @@ export function TicketPage() {
               </div>
               {staff ? <StaffTools internal={internal} setInternal={setInternal} insert={(body) => setText((prev) => (prev ? `${prev}\n${body}` : body))} /> : null}
               <FormErrors errors={errors} fields={["body"]} />
-              <Button type="submit" busy={busy} data-testid="chat-send">{t("support.send")}</Button>
+              <div className="row gap wrap">
+                <Button type="submit" busy={busy} data-testid="chat-send">{t("support.send")}</Button>
+                <label className="btn btn-secondary file-button">
+                  {t("support.attach")}
+                  <input ref={fileRef} type="file" accept="image/png,image/jpeg,image/gif,image/webp,application/pdf" className="sr-only" data-testid="attach-input" onChange={(e) => void attach(e.target.files?.[0])} />
+                </label>
+              </div>
             </form>
           )}
           {!staff && (ticket.status === "RESOLVED" || ticket.status === "CLOSED") ? (
