@@ -1,18 +1,20 @@
 """The help centre: articles per locale, ranked full-text search with typo tolerance, feedback.
 
 - Search: `websearch_to_tsquery` under the locale's dictionary (raw user input never errors)
-  matched against the generated `search` column (title, keywords, body) through its GIN index.
-  Ranking reads only `search_head` (title and keywords: a few lexemes a row, so a common word
-  with thousands of matches still ranks in milliseconds; reading every match's body vector
-  took 140 ms for 8,000 matches): articles whose title and keywords hold every word rank first
-  (score 2 + `ts_rank_cd` normalised to [0, 1)), then the other matches (1 + rank; a ticket
-  subject such as "fractional shares question" still suggests the article). When no word
-  matches as written and pg_trgm exists, a second query ranks trigram word-similarity matches
-  of the title and keywords (`<%`, score = similarity < 1), so "fractonal" still finds
-  "Fractional shares"; it runs only then, so the common case stays on the GIN index of
-  `search` (and a page cursor's score says which of the two it continues). Without pg_trgm (the
-  embedded pgserver wheel lacks it) query words unknown to the titles and keywords are first
-  corrected to the closest known word (difflib), so typos are still tolerated, less finely.
+  matched against the generated `search` column (title, keywords, body) through its GIN index;
+  ranking reads only `search_head` (title and keywords). Articles whose title and keywords hold
+  every word rank first (score 2 + `ts_rank_cd` normalised to [0, 1)), then the other matches
+  (1 + rank; a ticket subject such as "fractional shares question" still suggests the
+  article). At most `RANKED_CANDIDATES` (2,000) matches are ranked: a word found in more
+  articles than that ranks the first 2,000 the index yields, not all of them (ranking the
+  28,000 matches of "account" in the 100,000-article benchmark read the whole table: 170 ms;
+  capped, 25 ms).
+- Typos: when no word matches as written and pg_trgm exists, a second query ranks trigram
+  word-similarity matches of the title and keywords (`<%`, score = similarity < 1), so
+  "fractonal" still finds "Fractional shares"; it runs only then, so ordinary searches stay on
+  the GIN index of `search` (a page cursor's score says which of the two it continues).
+  Without pg_trgm (the embedded pgserver wheel lacks it) query words unknown to the titles and
+  keywords are first corrected to the closest known word (difflib), less finely.
 - Pages are keyset on (score, id) with a search, (updated_at, id) without; both through the one
   cursor codec (`models.pagination`).
 - Snippets: `ts_headline` on the page's rows only, Markdown markup stripped, HTML-escaped, the
@@ -159,6 +161,7 @@ def clean_draft(draft: ArticleDraft) -> ArticleDraft:
     return ArticleDraft(slug, locale, title, body, category, keywords, draft.published)
 
 
+RANKED_CANDIDATES = 2000  # a word in more articles ranks among the first 2,000 matches found
 FULL_TEXT = (
     "a.search @@ q.anyq",
     "CASE WHEN a.search_head @@ q.tsq THEN 2.0::float8 ELSE 1.0::float8 END"
@@ -176,14 +179,16 @@ def _search_sql(mode: tuple[str, str]) -> str:
     return f"""
         WITH q AS (SELECT websearch_to_tsquery(CAST(:dict AS regconfig), :q) AS tsq,
                           websearch_to_tsquery(CAST(:dict AS regconfig), :any) AS anyq),
-        hits AS (
-            SELECT a.id, {score} AS score
+        candidates AS (
+            SELECT a.id, a.search_head, a.title, a.keywords
             FROM help_articles a, q
             WHERE a.locale = :locale
               AND (a.published OR :unpublished)
               AND (CAST(:category AS text) IS NULL OR a.category = :category)
               AND {match}
+            LIMIT {RANKED_CANDIDATES}
         ),
+        hits AS (SELECT a.id, {score} AS score FROM candidates a, q),
         page AS (
             SELECT id, score FROM hits
             WHERE CAST(:cursor_score AS float8) IS NULL
