@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from bourse.app.demo.help import ARTICLES
+from bourse.app.demo.help import ARTICLES, MACROS
+from bourse.app.demo.loader import DEMO_SUPPORT_EMAIL, DEMO_SUPPORT_PASSWORD, load_demo
+from bourse.settings import Settings
 from models.services import Services
 from models.users import Role
-from tests.accounts.helpers import codes, error_code, new_user
+from tests.accounts.helpers import codes, error_code, login, new_user
 from tests.support.server import Api
 from tests.support_desk.helpers import SEARCH, staff
 
@@ -145,3 +147,26 @@ async def test_was_this_helpful_counts_one_vote_per_customer(api: Api) -> None:
     assert counts["notHelpfulCount"] >= 1
     missing = await api.gql(vote, {"id": "nope", "h": True}, one["token"])
     assert codes(missing["data"]["rateHelpArticle"]) == ["NOT_FOUND"]
+
+
+async def test_bourse_demo_loads_the_starter_set_in_both_languages(
+    api: Api, settings: Settings, services: Services
+) -> None:
+    assert settings.database_url
+    assert settings.redis_url
+    for _ in range(2):  # idempotent
+        await load_demo(settings, settings.database_url, settings.redis_url)
+    topics = {"account", "funding", "orders", "market-hours", "fractional-shares", "taxes",
+              "security"}  # fmt: skip
+    for locale in ("en", "es"):
+        body = await api.gql(
+            "query($l: String) { helpCategories(locale: $l) { category articleCount } }",
+            {"l": locale},
+        )
+        counts = {c["category"]: c["articleCount"] for c in body["data"]["helpCategories"]}
+        assert topics <= set(counts), locale
+        assert all(counts[t] == 1 for t in topics - {"security"}), counts
+    agent = await login(api, DEMO_SUPPORT_EMAIL, DEMO_SUPPORT_PASSWORD)
+    assert agent["errors"] == []
+    macros = await api.gql("{ supportMacros { title } }", token=agent["token"])
+    assert len(macros["data"]["supportMacros"]) == len(MACROS)
