@@ -73,10 +73,15 @@ export function TicketPage() {
   }, [ticket, live]);
   const lastFromOther = [...messages].reverse().find((m) => m.author.id !== user?.id)?.id;
 
-  // Read receipts: tell the other side when their newest message has been seen here.
+  // Read receipts: tell the other side when their newest message has been seen here, once per
+  // message (the mutation's answer refreshes the ticket, which must not mark it again).
+  const markedRef = useRef<string | null>(null);
+  const ticketId = ticket?.id;
   useEffect(() => {
-    if (ticket && lastFromOther) void markRead({ ticketId: ticket.id });
-  }, [ticket, lastFromOther, markRead]);
+    if (!ticketId || !lastFromOther || markedRef.current === lastFromOther) return;
+    markedRef.current = lastFromOther;
+    void markRead({ ticketId });
+  }, [ticketId, lastFromOther, markRead]);
   useEffect(() => {
     endRef.current?.scrollIntoView({ block: "nearest" });
   }, [messages.length]);
