@@ -31,9 +31,10 @@ async function audit(page, screen) {
 }
 
 let shot = 0;
-async function snap(page, name) {
+async function snap(page, name, fullPage = true) {
   shot += 1;
-  await page.screenshot({ path: join(OUT, `support-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+  // Phones: what the screen shows (a full-page capture draws the fixed tab bar mid-page).
+  await page.screenshot({ path: join(OUT, `support-${String(shot).padStart(2, "0")}-${name}.png`), fullPage });
 }
 
 /** The first search result is `title` (the server's ranking, shown in order). */
@@ -170,6 +171,19 @@ try {
     await customer.page.getByRole("button", { name: "5 out of 5" }).click();
     await customer.page.getByText("You rated this 5 out of 5").waitFor();
     await snap(customer.page, "rated");
+  });
+
+  await step("on a phone: the conversation and the staff desk fit a 390 px screen", async () => {
+    for (const [who, side] of [["customer", customer], ["staff", agent]]) {
+      await side.page.setViewportSize({ width: 390, height: 844 });
+      await side.page.goto(ticketUrl);
+      await side.page.getByTestId("message-body").first().waitFor();
+      const overflow = await side.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (overflow > 1) throw new Error(`${who}: the page is ${overflow}px wider than the screen`);
+      await audit(side.page, `${who} chat (phone)`);
+      await snap(side.page, `${who}-phone`, false);
+      await side.page.setViewportSize({ width: 1280, height: 860 });
+    }
   });
 
   await step("Spanish: the help centre in the customer's language", async () => {

@@ -85,7 +85,9 @@ function Shell({ children }: { children: ReactNode }) {
             <span aria-hidden="true">{theme === "dark" ? "☀" : "☾"}</span>
           </button>
           {user?.role === "SUPPORT" || user?.role === "ADMIN" ? (
-            <NavLink to="/staff" className="btn btn-ghost" data-testid="staff-desk-link">{t("nav.staff")}</NavLink>
+            <NavLink to="/staff" className="btn btn-ghost staff-link" data-testid="staff-desk-link" aria-label={t("nav.staff")}>
+              <span className="hide-sm">{t("nav.staff")}</span><span className="show-sm" aria-hidden="true">☷</span>
+            </NavLink>
           ) : null}
           <NavLink to="/help" className="icon-link" aria-label={t("titles.help")} title={t("titles.help")}><span aria-hidden="true">?</span></NavLink>
           <span className="user-chip hide-sm" title={user?.email}>{user?.username}</span>

@@ -42,7 +42,7 @@ export function TicketPage() {
   const [busy, setBusy] = useState(false);
   const lastTyping = useRef(0);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  const endRef = useRef<HTMLDivElement>(null);
+  const listRef = useRef<HTMLOListElement>(null);
   const fileRef = useRef<HTMLInputElement>(null);
 
   useSubscription({ query: SupportMessagesDocument, variables: { ticketId: id } }, (_prev: unknown, data: SupportMessagesSubscription) => {
@@ -83,7 +83,8 @@ export function TicketPage() {
     void markRead({ ticketId });
   }, [ticketId, lastFromOther, markRead]);
   useEffect(() => {
-    endRef.current?.scrollIntoView({ block: "nearest" });
+    const list = listRef.current;
+    if (list) list.scrollTop = list.scrollHeight; // the newest message in view
   }, [messages.length]);
 
   if (!ticket) {
@@ -136,7 +137,7 @@ export function TicketPage() {
       <div className={staff ? "grid-2 ticket-layout" : ""}>
         <Card title={ticket.subject} action={<StatusBadge ticket={ticket} staff={staff} />}>
           <p className="muted small">{t(`supportCategory.${ticket.category}`)} · {t(`priority.${ticket.priority}`)} · {formatDateTime(ticket.createdAt, locale)}{ticket.orderId ? ` · ${t("support.order")} ${ticket.orderId.slice(0, 8)}` : ""}</p>
-          <ol className="chat" aria-live="polite" data-testid="chat">
+          <ol className="chat" aria-live="polite" data-testid="chat" ref={listRef}>
             {messages.map((m) => (
               <li key={m.id} className={`bubble ${m.author.id === user?.id ? "bubble-mine" : "bubble-theirs"} ${m.internal ? "bubble-internal" : ""}`} data-testid="message">
                 <div className="bubble-meta small">
@@ -145,7 +146,7 @@ export function TicketPage() {
                 {/* Text, exactly as written: React escapes it, so markup shows as characters. */}
                 {m.attachment ? (
                   <button type="button" className="attachment" data-testid="attachment" onClick={() => void downloadAttachment(m.attachment!, accessToken())}>
-                    <span aria-hidden="true">📎</span> {m.attachment.filename} <span className="muted">({Math.max(1, Math.round(m.attachment.size / 1024))} KB)</span>
+                    <span aria-hidden="true">↓</span> {m.attachment.filename} <span className="muted">({Math.max(1, Math.round(m.attachment.size / 1024))} KB)</span>
                   </button>
                 ) : (
                   <div className="bubble-body" data-testid="message-body">{m.body}</div>
@@ -153,7 +154,6 @@ export function TicketPage() {
               </li>
             ))}
           </ol>
-          <div ref={endRef} />
           <p className="muted small typing" aria-live="polite" data-testid="typing">{typingName ? t("support.typing", { name: typingName }) : "\u00a0"}</p>
           {seen ? <p className="muted small" data-testid="seen">{t("support.seen")}</p> : null}
           {closed ? <p className="muted">{t("support.closed")}</p> : (
