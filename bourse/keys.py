@@ -146,3 +146,23 @@ def login_lock_key(prefix: str, kind: str, ident: str) -> str:
 def arq_queue(prefix: str) -> str:
     """The arq job queue (a sorted set)."""
     return f"{prefix}arq:queue"
+
+
+# ---- support ----
+
+
+def support_channel(prefix: str, ticket_id: str, staff: bool) -> str:
+    """Pub/sub of one ticket's live events. The customer's channel never carries internal
+    notes; the staff channel carries everything (public messages are published on both)."""
+    return f"{prefix}support:{ticket_id}:{'staff' if staff else 'customer'}"
+
+
+def support_presence_key(prefix: str, ticket_id: str, staff: bool) -> str:
+    """String (short TTL), refreshed while a side has the ticket's stream open: absent means
+    that side is offline and a message to it also goes by email."""
+    return f"{prefix}support:presence:{ticket_id}:{'staff' if staff else 'customer'}"
+
+
+def support_rate_key(prefix: str, kind: str, user_id: str) -> str:
+    """Counter (with a TTL): support messages or tickets a user sent in the current window."""
+    return f"{prefix}support:rate:{kind}:{user_id}"

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     watchlist_max: int = 20
     watchlist_max_assets: int = 100
 
+    # --- support ---
+    support_message_max_chars: int = 5000
+    support_messages_per_minute: int = 20
+    support_tickets_per_hour: int = 10
+
     # --- matching ---
     matching_shards: int = 2
 

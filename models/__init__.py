@@ -13,6 +13,15 @@ from models.performance import PortfolioSnapshot
 from models.portfolio_tables import Portfolio, PortfolioAsset, PortfolioFlow, StockTransfer
 from models.positions import Lot, Position, PositionFill, RealizedGain
 from models.settlement import SettlementCursor
+from models.support_tables import (
+    HelpArticle,
+    HelpFeedback,
+    SupportAttachment,
+    SupportAudit,
+    SupportMacro,
+    SupportMessage,
+    SupportTicket,
+)
 from models.users import KycStatus, Role, User
 from models.watchlists import Watchlist, WatchlistItem
 
@@ -24,6 +33,8 @@ __all__ = [
     "Candle",
     "Fill",
     "FundTransaction",
+    "HelpArticle",
+    "HelpFeedback",
     "Hold",
     "JournalEntry",
     "KycStatus",
@@ -46,6 +57,11 @@ __all__ = [
     "Role",
     "SettlementCursor",
     "StockTransfer",
+    "SupportAttachment",
+    "SupportAudit",
+    "SupportMacro",
+    "SupportMessage",
+    "SupportTicket",
     "User",
     "Watchlist",
     "WatchlistItem",

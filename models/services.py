@@ -27,6 +27,7 @@ from models.candles import CandleInterval
 from models.db import create_engine, create_sessionmaker
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
+from models.help_centre import HelpCentre
 from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
 from models.news import NewsStore
@@ -39,6 +40,7 @@ from models.rails import SandboxRail
 from models.recurring import RecurringInvestments
 from models.session_cache import SessionCache
 from models.settlement import FillsHook
+from models.support_desk import SupportConfig, SupportDesk
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
 from models.watchlists import WatchlistConfig, Watchlists
@@ -71,6 +73,8 @@ class Services:
     watchlists: Watchlists
     performance: Performances
     recurring: RecurringInvestments
+    help_centre: HelpCentre
+    support: SupportDesk
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fills: FillsHook | None = None
 
@@ -226,6 +230,19 @@ async def open_services(
             orders,
             send_email=lambda *args: services.send_email(*args),
             email_of=lambda user_id: _email_of(accounts, user_id),
+        ),
+        help_centre=HelpCentre(sessionmaker),
+        support=SupportDesk(
+            sessionmaker,
+            redis,
+            settings.redis_prefix,
+            SupportConfig(
+                max_chars=settings.support_message_max_chars,
+                messages_per_minute=settings.support_messages_per_minute,
+                tickets_per_hour=settings.support_tickets_per_hour,
+            ),
+            send_email=lambda *args: services.send_email(*args),
+            link_base=settings.link_base_url,
         ),
     )
     try:

@@ -50,3 +50,10 @@ class IsStaff(_HasRole):
 
 class IsAdmin(_HasRole):
     roles = frozenset({Role.ADMIN})
+
+
+class MayMoveMoney(_HasRole):
+    """Money-moving and trading mutations: customers (and ADMIN), never SUPPORT staff, whose
+    role is to help, not to act on accounts (issue 19). SUPPORT gets FORBIDDEN."""
+
+    roles = frozenset(Role) - {Role.SUPPORT}

@@ -28,6 +28,7 @@ from resolvers.market.summary import SummaryQuery
 from resolvers.orders.recurring import RecurringMutation, RecurringQuery
 from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
+from resolvers.support.schema import SupportMutation, SupportQuery, SupportSubscription
 
 
 @strawberry.type
@@ -42,6 +43,7 @@ class Query(
     OrdersQuery,
     RecurringQuery,
     PortfolioQuery,
+    SupportQuery,
 ):
     pass
 
@@ -54,12 +56,13 @@ class Mutation(
     OrdersMutation,
     RecurringMutation,
     PortfolioMutation,
+    SupportMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(QuotesSubscription, OrdersSubscription):
+class Subscription(QuotesSubscription, OrdersSubscription, SupportSubscription):
     pass
 
 

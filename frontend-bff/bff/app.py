@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 
+from bff import support_files
 from bff.body_limit import BodyLimitMiddleware
 from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
@@ -57,6 +58,7 @@ def create_app(
             Route("/console/login", console_login, methods=["GET", "POST"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *support_files.routes(),
             # The web client last: it answers every other GET with the app (client routes).
             *(WebApp(web_dist) if web_dist else WebApp()).routes(),
         ],
@@ -65,7 +67,12 @@ def create_app(
     # Inside the request id (so refusals are logged): a forged Host is refused (400) before
     # any route runs.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts())
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.http_max_body_bytes,
+        # Support attachments are up to 10 MB (bff/support_files.py).
+        overrides={support_files.UPLOAD_PREFIX: support_files.UPLOAD_LIMIT},
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -21,7 +21,7 @@ from resolvers.funds.types import (
     WithdrawInput,
 )
 from resolvers.mutations import mutation
-from resolvers.permissions import IsAuthenticated
+from resolvers.permissions import IsAuthenticated, MayMoveMoney
 from resolvers.relay import page_info
 
 
@@ -77,7 +77,7 @@ FUNDS_ERRORS = (
 
 @strawberry.type
 class FundsMutation:
-    @mutation(IsAuthenticated, errors=FUNDS_ERRORS, payload=FundsPayload)
+    @mutation(MayMoveMoney, errors=FUNDS_ERRORS, payload=FundsPayload)
     async def deposit(self, call: SignedIn, input: DepositInput) -> FundsPayload:
         txn = await call.services.funds.deposit(
             call.principal.user_id,
@@ -89,7 +89,7 @@ class FundsMutation:
         return FundsPayload(transaction=TransactionNode.from_model(txn))
 
     @mutation(
-        IsAuthenticated,
+        MayMoveMoney,
         errors=(*FUNDS_ERRORS, ErrorCode.INSUFFICIENT_FUNDS),
         payload=FundsPayload,
     )

@@ -14,7 +14,7 @@ from models.recurring import PlanStatus, RecurringInvestment
 from resolvers.calls import SignedIn, query
 from resolvers.errors import UserError
 from resolvers.mutations import mutation
-from resolvers.permissions import IsAuthenticated
+from resolvers.permissions import IsAuthenticated, MayMoveMoney
 
 Frequency = strawberry.enum(FrequencyModel, name="RecurringFrequency")
 RecurringStatus = strawberry.enum(PlanStatus, name="RecurringInvestmentStatus")
@@ -86,7 +86,7 @@ class RecurringQuery:
 @strawberry.type
 class RecurringMutation:
     @mutation(
-        IsAuthenticated,
+        MayMoveMoney,
         errors=(
             ErrorCode.UNKNOWN_ASSET,
             ErrorCode.ASSET_NOT_TRADABLE,

@@ -38,7 +38,7 @@ from resolvers.orders.types import (
     OrderUpdate,
     PlaceOrderInput,
 )
-from resolvers.permissions import IsAdmin, IsAuthenticated
+from resolvers.permissions import IsAdmin, IsAuthenticated, MayMoveMoney
 from resolvers.relay import page_info
 
 OrdersInfo = Info[Context, Any]
@@ -101,7 +101,7 @@ PLACE_ORDER_ERRORS = (
 
 @strawberry.type
 class OrdersMutation:
-    @mutation(IsAuthenticated, errors=PLACE_ORDER_ERRORS, payload=OrderPayload)
+    @mutation(MayMoveMoney, errors=PLACE_ORDER_ERRORS, payload=OrderPayload)
     async def place_order(self, call: SignedIn, input: PlaceOrderInput) -> OrderPayload:
         order = await call.services.orders.place(
             call.principal.user_id,
@@ -120,7 +120,7 @@ class OrdersMutation:
         return OrderPayload(order=OrderNode.from_model(order))
 
     @mutation(
-        IsAuthenticated,
+        MayMoveMoney,
         errors=(ErrorCode.NOT_FOUND, ErrorCode.NOT_CANCELLABLE),
         payload=OrderPayload,
         description="Cancel an open order. Answers with the order once it is final (or after "

@@ -33,7 +33,7 @@ class Api:
     ) -> None:
         self.base_url = base_url
         self.http = http
-        self.app = app  # the app object when it runs in this process (tests read its state)
+        self.app = app  # in-process servers: the app (its `state.services`, for test clocks)
 
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None

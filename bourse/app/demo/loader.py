@@ -5,15 +5,20 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bourse.app.demo.assets import new_assets
+from bourse.app.demo.help import ARTICLES, MACROS
 from bourse.settings import Settings
 from models.services import open_services
-from models.users import User
+from models.support_desk import Viewer
+from models.users import Role, User
 from workers.marketdata.news import SampleNewsSource, ingest
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-Trader-2026"
 DEMO_CASH = "10000.00"
+DEMO_SUPPORT_EMAIL = "support@example.com"
+DEMO_SUPPORT_USERNAME = "support"
+DEMO_SUPPORT_PASSWORD = "demo-Support-2026"
 
 
 async def load_demo(settings: Settings, database_url: str, redis_url: str) -> None:
@@ -29,8 +34,26 @@ async def load_demo(settings: Settings, database_url: str, redis_url: str) -> No
         )
         assets = await services.assets.upsert_many(new_assets())
         await services.liquidity.configure([a.symbol for a in assets])
+        # The help centre's starter set and a SUPPORT agent with canned replies.
+        for article in ARTICLES:
+            await services.help_centre.save(article)
+        async with services.sessionmaker() as s:
+            agent = await s.scalar(
+                select(User.id).where(func.lower(User.email) == DEMO_SUPPORT_EMAIL)
+            )
+        if agent is None:
+            agent = (
+                await services.accounts.register(
+                    DEMO_SUPPORT_USERNAME, DEMO_SUPPORT_EMAIL, DEMO_SUPPORT_PASSWORD,
+                    role=Role.SUPPORT,
+                )
+            ).id  # fmt: skip
+        for title, body in MACROS:
+            await services.support.save_macro(Viewer(agent, Role.SUPPORT), title, body)
     news = await ingest(services.news, SampleNewsSource())
     print(
         f"demo data loaded: {len(assets)} assets with a liquidity provider; customer "
-        f"{DEMO_EMAIL} / {DEMO_PASSWORD} with ${DEMO_CASH}; {news} new sample news items"
+        f"{DEMO_EMAIL} / {DEMO_PASSWORD} with ${DEMO_CASH}; {news} new sample news items; "
+        f"{len(ARTICLES)} help articles; support agent {DEMO_SUPPORT_EMAIL} / "
+        f"{DEMO_SUPPORT_PASSWORD}"
     )

@@ -17,6 +17,10 @@ import { Market } from "./features/market/Market";
 import { Search } from "./features/market/Search";
 import { Orders } from "./features/orders/Orders";
 import { Settings } from "./features/settings/Settings";
+import { HelpArticlePage, HelpCentre } from "./features/support/Help";
+import { StaffQueue } from "./features/support/StaffDesk";
+import { SupportHome } from "./features/support/Support";
+import { TicketPage } from "./features/support/TicketChat";
 import { Watchlists } from "./features/watchlists/Watchlists";
 import { Skeleton } from "./ui/components";
 
@@ -80,6 +84,12 @@ function Shell({ children }: { children: ReactNode }) {
           <button type="button" className="icon-button" onClick={() => setTheme(theme === "dark" ? "light" : "dark")} aria-label={theme === "dark" ? t("app.lightMode") : t("app.darkMode")}>
             <span aria-hidden="true">{theme === "dark" ? "☀" : "☾"}</span>
           </button>
+          {user?.role === "SUPPORT" || user?.role === "ADMIN" ? (
+            <NavLink to="/staff" className="btn btn-ghost staff-link" data-testid="staff-desk-link" aria-label={t("nav.staff")}>
+              <span className="hide-sm">{t("nav.staff")}</span><span className="show-sm" aria-hidden="true">☷</span>
+            </NavLink>
+          ) : null}
+          <NavLink to="/help" className="icon-link" aria-label={t("titles.help")} title={t("titles.help")}><span aria-hidden="true">?</span></NavLink>
           <span className="user-chip hide-sm" title={user?.email}>{user?.username}</span>
           <button type="button" className="btn btn-ghost" onClick={async () => { await signOut(); navigate("/sign-in", { replace: true }); }}>{t("app.signOut")}</button>
         </div>
@@ -126,7 +136,7 @@ function TitleSync() {
   useEffect(() => {
     document.documentElement.lang = i18n.language;
     const first = location.pathname.split("/")[1] ?? "";
-    const key = ({ "": "home", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset" } as Record<string, string>)[first] ?? "home";
+    const key = ({ "": "home", help: "help", support: "support", staff: "staff", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset" } as Record<string, string>)[first] ?? "home";
     const extra = first === "asset" ? ` ${location.pathname.split("/")[2]?.toUpperCase() ?? ""}` : "";
     document.title = `${t(`titles.${key}`)}${extra} · Bourse`;
   }, [location, i18n.language, t]);
@@ -152,6 +162,11 @@ export function App() {
             <Route path="/watchlists" element={<Private><Watchlists /></Private>} />
             <Route path="/market" element={<Private><Market /></Private>} />
             <Route path="/settings" element={<Private><Settings /></Private>} />
+            <Route path="/help" element={<Private><HelpCentre /></Private>} />
+            <Route path="/help/:slug" element={<Private><HelpArticlePage /></Private>} />
+            <Route path="/support" element={<Private><SupportHome /></Private>} />
+            <Route path="/support/:id" element={<Private><TicketPage /></Private>} />
+            <Route path="/staff" element={<Private><StaffQueue /></Private>} />
             <Route path="*" element={<main className="page" id="main"><h1>{t("app.notFound")}</h1><Link to="/">{t("nav.home")}</Link></main>} />
           </Routes>
         </AuthProvider>

@@ -20,6 +20,8 @@ interface AuthContextValue {
   endSession(reason: "expired" | "signed-out"): void;
   setUser(user: SessionUserFragment): void;
   connection: SessionClient | null;
+  /** The current access token, for the few plain-HTTP calls (support attachments). */
+  accessToken(): string | null;
 }
 
 const AuthContext = createContext<AuthContextValue | null>(null);
@@ -138,7 +140,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const value = useMemo<AuthContextValue>(
-    () => ({ state, user, endedReason, completeSignIn, signOut, endSession: end, setUser, connection }),
+    () => ({ state, user, endedReason, completeSignIn, signOut, endSession: end, setUser, connection, accessToken: () => store.tokens?.token ?? null }),
     [state, user, endedReason, completeSignIn, signOut, end, setUser, connection],
   );
 

@@ -112,6 +112,7 @@ function OrderRow({ order: o, locale, expanded, onToggle, onCancel }: { order: O
         <td className="actions">
           {o.fills.length ? <Button variant="ghost" aria-expanded={expanded} onClick={onToggle} aria-label={`${t("orders.fills")} (${o.fills.length})`}><span className="hide-sm">{t("orders.fills")} </span>({o.fills.length})</Button> : null}
           {o.status === "PENDING" || o.status === "PARTIALLY_FILLED" ? <Button variant="danger" onClick={onCancel} aria-label={t("orders.cancelAria", { symbol: o.assetId })}>{t("common.cancel")}</Button> : null}
+          <Link to={`/support?orderId=${o.id}`} className="btn btn-ghost hide-sm" aria-label={t("orders.helpAria", { symbol: o.assetId })}>?</Link>
         </td>
       </tr>
       {expanded ? (
