@@ -67,6 +67,8 @@ class ErrorCode(enum.StrEnum):
     RANGE_TOO_LARGE = "RANGE_TOO_LARGE"
     # market data
     TOO_MANY_ASSETS = "TOO_MANY_ASSETS"
+    # corporate actions
+    OPEN_ORDERS = "OPEN_ORDERS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,9 @@ class ProblemCollector:
         except DomainError as exc:
             self.problems.extend(exc.problems)
             return None
+
+    def add(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        self.problems.append(Problem(code, message, field))
 
     def raise_if_any(self) -> None:
         if self.problems:

@@ -24,7 +24,9 @@ from models.accounts import Accounts, AccountsConfig
 from models.assets import Asset, Assets
 from models.candle_store import CandleStore, Retention
 from models.candles import CandleInterval
+from models.corporate_actions import CorporateActions
 from models.db import create_engine, create_sessionmaker
+from models.documents import Documents
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.ledger import Ledger
@@ -37,6 +39,7 @@ from models.positions import apply_fill
 from models.quotes import price_of, read_quotes
 from models.rails import SandboxRail
 from models.settlement import FillHook
+from models.storage import ObjectStore, StorageNotConfigured
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
 from models.watchlists import WatchlistConfig, Watchlists
@@ -68,8 +71,27 @@ class Services:
     transfers: TransfersIn
     watchlists: Watchlists
     performance: Performances
+    corporate_actions: CorporateActions
+    # Documents in S3: None in a process started without an S3 bucket (see `documents`).
+    documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fill: FillHook | None = None
+
+    @property
+    def documents(self) -> Documents:
+        if self.documents_or_none is None:
+            raise StorageNotConfigured
+        return self.documents_or_none
+
+    async def enqueue_document(self, document_id: uuid.UUID, attempt: int) -> None:
+        """Generate one document; the attempt is in the job id, so a document re-run after a
+        failure is not refused as a duplicate of its finished job."""
+        await self.jobs.enqueue_job(
+            "generate_document",
+            str(document_id),
+            _job_id=f"document:{document_id}:{attempt}",
+            _queue_name=arq_queue_name(self.settings),
+        )
 
     async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
         await self.jobs.enqueue_job(
@@ -210,7 +232,15 @@ async def open_services(
         performance=Performances(sessionmaker, redis, settings.redis_prefix),
         candles=CandleStore(sessionmaker, candle_retention(settings)),
         news=NewsStore(sessionmaker),
+        corporate_actions=CorporateActions(sessionmaker, ledger),
     )
+    if settings.s3_bucket:
+        services.documents_or_none = Documents(
+            sessionmaker,
+            ObjectStore(settings),
+            lambda *args: services.enqueue_document(*args),
+            retry_after=timedelta(seconds=settings.document_retry_after_seconds),
+        )
     try:
         yield services
     finally:

@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 
 from bourse.settings import Settings, get_settings
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
+from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
@@ -40,12 +41,20 @@ class Query(
     QuotesQuery,
     OrdersQuery,
     PortfolioQuery,
+    DocumentsQuery,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, FundsMutation, AssetsMutation, OrdersMutation, PortfolioMutation):
+class Mutation(
+    AccountsMutation,
+    FundsMutation,
+    AssetsMutation,
+    OrdersMutation,
+    PortfolioMutation,
+    DocumentsMutation,
+):
     pass
 
 

@@ -11,6 +11,13 @@ from arq.worker import Worker
 
 from bourse.settings import Settings
 from models.services import arq_queue_name, open_services
+from workers.documents import (
+    apply_corporate_actions,
+    generate_document,
+    monthly_statements,
+    sweep_pending_documents,
+    trade_confirmations,
+)
 from workers.email import send_email
 from workers.marketdata.candles import maintain_candles
 from workers.marketdata.news import poll_news
@@ -18,7 +25,12 @@ from workers.marketdata.summary import roll_previous_close
 from workers.snapshots import snapshot_portfolios
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
-FUNCTIONS: list[Any] = [send_email, complete_withdrawal, snapshot_portfolios]
+FUNCTIONS: list[Any] = [
+    send_email,
+    complete_withdrawal,
+    snapshot_portfolios,
+    generate_document,
+]
 
 
 def build_worker(
@@ -38,6 +50,8 @@ def build_worker(
                 open_services(settings, database_url, redis_url, pool_size=5)
             )
             ctx["exit_stack"] = stack
+            if settings.s3_bucket:
+                await ctx["services"].documents.store.ensure_bucket()
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         stack = ctx.pop("exit_stack", None)
@@ -53,6 +67,12 @@ def build_worker(
             cron(roll_previous_close, second=30, run_at_startup=True),
             cron(poll_news, minute=set(range(0, 60, 5)), second=15, run_at_startup=True),
             cron(maintain_candles, minute=7, second=45, run_at_startup=True),
+            # documents: confirmations every minute (within a minute of the last fill), the
+            # PENDING sweeper, last month's statements daily (idempotent), corporate actions due
+            cron(trade_confirmations, second={5, 35}),
+            cron(sweep_pending_documents, second=50),
+            cron(monthly_statements, hour=2, minute=0, second=20, timeout=1800),
+            cron(apply_corporate_actions, minute=1, second=10, run_at_startup=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=arq_queue_name(settings),
