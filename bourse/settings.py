@@ -40,16 +40,26 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     # S3 (documents): boto3's standard variables plus BOURSE_S3_BUCKET. With neither an endpoint
     # nor a bucket configured, an embedded SeaweedFS under var/s3 serves (bourse.embedded.s3).
+    # (Each alias list starts with the field's own name, so `Settings(s3_bucket=...)` works.)
     s3_endpoint_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+        default=None,
+        validation_alias=AliasChoices("s3_endpoint_url", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
     )
-    s3_bucket: str | None = Field(default=None, validation_alias="BOURSE_S3_BUCKET")
+    s3_bucket: str | None = Field(
+        default=None, validation_alias=AliasChoices("s3_bucket", "BOURSE_S3_BUCKET")
+    )
     s3_region: str = Field(
-        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+        default="us-east-1",
+        validation_alias=AliasChoices("s3_region", "AWS_REGION", "AWS_DEFAULT_REGION"),
     )
     # None: boto3's own credential chain (environment, profile, instance role).
-    s3_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
-    s3_secret_access_key: str | None = Field(default=None, validation_alias="AWS_SECRET_ACCESS_KEY")
+    s3_access_key_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("s3_access_key_id", "AWS_ACCESS_KEY_ID")
+    )
+    s3_secret_access_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("s3_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+    )
 
     # --- platform ---
     env: Environment = Field(

@@ -89,18 +89,20 @@ class Documents:
                 ErrorCode.INVALID_DATE_RANGE, "periodStart must be on or before periodEnd.",
                 "periodStart",
             )  # fmt: skip
-        if end >= today or start < EARLIEST or (end - start).days >= MAX_PERIOD_DAYS:
+        if end > today or start < EARLIEST or (end - start).days >= MAX_PERIOD_DAYS:
             raise DomainError.one(
                 ErrorCode.INVALID_DATE_RANGE,
-                f"A statement covers past days only (ending before {today}), at most "
-                f"{MAX_PERIOD_DAYS} days, from {EARLIEST} on.",
+                f"A statement covers days up to today ({today}), at most {MAX_PERIOD_DAYS} days, "
+                f"from {EARLIEST} on.",
                 "periodEnd",
             )
         if fmt not in (DocumentFormat.PDF, DocumentFormat.CSV):
             raise DomainError.one(ErrorCode.INVALID_INPUT, "Statements are PDF or CSV.", "format")
-        doc = await self._create(
-            user_id, DocumentKind.MONTHLY_STATEMENT, fmt, start, end, statement_key(fmt, start, end)
-        )
+        key = statement_key(fmt, start, end)
+        if end == today:
+            # The period is not over: each request is its own statement "as of" now.
+            key += f":asof:{utcnow().isoformat()}"
+        doc = await self._create(user_id, DocumentKind.MONTHLY_STATEMENT, fmt, start, end, key)
         return doc
 
     async def _create(
