@@ -55,6 +55,14 @@ async def monthly_statements(ctx: dict[str, object]) -> int:
     return created
 
 
+async def tax_documents(ctx: dict[str, object]) -> int:
+    """Last year's 1099s for every account with sales or dividends (idempotent)."""
+    services = _services(ctx)
+    if services is None or services.documents_or_none is None:
+        return 0
+    return await services.documents.create_tax_documents(utcnow().year - 1)
+
+
 async def trade_confirmations(ctx: dict[str, object]) -> int:
     services = _services(ctx)
     if services is None or services.documents_or_none is None:

@@ -16,6 +16,7 @@ from workers.documents import (
     generate_document,
     monthly_statements,
     sweep_pending_documents,
+    tax_documents,
     trade_confirmations,
 )
 from workers.email import send_email
@@ -72,6 +73,7 @@ def build_worker(
             cron(trade_confirmations, second={5, 35}),
             cron(sweep_pending_documents, second=50),
             cron(monthly_statements, hour=2, minute=0, second=20, timeout=1800),
+            cron(tax_documents, month=1, day=15, hour=3, minute=0, second=0, timeout=3600),
             cron(apply_corporate_actions, minute=1, second=10, run_at_startup=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),

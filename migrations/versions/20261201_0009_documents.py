@@ -64,6 +64,7 @@ def upgrade() -> None:
     sa.Column('object_key', sa.String(length=300), nullable=True),
     sa.Column('size_bytes', sa.BigInteger(), nullable=True),
     sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('content_digest', sa.String(length=64), nullable=True),
     sa.Column('corrected', sa.Boolean(), nullable=False),
     sa.Column('supersedes_id', sa.Uuid(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

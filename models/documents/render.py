@@ -18,6 +18,7 @@ from fpdf import FPDF
 
 from bourse.money import plain
 from models.documents.statement import StatementData
+from models.documents.tax import TaxData
 
 BROKER = "Bourse Securities (sandbox) - member of no exchange; a demonstration platform"
 
@@ -274,4 +275,75 @@ def statement_csv(data: StatementData) -> bytes:
     w.writerow(
         ["fees", data.period_end, "FEE", "commissions and fees", "", "", "", money(data.fees), ""]
     )
+    return out.getvalue().encode()
+
+
+TAX_HEADINGS = ["description", "quantity", "date_acquired", "date_sold", "proceeds",
+                "cost_basis", "wash_sale_loss_disallowed", "gain_or_loss", "term"]  # fmt: skip
+
+
+def tax_pdf(data: TaxData, *, corrected: bool) -> bytes:
+    pdf = _Pdf(f"{data.year} Consolidated Form 1099" + (" - CORRECTED" if corrected else ""))
+    pdf.add_page()
+    pdf.line_of(f"Recipient: {data.username} <{data.email}>")
+    pdf.line_of(f"Account number: {data.user_id}")
+    pdf.line_of(f"Generated: {data.generated_at:%Y-%m-%d %H:%M} UTC")
+    pdf.heading("Form 1099-DIV: dividends and distributions")
+    if data.dividends:
+        for ccy, total in sorted(data.dividends.items()):
+            pdf.line_of(f"Box 1a Total ordinary dividends: {money(total)} {ccy}")
+    else:
+        pdf.line_of("Box 1a Total ordinary dividends: 0.00")
+    pdf.line_of("Box 1b Qualified dividends: 0.00")
+    pdf.heading("Form 1099-INT: interest income")
+    pdf.line_of(f"Box 1 Interest income: {money(data.interest)} (not issued: no interest paid)")
+    pdf.heading("Form 1099-B: proceeds from broker transactions (covered, FIFO lots)")
+    if data.rows:
+        pdf.grid(
+            [
+                "Description",
+                "Acquired",
+                "Sold",
+                "Proceeds",
+                "Cost basis",
+                "Wash sale (1g)",
+                "Gain/loss",
+                "Term",
+            ],
+            [
+                [
+                    r.description,
+                    str(r.acquired),
+                    str(r.sold),
+                    money(r.proceeds),
+                    money(r.cost_basis),
+                    money(r.wash_sale_disallowed),
+                    money(r.gain),
+                    r.term,
+                ]
+                for r in data.rows
+            ],
+            [46, 22, 22, 22, 22, 22, 22, 12],
+        )
+        total = sum((r.gain for r in data.rows), Decimal(0))
+        pdf.line_of(f"Total gain or loss: {money(total)}")
+    else:
+        pdf.line_of("No sales in this year.")
+    return bytes(pdf.output())
+
+
+def tax_csv(data: TaxData, *, corrected: bool) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["form", *TAX_HEADINGS, "currency", "corrected"])
+    flag = "CORRECTED" if corrected else ""
+    for r in data.rows:
+        w.writerow(["1099-B", r.description, qty(r.quantity), r.acquired, r.sold,
+                    money(r.proceeds), money(r.cost_basis), money(r.wash_sale_disallowed),
+                    money(r.gain), r.term, "", flag])  # fmt: skip
+    for ccy, total in sorted(data.dividends.items()):
+        w.writerow(["1099-DIV", "1a total ordinary dividends", "", "", "", money(total), "", "",
+                    "", "", ccy, flag])  # fmt: skip
+    w.writerow(["1099-INT", "1 interest income", "", "", "", money(data.interest), "", "", "",
+                "", "", flag])  # fmt: skip
     return out.getvalue().encode()

@@ -15,7 +15,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -26,12 +26,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bourse.clock import utcnow
 from models import pagination
 from models.documents.confirmation import build_confirmation, confirmation_pdf
-from models.documents.render import statement_csv, statement_pdf
+from models.documents.render import statement_csv, statement_pdf, tax_csv, tax_pdf
 from models.documents.statement import build_statement
 from models.documents.tables import Document, DocumentFormat, DocumentKind, DocumentStatus
+from models.documents.tax import build_tax
 from models.errors import DomainError, ErrorCode
+from models.funds import FundTransaction, TransactionType
 from models.ledger import LedgerAccount
 from models.orders.tables import Order
+from models.positions import RealizedGain
 from models.storage import ObjectStore
 
 log = structlog.get_logger("models.documents")
@@ -105,6 +108,60 @@ class Documents:
         doc = await self._create(user_id, DocumentKind.MONTHLY_STATEMENT, fmt, start, end, key)
         return doc
 
+    async def request_tax_document(
+        self, user_id: uuid.UUID, year: int | None, fmt: DocumentFormat
+    ) -> Document:
+        """The consolidated 1099 of ``year``: the current version, or a CORRECTED one that
+        supersedes it when the figures changed since it was issued."""
+        this_year = utcnow().year
+        if year is None or not EARLIEST.year <= year <= this_year:
+            raise DomainError.one(
+                ErrorCode.INVALID_DATE_RANGE, f"A tax year from {EARLIEST.year} to {this_year}.",
+                "year",
+            )  # fmt: skip
+        if fmt not in (DocumentFormat.PDF, DocumentFormat.CSV):
+            raise DomainError.one(
+                ErrorCode.INVALID_INPUT, "Tax documents are PDF or CSV.", "format"
+            )
+        async with self._sm() as s:
+            digest = (await build_tax(s, user_id, year)).digest()
+            prefix = f"{DocumentKind.TAX_1099.value}:{fmt.value}:{year}:v"
+            versions = list(
+                await s.scalars(
+                    select(Document)
+                    .where(Document.user_id == user_id, Document.natural_key.startswith(prefix))
+                    .order_by(Document.created_at.desc())
+                )
+            )
+        latest = versions[0] if versions else None
+        if latest is not None and (
+            latest.content_digest == digest or latest.status is DocumentStatus.PENDING
+        ):
+            return latest
+        return await self._create(
+            user_id, DocumentKind.TAX_1099, fmt, date(year, 1, 1), date(year, 12, 31),
+            f"{prefix}{len(versions) + 1}", corrected=latest is not None,
+            supersedes_id=latest.id if latest else None, content_digest=digest,
+        )  # fmt: skip
+
+    async def create_tax_documents(self, year: int) -> int:
+        """The year's 1099s (PDF and CSV) for every account with a sale or a dividend in it."""
+        start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+        async with self._sm() as s:
+            sellers = select(RealizedGain.user_id).where(
+                RealizedGain.sold_at >= start, RealizedGain.sold_at < end
+            )
+            payees = select(FundTransaction.user_id).where(
+                FundTransaction.type == TransactionType.DIVIDEND,
+                FundTransaction.completed_at >= start,
+                FundTransaction.completed_at < end,
+            )
+            users = list(await s.scalars(sellers.union(payees)))
+        for user_id in users:
+            for fmt in (DocumentFormat.PDF, DocumentFormat.CSV):
+                await self.request_tax_document(user_id, year, fmt)
+        return len(users)
+
     async def _create(
         self,
         user_id: uuid.UUID,
@@ -114,6 +171,10 @@ class Documents:
         end: date,
         key: str,
         reference_id: str | None = None,
+        *,
+        corrected: bool = False,
+        supersedes_id: uuid.UUID | None = None,
+        content_digest: str | None = None,
     ) -> Document:
         """The document of (user, key): created PENDING and enqueued, or the existing one (a
         FAILED one is given another run)."""
@@ -132,7 +193,9 @@ class Documents:
                     natural_key=key,
                     status=DocumentStatus.PENDING,
                     attempts=0,
-                    corrected=False,
+                    corrected=corrected,
+                    supersedes_id=supersedes_id,
+                    content_digest=content_digest,
                     created_at=now,
                     updated_at=now,
                 )
@@ -320,6 +383,11 @@ class Documents:
             assert doc.reference_id is not None
             confirmation = await build_confirmation(s, doc.user_id, uuid.UUID(doc.reference_id))
             return confirmation_pdf(confirmation)
+        if doc.kind is DocumentKind.TAX_1099:
+            tax = await build_tax(s, doc.user_id, doc.period_start.year)
+            if doc.format is DocumentFormat.PDF:
+                return tax_pdf(tax, corrected=doc.corrected)
+            return tax_csv(tax, corrected=doc.corrected)
         raise ValueError(f"no renderer for {doc.kind}")
 
     # ---- reads ----

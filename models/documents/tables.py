@@ -80,6 +80,8 @@ class Document(Base):
     object_key: Mapped[str | None] = mapped_column(String(300))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
+    # A digest of the figures (tax documents): a re-issue whose figures differ is a correction.
+    content_digest: Mapped[str | None] = mapped_column(String(64))
     corrected: Mapped[bool] = mapped_column(Boolean, default=False)
     supersedes_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

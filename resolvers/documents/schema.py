@@ -19,6 +19,7 @@ from resolvers.documents.types import (
     RecordCashDividendInput,
     RecordStockSplitInput,
     RequestStatementInput,
+    RequestTaxDocumentInput,
     day_of,
 )
 from resolvers.errors import bad_input
@@ -90,6 +91,21 @@ class DocumentsMutation:
             call.principal.user_id, day_of(input.period_start), day_of(input.period_end),
             input.format,
         )  # fmt: skip
+        return DocumentPayload(document=DocumentNode.from_model(doc, documents.download_url(doc)))
+
+    @mutation(
+        IsAuthenticated,
+        errors=[ErrorCode.INVALID_DATE_RANGE, ErrorCode.INVALID_INPUT],
+        payload=DocumentPayload,
+        description="The consolidated 1099 (1099-B with wash sales, 1099-DIV, 1099-INT) of a tax "
+        "year: the issued version, or a new one marked corrected (superseding it) when the "
+        "figures changed since.",
+    )
+    async def request_tax_document(
+        self, call: SignedIn, input: RequestTaxDocumentInput
+    ) -> DocumentPayload:
+        documents = call.services.documents
+        doc = await documents.request_tax_document(call.principal.user_id, input.year, input.format)
         return DocumentPayload(document=DocumentNode.from_model(doc, documents.download_url(doc)))
 
     @mutation(

@@ -96,6 +96,12 @@ class RequestStatementInput:
     format: DocumentFormatModel = DocumentFormatModel.PDF
 
 
+@strawberry.input
+class RequestTaxDocumentInput:
+    year: int | None
+    format: DocumentFormatModel = DocumentFormatModel.PDF
+
+
 @strawberry.type
 class DocumentPayload:
     document: DocumentNode | None = None

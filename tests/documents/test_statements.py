@@ -449,3 +449,112 @@ async def test_a_crash_mid_generation_leaves_it_pending_and_the_retry_finishes_i
     assert await healthy.enqueue_pending() >= 1
     assert await healthy.generate(doc.id) is DocumentStatus.READY
     assert await real.store.exists(calls[0])
+
+
+TAX = f"""mutation($input: RequestTaxDocumentInput!) {{ requestTaxDocument(input: $input) {{
+  document {{ {DOC} }} {ERRORS} }} }}"""
+
+
+async def test_1099_rows_equal_the_lots_with_the_wash_sale(
+    stack: Stack, stack_services: Services, month: dict[str, Any]
+) -> None:
+    a_token, _ = month["a"]
+    year = datetime.now(UTC).year
+    async with stack.client() as api, httpx.AsyncClient() as http:
+        made = await gql(api, TAX, {"input": {"year": year, "format": "CSV"}}, a_token)
+        assert made["errors"] == [], made
+        doc = await ready(api, a_token, made["document"]["id"])
+        assert doc["kind"] == "TAX_1099"
+        assert doc["corrected"] is False
+        rows = list(csv.DictReader(io.StringIO((await http.get(doc["downloadUrl"])).text)))
+        sales = [r for r in rows if r["form"] == "1099-B"]
+        # The 4 shares sold at a loss of 40.00; 2 of them (4 after the split) were bought back
+        # within 30 days: half the loss (20.00) is disallowed and carried to the new lot.
+        assert [
+            (r["quantity"], r["proceeds"], r["cost_basis"], r["wash_sale_loss_disallowed"],
+             r["gain_or_loss"], r["term"])
+            for r in sales
+        ] == [("4", "360.00", "400.00", "20.00", "-20.00", "SHORT")]  # fmt: skip
+        dividends = [r for r in rows if r["form"] == "1099-DIV"]
+        assert [(r["proceeds"], r["currency"]) for r in dividends] == [("4.00", "USD")]
+        assert [r["proceeds"] for r in rows if r["form"] == "1099-INT"] == ["0.00"]
+        # Unchanged figures: the same document, not a new version.
+        same = await gql(api, TAX, {"input": {"year": year, "format": "CSV"}}, a_token)
+        assert same["document"]["id"] == doc["id"]
+        pdf = await gql(api, TAX, {"input": {"year": year, "format": "PDF"}}, a_token)
+        pdf_doc = await ready(api, a_token, pdf["document"]["id"])
+        body = (await http.get(pdf_doc["downloadUrl"])).content
+        text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages)
+        for figure in ("1099-B", "1099-DIV", "360.00", "400.00", "20.00", "-20.00", "4.00"):
+            assert figure in text, (figure, text)
+        bad = await gql(api, TAX, {"input": {"year": year + 1, "format": "CSV"}}, a_token)
+        assert [e["code"] for e in bad["errors"]] == ["INVALID_DATE_RANGE"]
+
+
+async def test_confirmations_for_executed_orders(
+    stack: Stack, stack_services: Services, month: dict[str, Any]
+) -> None:
+    a_token, a_id = month["a"]
+    await stack_services.documents.create_confirmations(24)
+    async with stack.client() as api, httpx.AsyncClient() as http:
+
+        async def confirmations() -> list[dict[str, Any]]:
+            found = await gql(api, DOCUMENTS, {"kind": "TRADE_CONFIRMATION"}, a_token)
+            return [e["node"] for e in found["edges"]]
+
+        docs = await eventually(
+            confirmations,
+            lambda ds: len(ds) == 3 and all(d["status"] == "READY" for d in ds),
+            timeout=60,
+            what="three confirmations",
+        )
+        orders = "{ orders(first: 20) { edges { node { id status } } } }"
+        executed = {
+            e["node"]["id"]
+            for e in (await gql(api, orders, None, a_token))["edges"]
+            if e["node"]["status"] == "EXECUTED"
+        }
+        assert {d["orderId"] for d in docs} == executed
+        body = (await http.get(docs[-1]["downloadUrl"])).content
+        text = PdfReader(io.BytesIO(body)).pages[0].extract_text()
+        assert "Trade confirmation" in text
+        assert "Bought 10" in text
+        assert "1000.00" in text
+    # Idempotent: running the cron again makes no new documents.
+    await stack_services.documents.create_confirmations(24)
+    async with stack_services.sessionmaker() as s:
+        count = await s.scalar(
+            select(func.count())
+            .select_from(Document)
+            .where(Document.user_id == a_id, Document.kind == "TRADE_CONFIRMATION")
+        )
+    assert count == 3
+
+
+async def test_a_changed_year_issues_a_corrected_1099_superseding_the_first(
+    stack: Stack, stack_services: Services, month: dict[str, Any]
+) -> None:
+    """Runs last: it trades again."""
+    (a_token, a_id), (s_token, _) = month["a"], month["s"]
+    year = datetime.now(UTC).year
+    async with stack.client() as api, httpx.AsyncClient() as http:
+        first = await gql(api, TAX, {"input": {"year": year, "format": "CSV"}}, a_token)
+        await trade(api, a_token, s_token, month["asset"], "1", "50.00")
+        second = await gql(api, TAX, {"input": {"year": year, "format": "CSV"}}, a_token)
+        assert second["document"]["id"] != first["document"]["id"]
+        doc = await ready(api, a_token, second["document"]["id"])
+        assert doc["corrected"] is True
+        rows = list(csv.DictReader(io.StringIO((await http.get(doc["downloadUrl"])).text)))
+        assert {r["corrected"] for r in rows} == {"CORRECTED"}
+        sales = [
+            (r["quantity"], r["proceeds"], r["cost_basis"]) for r in rows if r["form"] == "1099-B"
+        ]
+        # FIFO: the share comes from the first lot (12 for 600.00 after the split).
+        assert sales == [("4", "360.00", "400.00"), ("1", "50.00", "50.00")]
+        listed = await gql(api, DOCUMENTS, {"kind": "TAX_1099", "year": year}, a_token)
+        assert {first["document"]["id"], doc["id"]} <= {e["node"]["id"] for e in listed["edges"]}
+    async with stack_services.sessionmaker() as s:
+        row = await s.get(Document, uuid.UUID(doc["id"]))
+        assert row is not None
+        assert str(row.supersedes_id) == first["document"]["id"]
+        assert row.user_id == a_id
