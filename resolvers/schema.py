@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 
 from bourse.settings import Settings, get_settings
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
+from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
@@ -42,6 +43,7 @@ class Query(
     OrdersQuery,
     PortfolioQuery,
     DocumentsQuery,
+    AnalyticsQuery,
 ):
     pass
 

@@ -531,6 +531,27 @@ async def test_confirmations_for_executed_orders(
     assert count == 3
 
 
+ANALYTICS = """query($b: String) { performanceAnalytics(benchmark: $b) { currency startValue
+  endValue timeWeightedReturn moneyWeightedReturn benchmark benchmarkReturn
+  allocation { assetClass weight } contributions { assetId contribution } } }"""
+
+
+async def test_performance_analytics_allocation_from_holdings_and_cash(
+    stack: Stack, month: dict[str, Any]
+) -> None:
+    """Runs before the last test's extra trade: 16 X at 50.00 and 8,674.00 cash."""
+    a_token = month["a"][0]
+    async with stack.client() as api:
+        result = await gql(api, ANALYTICS, {"b": "NOSUCH"}, a_token)
+    assert result["benchmark"] == "NOSUCH"
+    assert result["benchmarkReturn"] is None  # no price for it: no return, not an error
+    weights = {a["assetClass"]: D(a["weight"]) for a in result["allocation"]}
+    assert weights["EQUITY"] == (D(800) / D(9474) * 100).quantize(D("0.000001"))
+    assert weights["CASH"] == (D(8674) / D(9474) * 100).quantize(D("0.000001"))
+    assert D(result["endValue"]) == D("9474.00")
+    assert month["asset"] in {c["assetId"] for c in result["contributions"]}
+
+
 async def test_a_changed_year_issues_a_corrected_1099_superseding_the_first(
     stack: Stack, stack_services: Services, month: dict[str, Any]
 ) -> None:
