@@ -26,6 +26,10 @@ const en = {
     legal: "Securities offered by Bourse Securities. Crypto trades 24/7; US stocks trade 9:30–16:00 New York time.",
   },
   home: {
+    analytics: "Analytics", twr: "Time-weighted return", mwr: "Money-weighted return", benchmark: "{{symbol}} over the period",
+    allocation: "Allocation", weight: "Weight", contributions: "Contributions", contribution: "Contribution",
+    noAnalytics: "Analytics appear once you hold something.",
+    assetClass: { EQUITY: "Stocks", ETF: "ETFs", CRYPTO: "Crypto", CASH: "Cash", OTHER: "Other" },
     totalValue: "Total value", today: "today", cash: "Cash", buyingPower: "Buying power", investments: "Investments",
     range: "Chart range", ranges: { "1D": "1D", "1W": "1W", "1M": "1M", "1Y": "1Y", ALL: "All" },
     chartLabel: "Portfolio value over time", noHistory: "Your chart starts soon", noHistoryBody: "Portfolio value is recorded daily; the chart fills in as history accumulates.",
@@ -68,7 +72,7 @@ const en = {
   },
   txType: { DEPOSIT: "Deposit", WITHDRAWAL: "Withdrawal", DIVIDEND: "Dividend", CASH_IN_LIEU: "Cash in lieu (split)" },
   documents: {
-    kind: "Document type", statements: "Statements", confirmations: "Trade confirmations", tax: "Tax documents",
+    kind: "Document type", statements: "Statements", confirmations: "Confirmations", tax: "Tax documents",
     requestStatement: "Get a statement", requestTax: "Get your 1099", month: "Month", year: "Tax year", format: "Format",
     request: "Prepare document", requested: "Your document is being prepared; it appears below when ready.",
     period: "Period", created: "Created", download: "Download", corrected: "Corrected", taxYear: "Consolidated 1099 · {{year}}",

@@ -28,6 +28,10 @@ const es: Messages = {
     legal: "Valores ofrecidos por Bourse Securities. Las criptomonedas cotizan 24/7; las acciones de EE. UU., de 9:30 a 16:00 hora de Nueva York.",
   },
   home: {
+    analytics: "Análisis", twr: "Rentabilidad ponderada por tiempo", mwr: "Rentabilidad ponderada por capital", benchmark: "{{symbol}} en el periodo",
+    allocation: "Distribución", weight: "Peso", contributions: "Contribuciones", contribution: "Contribución",
+    noAnalytics: "El análisis aparece cuando tengas alguna posición.",
+    assetClass: { EQUITY: "Acciones", ETF: "ETF", CRYPTO: "Cripto", CASH: "Efectivo", OTHER: "Otros" },
     totalValue: "Valor total", today: "hoy", cash: "Efectivo", buyingPower: "Poder de compra", investments: "Inversiones",
     range: "Periodo del gráfico", ranges: { "1D": "1D", "1W": "1S", "1M": "1M", "1Y": "1A", ALL: "Todo" },
     chartLabel: "Valor de la cartera en el tiempo", noHistory: "Tu gráfico empieza pronto", noHistoryBody: "El valor de la cartera se registra a diario; el gráfico se completa con el historial.",

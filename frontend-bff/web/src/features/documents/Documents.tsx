@@ -93,6 +93,7 @@ export function Documents() {
   return (
     <div className="page">
       <h1>{t("nav.documents")}</h1>
+      <div className="scroll-x">
       <Segmented
         label={t("documents.kind")}
         value={tab}
@@ -103,6 +104,7 @@ export function Documents() {
           { value: "TAX_1099", label: t("documents.tax") },
         ]}
       />
+      </div>
       {tab !== "TRADE_CONFIRMATION" ? (
         <Card title={tab === "TAX_1099" ? t("documents.requestTax") : t("documents.requestStatement")}>
           <form onSubmit={submit} noValidate className="stack">
@@ -128,7 +130,7 @@ export function Documents() {
                 <tr>
                   <th scope="col">{t("documents.period")}</th>
                   <th scope="col">{t("documents.format")}</th>
-                  <th scope="col">{t("documents.created")}</th>
+                  <th scope="col" className="hide-sm">{t("documents.created")}</th>
                   <th scope="col">{t("orders.status")}</th>
                   <th scope="col"><span className="sr-only">{t("documents.download")}</span></th>
                 </tr>
@@ -141,7 +143,7 @@ export function Documents() {
                       {d.corrected ? <> <span className="badge badge-neutral">{t("documents.corrected")}</span></> : null}
                     </td>
                     <td>{d.format}</td>
-                    <td>{formatDateTime(d.createdAt, locale)}</td>
+                    <td className="hide-sm">{formatDateTime(d.createdAt, locale)}</td>
                     <td><span className={`badge badge-${d.status === "READY" ? "success" : d.status === "FAILED" ? "danger" : "info"}`} title={d.failureReason ?? undefined}>{t(`documents.status.${d.status}`)}</span></td>
                     <td>{d.downloadUrl ? <a className="btn btn-secondary" href={d.downloadUrl} download rel="noopener noreferrer">{t("documents.download")}</a> : null}</td>
                   </tr>
