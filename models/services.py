@@ -27,6 +27,7 @@ from models.candles import CandleInterval
 from models.corporate_actions import CorporateActions
 from models.db import create_engine, create_sessionmaker
 from models.documents import Documents
+from models.documents.tax import WashSaleAdjustments
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.ledger import Ledger
@@ -72,6 +73,7 @@ class Services:
     watchlists: Watchlists
     performance: Performances
     corporate_actions: CorporateActions
+    wash_sales: WashSaleAdjustments
     # Documents in S3: None in a process started without an S3 bucket (see `documents`).
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
@@ -233,6 +235,7 @@ async def open_services(
         candles=CandleStore(sessionmaker, candle_retention(settings)),
         news=NewsStore(sessionmaker),
         corporate_actions=CorporateActions(sessionmaker, ledger),
+        wash_sales=WashSaleAdjustments(sessionmaker),
     )
     if settings.s3_bucket:
         services.documents_or_none = Documents(

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bourse.clock import utcnow
 from bourse.money import round_cash
@@ -109,22 +109,26 @@ def _now_shares(qty: Decimal, at: datetime, splits: list[tuple[datetime, Decimal
     return qty
 
 
-async def build_tax(s: AsyncSession, user_id: uuid.UUID, year: int) -> TaxData:
-    user = await s.get(User, user_id)
-    if user is None:
-        raise LookupError(f"no user {user_id}")
-    data = TaxData(user_id, user.username, user.email, year, utcnow())
-    start = datetime(year, 1, 1, tzinfo=UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=UTC)
-    # Every gain and lot of the user that can matter: sales up to 30 days past the year (their
-    # replacements), all lots (a replacement can be any lot in a window).
-    gains = list(
-        await s.scalars(
-            select(RealizedGain)
-            .where(RealizedGain.user_id == user_id, RealizedGain.sold_at < end + WASH_WINDOW)
-            .order_by(RealizedGain.sold_at, RealizedGain.id)
-        )
-    )
+@dataclass(frozen=True, slots=True)
+class WashSales:
+    """The wash-sale derivation over a user's gains and lots (module docstring)."""
+
+    gains: list[RealizedGain]
+    lots: dict[uuid.UUID, Lot]
+    splits: Splits
+    disallowed: dict[uuid.UUID, Decimal]  # realized-gain id -> loss disallowed (box 1g)
+    carried: dict[uuid.UUID, Decimal]  # lot id -> basis added to it (replacement shares)
+
+
+async def wash_sales(
+    s: AsyncSession, user_id: uuid.UUID, *, until: datetime | None = None
+) -> WashSales:
+    """Every sale (before ``until``) and lot of the user; which losses are disallowed and which
+    lots carry them."""
+    query = select(RealizedGain).where(RealizedGain.user_id == user_id)
+    if until is not None:
+        query = query.where(RealizedGain.sold_at < until)
+    gains = list(await s.scalars(query.order_by(RealizedGain.sold_at, RealizedGain.id)))
     lots = {lot.id: lot for lot in await s.scalars(select(Lot).where(Lot.user_id == user_id))}
     splits = await _split_factors(s, {g.asset_id for g in gains})
     consumed_by_fill: dict[str, set[uuid.UUID]] = defaultdict(set)
@@ -168,6 +172,19 @@ async def build_tax(s: AsyncSession, user_id: uuid.UUID, year: int) -> TaxData:
             carried[lot_id] += part
             shared += part
 
+    return WashSales(gains, lots, splits, disallowed, dict(carried))
+
+
+async def build_tax(s: AsyncSession, user_id: uuid.UUID, year: int) -> TaxData:
+    user = await s.get(User, user_id)
+    if user is None:
+        raise LookupError(f"no user {user_id}")
+    data = TaxData(user_id, user.username, user.email, year, utcnow())
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    ws = await wash_sales(s, user_id, until=end + WASH_WINDOW)
+    gains, lots, splits = ws.gains, ws.lots, ws.splits
+    carried, disallowed = ws.carried, ws.disallowed
     names = {
         a.symbol: a.name
         for a in await s.scalars(select(Asset).where(Asset.symbol.in_({g.asset_id for g in gains})))
@@ -206,3 +223,26 @@ async def build_tax(s: AsyncSession, user_id: uuid.UUID, year: int) -> TaxData:
     ):
         data.dividends[ccy] = _cents(Decimal(total), ccy)
     return data
+
+
+class WashSaleAdjustments:
+    """What the lots view shows: the basis wash sales added to each of a user's lots."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sm = sessionmaker
+
+    async def of(self, user_id: uuid.UUID) -> dict[uuid.UUID, Decimal]:
+        """Lot id -> the wash-sale basis carried by the shares it still holds (in cents)."""
+        async with self._sm() as s:
+            ws = await wash_sales(s, user_id)
+            symbols = {ws.lots[lot_id].asset_id for lot_id in ws.carried}
+            currency = {
+                a.symbol: a.currency
+                for a in await s.scalars(select(Asset).where(Asset.symbol.in_(symbols)))
+            }
+        held: dict[uuid.UUID, Decimal] = {}
+        for lot_id, amount in ws.carried.items():
+            lot = ws.lots[lot_id]
+            share = amount * lot.remaining_quantity / lot.quantity
+            held[lot_id] = _cents(share, currency.get(lot.asset_id, "USD"))
+        return held

@@ -489,6 +489,14 @@ async def test_1099_rows_equal_the_lots_with_the_wash_sale(
             assert figure in text, (figure, text)
         bad = await gql(api, TAX, {"input": {"year": year + 1, "format": "CSV"}}, a_token)
         assert [e["code"] for e in bad["errors"]] == ["INVALID_DATE_RANGE"]
+        # The lots view shows the carried loss on the replacement lot (and only there).
+        lots_query = """query($a: String) { portfolio { lots(assetId: $a) { edges { node {
+          remainingQuantity remainingCost washSaleAdjustment adjustedCost } } } } }"""
+        lots = await gql(api, lots_query, {"a": month["asset"]}, a_token)
+        assert [
+            (n["remainingQuantity"], n["remainingCost"], n["washSaleAdjustment"], n["adjustedCost"])
+            for n in (e["node"] for e in lots["lots"]["edges"])
+        ] == [("12", "600", "0", "600"), ("4", "190", "20", "210")]
 
 
 async def test_confirmations_for_executed_orders(
