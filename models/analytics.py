@@ -33,6 +33,7 @@ from models.corporate_actions import CorporateActionEntry, CorporateActionKind
 from models.documents.statement import _price_at, build_statement
 from models.ledger import ZERO
 from models.performance import external_flows, percent, performance
+from models.portfolios import clean_symbol
 from models.quotes import usd_per_unit
 from models.valuation import PortfolioRef, base_currencies, value_portfolios
 
@@ -89,7 +90,7 @@ async def analytics(
     now = utcnow()
     end_at = perf.series[-1].at if perf.series else (end or now)
     start_at = perf.series[0].at if perf.series else (start or end_at - timedelta(days=30))
-    symbol = (benchmark or DEFAULT_BENCHMARK).strip().upper()
+    symbol = clean_symbol(benchmark or DEFAULT_BENCHMARK) or DEFAULT_BENCHMARK
     async with sessionmaker() as s:
         base = (await base_currencies(s, [portfolio.user_id]))[portfolio.user_id]
         rates = await usd_per_unit(redis, prefix)

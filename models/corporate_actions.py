@@ -57,6 +57,7 @@ from models.errors import DomainError, ErrorCode, ProblemCollector
 from models.funds import FundTransaction, TransactionStatus, TransactionType
 from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, LedgerAccount, Leg, Posting
 from models.orders.tables import OPEN_STATUSES, Order
+from models.portfolios import clean_symbol
 from models.positions import Lot, Position, _consume_lots
 
 EXACT = Decimal("1e-18")  # the ledger's scale: AMOUNT is Numeric(38, 18)
@@ -163,7 +164,8 @@ class CorporateActions:
         self.ledger = ledger
 
     async def _asset(self, s: AsyncSession, asset_id: str) -> Asset:
-        asset = await s.get(Asset, (asset_id or "").strip().upper())
+        symbol = clean_symbol(asset_id)
+        asset = await s.get(Asset, symbol) if symbol else None
         if asset is None:
             raise DomainError.one(ErrorCode.UNKNOWN_ASSET, f"No asset {asset_id!r}.", "assetId")
         return asset
@@ -403,6 +405,14 @@ class CorporateActions:
         asset.reference_price = _on_grid(asset.reference_price * den / num, asset.tick_size)
         if asset.previous_close is not None:
             asset.previous_close = _on_grid(asset.previous_close * den / num, asset.tick_size)
+        # Closed lots too, so every lot's quantity is in today's shares (the wash-sale
+        # derivation compares them with split-adjusted sales); their cost is unchanged.
+        await s.execute(
+            update(Lot)
+            .where(Lot.asset_id == asset.symbol, Lot.remaining_quantity == 0)
+            .values(quantity=func.trunc(Lot.quantity * num / den, 18))
+            .execution_options(synchronize_session=False)
+        )
         now = utcnow()
         total_cash = ZERO
         for holder in holders:
@@ -513,8 +523,8 @@ class CorporateActions:
 
     async def actions(self, asset_id: str | None = None) -> list[CorporateAction]:
         query = select(CorporateAction)
-        if asset_id:
-            query = query.where(CorporateAction.asset_id == asset_id.strip().upper())
+        if asset_id is not None:
+            query = query.where(CorporateAction.asset_id == (clean_symbol(asset_id) or "-"))
         query = query.order_by(CorporateAction.effective_date.desc(), CorporateAction.created_at)
         async with self._sm() as s:
             return list((await s.scalars(query.limit(500))).all())

@@ -27,7 +27,7 @@ from bourse.clock import utcnow
 from models import pagination
 from models.documents.confirmation import build_confirmation, confirmation_pdf
 from models.documents.render import statement_csv, statement_pdf, tax_csv, tax_pdf
-from models.documents.statement import build_statement
+from models.documents.statement import build_statement, period_bounds
 from models.documents.tables import Document, DocumentFormat, DocumentKind, DocumentStatus
 from models.documents.tax import build_tax
 from models.errors import DomainError, ErrorCode
@@ -223,8 +223,10 @@ class Documents:
         before its end; one set-based insert, idempotent. Returns the documents created."""
         now = utcnow()
         async with self._sm.begin() as s:
+            # Every account that existed before the period ended.
+            _, until = period_bounds(start, end)
             users = select(LedgerAccount.user_id).where(LedgerAccount.user_id.is_not(None))
-            users = users.where(LedgerAccount.created_at < now).distinct()
+            users = users.where(LedgerAccount.created_at < until).distinct()
             created = 0
             for fmt in (DocumentFormat.PDF, DocumentFormat.CSV):
                 rows = await s.execute(

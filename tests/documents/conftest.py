@@ -44,3 +44,14 @@ async def stack_worker(stack: Stack) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """In-process services on the run's database, key prefix and bucket."""
+    assert settings.database_url
+    assert settings.redis_url
+    async with open_services(
+        settings, settings.database_url, settings.redis_url, pool_size=4
+    ) as opened:
+        yield opened
