@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sys
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker
 
+from bourse.process import service_main
 from bourse.settings import Settings
 from models.services import arq_queue_name, open_services
 from workers.documents import (
@@ -87,3 +90,28 @@ def build_worker(
         job_timeout=60,
         keep_result=3600,
     )
+
+
+async def _serve(
+    settings: Settings, database_url: str, redis_url: str, stop: asyncio.Event
+) -> None:
+    """One more job worker until SIGINT / SIGTERM (`python -m workers.jobs`; `bourse up` runs
+    its own in-process): arq workers scale horizontally, every job being idempotent."""
+    worker = build_worker(settings, redis_url, database_url=database_url)
+    running = asyncio.ensure_future(worker.async_run())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.close()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+
+def main() -> int:
+    return service_main(_serve)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
