@@ -58,9 +58,10 @@ from models.funds import FundTransaction, TransactionStatus, TransactionType
 from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, LedgerAccount, Leg, Posting
 from models.orders.tables import OPEN_STATUSES, Order
 from models.portfolios import clean_symbol
-from models.positions import Lot, Position, _consume_lots
+from models.positions import Lot, Position, apply_fill
 
 EXACT = Decimal("1e-18")  # the ledger's scale: AMOUNT is Numeric(38, 18)
+SPLIT_FILL_PREFIX = "split:"  # a split's cash-in-lieu sale's fill id: split:<action>:<user>
 MAX_RATIO_TERM = 1000
 
 
@@ -464,16 +465,18 @@ class CorporateActions:
             in_lieu = ZERO
             if remainder > 0:
                 in_lieu = fill_cash(remainder, asset.reference_price, ccy)
-                fill_id = f"split:{action.id}:{user}"
-                await _consume_lots(
+                # Sold like any sale (FIFO lots, a realized gain): the positions' public entry,
+                # idempotent per fill id. Statements list it as cash in lieu, not as a trade.
+                await apply_fill(
                     s,
                     user_id=user,
                     asset_id=asset.symbol,
-                    currency=ccy,
+                    side="SELL",
                     quantity=remainder,
-                    proceeds=in_lieu,
-                    fill_id=fill_id,
-                    sold_at=now,
+                    price=asset.reference_price,
+                    fill_id=f"{SPLIT_FILL_PREFIX}{action.id}:{user}",
+                    executed_at=now,
+                    cash_amount=in_lieu,
                 )
                 legs = [
                     Leg(shares[user], asset.symbol, -remainder),

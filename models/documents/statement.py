@@ -29,7 +29,7 @@ from bourse.clock import utcnow
 from bourse.money import plain, round_cash
 from models.assets import Asset
 from models.candles import Candle
-from models.corporate_actions import CorporateAction, CorporateActionEntry
+from models.corporate_actions import SPLIT_FILL_PREFIX, CorporateAction, CorporateActionEntry
 from models.funds import FundTransaction, TransactionStatus
 from models.ledger import ZERO, AccountKind, LedgerAccount, Posting
 from models.positions import Lot, PositionFill, RealizedGain
@@ -206,6 +206,8 @@ async def build_statement(
         select(PositionFill)
         .where(PositionFill.user_id == user_id)
         .where(PositionFill.executed_at >= start, PositionFill.executed_at < end)
+        # A split's cash-in-lieu sale is listed once, as the CASH_IN_LIEU funds row.
+        .where(~PositionFill.fill_id.startswith(SPLIT_FILL_PREFIX))
         .order_by(PositionFill.executed_at)
     )
     for (f,) in fills:
