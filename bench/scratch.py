@@ -22,20 +22,38 @@ from tests.support.databases import create_database, drop_database, with_databas
 
 
 @asynccontextmanager
-async def scratch_settings(tag: str = "bench", **overrides: Any) -> AsyncIterator[Settings]:
-    """Settings bound to a fresh, migrated database and a fresh Redis key prefix."""
+async def scratch_settings(
+    tag: str = "bench", *, s3: bool = False, **overrides: Any
+) -> AsyncIterator[Settings]:
+    """Settings bound to a fresh, migrated database and a fresh Redis key prefix (and, with
+    ``s3``, a fresh bucket on the configured or embedded S3 store, deleted at the end)."""
     base = Settings(
         database_url=os.environ.get("DATABASE_URL") or None,
         redis_url=os.environ.get("REDIS_URL") or None,
         var_dir=Path("var/bench"),
     )
-    with service_urls(base) as urls:
+    with service_urls(base, s3=s3) as urls:
         name = f"bourse_{tag}_{uuid.uuid4().hex[:8]}"
         prefix = f"{tag}-{uuid.uuid4().hex[:8]}:"
         await create_database(urls.database_url, name)
         url = with_database(urls.database_url, name)
+        bucket = f"bourse-{tag}-{uuid.uuid4().hex[:8]}"
+        store_settings = urls.apply(base.model_copy(update={"s3_bucket": bucket}))
+        store = None
         try:
             await upgrade_async(url)
+            if s3:
+                from models.storage import ObjectStore
+
+                store = ObjectStore(store_settings)
+                await store.ensure_bucket()
+                overrides = {
+                    "s3_endpoint_url": store_settings.s3_endpoint_url,
+                    "s3_bucket": bucket,
+                    "s3_access_key_id": store_settings.s3_access_key_id,
+                    "s3_secret_access_key": store_settings.s3_secret_access_key,
+                    **overrides,
+                }
             yield Settings(
                 **{
                     "database_url": url,
@@ -48,6 +66,8 @@ async def scratch_settings(tag: str = "bench", **overrides: Any) -> AsyncIterato
                 }
             )
         finally:
+            if store is not None:
+                await store.delete_everything()
             await drop_database(urls.database_url, name)
             redis = Redis.from_url(urls.redis_url)
             keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]

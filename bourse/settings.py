@@ -41,6 +41,28 @@ class Settings(BaseSettings):
     # API processes `bourse up` runs on the one port (SO_REUSEPORT). 1 by default: on a 2-core
     # box the shards, settlement, PostgreSQL and Redis need the other core; see bench/README.
     api_processes: int = Field(default=1, ge=1, le=64)
+    # S3 (documents): boto3's standard variables plus BOURSE_S3_BUCKET. With neither an endpoint
+    # nor a bucket configured, an embedded SeaweedFS under var/s3 serves (bourse.embedded.s3).
+    # (Each alias list starts with the field's own name, so `Settings(s3_bucket=...)` works.)
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("s3_endpoint_url", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    )
+    s3_bucket: str | None = Field(
+        default=None, validation_alias=AliasChoices("s3_bucket", "BOURSE_S3_BUCKET")
+    )
+    s3_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("s3_region", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+    # None: boto3's own credential chain (environment, profile, instance role).
+    s3_access_key_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("s3_access_key_id", "AWS_ACCESS_KEY_ID")
+    )
+    s3_secret_access_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("s3_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+    )
 
     # --- platform ---
     env: Environment = Field(
@@ -88,6 +110,12 @@ class Settings(BaseSettings):
     funds_daily_deposit_limit: Decimal = Decimal("5000000")
     funds_daily_withdrawal_limit: Decimal = Decimal("5000000")
     sandbox_withdrawal_delay_seconds: float = 1.0
+
+    # --- documents and corporate actions ---
+    s3_server_side_encryption: str = "AES256"  # BOURSE_S3_SERVER_SIDE_ENCRYPTION; "" = none
+    document_url_ttl_seconds: int = 300  # a presigned download URL lives this long
+    document_retry_after_seconds: float = 120.0  # a PENDING document older than this is re-run
+    confirmation_lookback_hours: int = 24  # executed orders looked at for missing confirmations
 
     # --- portfolios and watchlists (per user) ---
     portfolio_max_tracked: int = 20

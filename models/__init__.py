@@ -4,6 +4,8 @@ from models.assets import Asset, AssetClass
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.base import Base
 from models.candles import Candle
+from models.corporate_actions import CorporateAction, CorporateActionEntry
+from models.documents.tables import Document
 from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
 from models.liquidity import LiquidityConfig
@@ -31,6 +33,9 @@ __all__ = [
     "AuthSession",
     "Base",
     "Candle",
+    "CorporateAction",
+    "CorporateActionEntry",
+    "Document",
     "Fill",
     "FundTransaction",
     "HelpArticle",

@@ -76,6 +76,8 @@ class ErrorCode(enum.StrEnum):
     INVALID_ASSIGNEE = "INVALID_ASSIGNEE"
     ATTACHMENT_TOO_LARGE = "ATTACHMENT_TOO_LARGE"
     UNSUPPORTED_ATTACHMENT = "UNSUPPORTED_ATTACHMENT"
+    # corporate actions
+    OPEN_ORDERS = "OPEN_ORDERS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,9 @@ class ProblemCollector:
         except DomainError as exc:
             self.problems.extend(exc.problems)
             return None
+
+    def add(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        self.problems.append(Problem(code, message, field))
 
     def raise_if_any(self) -> None:
         if self.problems:

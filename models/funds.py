@@ -64,6 +64,8 @@ PAGE_MAX = 100
 class TransactionType(enum.StrEnum):
     DEPOSIT = "DEPOSIT"
     WITHDRAWAL = "WITHDRAWAL"
+    DIVIDEND = "DIVIDEND"  # a cash dividend (models/corporate_actions.py)
+    CASH_IN_LIEU = "CASH_IN_LIEU"  # a split's fractional remainder paid out
 
 
 class TransactionStatus(enum.StrEnum):

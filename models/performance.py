@@ -141,6 +141,8 @@ async def external_flows(
                 FundTransaction.completed_at,
             ).where(
                 FundTransaction.user_id.in_(list(defaults)),
+                # Dividends and cash in lieu are the portfolio's income, not external flows.
+                FundTransaction.type.in_([TransactionType.DEPOSIT, TransactionType.WITHDRAWAL]),
                 FundTransaction.status == TransactionStatus.COMPLETED,
                 FundTransaction.completed_at > after,
                 FundTransaction.completed_at <= until,

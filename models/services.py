@@ -24,7 +24,10 @@ from models.accounts import Accounts, AccountsConfig
 from models.assets import Asset, Assets
 from models.candle_store import CandleStore, Retention
 from models.candles import CandleInterval
+from models.corporate_actions import CorporateActions
 from models.db import create_engine, create_sessionmaker
+from models.documents import Documents
+from models.documents.tax import WashSaleAdjustments
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.help_centre import HelpCentre
@@ -40,6 +43,7 @@ from models.rails import SandboxRail
 from models.recurring import RecurringInvestments
 from models.session_cache import SessionCache
 from models.settlement import FillsHook
+from models.storage import ObjectStore, StorageNotConfigured
 from models.support_desk import SupportConfig, SupportDesk
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
@@ -75,8 +79,28 @@ class Services:
     recurring: RecurringInvestments
     help_centre: HelpCentre
     support: SupportDesk
+    corporate_actions: CorporateActions
+    wash_sales: WashSaleAdjustments
+    # Documents in S3: None in a process started without an S3 bucket (see `documents`).
+    documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fills: FillsHook | None = None
+
+    @property
+    def documents(self) -> Documents:
+        if self.documents_or_none is None:
+            raise StorageNotConfigured
+        return self.documents_or_none
+
+    async def enqueue_document(self, document_id: uuid.UUID, attempt: int) -> None:
+        """Generate one document; the attempt is in the job id, so a document re-run after a
+        failure is not refused as a duplicate of its finished job."""
+        await self.jobs.enqueue_job(
+            "generate_document",
+            str(document_id),
+            _job_id=f"document:{document_id}:{attempt}",
+            _queue_name=arq_queue_name(self.settings),
+        )
 
     async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
         await self.jobs.enqueue_job(
@@ -244,7 +268,16 @@ async def open_services(
             send_email=lambda *args: services.send_email(*args),
             link_base=settings.link_base_url,
         ),
+        corporate_actions=CorporateActions(sessionmaker, ledger),
+        wash_sales=WashSaleAdjustments(sessionmaker),
     )
+    if settings.s3_bucket:
+        services.documents_or_none = Documents(
+            sessionmaker,
+            ObjectStore(settings),
+            lambda *args: services.enqueue_document(*args),
+            retry_after=timedelta(seconds=settings.document_retry_after_seconds),
+        )
     try:
         yield services
     finally:

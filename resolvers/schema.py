@@ -16,6 +16,8 @@ from strawberry.types import ExecutionContext
 
 from bourse.settings import Settings, get_settings
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
+from resolvers.documents.analytics import AnalyticsQuery
+from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
@@ -44,6 +46,8 @@ class Query(
     RecurringQuery,
     PortfolioQuery,
     SupportQuery,
+    DocumentsQuery,
+    AnalyticsQuery,
 ):
     pass
 
@@ -57,6 +61,7 @@ class Mutation(
     RecurringMutation,
     PortfolioMutation,
     SupportMutation,
+    DocumentsMutation,
 ):
     pass
 

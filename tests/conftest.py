@@ -1,8 +1,9 @@
-"""Shared test fixtures: real PostgreSQL and Redis, never stand-ins.
+"""Shared test fixtures: real PostgreSQL, Redis and S3, never stand-ins.
 
-Servers come from DATABASE_URL / REDIS_URL when set, otherwise from the embedded launcher under
-./var/test (started once per run, stopped at the end). Each run creates its own database (and
-drops it afterwards) and uses its own Redis key prefix (deleted afterwards).
+Servers come from DATABASE_URL / REDIS_URL (and AWS_ENDPOINT_URL_S3 with credentials) when set,
+otherwise from the embedded launcher under ./var/test (started once per run, stopped at the
+end). Each run creates its own database (and drops it afterwards), uses its own Redis key prefix
+and its own S3 bucket (both deleted afterwards).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 
 from bourse.runtime import ServiceUrls, service_urls
 from bourse.settings import Settings
+from models.storage import ObjectStore
 from tests.support.databases import create_database, drop_database, with_database
 from tests.support.server import Api, free_port, running_api
 from tests.support.smtp import SmtpServer
@@ -32,6 +34,7 @@ def servers() -> Iterator[ServiceUrls]:
     base = Settings(
         database_url=os.environ.get("DATABASE_URL") or None,
         redis_url=os.environ.get("REDIS_URL") or None,
+        s3_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or None,
         var_dir=Path("var/test"),
     )
     with service_urls(base) as urls:
@@ -82,15 +85,40 @@ async def redis_cleanup(redis_url: str, run_prefix: str) -> AsyncIterator[None]:
 
 
 @pytest.fixture(scope="session")
+async def s3_bucket(servers: ServiceUrls) -> AsyncIterator[Settings]:
+    """The run's own bucket on the real S3 endpoint (embedded SeaweedFS unless configured),
+    emptied and deleted at the end. Yields the S3 part of the settings."""
+    s3 = servers.apply(
+        Settings(
+            s3_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or None,
+            s3_bucket=f"bourse-test-{RUN_ID}",
+        )
+    )
+    store = ObjectStore(s3)
+    await store.ensure_bucket()
+    try:
+        yield s3
+    finally:
+        await store.delete_everything()
+
+
+@pytest.fixture(scope="session")
 def base_settings(
     database_url: str,
     redis_url: str,
     run_prefix: str,
     tmp_path_factory: pytest.TempPathFactory,
     redis_cleanup: None,
+    s3_bucket: Settings,
 ) -> Settings:
-    """Settings for the app under test: the run's database and key prefix, test SMTP unset."""
+    """Settings for the app under test: the run's database, key prefix and bucket, test SMTP
+    unset."""
     return Settings(
+        s3_endpoint_url=s3_bucket.s3_endpoint_url,
+        s3_bucket=s3_bucket.s3_bucket,
+        s3_region=s3_bucket.s3_region,
+        s3_access_key_id=s3_bucket.s3_access_key_id,
+        s3_secret_access_key=s3_bucket.s3_secret_access_key,
         database_url=database_url,
         redis_url=redis_url,
         redis_prefix=run_prefix,

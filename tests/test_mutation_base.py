@@ -204,6 +204,11 @@ CONTRACT_CODES = {
         "INSUFFICIENT_BUYING_POWER", "INSUFFICIENT_SHARES", "DUPLICATE_CLIENT_ORDER_ID",
     },
     "cancelOrder": {"NOT_FOUND", "NOT_CANCELLABLE"},
+    # section 9
+    "requestStatement": {"INVALID_DATE_RANGE"},
+    "requestTaxDocument": {"INVALID_DATE_RANGE"},
+    "recordCashDividend": {"UNKNOWN_ASSET", "INVALID_AMOUNT", "INVALID_DATE_RANGE"},
+    "recordStockSplit": {"UNKNOWN_ASSET", "INVALID_DATE_RANGE", "OPEN_ORDERS"},
 }  # fmt: skip
 
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sys
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker
 
+from bourse.process import service_main
 from bourse.settings import Settings
 from models.services import arq_queue_name, open_services
+from workers.documents import (
+    apply_corporate_actions,
+    generate_document,
+    monthly_statements,
+    sweep_pending_documents,
+    tax_documents,
+    trade_confirmations,
+)
 from workers.email import send_email
 from workers.marketdata.candles import maintain_candles
 from workers.marketdata.news import poll_news
@@ -19,7 +30,12 @@ from workers.recurring import run_recurring_investments
 from workers.snapshots import snapshot_portfolios
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
-FUNCTIONS: list[Any] = [send_email, complete_withdrawal, snapshot_portfolios]
+FUNCTIONS: list[Any] = [
+    send_email,
+    complete_withdrawal,
+    snapshot_portfolios,
+    generate_document,
+]
 
 
 def build_worker(
@@ -39,6 +55,8 @@ def build_worker(
                 open_services(settings, database_url, redis_url, pool_size=5)
             )
             ctx["exit_stack"] = stack
+            if settings.s3_bucket:
+                await ctx["services"].documents.store.ensure_bucket()
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         stack = ctx.pop("exit_stack", None)
@@ -55,6 +73,13 @@ def build_worker(
             cron(roll_previous_close, second=30, run_at_startup=True),
             cron(poll_news, minute=set(range(0, 60, 5)), second=15, run_at_startup=True),
             cron(maintain_candles, minute=7, second=45, run_at_startup=True),
+            # documents: confirmations every minute (within a minute of the last fill), the
+            # PENDING sweeper, last month's statements daily (idempotent), corporate actions due
+            cron(trade_confirmations, second={5, 35}),
+            cron(sweep_pending_documents, second=50),
+            cron(monthly_statements, hour=2, minute=0, second=20, timeout=1800),
+            cron(tax_documents, month=1, day=15, hour=3, minute=0, second=0, timeout=3600),
+            cron(apply_corporate_actions, minute=1, second=10, run_at_startup=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=arq_queue_name(settings),
@@ -67,3 +92,28 @@ def build_worker(
         job_timeout=60,
         keep_result=3600,
     )
+
+
+async def _serve(
+    settings: Settings, database_url: str, redis_url: str, stop: asyncio.Event
+) -> None:
+    """One more job worker until SIGINT / SIGTERM (`python -m workers.jobs`; `bourse up` runs
+    its own in-process): arq workers scale horizontally, every job being idempotent."""
+    worker = build_worker(settings, redis_url, database_url=database_url)
+    running = asyncio.ensure_future(worker.async_run())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.close()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+
+def main() -> int:
+    return service_main(_serve)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

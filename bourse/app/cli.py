@@ -20,6 +20,7 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
     with service_urls(settings) as urls:
         upgrade(urls.database_url)
+        settings = urls.apply(settings)
         if args.demo:
             from bourse.app.demo.loader import load_demo
 
@@ -45,7 +46,7 @@ def _cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
         print(f"created {user.role.value} {user.username} <{user.email}> id={user.id}")
         return 0
 
-    with service_urls(settings) as urls:
+    with service_urls(settings, s3=False) as urls:
         upgrade(urls.database_url)
         return asyncio.run(create(urls.database_url, urls.redis_url))
 
@@ -53,7 +54,7 @@ def _cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from bourse.app.demo.loader import load_demo
 
-    with service_urls(settings) as urls:
+    with service_urls(settings, s3=False) as urls:
         upgrade(urls.database_url)
         asyncio.run(load_demo(settings, urls.database_url, urls.redis_url))
     return 0
@@ -85,13 +86,13 @@ def _cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
 
-    with service_urls(settings) as urls:
+    with service_urls(settings, s3=False) as urls:
         upgrade(urls.database_url)
         return asyncio.run(load(urls.database_url, urls.redis_url))
 
 
 def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    with service_urls(settings) as urls:
+    with service_urls(settings, s3=False) as urls:
         upgrade(urls.database_url)
     print("database is at the latest migration")
     return 0
@@ -114,7 +115,7 @@ def _cmd_ledger_check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"ledger check: {len(found)} difference(s)")
         return 1 if found else 0
 
-    with service_urls(settings) as urls:
+    with service_urls(settings, s3=False) as urls:
         upgrade(urls.database_url)
         return asyncio.run(check(urls.database_url, urls.redis_url))
 

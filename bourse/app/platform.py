@@ -81,6 +81,20 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
     return commands
 
 
+def service_env(settings: Settings, urls: ServiceUrls) -> dict[str, str]:
+    """The variables that point a child process at this platform's services (S3 included)."""
+    env = {"DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
+    if settings.s3_endpoint_url:
+        env["AWS_ENDPOINT_URL_S3"] = settings.s3_endpoint_url
+    if settings.s3_bucket:
+        env["BOURSE_S3_BUCKET"] = settings.s3_bucket
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        env["AWS_ACCESS_KEY_ID"] = settings.s3_access_key_id
+        env["AWS_SECRET_ACCESS_KEY"] = settings.s3_secret_access_key
+    env["AWS_REGION"] = settings.s3_region
+    return env
+
+
 # One more API node (stateless, any number behind a load balancer); `bourse up` runs its API
 # in-process instead.
 API_COMMAND = [sys.executable, "-m", "bff.serve"]
@@ -95,7 +109,7 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
     app = create_app(settings, urls.database_url, urls.redis_url)
     server = api_server(app, settings)
     worker = build_worker(settings, urls.redis_url, database_url=urls.database_url)
-    env = {**os.environ, "DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
+    env = {**os.environ, **service_env(settings, urls)}
     # More API processes on the same port (SO_REUSEPORT), each a `bff.serve` child.
     api_env = {
         **env,
@@ -134,6 +148,7 @@ async def run_platform(settings: Settings, urls: ServiceUrls) -> int:
             f"  GraphQL:             POST {base}/graphql   websockets: {ws_url}\n"
             f"  Health / readiness:  {base}/healthz   {base}/readyz\n"
             f"  PostgreSQL: {urls.database_url}\n  Redis:      {urls.redis_url}\n"
+            f"  S3:         {settings.s3_endpoint_url or 'AWS'} bucket {settings.s3_bucket}\n"
             f"  Mail:       {mail}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,

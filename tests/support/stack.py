@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bourse.app.platform import API_COMMAND, child_commands
+from bourse.app.platform import API_COMMAND, child_commands, service_env
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
 from tests.support.server import Api, free_port
@@ -42,10 +42,10 @@ class Stack:
                 "log_level": "WARNING",
             }
         )
+        urls = ServiceUrls(settings.database_url or "", settings.redis_url or "", embedded=False)
         self.env: dict[str, str] = {
             **os.environ,
-            "DATABASE_URL": settings.database_url or "",
-            "REDIS_URL": settings.redis_url or "",
+            **service_env(settings, urls),
             "BOURSE_REDIS_PREFIX": self.prefix,
             "BOURSE_ENV": "test",
             "BOURSE_SECRET_KEY": settings.secret_key or "",
@@ -58,7 +58,6 @@ class Stack:
             "HOST": "127.0.0.1",
         }
         wanted = {"liquidity": liquidity, "marketdata-feed": feed}
-        urls = ServiceUrls(settings.database_url or "", settings.redis_url or "", embedded=False)
         self.commands: dict[str, list[str]] = {
             name: argv
             for name, argv in child_commands(self.settings, urls)

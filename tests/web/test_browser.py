@@ -126,6 +126,7 @@ async def test_the_whole_flow_on_desktop_and_phone(platform: Stack) -> None:
             "the holding appears on home with no reload",
             "a resting limit order, cancelled: its hold is released",
             "add the asset to a watchlist",
+            "documents: a statement prepared by the worker, ready to download",
             "switch to Spanish, same page translated with localised numbers",
         ):
             assert f"{label}: {name}" in steps, f"{label}: {name} never ran"

@@ -276,6 +276,22 @@ async function flow(browser, label, contextOptions) {
     if (fresh === 0) throw new Error("no quote arrived after the reconnect: the subscription was not renewed");
   });
 
+  await step(`${label}: documents: a statement prepared by the worker, ready to download`, async () => {
+    await nav(page, "Documents");
+    await page.getByRole("heading", { name: "Documents", level: 1 }).waitFor();
+    await page.getByRole("button", { name: "Prepare document" }).click();
+    await page.getByText("Your document is being prepared").waitFor();
+    const row = page.getByTestId("documents").locator("tbody tr").first();
+    await row.getByText("Ready").waitFor({ timeout: 30_000 });
+    const href = await row.getByRole("link", { name: "Download" }).getAttribute("href");
+    if (!href || !/X-Amz-Signature=/.test(href)) throw new Error(`no presigned download link: ${href}`);
+    await audit(page, `${label} documents`);
+    await snap(page, label, "documents");
+    await page.getByRole("radio", { name: "Tax documents" }).click();
+    await page.getByRole("button", { name: "Prepare document" }).waitFor();
+    await snap(page, label, "documents-tax");
+  });
+
   await step(`${label}: market summary`, async () => {
     // The rest of the run in the dark theme (axe checks its contrast too).
     await page.getByRole("button", { name: "Switch to dark theme" }).click();

@@ -11,6 +11,7 @@ import { AssetPage } from "./features/asset/AssetPage";
 import { ForgotPassword, ResetPassword } from "./features/auth/PasswordReset";
 import { SignIn } from "./features/auth/SignIn";
 import { SignUp } from "./features/auth/SignUp";
+import { Documents } from "./features/documents/Documents";
 import { Funds } from "./features/funds/Funds";
 import { Home } from "./features/home/Home";
 import { Market } from "./features/market/Market";
@@ -50,6 +51,7 @@ const NAV = [
   { to: "/orders", key: "orders", icon: "≡" },
   { to: "/funds", key: "funds", icon: "$" },
   { to: "/watchlists", key: "watchlists", icon: "★" },
+  { to: "/documents", key: "documents", icon: "▤" },
   { to: "/settings", key: "settings", icon: "⚙" },
 ];
 
@@ -136,7 +138,7 @@ function TitleSync() {
   useEffect(() => {
     document.documentElement.lang = i18n.language;
     const first = location.pathname.split("/")[1] ?? "";
-    const key = ({ "": "home", help: "help", support: "support", staff: "staff", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset" } as Record<string, string>)[first] ?? "home";
+    const key = ({ "": "home", help: "help", support: "support", staff: "staff", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset" } as Record<string, string>)[first] ?? "home";
     const extra = first === "asset" ? ` ${location.pathname.split("/")[2]?.toUpperCase() ?? ""}` : "";
     document.title = `${t(`titles.${key}`)}${extra} · Bourse`;
   }, [location, i18n.language, t]);
@@ -160,6 +162,7 @@ export function App() {
             <Route path="/orders" element={<Private><Orders /></Private>} />
             <Route path="/funds" element={<Private><Funds /></Private>} />
             <Route path="/watchlists" element={<Private><Watchlists /></Private>} />
+            <Route path="/documents" element={<Private><Documents /></Private>} />
             <Route path="/market" element={<Private><Market /></Private>} />
             <Route path="/settings" element={<Private><Settings /></Private>} />
             <Route path="/help" element={<Private><HelpCentre /></Private>} />

@@ -4,6 +4,7 @@ import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { useQuery } from "urql";
 import { HomeDocument, PerformanceDocument } from "../../gql/graphql";
+import { Analytics } from "./Analytics";
 import { useLocale } from "../../lib/locale";
 import { useOrderEvents, useQuotes } from "../../lib/live";
 import { useTheme } from "../../lib/theme";
@@ -91,6 +92,8 @@ export function Home() {
           </Suspense>
         )}
       </Card>
+
+      <Analytics startDate={chartStart} />
 
       <Card title={t("home.holdings")} action={<Link to="/market" className="small">{t("home.explore")}</Link>}>
         {!portfolio ? <Skeleton lines={4} /> : live.length === 0 ? (
