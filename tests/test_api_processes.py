@@ -28,6 +28,9 @@ async def test_two_api_processes_share_the_port_and_survive_losing_one(
             async with httpx.AsyncClient(base_url=stack.base_url) as http:
                 assert (await http.get("/readyz")).status_code == 200
         await stack.kill("api")
+        # The second process may still be starting (it was not waited for): once it is ready,
+        # it serves the port alone.
+        await stack.wait_ready()
         for _ in range(10):
             async with httpx.AsyncClient(base_url=stack.base_url) as http:
                 assert (await http.get("/readyz")).status_code == 200

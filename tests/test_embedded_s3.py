@@ -54,11 +54,17 @@ def test_objects_survive_a_restart_and_stay_private(root: Path) -> None:
         assert httpx.get(f"{first}/bourse-embedded-test/a/statement.pdf").status_code == 403
         signed = store.download_url("a/statement.pdf", "statement.pdf", "application/pdf")
         assert httpx.get(signed).content == b"%PDF-1.4 kept"
-        # Every listener is on loopback.
+        # Every listener is on loopback (SeaweedFS starts its parts one after the other: a
+        # loaded machine may take a few seconds to open the last one).
         ports = [int(p) for p in (root / "s3" / "ports").read_text().split()]
         for port in ports:
-            with socket.socket() as sock:
-                assert sock.connect_ex(("127.0.0.1", port)) == 0
+            deadline = time.monotonic() + 20
+            while True:
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                assert time.monotonic() < deadline, f"nothing listens on 127.0.0.1:{port}"
+                time.sleep(0.1)
     assert not listening(first)
     assert oct((root / "s3" / "s3.json").stat().st_mode & 0o777) == "0o600"
 
