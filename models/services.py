@@ -45,6 +45,7 @@ from models.session_cache import SessionCache
 from models.settlement import FillsHook
 from models.storage import ObjectStore, StorageNotConfigured
 from models.support_desk import SupportConfig, SupportDesk
+from models.support_files import ObjectStoreAttachments
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
 from models.watchlists import WatchlistConfig, Watchlists
@@ -272,12 +273,14 @@ async def open_services(
         wash_sales=WashSaleAdjustments(sessionmaker),
     )
     if settings.s3_bucket:
+        store = ObjectStore(settings)
         services.documents_or_none = Documents(
             sessionmaker,
-            ObjectStore(settings),
+            store,
             lambda *args: services.enqueue_document(*args),
             retry_after=timedelta(seconds=settings.document_retry_after_seconds),
         )
+        services.support.files = ObjectStoreAttachments(sessionmaker, store)
     try:
         yield services
     finally:

@@ -1,12 +1,15 @@
-"""Support attachments: one small storage interface, PostgreSQL behind it for now.
+"""Support attachments: one small storage interface, the object store behind it.
 
-Issue 16's object store (S3) does not exist yet, so the bytes go to `support_attachments.data`
-(`bytea`) through `PostgresAttachments`; moving them to S3 is a second implementation of
-`AttachmentStore`, nothing else changes. The type is decided by the content, never by the
-name or the declared type: PNG, JPEG, GIF, WebP and PDF are accepted (`sniff`), anything else
-is UNSUPPORTED_ATTACHMENT; at most `MAX_ATTACHMENT_BYTES` (10 MB), else ATTACHMENT_TOO_LARGE.
-Files are always served as downloads (`Content-Disposition: attachment`, `nosniff`, a sandbox
-CSP: see `bff.support_files`), never rendered inline as HTML.
+Where S3 is configured (``BOURSE_S3_BUCKET``: always under ``bourse up`` and in the tests, which
+start the embedded store), the bytes go to the documents' bucket under
+``support/<ticket>/<attachment>`` (private, server-side encrypted: ``models.storage``) through
+`ObjectStoreAttachments`, and the row keeps only the metadata and the object's key. A process
+without S3 keeps them in `support_attachments.data` (`bytea`) through `PostgresAttachments`;
+reads follow the row, so both kinds of row stay readable. The type is decided by the content,
+never by the name or the declared type: PNG, JPEG, GIF, WebP and PDF are accepted (`sniff`),
+anything else is UNSUPPORTED_ATTACHMENT; at most `MAX_ATTACHMENT_BYTES` (10 MB), else
+ATTACHMENT_TOO_LARGE. Files are always served as downloads (`Content-Disposition: attachment`,
+`nosniff`, a sandbox CSP: see `bff.support_files`), never rendered inline as HTML.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from models.storage import ObjectStore
 from models.support_tables import SupportAttachment
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -104,7 +108,50 @@ class PostgresAttachments:
 
     async def read(self, attachment_id: uuid.UUID) -> bytes | None:
         async with self._sm() as s:
-            data: bytes | None = await s.scalar(
-                select(SupportAttachment.data).where(SupportAttachment.id == attachment_id)
-            )
+            row = (
+                await s.execute(
+                    select(SupportAttachment.data, SupportAttachment.object_key).where(
+                        SupportAttachment.id == attachment_id
+                    )
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        if row.object_key is not None:
+            return await self._object(row.object_key)
+        data: bytes | None = row.data
         return data
+
+    async def _object(self, key: str) -> bytes | None:
+        return None  # no object store in this process: rows with a key cannot be read here
+
+
+class ObjectStoreAttachments(PostgresAttachments):
+    """Attachments in the object store; the row holds the metadata and the key."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], store: ObjectStore) -> None:
+        super().__init__(sessionmaker)
+        self._store = store
+
+    @staticmethod
+    def key(meta: AttachmentMeta) -> str:
+        return f"support/{meta.ticket_id}/{meta.id}"
+
+    async def put(
+        self, s: AsyncSession, meta: AttachmentMeta, uploader: uuid.UUID, data: bytes
+    ) -> None:
+        # The object first: if the row's transaction then fails, an unreferenced private
+        # object is left (harmless), never a row whose bytes are missing.
+        key = self.key(meta)
+        await self._store.put(key, data, meta.content_type)
+        s.add(
+            SupportAttachment(
+                id=meta.id, ticket_id=meta.ticket_id, user_id=meta.user_id,
+                uploader_id=uploader, filename=meta.filename, content_type=meta.content_type,
+                size=meta.size, data=None, object_key=key, created_at=meta.created_at,
+            )
+        )  # fmt: skip
+        await s.flush()
+
+    async def _object(self, key: str) -> bytes | None:
+        return await self._store.get(key)

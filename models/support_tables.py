@@ -188,7 +188,8 @@ class SupportMessage(Base):
 
 
 class SupportAttachment(Base):
-    """Bytes in PostgreSQL (`bytea`) until the object store exists: `models.support_files`."""
+    """An attachment's metadata; its bytes in the object store (`object_key`), or in `data`
+    where the process has no object store (`models.support_files`)."""
 
     __tablename__ = "support_attachments"
 
@@ -201,10 +202,14 @@ class SupportAttachment(Base):
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    object_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_support_attachments_ticket", "ticket_id"),)
+    __table_args__ = (
+        CheckConstraint("data IS NOT NULL OR object_key IS NOT NULL", name="bytes_somewhere"),
+        Index("ix_support_attachments_ticket", "ticket_id"),
+    )
 
 
 class SupportMacro(Base):

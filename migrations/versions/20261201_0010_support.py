@@ -112,8 +112,10 @@ def upgrade() -> None:
     sa.Column('filename', sa.String(length=200), nullable=False),
     sa.Column('content_type', sa.String(length=64), nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
-    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=True),
+    sa.Column('object_key', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('data IS NOT NULL OR object_key IS NOT NULL', name=op.f('ck_support_attachments_bytes_somewhere')),
     sa.ForeignKeyConstraint(['ticket_id'], ['support_tickets.id'], name=op.f('fk_support_attachments_ticket_id_support_tickets'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['uploader_id'], ['users.id'], name=op.f('fk_support_attachments_uploader_id_users'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_support_attachments'))

@@ -3,12 +3,15 @@ downloaded (never rendered inline), internal ones staff-only, staff reads audite
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
 from models.services import Services
+from models.storage import ObjectStore
 from models.support_desk import Viewer
+from models.support_tables import SupportAttachment
 from models.users import Role
 from tests.accounts.helpers import new_user
 from tests.support.server import Api
@@ -67,6 +70,13 @@ async def test_a_screenshot_goes_up_and_comes_back_as_a_download(
     assert got.headers["content-disposition"].startswith("attachment;")
     assert got.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in got.headers["content-security-policy"]
+    # The bytes live in the object store (the documents' bucket), not in PostgreSQL.
+    async with services.sessionmaker() as s:
+        row = await s.get(SupportAttachment, uuid.UUID(attachment["id"]))
+    assert row is not None
+    assert row.data is None
+    assert row.object_key == f"support/{ticket_id}/{attachment['id']}"
+    assert await ObjectStore(services.settings).get(row.object_key) == PNG
     # Nobody else gets it; without a token, nothing.
     _, _, other = await new_user(api, "at")
     theirs = await api.http.get(
