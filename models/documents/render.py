@@ -68,22 +68,34 @@ class _Pdf(FPDF):
     def grid(
         self, headings: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]
     ) -> None:
-        self.set_font("Helvetica", "", 8)
-        aligns = ["LEFT", *(["RIGHT"] * (len(headings) - 1))]
-        with self.table(
-            col_widths=tuple(widths),
-            text_align=tuple(aligns),
-            line_height=4.5,
-            repeat_headings=1,
-            first_row_as_headings=True,
-        ) as table:
-            head = table.row()
-            for h in headings:
-                head.cell(_text(h))
-            for r in rows:
-                row = table.row()
-                for value in r:
-                    row.cell(_text(value))
+        """A table of single-line cells (first column left, numbers right), its headings
+        repeated on every page it runs onto. Plain ``cell`` calls: fpdf2's ``table()`` lays
+        every cell out as a multi-line paragraph, which made it most of a statement's cost
+        (the statements bench: 8.6 documents/s, three quarters of it in ``table()``); a value
+        wider than its column is shortened with "..." (the CSV carries it whole)."""
+        self._row(headings, widths, bold=True)
+        for r in rows:
+            if self.will_page_break(_LINE):
+                self.add_page()
+                self._row(headings, widths, bold=True)
+            self._row(r, widths, bold=False)
+
+    def _row(self, values: Sequence[str], widths: Sequence[int], *, bold: bool) -> None:
+        self.set_font("Helvetica", "B" if bold else "", 8)
+        for i, (value, width) in enumerate(zip(values, widths, strict=True)):
+            text = self._fit(_text(value), width - 2)
+            self.cell(width, _LINE, text, border=1, align="L" if i == 0 else "R")
+        self.ln(_LINE)
+
+    def _fit(self, text: str, width: float) -> str:
+        if self.get_string_width(text) <= width:
+            return text
+        while text and self.get_string_width(text + "...") > width:
+            text = text[:-1]
+        return text + "..."
+
+
+_LINE = 4.5
 
 
 def statement_pdf(data: StatementData) -> bytes:
