@@ -47,9 +47,18 @@ def redis_url(servers: ServiceUrls) -> str:
 
 
 @pytest.fixture
-def redis_prefix() -> str:
-    """A key prefix unique to one test, so tests never see each other's keys."""
-    return f"test-{uuid.uuid4().hex[:12]}:"
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix unique to one test, so tests never see each other's keys; whatever the
+    test left under it is deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="session")
