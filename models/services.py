@@ -104,8 +104,17 @@ class Services:
         )
 
     async def send_email(self, to: str, subject: str, body: str, key: str) -> None:
+        """Queue an email. The body is sealed with the platform key (``workers.email`` opens
+        it): arq keeps a job's arguments in Redis, queued and then as its result for an hour,
+        and a body may carry a live password-reset link (issue 17)."""
+        sealed = security.SecretBox(self.settings.resolved_secret_key()).encrypt(body)
         await self.jobs.enqueue_job(
-            "send_email", to, subject, body, _job_id=key, _queue_name=arq_queue_name(self.settings)
+            "send_email",
+            to,
+            subject,
+            sealed,
+            _job_id=key,
+            _queue_name=arq_queue_name(self.settings),
         )
 
     async def schedule_withdrawal(self, transaction_id: uuid.UUID, delay: float) -> None:

@@ -13,6 +13,7 @@ import structlog
 
 from bourse.clock import utcnow
 from bourse.settings import Settings
+from models.security import SecretBox
 
 log = structlog.get_logger("bourse.email")
 
@@ -52,9 +53,12 @@ async def deliver(settings: Settings, msg: EmailMessage) -> str:
     return str(path)
 
 
-async def send_email(ctx: dict[str, object], to: str, subject: str, body: str) -> None:
-    """arq job. arq may run a job twice; enqueuers pass a job id so a retry is the only repeat."""
+async def send_email(ctx: dict[str, object], to: str, subject: str, sealed_body: str) -> None:
+    """arq job. arq may run a job twice; enqueuers pass a job id so a retry is the only repeat.
+    The body comes sealed with the platform key (``Services.send_email``): what arq keeps in
+    Redis is ciphertext."""
     settings = ctx["settings"]
     assert isinstance(settings, Settings)
+    body = SecretBox(settings.resolved_secret_key()).decrypt(sealed_body)
     where = await deliver(settings, build_message(settings, to, subject, body))
     log.info("email sent", to=to, subject=subject, via=where)

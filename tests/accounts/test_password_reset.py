@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from bourse.settings import Settings
 from tests.accounts.helpers import ME, codes, error_code, login, new_user, unique
@@ -93,3 +94,28 @@ async def test_reset_token_expires(short_ttl_api: Api, smtp: SmtpServer) -> None
     token = await emailed_token(smtp, email)
     await asyncio.sleep(1.3)
     assert await reset(api, token, "Too-Late-Pass-8") == ["INVALID_TOKEN"]
+
+
+async def test_the_reset_token_is_nowhere_in_redis(
+    api: Api, smtp: SmtpServer, settings: Settings
+) -> None:
+    """arq keeps a job's arguments in Redis (queued, then with its result for an hour): the
+    email body travels sealed, so the live token a reset email carries is not readable there."""
+    _, email, _ = await new_user(api, "rr")
+    assert await request_reset(api, email) == []
+    token = await emailed_token(smtp, email)
+    assert settings.redis_url
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        found = []
+        async for key in redis.scan_iter(match="arq:*", count=1000):
+            kind = await redis.type(key)
+            if kind == b"string":
+                value = await redis.get(key)
+                if value and token.encode() in value:
+                    found.append(key)
+        assert found == []
+        results = [k async for k in redis.scan_iter(match="arq:result:*", count=1000)]
+        assert results, "no job results to look at: the check proves nothing"
+    finally:
+        await redis.aclose()
