@@ -58,13 +58,18 @@ def username(value: str, field: str = "username") -> str:
 
 
 def email(value: str, field: str = "email") -> str:
+    """The address as stored: ASCII only, so look-alikes cannot pass for another account.
+    A local part outside ASCII (fullwidth or Cyrillic letters looking like Latin ones) is
+    INVALID_EMAIL (SMTPUTF8 addresses are refused); a domain is stored in its IDNA form, so a
+    fullwidth "example.com" is stored as plain ``example.com`` and a Cyrillic look-alike becomes its
+    visibly different ``xn--…`` name (issue 17)."""
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        result = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise DomainError.one(
             ErrorCode.INVALID_EMAIL, f"Invalid email address: {exc}", field
         ) from exc
-    return result.normalized
+    return result.ascii_email or result.normalized
 
 
 def password(
