@@ -55,7 +55,16 @@ from models.assets import Asset
 from models.base import Base, uuid_pk
 from models.errors import DomainError, ErrorCode, ProblemCollector
 from models.funds import FundTransaction, TransactionStatus, TransactionType
-from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, LedgerAccount, Leg, Posting
+from models.ledger import (
+    AMOUNT,
+    ZERO,
+    AccountKind,
+    Ledger,
+    LedgerAccount,
+    LedgerBatch,
+    Leg,
+    Posting,
+)
 from models.orders.tables import OPEN_STATUSES, Order
 from models.portfolios import clean_symbol
 from models.positions import Lot, Position, apply_fill
@@ -328,37 +337,30 @@ class CorporateActions:
             if amount > 0
         }
         await self.ledger.lock(s, accounts.values())
+        # One journal entry per holder, written set-based (a few statements for all holders,
+        # not a round trip per holder); the rows naming the entries are added after it.
+        entries = LedgerBatch(self.ledger)
+        history: list[object] = []
         now = utcnow()
         total = ZERO
         for user, quantity, amount in payable:
             entry_id = None
             if amount > 0:
                 txn_id = uuid.uuid4()
-                entry_id = await self.ledger.post(
-                    s,
+                entry_id = entries.post(
                     TransactionType.DIVIDEND.value,
                     [Leg(accounts[user], ccy, amount), Leg(bank, ccy, -amount)],
                     user_id=user,
                     reference_id=txn_id,
                 )
-                s.add(
-                    FundTransaction(
-                        id=txn_id,
-                        user_id=user,
-                        type=TransactionType.DIVIDEND,
-                        amount=amount,
-                        currency=ccy,
-                        status=TransactionStatus.COMPLETED,
-                        payment_method=f"{action.asset_id} dividend",
-                        idempotency_key=f"corporate-action:{action.id}",
-                        request_fingerprint=str(action.id),
-                        journal_entry_id=entry_id,
-                        created_at=now,
-                        completed_at=now,
+                history.append(
+                    _cash_transaction(
+                        txn_id, user, TransactionType.DIVIDEND, amount, ccy,
+                        f"{action.asset_id} dividend", action.id, entry_id, now,
                     )
-                )
+                )  # fmt: skip
                 total += amount
-            s.add(
+            history.append(
                 CorporateActionEntry(
                     action_id=action.id,
                     user_id=user,
@@ -372,6 +374,8 @@ class CorporateActions:
                     created_at=now,
                 )
             )
+        await entries.write(s)
+        s.add_all(history)
         action.holders = len(payable)
         action.total_cash = total
         await s.flush()
@@ -490,21 +494,11 @@ class CorporateActions:
                 )
                 if in_lieu > 0:
                     s.add(
-                        FundTransaction(
-                            id=txn_id,
-                            user_id=user,
-                            type=TransactionType.CASH_IN_LIEU,
-                            amount=in_lieu,
-                            currency=ccy,
-                            status=TransactionStatus.COMPLETED,
-                            payment_method=f"{asset.symbol} split cash in lieu",
-                            idempotency_key=f"corporate-action:{action.id}",
-                            request_fingerprint=str(action.id),
-                            journal_entry_id=lieu_entry,
-                            created_at=now,
-                            completed_at=now,
+                        _cash_transaction(
+                            txn_id, user, TransactionType.CASH_IN_LIEU, in_lieu, ccy,
+                            f"{asset.symbol} split cash in lieu", action.id, lieu_entry, now,
                         )
-                    )
+                    )  # fmt: skip
                 total_cash += in_lieu
             s.add(
                 CorporateActionEntry(
@@ -567,3 +561,31 @@ __all__ = [
     "DividendRequest",
     "SplitRequest",
 ]
+
+
+def _cash_transaction(
+    txn_id: uuid.UUID,
+    user_id: uuid.UUID,
+    kind: TransactionType,
+    amount: Decimal,
+    currency: str,
+    label: str,
+    action_id: uuid.UUID,
+    entry_id: uuid.UUID | None,
+    now: datetime,
+) -> FundTransaction:
+    """The customer's history row of a corporate action's cash (a dividend, cash in lieu)."""
+    return FundTransaction(
+        id=txn_id,
+        user_id=user_id,
+        type=kind,
+        amount=amount,
+        currency=currency,
+        status=TransactionStatus.COMPLETED,
+        payment_method=label,
+        idempotency_key=f"corporate-action:{action_id}",
+        request_fingerprint=str(action_id),
+        journal_entry_id=entry_id,
+        created_at=now,
+        completed_at=now,
+    )

@@ -75,6 +75,10 @@ class RecurringInvestmentPayload:
 CHANGE_ERRORS = (ErrorCode.NOT_FOUND, ErrorCode.NOT_CANCELLABLE)
 
 
+def _payload(plan: RecurringInvestment) -> RecurringInvestmentPayload:
+    return RecurringInvestmentPayload(recurring_investment=RecurringInvestmentType.from_model(plan))
+
+
 @strawberry.type
 class RecurringQuery:
     @query(IsAuthenticated, description="The signed-in user's recurring investments, oldest first.")
@@ -104,9 +108,7 @@ class RecurringMutation:
             call.principal.user_id, input.asset_id, input.notional, input.frequency,
             input.start_date,
         )  # fmt: skip
-        return RecurringInvestmentPayload(
-            recurring_investment=RecurringInvestmentType.from_model(plan)
-        )
+        return _payload(plan)
 
     @mutation(
         IsAuthenticated,
@@ -118,9 +120,7 @@ class RecurringMutation:
         self, call: SignedIn, id: strawberry.ID
     ) -> RecurringInvestmentPayload:
         plan = await call.services.recurring.pause(call.principal.user_id, id)
-        return RecurringInvestmentPayload(
-            recurring_investment=RecurringInvestmentType.from_model(plan)
-        )
+        return _payload(plan)
 
     @mutation(
         IsAuthenticated,
@@ -132,9 +132,7 @@ class RecurringMutation:
         self, call: SignedIn, id: strawberry.ID
     ) -> RecurringInvestmentPayload:
         plan = await call.services.recurring.resume(call.principal.user_id, id)
-        return RecurringInvestmentPayload(
-            recurring_investment=RecurringInvestmentType.from_model(plan)
-        )
+        return _payload(plan)
 
     @mutation(
         IsAuthenticated,
@@ -146,6 +144,4 @@ class RecurringMutation:
         self, call: SignedIn, id: strawberry.ID
     ) -> RecurringInvestmentPayload:
         plan = await call.services.recurring.cancel(call.principal.user_id, id)
-        return RecurringInvestmentPayload(
-            recurring_investment=RecurringInvestmentType.from_model(plan)
-        )
+        return _payload(plan)

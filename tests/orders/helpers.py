@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection
 
 from models.assets import AssetClass, NewAsset
 from models.ledger import AccountKind
+from models.orders import FINAL_STATUSES, Order
 from models.services import Services
 from tests.accounts.helpers import new_user
 from tests.funds.helpers import deposit
@@ -188,3 +190,18 @@ async def admin_token(api: Api, services: Services) -> str:
     signed_in = await login(api, email)
     token: str = signed_in["token"]
     return token
+
+
+async def cancel_open_orders(api: Api, services: Services, tokens: dict[uuid.UUID, str]) -> None:
+    """Cancel every open order of these users (user id -> token), each through the API."""
+    async with services.sessionmaker() as s:
+        open_orders = (
+            await s.execute(
+                select(Order.id, Order.user_id).where(
+                    Order.user_id.in_(list(tokens)), Order.status.not_in(FINAL_STATUSES)
+                )
+            )
+        ).all()
+    for order_id, user_id in open_orders:
+        body = await api.gql(CANCEL, {"id": str(order_id)}, tokens[user_id])
+        assert "errors" not in body, body

@@ -22,7 +22,14 @@ from models.orders import FINAL_STATUSES, Fill, Order, OutboxEntry
 from models.services import Services, open_services
 from models.settlement import FILL_NAMESPACE
 from tests.orders.conftest import symbol
-from tests.orders.helpers import CANCEL, PLACE, grant_shares, list_asset, trader, wait_book
+from tests.orders.helpers import (
+    PLACE,
+    cancel_open_orders,
+    grant_shares,
+    list_asset,
+    trader,
+    wait_book,
+)
 from tests.support.server import Api
 from tests.support.stack import Stack, running_stack
 
@@ -143,18 +150,7 @@ async def test_sigkill_settlement_shard_and_api_mid_burst(
 
         # Every accepted order is final or resting: cancelling the open ones ends them all
         # (an order the exchange never received could not be cancelled there).
-        async with services.sessionmaker() as s:
-            open_orders = (
-                await s.execute(
-                    select(Order.id, Order.user_id).where(
-                        Order.user_id.in_(user_ids), Order.status.not_in(FINAL_STATUSES)
-                    )
-                )
-            ).all()
-        by_user = dict(zip(user_ids, tokens, strict=True))
-        for order_id, user_id in open_orders:
-            body = await api.gql(CANCEL, {"id": str(order_id)}, by_user[user_id])
-            assert "errors" not in body, body
+        await cancel_open_orders(api, services, dict(zip(user_ids, tokens, strict=True)))
 
     await _quiescent(services, user_ids)
     async with services.sessionmaker() as s:

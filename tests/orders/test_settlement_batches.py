@@ -23,7 +23,14 @@ from models.positions import Lot, Position, PositionFill
 from models.services import Services, open_services
 from models.settlement import FILL_NAMESPACE, SettlementCursor
 from tests.orders.conftest import symbol
-from tests.orders.helpers import CANCEL, PLACE, grant_shares, list_asset, trader, wait_book
+from tests.orders.helpers import (
+    PLACE,
+    cancel_open_orders,
+    grant_shares,
+    list_asset,
+    trader,
+    wait_book,
+)
 from tests.support.polling import eventually
 from tests.support.server import Api
 from tests.support.stack import Stack, running_stack
@@ -177,18 +184,7 @@ async def test_settlement_killed_mid_batch_loses_and_repeats_nothing(
 
         await eventually(drained, timeout=60)
 
-        async with services.sessionmaker() as s:
-            open_orders = (
-                await s.execute(
-                    select(Order.id, Order.user_id).where(
-                        Order.user_id.in_(user_ids), Order.status.not_in(FINAL_STATUSES)
-                    )
-                )
-            ).all()
-        by_user = dict(zip(user_ids, tokens, strict=True))
-        for order_id, user_id in open_orders:
-            body = await api.gql(CANCEL, {"id": str(order_id)}, by_user[user_id])
-            assert "errors" not in body, body
+        await cancel_open_orders(api, services, dict(zip(user_ids, tokens, strict=True)))
 
         async def all_final() -> bool:
             async with services.sessionmaker() as s:
