@@ -81,14 +81,20 @@ def check_body(body: Body[Any]) -> None:
         raise TypeError(f"{body.__qualname__}: an operation body is (self, call, ...arguments)")
 
 
-def as_resolver(body: Body[Any], resolve: Body[R]) -> Body[R]:
+def as_resolver(body: Body[Any], resolve: Body[R], *, nullable: bool = False) -> Body[R]:
     """`resolve(self, info, **arguments)` presented to Strawberry with the body's arguments
-    (annotations resolve in the body's module, so the body's forward references work)."""
+    (annotations resolve in the body's module, so the body's forward references work).
+
+    `nullable`: the field's type is the body's return type or null (root mutation fields).
+    """
     signature = inspect.signature(body)
     self_param, _call, *arguments = signature.parameters.values()
     info_param = inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info)
+    returns = signature.return_annotation
+    if nullable:
+        returns = f"{returns} | None" if isinstance(returns, str) else returns | None
     resolve.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[self_param, info_param, *arguments]
+        parameters=[self_param, info_param, *arguments], return_annotation=returns
     )
     resolve.__name__ = body.__name__
     resolve.__qualname__ = body.__qualname__

@@ -8,6 +8,8 @@ The decorator owns what every mutation used to repeat by hand:
   typed, no `require_principal()`) under a `SignedInPermission`, `Call` for a public mutation;
 - a `DomainError` from the body becomes the payload with its result fields null and `errors`
   filled (`payload(errors=...)`, or the mutation's own `failed` builder);
+- the field is nullable: a mutation refused by its permission is null with its GraphQL error,
+  and the document's other mutations keep their results;
 - the error codes the mutation can return are declared once, here, and the field's schema
   description ends with them ("… Errors: EMAIL_TAKEN, INVALID_EMAIL."). `UserError.code` stays
   a `String!` on the wire (API.md section 1).
@@ -152,7 +154,10 @@ def mutation(
                 spec.check(exc, info.context.services.settings)
                 return on_error(exc)
 
-        resolver = as_resolver(body, resolve)
+        # Nullable, as Saleor's and GitHub's root mutation fields are: a document of several
+        # mutations where one is refused (FORBIDDEN, UNAUTHENTICATED) nulls that field alone,
+        # not the whole `data` beside mutations that did run (a booked deposit stays visible).
+        resolver = as_resolver(body, resolve, nullable=True)
         SPECS[resolver] = spec
         return strawberry.mutation(
             resolver,

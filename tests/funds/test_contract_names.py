@@ -19,7 +19,7 @@ def test_funds_contract_names() -> None:
     }  # fmt: skip
     for name, method in (("deposit", "paymentMethod"), ("withdraw", "withdrawalMethod")):
         field = sdl.mutation_type.fields[name]
-        assert str(field.type) == "FundsPayload!"
+        assert str(field.type) == "FundsPayload"  # nullable, as every root mutation
         input_type = sdl.get_type("DepositInput" if name == "deposit" else "WithdrawInput")
         assert isinstance(input_type, GraphQLInputObjectType)
         assert set(input_type.fields) == {"amount", "currency", method, "idempotencyKey"}

@@ -29,7 +29,7 @@ export function SignUp() {
     }
     const login = await publicGraphQL.mutation(LoginDocument, { input: { email, password } }).toPromise();
     setBusy(false);
-    if (login.data?.login.token) {
+    if (login.data?.login?.token) {
       completeSignIn(login.data.login);
       navigate("/", { replace: true });
     } else navigate("/sign-in", { replace: true });

@@ -71,12 +71,12 @@ export function Documents() {
     let payload: { errors: readonly UserErrorLike[] } | undefined;
     if (tab === "TAX_1099") {
       const res = await requestTax({ input: { year, format } });
-      payload = res.data?.requestTaxDocument;
+      payload = res.data?.requestTaxDocument ?? undefined;
       if (!payload) setErrors(transportError(res.error));
     } else {
       const chosen = months.find((m) => m.value === month);
       const res = await requestStatement({ input: { periodStart: chosen?.start, periodEnd: chosen?.end, format } });
-      payload = res.data?.requestStatement;
+      payload = res.data?.requestStatement ?? undefined;
       if (!payload) setErrors(transportError(res.error));
     }
     setBusy(false);

@@ -37,9 +37,11 @@ export function Funds() {
     if (!value || value.lte(0)) return setErrors([{ field: "amount", code: "INVALID_AMOUNT", message: "" }]);
     setBusy(true);
     const input = { amount: value.toFixed(), currency, idempotencyKey };
-    const res = kind === "deposit" ? await deposit({ input: { ...input, paymentMethod: "sandbox:bank" } }) : await withdraw({ input: { ...input, withdrawalMethod: "sandbox:bank" } });
+    const res = kind === "deposit"
+      ? await deposit({ input: { ...input, paymentMethod: "sandbox:bank" } }).then((r) => ({ payload: r.data?.deposit, error: r.error }))
+      : await withdraw({ input: { ...input, withdrawalMethod: "sandbox:bank" } }).then((r) => ({ payload: r.data?.withdraw, error: r.error }));
     setBusy(false);
-    const payload = res.data ? ("deposit" in res.data ? res.data.deposit : res.data.withdraw) : undefined;
+    const payload = res.payload;
     if (!payload) return setErrors(transportError(res.error));
     setErrors([...payload.errors]);
     if (!payload.errors.length) {

@@ -38,7 +38,7 @@ export function Orders() {
     setBusy(true);
     const res = await cancel({ id: confirming.id });
     setBusy(false);
-    const errors = res.data?.cancelOrder.errors ?? [];
+    const errors = res.data?.cancelOrder?.errors ?? [];
     setMessage(errors.length ? { tone: "danger", text: errors.map((e) => errorSentence(t, e)).join(" ") } : { tone: "success", text: t("orders.cancelled", { symbol: confirming.assetId }) });
     setConfirming(null);
     refetch({ requestPolicy: "network-only" });

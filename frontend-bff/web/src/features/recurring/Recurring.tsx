@@ -41,9 +41,9 @@ export function Recurring({ assetId }: { assetId?: string }) {
     setBusy(true);
     const res = await create({ input: { assetId: asset, notional, frequency } });
     setBusy(false);
-    const errs = res.data?.createRecurringInvestment.errors ?? [];
+    const errs = res.data?.createRecurringInvestment?.errors ?? [];
     setErrors([...errs]);
-    const plan = res.data?.createRecurringInvestment.recurringInvestment;
+    const plan = res.data?.createRecurringInvestment?.recurringInvestment;
     if (plan) {
       setNotional("");
       setMessage({ tone: "success", text: t("recurring.created", { amount: formatMoney(plan.notional, plan.currency, locale), symbol: plan.assetId, frequency: t(`recurring.every.${plan.frequency}`) }) });
@@ -52,9 +52,12 @@ export function Recurring({ assetId }: { assetId?: string }) {
   }
 
   async function change(plan: RecurringFieldsFragment, action: "pause" | "resume" | "cancel") {
-    const run = { pause, resume, cancel }[action];
-    const res = await run({ id: plan.id });
-    const payload = res.data && ("pauseRecurringInvestment" in res.data ? res.data.pauseRecurringInvestment : "resumeRecurringInvestment" in res.data ? res.data.resumeRecurringInvestment : res.data.cancelRecurringInvestment);
+    const variables = { id: plan.id };
+    const payload = action === "pause"
+      ? (await pause(variables)).data?.pauseRecurringInvestment
+      : action === "resume"
+        ? (await resume(variables)).data?.resumeRecurringInvestment
+        : (await cancel(variables)).data?.cancelRecurringInvestment;
     const errs = payload?.errors ?? [];
     setMessage(errs.length ? { tone: "danger", text: errs.map((e) => errorSentence(t, e)).join(" ") } : null);
     refetch({ requestPolicy: "network-only" });

@@ -104,14 +104,14 @@ export function StaffPanel({ ticket, onChange }: { ticket: SupportTicketFieldsFr
             <span className="muted">{t("staff.firstDue")} {formatDateTime(ticket.firstResponseDueAt, locale)} · {t("staff.resolveDue")} {formatDateTime(ticket.resolutionDueAt, locale)}</span></p>
           <SelectField label={t("support.assignee")} value={ticket.assignee?.id ?? ""} onChange={async (e) => {
             const res = await assign({ ticketId: ticket.id, assigneeId: e.target.value });
-            setErrors([...(res.data?.assignTicket.errors ?? [])]);
+            setErrors([...(res.data?.assignTicket?.errors ?? [])]);
             onChange();
           }} options={[{ value: "", label: t("support.unassigned") }, ...staff.map((s) => ({ value: s.id, label: s.id === user?.id ? `${s.username} (${t("staff.me")})` : s.username }))]} />
           <div className="row gap wrap">
             {STATUSES.filter((s) => s !== ticket.status).map((s) => (
               <Button key={s} variant="secondary" onClick={async () => {
                 const res = await setStatus({ ticketId: ticket.id, status: s });
-                setErrors([...(res.data?.setTicketStatus.errors ?? [])]);
+                setErrors([...(res.data?.setTicketStatus?.errors ?? [])]);
                 onChange();
               }}>{t(`staff.moveTo.${s}`)}</Button>
             ))}

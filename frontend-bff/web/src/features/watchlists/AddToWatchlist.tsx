@@ -23,11 +23,11 @@ export function AddToWatchlist({ assetId }: { assetId: string }) {
     let errors: { code: string; message: string }[] = [];
     if (watching && list) {
       const target = lists.data?.watchlists.find((w) => w.assetIds.includes(assetId)) ?? list;
-      errors = (await remove({ watchlistId: target.id, assetId })).data?.removeFromWatchlist.errors ?? [];
+      errors = (await remove({ watchlistId: target.id, assetId })).data?.removeFromWatchlist?.errors ?? [];
     } else if (list) {
-      errors = (await add({ watchlistId: list.id, assetId })).data?.addToWatchlist.errors ?? [];
+      errors = (await add({ watchlistId: list.id, assetId })).data?.addToWatchlist?.errors ?? [];
     } else {
-      errors = (await create({ input: { name: t("watchlists.defaultName"), assetIds: [assetId] } })).data?.createWatchlist.errors ?? [];
+      errors = (await create({ input: { name: t("watchlists.defaultName"), assetIds: [assetId] } })).data?.createWatchlist?.errors ?? [];
     }
     setBusy(false);
     if (errors.length) setError(errors.map((e) => errorSentence(t, e)).join(" "));

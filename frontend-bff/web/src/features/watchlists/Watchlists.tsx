@@ -24,7 +24,7 @@ export function Watchlists() {
   async function submit(event: FormEvent) {
     event.preventDefault();
     const res = await create({ input: { name, assetIds: [] } });
-    const errs = res.data?.createWatchlist.errors ?? [];
+    const errs = res.data?.createWatchlist?.errors ?? [];
     setErrors([...errs]);
     if (!errs.length) setName("");
     refetch({ requestPolicy: "network-only" });
