@@ -9,7 +9,9 @@ spread count is then capped, so a document cannot ask later stages to unfold an 
 
 Semantics match Strawberry's limiters (same messages): a field with a selection set adds one
 level, introspection fields (`__schema`, `__type` …) add none; every aliased field counts once
-per place it is expanded into. Fragment cycles count nothing here (`NoFragmentCycles` reports
+per place it is expanded into. Introspection has its own, larger cap on the depth counted with
+every field (`levels`): GraphiQL's introspection query is 14 levels deep, and a 40-level
+`ofType` chain is refused like any over-deep query. Fragment cycles count nothing here (`NoFragmentCycles` reports
 them).
 """
 
@@ -36,13 +38,15 @@ class Cost:
     depth: int = 0
     aliases: int = 0
     spreads: int = 0  # fragment spreads once every fragment is expanded in place
+    levels: int = 0  # the depth with introspection fields counted too
 
     def __or__(self, other: Cost) -> Cost:
-        """Two selections side by side: the deeper depth, the sums of the counts."""
+        """Two selections side by side: the deeper depths, the sums of the counts."""
         return Cost(
             max(self.depth, other.depth),
             self.aliases + other.aliases,
             self.spreads + other.spreads,
+            max(self.levels, other.levels),
         )
 
 
@@ -72,12 +76,13 @@ class DocumentCosts:
                 inner.depth + 1 if nested else 0,
                 inner.aliases + (1 if node.alias else 0),
                 inner.spreads,
+                inner.levels + 1 if node.selection_set is not None else 0,
             )
         if isinstance(node, InlineFragmentNode):
             return self.selection_set(node.selection_set)
         if isinstance(node, FragmentSpreadNode):
             cost = self.fragment(node.name.value)
-            return Cost(cost.depth, cost.aliases, cost.spreads + 1)
+            return Cost(cost.depth, cost.aliases, cost.spreads + 1, cost.levels)
         return ZERO
 
     def fragment(self, name: str) -> Cost:
@@ -93,7 +98,9 @@ class DocumentCosts:
         return cost
 
 
-def limits_rule(max_depth: int, max_aliases: int, max_spreads: int) -> type[ASTValidationRule]:
+def limits_rule(
+    max_depth: int, max_aliases: int, max_spreads: int, max_introspection_depth: int
+) -> type[ASTValidationRule]:
     """One rule class (built once, so the validation cache keys stay stable)."""
 
     class DocumentLimits(ValidationRule):
@@ -112,11 +119,19 @@ def limits_rule(max_depth: int, max_aliases: int, max_spreads: int) -> type[ASTV
                         continue
                     cost = costs.selection_set(operation.selection_set)
                     total = total | cost
+                    name = operation.name.value if operation.name else "anonymous"
                     if cost.depth > max_depth:
-                        name = operation.name.value if operation.name else "anonymous"
                         context.report_error(
                             GraphQLError(
                                 f"'{name}' exceeds maximum operation depth of {max_depth}",
+                                [operation],
+                            )
+                        )
+                    elif cost.levels > max_introspection_depth:
+                        context.report_error(
+                            GraphQLError(
+                                f"'{name}' exceeds maximum introspection depth of "
+                                f"{max_introspection_depth}",
                                 [operation],
                             )
                         )

@@ -19,6 +19,7 @@ from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
+from resolvers.introspection import ProductionSchemaPrivacy
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
 from resolvers.limits import limits_rule
@@ -85,7 +86,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     # Ours, not Strawberry's QueryDepthLimiter/MaxAliasesLimiter: those re-walk a fragment at
     # every spread (exponential in nested spreads); see resolvers/limits.py.
     limit_rules = [
-        limits_rule(s.graphql_max_depth, s.graphql_max_aliases, s.graphql_max_fragment_spreads)
+        limits_rule(
+            s.graphql_max_depth,
+            s.graphql_max_aliases,
+            s.graphql_max_fragment_spreads,
+            s.graphql_max_introspection_depth,
+        )
     ]
     return BourseSchema(
         query=Query,
@@ -103,6 +109,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: MaskErrors(
                 should_mask_error=should_mask, error_message="Internal server error."
             ),
+            *([ProductionSchemaPrivacy] if s.env == "production" else []),
         ],
     )
 
