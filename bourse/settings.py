@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # Always the public URL's host; plus 127.0.0.1 / localhost / HOST outside production or
     # when bound to loopback.
     allowed_hosts: list[str] = []
+    # Reverse proxies (BOURSE_TRUSTED_PROXIES, a JSON list of addresses or CIDR networks) whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed: behind one, per-IP limits count the
+    # client, not the proxy, and a TLS-terminating proxy makes requests https (Secure cookies,
+    # HSTS). None by default: a forwarded header from anywhere else is ignored (spoofable).
+    trusted_proxies: list[str] = []
     mail_from: str = "Bourse <no-reply@bourse.local>"
     log_level: str = "INFO"
 

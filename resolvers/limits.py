@@ -11,8 +11,8 @@ Semantics match Strawberry's limiters (same messages): a field with a selection 
 level, introspection fields (`__schema`, `__type` …) add none; every aliased field counts once
 per place it is expanded into. Introspection has its own, larger cap on the depth counted with
 every field (`levels`): GraphiQL's introspection query is 14 levels deep, and a 40-level
-`ofType` chain is refused like any over-deep query. Fragment cycles count nothing here (`NoFragmentCycles` reports
-them).
+`ofType` chain is refused like any over-deep query. Fragment cycles count nothing here
+(`NoFragmentCycles` reports them).
 """
 
 from __future__ import annotations

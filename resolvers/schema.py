@@ -19,9 +19,9 @@ from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
-from resolvers.introspection import ProductionSchemaPrivacy
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
+from resolvers.introspection import ProductionSchemaPrivacy
 from resolvers.limits import limits_rule
 from resolvers.market.history import HistoryQuery
 from resolvers.market.news import NewsQuery

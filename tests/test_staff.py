@@ -11,6 +11,7 @@ import pytest
 
 from bourse.settings import Settings
 from tests.accounts.helpers import login, new_user, unique
+from tests.support.console import console_sign_in
 from tests.support.server import Api, running_api
 
 
@@ -83,8 +84,7 @@ async def test_graphiql_is_for_staff_outside_development(
     assert anonymous.headers["location"] == "/console/login"
 
     _, email, _ = await new_user(api)
-    form = {"email": email, "password": "Sturdy-Pass-42"}
-    customer = await api.http.post("/console/login", data=form)
+    customer = await console_sign_in(api.http, email, "Sturdy-Pass-42")
     assert customer.status_code == 403
 
     staff_name, staff_email = unique("console")
@@ -93,9 +93,7 @@ async def test_graphiql_is_for_staff_outside_development(
         "--username", staff_name, "--role", "ADMIN",
     )  # fmt: skip
     assert code == 0, out
-    signed_in = await api.http.post(
-        "/console/login", data={"email": staff_email, "password": "Console-Pass-1"}
-    )
+    signed_in = await console_sign_in(api.http, staff_email, "Console-Pass-1")
     assert signed_in.status_code == 303
     cookie = signed_in.cookies.get("bourse_console")
     assert cookie
@@ -103,7 +101,7 @@ async def test_graphiql_is_for_staff_outside_development(
     page = await api.http.get("/graphql", headers=html)
     assert page.status_code == 200
     assert "graphiql" in page.text.lower()
-    bad = await api.http.post("/console/login", data={"email": staff_email, "password": "x"})
+    bad = await console_sign_in(api.http, staff_email, "x")
     assert bad.status_code == 401
     # The cookie is for the console page over HTTP only: a websocket opened with it (as a
     # hostile page could) is not signed in.

@@ -9,6 +9,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bff import support_files
 from bff.body_limit import BodyLimitMiddleware
@@ -75,4 +76,9 @@ def create_app(
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    if settings.trusted_proxies:
+        # Outermost, so every layer (limits, cookies, logs) sees the client's address and
+        # scheme. uvicorn's own middleware, applied here rather than by the server's
+        # `proxy_headers` so it holds whatever serves the app.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app

@@ -14,7 +14,7 @@ from tests.support.server import Api, running_api
 from tests.test_staff import bourse
 
 SCHEMA = "{ __schema { queryType { name } } }"
-TYPE_IN_FRAGMENT = "query Peek { ...F } fragment F on Query { __type(name: \"User\") { name } }"
+TYPE_IN_FRAGMENT = 'query Peek { ...F } fragment F on Query { __type(name: "User") { name } }'
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,7 @@ async def test_strangers_and_customers_cannot_introspect_in_production(
     assert (await api.gql("{ __typename }"))["data"] == {"__typename": "Query"}
 
 
-async def test_staff_can_introspect_in_production(
-    production_api: Api, settings: Settings
-) -> None:
+async def test_staff_can_introspect_in_production(production_api: Api, settings: Settings) -> None:
     name, email = unique("introstaff")
     status, out = await bourse(
         settings, "admin", "create", "--email", email, "--password", "Intro-Pass-2026",
@@ -67,7 +65,8 @@ async def test_validation_errors_suggest_no_field_names_in_production(
     typo = "{ me { usernme } }"
     message = (await production_api.gql(typo))["errors"][0]["message"]
     assert "usernme" in message
-    assert "Did you mean" not in message and "username" not in message
+    assert "Did you mean" not in message
+    assert "username" not in message
     # Outside production (development and tests) the suggestion helps.
     assert "Did you mean 'username'" in (await api.gql(typo))["errors"][0]["message"]
 

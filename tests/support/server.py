@@ -10,12 +10,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
 from bff.app import create_app
-from bourse.process import ApiServer
+from bourse.process import ApiServer, uvicorn_config
 from bourse.settings import Settings
 
 
@@ -101,7 +100,8 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
     assert settings.redis_url
     port = free_port()
     app = create_app(settings, settings.database_url, settings.redis_url)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    # Served exactly as `bourse up` serves (no proxy headers trusted, the same websockets).
+    config = uvicorn_config(app, settings.model_copy(update={"host": "127.0.0.1", "port": port}))
     server = ApiServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

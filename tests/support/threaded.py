@@ -8,10 +8,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import uvicorn
-
 from bff.app import create_app
-from bourse.process import ApiServer
+from bourse.process import ApiServer, uvicorn_config
 from bourse.settings import Settings
 from tests.support.server import free_port
 
@@ -23,7 +21,7 @@ def threaded_api(settings: Settings) -> Iterator[str]:
     port = free_port()
     app = create_app(settings, settings.database_url, settings.redis_url)
     server = ApiServer(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        uvicorn_config(app, settings.model_copy(update={"host": "127.0.0.1", "port": port}))
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
