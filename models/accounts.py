@@ -94,6 +94,9 @@ class ProfileChanges:
 SendEmail = Callable[[str, str, str, str], Awaitable[None]]
 """(to, subject, body, idempotency_key) → enqueue an email."""
 
+QueuePasswordReset = Callable[[str], Awaitable[None]]
+"""(normalised address) → queue the job that looks it up and mails a reset token if known."""
+
 PublishRevocation = Callable[[str], Awaitable[object]]
 """Tell every API process a session (or all of a user's) is revoked (``models.session_cache``)."""
 
@@ -112,6 +115,7 @@ class Accounts:
         config: AccountsConfig,
         send_email: SendEmail,
         *,
+        queue_password_reset: QueuePasswordReset,
         sessions: SessionCache | None = None,
         publish_revocation: PublishRevocation = _no_publish,
     ) -> None:
@@ -123,6 +127,7 @@ class Accounts:
         self._throttle = throttle
         self._config = config
         self._send_email = send_email
+        self._queue_password_reset = queue_password_reset
         self._dummy_hash: str | None = None
 
     # ---- passwords (argon2 is CPU-bound: keep it off the event loop) ----
@@ -520,9 +525,17 @@ class Accounts:
 
     # ---- password reset ----
 
-    async def request_password_reset(self, email: str, reset_link: Callable[[str], str]) -> None:
-        """Same outcome whether or not the address is known: nothing is revealed."""
-        address = validation.email(email)
+    async def request_password_reset(self, email: str) -> None:
+        """Same answer, and the same work, whether or not the address is known: the request
+        only checks the address's form and queues a job; the lookup, the token and the email
+        happen in the worker (`send_password_reset`), so neither the answer nor its timing tells
+        a stranger which addresses have accounts (issue 17: a known address used to cost an
+        INSERT, a commit and an enqueue more than an unknown one)."""
+        await self._queue_password_reset(validation.email(email))
+
+    async def send_password_reset(self, address: str, reset_link: Callable[[str], str]) -> None:
+        """The worker's half: mail a reset token if the address is an account's (quietly
+        nothing otherwise, or when the user already has `reset_max_per_hour` recent links)."""
         async with self._sm.begin() as s:
             user = await s.scalar(select(User).where(func.lower(User.email) == address.lower()))
             if user is None:

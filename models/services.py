@@ -117,6 +117,12 @@ class Services:
             _queue_name=arq_queue_name(self.settings),
         )
 
+    async def queue_password_reset(self, address: str) -> None:
+        """Every reset request, known address or not, is one job (``workers.email``)."""
+        await self.jobs.enqueue_job(
+            "password_reset_email", address, _queue_name=arq_queue_name(self.settings)
+        )
+
     async def schedule_withdrawal(self, transaction_id: uuid.UUID, delay: float) -> None:
         """The job id is the transaction's, so a re-enqueue cannot schedule it twice."""
         await self.jobs.enqueue_job(
@@ -180,6 +186,7 @@ async def open_services(
             reset_max_per_hour=settings.password_reset_max_per_hour,
         ),
         send_email=lambda *args: services.send_email(*args),
+        queue_password_reset=lambda address: services.queue_password_reset(address),
         sessions=SessionCache(timedelta(seconds=settings.session_cache_seconds)),
         publish_revocation=lambda message: redis.publish(
             session_revocations(settings.redis_prefix), message

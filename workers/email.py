@@ -6,7 +6,7 @@ import uuid
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import aiosmtplib
 import structlog
@@ -14,6 +14,7 @@ import structlog
 from bourse.clock import utcnow
 from bourse.settings import Settings
 from models.security import SecretBox
+from models.services import Services
 
 log = structlog.get_logger("bourse.email")
 
@@ -62,3 +63,19 @@ async def send_email(ctx: dict[str, object], to: str, subject: str, sealed_body:
     body = SecretBox(settings.resolved_secret_key()).decrypt(sealed_body)
     where = await deliver(settings, build_message(settings, to, subject, body))
     log.info("email sent", to=to, subject=subject, via=where)
+
+
+async def password_reset_email(ctx: dict[str, object], address: str) -> None:
+    """arq job: one per reset request, for known and unknown addresses alike
+    (``Accounts.request_password_reset``). The link comes from settings only: a request's Host
+    header is the attacker's to choose (reset-link poisoning)."""
+    settings = ctx["settings"]
+    services = ctx["services"]
+    assert isinstance(settings, Settings)
+    assert isinstance(services, Services)
+    base = settings.link_base_url()
+
+    def link(token: str) -> str:
+        return f"{base}/reset-password?token={quote(token)}"
+
+    await services.accounts.send_password_reset(address, link)

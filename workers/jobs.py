@@ -22,7 +22,7 @@ from workers.documents import (
     tax_documents,
     trade_confirmations,
 )
-from workers.email import send_email
+from workers.email import password_reset_email, send_email
 from workers.marketdata.candles import maintain_candles
 from workers.marketdata.news import poll_news
 from workers.marketdata.summary import roll_previous_close
@@ -32,6 +32,7 @@ from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
 FUNCTIONS: list[Any] = [
     send_email,
+    password_reset_email,
     complete_withdrawal,
     snapshot_portfolios,
     generate_document,

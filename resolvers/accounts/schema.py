@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import strawberry
 
 from models.accounts import IssuedTokens, ProfileChanges, TwoFactorRequired
@@ -185,13 +183,7 @@ class AccountsMutation:
         description="Emails a single-use reset token if the address is known.",
     )
     async def request_password_reset(self, call: Call, email: str) -> RequestPasswordResetPayload:
-        # From settings only: the request's Host header is the attacker's to choose.
-        base = call.services.settings.link_base_url()
-
-        def link(token: str) -> str:
-            return f"{base}/reset-password?token={quote(token)}"
-
-        await call.services.accounts.request_password_reset(email, link)
+        await call.services.accounts.request_password_reset(email)
         return RequestPasswordResetPayload()
 
     @mutation(

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import func, select
 
 from bourse.settings import Settings
+from models.auth import PasswordResetToken
+from models.services import Services
+from models.users import User
 from tests.accounts.helpers import ME, codes, error_code, login, new_user, unique
 from tests.support.server import Api, running_api
 from tests.support.smtp import SmtpServer
+from workers.jobs import build_worker
 
 REQUEST = "mutation($e: String!) { requestPasswordReset(email: $e) { errors { field code } } }"
 RESET = """mutation($input: ResetPasswordInput!) { resetPassword(input: $input) {
@@ -83,8 +89,21 @@ async def test_malformed_email_is_a_clear_error(api: Api) -> None:
 
 @pytest.fixture
 async def short_ttl_api(settings: Settings) -> AsyncIterator[Api]:
-    async with running_api(settings.model_copy(update={"password_reset_ttl_seconds": 1})) as api:
-        yield api
+    """Tokens are made by the worker: it, too, runs with the short TTL, on its own queue."""
+    short = settings.model_copy(
+        update={"password_reset_ttl_seconds": 1, "redis_prefix": f"{settings.redis_prefix}ttl:"}
+    )
+    assert short.redis_url
+    worker = build_worker(short, short.redis_url)
+    task = asyncio.create_task(worker.async_run())
+    try:
+        async with running_api(short) as api:
+            yield api
+    finally:
+        await worker.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def test_reset_token_expires(short_ttl_api: Api, smtp: SmtpServer) -> None:
@@ -119,3 +138,36 @@ async def test_the_reset_token_is_nowhere_in_redis(
         assert results, "no job results to look at: the check proves nothing"
     finally:
         await redis.aclose()
+
+
+async def test_the_answer_comes_before_any_lookup_of_the_address(
+    settings: Settings, smtp: SmtpServer
+) -> None:
+    """Known or not, a reset request does the same work before it answers: it only queues a
+    job (timing told a stranger which addresses had accounts: issue 17). With no worker on its
+    queue, a known address has no token yet when the answer comes; the worker mails it."""
+    quiet = settings.model_copy(update={"redis_prefix": f"{settings.redis_prefix}reset-queue:"})
+    async with running_api(quiet) as api:
+        _, email, _ = await new_user(api, "rq")
+        assert await request_reset(api, email) == []
+        stranger = unique("rq")[1]
+        assert await request_reset(api, stranger) == []
+        assert api.app is not None
+        services: Services = api.app.state.services
+        async with services.sessionmaker() as s:
+            tokens = await s.scalar(
+                select(func.count())
+                .select_from(PasswordResetToken)
+                .join(User, User.id == PasswordResetToken.user_id)
+                .where(User.email == email)
+            )
+        assert tokens == 0
+        assert quiet.redis_url
+        worker = build_worker(quiet, quiet.redis_url, burst=True)
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+        token = await emailed_token(smtp, email)
+        assert smtp.inbox.to(stranger) == []
+        assert await reset(api, token, "After-Queue-Pass-9") == []
