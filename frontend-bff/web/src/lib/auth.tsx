@@ -6,6 +6,7 @@ import i18n from "../i18n";
 import { RefreshSessionDocument, LogoutDocument, type LoginResultFragment as LoginResult, type SessionUserFragment } from "../gql/graphql";
 import { publicClient, sessionClient, type SessionClient } from "./client";
 import { SessionStore } from "./session";
+import { announceEnded, announceTokens, askOtherTabs, listenToTabs, withRefreshLock } from "./tabs";
 
 export type AuthState = "loading" | "anonymous" | "signed-in";
 
@@ -47,7 +48,13 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const [connection, setConnection] = useState<SessionClient | null>(null);
   const refreshing = useRef<Promise<boolean> | null>(null);
 
-  const end = useCallback((reason: "expired" | "signed-out") => {
+  const stateRef = useRef<AuthState>("loading");
+  useEffect(() => {
+    stateRef.current = state;
+  }, [state]);
+
+  const end = useCallback((reason: "expired" | "signed-out", fromOtherTab = false) => {
+    if (!fromOtherTab) announceEnded(reason);
     store.clear();
     setUserState(null);
     setEndedReason(reason);
@@ -60,27 +67,28 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const refresh = useCallback((): Promise<boolean> => {
     if (refreshing.current) return refreshing.current;
-    const refreshToken = store.tokens?.refreshToken ?? store.storedRefreshToken();
-    if (!refreshToken) return Promise.resolve(false);
-    refreshing.current = anon
-      .mutation(RefreshSessionDocument, { refreshToken })
-      .toPromise()
-      .then((res) => {
-        const payload = res.data?.refreshToken;
-        if (payload?.token && payload.refreshToken) {
-          store.signIn({ token: payload.token, refreshToken: payload.refreshToken, expiresAt: payload.tokenExpiresAt ?? null }, payload.user ?? null);
-          if (payload.user) setUserState(payload.user);
-          return true;
-        }
-        // A network failure keeps the session (the banner says we're offline); a refused
-        // refresh token ends it.
-        if (res.error?.networkError) return false;
-        end("expired");
-        return false;
-      })
-      .finally(() => {
-        refreshing.current = null;
-      });
+    const before = store.tokens?.refreshToken ?? null;
+    refreshing.current = withRefreshLock(async () => {
+      // Another tab refreshed while this one waited for the lock: its tokens are already ours.
+      if (store.tokens && store.tokens.refreshToken !== before) return true;
+      const refreshToken = store.tokens?.refreshToken ?? store.storedRefreshToken();
+      if (!refreshToken) return false;
+      const res = await anon.mutation(RefreshSessionDocument, { refreshToken }).toPromise();
+      const payload = res.data?.refreshToken;
+      if (payload?.token && payload.refreshToken) {
+        store.signIn({ token: payload.token, refreshToken: payload.refreshToken, expiresAt: payload.tokenExpiresAt ?? null }, payload.user ?? null);
+        if (payload.user) setUserState(payload.user);
+        if (store.tokens) announceTokens({ tokens: store.tokens, user: store.user });
+        return true;
+      }
+      // A network failure keeps the session (the banner says we're offline); a refused
+      // refresh token ends it.
+      if (res.error?.networkError) return false;
+      end("expired");
+      return false;
+    }).finally(() => {
+      refreshing.current = null;
+    });
     return refreshing.current;
   }, [end]);
 
@@ -92,14 +100,34 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     setState("signed-in");
   }, [refresh]);
 
-  // On load: resume from the stored refresh token.
+  // Other tabs: answer their questions, take their refreshed tokens, end with them.
+  useEffect(
+    () =>
+      listenToTabs({
+        current: () => (store.tokens && stateRef.current === "signed-in" ? { tokens: store.tokens, user: store.user } : null),
+        adopt: (shared) => {
+          if (stateRef.current !== "signed-in") return; // a signed-out tab stays signed out
+          store.signIn(shared.tokens, shared.user);
+          if (shared.user) setUserState(shared.user);
+        },
+        ended: (reason) => {
+          if (stateRef.current === "signed-in") end(reason, true);
+        },
+      }),
+    [end],
+  );
+
+  // On load: the session of an open tab, else resume from the stored refresh token.
   useEffect(() => {
     if (!store.storedRefreshToken()) {
       setState("anonymous");
       return;
     }
-    void refresh().then((ok) => {
+    void askOtherTabs().then(async (shared) => {
+      if (shared) store.signIn(shared.tokens, shared.user);
+      const ok = shared !== null || (await refresh());
       if (ok) {
+        if (store.user) setUserState(store.user);
         applyLanguage(store.user?.preferredLanguage);
         startSession();
       } else if (!store.tokens) setState("anonymous");
@@ -122,6 +150,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const completeSignIn = useCallback((result: LoginResult) => {
     if (!result.token || !result.refreshToken) return;
     store.signIn({ token: result.token, refreshToken: result.refreshToken, expiresAt: result.tokenExpiresAt ?? null }, result.user ?? null);
+    if (store.tokens) announceTokens({ tokens: store.tokens, user: store.user });
     setUserState(result.user ?? null);
     setEndedReason(null);
     applyLanguage(result.user?.preferredLanguage);
