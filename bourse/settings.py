@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = 15 * 60
     login_ip_max_failures: int = 100
     password_reset_max_per_hour: int = 5
+    # Sensitive changes (email, two-factor on, a withdrawal to a new method) need the current
+    # password, unless the session signed in with it this recently (sudo mode).
+    reauth_window_seconds: int = 300
 
     # --- GraphQL hardening ---
     graphql_max_depth: int = 12

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
+from urllib.parse import quote
 
 import structlog
 from argon2 import PasswordHasher
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bourse.clock import utcnow
 from models import security, validation
-from models.auth import AuthSession, PasswordResetToken, RecoveryCode
+from models.auth import AuthSession, EmailChangeRequest, PasswordResetToken, RecoveryCode
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.session_cache import SessionCache, session_message, user_message
@@ -70,6 +71,30 @@ class AccountsConfig:
     refresh_ttl: timedelta
     reset_ttl: timedelta
     reset_max_per_hour: int
+    # A session whose password sign-in is this recent is its own fresh proof (sudo mode).
+    reauth_window: timedelta = timedelta(minutes=5)
+    email_change_ttl: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """What authorises a sensitive change (email, two-factor, a withdrawal to a new method):
+    the caller's session, fresh when its password sign-in is within `reauth_window`, or else
+    the current password given again (and the second factor, when it is on)."""
+
+    session_id: uuid.UUID
+    password: str | None = None
+    otp: str | None = None
+
+
+FRESH_PROOF_ERRORS = (
+    ErrorCode.REAUTHENTICATION_REQUIRED,
+    ErrorCode.INVALID_CREDENTIALS,
+    ErrorCode.OTP_REQUIRED,
+    ErrorCode.INVALID_OTP,
+    ErrorCode.ACCOUNT_LOCKED,
+)
+"""Every code `Accounts.require_fresh_proof` can answer (mutations that need one declare them)."""
 
 
 class TwoFactorRequired(DomainError):
@@ -116,6 +141,7 @@ class Accounts:
         send_email: SendEmail,
         *,
         queue_password_reset: QueuePasswordReset,
+        link_base: Callable[[], str],
         sessions: SessionCache | None = None,
         publish_revocation: PublishRevocation = _no_publish,
     ) -> None:
@@ -128,6 +154,7 @@ class Accounts:
         self._config = config
         self._send_email = send_email
         self._queue_password_reset = queue_password_reset
+        self._link_base = link_base  # where links in emails point: settings only, never a Host
         self._dummy_hash: str | None = None
 
     # ---- passwords (argon2 is CPU-bound: keep it off the event loop) ----
@@ -394,7 +421,62 @@ class Accounts:
         async with self._sm() as s:
             return await s.get(User, user_id)
 
-    async def update_profile(self, user_id: uuid.UUID, changes: ProfileChanges) -> User:
+    # ---- fresh proof for sensitive changes (issue 17: a stolen access token must not be
+    # enough to take the account: change its email, turn on someone else's 2FA, withdraw to a
+    # new method) ----
+
+    async def require_fresh_proof(self, user: User, proof: Proof | None) -> None:
+        """Pass if the session signed in with the password within `reauth_window`, or if the
+        current password (and second factor) is given now. Wrong passwords count against the
+        account's sign-in limit, so this is no side door for guessing."""
+        if proof is None:
+            raise self._reauthenticate()
+        if proof.password is None:
+            if await self._session_is_fresh(proof.session_id):
+                return
+            raise self._reauthenticate()
+        account_key = user.email.strip().lower()
+        if not await self._throttle.reserve_account(account_key):
+            raise DomainError.one(
+                ErrorCode.ACCOUNT_LOCKED,
+                "Too many failed sign-ins; the account is locked for a while.",
+            )
+        if not await self._verify(user.password_hash, proof.password):
+            raise DomainError.one(
+                ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "currentPassword"
+            )
+        if user.two_factor_enabled:
+            if not proof.otp:
+                await self._throttle.release(account_key, None)
+                raise DomainError.one(
+                    ErrorCode.OTP_REQUIRED, "Enter the code from your authenticator.", "otp"
+                )
+            if not await self._check_second_factor(user, proof.otp):
+                raise DomainError.one(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
+        await self._throttle.release(account_key, None)
+
+    @staticmethod
+    def _reauthenticate() -> DomainError:
+        return DomainError.one(
+            ErrorCode.REAUTHENTICATION_REQUIRED,
+            "Confirm this change with your current password.",
+            "currentPassword",
+        )
+
+    async def _session_is_fresh(self, session_id: uuid.UUID) -> bool:
+        """The family's first row is the password sign-in; refreshes do not make it newer."""
+        family = select(AuthSession.family_id).where(AuthSession.id == session_id).scalar_subquery()
+        async with self._sm() as s:
+            signed_in = await s.scalar(
+                select(func.min(AuthSession.created_at)).where(AuthSession.family_id == family)
+            )
+        return signed_in is not None and signed_in >= utcnow() - self._config.reauth_window
+
+    async def update_profile(
+        self, user_id: uuid.UUID, changes: ProfileChanges, proof: Proof | None = None
+    ) -> User:
+        """Other fields change at once; a new email waits for its owner's confirmation
+        (`confirm_email_change`), needs a fresh proof, and the old address is told."""
         values: dict[str, object] = {}
         checks = ProblemCollector()
         c = changes
@@ -430,21 +512,116 @@ class Accounts:
             values["base_currency"] = checks.check(partial(validation.currency, c.base_currency))
         checks.raise_if_any()
 
+        new_email = str(values.pop("email")) if "email" in values else None
+        current = await self.get_user(user_id)
+        if current is None:
+            raise DomainError.one(ErrorCode.NOT_FOUND, "No such user.")
+        if new_email is not None and new_email.lower() == current.email.lower():
+            new_email = None  # unchanged
+        if new_email is not None:
+            await self.require_fresh_proof(current, proof)
+        confirm_token: str | None = None
         async with self._sm.begin() as s:
             user = await s.get_one(User, user_id, with_for_update=True)
             await self._check_unique(
                 s,
                 str(values["username"]) if "username" in values else None,
-                str(values["email"]) if "email" in values else None,
+                new_email,
                 exclude=user_id,
             )
             for key, value in values.items():
                 setattr(user, key, value)
+            if new_email is not None:
+                confirm_token = await self._stage_email_change(s, user, new_email)
             try:
                 await s.flush()
             except IntegrityError as exc:
                 raise self._unique_violation(exc) from exc
             await s.refresh(user)
+        if new_email is not None and confirm_token is not None:
+            await self._mail_email_change(user, new_email, confirm_token)
+        return user
+
+    async def _stage_email_change(self, s: AsyncSession, user: User, new_email: str) -> str:
+        """The user's one pending change (a newer one replaces it); returns its token."""
+        token = security.new_token()
+        now = utcnow()
+        await s.execute(delete(EmailChangeRequest).where(EmailChangeRequest.user_id == user.id))
+        s.add(
+            EmailChangeRequest(
+                user_id=user.id,
+                new_email=new_email,
+                token_hash=security.token_digest(token),
+                created_at=now,
+                expires_at=now + self._config.email_change_ttl,
+            )
+        )
+        return token
+
+    async def _mail_email_change(self, user: User, new_email: str, token: str) -> None:
+        key = security.token_digest(token).hex()[:16]
+        hours = int(self._config.email_change_ttl.total_seconds() // 3600)
+        await self._send_email(
+            new_email,
+            "Confirm your new Bourse email address",
+            f"Hello {user.username},\n\nTo make {new_email} the email of your Bourse account, "
+            f"confirm it with this single-use token (valid for {hours} hours):\n\n{token}\n\n"
+            f"or open: {self._link_base()}/confirm-email?token={quote(token)}\n\n"
+            "If you did not ask for this, ignore this email: nothing changes.\n",
+            f"email-change:{key}",
+        )
+        await self._send_email(
+            user.email,
+            "Your Bourse email address is being changed",
+            f"Hello {user.username},\n\nSomeone signed in to your Bourse account asked to "
+            f"change its email from {user.email} to {new_email}. It changes only once the new "
+            "address confirms.\n\nIf it was not you, change your password now (every device "
+            "is then signed out) and contact support.\n",
+            f"email-change-notice:{key}",
+        )
+
+    async def pending_email(self, user_id: uuid.UUID) -> str | None:
+        async with self._sm() as s:
+            return await s.scalar(
+                select(EmailChangeRequest.new_email).where(
+                    EmailChangeRequest.user_id == user_id,
+                    EmailChangeRequest.expires_at > utcnow(),
+                )
+            )
+
+    async def confirm_email_change(self, token: str) -> User:
+        """The new address's owner confirms with the emailed token: the account's email
+        changes (and the old address is told it has)."""
+        digest = security.token_digest(token.strip())
+        async with self._sm.begin() as s:
+            request = await s.scalar(
+                select(EmailChangeRequest)
+                .where(EmailChangeRequest.token_hash == digest)
+                .with_for_update()
+            )
+            if request is None or request.expires_at <= utcnow():
+                raise DomainError.one(
+                    ErrorCode.INVALID_TOKEN,
+                    "This confirmation link is invalid or expired.",
+                    "token",
+                )
+            user = await s.get_one(User, request.user_id, with_for_update=True)
+            old_email, new_email = user.email, request.new_email
+            await self._check_unique(s, None, new_email, exclude=user.id)
+            user.email = new_email
+            await s.delete(request)
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise self._unique_violation(exc) from exc
+            await s.refresh(user)
+        await self._send_email(
+            old_email,
+            "Your Bourse email address has changed",
+            f"Hello {user.username},\n\nThe email of your Bourse account is now {new_email}; "
+            f"{old_email} no longer signs in. If it was not you, contact support at once.\n",
+            f"email-changed:{digest.hex()[:16]}",
+        )
         return user
 
     async def change_password(self, user_id: uuid.UUID, current: str, new: str) -> None:
@@ -465,7 +642,14 @@ class Accounts:
 
     # ---- two-factor ----
 
-    async def begin_two_factor(self, user_id: uuid.UUID) -> tuple[str, str]:
+    async def begin_two_factor(self, user_id: uuid.UUID, proof: Proof | None) -> tuple[str, str]:
+        """Needs a fresh proof: a stolen token turning on the thief's authenticator would lock
+        the owner out."""
+        current = await self.get_user(user_id)
+        if current is None:
+            raise DomainError.one(ErrorCode.NOT_FOUND, "No such user.")
+        if not current.two_factor_enabled:
+            await self.require_fresh_proof(current, proof)
         async with self._sm.begin() as s:
             user = await s.get_one(User, user_id, with_for_update=True)
             if user.two_factor_enabled:
@@ -508,8 +692,16 @@ class Accounts:
         user = await self.get_user(user_id)
         if user is None or not user.two_factor_enabled:
             raise DomainError.one(ErrorCode.TWO_FACTOR_NOT_ENABLED, "Two-factor sign-in is off.")
+        # Wrong codes count against the account's sign-in limit: no unthrottled code guessing.
+        account_key = user.email.strip().lower()
+        if not await self._throttle.reserve_account(account_key):
+            raise DomainError.one(
+                ErrorCode.ACCOUNT_LOCKED,
+                "Too many failed attempts; the account is locked for a while.",
+            )
         if not await self._check_second_factor(user, otp):
             raise DomainError.one(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
+        await self._throttle.release(account_key, None)
         async with self._sm.begin() as s:
             await s.execute(
                 update(User)

@@ -64,3 +64,19 @@ class PasswordResetToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class EmailChangeRequest(Base):
+    """A new address waiting for its owner to confirm it (the account's email is unchanged
+    until then). A newer request replaces an older one; the token is stored hashed."""
+
+    __tablename__ = "email_change_requests"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    new_email: Mapped[str]
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

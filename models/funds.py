@@ -36,6 +36,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    or_,
     select,
     tuple_,
 )
@@ -230,11 +231,21 @@ class Funds:
         currency: str | None,
         withdrawal_method: str | None,
         idempotency_key: str | None,
+        *,
+        prove_new_method: Callable[[], Awaitable[None]] | None = None,
     ) -> FundTransaction:
+        """`prove_new_method` runs (and may refuse) before money goes to a method this user
+        has never completed a transfer with: the caller's fresh proof (issue 17)."""
         request = self._validate(
             user_id, TransactionType.WITHDRAWAL, amount, currency, withdrawal_method,
             idempotency_key,
         )  # fmt: skip
+        if (
+            prove_new_method is not None
+            and await self._existing(request) is None
+            and not await self._knows_method(user_id, request.method)
+        ):
+            await prove_new_method()
         txn, created = await self._create(request)
         if created:
             try:
@@ -274,6 +285,23 @@ class Funds:
         assert clean_method is not None
         assert clean_key is not None
         return _Request(user_id, kind, value, code, clean_method, clean_key)
+
+    async def _knows_method(self, user_id: uuid.UUID, method: str) -> bool:
+        """Whether a transfer with this method (either way) has completed for the user."""
+        async with self._sm() as s:
+            found = await s.scalar(
+                select(FundTransaction.id)
+                .where(
+                    FundTransaction.user_id == user_id,
+                    FundTransaction.status == TransactionStatus.COMPLETED,
+                    or_(
+                        FundTransaction.payment_method == method,
+                        FundTransaction.withdrawal_method == method,
+                    ),
+                )
+                .limit(1)
+            )
+        return found is not None
 
     async def _existing(self, request: _Request) -> FundTransaction | None:
         async with self._sm() as s:

@@ -184,9 +184,11 @@ async def open_services(
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
             reset_ttl=timedelta(seconds=settings.password_reset_ttl_seconds),
             reset_max_per_hour=settings.password_reset_max_per_hour,
+            reauth_window=timedelta(seconds=settings.reauth_window_seconds),
         ),
         send_email=lambda *args: services.send_email(*args),
         queue_password_reset=lambda address: services.queue_password_reset(address),
+        link_base=settings.link_base_url,
         sessions=SessionCache(timedelta(seconds=settings.session_cache_seconds)),
         publish_revocation=lambda message: redis.publish(
             session_revocations(settings.redis_prefix), message

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import strawberry
 
-from models.accounts import IssuedTokens, ProfileChanges, TwoFactorRequired
+from models.accounts import (
+    FRESH_PROOF_ERRORS,
+    IssuedTokens,
+    ProfileChanges,
+    Proof,
+    TwoFactorRequired,
+)
 from models.errors import DomainError, ErrorCode
 from resolvers.accounts.types import (
     BeginTwoFactorSetupPayload,
     ChangePasswordInput,
     ChangePasswordPayload,
+    ConfirmEmailChangePayload,
     ConfirmTwoFactorPayload,
     DisableTwoFactorPayload,
     LoginInput,
@@ -111,8 +118,14 @@ class AccountsMutation:
             ErrorCode.INVALID_LANGUAGE,
             ErrorCode.UNSUPPORTED_CURRENCY,
             ErrorCode.INVALID_INPUT,
+            ErrorCode.NOT_FOUND,
+            *FRESH_PROOF_ERRORS,
         ),
         payload=UpdateProfilePayload,
+        description="Other fields change at once. A new email needs a fresh proof "
+        "(currentPassword, unless this session signed in in the last few minutes), tells the "
+        "old address, and takes effect when confirmed with the token mailed to the new one "
+        "(confirmEmailChange); until then it is `pendingEmail`.",
     )
     async def update_profile(
         self, call: SignedIn, input: UpdateProfileInput
@@ -128,8 +141,19 @@ class AccountsMutation:
             preferred_language=input.preferred_language,
             base_currency=input.base_currency,
         )
-        user = await call.services.accounts.update_profile(call.principal.user_id, changes)
+        proof = Proof(call.principal.session_id, input.current_password, input.otp)
+        user = await call.services.accounts.update_profile(call.principal.user_id, changes, proof)
         return UpdateProfilePayload(user=UserType.from_model(user))
+
+    @mutation(
+        None,
+        errors=(ErrorCode.INVALID_TOKEN, ErrorCode.EMAIL_TAKEN),
+        payload=ConfirmEmailChangePayload,
+        description="Make the pending email the account's, with the token mailed to it.",
+    )
+    async def confirm_email_change(self, call: Call, token: str) -> ConfirmEmailChangePayload:
+        user = await call.services.accounts.confirm_email_change(token)
+        return ConfirmEmailChangePayload(user=UserType.from_model(user))
 
     @mutation(
         IsAuthenticated,
@@ -147,11 +171,17 @@ class AccountsMutation:
 
     @mutation(
         IsAuthenticated,
-        errors=(ErrorCode.TWO_FACTOR_ALREADY_ENABLED,),
+        errors=(ErrorCode.TWO_FACTOR_ALREADY_ENABLED, ErrorCode.NOT_FOUND, *FRESH_PROOF_ERRORS),
         payload=BeginTwoFactorSetupPayload,
+        description="Needs a fresh proof: currentPassword, unless this session signed in with "
+        "the password in the last few minutes.",
     )
-    async def begin_two_factor_setup(self, call: SignedIn) -> BeginTwoFactorSetupPayload:
-        secret, uri = await call.services.accounts.begin_two_factor(call.principal.user_id)
+    async def begin_two_factor_setup(
+        self, call: SignedIn, current_password: str | None = None
+    ) -> BeginTwoFactorSetupPayload:
+        secret, uri = await call.services.accounts.begin_two_factor(
+            call.principal.user_id, Proof(call.principal.session_id, current_password)
+        )
         return BeginTwoFactorSetupPayload(secret=secret, otpauth_uri=uri)
 
     @mutation(
@@ -169,7 +199,7 @@ class AccountsMutation:
 
     @mutation(
         IsAuthenticated,
-        errors=(ErrorCode.INVALID_OTP, ErrorCode.TWO_FACTOR_NOT_ENABLED),
+        errors=(ErrorCode.INVALID_OTP, ErrorCode.TWO_FACTOR_NOT_ENABLED, ErrorCode.ACCOUNT_LOCKED),
         payload=DisableTwoFactorPayload,
     )
     async def disable_two_factor(self, call: SignedIn, otp: str) -> DisableTwoFactorPayload:

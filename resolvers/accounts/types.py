@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
 import strawberry
@@ -9,6 +10,7 @@ import strawberry
 from models.users import KycStatus as KycStatusModel
 from models.users import Role as RoleModel
 from models.users import User as UserModel
+from resolvers.context import Context
 from resolvers.errors import UserError
 
 # The model enums are the GraphQL enums (strawberry.enum registers the class in place).
@@ -32,6 +34,13 @@ class UserType:
     address: str | None
     preferred_language: str
     base_currency: str
+
+    @strawberry.field(
+        description="A new email waiting for its owner's confirmation (the link mailed to it); "
+        "`email` changes only then."
+    )
+    async def pending_email(self, info: strawberry.Info[Context, None]) -> str | None:
+        return await info.context.services.accounts.pending_email(uuid.UUID(str(self.id)))
 
     @classmethod
     def from_model(cls, user: UserModel) -> UserType:
@@ -80,6 +89,14 @@ class UpdateProfileInput:
     address: str | None = None
     preferred_language: str | None = None
     base_currency: str | None = None
+    current_password: str | None = strawberry.field(
+        default=None,
+        description="Needed to change the email, unless this session signed in with the "
+        "password in the last few minutes (REAUTHENTICATION_REQUIRED).",
+    )
+    otp: str | None = strawberry.field(
+        default=None, description="With currentPassword, when two-factor sign-in is on."
+    )
 
 
 @strawberry.input
@@ -117,6 +134,12 @@ class LogoutPayload:
 
 @strawberry.type
 class UpdateProfilePayload:
+    user: UserType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ConfirmEmailChangePayload:
     user: UserType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 

@@ -6,6 +6,7 @@ from datetime import date
 
 import strawberry
 
+from models.accounts import FRESH_PROOF_ERRORS, Proof
 from models.errors import DomainError, ErrorCode
 from models.funds import TransactionType as TransactionTypeModel
 from models.funds import encode_cursor
@@ -90,15 +91,24 @@ class FundsMutation:
 
     @mutation(
         MayMoveMoney,
-        errors=(*FUNDS_ERRORS, ErrorCode.INSUFFICIENT_FUNDS),
+        errors=(*FUNDS_ERRORS, ErrorCode.INSUFFICIENT_FUNDS, *FRESH_PROOF_ERRORS),
         payload=FundsPayload,
     )
     async def withdraw(self, call: SignedIn, input: WithdrawInput) -> FundsPayload:
+        accounts = call.services.accounts
+        proof = Proof(call.principal.session_id, input.current_password, input.otp)
+
+        async def prove_new_method() -> None:
+            user = await accounts.get_user(call.principal.user_id)
+            assert user is not None  # signed in
+            await accounts.require_fresh_proof(user, proof)
+
         txn = await call.services.funds.withdraw(
             call.principal.user_id,
             input.amount,
             input.currency,
             input.withdrawal_method,
             input.idempotency_key,
+            prove_new_method=prove_new_method,
         )
         return FundsPayload(transaction=TransactionNode.from_model(txn))

@@ -143,6 +143,14 @@ class WithdrawInput:
     currency: str
     withdrawal_method: str
     idempotency_key: str
+    current_password: str | None = strawberry.field(
+        default=None,
+        description="Needed for a method never used before, unless this session signed in "
+        "with the password in the last few minutes (REAUTHENTICATION_REQUIRED).",
+    )
+    otp: str | None = strawberry.field(
+        default=None, description="With currentPassword, when two-factor sign-in is on."
+    )
 
 
 @strawberry.type

@@ -39,9 +39,10 @@ async def test_update_every_field(api: Api) -> None:
         baseCurrency="gbp",
     )
     assert payload["errors"] == []
+    # A new email waits for its confirmation (tests/security/test_sensitive_changes.py).
     assert payload["user"] == {
         "username": new_username,
-        "email": new_email,
+        "email": session["user"]["email"],
         "firstName": "Ada",
         "lastName": "Lovelace",
         "phoneNumber": "+442079460958",
@@ -51,7 +52,9 @@ async def test_update_every_field(api: Api) -> None:
         "baseCurrency": "GBP",
     }
     me = (await api.gql(ME, token=session["token"]))["data"]["me"]
-    assert me["email"] == new_email
+    assert me["email"] == session["user"]["email"]
+    pending = await api.gql("{ me { pendingEmail } }", token=session["token"])
+    assert pending["data"]["me"]["pendingEmail"] == new_email
     assert me["phoneNumber"] == "+442079460958"
 
 

@@ -22,7 +22,11 @@ def test_funds_contract_names() -> None:
         assert str(field.type) == "FundsPayload"  # nullable, as every root mutation
         input_type = sdl.get_type("DepositInput" if name == "deposit" else "WithdrawInput")
         assert isinstance(input_type, GraphQLInputObjectType)
-        assert set(input_type.fields) == {"amount", "currency", method, "idempotencyKey"}
+        # The contract's fields, all there; a withdrawal may add its fresh proof (issue 17).
+        proof = {"currentPassword", "otp"} if name == "withdraw" else set()
+        assert set(input_type.fields) == {"amount", "currency", method, "idempotencyKey", *proof}
+        for extra in proof:
+            assert not str(input_type.fields[extra].type).endswith("!")  # optional
     shapes = {
         "FundsPayload": {"transaction", "errors"},
         "Transaction": {"id", "type", "amount", "currency", "status", "paymentMethod",

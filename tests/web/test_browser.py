@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from bourse.settings import Settings
 from tests.accounts.helpers import next_code
+from tests.support.smtp import SmtpServer
 from tests.support.stack import Stack
 from tests.web.platform import web_platform
 
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "frontend-bff" / "web"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 FLOW_TIMEOUT_S = 240
+TOKEN_LINE = re.compile(r"^([A-Za-z0-9_-]{40,})\r?$", re.MULTILINE)
 
 
 def _need(tool: str, hint: str) -> str:
@@ -44,7 +47,9 @@ async def platform(settings: Settings) -> AsyncIterator[Stack]:
         yield stack
 
 
-async def run_flow(stack: Stack, only: str | None = None) -> list[dict[str, object]]:
+async def run_flow(
+    stack: Stack, smtp: SmtpServer, only: str | None = None
+) -> list[dict[str, object]]:
     """Runs flow.mjs; returns its reports, failing the test at the first failed step."""
     node = _need("node", "the web client's browser tests need Node.js 20+")
     chromium = _need(
@@ -84,6 +89,12 @@ async def run_flow(stack: Stack, only: str | None = None) -> list[dict[str, obje
                 code = await next_code(str(report["secret"]))
                 proc.stdin.write(f"{code}\n".encode())
                 await proc.stdin.drain()
+            elif report.get("need") == "email-token":
+                mail = (await smtp.inbox.wait_for(str(report["address"]), 1))[-1]
+                token = TOKEN_LINE.search(mail.get_content())
+                assert token, mail.get_content()
+                proc.stdin.write(f"{token.group(1)}\n".encode())
+                await proc.stdin.drain()
             elif report.get("need") == "restart-api":
                 # SIGKILL: the browser's websocket drops as in a crash; start waits for /readyz.
                 await stack.kill("api")
@@ -109,9 +120,9 @@ async def run_flow(stack: Stack, only: str | None = None) -> list[dict[str, obje
     return reports
 
 
-async def test_the_whole_flow_on_desktop_and_phone(platform: Stack) -> None:
+async def test_the_whole_flow_on_desktop_and_phone(platform: Stack, smtp: SmtpServer) -> None:
     only = os.environ.get("BOURSE_E2E_ONLY")  # desktop | phone, while developing
-    reports = await run_flow(platform, only)
+    reports = await run_flow(platform, smtp, only)
     if only:
         return
     steps = [str(r["step"]) for r in reports if r.get("ok")]
@@ -130,6 +141,7 @@ async def test_the_whole_flow_on_desktop_and_phone(platform: Stack) -> None:
             "switch to Spanish, same page translated with localised numbers",
         ):
             assert f"{label}: {name}" in steps, f"{label}: {name} never ran"
+    assert "desktop: change the email, confirmed from the new address" in steps
     assert "desktop: the API restarts: a banner while reconnecting, then live again" in steps
     assert "phone: installable PWA (manifest valid, service worker registered)" in steps
     assert "public: a revoked session lands on sign-in with nothing private left" in steps

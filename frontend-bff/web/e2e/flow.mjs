@@ -22,6 +22,12 @@ async function totp(secret) {
   const { value } = await lines.next();
   return String(value).trim();
 }
+/** Asks the driver for the token mailed to `address` (the driver reads the test's SMTP server). */
+async function mailedToken(address) {
+  say({ need: "email-token", address });
+  const { value } = await lines.next();
+  return String(value).trim();
+}
 /** Asks the driver to kill the API process and start it again; resolves once it is back. */
 async function restartApi() {
   say({ need: "restart-api" });
@@ -139,6 +145,24 @@ async function flow(browser, label, contextOptions) {
     await page.getByRole("button", { name: "Verify and sign in" }).click();
     await page.getByTestId("total-value").waitFor();
     await page.evaluate(() => { window.__noReload = "signed-in"; });
+  });
+
+  if (label === "desktop") await step(`${label}: change the email, confirmed from the new address`, async () => {
+    const newEmail = `${user}.new@example.com`;
+    await nav(page, "Settings");
+    await page.getByRole("textbox", { name: "Email", exact: true }).fill(newEmail);
+    await page.getByRole("button", { name: "Save changes" }).first().click();
+    await page.getByText(`Confirm ${newEmail}`).waitFor();
+    await audit(page, `${label} settings (email pending)`);
+    await snap(page, label, "settings-email-pending");
+    // The link in the mail, opened in another tab of the same browser.
+    const mail = await context.newPage();
+    await mail.goto(`/confirm-email?token=${encodeURIComponent(await mailedToken(newEmail))}`);
+    await mail.getByRole("button", { name: "Confirm email" }).click();
+    await mail.getByText("Your email is changed").waitFor();
+    await audit(mail, `${label} confirm-email`);
+    await snap(mail, label, "confirm-email");
+    await mail.close();
   });
 
   let buyingPower0 = 0;

@@ -8,6 +8,7 @@ import { OrderUpdatesProvider } from "./lib/live";
 import { ThemeProvider, useTheme } from "./lib/theme";
 import type { ConnectionState } from "./lib/reconnect";
 import { AssetPage } from "./features/asset/AssetPage";
+import { ConfirmEmail } from "./features/auth/ConfirmEmail";
 import { ForgotPassword, ResetPassword } from "./features/auth/PasswordReset";
 import { SignIn } from "./features/auth/SignIn";
 import { SignUp } from "./features/auth/SignUp";
@@ -138,7 +139,7 @@ function TitleSync() {
   useEffect(() => {
     document.documentElement.lang = i18n.language;
     const first = location.pathname.split("/")[1] ?? "";
-    const key = ({ "": "home", help: "help", support: "support", staff: "staff", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset" } as Record<string, string>)[first] ?? "home";
+    const key = ({ "": "home", help: "help", support: "support", staff: "staff", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset", "confirm-email": "confirmEmail" } as Record<string, string>)[first] ?? "home";
     const extra = first === "asset" ? ` ${location.pathname.split("/")[2]?.toUpperCase() ?? ""}` : "";
     document.title = `${t(`titles.${key}`)}${extra} · Bourse`;
   }, [location, i18n.language, t]);
@@ -157,6 +158,7 @@ export function App() {
             <Route path="/sign-up" element={<Public><SignUp /></Public>} />
             <Route path="/forgot-password" element={<Public><ForgotPassword /></Public>} />
             <Route path="/reset-password" element={<ResetPassword />} />
+            <Route path="/confirm-email" element={<ConfirmEmail />} />
             <Route path="/" element={<Private><Home /></Private>} />
             <Route path="/asset/:symbol" element={<Private><AssetPage /></Private>} />
             <Route path="/orders" element={<Private><Orders /></Private>} />

@@ -8,10 +8,11 @@ const en = {
     footer: "Bourse Securities · Investing involves risk, including the loss of principal",
     notFound: "Page not found",
   },
-  titles: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", asset: "Asset", signIn: "Sign in", signUp: "Create account", forgot: "Reset password", reset: "Choose a new password", help: "Help centre", support: "Support", staff: "Support desk" },
+  titles: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", asset: "Asset", signIn: "Sign in", signUp: "Create account", forgot: "Reset password", reset: "Choose a new password", confirmEmail: "Confirm email", help: "Help centre", support: "Support", staff: "Support desk" },
   nav: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", support: "Help", staff: "Support desk" },
   common: { loading: "Loading", cancel: "Cancel", save: "Save changes", loadMore: "Load more", previous: "Previous", next: "Next", page: "Page {{n}}" },
   auth: {
+    confirmEmailTitle: "Confirm your new email", emailConfirmed: "Your email is changed. Use it to sign in from now on.", confirmEmail: "Confirm email",
     signInTitle: "Welcome back", signInSubtitle: "Sign in to your Bourse account.", signIn: "Sign in",
     twoFactorTitle: "Two-step verification", otpPrompt: "Enter the 6-digit code from your authenticator app.", recoveryPrompt: "Enter one of your unused recovery codes.",
     otpCode: "Authentication code", recoveryCode: "Recovery code", useRecovery: "Use a recovery code instead", useAuthenticator: "Use your authenticator app instead", verify: "Verify and sign in",
@@ -97,6 +98,7 @@ const en = {
   market: { index: "Bourse index", volume: "Volume today", value: "Traded today", asOf: "As of", gainers: "Top gainers", losers: "Top losers", noMovers: "No movers yet." },
   search: { label: "Search assets", placeholder: "Search stocks, ETFs, crypto", results: "Matching assets" },
   settings: {
+    pendingEmail: "Confirm {{email}}: we sent it a link. Until then you sign in with your current email.", reauthHint: "For your security, enter your current password to confirm this change.",
     profile: "Profile", firstName: "First name", lastName: "Last name", phone: "Phone", saved: "Saved.",
     preferences: "Preferences", language: "Language", baseCurrency: "Base currency", theme: "Theme", light: "Light", dark: "Dark",
     twoFactor: "Two-step verification", twoFactorOffBody: "Protect your account with a code from an authenticator app each time you sign in.",
@@ -143,6 +145,7 @@ const en = {
     INVALID_INPUT: "Please check this value.", NOT_FOUND: "We couldn't find that.", NOT_ALLOWED: "That isn't allowed here.", RATE_LIMITED: "Too many attempts. Please wait a moment and try again.",
     USERNAME_TAKEN: "That username is taken.", EMAIL_TAKEN: "An account already uses this email.", INVALID_EMAIL: "Enter a valid email address.",
     INVALID_USERNAME: "Use 3–30 letters, digits, dots, dashes or underscores.", WEAK_PASSWORD: "Choose a longer, less common password.",
+    REAUTHENTICATION_REQUIRED: "Confirm this change with your current password.",
     INVALID_CREDENTIALS: "That email and password don't match.", OTP_REQUIRED: "Enter your authentication code.", INVALID_OTP: "That code isn't valid. Try the latest one.",
     ACCOUNT_LOCKED: "Too many failed attempts: the account is locked for a while.", INVALID_TOKEN: "This reset link is invalid or has expired. Request a new one.",
     INVALID_PHONE_NUMBER: "Enter a phone number with its country code.", INVALID_DATE_OF_BIRTH: "Enter a valid date of birth.",

@@ -10,10 +10,11 @@ const es: Messages = {
     footer: "Bourse Securities · Invertir conlleva riesgos, incluida la pérdida del capital",
     notFound: "Página no encontrada",
   },
-  titles: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", asset: "Activo", signIn: "Iniciar sesión", signUp: "Crear cuenta", forgot: "Restablecer contraseña", reset: "Nueva contraseña", help: "Centro de ayuda", support: "Soporte", staff: "Mesa de soporte" },
+  titles: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", asset: "Activo", signIn: "Iniciar sesión", signUp: "Crear cuenta", forgot: "Restablecer contraseña", reset: "Nueva contraseña", confirmEmail: "Confirmar email", help: "Centro de ayuda", support: "Soporte", staff: "Mesa de soporte" },
   nav: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", support: "Ayuda", staff: "Mesa de soporte" },
   common: { loading: "Cargando", cancel: "Cancelar", save: "Guardar cambios", loadMore: "Cargar más", previous: "Anterior", next: "Siguiente", page: "Página {{n}}" },
   auth: {
+    confirmEmailTitle: "Confirma tu nuevo email", emailConfirmed: "Tu email ha cambiado. Úsalo para entrar a partir de ahora.", confirmEmail: "Confirmar email",
     signInTitle: "Hola de nuevo", signInSubtitle: "Inicia sesión en tu cuenta de Bourse.", signIn: "Iniciar sesión",
     twoFactorTitle: "Verificación en dos pasos", otpPrompt: "Introduce el código de 6 dígitos de tu app de autenticación.", recoveryPrompt: "Introduce uno de tus códigos de recuperación sin usar.",
     otpCode: "Código de autenticación", recoveryCode: "Código de recuperación", useRecovery: "Usar un código de recuperación", useAuthenticator: "Usar la app de autenticación", verify: "Verificar e iniciar sesión",
@@ -99,6 +100,7 @@ const es: Messages = {
   market: { index: "Índice Bourse", volume: "Volumen de hoy", value: "Negociado hoy", asOf: "A las", gainers: "Más suben", losers: "Más bajan", noMovers: "Aún no hay movimientos." },
   search: { label: "Buscar activos", placeholder: "Busca acciones, ETF, cripto", results: "Activos encontrados" },
   settings: {
+    pendingEmail: "Confirma {{email}}: le hemos enviado un enlace. Hasta entonces entras con tu email actual.", reauthHint: "Por tu seguridad, introduce tu contraseña actual para confirmar este cambio.",
     profile: "Perfil", firstName: "Nombre", lastName: "Apellidos", phone: "Teléfono", saved: "Guardado.",
     preferences: "Preferencias", language: "Idioma", baseCurrency: "Divisa base", theme: "Tema", light: "Claro", dark: "Oscuro",
     twoFactor: "Verificación en dos pasos", twoFactorOffBody: "Protege tu cuenta con un código de una app de autenticación cada vez que entres.",
@@ -145,6 +147,7 @@ const es: Messages = {
     INVALID_INPUT: "Revisa este valor.", NOT_FOUND: "No lo encontramos.", NOT_ALLOWED: "Eso no está permitido aquí.", RATE_LIMITED: "Demasiados intentos. Espera un momento y vuelve a probar.",
     USERNAME_TAKEN: "Ese nombre de usuario ya existe.", EMAIL_TAKEN: "Ya hay una cuenta con este correo.", INVALID_EMAIL: "Introduce un correo válido.",
     INVALID_USERNAME: "Usa de 3 a 30 letras, dígitos, puntos, guiones o guiones bajos.", WEAK_PASSWORD: "Elige una contraseña más larga y menos común.",
+    REAUTHENTICATION_REQUIRED: "Confirma este cambio con tu contraseña actual.",
     INVALID_CREDENTIALS: "El correo y la contraseña no coinciden.", OTP_REQUIRED: "Introduce tu código de autenticación.", INVALID_OTP: "Ese código no es válido. Prueba con el más reciente.",
     ACCOUNT_LOCKED: "Demasiados intentos fallidos: la cuenta está bloqueada un tiempo.", INVALID_TOKEN: "Este enlace no es válido o ha caducado. Pide uno nuevo.",
     INVALID_PHONE_NUMBER: "Introduce un teléfono con su prefijo internacional.", INVALID_DATE_OF_BIRTH: "Introduce una fecha de nacimiento válida.",

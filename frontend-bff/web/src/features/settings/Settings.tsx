@@ -29,7 +29,10 @@ function Profile() {
   const { t } = useTranslation();
   const { user, setUser } = useAuth();
   const [, update] = useMutation(UpdateProfileDocument);
-  const [form, setForm] = useState({ username: user?.username ?? "", firstName: user?.firstName ?? "", lastName: user?.lastName ?? "", phoneNumber: user?.phoneNumber ?? "" });
+  const [form, setForm] = useState({ username: user?.username ?? "", email: user?.email ?? "", firstName: user?.firstName ?? "", lastName: user?.lastName ?? "", phoneNumber: user?.phoneNumber ?? "", currentPassword: "", otp: "" });
+  // A new email needs the current password (unless this sign-in is recent) and waits for the
+  // new address to confirm it: the server says REAUTHENTICATION_REQUIRED when it wants it.
+  const emailChanged = form.email.trim().toLowerCase() !== (user?.email ?? "").toLowerCase();
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
   const [saved, setSaved] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -38,13 +41,14 @@ function Profile() {
     event.preventDefault();
     setBusy(true);
     setSaved(false);
-    const res = await update({ input: { username: form.username, firstName: form.firstName || null, lastName: form.lastName || null, phoneNumber: form.phoneNumber || null } });
+    const res = await update({ input: { username: form.username, firstName: form.firstName || null, lastName: form.lastName || null, phoneNumber: form.phoneNumber || null, ...(emailChanged ? { email: form.email.trim(), currentPassword: form.currentPassword || null, otp: form.otp.trim() || null } : {}) } });
     setBusy(false);
     const payload = res.data?.updateProfile;
     if (!payload) return setErrors(transportError(res.error));
     setErrors([...payload.errors]);
     if (payload.user && !payload.errors.length) {
       setUser(payload.user);
+      setForm({ ...form, email: payload.user.email, currentPassword: "", otp: "" });
       setSaved(true);
     }
   }
@@ -52,8 +56,11 @@ function Profile() {
   return (
     <Card title={t("settings.profile")}>
       <form onSubmit={submit} className="stack" noValidate>
-        <p className="muted small">{user?.email}</p>
         <TextField label={t("auth.username")} autoComplete="username" {...bind("username")} />
+        <TextField label={t("auth.email")} type="email" autoComplete="email" {...bind("email")} />
+        {user?.pendingEmail ? <Notice tone="info">{t("settings.pendingEmail", { email: user.pendingEmail })}</Notice> : null}
+        {emailChanged && errors.some((e) => e.field === "currentPassword" || e.field === "otp") ? <TextField label={t("settings.currentPassword")} type="password" autoComplete="current-password" hint={t("settings.reauthHint")} {...bind("currentPassword")} /> : null}
+        {emailChanged && errors.some((e) => e.field === "otp") ? <TextField label={t("auth.otpCode")} inputMode="numeric" autoComplete="one-time-code" {...bind("otp")} /> : null}
         <div className="row gap">
           <TextField className="grow" label={t("settings.firstName")} autoComplete="given-name" {...bind("firstName")} />
           <TextField className="grow" label={t("settings.lastName")} autoComplete="family-name" {...bind("lastName")} />
@@ -101,6 +108,7 @@ function TwoFactor() {
   const [, confirm] = useMutation(ConfirmTwoFactorDocument);
   const [, disable] = useMutation(DisableTwoFactorDocument);
   const [setup, setSetup] = useState<{ secret: string; uri: string } | null>(null);
+  const [password, setPassword] = useState("");
   const [qr, setQr] = useState<string | null>(null);
   const [code, setCode] = useState("");
   const [codes, setCodes] = useState<string[] | null>(null);
@@ -114,12 +122,15 @@ function TwoFactor() {
 
   async function start() {
     setBusy(true);
-    const res = await begin({});
+    const res = await begin({ currentPassword: password || null });
     setBusy(false);
     const p = res.data?.beginTwoFactorSetup;
     if (!p) return setErrors(transportError(res.error));
     setErrors([...p.errors]);
-    if (p.secret && p.otpauthUri) setSetup({ secret: p.secret, uri: p.otpauthUri });
+    if (p.secret && p.otpauthUri) {
+      setSetup({ secret: p.secret, uri: p.otpauthUri });
+      setPassword("");
+    }
   }
 
   async function finish(event: FormEvent) {
@@ -182,7 +193,8 @@ function TwoFactor() {
       ) : (
         <div className="stack">
           <p className="muted">{t("settings.twoFactorOffBody")}</p>
-          <FormErrors errors={errors} />
+          {errors.some((e) => e.field === "currentPassword") ? <TextField label={t("settings.currentPassword")} type="password" autoComplete="current-password" hint={t("settings.reauthHint")} value={password} onChange={(e) => setPassword(e.target.value)} error={fieldError(t, errors, "currentPassword")} /> : null}
+          <FormErrors errors={errors} fields={["currentPassword"]} />
           <Button onClick={start} busy={busy}>{t("settings.enable2fa")}</Button>
         </div>
       )}

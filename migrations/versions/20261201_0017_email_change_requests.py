@@ -1,0 +1,42 @@
+"""email_change_requests: a new email address waits for its owner's confirmation
+
+Issue 17 (stolen access token -> takeover): an email change needs a fresh proof, tells the old
+address and takes effect only once the new one confirms. One pending request per user.
+
+Revision ID: 0017
+Revises: 0013
+Create Date: 2026-12-01 15:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0017'
+down_revision: str | None = '0013'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'email_change_requests',
+        sa.Column('id', sa.Uuid(), nullable=False),
+        sa.Column('user_id', sa.Uuid(), nullable=False),
+        sa.Column('new_email', sa.String(), nullable=False),
+        sa.Column('token_hash', sa.LargeBinary(length=32), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['user_id'], ['users.id'],
+            name=op.f('fk_email_change_requests_user_id_users'), ondelete='CASCADE',
+        ),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_email_change_requests')),
+        sa.UniqueConstraint('token_hash', name=op.f('uq_email_change_requests_token_hash')),
+        sa.UniqueConstraint('user_id', name=op.f('uq_email_change_requests_user_id')),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('email_change_requests')
