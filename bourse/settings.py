@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = 30
     graphql_max_fragment_spreads: int = 500  # counted with every fragment expanded in place
     graphql_max_introspection_depth: int = 20  # GraphiQL's introspection query is 14 deep
+    graphql_max_cost: int = 10_000  # fields, lists weighted by `first` (resolvers/limits.py)
     graphql_cache_size: int = 512
     http_max_body_bytes: int = 1_048_576  # larger request bodies are refused with 413
 

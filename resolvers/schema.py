@@ -91,6 +91,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             s.graphql_max_aliases,
             s.graphql_max_fragment_spreads,
             s.graphql_max_introspection_depth,
+            s.graphql_max_cost,
         )
     ]
     return BourseSchema(
