@@ -98,7 +98,8 @@ async def serve_until(server: uvicorn.Server, stop: asyncio.Event) -> None:
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     """How every API process serves: its host and port, our logs, websockets without
     per-message deflate (small JSON frames to many subscribers: compression costs more CPU than
-    it saves), no proxy headers trusted."""
+    it saves), no proxy headers trusted (`bff.app` applies BOURSE_TRUSTED_PROXIES), TLS when
+    the settings hold a certificate."""
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -109,4 +110,6 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         ws_per_message_deflate=False,
         proxy_headers=False,
         server_header=False,  # no `server: uvicorn` (bff.security_headers sets the rest)
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
     )

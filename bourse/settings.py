@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # client, not the proxy, and a TLS-terminating proxy makes requests https (Secure cookies,
     # HSTS). None by default: a forwarded header from anywhere else is ignored (spoofable).
     trusted_proxies: list[str] = []
+    # HTTPS served by the API itself (BOURSE_TLS_CERTFILE / BOURSE_TLS_KEYFILE, PEM): for a
+    # machine without a TLS-terminating proxy in front. With a proxy, leave these unset and
+    # name it in BOURSE_TRUSTED_PROXIES instead.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     mail_from: str = "Bourse <no-reply@bourse.local>"
     log_level: str = "INFO"
 
@@ -212,7 +217,12 @@ class Settings(BaseSettings):
             raise MissingPublicUrl
         wildcard = self.host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
         host = "127.0.0.1" if wildcard else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        """How the API serves: https when it holds a certificate itself."""
+        return "https" if self.tls_certfile else "http"
 
     def trusted_hosts(self) -> list[str]:
         """Host header values the API accepts (Starlette's TrustedHostMiddleware)."""

@@ -10,10 +10,14 @@ NODE = "id symbol name assetClass currency tickSize fractionable tradable"
 
 def pages(count: int, first: str) -> str:
     variables = "($n: Int)" if first.startswith("$") else ""
-    return f"query{variables} {{" + " ".join(
-        f"a{i}: assets(first: {first}) {{ edges {{ cursor node {{ {NODE} }} }} }}"
-        for i in range(count)
-    ) + "}"
+    return (
+        f"query{variables} {{"
+        + " ".join(
+            f"a{i}: assets(first: {first}) {{ edges {{ cursor node {{ {NODE} }} }} }}"
+            for i in range(count)
+        )
+        + "}"
+    )
 
 
 async def test_many_large_pages_are_refused(api: Api) -> None:

@@ -108,9 +108,11 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
+    base = f"{settings.scheme}://127.0.0.1:{port}"
+    # Over TLS the certificate is the test's own (self-signed: it is its own authority).
+    verify: str | bool = str(settings.tls_certfile) if settings.tls_certfile else True
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=30, verify=verify) as http:
             yield Api(base, http, app)
     finally:
         server.should_exit = True
