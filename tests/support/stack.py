@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,8 +31,20 @@ from tests.support.server import Api, free_port
 
 class Stack:
     def __init__(
-        self, settings: Settings, *, shards: int = 2, liquidity: bool = True, feed: bool = False
+        self,
+        settings: Settings,
+        *,
+        shards: int = 2,
+        liquidity: bool = True,
+        feed: bool = False,
+        jobs: bool = False,
+        log_dir: Path | None = None,
     ) -> None:
+        """`jobs`: a job worker process too (`python -m workers.jobs`). `log_dir`: every
+        process logs at INFO, as in production, to `log_dir/<name>.log` (else WARNING, to the
+        test's stderr)."""
+        self.log_dir = log_dir
+        level = "INFO" if log_dir else "WARNING"
         self.prefix = f"{settings.redis_prefix}stk{uuid.uuid4().hex[:6]}:"
         self.port = free_port()
         self.shards = shards
@@ -39,7 +53,7 @@ class Stack:
                 "redis_prefix": self.prefix,
                 "matching_shards": shards,
                 "market_hours": "always",
-                "log_level": "WARNING",
+                "log_level": level,
             }
         )
         urls = ServiceUrls(settings.database_url or "", settings.redis_url or "", embedded=False)
@@ -53,7 +67,8 @@ class Stack:
             "BOURSE_MATCHING_SHARDS": str(shards),
             "BOURSE_MARKET_HOURS": "always",
             "BOURSE_LP_INTERVAL_SECONDS": "0.2",
-            "BOURSE_LOG_LEVEL": "WARNING",
+            "BOURSE_LOG_LEVEL": level,
+            **({"SMTP_URL": settings.smtp_url} if settings.smtp_url else {}),
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
         }
@@ -63,17 +78,24 @@ class Stack:
             for name, argv in child_commands(self.settings, urls)
             if wanted.get(name, True)
         }
+        if jobs:
+            self.commands["jobs"] = [sys.executable, "-m", "workers.jobs"]
         self.commands["api"] = API_COMMAND
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     async def start(self, name: str) -> None:
-        self.procs[name] = await asyncio.create_subprocess_exec(
-            *self.commands[name],
-            env=self.env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=None,
-        )
+        log = (self.log_dir / f"{name}.log").open("ab") if self.log_dir else None
+        try:
+            self.procs[name] = await asyncio.create_subprocess_exec(
+                *self.commands[name],
+                env=self.env,
+                stdout=log or asyncio.subprocess.DEVNULL,
+                stderr=log,
+            )
+        finally:
+            if log:
+                log.close()  # the child holds its own descriptor
         if name == "api":
             await self.wait_ready()
 
