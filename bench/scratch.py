@@ -62,6 +62,8 @@ async def scratch_settings(
                     "env": "test",
                     "var_dir": Path("var/bench"),
                     "secret_key": "bench-secret-key",
+                    # A load generator is one address: only the per-user limit applies.
+                    "mutations_per_minute_per_ip": 0,
                     **overrides,
                 }
             )

@@ -143,6 +143,11 @@ def login_lock_key(prefix: str, kind: str, ident: str) -> str:
     return f"{prefix}login:lock:{kind}:{ident}"
 
 
+def mutation_rate_key(prefix: str, scope: str, ident: str, window: int) -> str:
+    """Counter (with a TTL): mutations by one user or address in one rate-limit window."""
+    return f"{prefix}rate:mutation:{scope}:{ident}:{window}"
+
+
 def arq_queue(prefix: str) -> str:
     """The arq job queue (a sorted set)."""
     return f"{prefix}arq:queue"

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = 15 * 60
     login_ip_max_failures: int = 100
     password_reset_max_per_hour: int = 5
+    # Every mutation, per signed-in user and per client address, per minute (0: no limit);
+    # sign-in has its own stricter throttle above. A load generator is one address: benchmarks
+    # turn the address limit off.
+    mutations_per_minute_per_user: int = 600
+    mutations_per_minute_per_ip: int = 3_000
     # Sensitive changes (email, two-factor on, a withdrawal to a new method) need the current
     # password, unless the session signed in with it this recently (sudo mode).
     reauth_window_seconds: int = 300

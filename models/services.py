@@ -40,6 +40,7 @@ from models.portfolios import PortfolioConfig, Portfolios
 from models.positions import apply_fills
 from models.quotes import anchor_price
 from models.rails import SandboxRail
+from models.rate_limits import MutationRateLimiter, RateLimits
 from models.recurring import RecurringInvestments
 from models.session_cache import SessionCache
 from models.settlement import FillsHook
@@ -82,6 +83,7 @@ class Services:
     support: SupportDesk
     corporate_actions: CorporateActions
     wash_sales: WashSaleAdjustments
+    rate_limits: MutationRateLimiter
     # Documents in S3: None in a process started without an S3 bucket (see `documents`).
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
@@ -289,6 +291,14 @@ async def open_services(
         ),
         corporate_actions=CorporateActions(sessionmaker, ledger),
         wash_sales=WashSaleAdjustments(sessionmaker),
+        rate_limits=MutationRateLimiter(
+            redis,
+            settings.redis_prefix,
+            RateLimits(
+                per_user=settings.mutations_per_minute_per_user,
+                per_ip=settings.mutations_per_minute_per_ip,
+            ),
+        ),
     )
     if settings.s3_bucket:
         store = ObjectStore(settings)

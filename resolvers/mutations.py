@@ -10,6 +10,8 @@ The decorator owns what every mutation used to repeat by hand:
   filled (`payload(errors=...)`, or the mutation's own `failed` builder);
 - the field is nullable: a mutation refused by its permission is null with its GraphQL error,
   and the document's other mutations keep their results;
+- every mutation is rate limited per user and per client address (`models.rate_limits`):
+  past the limit the payload carries `RATE_LIMITED` and the body does not run;
 - the error codes the mutation can return are declared once, here, and the field's schema
   description ends with them ("… Errors: EMAIL_TAKEN, INVALID_EMAIL."). `UserError.code` stays
   a `String!` on the wire (API.md section 1).
@@ -41,6 +43,7 @@ from resolvers.calls import (
     Body,
     BodyOf,
     SignedBodyOf,
+    SignedIn,
     as_resolver,
     call_of,
     check_body,
@@ -60,6 +63,12 @@ class Payload(Protocol[R_co]):
     """A payload type: built from its `errors` alone, every result field left null."""
 
     def __call__(self, *, errors: list[UserError]) -> R_co: ...
+
+
+RATE_LIMITED = DomainError.one(
+    ErrorCode.RATE_LIMITED, "Too many requests in a minute: wait a little and try again."
+)
+"""Every mutation's answer past the per-user or per-address limit (`models.rate_limits`)."""
 
 
 class UndeclaredErrorCode(AssertionError):
@@ -136,6 +145,8 @@ def mutation(
     declared = tuple(errors)
     if len(set(declared)) != len(declared):
         raise ValueError(f"error codes declared twice: {declared}")
+    if ErrorCode.RATE_LIMITED not in declared:  # every mutation is rate limited
+        declared = (*declared, ErrorCode.RATE_LIMITED)
 
     def to_payload(exc: DomainError) -> R:
         return payload(errors=user_errors(exc))
@@ -148,6 +159,9 @@ def mutation(
 
         async def resolve(self: Any, info: Info[Context, Any], **arguments: Any) -> R:
             call = await call_of(info, permission)
+            user_id = str(call.principal.user_id) if isinstance(call, SignedIn) else None
+            if not await call.services.rate_limits.allow(user_id, call.client.ip):
+                return on_error(RATE_LIMITED)
             try:
                 return await body(self, call, **arguments)
             except DomainError as exc:

@@ -140,6 +140,11 @@ def base_settings(
         # them mid-run (retention is tested explicitly, tests/market/test_history.py).
         candles_retention_1m_days=0,
         candles_retention_5m_days=0,
+        # The whole suite is one address and a few users hammering: the limiter still runs on
+        # every mutation (the per-user count), at limits no test reaches; its own test sets
+        # small ones (tests/security/test_mutation_rate_limits.py).
+        mutations_per_minute_per_user=100_000,
+        mutations_per_minute_per_ip=0,
     )
 
 

@@ -21,7 +21,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 from structlog.testing import capture_logs
 
 from bourse.settings import Environment, Settings
-from models.accounts import Principal
+from models.accounts import ClientInfo, Principal
 from models.errors import DomainError, ErrorCode
 from models.users import Role
 from resolvers.calls import Call, SignedIn, query
@@ -68,12 +68,20 @@ class ToyQuery:
 toy = strawberry.Schema(query=ToyQuery, mutation=ToyMutation)
 
 
+class Unlimited:
+    async def allow(self, user_id: str | None, ip: str | None) -> bool:
+        return True
+
+
 class StubContext:
     """Just what the wrapper and the permissions read: the caller and the settings."""
 
     def __init__(self, principal: Principal | None, env: Environment = "test") -> None:
         self._principal = principal
-        self.services = SimpleNamespace(settings=Settings(env=env))
+        # The rate limiter is Redis's; these toy mutations are never limited (its own test:
+        # tests/security/test_mutation_rate_limits.py).
+        self.services = SimpleNamespace(settings=Settings(env=env), rate_limits=Unlimited())
+        self.client = ClientInfo(ip=None, user_agent=None)
 
     async def principal(self) -> Principal | None:
         return self._principal
@@ -135,9 +143,10 @@ async def test_the_body_is_handed_the_principal() -> None:
 
 def test_the_description_lists_the_declared_codes() -> None:
     fields = toy._schema.mutation_type.fields  # type: ignore[union-attr]
-    assert fields["echo"].description == "Echo. Errors: INVALID_INPUT."
-    assert fields["whoami"].description is None  # nothing to declare, nothing added
-    assert fields["adminOnly"].description == "Errors: NOT_ALLOWED."
+    assert fields["echo"].description == "Echo. Errors: INVALID_INPUT, RATE_LIMITED."
+    # Every mutation may be rate limited: the one code each lists without declaring it.
+    assert fields["whoami"].description == "Errors: RATE_LIMITED."
+    assert fields["adminOnly"].description == "Errors: NOT_ALLOWED, RATE_LIMITED."
     assert (
         describe("Trailing space. ", [ErrorCode.NOT_FOUND]) == "Trailing space. Errors: NOT_FOUND."
     )

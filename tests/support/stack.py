@@ -68,6 +68,8 @@ class Stack:
             "BOURSE_MARKET_HOURS": "always",
             "BOURSE_LP_INTERVAL_SECONDS": "0.2",
             "BOURSE_LOG_LEVEL": level,
+            # Every client of a test (or benchmark) stack is one address, 127.0.0.1.
+            "BOURSE_MUTATIONS_PER_MINUTE_PER_IP": "0",
             **({"SMTP_URL": settings.smtp_url} if settings.smtp_url else {}),
             "PORT": str(self.port),
             "HOST": "127.0.0.1",

@@ -1,0 +1,72 @@
+"""Rate limits on every mutation, per user and per client address (issue 17 item 7).
+
+A fixed one-minute window per key in Redis, counted and checked in one Lua call for both keys,
+so a request costs one round trip. Sign-in has its own, stricter throttle (`models.throttle`);
+this one is the floor under everything else (withdrawal spam, ticket floods, order storms from
+one client). A limit of 0 is off: a load generator is one address, and a deployment behind a
+NAT may choose to count users only. Behind a proxy the address is the client's only when the
+proxy is trusted (`BOURSE_TRUSTED_PROXIES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bourse.clock import utcnow
+from bourse.keys import mutation_rate_key
+
+# KEYS: the counters to take one from; ARGV: their limits, then the window in seconds.
+# 1 = allowed (every counter under its limit), 0 = refused (counted anyway: a client that keeps
+# hammering stays refused for the window).
+_TAKE = """
+local allowed = 1
+local window = tonumber(ARGV[#ARGV])
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, window) end
+  if n > tonumber(ARGV[i]) then allowed = 0 end
+end
+return allowed
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    per_user: int  # mutations per window per signed-in user (0: no limit)
+    per_ip: int  # mutations per window per client address (0: no limit)
+    window_seconds: int = 60
+
+
+class MutationRateLimiter:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        limits: RateLimits,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._prefix = prefix
+        self._limits = limits
+        self._clock = clock
+        self._take: Any = redis.register_script(_TAKE)
+
+    async def allow(self, user_id: str | None, ip: str | None) -> bool:
+        """Count one mutation for the caller; False when a limit is passed this window."""
+        limits = self._limits
+        window = int(self._clock().timestamp()) // limits.window_seconds
+        keys: list[str] = []
+        args: list[int] = []
+        if user_id and limits.per_user > 0:
+            keys.append(mutation_rate_key(self._prefix, "user", user_id, window))
+            args.append(limits.per_user)
+        if ip and limits.per_ip > 0:
+            keys.append(mutation_rate_key(self._prefix, "ip", ip, window))
+            args.append(limits.per_ip)
+        if not keys:
+            return True
+        return bool(await self._take(keys=keys, args=[*args, limits.window_seconds]))
