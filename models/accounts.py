@@ -24,6 +24,7 @@ from urllib.parse import quote
 import structlog
 from argon2 import PasswordHasher
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +32,7 @@ from bourse.clock import utcnow
 from models import security, validation
 from models.auth import AuthSession, EmailChangeRequest, PasswordResetToken, RecoveryCode
 from models.constraints import violated_constraint
+from models.devices import describe_device
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.session_cache import SessionCache, session_message, user_message
 from models.throttle import LoginThrottle
@@ -74,6 +76,17 @@ class AccountsConfig:
     # A session whose password sign-in is this recent is its own fresh proof (sudo mode).
     reauth_window: timedelta = timedelta(minutes=5)
     email_change_ttl: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedInSession:
+    """One signed-in device, as its owner sees it."""
+
+    id: uuid.UUID  # the sign-in's family: stable across token refreshes
+    device: str
+    ip: str | None
+    created_at: datetime
+    last_seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +410,75 @@ class Accounts:
             return issued
         await self._revoked(user_message(user_id))  # the family (cached by session, not family)
         raise invalid
+
+    # ---- signed-in devices (a session is a sign-in's family of rotated rows) ----
+
+    async def signed_in_sessions(self, user_id: uuid.UUID) -> list[SignedInSession]:
+        """The user's live sessions, newest activity first. `last_seen_at` is the family's
+        newest row: an active client refreshes every 15 minutes, so it is that precise, and it
+        costs no write on the request path."""
+        async with self._sm() as s:
+            rows = (
+                await s.execute(
+                    select(
+                        AuthSession.family_id,
+                        func.min(AuthSession.created_at),
+                        func.max(AuthSession.created_at),
+                        func.array_agg(
+                            aggregate_order_by(AuthSession.ip, AuthSession.created_at.desc())
+                        ),
+                        func.array_agg(
+                            aggregate_order_by(
+                                AuthSession.user_agent, AuthSession.created_at.desc()
+                            )
+                        ),
+                    )
+                    .where(AuthSession.user_id == user_id)
+                    .group_by(AuthSession.family_id)
+                    .having(
+                        func.bool_or(
+                            AuthSession.revoked_at.is_(None)
+                            & (AuthSession.refresh_expires_at > func.now())
+                        )
+                    )
+                    .order_by(func.max(AuthSession.created_at).desc())
+                )
+            ).all()
+        return [
+            SignedInSession(
+                id=family,
+                device=describe_device(agents[0]),
+                ip=ips[0],
+                created_at=created,
+                last_seen_at=seen,
+            )
+            for family, created, seen, ips, agents in rows
+        ]
+
+    async def family_of(self, session_id: uuid.UUID) -> uuid.UUID | None:
+        async with self._sm() as s:
+            return await s.scalar(select(AuthSession.family_id).where(AuthSession.id == session_id))
+
+    async def revoke_session(self, user_id: uuid.UUID, family_id: uuid.UUID) -> None:
+        """Sign one device out: its tokens stop working at once (NOT_FOUND if it is not one
+        of the user's live sessions)."""
+        async with self._sm.begin() as s:
+            revoked = (
+                await s.scalars(
+                    update(AuthSession)
+                    .where(
+                        AuthSession.user_id == user_id,
+                        AuthSession.family_id == family_id,
+                        AuthSession.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=utcnow())
+                    .returning(AuthSession.id)
+                )
+            ).all()
+        if not revoked:
+            raise DomainError.one(ErrorCode.NOT_FOUND, "No such session.", "id")
+        for session_id in revoked:
+            await self._revoked(session_message(session_id))
 
     async def logout(self, session_id: uuid.UUID) -> None:
         async with self._sm.begin() as s:

@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 
 from bourse.settings import Settings, get_settings
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
+from resolvers.accounts.sessions import SessionsMutation, SessionsQuery
 from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
@@ -37,6 +38,7 @@ from resolvers.support.schema import SupportMutation, SupportQuery, SupportSubsc
 @strawberry.type
 class Query(
     AccountsQuery,
+    SessionsQuery,
     FundsQuery,
     AssetsQuery,
     HistoryQuery,
@@ -56,6 +58,7 @@ class Query(
 @strawberry.type
 class Mutation(
     AccountsMutation,
+    SessionsMutation,
     FundsMutation,
     AssetsMutation,
     OrdersMutation,

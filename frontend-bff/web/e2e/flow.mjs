@@ -163,6 +163,9 @@ async function flow(browser, label, contextOptions) {
     await audit(mail, `${label} confirm-email`);
     await snap(mail, label, "confirm-email");
     await mail.close();
+    // The second tab shared this one's session (no second sign-in): one device listed.
+    await page.getByTestId("sessions").getByText("This device").waitFor();
+    await snap(page, label, "settings-devices");
   });
 
   let buyingPower0 = 0;

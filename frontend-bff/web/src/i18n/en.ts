@@ -98,6 +98,7 @@ const en = {
   market: { index: "Bourse index", volume: "Volume today", value: "Traded today", asOf: "As of", gainers: "Top gainers", losers: "Top losers", noMovers: "No movers yet." },
   search: { label: "Search assets", placeholder: "Search stocks, ETFs, crypto", results: "Matching assets" },
   settings: {
+    devices: "Signed-in devices", thisDevice: "This device", lastActive: "Active {{when}}", signOutDevice: "End session",
     pendingEmail: "Confirm {{email}}: we sent it a link. Until then you sign in with your current email.", reauthHint: "For your security, enter your current password to confirm this change.",
     profile: "Profile", firstName: "First name", lastName: "Last name", phone: "Phone", saved: "Saved.",
     preferences: "Preferences", language: "Language", baseCurrency: "Base currency", theme: "Theme", light: "Light", dark: "Dark",

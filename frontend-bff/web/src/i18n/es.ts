@@ -100,6 +100,7 @@ const es: Messages = {
   market: { index: "Índice Bourse", volume: "Volumen de hoy", value: "Negociado hoy", asOf: "A las", gainers: "Más suben", losers: "Más bajan", noMovers: "Aún no hay movimientos." },
   search: { label: "Buscar activos", placeholder: "Busca acciones, ETF, cripto", results: "Activos encontrados" },
   settings: {
+    devices: "Dispositivos con sesión", thisDevice: "Este dispositivo", lastActive: "Activo {{when}}", signOutDevice: "Terminar sesión",
     pendingEmail: "Confirma {{email}}: le hemos enviado un enlace. Hasta entonces entras con tu email actual.", reauthHint: "Por tu seguridad, introduce tu contraseña actual para confirmar este cambio.",
     profile: "Perfil", firstName: "Nombre", lastName: "Apellidos", phone: "Teléfono", saved: "Guardado.",
     preferences: "Preferencias", language: "Idioma", baseCurrency: "Divisa base", theme: "Tema", light: "Claro", dark: "Oscuro",
