@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     lp_levels: int = 3
     lp_quote_notional: Decimal = Decimal("25000")  # size of each level, in the asset's currency
     lp_requote_bps: int = 5  # re-quote when the reference moved this much
+    # Pre-market and after-hours (US equities): the spread is this many times the regular one.
+    lp_extended_spread_factor: int = 4
     lp_interval_seconds: float = 0.5
 
     # --- market data (workers/marketdata, the quotes API) ---

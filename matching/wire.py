@@ -65,6 +65,7 @@ class NewOrderCommand(TypedDict):
     stop_price: int | None  # trigger, price units (STOP_LOSS, STOP_LIMIT)
     ts: int  # Unix epoch nanoseconds, copied into the events
     stp: NotRequired[str | None]  # CANCEL_NEWEST | CANCEL_OLDEST | CANCEL_BOTH
+    extended_hours: NotRequired[bool]  # a DAY order lives until the end of after-hours
 
 
 class CancelCommand(TypedDict):
@@ -78,6 +79,7 @@ class ExpireDayCommand(TypedDict):
     cmd: Literal["EXPIRE_DAY"]
     asset_id: str
     ts: int
+    session: NotRequired[str]  # "REGULAR": only DAY orders not flagged extended_hours
 
 
 class ReferencePriceCommand(TypedDict):
@@ -118,6 +120,7 @@ def new_order(
     price: int | None = None,
     stop_price: int | None = None,
     stp: str | None = None,
+    extended_hours: bool = False,
 ) -> NewOrderCommand:
     cmd: NewOrderCommand = {
         "cmd": "NEW_ORDER",
@@ -135,6 +138,8 @@ def new_order(
     }
     if stp is not None:
         cmd["stp"] = stp
+    if extended_hours:  # absent otherwise: regular orders keep their canonical text
+        cmd["extended_hours"] = True
     return cmd
 
 
@@ -142,8 +147,11 @@ def cancel(order_id: str, asset_id: str, *, ts: int) -> CancelCommand:
     return {"cmd": "CANCEL", "order_id": order_id, "asset_id": asset_id, "ts": ts}
 
 
-def expire_day(asset_id: str, *, ts: int) -> ExpireDayCommand:
-    return {"cmd": "EXPIRE_DAY", "asset_id": asset_id, "ts": ts}
+def expire_day(asset_id: str, *, ts: int, session: str | None = None) -> ExpireDayCommand:
+    cmd: ExpireDayCommand = {"cmd": "EXPIRE_DAY", "asset_id": asset_id, "ts": ts}
+    if session is not None:
+        cmd["session"] = session
+    return cmd
 
 
 def reference_price(asset_id: str, price: int, *, ts: int) -> ReferencePriceCommand:

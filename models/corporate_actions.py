@@ -14,7 +14,11 @@
   journal entry per holder (the asset's TRANSFER clearing account ↔ user shares). A remainder
   finer than the asset's quantity increment is sold as cash in lieu at the split-adjusted
   reference price (FIFO from the lots, a realized gain like any sale; a CASH_IN_LIEU row).
-  The asset's reference price and previous close are divided by the ratio.
+  The asset's reference price and previous close are divided by the ratio. Tracked
+  (non-default) portfolios' holdings of the asset are adjusted in the same transaction, in one
+  statement: quantity x ratio (to 18 decimals, rounded down, never below 10^-18 so the row
+  stays a holding), cost basis unchanged, so the purchase price is divided by the ratio (they
+  hold no ledger shares: no cash in lieu, no journal entry).
   A split is refused (OPEN_ORDERS) while the asset has open orders: their quantities, prices
   and holds live in the matching books too, and adjusting those needs a shard command (not built).
 - Idempotency: an action is applied under its row lock, once (status SCHEDULED → APPLIED); each
@@ -66,6 +70,7 @@ from models.ledger import (
     Posting,
 )
 from models.orders.tables import OPEN_STATUSES, Order
+from models.portfolio_tables import PortfolioAsset
 from models.portfolios import clean_symbol
 from models.positions import Lot, Position, apply_fill
 
@@ -514,6 +519,19 @@ class CorporateActions:
                     created_at=now,
                 )
             )
+        # Tracked portfolios (their holdings are what the user entered, not ledger shares): the
+        # quantity scales and the cost basis stays, so the purchase price is divided by n/d.
+        await s.execute(
+            update(PortfolioAsset)
+            .where(PortfolioAsset.asset_id == asset.symbol)
+            .values(
+                quantity=func.greatest(
+                    func.trunc(PortfolioAsset.quantity * num / den, 18), SMALLEST_QUANTITY
+                ),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
         action.holders = len(holders)
         action.total_cash = total_cash
         await s.flush()
@@ -541,6 +559,9 @@ class CorporateActions:
             .order_by(CorporateActionEntry.created_at)
         )
         return [(r[0], r[1]) for r in rows]
+
+
+SMALLEST_QUANTITY = Decimal("1e-18")  # the AMOUNT columns' step
 
 
 def _scale(quantity: Decimal, num: Decimal, den: Decimal) -> Decimal:

@@ -66,9 +66,11 @@ class Exchange:
     async def reference_prices(self, prices: Sequence[tuple[Asset, Decimal]]) -> None:
         await self.send([reference_command(a, p) for a, p in prices])
 
-    async def expire_day(self, asset_ids: Sequence[str]) -> None:
+    async def expire_day(self, asset_ids: Sequence[str], *, session: str | None = None) -> None:
+        """EXPIRE_DAY for each asset; ``session="REGULAR"``: the regular close, which leaves
+        the DAY orders flagged for extended hours."""
         ts = now_ns()
-        await self.send([dict(expire_day(a, ts=ts)) for a in asset_ids])
+        await self.send([dict(expire_day(a, ts=ts, session=session)) for a in asset_ids])
 
     async def book(self, asset_id: str) -> dict[str, Any] | None:
         return await client.read_book(self.redis, self.prefix, self.shards, asset_id)

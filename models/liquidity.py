@@ -9,11 +9,16 @@ Its orders go straight to the shards (no outbox: it owns no user money and re-qu
 fraction of a second anyway) under the user id ``liquidity-provider``; the settlement books its
 side of each fill to the platform's LIQUIDITY accounts (cash per currency, inventory per asset),
 which have no floor: it may run a short inventory, as a market maker does.
+
+Sessions (``models.calendars.Session``): it quotes in the regular session as configured, in the
+pre-market and after-hours sessions ``BOURSE_LP_EXTENDED_SPREAD_FACTOR`` (4) times wider
+(``session_quoting``: thinner markets, wider quotes, as market makers do), and not at all while
+the market is closed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
@@ -25,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bourse.clock import utcnow
 from models.assets import Asset
 from models.base import Base
+from models.calendars import Session
 from models.errors import DomainError, ErrorCode
 from models.ledger import AMOUNT
 
@@ -74,6 +80,16 @@ def ladder(asset: Asset, reference: Decimal, q: Quoting) -> list[QuoteLevel]:
             out.append(QuoteLevel("BUY", bid, size))
         out.append(QuoteLevel("SELL", ask, size))
     return out
+
+
+def session_quoting(q: Quoting, session: Session, extended_factor: int) -> Quoting | None:
+    """How to quote in ``session``: as configured in the regular one, the spread
+    ``extended_factor`` times wider pre-market and after-hours, nothing while closed."""
+    if session is Session.CLOSED:
+        return None
+    if session is Session.REGULAR:
+        return q
+    return replace(q, spread_bps=q.spread_bps * max(1, extended_factor))
 
 
 class Liquidity:

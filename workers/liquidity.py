@@ -10,8 +10,11 @@ the shard sees cancel-then-new in order) when:
 - the reference price moved ``BOURSE_LP_REQUOTE_BPS`` or more since the last ladder;
 - the book's top no longer shows its best level whole (someone traded against it).
 
-While an asset's market is closed it withdraws its quotes. Its live order ids are kept in Redis
-(``<P>lp:orders:<symbol>``), so a restarted provider first cancels what the previous one left.
+While an asset's market is closed it withdraws its quotes; in the pre-market and after-hours
+sessions of US equities it quotes ``BOURSE_LP_EXTENDED_SPREAD_FACTOR`` times wider
+(``models.liquidity.session_quoting``), and re-quotes when the session changes. Its live order
+ids are kept in Redis (``<P>lp:orders:<symbol>``), so a restarted provider first cancels what
+the previous one left.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,9 +40,9 @@ from bourse.settings import Settings
 from matching.codec import to_fixed
 from matching.wire import cancel, new_order
 from models.assets import Asset
-from models.calendars import calendar
+from models.calendars import Session, calendar
 from models.exchange import scales
-from models.liquidity import Quoting, ladder
+from models.liquidity import Quoting, ladder, session_quoting
 from models.orders import LIQUIDITY_PROVIDER
 from models.quotes import price_of, read_quotes
 from models.services import Services, open_services
@@ -55,6 +59,7 @@ class _Quoted:
     size: Decimal
     order_ids: list[str] = field(default_factory=list)
     at: float = 0.0
+    session: Session = Session.REGULAR
 
 
 def _eaten(
@@ -76,17 +81,18 @@ def _eaten(
 
 
 class LiquidityProvider:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, clock: Callable[[], datetime] = utcnow) -> None:
         self.services = services
+        self.clock = clock
         self.prefix = services.settings.redis_prefix
         self.requote_bps = Decimal(services.settings.lp_requote_bps)
         self.state: dict[str, _Quoted] = {}
         self._restored: set[str] = set()
 
-    def _open(self, asset: Asset) -> bool:
+    def _session(self, asset: Asset) -> Session:
         if self.services.settings.market_hours == "always":
-            return True
-        return calendar(asset.market_calendar).is_open(utcnow())
+            return Session.REGULAR
+        return calendar(asset.market_calendar).session(self.clock())
 
     async def _previous_ids(self, symbol: str) -> list[str]:
         if symbol in self.state:
@@ -97,9 +103,11 @@ class LiquidityProvider:
         raw = await self.services.redis.get(orders_key(self.prefix, symbol))
         return list(json.loads(raw)) if raw else []
 
-    def _needs_requote(self, asset: Asset, reference: Decimal, book: dict[str, Any] | None) -> bool:
+    def _needs_requote(
+        self, asset: Asset, reference: Decimal, book: dict[str, Any] | None, session: Session
+    ) -> bool:
         st = self.state.get(asset.symbol)
-        if st is None or not st.order_ids:
+        if st is None or not st.order_ids or st.session is not session:
             return True
         if abs(reference - st.reference) * 10_000 >= self.requote_bps * st.reference:
             return True
@@ -131,9 +139,12 @@ class LiquidityProvider:
         books = await self.services.exchange.books([s for s in symbols if s in self.state])
         commands: list[dict[str, Any]] = []
         requoted = 0
-        for asset, quoting in configured:
+        factor = self.services.settings.lp_extended_spread_factor
+        for asset, configured_quoting in configured:
             old = await self._previous_ids(asset.symbol)
-            if not self._open(asset):
+            session = self._session(asset)
+            quoting = session_quoting(configured_quoting, session, factor)
+            if quoting is None:
                 if old:
                     commands += [dict(cancel(i, asset.symbol, ts=now_ns())) for i in old]
                     self.state.pop(asset.symbol, None)
@@ -141,10 +152,12 @@ class LiquidityProvider:
                 continue
             reference = price_of(asset, quotes).price
             book = books.get(asset.symbol)
-            if asset.symbol in self.state and not self._needs_requote(asset, reference, book):
+            if asset.symbol in self.state and not self._needs_requote(
+                asset, reference, book, session
+            ):
                 continue
             commands += [dict(cancel(i, asset.symbol, ts=now_ns())) for i in old]
-            _, sent = await self._ladder(asset, reference, quoting)
+            _, sent = await self._ladder(asset, reference, quoting, session)
             commands += sent
             requoted += 1
         if commands:
@@ -152,7 +165,7 @@ class LiquidityProvider:
         return requoted
 
     async def _ladder(
-        self, asset: Asset, reference: Decimal, quoting: Quoting
+        self, asset: Asset, reference: Decimal, quoting: Quoting, session: Session
     ) -> tuple[list[str], list[dict[str, Any]]]:
         levels = ladder(asset, reference, quoting)
         first = int(await self.services.redis.incrby(lp_seq_key(self.prefix), len(levels)))
@@ -186,6 +199,7 @@ class LiquidityProvider:
             size=levels[0].quantity if levels else Decimal(0),
             order_ids=ids,
             at=time.monotonic(),
+            session=session,
         )
         await self.services.redis.set(orders_key(self.prefix, asset.symbol), json.dumps(ids))
         return ids, commands

@@ -15,7 +15,10 @@
   latest snapshot, once a minute; ``OrderEventsPruner`` deletes order events (the log behind
   ``orderUpdates``' cursors) past their 30 days, hourly.
 - ``DayExpiry`` sends ``EXPIRE_DAY`` for every asset once per close (US equities: the session
-  close; 24x7 assets: midnight UTC), deduplicated with a Redis key per asset and close.
+  close; 24x7 assets: midnight UTC), deduplicated with a Redis key per asset and close. On US
+  equities the regular close (16:00) sends it with ``session: REGULAR``, which leaves the DAY
+  orders flagged for extended hours; the end of after-hours (20:00, 17:00 on early-close days)
+  sends it for every DAY order left.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from bourse.clock import utcnow
 from bourse.keys import events_key, expiry_key, snapshot_key, user_channel
 from bourse.process import service_main
 from bourse.settings import Settings
+from matching.core.constants import REGULAR
 from matching.wire import read_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
@@ -174,27 +178,52 @@ def last_close(calendar_name: str, now: datetime) -> datetime:
     return result
 
 
+def last_day_end(calendar_name: str, now: datetime) -> datetime:
+    """The most recent end of a trading day (after-hours included): when every DAY order of
+    this calendar, extended-hours ones too, had to end."""
+    if calendar_name == ALWAYS_OPEN:
+        return last_close(calendar_name, now)
+    return calendar(calendar_name).previous_extended_close(now)
+
+
 class DayExpiry:
     def __init__(self, services: Services) -> None:
         self.services = services
 
     async def step(self, now: datetime | None = None) -> list[str]:
-        """Send EXPIRE_DAY for each asset whose latest close has not been handled yet."""
+        """Send EXPIRE_DAY for each asset whose latest close has not been handled yet: every
+        DAY order at the end of the trading day, the regular ones only at the regular close."""
         at = now or utcnow()
         async with self.services.sessionmaker() as s:
             assets = (await s.scalars(select(Asset))).all()
         redis: Redis = self.services.redis
         prefix = self.services.settings.redis_prefix
-        due: list[str] = []
+        whole_day: list[str] = []
+        regular: list[str] = []
         for asset in assets:
             close = last_close(asset.market_calendar, at)
-            key = expiry_key(prefix, asset.symbol, close.isoformat())
-            if await redis.set(key, "1", nx=True, ex=14 * 86400):
-                due.append(asset.symbol)
-        if due:
-            await self.services.exchange.expire_day(due)
-            log.info("day orders expired", assets=len(due))
-        return due
+            end = last_day_end(asset.market_calendar, at)
+            ttl = 14 * 86400
+            closed = await redis.set(
+                expiry_key(prefix, asset.symbol, close.isoformat()), "1", nx=True, ex=ttl
+            )
+            ended = await redis.set(
+                expiry_key(prefix, asset.symbol, f"end-{end.isoformat()}"), "1", nx=True, ex=ttl
+            )
+            # An end older than the latest regular close belongs to an earlier day (the
+            # process was down): expiring everything now would also end today's after-hours
+            # orders, so only the regular ones go, and the rest at today's end.
+            if ended and end >= close:
+                whole_day.append(asset.symbol)
+            elif closed:
+                regular.append(asset.symbol)
+        if whole_day:
+            await self.services.exchange.expire_day(whole_day)
+        if regular:
+            await self.services.exchange.expire_day(regular, session=REGULAR)
+        if whole_day or regular:
+            log.info("day orders expired", assets=len(whole_day), regular_close=len(regular))
+        return whole_day + regular
 
 
 class EventTrimmer:

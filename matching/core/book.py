@@ -9,7 +9,9 @@ Layout (all integers, no floats):
 * Stop orders wait in two heaps (buy stops by ascending stop price, sell stops by descending),
   ties broken by acceptance sequence. Cancelled stops are removed lazily.
 * ``day`` holds the live DAY orders (resting or waiting stops) in acceptance order, so
-  EXPIRE_DAY expires them in a deterministic order.
+  EXPIRE_DAY expires them in a deterministic order. ``ext_day`` names those of them flagged
+  ``extended_hours``: an EXPIRE_DAY for the REGULAR session leaves them (they live until the
+  end of after-hours); ids of orders that ended meanwhile are pruned at each expiry.
 
 Nothing here reads a clock or does I/O: the command's ``ts`` is copied into the events.
 
@@ -99,6 +101,7 @@ class Book:
         "buy_stops",
         "config",
         "day",
+        "ext_day",
         "last_price",
         "mark",
         "orders",
@@ -118,6 +121,7 @@ class Book:
         self.sell_stops: list[tuple[int, int, Order]] = []
         self.stop_count = 0
         self.day: dict[str, Order] = {}
+        self.ext_day: set[str] = set()
         self.last_price = 0  # last trade price, 0 = none yet
         self.ref_price = 0  # last REFERENCE_PRICE, 0 = none yet
         self.mark = 0  # the latest of the two: what stops trigger on
@@ -177,13 +181,21 @@ class Book:
         )
         self._remove(o)
 
-    def expire_day(self, ev: list[Event], ts: int) -> None:
-        """Expire every DAY order (resting or waiting stop), oldest first."""
+    def expire_day(self, ev: list[Event], ts: int, regular_only: bool = False) -> None:
+        """Expire every DAY order (resting or waiting stop), oldest first; ``regular_only``:
+        except those flagged for extended hours (``ext_day``)."""
         asset = self.asset_id
+        keep = self.ext_day if regular_only else ()
         for o in list(self.day.values()):
+            if o.order_id in keep:
+                continue
             ev.append((EXPIRED, asset, o.order_id, o.user_id, o.remaining, o.filled, ts))
             self._remove(o)
-        self.day.clear()
+        if regular_only:
+            self.ext_day = {oid for oid in self.ext_day if oid in self.day}
+        else:
+            self.day.clear()
+            self.ext_day.clear()
 
     def reference_price(self, price: int, ev: list[Event], ts: int) -> None:
         """A new reference price: the collar's anchor and a stop trigger."""

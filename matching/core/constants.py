@@ -42,6 +42,9 @@ EXPIRE_DAY: Final = "EXPIRE_DAY"
 REFERENCE_PRICE: Final = "REFERENCE_PRICE"
 ADD_ASSET: Final = "ADD_ASSET"
 COMMANDS: Final = frozenset({NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET})
+# EXPIRE_DAY's optional "session": REGULAR expires the DAY orders not flagged extended_hours
+# (the regular close); absent, every DAY order (the end of the trading day).
+REGULAR: Final = "REGULAR"
 
 # Event names (the first element of an event tuple, the "event" field on the wire)
 ACCEPTED: Final = "ACCEPTED"

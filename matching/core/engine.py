@@ -42,6 +42,7 @@ from .constants import (
     MARKET,
     NEW_ORDER,
     REFERENCE_PRICE,
+    REGULAR,
     REJECTED,
     SCALE_CHANGE_WITH_OPEN_ORDERS,
     SELL,
@@ -99,8 +100,10 @@ class Engine:
         ts: int = 0,
         notional: int = 0,
         stp: str | None = None,
+        extended_hours: bool = False,
     ) -> list[Event]:
-        """NEW_ORDER. A repeated ``order_id`` is ignored (no events)."""
+        """NEW_ORDER. A repeated ``order_id`` is ignored (no events). ``extended_hours`` only
+        changes when a DAY order expires (see ``expire_day``)."""
         if order_id in self.seen or order_id in self.orders:
             return []
         seen = self.seen
@@ -180,6 +183,8 @@ class Engine:
             )
         ]
         book.add(o, ev, ts)
+        if extended_hours and order_id in book.day:
+            book.ext_day.add(order_id)
         return ev
 
     def cancel(self, order_id: str, asset_id: str, ts: int = 0) -> list[Event]:
@@ -191,13 +196,14 @@ class Engine:
         self.books[asset_id].cancel(o, ev, ts)
         return ev
 
-    def expire_day(self, asset_id: str, ts: int = 0) -> list[Event]:
-        """EXPIRE_DAY: every DAY order of the asset ends EXPIRED."""
+    def expire_day(self, asset_id: str, ts: int = 0, regular_only: bool = False) -> list[Event]:
+        """EXPIRE_DAY: every DAY order of the asset ends EXPIRED (``regular_only``: those not
+        flagged ``extended_hours``; the others wait for the end of after-hours)."""
         book = self.books.get(asset_id)
         if book is None:
             return [(REJECTED, asset_id, None, None, UNKNOWN_ASSET, ts)]
         ev: list[Event] = []
-        book.expire_day(ev, ts)
+        book.expire_day(ev, ts, regular_only)
         return ev
 
     def reference_price(self, asset_id: str, price: int, ts: int = 0) -> list[Event]:
@@ -290,8 +296,10 @@ class Engine:
                 p = g("price") or 0
                 sp = g("stop_price") or 0
                 n = g("notional") or 0
+                ext = g("extended_hours") or False
                 if (
-                    type(q) is not int
+                    type(ext) is not bool
+                    or type(q) is not int
                     or type(p) is not int
                     or type(sp) is not int
                     or type(n) is not int
@@ -319,13 +327,17 @@ class Engine:
                     ts,
                     n,
                     g("stp"),
+                    ext,
                 )
             if type(ts) is not int:
                 return [_malformed(cmd, MALFORMED)]
             if kind == CANCEL:
                 return self.cancel(_str(cmd, "order_id"), _str(cmd, "asset_id"), ts)
             if kind == EXPIRE_DAY:
-                return self.expire_day(_str(cmd, "asset_id"), ts)
+                session = _opt_str(cmd, "session")
+                if session is not None and session != REGULAR:
+                    return [_malformed(cmd, MALFORMED)]
+                return self.expire_day(_str(cmd, "asset_id"), ts, session is not None)
             if kind == REFERENCE_PRICE:
                 return self.reference_price(_str(cmd, "asset_id"), _int(cmd, "price"), ts)
             if kind == ADD_ASSET:

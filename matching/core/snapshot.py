@@ -92,6 +92,7 @@ def dump_engine(engine: Engine) -> dict[str, Any]:
             "asks": _side_record(book.asks),
             "stops": [_order_record(o) for o in stops],
             "day": list(book.day),
+            "ext_day": sorted(book.ext_day),
         }
     return {
         "version": VERSION,
@@ -141,5 +142,6 @@ def load_engine(data: dict[str, Any]) -> Engine:
         heapify(book.sell_stops)
         for oid in b["day"]:
             book.day[oid] = orders[oid]
+        book.ext_day = set(b.get("ext_day", ()))  # absent in snapshots taken before it existed
         engine.books[asset_id] = book
     return engine

@@ -47,7 +47,7 @@ WITH reserved AS (
     INSERT INTO orders (
         id, user_id, asset_id, side, sub_type, time_in_force, quantity, notional, price,
         stop_price, currency, status, filled_quantity, filled_value, client_order_id, hold_id,
-        queued_until, created_at, updated_at
+        queued_until, extended_hours, created_at, updated_at
     )
     SELECT CAST(:order_id AS uuid), CAST(:user_id AS uuid), CAST(:asset_id AS text),
            CAST(CAST(:side AS text) AS order_side),
@@ -56,8 +56,8 @@ WITH reserved AS (
            CAST(:quantity AS numeric), CAST(:notional AS numeric), CAST(:price AS numeric),
            CAST(:stop_price AS numeric), CAST(:currency AS text),
            CAST(CAST(:status AS text) AS order_status), 0, 0, CAST(:client_order_id AS text),
-           hold.id, CAST(:queued_until AS timestamptz), CAST(:created_at AS timestamptz),
-           CAST(:created_at AS timestamptz)
+           hold.id, CAST(:queued_until AS timestamptz), CAST(:extended_hours AS boolean),
+           CAST(:created_at AS timestamptz), CAST(:created_at AS timestamptz)
     FROM hold
     RETURNING id
 )
@@ -107,6 +107,7 @@ async def write_order(
                 "status": str(order.status),
                 "client_order_id": order.client_order_id,
                 "queued_until": order.queued_until,
+                "extended_hours": order.extended_hours,
                 "created_at": order.created_at,
                 "command": outbox.command,
                 "available_at": outbox.available_at,

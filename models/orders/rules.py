@@ -52,6 +52,7 @@ class PlaceOrderRequest:
     price: str | None = None
     stop_price: str | None = None
     client_order_id: str | None = None
+    extended_hours: bool = False  # LIMIT only: may trade pre-market and after-hours
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,12 @@ def plan_order(
     price = _number(req.price, "price", ErrorCode.INVALID_PRICE, "The price")
     stop = _number(req.stop_price, "stopPrice", ErrorCode.INVALID_PRICE, "The stop price")
 
+    if req.extended_hours and sub is not OrderSubType.LIMIT:
+        raise DomainError.one(
+            ErrorCode.INVALID_ORDER_TYPE,
+            "Only limit orders can trade in extended hours (pre-market and after-hours).",
+            "extendedHours",
+        )
     if (quantity is None) == (notional is None):
         raise DomainError.one(
             ErrorCode.INVALID_QUANTITY, "Give exactly one of quantity and notional.", "quantity"
@@ -229,7 +236,13 @@ def plan_order(
 
 
 def engine_command(
-    order_id: uuid.UUID, user_id: uuid.UUID, asset: Asset, plan: OrderPlan, side: Side
+    order_id: uuid.UUID,
+    user_id: uuid.UUID,
+    asset: Asset,
+    plan: OrderPlan,
+    side: Side,
+    *,
+    extended_hours: bool = False,
 ) -> NewOrderCommand:
     """The NEW_ORDER command of a planned order (fixed-point, the asset's scales)."""
     s = scales(asset)
@@ -245,6 +258,7 @@ def engine_command(
         notional=None if plan.notional is None else to_fixed(plan.notional, s.price_scale),
         price=None if plan.engine_price is None else to_fixed(plan.engine_price, s.price_scale),
         stop_price=None if plan.engine_stop is None else to_fixed(plan.engine_stop, s.price_scale),
+        extended_hours=extended_hours,
     )
 
 

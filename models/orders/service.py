@@ -10,7 +10,11 @@ unsent by a crash. Order state after that changes only in the settlement consume
 
 Market hours: an order that must execute now (MARKET, IOC, FOK) is refused with
 ``MARKET_CLOSED`` while its market is closed; a resting order (LIMIT or stop, GTC or DAY) is
-accepted and queued: its outbox row becomes available at the next open.
+accepted and queued: its outbox row becomes available at the next open. A LIMIT order with
+``extended_hours`` counts the pre-market and after-hours sessions as open
+(``models.calendars.Session``): placed then, it goes to the engine at once; placed while every
+session is closed, it waits for the next pre-market (04:00 New York) instead of the regular
+open. Its DAY lifetime ends with after-hours (``workers.settlement.DayExpiry``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from bourse.clock import now_ns, utcnow
 from matching.wire import cancel as cancel_command
 from models import pagination
 from models.assets import SYMBOL_RE, Asset
-from models.calendars import calendar
+from models.calendars import Session, calendar
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode
 from models.exchange import Exchange
@@ -72,16 +76,20 @@ class OrderBook:
         config: OrdersConfig,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._clock = clock
+        self.clock = clock  # tests pin it (the in-process API's order book)
         self._sm = sessionmaker
         self._ledger = ledger
         self.outbox = Outbox(sessionmaker, exchange)
         self._reference_price = reference_price
         self.config = config
 
-    def market_open(self, asset: Asset, at: datetime) -> bool:
-        """Whether orders that must execute now (MARKET, IOC, FOK) are taken at ``at``."""
-        return self.config.market_hours == "always" or calendar(asset.market_calendar).is_open(at)
+    def market_open(self, asset: Asset, at: datetime, *, extended: bool = False) -> bool:
+        """Whether orders that must execute now (MARKET, IOC, FOK) are taken at ``at``
+        (``extended``: an extended-hours order, for which pre-market and after-hours count)."""
+        if self.config.market_hours == "always":
+            return True
+        market = calendar(asset.market_calendar)
+        return market.session(at) is not Session.CLOSED if extended else market.is_open(at)
 
     async def place(self, user_id: uuid.UUID, req: PlaceOrderRequest) -> Order:
         symbol = req.asset_id.strip().upper()
@@ -121,25 +129,26 @@ class OrderBook:
         reference = await self._reference_price(asset)
         plan = plan_order(req, asset, reference, self.config)
 
-        now = self._clock()
+        now = self.clock()
         available_at = now
-        if not self.market_open(asset, now):
+        extended = req.extended_hours
+        if not self.market_open(asset, now, extended=extended):
             immediate = req.sub_type is OrderSubType.MARKET or req.time_in_force in (
                 TimeInForce.IOC,
                 TimeInForce.FOK,
             )
+            opens = calendar(asset.market_calendar).next_open(now, extended=extended)
             if immediate:
-                opens = calendar(asset.market_calendar).next_open(now)
                 raise DomainError.one(
                     ErrorCode.MARKET_CLOSED,
                     f"The {symbol} market is closed; it opens {opens.isoformat()}. Market, IOC "
                     "and FOK orders need an open market; a limit order would wait for the open.",
                     "timeInForce",
                 )
-            available_at = calendar(asset.market_calendar).next_open(now)
+            available_at = opens
 
         order_id = uuid.uuid4()
-        command = engine_command(order_id, user_id, asset, plan, req.side)
+        command = engine_command(order_id, user_id, asset, plan, req.side, extended_hours=extended)
         account = await self._ledger.account_id(s, user_id, plan.hold_kind, plan.hold_asset)
         order = Order(
             id=order_id,
@@ -159,6 +168,7 @@ class OrderBook:
             client_order_id=req.client_order_id,
             hold_id=uuid.uuid4(),
             queued_until=available_at if available_at > now else None,
+            extended_hours=extended,
             created_at=now,
             updated_at=now,
         )
@@ -192,7 +202,7 @@ class OrderBook:
                 raise DomainError.one(
                     ErrorCode.NOT_CANCELLABLE, f"The order is already {order.status}.", "id"
                 )
-            now = self._clock()
+            now = self.clock()
             if order.queued_until is not None and order.queued_until > now:
                 # Still waiting for the open: if the relay has not taken it, it never will.
                 queued = (

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Enum, ForeignKey, Index, String, text
+from sqlalchemy import Enum, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bourse.clock import utcnow
@@ -84,6 +84,9 @@ class Order(Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
     hold_id: Mapped[uuid.UUID | None]
     queued_until: Mapped[datetime | None]
+    # Limit orders only: may trade in the pre-market and after-hours sessions (DAY: until the
+    # end of after-hours); see models.calendars.Session.
+    extended_hours: Mapped[bool] = mapped_column(default=False, server_default=false())
     cancel_requested_at: Mapped[datetime | None]
     triggered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

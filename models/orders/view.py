@@ -72,6 +72,7 @@ class OrderView:
     reject_reason: str | None
     cancel_reason: str | None
     queued_until: datetime | None
+    extended_hours: bool
     triggered_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -110,6 +111,7 @@ class OrderView:
             reject_reason=o.reject_reason,
             cancel_reason=o.cancel_reason,
             queued_until=o.queued_until,
+            extended_hours=bool(o.extended_hours),
             triggered_at=o.triggered_at,
             created_at=o.created_at,
             updated_at=o.updated_at or o.created_at,
@@ -139,6 +141,7 @@ class OrderView:
             "reject_reason": self.reject_reason,
             "cancel_reason": self.cancel_reason,
             "queued_until": _text(self.queued_until),
+            "extended_hours": self.extended_hours,
             "triggered_at": _text(self.triggered_at),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -170,6 +173,7 @@ class OrderView:
             reject_reason=d.get("reject_reason"),
             cancel_reason=d.get("cancel_reason"),
             queued_until=_time(d.get("queued_until")),
+            extended_hours=bool(d.get("extended_hours", False)),
             triggered_at=_time(d.get("triggered_at")),
             created_at=created,
             updated_at=_time(d.get("updated_at")) or created,

@@ -11,11 +11,17 @@ from bourse.clock import utcnow
 from bourse.money import plain
 from models.assets import Asset as AssetModel
 from models.assets import AssetClass as AssetClassModel
-from models.calendars import calendar
+from models.calendars import Session, calendar
 from resolvers.errors import UserError
 from resolvers.relay import PageInfo
 
 AssetClass = strawberry.enum(AssetClassModel, name="AssetClass")
+MarketSession = strawberry.enum(
+    Session,
+    name="MarketSession",
+    description="PRE: pre-market (04:00-09:30 New York); REGULAR; POST: after-hours (to 20:00, "
+    "17:00 on early-close days); CLOSED. Only extended-hours limit orders trade in PRE and POST.",
+)
 
 
 @strawberry.type(name="Asset", description="A tradable instrument. `id` is its symbol.")
@@ -39,6 +45,12 @@ class AssetNode:
     @strawberry.field(description="Whether the asset's market is in session now.")
     def market_open(self) -> bool:
         return calendar(self.market_calendar).is_open(utcnow())
+
+    @strawberry.field(
+        description="The session the asset's market is in now (24x7 assets: always REGULAR)."
+    )
+    def market_session(self) -> Session:
+        return calendar(self.market_calendar).session(utcnow())
 
     @strawberry.field(
         description="When the asset's market next opens (now, while it is open; 24x7 assets "

@@ -95,6 +95,7 @@ PLACE_ORDER_ERRORS = (
     ErrorCode.INSUFFICIENT_SHARES,
     ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
     ErrorCode.MARKET_CLOSED,
+    ErrorCode.INVALID_ORDER_TYPE,
     ErrorCode.INVALID_INPUT,
 )
 
@@ -115,6 +116,7 @@ class OrdersMutation:
                 price=input.price,
                 stop_price=input.stop_price,
                 client_order_id=input.client_order_id,
+                extended_hours=bool(input.extended_hours),
             ),
         )
         return OrderPayload(order=OrderNode.from_model(order))

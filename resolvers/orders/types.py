@@ -97,6 +97,10 @@ class OrderNode:
     queued_until: datetime | None = strawberry.field(
         description="Placed while the market was closed: sent to the exchange at this time."
     )
+    extended_hours: bool = strawberry.field(
+        description="A limit order that may also trade pre-market (04:00-09:30 New York) and "
+        "after-hours (to 20:00; 17:00 on early-close days); a DAY one expires at 20:00."
+    )
     triggered_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -129,6 +133,7 @@ class OrderNode:
             reject_reason=v.reject_reason,
             cancel_reason=v.cancel_reason,
             queued_until=v.queued_until,
+            extended_hours=v.extended_hours,
             triggered_at=v.triggered_at,
             created_at=v.created_at,
             updated_at=v.updated_at,
@@ -173,6 +178,12 @@ class PlaceOrderInput:
     time_in_force: TimeInForceModel = TimeInForceModel.GTC
     client_order_id: str | None = strawberry.field(
         default=None, description="Your id for the order, unique per user (1-64 characters)."
+    )
+    extended_hours: bool | None = strawberry.field(
+        default=None,
+        description="LIMIT orders only (else INVALID_ORDER_TYPE): also trade in the pre-market "
+        "and after-hours sessions of US equities. Without it, an order placed outside the "
+        "regular session waits for the open.",
     )
 
 

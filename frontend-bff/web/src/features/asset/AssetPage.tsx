@@ -2,7 +2,7 @@ import { Suspense, useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useParams } from "react-router";
 import { useQuery } from "urql";
-import { AssetPageDocument, CandlesDocument, TicketContextDocument, type CandleInterval } from "../../gql/graphql";
+import { AssetPageDocument, CandlesDocument, TicketContextDocument, type CandleInterval, type MarketSession } from "../../gql/graphql";
 import { useLocale } from "../../lib/locale";
 import { useOrderEvents, useQuotes } from "../../lib/live";
 import { useTheme } from "../../lib/theme";
@@ -15,6 +15,9 @@ import { AddToWatchlist } from "../watchlists/AddToWatchlist";
 
 const INTERVALS: CandleInterval[] = ["ONE_MINUTE", "FIVE_MINUTES", "ONE_HOUR", "ONE_DAY"];
 const INTERVAL_MS: Record<CandleInterval, number> = { ONE_MINUTE: 60_000, FIVE_MINUTES: 300_000, ONE_HOUR: 3_600_000, ONE_DAY: 86_400_000 };
+
+// Pre-market and after-hours: only extended-hours limit orders trade (a dot of its own).
+const SESSION_DOT: Record<MarketSession, string> = { PRE: "extended", REGULAR: "open", POST: "extended", CLOSED: "closed" };
 
 interface Candle { timestamp: string; open: string; high: string; low: string; close: string; volume: string }
 
@@ -87,7 +90,7 @@ export function AssetPage() {
             <div className="quote-side">
               <Stat label={t("asset.bid")} value={<span data-testid="bid">{formatPrice(quote?.bid, cur, locale, asset.tickSize)}</span>} />
               <Stat label={t("asset.ask")} value={<span data-testid="ask">{formatPrice(quote?.ask, cur, locale, asset.tickSize)}</span>} />
-              <Stat label={t("asset.market")} value={<span className={`status-dot ${asset.marketOpen ? "open" : "closed"}`}>{asset.marketOpen ? t("asset.open") : t("asset.closed")}</span>} sub={asset.marketCalendar === "24x7" ? t("asset.always") : asset.marketOpen ? t("asset.usHours") : t("asset.nextOpen", { time: formatDateTime(asset.nextOpen, locale) })} />
+              <Stat label={t("asset.market")} value={<span className={`status-dot ${SESSION_DOT[asset.marketSession]}`} data-testid="market-session">{t(`asset.session.${asset.marketSession}`)}</span>} sub={asset.marketCalendar === "24x7" ? t("asset.always") : asset.marketSession === "REGULAR" ? t("asset.usHours") : asset.marketSession === "POST" ? t("asset.afterHoursUntil") : t("asset.nextOpen", { time: formatDateTime(asset.nextOpen, locale) })} />
             </div>
           </div>
           <div className="chart-head">

@@ -1,4 +1,4 @@
-import { useMemo, useState, type FormEvent } from "react";
+import { useId, useMemo, useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { useMutation, useQuery } from "urql";
@@ -7,13 +7,13 @@ import { useLocale } from "../../lib/locale";
 import { useOrderEvents } from "../../lib/live";
 import { Button, FormErrors, Notice, Segmented, SelectField, Skeleton, TextField } from "../../ui/components";
 import { errorSentence, transportError, type UserErrorLike } from "../../ui/errors";
-import { formatMoney, formatPrice, formatQuantity } from "../../ui/format";
+import { formatDateTime, formatMoney, formatPrice, formatQuantity } from "../../ui/format";
 import { OrderStatusBadge } from "./OrderStatus";
-import { dollarsAllowed, estimate, needsLimit, needsStop, toPlaceOrderInput, validate, type AmountMode, type OrderKind, type Side, type TicketInput, type Tif } from "./ticket";
+import { dollarsAllowed, estimate, extendedHoursAllowed, needsLimit, needsStop, toPlaceOrderInput, validate, type AmountMode, type OrderKind, type Side, type TicketInput, type Tif } from "./ticket";
 
-interface AssetInfo { id: string; currency: string; tickSize: string; quantityIncrement: string; fractionable: boolean; tradable: boolean; referencePrice: string }
+interface AssetInfo { id: string; currency: string; tickSize: string; quantityIncrement: string; fractionable: boolean; tradable: boolean; referencePrice: string; marketCalendar: string }
 
-const FIELD_OF: Record<string, keyof TicketInput | "form"> = { quantity: "amount", notional: "amount", price: "limitPrice", stopPrice: "stopPrice" };
+const FIELD_OF: Record<string, keyof TicketInput | "form"> = { quantity: "amount", notional: "amount", price: "limitPrice", stopPrice: "stopPrice", extendedHours: "extendedHours" };
 
 export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFieldsFragment | null | undefined }) {
   const { t } = useTranslation();
@@ -26,6 +26,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
   const [serverErrors, setServerErrors] = useState<UserErrorLike[]>([]);
   const [placed, setPlaced] = useState<OrderFieldsFragment | null>(null);
   const [busy, setBusy] = useState(false);
+  const extendedHintId = useId();
 
   useOrderEvents((event) => {
     if (placed && event.order.id === placed.id) setPlaced(event.order);
@@ -94,6 +95,8 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
   const cur = asset.currency;
   const mode: AmountMode = dollarsAllowed(input.kind) ? input.mode : "shares";
   const kinds: OrderKind[] = ["MARKET", "LIMIT", "STOP_LOSS", "STOP_LIMIT"];
+  const canExtend = extendedHoursAllowed(input.kind, asset.marketCalendar);
+  const extended = canExtend && Boolean(input.extendedHours);
 
   if (!account) return <div className="ticket"><Skeleton lines={6} /></div>;
 
@@ -111,6 +114,8 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
           <dt>{t("orders.filled")}</dt><dd data-testid="order-filled">{formatQuantity(placed.filledQuantity, locale)} {asset.id}</dd>
           {placed.averagePrice ? <><dt>{t("orders.avgPrice")}</dt><dd>{formatPrice(placed.averagePrice, cur, locale, asset.tickSize)}</dd></> : null}
           <dt>{t("orders.value")}</dt><dd>{formatMoney(placed.filledValue, cur, locale)}</dd>
+          {placed.extendedHours ? <><dt>{t("ticket.extendedHours")}</dt><dd>{t("ticket.yes")}</dd></> : null}
+          {placed.queuedUntil && placed.status === "PENDING" ? <><dt>{t("ticket.queuedUntil")}</dt><dd>{formatDateTime(placed.queuedUntil, locale)}</dd></> : null}
         </dl>
         {placed.fills.length ? (
           <ul className="fills" aria-label={t("orders.fills")}>
@@ -137,6 +142,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
           {needsLimit(input.kind) ? <><dt>{t("ticket.limitPrice")}</dt><dd>{formatPrice(input.limitPrice.replace(",", "."), cur, locale, asset.tickSize)}</dd></> : null}
           {needsStop(input.kind) ? <><dt>{t("ticket.stopPrice")}</dt><dd>{formatPrice(input.stopPrice.replace(",", "."), cur, locale, asset.tickSize)}</dd></> : null}
           <dt>{t("ticket.tif")}</dt><dd>{t(`tif.${input.tif}`)}</dd>
+          {canExtend ? <><dt>{t("ticket.extendedHours")}</dt><dd data-testid="review-extended">{extended ? t("ticket.yes") : t("ticket.no")}</dd></> : null}
           <dt>{mode === "dollars" ? t("ticket.estShares") : input.side === "BUY" ? t("ticket.estCost") : t("ticket.estProceeds")}</dt>
           <dd>{mode === "dollars" ? (est.quantity ? `≈ ${formatQuantity(est.quantity, locale)}` : "—") : formatMoney(est.value, cur, locale)}</dd>
           {input.side === "BUY" ? <><dt>{t("ticket.bpAfter")}</dt><dd>{formatMoney(est.buyingPowerAfter, account.baseCurrency, locale)}</dd></> : null}
@@ -171,6 +177,16 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
       {needsLimit(input.kind) ? <TextField label={t("ticket.limitPrice")} name="limitPrice" inputMode="decimal" value={input.limitPrice} onChange={(e) => set("limitPrice", e.target.value)} error={errorFor("limitPrice")} suffix={cur} /> : null}
       {input.kind !== "MARKET" ? (
         <SelectField label={t("ticket.tif")} value={input.tif} onChange={(e) => set("tif", e.target.value as Tif)} options={(["GTC", "DAY", "IOC", "FOK"] as Tif[]).map((v) => ({ value: v, label: t(`tif.${v}`) }))} />
+      ) : null}
+      {canExtend ? (
+        <div className="field">
+          <label className="row gap check">
+            <input type="checkbox" name="extendedHours" checked={extended} onChange={(e) => set("extendedHours", e.target.checked)} aria-describedby={extendedHintId} data-testid="extended-hours-toggle" />
+            {t("ticket.extendedHours")}
+          </label>
+          <div id={extendedHintId} className="field-hint">{t("ticket.extendedHint")}</div>
+          {errorFor("extendedHours") ? <div className="field-error" role="alert">{errorFor("extendedHours")}</div> : null}
+        </div>
       ) : null}
       <dl className="summary compact" aria-live="polite">
         <dt>{t("ticket.estPrice")}</dt><dd>{formatPrice(est.price, cur, locale, asset.tickSize)}</dd>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { estimate, toPlaceOrderInput, validate, type TicketContext, type TicketInput } from "./ticket";
+import { estimate, extendedHoursAllowed, toPlaceOrderInput, validate, type TicketContext, type TicketInput } from "./ticket";
 
 const ctx: TicketContext = {
   bid: "99.50", ask: "100.50", last: "100.00", tickSize: "0.01", quantityIncrement: "0.000001",
@@ -61,5 +61,21 @@ describe("order ticket validation", () => {
   it("builds exactly one of quantity / notional", () => {
     expect(toPlaceOrderInput("BTC-USD", base, "c1")).toMatchObject({ notional: "100", quantity: null, price: null, orderSubType: "MARKET" });
     expect(toPlaceOrderInput("AAPL", { ...base, kind: "LIMIT", amount: "0,5", limitPrice: "10" }, "c2")).toMatchObject({ quantity: "0.5", notional: null, price: "10" });
+  });
+});
+
+describe("extended hours on the ticket", () => {
+  it("is offered for limit orders on US equities only", () => {
+    expect(extendedHoursAllowed("LIMIT", "XNYS")).toBe(true);
+    expect(extendedHoursAllowed("MARKET", "XNYS")).toBe(false);
+    expect(extendedHoursAllowed("STOP_LIMIT", "XNYS")).toBe(false);
+    expect(extendedHoursAllowed("LIMIT", "24x7")).toBe(false);
+  });
+
+  it("is sent only with a limit order", () => {
+    const limit = { ...base, kind: "LIMIT" as const, mode: "shares" as const, amount: "1", limitPrice: "100", extendedHours: true };
+    expect(toPlaceOrderInput("AAPL", limit, "c1").extendedHours).toBe(true);
+    expect(toPlaceOrderInput("AAPL", { ...limit, extendedHours: false }, "c2").extendedHours).toBeNull();
+    expect(toPlaceOrderInput("AAPL", { ...limit, kind: "MARKET" }, "c3").extendedHours).toBeNull();
   });
 });

@@ -17,6 +17,8 @@ export interface TicketInput {
   limitPrice: string;
   stopPrice: string;
   tif: Tif;
+  /** Also trade pre-market and after-hours (limit orders on US equities only). */
+  extendedHours?: boolean;
 }
 
 export interface TicketContext {
@@ -50,6 +52,9 @@ export const needsLimit = (kind: OrderKind) => kind === "LIMIT" || kind === "STO
 export const needsStop = (kind: OrderKind) => kind === "STOP_LOSS" || kind === "STOP_LIMIT";
 /** Dollar amounts are for market orders only (the server's rule for `notional`). */
 export const dollarsAllowed = (kind: OrderKind) => kind === "MARKET";
+/** Extended hours are for limit orders (the server answers INVALID_ORDER_TYPE otherwise), and
+ * only mean something on a calendar with extended sessions (US equities, XNYS). */
+export const extendedHoursAllowed = (kind: OrderKind, marketCalendar: string) => kind === "LIMIT" && marketCalendar === "XNYS";
 
 function referencePrice(input: TicketInput, ctx: TicketContext): Decimal | null {
   const limit = parseUserDecimal(input.limitPrice);
@@ -131,5 +136,6 @@ export function toPlaceOrderInput(assetId: string, input: TicketInput, clientOrd
     stopPrice: needsStop(input.kind) ? (parseUserDecimal(input.stopPrice)?.toFixed() ?? null) : null,
     timeInForce: input.tif,
     clientOrderId,
+    extendedHours: input.kind === "LIMIT" && input.extendedHours ? true : null,
   };
 }
