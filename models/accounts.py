@@ -480,6 +480,10 @@ class Accounts:
         for session_id in revoked:
             await self._revoked(session_message(session_id))
 
+    async def signed_out_everywhere(self, user_id: uuid.UUID) -> None:
+        """After a commit that revoked every session of the user: evict them everywhere."""
+        await self._revoked(user_message(user_id))
+
     async def logout(self, session_id: uuid.UUID) -> None:
         async with self._sm.begin() as s:
             await s.execute(

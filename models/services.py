@@ -24,6 +24,7 @@ from models.accounts import Accounts, AccountsConfig
 from models.assets import Asset, Assets
 from models.candle_store import CandleStore, Retention
 from models.candles import CandleInterval
+from models.closure import AccountClosure
 from models.corporate_actions import CorporateActions
 from models.db import create_engine, create_sessionmaker
 from models.documents import Documents
@@ -84,6 +85,7 @@ class Services:
     corporate_actions: CorporateActions
     wash_sales: WashSaleAdjustments
     rate_limits: MutationRateLimiter
+    closure: AccountClosure
     # Documents in S3: None in a process started without an S3 bucket (see `documents`).
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
@@ -291,6 +293,9 @@ async def open_services(
         ),
         corporate_actions=CorporateActions(sessionmaker, ledger),
         wash_sales=WashSaleAdjustments(sessionmaker),
+        closure=AccountClosure(
+            sessionmaker, signed_out=lambda user_id: accounts.signed_out_everywhere(user_id)
+        ),
         rate_limits=MutationRateLimiter(
             redis,
             settings.redis_prefix,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Enum, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -54,6 +54,8 @@ class User(Timestamps, Base):
     totp_pending_secret_enc: Mapped[str | None] = mapped_column(Text)
     # The time step of the last TOTP code accepted: a code is good once (RFC 6238, 5.2).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Closed at its owner's request: personal data pseudonymised, records kept (models.closure).
+    closed_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("uq_users_username_lower", func.lower(username), unique=True),

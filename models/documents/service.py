@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bourse.clock import utcnow
 from models import pagination
 from models.documents.confirmation import build_confirmation, confirmation_pdf
+from models.documents.export import build_export, export_zip
 from models.documents.render import statement_csv, statement_pdf, tax_csv, tax_pdf
 from models.documents.statement import build_statement, period_bounds
 from models.documents.tables import Document, DocumentFormat, DocumentKind, DocumentStatus
@@ -107,6 +108,15 @@ class Documents:
             key += f":asof:{utcnow().isoformat()}"
         doc = await self._create(user_id, DocumentKind.MONTHLY_STATEMENT, fmt, start, end, key)
         return doc
+
+    async def request_data_export(self, user_id: uuid.UUID) -> Document:
+        """Everything held about the user, as a ZIP (`models.documents.export`); each request
+        is its own export, as of its moment."""
+        today = utcnow().date()
+        key = f"export:{utcnow().isoformat()}"
+        return await self._create(
+            user_id, DocumentKind.DATA_EXPORT, DocumentFormat.ZIP, today, today, key
+        )
 
     async def request_tax_document(
         self, user_id: uuid.UUID, year: int | None, fmt: DocumentFormat
@@ -390,6 +400,8 @@ class Documents:
             if doc.format is DocumentFormat.PDF:
                 return tax_pdf(tax, corrected=doc.corrected)
             return tax_csv(tax, corrected=doc.corrected)
+        if doc.kind is DocumentKind.DATA_EXPORT:
+            return export_zip(await build_export(s, doc.user_id), doc.created_at)
         raise ValueError(f"no renderer for {doc.kind}")
 
     # ---- reads ----

@@ -1,4 +1,5 @@
-"""Signed-in devices (API.md section 11): `sessions`, `revokeSession`."""
+"""Signed-in devices and closing the account (API.md section 11): `sessions`,
+`revokeSession`, `requestAccountClosure`."""
 
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ class RevokeSessionPayload:
 
 
 @strawberry.type
+class RequestAccountClosurePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
 class SessionsQuery:
     @query(IsAuthenticated, description="Where the signed-in user is signed in, newest first.")
     async def sessions(self, call: SignedIn) -> list[SessionType]:
@@ -70,3 +76,15 @@ class SessionsMutation:
             raise DomainError.one(ErrorCode.NOT_FOUND, "No such session.", "id") from None
         await call.services.accounts.revoke_session(call.principal.user_id, family)
         return RevokeSessionPayload()
+
+    @mutation(
+        IsAuthenticated,
+        errors=(ErrorCode.ACCOUNT_NOT_EMPTY,),
+        payload=RequestAccountClosurePayload,
+        description="Close the account: only once it is empty (no cash, positions, open orders "
+        "or pending transfers). Records the law requires are kept; the profile is "
+        "pseudonymised and every device signed out.",
+    )
+    async def request_account_closure(self, call: SignedIn) -> RequestAccountClosurePayload:
+        await call.services.closure.close(call.principal.user_id)
+        return RequestAccountClosurePayload()

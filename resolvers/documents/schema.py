@@ -109,6 +109,18 @@ class DocumentsMutation:
         return DocumentPayload(document=DocumentNode.from_model(doc, documents.download_url(doc)))
 
     @mutation(
+        IsAuthenticated,
+        errors=[],
+        payload=DocumentPayload,
+        description="Everything Bourse holds about you (a DATA_EXPORT document: a ZIP of JSON "
+        "files, made by the worker; download it when READY).",
+    )
+    async def export_my_data(self, call: SignedIn) -> DocumentPayload:
+        documents = call.services.documents
+        doc = await documents.request_data_export(call.principal.user_id)
+        return DocumentPayload(document=DocumentNode.from_model(doc, documents.download_url(doc)))
+
+    @mutation(
         IsAdmin,
         errors=[ErrorCode.UNKNOWN_ASSET, ErrorCode.INVALID_AMOUNT, ErrorCode.INVALID_DATE_RANGE],
         payload=CorporateActionPayload,

@@ -163,9 +163,19 @@ async function flow(browser, label, contextOptions) {
     await audit(mail, `${label} confirm-email`);
     await snap(mail, label, "confirm-email");
     await mail.close();
+    // Back on the first tab, the profile shows the confirmed address, nothing pending.
+    await page.bringToFront();
+    await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+    await page.waitForFunction((expected) => document.querySelector("input[type=email]")?.value === expected, newEmail);
+    if (await page.getByText(`Confirm ${newEmail}`).count()) throw new Error("the pending-email notice outlived the confirmation");
     // The second tab shared this one's session (no second sign-in): one device listed.
     await page.getByTestId("sessions").getByText("This device").waitFor();
     await snap(page, label, "settings-devices");
+    // A copy of everything held about the user, made by the worker.
+    await page.getByRole("button", { name: "Download my data" }).click();
+    await page.getByTestId("export-download").waitFor({ timeout: 30_000 });
+    await audit(page, `${label} settings (data export ready)`);
+    await snap(page, label, "settings-export");
   });
 
   let buyingPower0 = 0;

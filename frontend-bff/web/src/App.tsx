@@ -61,13 +61,19 @@ function Shell({ children }: { children: ReactNode }) {
   const { user, signOut, setUser } = useAuth();
   const { theme, setTheme } = useTheme();
   const navigate = useNavigate();
-  const [me] = useQuery({ query: MeDocument });
+  const [me, refetchMe] = useQuery({ query: MeDocument });
   useEffect(() => {
     if (me.data?.me) {
       setUser(me.data.me);
       applyLanguage(me.data.me.preferredLanguage);
     }
   }, [me.data, setUser]);
+  // Back to this tab: the profile may have changed elsewhere (an email confirmed from its link).
+  useEffect(() => {
+    const onFocus = () => refetchMe({ requestPolicy: "network-only" });
+    window.addEventListener("focus", onFocus);
+    return () => window.removeEventListener("focus", onFocus);
+  }, [refetchMe]);
 
   return (
     <div className="app">

@@ -102,6 +102,7 @@ const en = {
   market: { index: "Bourse index", volume: "Volume today", value: "Traded today", asOf: "As of", gainers: "Top gainers", losers: "Top losers", noMovers: "No movers yet." },
   search: { label: "Search assets", placeholder: "Search stocks, ETFs, crypto", results: "Matching assets" },
   settings: {
+    privacy: "Your data", exportBody: "Download a copy of everything Bourse holds about you: profile, orders, trades, cash movements, documents and messages.", exportCta: "Download my data", exportPreparing: "Preparing your copy. This takes a few seconds.", exportReady: "Your copy is ready: download it (ZIP).", closeBody: "You can close your account once it is empty: no cash, holdings, open orders or pending transfers. Records the law requires are kept; your personal details are removed.", closeCta: "Close my account", closeTitle: "Close your account?", closeConfirm: "You will be signed out everywhere and cannot sign in again. This cannot be undone.",
     devices: "Signed-in devices", thisDevice: "This device", lastActive: "Active {{when}}", signOutDevice: "End session",
     pendingEmail: "Confirm {{email}}: we sent it a link. Until then you sign in with your current email.", reauthHint: "For your security, enter your current password to confirm this change.",
     profile: "Profile", firstName: "First name", lastName: "Last name", phone: "Phone", saved: "Saved.",
@@ -151,6 +152,7 @@ const en = {
     USERNAME_TAKEN: "That username is taken.", EMAIL_TAKEN: "An account already uses this email.", INVALID_EMAIL: "Enter a valid email address.",
     INVALID_USERNAME: "Use 3–30 letters, digits, dots, dashes or underscores.", WEAK_PASSWORD: "Choose a longer, less common password.",
     REAUTHENTICATION_REQUIRED: "Confirm this change with your current password.",
+    ACCOUNT_NOT_EMPTY: "Empty the account first: withdraw the cash and sell every holding.",
     INVALID_CREDENTIALS: "That email and password don't match.", OTP_REQUIRED: "Enter your authentication code.", INVALID_OTP: "That code isn't valid. Try the latest one.",
     ACCOUNT_LOCKED: "Too many failed attempts: the account is locked for a while.", INVALID_TOKEN: "This reset link is invalid or has expired. Request a new one.",
     INVALID_PHONE_NUMBER: "Enter a phone number with its country code.", INVALID_DATE_OF_BIRTH: "Enter a valid date of birth.",

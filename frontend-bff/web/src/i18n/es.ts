@@ -104,6 +104,7 @@ const es: Messages = {
   market: { index: "Índice Bourse", volume: "Volumen de hoy", value: "Negociado hoy", asOf: "A las", gainers: "Más suben", losers: "Más bajan", noMovers: "Aún no hay movimientos." },
   search: { label: "Buscar activos", placeholder: "Busca acciones, ETF, cripto", results: "Activos encontrados" },
   settings: {
+    privacy: "Tus datos", exportBody: "Descarga una copia de todo lo que Bourse guarda sobre ti: perfil, órdenes, operaciones, movimientos de efectivo, documentos y mensajes.", exportCta: "Descargar mis datos", exportPreparing: "Preparando tu copia. Tarda unos segundos.", exportReady: "Tu copia está lista: descárgala (ZIP).", closeBody: "Puedes cerrar tu cuenta cuando esté vacía: sin efectivo, posiciones, órdenes abiertas ni transferencias pendientes. Se conservan los registros que exige la ley; se eliminan tus datos personales.", closeCta: "Cerrar mi cuenta", closeTitle: "¿Cerrar tu cuenta?", closeConfirm: "Se cerrará tu sesión en todas partes y no podrás volver a entrar. No se puede deshacer.",
     devices: "Dispositivos con sesión", thisDevice: "Este dispositivo", lastActive: "Activo {{when}}", signOutDevice: "Terminar sesión",
     pendingEmail: "Confirma {{email}}: le hemos enviado un enlace. Hasta entonces entras con tu email actual.", reauthHint: "Por tu seguridad, introduce tu contraseña actual para confirmar este cambio.",
     profile: "Perfil", firstName: "Nombre", lastName: "Apellidos", phone: "Teléfono", saved: "Guardado.",
@@ -153,6 +154,7 @@ const es: Messages = {
     USERNAME_TAKEN: "Ese nombre de usuario ya existe.", EMAIL_TAKEN: "Ya hay una cuenta con este correo.", INVALID_EMAIL: "Introduce un correo válido.",
     INVALID_USERNAME: "Usa de 3 a 30 letras, dígitos, puntos, guiones o guiones bajos.", WEAK_PASSWORD: "Elige una contraseña más larga y menos común.",
     REAUTHENTICATION_REQUIRED: "Confirma este cambio con tu contraseña actual.",
+    ACCOUNT_NOT_EMPTY: "Vacía la cuenta primero: retira el efectivo y vende todas las posiciones.",
     INVALID_CREDENTIALS: "El correo y la contraseña no coinciden.", OTP_REQUIRED: "Introduce tu código de autenticación.", INVALID_OTP: "Ese código no es válido. Prueba con el más reciente.",
     ACCOUNT_LOCKED: "Demasiados intentos fallidos: la cuenta está bloqueada un tiempo.", INVALID_TOKEN: "Este enlace no es válido o ha caducado. Pide uno nuevo.",
     INVALID_PHONE_NUMBER: "Introduce un teléfono con su prefijo internacional.", INVALID_DATE_OF_BIRTH: "Introduce una fecha de nacimiento válida.",

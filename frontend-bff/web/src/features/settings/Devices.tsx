@@ -27,14 +27,15 @@ export function Devices() {
 
   return (
     <Card title={t("settings.devices")}>
-      <ul className="stack" data-testid="sessions">
+      <ul className="list" data-testid="sessions">
         {(data?.sessions ?? []).map((s) => (
-          <li key={s.id} className="row gap wrap">
-            <div className="grow">
-              <strong>{s.device}</strong>{s.current ? <span className="badge badge-success">{t("settings.thisDevice")}</span> : null}
+          <li key={s.id} className="list-row">
+            <div>
+              <strong>{s.device}</strong> {s.current ? <span className="badge badge-success">{t("settings.thisDevice")}</span> : null}
               <div className="small muted">{s.ip ?? "—"} · {t("settings.lastActive", { when: formatDateTime(s.lastSeenAt, locale) })}</div>
             </div>
-            {s.current ? null : <Button variant="secondary" busy={busy === s.id} onClick={() => void signOut(s.id)}>{t("settings.signOutDevice")}</Button>}
+            <span />
+            {s.current ? <span /> : <Button variant="secondary" busy={busy === s.id} onClick={() => void signOut(s.id)}>{t("settings.signOutDevice")}</Button>}
           </li>
         ))}
       </ul>

@@ -7,6 +7,7 @@ import { useTheme, type Theme } from "../../lib/theme";
 import { Button, Card, FormErrors, Notice, Segmented, SelectField, TextField } from "../../ui/components";
 import { fieldError, transportError, type UserErrorLike } from "../../ui/errors";
 import { Devices } from "./Devices";
+import { Privacy } from "./Privacy";
 
 const CURRENCIES = ["USD", "EUR", "GBP", "CHF", "CAD", "JPY"];
 
@@ -21,6 +22,7 @@ export function Settings() {
         <TwoFactor />
         <ChangePassword />
         <Devices />
+        <Privacy />
       </div>
       <p className="muted small">{t("settings.chartsNotice")} <a href="https://www.tradingview.com/" target="_blank" rel="noopener noreferrer">TradingView</a></p>
     </div>
@@ -35,6 +37,11 @@ function Profile() {
   // A new email needs the current password (unless this sign-in is recent) and waits for the
   // new address to confirm it: the server says REAUTHENTICATION_REQUIRED when it wants it.
   const emailChanged = form.email.trim().toLowerCase() !== (user?.email ?? "").toLowerCase();
+  const confirmedEmail = user?.email ?? "";
+  useEffect(() => {
+    // Confirmed from the link (in another tab): the field shows the account's email again.
+    setForm((f) => ({ ...f, email: confirmedEmail }));
+  }, [confirmedEmail]);
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
   const [saved, setSaved] = useState(false);
   const [busy, setBusy] = useState(false);

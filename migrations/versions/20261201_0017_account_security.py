@@ -1,7 +1,8 @@
-"""email_change_requests: a new email address waits for its owner's confirmation
+"""email_change_requests and users.closed_at (issue 17)
 
-Issue 17 (stolen access token -> takeover): an email change needs a fresh proof, tells the old
-address and takes effect only once the new one confirms. One pending request per user.
+A new email address waits for its owner's confirmation (a stolen access token must not take the
+account): one pending request per user. A closed account keeps its records, its profile
+pseudonymised (models/closure.py).
 
 Revision ID: 0017
 Revises: 0016
@@ -38,5 +39,9 @@ def upgrade() -> None:
     )
 
 
+    op.add_column('users', sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True))
+
+
 def downgrade() -> None:
+    op.drop_column('users', 'closed_at')
     op.drop_table('email_change_requests')
