@@ -22,6 +22,7 @@ from bourse.settings import Settings
 from models import security
 from models.accounts import Accounts, AccountsConfig
 from models.assets import Asset, Assets
+from models.audit import AuditLog
 from models.candle_store import CandleStore, Retention
 from models.candles import CandleInterval
 from models.closure import AccountClosure
@@ -86,6 +87,7 @@ class Services:
     wash_sales: WashSaleAdjustments
     rate_limits: MutationRateLimiter
     closure: AccountClosure
+    audit: AuditLog
     # Documents in S3: None in a process started without an S3 bucket (see `documents`).
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
@@ -293,6 +295,7 @@ async def open_services(
         ),
         corporate_actions=CorporateActions(sessionmaker, ledger),
         wash_sales=WashSaleAdjustments(sessionmaker),
+        audit=AuditLog(sessionmaker),
         closure=AccountClosure(
             sessionmaker, signed_out=lambda user_id: accounts.signed_out_everywhere(user_id)
         ),

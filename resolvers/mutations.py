@@ -28,6 +28,7 @@ in production the payload goes out unchanged and a warning is logged.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, overload
@@ -38,10 +39,12 @@ from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
 from bourse.settings import Settings
+from models.audit import Entry
 from models.errors import DomainError, ErrorCode
 from resolvers.calls import (
     Body,
     BodyOf,
+    Call,
     SignedBodyOf,
     SignedIn,
     as_resolver,
@@ -69,6 +72,30 @@ RATE_LIMITED = DomainError.one(
     ErrorCode.RATE_LIMITED, "Too many requests in a minute: wait a little and try again."
 )
 """Every mutation's answer past the per-user or per-address limit (`models.rate_limits`)."""
+
+
+async def record(call: Call, action: str, result: object, outcome: str) -> None:
+    """One audit event for a mutation that ran (its act already committed): the actor, and
+    the subject (the payload's `user` when it names one, as sign-in's does, else the actor)."""
+    actor = call.principal.user_id if isinstance(call, SignedIn) else None
+    user = getattr(result, "user", None)
+    named = getattr(user, "id", None)
+    subject = uuid.UUID(str(named)) if named else actor
+    request = call.context.request
+    state = getattr(request, "state", None)
+    try:
+        await call.services.audit.record(
+            Entry(
+                action=action,
+                outcome=outcome[:200],
+                actor_id=actor,
+                subject_id=subject,
+                request_id=getattr(state, "request_id", None),
+                ip=call.client.ip,
+            )
+        )
+    except Exception:  # the act stands; a lost audit event is logged loudly, never a 500
+        log.exception("audit event not recorded", action=action, outcome=outcome)
 
 
 class UndeclaredErrorCode(AssertionError):
@@ -114,6 +141,7 @@ def mutation(
     payload: Payload[R],
     description: str | None = None,
     failed: Callable[[DomainError], R] | None = None,
+    audit: str | None = None,
 ) -> Callable[[BodyOf[R]], StrawberryField]: ...
 
 
@@ -125,6 +153,7 @@ def mutation(
     payload: Payload[R],
     description: str | None = None,
     failed: Callable[[DomainError], R] | None = None,
+    audit: str | None = None,
 ) -> Callable[[SignedBodyOf[R]], StrawberryField]: ...
 
 
@@ -135,12 +164,14 @@ def mutation(
     payload: Payload[R],
     description: str | None = None,
     failed: Callable[[DomainError], R] | None = None,
+    audit: str | None = None,
 ) -> Callable[[Body[R]], StrawberryField]:
     """A Strawberry mutation field around `body(self, call, **arguments)`.
 
     `permission`: the class that admits the caller (`None`: anyone). `errors`: every code the
     body can return in the payload. `payload`: the payload type (built as `payload(errors=...)`
-    on a `DomainError`), unless `failed` builds the failure payload itself.
+    on a `DomainError`), unless `failed` builds the failure payload itself. `audit`: the action
+    name this mutation is recorded under in the audit log (`models.audit`), success or not.
     """
     declared = tuple(errors)
     if len(set(declared)) != len(declared):
@@ -163,10 +194,15 @@ def mutation(
             if not await call.services.rate_limits.allow(user_id, call.client.ip):
                 return on_error(RATE_LIMITED)
             try:
-                return await body(self, call, **arguments)
+                result = await body(self, call, **arguments)
             except DomainError as exc:
                 spec.check(exc, info.context.services.settings)
+                if audit:
+                    await record(call, audit, None, ",".join(p.code.value for p in exc.problems))
                 return on_error(exc)
+            if audit:
+                await record(call, audit, result, "ok")
+            return result
 
         # Nullable, as Saleor's and GitHub's root mutation fields are: a document of several
         # mutations where one is refused (FORBIDDEN, UNAUTHENTICATED) nulls that field alone,

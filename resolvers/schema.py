@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from bourse.settings import Settings, get_settings
+from resolvers.accounts.audit import AuditQuery
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.accounts.sessions import SessionsMutation, SessionsQuery
 from resolvers.documents.analytics import AnalyticsQuery
@@ -39,6 +40,7 @@ from resolvers.support.schema import SupportMutation, SupportQuery, SupportSubsc
 class Query(
     AccountsQuery,
     SessionsQuery,
+    AuditQuery,
     FundsQuery,
     AssetsQuery,
     HistoryQuery,

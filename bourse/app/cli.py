@@ -120,6 +120,25 @@ def _cmd_ledger_check(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(check(urls.database_url, urls.redis_url))
 
 
+def _cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from models.services import open_services
+
+    async def verify(database_url: str, redis_url: str) -> int:
+        async with open_services(settings, database_url, redis_url, pool_size=1) as services:
+            checked, bad = await services.audit.verify()
+        if bad is not None:
+            print(f"audit verify: row {bad.id} does not follow from the chain ({bad.reason})",
+                  file=sys.stderr)  # fmt: skip
+            print(f"audit verify: {checked} row(s) good before row {bad.id}")
+            return 1
+        print(f"audit verify: {checked} row(s), chain intact")
+        return 0
+
+    with service_urls(settings, s3=False) as urls:
+        upgrade(urls.database_url)
+        return asyncio.run(verify(urls.database_url, urls.redis_url))
+
+
 def _cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from resolvers.schema import schema
 
@@ -171,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="recompute balances and holds from postings; exit 1 on any difference"
     )
     ledger_check.set_defaults(func=_cmd_ledger_check)
+
+    audit = sub.add_parser("audit", help="the append-only audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_verify = audit_sub.add_parser(
+        "verify", help="recompute the hash chain; exit 1 and name the first bad row"
+    )
+    audit_verify.set_defaults(func=_cmd_audit_verify)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="graphql/schema.graphql")

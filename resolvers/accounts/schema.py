@@ -71,7 +71,12 @@ PROFILE_ERRORS = (
 
 @strawberry.type
 class AccountsMutation:
-    @mutation(None, errors=(*PROFILE_ERRORS, ErrorCode.WEAK_PASSWORD), payload=RegisterPayload)
+    @mutation(
+        None,
+        errors=(*PROFILE_ERRORS, ErrorCode.WEAK_PASSWORD),
+        payload=RegisterPayload,
+        audit="account.registered",
+    )
     async def register(self, call: Call, input: RegisterInput) -> RegisterPayload:
         user = await call.services.accounts.register(input.username, input.email, input.password)
         return RegisterPayload(user=UserType.from_model(user))
@@ -87,6 +92,7 @@ class AccountsMutation:
         ),
         payload=LoginPayload,
         failed=_login_failed,
+        audit="auth.sign_in",
     )
     async def login(self, call: Call, input: LoginInput) -> LoginPayload:
         tokens = await call.services.accounts.login(
@@ -104,7 +110,7 @@ class AccountsMutation:
         tokens = await call.services.accounts.refresh(refresh_token, call.client)
         return _signed_in(tokens)
 
-    @mutation(IsAuthenticated, errors=(), payload=LogoutPayload)
+    @mutation(IsAuthenticated, errors=(), payload=LogoutPayload, audit="auth.sign_out")
     async def logout(self, call: SignedIn) -> LogoutPayload:
         await call.services.accounts.logout(call.principal.session_id)
         return LogoutPayload()
@@ -126,6 +132,7 @@ class AccountsMutation:
         "(currentPassword, unless this session signed in in the last few minutes), tells the "
         "old address, and takes effect when confirmed with the token mailed to the new one "
         "(confirmEmailChange); until then it is `pendingEmail`.",
+        audit="account.profile_updated",
     )
     async def update_profile(
         self, call: SignedIn, input: UpdateProfileInput
@@ -150,6 +157,7 @@ class AccountsMutation:
         errors=(ErrorCode.INVALID_TOKEN, ErrorCode.EMAIL_TAKEN),
         payload=ConfirmEmailChangePayload,
         description="Make the pending email the account's, with the token mailed to it.",
+        audit="account.email_changed",
     )
     async def confirm_email_change(self, call: Call, token: str) -> ConfirmEmailChangePayload:
         user = await call.services.accounts.confirm_email_change(token)
@@ -160,6 +168,7 @@ class AccountsMutation:
         errors=(ErrorCode.INVALID_CREDENTIALS, ErrorCode.WEAK_PASSWORD, ErrorCode.NOT_FOUND),
         payload=ChangePasswordPayload,
         description="Change the password; every session, this one included, is signed out.",
+        audit="auth.password_changed",
     )
     async def change_password(
         self, call: SignedIn, input: ChangePasswordInput
@@ -175,6 +184,7 @@ class AccountsMutation:
         payload=BeginTwoFactorSetupPayload,
         description="Needs a fresh proof: currentPassword, unless this session signed in with "
         "the password in the last few minutes.",
+        audit="auth.two_factor_setup_begun",
     )
     async def begin_two_factor_setup(
         self, call: SignedIn, current_password: str | None = None
@@ -192,6 +202,7 @@ class AccountsMutation:
             ErrorCode.TWO_FACTOR_ALREADY_ENABLED,
         ),
         payload=ConfirmTwoFactorPayload,
+        audit="auth.two_factor_enabled",
     )
     async def confirm_two_factor(self, call: SignedIn, otp: str) -> ConfirmTwoFactorPayload:
         codes = await call.services.accounts.confirm_two_factor(call.principal.user_id, otp)
@@ -201,6 +212,7 @@ class AccountsMutation:
         IsAuthenticated,
         errors=(ErrorCode.INVALID_OTP, ErrorCode.TWO_FACTOR_NOT_ENABLED, ErrorCode.ACCOUNT_LOCKED),
         payload=DisableTwoFactorPayload,
+        audit="auth.two_factor_disabled",
     )
     async def disable_two_factor(self, call: SignedIn, otp: str) -> DisableTwoFactorPayload:
         await call.services.accounts.disable_two_factor(call.principal.user_id, otp)
@@ -211,6 +223,7 @@ class AccountsMutation:
         errors=(ErrorCode.INVALID_EMAIL,),
         payload=RequestPasswordResetPayload,
         description="Emails a single-use reset token if the address is known.",
+        audit="auth.password_reset_requested",
     )
     async def request_password_reset(self, call: Call, email: str) -> RequestPasswordResetPayload:
         await call.services.accounts.request_password_reset(email)
@@ -220,6 +233,7 @@ class AccountsMutation:
         None,
         errors=(ErrorCode.INVALID_TOKEN, ErrorCode.WEAK_PASSWORD),
         payload=ResetPasswordPayload,
+        audit="auth.password_reset",
     )
     async def reset_password(self, call: Call, input: ResetPasswordInput) -> ResetPasswordPayload:
         await call.services.accounts.reset_password(input.token, input.new_password)

@@ -68,6 +68,7 @@ class SessionsMutation:
         errors=(ErrorCode.NOT_FOUND,),
         payload=RevokeSessionPayload,
         description="Sign one device out: its tokens stop working at once.",
+        audit="auth.session_revoked",
     )
     async def revoke_session(self, call: SignedIn, id: strawberry.ID) -> RevokeSessionPayload:
         try:
@@ -84,6 +85,7 @@ class SessionsMutation:
         description="Close the account: only once it is empty (no cash, positions, open orders "
         "or pending transfers). Records the law requires are kept; the profile is "
         "pseudonymised and every device signed out.",
+        audit="account.closure_requested",
     )
     async def request_account_closure(self, call: SignedIn) -> RequestAccountClosurePayload:
         await call.services.closure.close(call.principal.user_id)

@@ -114,6 +114,7 @@ class DocumentsMutation:
         payload=DocumentPayload,
         description="Everything Bourse holds about you (a DATA_EXPORT document: a ZIP of JSON "
         "files, made by the worker; download it when READY).",
+        audit="account.data_exported",
     )
     async def export_my_data(self, call: SignedIn) -> DocumentPayload:
         documents = call.services.documents
@@ -127,6 +128,7 @@ class DocumentsMutation:
         description="ADMIN: a cash dividend; holders of record at the end of the record date "
         "(UTC) are credited on the pay date (at once if it has come), quantity x amount rounded "
         "down to the cent.",
+        audit="admin.cash_dividend_recorded",
     )
     async def record_cash_dividend(
         self, call: SignedIn, input: RecordCashDividendInput
@@ -155,6 +157,7 @@ class DocumentsMutation:
         description="ADMIN: a numerator-for-denominator stock split on the effective date: "
         "positions and open lots scaled (total cost unchanged), cash in lieu of fractions finer "
         "than the asset's increment. Refused while the asset has open orders.",
+        audit="admin.stock_split_recorded",
     )
     async def record_stock_split(
         self, call: SignedIn, input: RecordStockSplitInput

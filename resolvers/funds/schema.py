@@ -78,7 +78,7 @@ FUNDS_ERRORS = (
 
 @strawberry.type
 class FundsMutation:
-    @mutation(MayMoveMoney, errors=FUNDS_ERRORS, payload=FundsPayload)
+    @mutation(MayMoveMoney, errors=FUNDS_ERRORS, payload=FundsPayload, audit="funds.deposit")
     async def deposit(self, call: SignedIn, input: DepositInput) -> FundsPayload:
         txn = await call.services.funds.deposit(
             call.principal.user_id,
@@ -93,6 +93,7 @@ class FundsMutation:
         MayMoveMoney,
         errors=(*FUNDS_ERRORS, ErrorCode.INSUFFICIENT_FUNDS, *FRESH_PROOF_ERRORS),
         payload=FundsPayload,
+        audit="funds.withdrawal",
     )
     async def withdraw(self, call: SignedIn, input: WithdrawInput) -> FundsPayload:
         accounts = call.services.accounts

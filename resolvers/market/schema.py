@@ -72,6 +72,7 @@ class AssetsMutation:
         ),
         payload=AssetPayload,
         description="ADMIN: list a new asset. It has no liquidity provider unless configured.",
+        audit="admin.asset_created",
     )
     async def create_asset(self, call: SignedIn, input: CreateAssetInput) -> AssetPayload:
         asset = await call.services.assets.create(

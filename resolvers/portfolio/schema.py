@@ -179,6 +179,7 @@ class PortfolioMutation:
         description="ADMIN: book an incoming ACATS transfer into the user's brokerage "
         "portfolio (shares against the platform's transfer clearing account) with a tax lot "
         "of the given total cost basis (NOT_FOUND: no such user).",
+        audit="admin.transfer_in_recorded",
     )
     async def record_transfer_in(
         self, call: SignedIn, input: RecordTransferInInput

@@ -260,6 +260,7 @@ class SupportMutation:
         errors=(ErrorCode.NOT_FOUND, ErrorCode.INVALID_ASSIGNEE, ErrorCode.TICKET_CLOSED),
         payload=SupportTicketPayload,
         description="SUPPORT/ADMIN: assign a ticket to a SUPPORT or ADMIN user.",
+        audit="staff.ticket_assigned",
     )
     async def assign_ticket(
         self, call: SignedIn, ticket_id: strawberry.ID, assignee_id: strawberry.ID
@@ -273,6 +274,7 @@ class SupportMutation:
         errors=(ErrorCode.NOT_FOUND, ErrorCode.INVALID_STATUS_TRANSITION),
         payload=SupportTicketPayload,
         description="SUPPORT/ADMIN: move a ticket to OPEN, PENDING_CUSTOMER, RESOLVED or CLOSED.",
+        audit="staff.ticket_status_set",
     )
     async def set_ticket_status(
         self, call: SignedIn, ticket_id: strawberry.ID, status: TicketStatusModel
