@@ -7,7 +7,10 @@ Layout (all integers, no floats):
   for bids and the negated price for asks, so "best" is always ``keys[-1]`` and "crosses a
   limit" is always ``key >= limit_key``. A level exists only while it holds an order.
 * Stop orders wait in two heaps (buy stops by ascending stop price, sell stops by descending),
-  ties broken by acceptance sequence. Cancelled stops are removed lazily.
+  ties broken by acceptance sequence. Cancelled stops are removed lazily; an entry is live
+  while its order is and its key is the order's current stop (a trailing stop that moves gets
+  a new entry, and the old one goes stale). ``trailing`` holds the waiting trailing stops in
+  acceptance order: each new mark moves their water marks, then their stops (``_trail``).
 * ``day`` holds the live DAY orders (resting or waiting stops) in acceptance order, so
   EXPIRE_DAY expires them in a deterministic order.
 
@@ -43,7 +46,10 @@ from .constants import (
     NO_LIQUIDITY,
     NOTIONAL_TOO_SMALL,
     SELF_TRADE,
+    SELL,
     STOP_LOSS,
+    STOP_MOVED,
+    TRAILING_STOP,
     TRIGGERED,
     USER,
 )
@@ -106,6 +112,7 @@ class Book:
         "sell_stops",
         "stop_count",
         "trade_seq",
+        "trailing",
     )
 
     def __init__(self, asset_id: str, config: AssetConfig, orders: dict[str, Order]) -> None:
@@ -122,6 +129,7 @@ class Book:
         self.ref_price = 0  # last REFERENCE_PRICE, 0 = none yet
         self.mark = 0  # the latest of the two: what stops trigger on
         self.trade_seq = 0  # fill ids are f"{asset_id}:{trade_seq}"
+        self.trailing: dict[str, Order] = {}  # waiting trailing stops, acceptance order
 
     # ------------------------------------------------------------------ entry points
 
@@ -157,6 +165,8 @@ class Book:
             self.orders[o.order_id] = o
             if o.tif is DAY:
                 self.day[o.order_id] = o
+            if otype is TRAILING_STOP:
+                self.trailing[o.order_id] = o
             if o.side is BUY:
                 heappush(self.buy_stops, (o.stop_price, o.seq, o))
             else:
@@ -176,6 +186,13 @@ class Book:
             (CANCELLED, self.asset_id, o.order_id, o.user_id, USER, o.remaining, o.filled, ts)
         )
         self._remove(o)
+
+    def reduce(self, o: Order, remaining: int) -> None:
+        """A live order's remaining quantity goes down in place: it keeps its time priority."""
+        if o.order_type is LIMIT:
+            side = self.bids if o.side is BUY else self.asks
+            side.levels[o.price * side.sign].volume -= o.remaining - remaining
+        o.remaining = remaining
 
     def expire_day(self, ev: list[Event], ts: int) -> None:
         """Expire every DAY order (resting or waiting stop), oldest first."""
@@ -225,11 +242,9 @@ class Book:
             # Waiting stop: drop it lazily from its heap, compacting when mostly dead.
             o.remaining = 0
             self.stop_count -= 1
-            live = self.stop_count
-            for heap in (self.buy_stops, self.sell_stops):
-                if len(heap) > 2 * live + 16:
-                    heap[:] = [e for e in heap if e[2].remaining]
-                    heapify(heap)
+            if o.order_type is TRAILING_STOP:
+                del self.trailing[oid]
+            self._compact()
             return
         side = self.bids if o.side is BUY else self.asks
         k = o.price * side.sign
@@ -242,6 +257,64 @@ class Book:
             del side.levels[k]
             keys = side.keys
             del keys[bisect_left(keys, k)]
+
+    def _compact(self) -> None:
+        """Drop dead and stale stop-heap entries once they outnumber the live ones."""
+        live = self.stop_count
+        for heap, sign in ((self.buy_stops, 1), (self.sell_stops, -1)):
+            if len(heap) > 2 * live + 16:
+                heap[:] = [e for e in heap if e[2].remaining and e[0] * sign == e[2].stop_price]
+                heapify(heap)
+
+    def trail_stop(self, side: str, trail: int, trail_bps: int, water: int) -> int:
+        """The stop of a trailing order (``trail`` price units, else ``trail_bps``) at water
+        mark ``water``, on the tick grid (a sell's rounds down, a buy's up: never closer to the
+        market than the trail)."""
+        tick = self.config.tick_size
+        if side is SELL:
+            s = water - trail if trail else water * (BPS - trail_bps) // BPS
+            s -= s % tick
+            return s if s > tick else tick
+        s = water + trail if trail else -(-water * (BPS + trail_bps) // BPS)
+        return s + -s % tick
+
+    def _trail(self, ev: list[Event], ts: int) -> None:
+        """Follow the mark: a sell's water mark rises with it, a buy's falls, and the stop
+        follows at the trail (never back). A buy's limit cap, if any, follows its stop down
+        by the collar (it only gets lower, so the broker's hold still covers it)."""
+        mark = self.mark
+        if not mark:
+            return
+        moved = False
+        for o in self.trailing.values():
+            if o.side is SELL:
+                if mark <= o.water:
+                    continue
+                o.water = mark
+                s = self.trail_stop(o.side, o.trail, o.trail_bps, mark)
+                if s <= o.stop_price:
+                    continue
+                o.stop_price = s
+                heappush(self.sell_stops, (-s, o.seq, o))
+            else:
+                if o.water and mark >= o.water:
+                    continue
+                o.water = mark
+                s = self.trail_stop(o.side, o.trail, o.trail_bps, mark)
+                if s >= o.stop_price:
+                    continue
+                o.stop_price = s
+                if o.price:
+                    cfg = self.config
+                    cap = s * (BPS + cfg.collar_bps) // BPS
+                    cap -= cap % cfg.tick_size
+                    if cap < o.price:
+                        o.price = cap
+                heappush(self.buy_stops, (s, o.seq, o))
+            moved = True
+            ev.append((STOP_MOVED, self.asset_id, o.order_id, o.user_id, s, o.price, mark, ts))
+        if moved:
+            self._compact()
 
     def _rest(self, o: Order) -> None:
         side = self.bids if o.side is BUY else self.asks
@@ -583,10 +656,12 @@ class Book:
         bs = self.buy_stops
         ss = self.sell_stops
         while self.stop_count:
+            if self.trailing:
+                self._trail(ev, ts)
             mark = self.mark
-            while bs and not bs[0][2].remaining:
+            while bs and (not bs[0][2].remaining or bs[0][0] != bs[0][2].stop_price):
                 heappop(bs)
-            while ss and not ss[0][2].remaining:
+            while ss and (not ss[0][2].remaining or -ss[0][0] != ss[0][2].stop_price):
                 heappop(ss)
             buy_hit = bool(bs) and bs[0][0] <= mark
             sell_hit = bool(ss) and -ss[0][0] >= mark
@@ -599,5 +674,10 @@ class Book:
             self.stop_count -= 1
             del self.orders[o.order_id]
             ev.append((TRIGGERED, self.asset_id, o.order_id, o.user_id, o.stop_price, mark, ts))
-            o.order_type = MARKET if o.order_type is STOP_LOSS else LIMIT
+            t = o.order_type
+            if t is TRAILING_STOP:
+                del self.trailing[o.order_id]
+                o.order_type = LIMIT if o.price else MARKET
+            else:
+                o.order_type = MARKET if t is STOP_LOSS else LIMIT
             self._take(o, ev, ts)
