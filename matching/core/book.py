@@ -9,8 +9,9 @@ Layout (all integers, no floats):
 * Stop orders wait in two heaps (buy stops by ascending stop price, sell stops by descending),
   ties broken by acceptance sequence. Cancelled stops are removed lazily; an entry is live
   while its order is and its key is the order's current stop (a trailing stop that moves gets
-  a new entry, and the old one goes stale). ``trailing`` holds the waiting trailing stops in
-  acceptance order: each new mark moves their water marks, then their stops (``_trail``).
+  a new entry, and the old one goes stale). Waiting trailing stops are also in two water-mark
+  heaps (sells by ascending high-water mark, buys by descending low-water mark, ties by
+  acceptance), so a new mark visits only the stops it moves (``_trail``), in that order.
 * ``day`` holds the live DAY orders (resting or waiting stops) in acceptance order, so
   EXPIRE_DAY expires them in a deterministic order.
 
@@ -55,6 +56,16 @@ from .constants import (
 )
 from .events import Event
 from .order import Level, Order
+
+NO_WATER = 1 << 62  # a buy's low-water mark before it has seen a mark: above any price
+
+
+def _tracked(entry: tuple[int, int, Order], sign: int) -> bool:
+    """A water-mark heap entry that is its order's current one."""
+    o = entry[2]
+    if not o.remaining or o.order_type is not TRAILING_STOP:
+        return False
+    return entry[0] == (o.water if sign == 1 else -(o.water or NO_WATER))
 
 
 class BookSide:
@@ -112,7 +123,9 @@ class Book:
         "sell_stops",
         "stop_count",
         "trade_seq",
-        "trailing",
+        "trail_buys",
+        "trail_count",
+        "trail_sells",
     )
 
     def __init__(self, asset_id: str, config: AssetConfig, orders: dict[str, Order]) -> None:
@@ -129,7 +142,9 @@ class Book:
         self.ref_price = 0  # last REFERENCE_PRICE, 0 = none yet
         self.mark = 0  # the latest of the two: what stops trigger on
         self.trade_seq = 0  # fill ids are f"{asset_id}:{trade_seq}"
-        self.trailing: dict[str, Order] = {}  # waiting trailing stops, acceptance order
+        self.trail_sells: list[tuple[int, int, Order]] = []  # (water, seq, order)
+        self.trail_buys: list[tuple[int, int, Order]] = []  # (-(water or NO_WATER), seq, order)
+        self.trail_count = 0  # live waiting trailing stops
 
     # ------------------------------------------------------------------ entry points
 
@@ -166,7 +181,7 @@ class Book:
             if o.tif is DAY:
                 self.day[o.order_id] = o
             if otype is TRAILING_STOP:
-                self.trailing[o.order_id] = o
+                self._track(o)
             if o.side is BUY:
                 heappush(self.buy_stops, (o.stop_price, o.seq, o))
             else:
@@ -243,7 +258,7 @@ class Book:
             o.remaining = 0
             self.stop_count -= 1
             if o.order_type is TRAILING_STOP:
-                del self.trailing[oid]
+                self.trail_count -= 1
             self._compact()
             return
         side = self.bids if o.side is BUY else self.asks
@@ -258,12 +273,25 @@ class Book:
             keys = side.keys
             del keys[bisect_left(keys, k)]
 
+    def _track(self, o: Order) -> None:
+        """Put a waiting trailing stop in its water-mark heap."""
+        self.trail_count += 1
+        if o.side is SELL:
+            heappush(self.trail_sells, (o.water, o.seq, o))
+        else:
+            heappush(self.trail_buys, (-(o.water or NO_WATER), o.seq, o))
+
     def _compact(self) -> None:
-        """Drop dead and stale stop-heap entries once they outnumber the live ones."""
+        """Drop dead and stale heap entries once they outnumber the live ones."""
         live = self.stop_count
         for heap, sign in ((self.buy_stops, 1), (self.sell_stops, -1)):
             if len(heap) > 2 * live + 16:
                 heap[:] = [e for e in heap if e[2].remaining and e[0] * sign == e[2].stop_price]
+                heapify(heap)
+        live = self.trail_count
+        for heap, sign in ((self.trail_sells, 1), (self.trail_buys, -1)):
+            if len(heap) > 2 * live + 16:
+                heap[:] = [e for e in heap if _tracked(e, sign)]
                 heapify(heap)
 
     def trail_stop(self, side: str, trail: int, trail_bps: int, water: int) -> int:
@@ -281,36 +309,50 @@ class Book:
     def _trail(self, ev: list[Event], ts: int) -> None:
         """Follow the mark: a sell's water mark rises with it, a buy's falls, and the stop
         follows at the trail (never back). A buy's limit cap, if any, follows its stop down
-        by the collar (it only gets lower, so the broker's hold still covers it)."""
+        by the collar (it only gets lower, so the broker's hold still covers it). Visits only
+        the stops whose water mark the new mark passes: sells by ascending water mark, then
+        buys by descending (no water mark yet first), ties by acceptance."""
         mark = self.mark
         if not mark:
             return
         moved = False
-        for o in self.trailing.values():
-            if o.side is SELL:
-                if mark <= o.water:
-                    continue
-                o.water = mark
-                s = self.trail_stop(o.side, o.trail, o.trail_bps, mark)
-                if s <= o.stop_price:
-                    continue
-                o.stop_price = s
-                heappush(self.sell_stops, (-s, o.seq, o))
-            else:
-                if o.water and mark >= o.water:
-                    continue
-                o.water = mark
-                s = self.trail_stop(o.side, o.trail, o.trail_bps, mark)
-                if s >= o.stop_price:
-                    continue
-                o.stop_price = s
-                if o.price:
-                    cfg = self.config
-                    cap = s * (BPS + cfg.collar_bps) // BPS
-                    cap -= cap % cfg.tick_size
-                    if cap < o.price:
-                        o.price = cap
-                heappush(self.buy_stops, (s, o.seq, o))
+        tick = self.config.tick_size
+        heap = self.trail_sells
+        while heap and heap[0][0] < mark:
+            w, seq, o = heappop(heap)
+            if not o.remaining or o.order_type is not TRAILING_STOP or o.water != w:
+                continue  # stale
+            o.water = mark
+            heappush(heap, (mark, seq, o))
+            s = mark - o.trail if o.trail else mark * (BPS - o.trail_bps) // BPS
+            s -= s % tick  # as trail_stop(SELL, ...), inline: the hot path of a rising market
+            if s < tick:
+                s = tick
+            if s <= o.stop_price:
+                continue
+            o.stop_price = s
+            heappush(self.sell_stops, (-s, seq, o))
+            moved = True
+            ev.append((STOP_MOVED, self.asset_id, o.order_id, o.user_id, s, o.price, mark, ts))
+        heap = self.trail_buys
+        key = -mark
+        while heap and heap[0][0] < key:
+            k, seq, o = heappop(heap)
+            if not o.remaining or o.order_type is not TRAILING_STOP or -(o.water or NO_WATER) != k:
+                continue  # stale
+            o.water = mark
+            heappush(heap, (key, seq, o))
+            s = self.trail_stop(BUY, o.trail, o.trail_bps, mark)
+            if s >= o.stop_price:
+                continue
+            o.stop_price = s
+            if o.price:
+                cfg = self.config
+                cap = s * (BPS + cfg.collar_bps) // BPS
+                cap -= cap % cfg.tick_size
+                if cap < o.price:
+                    o.price = cap
+            heappush(self.buy_stops, (s, seq, o))
             moved = True
             ev.append((STOP_MOVED, self.asset_id, o.order_id, o.user_id, s, o.price, mark, ts))
         if moved:
@@ -656,8 +698,12 @@ class Book:
         bs = self.buy_stops
         ss = self.sell_stops
         while self.stop_count:
-            if self.trailing:
-                self._trail(ev, ts)
+            if self.trail_count:
+                m = self.mark
+                sells = self.trail_sells
+                buys = self.trail_buys
+                if (sells and sells[0][0] < m) or (buys and buys[0][0] < -m):
+                    self._trail(ev, ts)
             mark = self.mark
             while bs and (not bs[0][2].remaining or bs[0][0] != bs[0][2].stop_price):
                 heappop(bs)
@@ -676,7 +722,7 @@ class Book:
             ev.append((TRIGGERED, self.asset_id, o.order_id, o.user_id, o.stop_price, mark, ts))
             t = o.order_type
             if t is TRAILING_STOP:
-                del self.trailing[o.order_id]
+                self.trail_count -= 1
                 o.order_type = LIMIT if o.price else MARKET
             else:
                 o.order_type = MARKET if t is STOP_LOSS else LIMIT

@@ -147,9 +147,9 @@ def load_engine(data: dict[str, Any]) -> Engine:
                 book.sell_stops.append((-o.stop_price, o.seq, o))
             book.stop_count += 1
             if o.order_type is TRAILING_STOP:
-                book.trailing[o.order_id] = o
-        heapify(book.buy_stops)
-        heapify(book.sell_stops)
+                book._track(o)
+        for heap in (book.buy_stops, book.sell_stops, book.trail_sells, book.trail_buys):
+            heapify(heap)
         for oid in b["day"]:
             book.day[oid] = orders[oid]
         engine.books[asset_id] = book

@@ -50,6 +50,7 @@ class MOrder:
 
 
 STOPS = ("STOP_LOSS", "STOP_LIMIT", "TRAILING_STOP")
+NO_WATER = 1 << 62
 
 
 def trail_ok(amount: int, bps: int, tick: int) -> bool:
@@ -506,6 +507,8 @@ class Model:
         self._end(o, reason, ev, ts)
 
     def _trail(self, a: str, ev: list[Event], ts: int) -> None:
+        """Sells whose high-water mark the mark passes, by (water, arrival); then buys whose
+        low-water mark it passes (none yet first), by (descending water, arrival)."""
         cfg = self.assets[a]
         mark = cfg["mark"]
         if not mark:
@@ -515,19 +518,21 @@ class Model:
             for o in self.live.values()
             if o.asset == a and o.waiting and o.type == "TRAILING_STOP"
         ]
-        for o in sorted(trailing, key=lambda o: o.seq):
+        sells = sorted(
+            (o for o in trailing if o.side == "SELL" and o.water < mark),
+            key=lambda o: (o.water, o.seq),
+        )
+        buys = sorted(
+            (o for o in trailing if o.side == "BUY" and (not o.water or o.water > mark)),
+            key=lambda o: (-(o.water or NO_WATER), o.seq),
+        )
+        for o in sells + buys:
+            o.water = mark
+            s = trail_stop(o.side, o.trail, o.bps, mark, cfg["tick"])
             if o.side == "SELL":
-                if mark <= o.water:
-                    continue
-                o.water = mark
-                s = trail_stop("SELL", o.trail, o.bps, mark, cfg["tick"])
                 if s <= o.stop:
                     continue
             else:
-                if o.water and mark >= o.water:
-                    continue
-                o.water = mark
-                s = trail_stop("BUY", o.trail, o.bps, mark, cfg["tick"])
                 if s >= o.stop:
                     continue
                 if o.price:
@@ -798,9 +803,14 @@ def check_book_structure(engine: Engine) -> None:
         stops += [e[2] for e in book.sell_stops if e[2].remaining and -e[0] == e[2].stop_price]
         assert len(stops) == book.stop_count
         assert len({id(o) for o in stops}) == len(stops)  # one live entry per stop
-        assert list(book.trailing.values()) == sorted(
-            (o for o in stops if o.order_type == "TRAILING_STOP"), key=lambda o: o.seq
-        )
+        trailing = [o for o in stops if o.order_type == "TRAILING_STOP"]
+        assert len(trailing) == book.trail_count
+        tracked = [e[2] for e in book.trail_sells if e[0] == e[2].water and e[2].remaining]
+        tracked += [
+            e[2] for e in book.trail_buys if e[0] == -(e[2].water or NO_WATER) and e[2].remaining
+        ]
+        tracked = [o for o in tracked if o.order_type == "TRAILING_STOP"]
+        assert sorted(map(id, tracked)) == sorted(map(id, trailing))  # one entry each
         indexed += len(stops)
         for oid, o in book.day.items():
             assert o.tif == "DAY"
