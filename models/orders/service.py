@@ -256,7 +256,7 @@ class OrderBook:
             order = await s.get(Order, ident) if ident else None
             if order is None or order.user_id != user_id:
                 raise DomainError.one(ErrorCode.NOT_FOUND, "No such order.", "id")
-            hold_account = None
+            # Lock order: the hold's account, then the order (as cancel and the settlement).
             if order.hold_id is not None:
                 hold_account = await self._ledger.hold_account(s, order.hold_id)
                 if hold_account is not None:
