@@ -670,6 +670,15 @@ class LedgerBatch:
         self._held[hold.account_id] -= freed
         return freed
 
+    def give_back(self, hold_id: uuid.UUID, amount: Decimal) -> Decimal:
+        """Give back up to ``amount`` of the hold, keeping it active (at least something stays
+        reserved: to end it, ``release``). Returns what was given back."""
+        hold = self._holds.get(hold_id)
+        if hold is None or hold.status is not HoldStatus.ACTIVE or amount <= 0:
+            return ZERO
+        keep = hold.amount - amount
+        return self.shrink(hold_id, keep) if keep > 0 else ZERO
+
     def release(self, hold_id: uuid.UUID) -> bool:
         """Give back what is left of the hold; False when it had already ended."""
         hold = self._holds.get(hold_id)

@@ -189,9 +189,24 @@ class Settlement:
         order_ids: set[uuid.UUID] = set()
         owners: set[tuple[uuid.UUID, str]] = set()
         lp_assets: set[str] = set()
+        # A replace the shard refused for an order it does not hold names no user: the
+        # request's row does (read without a lock: it never changes owner).
+        unnamed_replaces = {
+            i
+            for _, _, ev in fresh
+            if isinstance(ev, ReplaceRejectedEvent)
+            and ev.user_id is None
+            and (i := _uuid(ev.replace_id)) is not None
+        }
+        replace_owners: dict[uuid.UUID, uuid.UUID] = {}
+        if unnamed_replaces:
+            found = await s.execute(
+                select(OrderReplacement.id, OrderReplacement.user_id).where(
+                    OrderReplacement.id.in_(unnamed_replaces)
+                )
+            )
+            replace_owners = {r.id: r.user_id for r in found}
         for _, _, ev in fresh:
-            if isinstance(ev, ReplaceRejectedEvent) and not ev.remaining:
-                continue  # the order is not live: only its replacement row changes
             terms = batch.assets.get(ev.asset_id or "")
             pairs: tuple[tuple[str | None, str | None], ...]
             if isinstance(ev, FillEvent):
@@ -199,6 +214,9 @@ class Settlement:
                     (ev.maker_order_id, ev.maker_user_id),
                     (ev.taker_order_id, ev.taker_user_id),
                 )
+            elif isinstance(ev, ReplaceRejectedEvent) and ev.user_id is None:
+                owner = replace_owners.get(_uuid(ev.replace_id) or uuid.UUID(int=0))
+                pairs = ((ev.order_id, None if owner is None else str(owner)),)
             else:
                 pairs = ((ev.order_id, getattr(ev, "user_id", None)),)
             for raw_order, raw_user in pairs:
@@ -490,8 +508,14 @@ class Settlement:
             else:
                 row.status = ReplaceStatus.REJECTED
                 row.reason = str(ev.reason)[:32]
-        if order is None or terms is None or order.status in FINAL_STATUSES or not ev.remaining:
-            return  # an order no longer live released its hold when it ended
+        if order is None or terms is None or order.status in FINAL_STATUSES:
+            return  # an order that has ended released its hold then
+        if not ev.remaining:
+            # Open here but not live in the shard (its NEW_ORDER not there yet: a crash before
+            # the send, which the relay repairs): give back exactly what the request added.
+            if row is not None and row.hold_added > 0 and order.hold_id is not None:
+                batch.ledger.give_back(order.hold_id, row.hold_added)
+            return
         sc = terms.scales
         if order.hold_id is not None:
             remaining = from_fixed(ev.remaining, sc.qty_scale)

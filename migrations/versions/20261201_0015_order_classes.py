@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column('status', sa.String(length=16), nullable=False),
         sa.Column('reason', sa.String(length=32), nullable=True),
         sa.Column('kept_priority', sa.Boolean(), nullable=True),
+        sa.Column('hold_added', sa.Numeric(38, 18), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(

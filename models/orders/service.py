@@ -315,6 +315,7 @@ class OrderBook:
             trail_percent=plan.trail_percent,
             trail_amount=plan.trail_amount,
             status=ReplaceStatus.PENDING,
+            hold_added=max(more, ZERO),
             created_at=now,
         )
         s.add(replacement)

@@ -134,6 +134,8 @@ class OrderReplacement(Base):
     status: Mapped[str] = mapped_column(String(16), default=ReplaceStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(String(32))
     kept_priority: Mapped[bool | None] = mapped_column(Boolean)
+    # What the request added to the order's hold (0 when the hold already covered it).
+    hold_added: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     settled_at: Mapped[datetime | None]
 

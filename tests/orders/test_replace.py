@@ -10,12 +10,15 @@ event on ``orderUpdates``.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
-from models.orders import OrderReplacement
+from bourse.keys import events_key, shard_for
+from matching.wire import EVENT_FIELD, dumps
+from models.orders import Order, OrderReplacement, ReplaceOrderRequest
 from models.services import Services
 from tests.orders.conftest import symbol
 from tests.orders.helpers import (
@@ -32,6 +35,7 @@ from tests.orders.helpers import (
     updates_until,
     wait_order,
 )
+from tests.support.polling import eventually
 from tests.support.server import Api
 from tests.support.stack import Stack
 
@@ -268,4 +272,44 @@ async def test_a_replace_racing_a_fill_either_happens_or_changes_nothing(
             assert after is not None
             assert after["quantity"] == done["quantity"]
     assert outcomes  # which ones happened depends on timing; each is checked above
+    await ledger_clean(stack_services)
+
+
+async def test_a_replace_the_shard_cannot_place_gives_back_exactly_what_it_reserved(
+    stack: Stack, stack_services: Services
+) -> None:
+    """The rare crash path: the order is open in PostgreSQL but its NEW_ORDER has not reached
+    the shard yet (the relay resends it later), so the shard answers REPLACE_REJECTED with
+    nothing live. The request's extra reservation is given back to the cent, the order's own
+    hold stays, and the answer is NOT_CANCELLABLE."""
+    sym = symbol("RX")
+    await list_asset(stack_services, sym, "100.00")
+    async with stack.client() as api:
+        buyer, _ = await trader(api, "1000")
+        bid = await rest(api, buyer, sym, "BUY", "2", "100.00")
+        assert (await cash(api, buyer))["held"] == D(200)
+        # The replace's transaction as the API runs it (hold grown, request recorded, REPLACE
+        # in the outbox), with the send lost; then the shard's answer for an unknown order.
+        orders = stack_services.orders
+        async with stack_services.sessionmaker() as s, s.begin():
+            order = await s.get(Order, uuid.UUID(bid["id"]), with_for_update=True)
+            assert order is not None
+            _, replacement = await orders._replace_in(s, order, ReplaceOrderRequest(quantity="5"))
+        assert (await cash(api, buyer))["held"] == D(500)
+        event = {
+            "event": "REPLACE_REJECTED", "input_id": "0-1", "idx": 0, "asset_id": sym,
+            "order_id": bid["id"], "user_id": None, "replace_id": str(replacement.id),
+            "reason": "UNKNOWN_ORDER", "remaining": 0, "price": None, "ts": 1,
+        }  # fmt: skip
+        stream = events_key(stack.prefix, shard_for(sym, stack.shards))
+        await stack_services.redis.xadd(stream, {EVENT_FIELD: dumps(event)})
+        await eventually(
+            lambda: cash(api, buyer), lambda c: c["held"] == D(200), what="the 300 given back"
+        )
+        with_error = await replace(api, buyer, bid["id"], quantity="2")
+        assert with_error["errors"] == []  # nothing pending any more: a new replace works
+    async with stack_services.sessionmaker() as s:
+        row = await s.get(OrderReplacement, replacement.id)
+        assert row is not None
+        assert (row.status, row.reason) == ("REJECTED", "UNKNOWN_ORDER")
     await ledger_clean(stack_services)
