@@ -868,8 +868,9 @@ def test_quantity_is_conserved_and_fok_is_all_or_nothing(cmds: list[dict[str, An
                 ended[ev[2]] += ev[5]
             elif ev[0] == "EXPIRED":
                 ended[ev[2]] += ev[4]
-            elif ev[0] == "REPLACED":  # a new total quantity: what was cancelled is not
+            elif ev[0] == "REPLACED":  # a new total quantity (and time in force)
                 ordered[ev[2]] = ev[5]
+                tif[ev[2]] = ev[9]
                 ended[ev[2]] = 0
     for oid, qty in ordered.items():
         live = engine.orders.get(oid)
