@@ -66,6 +66,11 @@ def compile_direct(engine: Engine, commands: list[dict[str, Any]]) -> list[Call]
             )
         elif kind == "CANCEL":
             out.append((engine.cancel, (c["order_id"], c["asset_id"], c["ts"])))
+        elif kind == "REPLACE":
+            args = (c["order_id"], c["asset_id"], c["replace_id"], c["quantity"])
+            terms = (c["price"] or 0, c["stop_price"] or 0, sys.intern(c["tif"]), c["ts"])
+            trail = (c["trail_amount"] or 0, c["trail_bps"] or 0)
+            out.append((engine.replace, args + terms + trail))
         else:
             out.append((engine.apply, (c,)))
     return out

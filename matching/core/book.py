@@ -316,45 +316,57 @@ class Book:
         if not mark:
             return
         moved = False
-        tick = self.config.tick_size
+        cfg = self.config
+        tick = cfg.tick_size
+        asset = self.asset_id
+        append = ev.append
+        push = heappush
+        pop = heappop
         heap = self.trail_sells
-        while heap and heap[0][0] < mark:
-            w, seq, o = heappop(heap)
-            if not o.remaining or o.order_type is not TRAILING_STOP or o.water != w:
-                continue  # stale
-            o.water = mark
-            heappush(heap, (mark, seq, o))
-            s = mark - o.trail if o.trail else mark * (BPS - o.trail_bps) // BPS
-            s -= s % tick  # as trail_stop(SELL, ...), inline: the hot path of a rising market
-            if s < tick:
-                s = tick
-            if s <= o.stop_price:
-                continue
-            o.stop_price = s
-            heappush(self.sell_stops, (-s, seq, o))
-            moved = True
-            ev.append((STOP_MOVED, self.asset_id, o.order_id, o.user_id, s, o.price, mark, ts))
+        if heap and heap[0][0] < mark:
+            stops = self.sell_stops
+            while heap and heap[0][0] < mark:
+                w, seq, o = pop(heap)
+                if not o.remaining or o.order_type is not TRAILING_STOP or o.water != w:
+                    continue  # stale
+                o.water = mark
+                push(heap, (mark, seq, o))
+                # As trail_stop(SELL, ...), inline: the hot path of a rising market.
+                s = mark - o.trail if o.trail else mark * (BPS - o.trail_bps) // BPS
+                s -= s % tick
+                if s < tick:
+                    s = tick
+                if s <= o.stop_price:
+                    continue
+                o.stop_price = s
+                push(stops, (-s, seq, o))
+                moved = True
+                append((STOP_MOVED, asset, o.order_id, o.user_id, s, o.price, mark, ts))
         heap = self.trail_buys
         key = -mark
-        while heap and heap[0][0] < key:
-            k, seq, o = heappop(heap)
-            if not o.remaining or o.order_type is not TRAILING_STOP or -(o.water or NO_WATER) != k:
-                continue  # stale
-            o.water = mark
-            heappush(heap, (key, seq, o))
-            s = self.trail_stop(BUY, o.trail, o.trail_bps, mark)
-            if s >= o.stop_price:
-                continue
-            o.stop_price = s
-            if o.price:
-                cfg = self.config
-                cap = s * (BPS + cfg.collar_bps) // BPS
-                cap -= cap % cfg.tick_size
-                if cap < o.price:
-                    o.price = cap
-            heappush(self.buy_stops, (s, seq, o))
-            moved = True
-            ev.append((STOP_MOVED, self.asset_id, o.order_id, o.user_id, s, o.price, mark, ts))
+        if heap and heap[0][0] < key:
+            stops = self.buy_stops
+            while heap and heap[0][0] < key:
+                k, seq, o = pop(heap)
+                if not o.remaining or o.order_type is not TRAILING_STOP:
+                    continue  # stale
+                if -(o.water or NO_WATER) != k:
+                    continue
+                o.water = mark
+                push(heap, (key, seq, o))
+                s = mark + o.trail if o.trail else -(-mark * (BPS + o.trail_bps) // BPS)
+                s += -s % tick
+                if s >= o.stop_price:
+                    continue
+                o.stop_price = s
+                if o.price:
+                    cap = s * (BPS + cfg.collar_bps) // BPS
+                    cap -= cap % tick
+                    if cap < o.price:
+                        o.price = cap
+                push(stops, (s, seq, o))
+                moved = True
+                append((STOP_MOVED, asset, o.order_id, o.user_id, s, o.price, mark, ts))
         if moved:
             self._compact()
 
@@ -705,9 +717,17 @@ class Book:
                 if (sells and sells[0][0] < m) or (buys and buys[0][0] < -m):
                     self._trail(ev, ts)
             mark = self.mark
-            while bs and (not bs[0][2].remaining or bs[0][0] != bs[0][2].stop_price):
+            while bs:  # drop dead and stale entries from the tops
+                top = bs[0]
+                o = top[2]
+                if o.remaining and top[0] == o.stop_price:
+                    break
                 heappop(bs)
-            while ss and (not ss[0][2].remaining or -ss[0][0] != ss[0][2].stop_price):
+            while ss:
+                top = ss[0]
+                o = top[2]
+                if o.remaining and -top[0] == o.stop_price:
+                    break
                 heappop(ss)
             buy_hit = bool(bs) and bs[0][0] <= mark
             sell_hit = bool(ss) and -ss[0][0] >= mark
