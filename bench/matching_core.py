@@ -1,6 +1,7 @@
 """Matching core benchmark: orders per second per shard, and per-command latency.
 
     .venv/bin/python bench/matching_core.py [--commands 500000] [--runs 3] [--assets 4]
+        [--new-types]   # replaces and trailing stops in the mix too
 
 Workload (``matching.loadgen.OrderFlow``): about 60% passive limit adds, 25% cancels of live
 orders, 15% marketable orders (limit orders through the touch and market orders, each taking
@@ -57,11 +58,19 @@ def compile_direct(engine: Engine, commands: list[dict[str, Any]]) -> list[Call]
                         c["stop_price"] or 0,
                         c["ts"],
                         c["notional"] or 0,
+                        c.get("stp"),
+                        c.get("trail_amount") or 0,
+                        c.get("trail_bps") or 0,
                     ),
                 )
             )
         elif kind == "CANCEL":
             out.append((engine.cancel, (c["order_id"], c["asset_id"], c["ts"])))
+        elif kind == "REPLACE":
+            args = (c["order_id"], c["asset_id"], c["replace_id"], c["quantity"])
+            terms = (c["price"] or 0, c["stop_price"] or 0, sys.intern(c["tif"]), c["ts"])
+            trail = (c["trail_amount"] or 0, c["trail_bps"] or 0)
+            out.append((engine.replace, args + terms + trail))
         else:
             out.append((engine.apply, (c,)))
     return out
@@ -80,6 +89,8 @@ def classify(warmup: list[dict[str, Any]], commands: list[dict[str, Any]]) -> li
             kinds.append("cancel")
         elif c["cmd"] != "NEW_ORDER":
             kinds.append(c["cmd"].lower())
+        elif c["order_type"] == "TRAILING_STOP":
+            kinds.append("trailing stop")
         elif len(events) == 1 and events[0][0] == "ACCEPTED":
             kinds.append("passive add")
         else:
@@ -98,10 +109,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--assets", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--new-types",
+        action="store_true",
+        help="add replaces and trailing stops to the mix (matching.loadgen new_types)",
+    )
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    flow = OrderFlow(seed=args.seed, assets=args.assets, users=500)
+    flow = OrderFlow(seed=args.seed, assets=args.assets, users=500, new_types=args.new_types)
     warmup = flow.setup(depth=250) + flow.commands(50_000)
     commands = flow.commands(args.commands)
     raw = [encode_command(c) for c in commands]

@@ -5,7 +5,10 @@ seed always gives the same flow. It keeps a scratch engine alongside to aim canc
 that are still live and to price passive orders just behind the touch. The default mix is the
 benchmark's: about 60% passive limit adds, 25% cancels, 15% marketable orders (limit orders
 through the touch and market orders); ``extras=True`` adds a sprinkle of stop orders,
-reference prices, FOK / IOC / DAY orders and DAY expiries for coverage.
+reference prices, FOK / IOC / DAY orders and DAY expiries for coverage; ``new_types=True``
+(also on with ``extras``) adds replaces of live orders (half keeping priority: quantity down,
+half losing it: a new price) and trailing stops (by amount or percentage), about 6% of the flow,
+in place of passive adds.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class OrderFlow:
         users: int = 500,
         *,
         extras: bool = False,
+        new_types: bool = False,
         price_scale: int = 2,
         qty_scale: int = 4,
         start_ts: int = 1_700_000_000_000_000_000,
@@ -35,6 +39,7 @@ class OrderFlow:
         self.asset_ids = [f"SYM{i}" for i in range(assets)]
         self.users = [self._uuid() for _ in range(users)]
         self.extras = extras
+        self.new_types = new_types or extras
         self.price_scale = price_scale
         self.qty_scale = qty_scale
         self.tick = 1
@@ -101,6 +106,8 @@ class OrderFlow:
         r = rng.random()
         if self.extras and r < 0.08:
             cmd = self._extra(a)
+        elif self.new_types and 0.08 <= r < 0.14:  # in place of some passive adds
+            cmd = self._new_type(a) or self._passive(a)
         elif r < 0.60:
             cmd = self._passive(a)
         elif r < 0.85:
@@ -194,6 +201,46 @@ class OrderFlow:
         price = ask + through if side == "BUY" else max(self.tick, bid - through)
         tif = "IOC" if rng.random() < 0.3 else "GTC"
         return self._order(a, side, "LIMIT", tif, self._qty(big=True), price=price)
+
+    def _new_type(self, a: str) -> Command | None:
+        rng = self.rng
+        if rng.random() < 0.35:
+            side = "BUY" if rng.random() < 0.5 else "SELL"
+            cmd = self._order(a, side, "TRAILING_STOP", "GTC", self._qty())
+            if rng.random() < 0.5:
+                cmd["trail_amount"] = rng.randint(5, 50) * self.tick
+            else:
+                cmd["trail_bps"] = rng.randint(20, 200)
+            if not self.scratch.books[a].mark:
+                cmd["stop_price"] = self.mid[a]
+            return cmd
+        ids = self.passive[a]
+        live = self.scratch.orders
+        for _ in range(4):
+            if not ids:
+                return None
+            o = live.get(ids[rng.randrange(len(ids))])
+            if o is None or o.order_type != "LIMIT":
+                continue
+            quantity, price = o.quantity, o.price
+            if rng.random() < 0.5 and o.remaining > 1:
+                quantity = o.filled + o.remaining // 2  # down: keeps its place
+            else:
+                price = max(self.tick, price + rng.choice((-1, 1)) * self.tick)
+            return {
+                "cmd": "REPLACE",
+                "order_id": o.order_id,
+                "asset_id": a,
+                "replace_id": self._uuid(),
+                "quantity": quantity,
+                "price": price,
+                "stop_price": None,
+                "tif": o.tif,
+                "trail_amount": None,
+                "trail_bps": None,
+                "ts": self._next_ts(),
+            }
+        return None
 
     def _extra(self, a: str) -> Command:
         rng = self.rng

@@ -35,6 +35,10 @@ from .core.constants import (
     NEW_ORDER,
     REFERENCE_PRICE,
     REJECTED,
+    REPLACE,
+    REPLACE_REJECTED,
+    REPLACED,
+    STOP_MOVED,
     TRIGGERED,
 )
 from .core.events import EVENT_FIELDS, OPTIONAL_ZERO_FIELDS, Event
@@ -57,7 +61,7 @@ class NewOrderCommand(TypedDict):
     user_id: str
     asset_id: str
     side: str  # BUY | SELL
-    order_type: str  # MARKET | LIMIT | STOP_LOSS | STOP_LIMIT
+    order_type: str  # MARKET | LIMIT | STOP_LOSS | STOP_LIMIT | TRAILING_STOP
     tif: str  # GTC | DAY | IOC | FOK
     quantity: int | None  # quantity units (10**-qty_scale); null with notional
     notional: int | None  # price units (10**-price_scale); MARKET BUY only
@@ -65,7 +69,23 @@ class NewOrderCommand(TypedDict):
     stop_price: int | None  # trigger, price units (STOP_LOSS, STOP_LIMIT)
     ts: int  # Unix epoch nanoseconds, copied into the events
     stp: NotRequired[str | None]  # CANCEL_NEWEST | CANCEL_OLDEST | CANCEL_BOTH
+    trail_amount: NotRequired[int | None]  # TRAILING_STOP: price units
+    trail_bps: NotRequired[int | None]  # TRAILING_STOP: hundredths of a percent
     extended_hours: NotRequired[bool]  # a DAY order lives until the end of after-hours
+
+
+class ReplaceCommand(TypedDict):
+    cmd: Literal["REPLACE"]
+    order_id: str
+    asset_id: str
+    replace_id: str  # unique per replace: a repeat is ignored
+    quantity: int  # the new total quantity (filled included)
+    price: int | None
+    stop_price: int | None
+    tif: str  # GTC | DAY
+    trail_amount: int | None
+    trail_bps: int | None
+    ts: int
 
 
 class CancelCommand(TypedDict):
@@ -102,7 +122,12 @@ class AddAssetCommand(TypedDict):
 
 
 Command = (
-    NewOrderCommand | CancelCommand | ExpireDayCommand | ReferencePriceCommand | AddAssetCommand
+    NewOrderCommand
+    | CancelCommand
+    | ExpireDayCommand
+    | ReferencePriceCommand
+    | AddAssetCommand
+    | ReplaceCommand
 )
 
 
@@ -120,6 +145,8 @@ def new_order(
     price: int | None = None,
     stop_price: int | None = None,
     stp: str | None = None,
+    trail_amount: int | None = None,
+    trail_bps: int | None = None,
     extended_hours: bool = False,
 ) -> NewOrderCommand:
     cmd: NewOrderCommand = {
@@ -138,9 +165,41 @@ def new_order(
     }
     if stp is not None:
         cmd["stp"] = stp
+    if trail_amount is not None:
+        cmd["trail_amount"] = trail_amount
+    if trail_bps is not None:
+        cmd["trail_bps"] = trail_bps
     if extended_hours:  # absent otherwise: regular orders keep their canonical text
         cmd["extended_hours"] = True
     return cmd
+
+
+def replace(
+    order_id: str,
+    asset_id: str,
+    replace_id: str,
+    *,
+    quantity: int,
+    tif: str,
+    ts: int,
+    price: int | None = None,
+    stop_price: int | None = None,
+    trail_amount: int | None = None,
+    trail_bps: int | None = None,
+) -> ReplaceCommand:
+    return {
+        "cmd": "REPLACE",
+        "order_id": order_id,
+        "asset_id": asset_id,
+        "replace_id": replace_id,
+        "quantity": quantity,
+        "price": price,
+        "stop_price": stop_price,
+        "tif": tif,
+        "trail_amount": trail_amount,
+        "trail_bps": trail_bps,
+        "ts": ts,
+    }
 
 
 def cancel(order_id: str, asset_id: str, *, ts: int) -> CancelCommand:
@@ -188,6 +247,7 @@ _ASSET_REQUIRED: Final = {
     EXPIRE_DAY: ("asset_id",),
     REFERENCE_PRICE: ("asset_id",),
     ADD_ASSET: ("asset_id",),
+    REPLACE: ("order_id", "asset_id", "replace_id"),
 }
 
 
@@ -414,6 +474,50 @@ class CancelRejectedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplacedEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str
+    user_id: str
+    replace_id: str
+    quantity: int  # the new total
+    remaining: int
+    price: int | None  # the engine's limit price
+    stop_price: int | None
+    tif: str
+    kept_priority: bool
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceRejectedEvent:
+    input_id: str
+    idx: int
+    asset_id: str | None
+    order_id: str | None
+    user_id: str | None  # None when the order is not live
+    replace_id: str | None
+    reason: str
+    remaining: int  # the live order's, 0 when it is not live
+    price: int | None  # the live order's engine price, None when none
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopMovedEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str
+    user_id: str
+    stop_price: int
+    price: int | None  # a trailing buy's limit cap, as it follows the stop down
+    water: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class AssetConfiguredEvent:
     input_id: str
     idx: int
@@ -449,6 +553,9 @@ WireEvent = (
     | RejectedEvent
     | CancelRejectedEvent
     | AssetConfiguredEvent
+    | ReplacedEvent
+    | ReplaceRejectedEvent
+    | StopMovedEvent
     | OtherEvent
 )
 OrderEndEvent = CancelledEvent | ExpiredEvent | RejectedEvent  # the order ends (not filled)
@@ -462,6 +569,9 @@ _RECORDS: Final[dict[str, Any]] = {
     REJECTED: RejectedEvent,
     CANCEL_REJECTED: CancelRejectedEvent,
     ASSET_CONFIGURED: AssetConfiguredEvent,
+    REPLACED: ReplacedEvent,
+    REPLACE_REJECTED: ReplaceRejectedEvent,
+    STOP_MOVED: StopMovedEvent,
 }
 _RECORD_FIELDS: Final = {
     name: tuple(f.name for f in dataclass_fields(cls)) for name, cls in _RECORDS.items()

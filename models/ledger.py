@@ -423,6 +423,53 @@ class Ledger:
         )
         return True
 
+    async def grow_hold(self, s: AsyncSession, hold_id: uuid.UUID, amount: Decimal) -> bool:
+        """Reserve ``amount`` more on an active hold, by the same rule as ``place_hold`` (the
+        account's ``held`` grows only while ``balance - held`` covers it, so concurrent
+        reservations never over-reserve); False, nothing changed, when it does not (or the
+        hold has ended). Call after ``lock()`` on the account."""
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("hold amounts are positive")
+        account_id = (
+            await s.execute(
+                select(Hold.account_id)
+                .where(Hold.id == hold_id, Hold.status == HoldStatus.ACTIVE)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if account_id is None:
+            return False
+        reserved = (
+            await s.execute(
+                update(LedgerAccount)
+                .where(
+                    LedgerAccount.id == account_id,
+                    LedgerAccount.balance - LedgerAccount.held >= amount,
+                )
+                .values(held=LedgerAccount.held + amount)
+                .returning(LedgerAccount.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalar_one_or_none()
+        if reserved is None:
+            return False
+        await s.execute(
+            update(Hold)
+            .where(Hold.id == hold_id)
+            .values(amount=Hold.amount + amount)
+            .execution_options(synchronize_session=False)
+        )
+        return True
+
+    async def hold_amount(self, s: AsyncSession, hold_id: uuid.UUID) -> Decimal | None:
+        """What an active hold still reserves (None once it has ended)."""
+        found = (
+            await s.execute(
+                select(Hold.amount).where(Hold.id == hold_id, Hold.status == HoldStatus.ACTIVE)
+            )
+        ).scalar_one_or_none()
+        return None if found is None else Decimal(found)
+
     async def hold_account(self, s: AsyncSession, hold_id: uuid.UUID) -> uuid.UUID | None:
         return (
             await s.execute(select(Hold.account_id).where(Hold.id == hold_id))
@@ -607,6 +654,30 @@ class LedgerBatch:
         hold.changed = True
         self._held[hold.account_id] -= used
         return used
+
+    def shrink(self, hold_id: uuid.UUID, amount: Decimal) -> Decimal:
+        """Let the hold reserve only ``amount`` (> 0) from now on, giving back the rest; never
+        grows it (a larger reservation needs the balance check of ``Ledger.grow_hold``).
+        Returns what was given back."""
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("hold amounts are positive")
+        hold = self._holds.get(hold_id)
+        if hold is None or hold.status is not HoldStatus.ACTIVE or amount >= hold.amount:
+            return ZERO
+        freed = hold.amount - amount
+        hold.amount = amount
+        hold.changed = True
+        self._held[hold.account_id] -= freed
+        return freed
+
+    def give_back(self, hold_id: uuid.UUID, amount: Decimal) -> Decimal:
+        """Give back up to ``amount`` of the hold, keeping it active (at least something stays
+        reserved: to end it, ``release``). Returns what was given back."""
+        hold = self._holds.get(hold_id)
+        if hold is None or hold.status is not HoldStatus.ACTIVE or amount <= 0:
+            return ZERO
+        keep = hold.amount - amount
+        return self.shrink(hold_id, keep) if keep > 0 else ZERO
 
     def release(self, hold_id: uuid.UUID) -> bool:
         """Give back what is left of the hold; False when it had already ended."""

@@ -7,7 +7,11 @@ Layout (all integers, no floats):
   for bids and the negated price for asks, so "best" is always ``keys[-1]`` and "crosses a
   limit" is always ``key >= limit_key``. A level exists only while it holds an order.
 * Stop orders wait in two heaps (buy stops by ascending stop price, sell stops by descending),
-  ties broken by acceptance sequence. Cancelled stops are removed lazily.
+  ties broken by acceptance sequence. Cancelled stops are removed lazily; an entry is live
+  while its order is and its key is the order's current stop (a trailing stop that moves gets
+  a new entry, and the old one goes stale). Waiting trailing stops are also in two water-mark
+  heaps (sells by ascending high-water mark, buys by descending low-water mark, ties by
+  acceptance), so a new mark visits only the stops it moves (``_trail``), in that order.
 * ``day`` holds the live DAY orders (resting or waiting stops) in acceptance order, so
   EXPIRE_DAY expires them in a deterministic order. ``ext_day`` names those of them flagged
   ``extended_hours``: an EXPIRE_DAY for the REGULAR session leaves them (they live until the
@@ -45,12 +49,25 @@ from .constants import (
     NO_LIQUIDITY,
     NOTIONAL_TOO_SMALL,
     SELF_TRADE,
+    SELL,
     STOP_LOSS,
+    STOP_MOVED,
+    TRAILING_STOP,
     TRIGGERED,
     USER,
 )
 from .events import Event
 from .order import Level, Order
+
+NO_WATER = 1 << 62  # a buy's low-water mark before it has seen a mark: above any price
+
+
+def _tracked(entry: tuple[int, int, Order], sign: int) -> bool:
+    """A water-mark heap entry that is its order's current one."""
+    o = entry[2]
+    if not o.remaining or o.order_type is not TRAILING_STOP:
+        return False
+    return entry[0] == (o.water if sign == 1 else -(o.water or NO_WATER))
 
 
 class BookSide:
@@ -109,6 +126,9 @@ class Book:
         "sell_stops",
         "stop_count",
         "trade_seq",
+        "trail_buys",
+        "trail_count",
+        "trail_sells",
     )
 
     def __init__(self, asset_id: str, config: AssetConfig, orders: dict[str, Order]) -> None:
@@ -126,6 +146,9 @@ class Book:
         self.ref_price = 0  # last REFERENCE_PRICE, 0 = none yet
         self.mark = 0  # the latest of the two: what stops trigger on
         self.trade_seq = 0  # fill ids are f"{asset_id}:{trade_seq}"
+        self.trail_sells: list[tuple[int, int, Order]] = []  # (water, seq, order)
+        self.trail_buys: list[tuple[int, int, Order]] = []  # (-(water or NO_WATER), seq, order)
+        self.trail_count = 0  # live waiting trailing stops
 
     # ------------------------------------------------------------------ entry points
 
@@ -161,6 +184,8 @@ class Book:
             self.orders[o.order_id] = o
             if o.tif is DAY:
                 self.day[o.order_id] = o
+            if otype is TRAILING_STOP:
+                self._track(o)
             if o.side is BUY:
                 heappush(self.buy_stops, (o.stop_price, o.seq, o))
             else:
@@ -180,6 +205,13 @@ class Book:
             (CANCELLED, self.asset_id, o.order_id, o.user_id, USER, o.remaining, o.filled, ts)
         )
         self._remove(o)
+
+    def reduce(self, o: Order, remaining: int) -> None:
+        """A live order's remaining quantity goes down in place: it keeps its time priority."""
+        if o.order_type is LIMIT:
+            side = self.bids if o.side is BUY else self.asks
+            side.levels[o.price * side.sign].volume -= o.remaining - remaining
+        o.remaining = remaining
 
     def expire_day(self, ev: list[Event], ts: int, regular_only: bool = False) -> None:
         """Expire every DAY order (resting or waiting stop), oldest first; ``regular_only``:
@@ -237,11 +269,9 @@ class Book:
             # Waiting stop: drop it lazily from its heap, compacting when mostly dead.
             o.remaining = 0
             self.stop_count -= 1
-            live = self.stop_count
-            for heap in (self.buy_stops, self.sell_stops):
-                if len(heap) > 2 * live + 16:
-                    heap[:] = [e for e in heap if e[2].remaining]
-                    heapify(heap)
+            if o.order_type is TRAILING_STOP:
+                self.trail_count -= 1
+            self._compact()
             return
         side = self.bids if o.side is BUY else self.asks
         k = o.price * side.sign
@@ -254,6 +284,103 @@ class Book:
             del side.levels[k]
             keys = side.keys
             del keys[bisect_left(keys, k)]
+
+    def _track(self, o: Order) -> None:
+        """Put a waiting trailing stop in its water-mark heap."""
+        self.trail_count += 1
+        if o.side is SELL:
+            heappush(self.trail_sells, (o.water, o.seq, o))
+        else:
+            heappush(self.trail_buys, (-(o.water or NO_WATER), o.seq, o))
+
+    def _compact(self) -> None:
+        """Drop dead and stale heap entries once they outnumber the live ones."""
+        live = self.stop_count
+        for heap, sign in ((self.buy_stops, 1), (self.sell_stops, -1)):
+            if len(heap) > 2 * live + 16:
+                heap[:] = [e for e in heap if e[2].remaining and e[0] * sign == e[2].stop_price]
+                heapify(heap)
+        live = self.trail_count
+        for heap, sign in ((self.trail_sells, 1), (self.trail_buys, -1)):
+            if len(heap) > 2 * live + 16:
+                heap[:] = [e for e in heap if _tracked(e, sign)]
+                heapify(heap)
+
+    def trail_stop(self, side: str, trail: int, trail_bps: int, water: int) -> int:
+        """The stop of a trailing order (``trail`` price units, else ``trail_bps``) at water
+        mark ``water``, on the tick grid (a sell's rounds down, a buy's up: never closer to the
+        market than the trail)."""
+        tick = self.config.tick_size
+        if side is SELL:
+            s = water - trail if trail else water * (BPS - trail_bps) // BPS
+            s -= s % tick
+            return s if s > tick else tick
+        s = water + trail if trail else -(-water * (BPS + trail_bps) // BPS)
+        return s + -s % tick
+
+    def _trail(self, ev: list[Event], ts: int) -> None:
+        """Follow the mark: a sell's water mark rises with it, a buy's falls, and the stop
+        follows at the trail (never back). A buy's limit cap, if any, follows its stop down
+        by the collar (it only gets lower, so the broker's hold still covers it). Visits only
+        the stops whose water mark the new mark passes: sells by ascending water mark, then
+        buys by descending (no water mark yet first), ties by acceptance."""
+        mark = self.mark
+        if not mark:
+            return
+        moved = False
+        cfg = self.config
+        tick = cfg.tick_size
+        asset = self.asset_id
+        append = ev.append
+        push = heappush
+        pop = heappop
+        heap = self.trail_sells
+        if heap and heap[0][0] < mark:
+            stops = self.sell_stops
+            while heap and heap[0][0] < mark:
+                w, seq, o = pop(heap)
+                if not o.remaining or o.order_type is not TRAILING_STOP or o.water != w:
+                    continue  # stale
+                o.water = mark
+                push(heap, (mark, seq, o))
+                # As trail_stop(SELL, ...), inline: the hot path of a rising market.
+                s = mark - o.trail if o.trail else mark * (BPS - o.trail_bps) // BPS
+                s -= s % tick
+                if s < tick:
+                    s = tick
+                if s <= o.stop_price:
+                    continue
+                o.stop_price = s
+                push(stops, (-s, seq, o))
+                moved = True
+                append((STOP_MOVED, asset, o.order_id, o.user_id, s, o.price, mark, ts))
+        heap = self.trail_buys
+        key = -mark
+        if heap and heap[0][0] < key:
+            stops = self.buy_stops
+            while heap and heap[0][0] < key:
+                k, seq, o = pop(heap)
+                if not o.remaining or o.order_type is not TRAILING_STOP:
+                    continue  # stale
+                if -(o.water or NO_WATER) != k:
+                    continue
+                o.water = mark
+                push(heap, (key, seq, o))
+                s = mark + o.trail if o.trail else -(-mark * (BPS + o.trail_bps) // BPS)
+                s += -s % tick
+                if s >= o.stop_price:
+                    continue
+                o.stop_price = s
+                if o.price:
+                    cap = s * (BPS + cfg.collar_bps) // BPS
+                    cap -= cap % tick
+                    if cap < o.price:
+                        o.price = cap
+                push(stops, (s, seq, o))
+                moved = True
+                append((STOP_MOVED, asset, o.order_id, o.user_id, s, o.price, mark, ts))
+        if moved:
+            self._compact()
 
     def _rest(self, o: Order) -> None:
         side = self.bids if o.side is BUY else self.asks
@@ -595,10 +722,24 @@ class Book:
         bs = self.buy_stops
         ss = self.sell_stops
         while self.stop_count:
+            if self.trail_count:
+                m = self.mark
+                sells = self.trail_sells
+                buys = self.trail_buys
+                if (sells and sells[0][0] < m) or (buys and buys[0][0] < -m):
+                    self._trail(ev, ts)
             mark = self.mark
-            while bs and not bs[0][2].remaining:
+            while bs:  # drop dead and stale entries from the tops
+                top = bs[0]
+                o = top[2]
+                if o.remaining and top[0] == o.stop_price:
+                    break
                 heappop(bs)
-            while ss and not ss[0][2].remaining:
+            while ss:
+                top = ss[0]
+                o = top[2]
+                if o.remaining and -top[0] == o.stop_price:
+                    break
                 heappop(ss)
             buy_hit = bool(bs) and bs[0][0] <= mark
             sell_hit = bool(ss) and -ss[0][0] >= mark
@@ -611,5 +752,10 @@ class Book:
             self.stop_count -= 1
             del self.orders[o.order_id]
             ev.append((TRIGGERED, self.asset_id, o.order_id, o.user_id, o.stop_price, mark, ts))
-            o.order_type = MARKET if o.order_type is STOP_LOSS else LIMIT
+            t = o.order_type
+            if t is TRAILING_STOP:
+                self.trail_count -= 1
+                o.order_type = LIMIT if o.price else MARKET
+            else:
+                o.order_type = MARKET if t is STOP_LOSS else LIMIT
             self._take(o, ev, ts)

@@ -18,8 +18,11 @@ MARKET: Final = "MARKET"
 LIMIT: Final = "LIMIT"
 STOP_LOSS: Final = "STOP_LOSS"
 STOP_LIMIT: Final = "STOP_LIMIT"
-ORDER_TYPES: Final = frozenset({MARKET, LIMIT, STOP_LOSS, STOP_LIMIT})
-STOP_TYPES: Final = frozenset({STOP_LOSS, STOP_LIMIT})
+# A stop that follows the market by ``trail_amount`` (price units) or ``trail_bps`` (1/100 %):
+# up behind the high-water mark for a sell, down behind the low-water mark for a buy.
+TRAILING_STOP: Final = "TRAILING_STOP"
+ORDER_TYPES: Final = frozenset({MARKET, LIMIT, STOP_LOSS, STOP_LIMIT, TRAILING_STOP})
+STOP_TYPES: Final = frozenset({STOP_LOSS, STOP_LIMIT, TRAILING_STOP})
 
 # Time in force
 GTC: Final = "GTC"
@@ -41,7 +44,8 @@ CANCEL: Final = "CANCEL"
 EXPIRE_DAY: Final = "EXPIRE_DAY"
 REFERENCE_PRICE: Final = "REFERENCE_PRICE"
 ADD_ASSET: Final = "ADD_ASSET"
-COMMANDS: Final = frozenset({NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET})
+REPLACE: Final = "REPLACE"
+COMMANDS: Final = frozenset({NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE})
 # EXPIRE_DAY's optional "session": REGULAR expires the DAY orders not flagged extended_hours
 # (the regular close); absent, every DAY order (the end of the trading day).
 REGULAR: Final = "REGULAR"
@@ -55,6 +59,9 @@ TRIGGERED: Final = "TRIGGERED"
 REJECTED: Final = "REJECTED"
 CANCEL_REJECTED: Final = "CANCEL_REJECTED"
 ASSET_CONFIGURED: Final = "ASSET_CONFIGURED"
+REPLACED: Final = "REPLACED"
+REPLACE_REJECTED: Final = "REPLACE_REJECTED"
+STOP_MOVED: Final = "STOP_MOVED"  # a trailing stop's stop (and a buy's limit cap) moved
 
 # CANCELLED reasons
 USER: Final = "USER"
@@ -77,6 +84,7 @@ INVALID_QUANTITY: Final = "INVALID_QUANTITY"
 INVALID_NOTIONAL: Final = "INVALID_NOTIONAL"
 INVALID_PRICE: Final = "INVALID_PRICE"
 INVALID_STOP_PRICE: Final = "INVALID_STOP_PRICE"
+INVALID_TRAIL: Final = "INVALID_TRAIL"
 INVALID_STP: Final = "INVALID_STP"
 INVALID_CONFIG: Final = "INVALID_CONFIG"
 SCALE_CHANGE_WITH_OPEN_ORDERS: Final = "SCALE_CHANGE_WITH_OPEN_ORDERS"

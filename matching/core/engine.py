@@ -16,6 +16,7 @@ from .constants import (
     ACCEPTED,
     ADD_ASSET,
     ASSET_CONFIGURED,
+    BPS,
     BUY,
     CANCEL,
     CANCEL_BOTH,
@@ -36,6 +37,7 @@ from .constants import (
     INVALID_STOP_PRICE,
     INVALID_STP,
     INVALID_TIF,
+    INVALID_TRAIL,
     IOC,
     LIMIT,
     MALFORMED,
@@ -44,10 +46,14 @@ from .constants import (
     REFERENCE_PRICE,
     REGULAR,
     REJECTED,
+    REPLACE,
+    REPLACE_REJECTED,
+    REPLACED,
     SCALE_CHANGE_WITH_OPEN_ORDERS,
     SELL,
     STOP_LIMIT,
     STOP_LOSS,
+    TRAILING_STOP,
     UNKNOWN_ASSET,
     UNKNOWN_COMMAND,
     UNKNOWN_ORDER,
@@ -57,7 +63,13 @@ from .order import Order
 
 # Canonical objects for incoming names: the book compares them with ``is``.
 _SIDES = {BUY: BUY, SELL: SELL}
-_TYPES = {MARKET: MARKET, LIMIT: LIMIT, STOP_LOSS: STOP_LOSS, STOP_LIMIT: STOP_LIMIT}
+_TYPES = {
+    MARKET: MARKET,
+    LIMIT: LIMIT,
+    STOP_LOSS: STOP_LOSS,
+    STOP_LIMIT: STOP_LIMIT,
+    TRAILING_STOP: TRAILING_STOP,
+}
 _TIFS = {GTC: GTC, DAY: DAY, IOC: IOC, FOK: FOK}
 _STPS = {CANCEL_NEWEST: CANCEL_NEWEST, CANCEL_OLDEST: CANCEL_OLDEST, CANCEL_BOTH: CANCEL_BOTH}
 _PRICED = frozenset({LIMIT, STOP_LIMIT})
@@ -100,10 +112,16 @@ class Engine:
         ts: int = 0,
         notional: int = 0,
         stp: str | None = None,
+        trail_amount: int = 0,
+        trail_bps: int = 0,
         extended_hours: bool = False,
     ) -> list[Event]:
-        """NEW_ORDER. A repeated ``order_id`` is ignored (no events). ``extended_hours`` only
-        changes when a DAY order expires (see ``expire_day``)."""
+        """NEW_ORDER. A repeated ``order_id`` is ignored (no events).
+
+        A TRAILING_STOP takes ``trail_amount`` (price units) or ``trail_bps`` (1/100 %); its
+        first stop trails the book's mark, or is ``stop_price`` when the book has no mark yet.
+        Its ``price`` (a BUY's limit cap, optional) makes it trigger into a LIMIT order.
+        ``extended_hours`` only changes when a DAY order expires (see ``expire_day``)."""
         if order_id in self.seen or order_id in self.orders:
             return []
         seen = self.seen
@@ -140,14 +158,26 @@ class Engine:
             if t in _PRICED:
                 if price <= 0 or price % tick:
                     reason = INVALID_PRICE
+            elif t is TRAILING_STOP:
+                if price and (price < 0 or price % tick or s is not BUY):
+                    reason = INVALID_PRICE
             elif price:
                 reason = INVALID_PRICE
         if reason is None:
             if t in _STOPS:
                 if stop_price <= 0 or stop_price % tick:
                     reason = INVALID_STOP_PRICE
+            elif t is TRAILING_STOP:
+                if stop_price < 0 or stop_price % tick or not (stop_price or book.mark):
+                    reason = INVALID_STOP_PRICE
             elif stop_price:
                 reason = INVALID_STOP_PRICE
+        if reason is None:
+            if t is TRAILING_STOP:
+                if not _trail_ok(trail_amount, trail_bps, tick):
+                    reason = INVALID_TRAIL
+            elif trail_amount or trail_bps:
+                reason = INVALID_TRAIL
         if reason is not None or s is None or t is None or f is None or mode is None:
             return [(REJECTED, asset_id, order_id, user_id, reason, ts)]
         self.seq += 1
@@ -166,6 +196,12 @@ class Engine:
             self.seq,
             ts,
         )
+        if t is TRAILING_STOP:
+            o.trail = trail_amount
+            o.trail_bps = trail_bps
+            if book.mark:
+                o.water = book.mark
+                o.stop_price = stop_price = book.trail_stop(s, trail_amount, trail_bps, book.mark)
         ev: list[Event] = [
             (
                 ACCEPTED,
@@ -194,6 +230,137 @@ class Engine:
             return [(CANCEL_REJECTED, asset_id, order_id, UNKNOWN_ORDER, ts)]
         ev: list[Event] = []
         self.books[asset_id].cancel(o, ev, ts)
+        return ev
+
+    def replace(
+        self,
+        order_id: str,
+        asset_id: str,
+        replace_id: str,
+        quantity: int,
+        price: int = 0,
+        stop_price: int = 0,
+        tif: str = GTC,
+        ts: int = 0,
+        trail_amount: int = 0,
+        trail_bps: int = 0,
+    ) -> list[Event]:
+        """REPLACE: the live order's terms change atomically (one command, so replay stays
+        deterministic). ``quantity`` is the new total (filled included: more than the filled
+        quantity); the time in force is GTC or DAY. The order keeps its time priority only when
+        the remaining quantity goes down and nothing else changes (price, stop, trail, time in
+        force); otherwise it takes a new place, as a new order would, and may trade at once.
+        Terms that no longer apply (the stop of an order that has triggered) are ignored. A
+        repeated ``replace_id`` is ignored; an order that is no longer live (filled,
+        cancelled, unknown) gets REPLACE_REJECTED UNKNOWN_ORDER and nothing changes."""
+        if replace_id in self.seen:
+            return []
+        self._remember(replace_id)
+        o = self.orders.get(order_id)
+        if o is None or o.asset_id != asset_id:
+            return [
+                (REPLACE_REJECTED, asset_id, order_id, None, replace_id, UNKNOWN_ORDER, 0, 0, ts)
+            ]
+        book = self.books[asset_id]
+        cfg = book.config
+        tick = cfg.tick_size
+        t = o.order_type
+        f = _TIFS.get(tif)
+        stop = o.stop_price
+        trail, bps = o.trail, o.trail_bps
+        reason = None
+        if f is not GTC and f is not DAY:
+            reason = INVALID_TIF
+        elif quantity <= o.filled or quantity % cfg.lot_size:
+            reason = INVALID_QUANTITY
+        elif t is LIMIT or t is STOP_LIMIT or (t is TRAILING_STOP and o.price):
+            if price <= 0 or price % tick:
+                reason = INVALID_PRICE
+        elif price:
+            reason = INVALID_PRICE
+        if reason is None and (t is STOP_LOSS or t is STOP_LIMIT):
+            if stop_price <= 0 or stop_price % tick:
+                reason = INVALID_STOP_PRICE
+            stop = stop_price
+        elif reason is None and t is TRAILING_STOP:
+            if stop_price < 0 or stop_price % tick:
+                reason = INVALID_STOP_PRICE
+            elif not _trail_ok(trail_amount, trail_bps, tick):
+                reason = INVALID_TRAIL
+            elif (trail_amount, trail_bps) != (trail, bps):
+                trail, bps = trail_amount, trail_bps
+                stop = 0
+        if reason is not None:
+            return [
+                (
+                    REPLACE_REJECTED,
+                    asset_id,
+                    order_id,
+                    o.user_id,
+                    replace_id,
+                    reason,
+                    o.remaining,
+                    o.price,
+                    ts,
+                )
+            ]
+        assert f is not None
+        remaining = quantity - o.filled
+        n = o
+        if t is TRAILING_STOP and not stop:  # a new trail: a new stop from the water mark
+            water = o.water
+            stop = stop_price or o.stop_price
+            if water:
+                stop = book.trail_stop(o.side, trail, bps, water)
+        kept = (
+            price == o.price
+            and stop == o.stop_price
+            and f is o.tif
+            and (trail, bps) == (o.trail, o.trail_bps)
+            and remaining < o.remaining
+        )
+        if kept:
+            book.reduce(o, remaining)
+            o.quantity = quantity
+        else:
+            book._remove(o)
+            self.seq += 1
+            n = Order(
+                order_id,
+                o.user_id,
+                asset_id,
+                o.side,
+                t,
+                f,
+                quantity,
+                price,
+                stop,
+                0,
+                o.stp,
+                self.seq,
+                ts,
+            )
+            n.filled = o.filled
+            n.remaining = remaining
+            n.trail, n.trail_bps, n.water = trail, bps, o.water
+        ev: list[Event] = [
+            (
+                REPLACED,
+                asset_id,
+                order_id,
+                n.user_id,
+                replace_id,
+                quantity,
+                remaining,
+                price,
+                stop,
+                f,
+                kept,
+                ts,
+            )
+        ]
+        if not kept:
+            book.add(n, ev, ts)
         return ev
 
     def expire_day(self, asset_id: str, ts: int = 0, regular_only: bool = False) -> list[Event]:
@@ -296,6 +463,8 @@ class Engine:
                 p = g("price") or 0
                 sp = g("stop_price") or 0
                 n = g("notional") or 0
+                ta = g("trail_amount") or 0
+                tb = g("trail_bps") or 0
                 ext = g("extended_hours") or False
                 if (
                     type(ext) is not bool
@@ -303,6 +472,8 @@ class Engine:
                     or type(p) is not int
                     or type(sp) is not int
                     or type(n) is not int
+                    or type(ta) is not int
+                    or type(tb) is not int
                     or type(ts) is not int
                     or type(oid) is not str
                     or type(uid) is not str
@@ -327,12 +498,27 @@ class Engine:
                     ts,
                     n,
                     g("stp"),
+                    ta,
+                    tb,
                     ext,
                 )
             if type(ts) is not int:
                 return [_malformed(cmd, MALFORMED)]
             if kind == CANCEL:
                 return self.cancel(_str(cmd, "order_id"), _str(cmd, "asset_id"), ts)
+            if kind == REPLACE:
+                return self.replace(
+                    _str(cmd, "order_id"),
+                    _str(cmd, "asset_id"),
+                    _str(cmd, "replace_id"),
+                    _int(cmd, "quantity"),
+                    _int(cmd, "price"),
+                    _int(cmd, "stop_price"),
+                    _str(cmd, "tif"),
+                    ts,
+                    _int(cmd, "trail_amount"),
+                    _int(cmd, "trail_bps"),
+                )
             if kind == EXPIRE_DAY:
                 session = _opt_str(cmd, "session")
                 if session is not None and session != REGULAR:
@@ -372,6 +558,13 @@ class Engine:
         return book.depth(levels)
 
 
+def _trail_ok(amount: int, bps: int, tick: int) -> bool:
+    """Exactly one trail: an amount on the tick grid, or 1..9999 hundredths of a percent."""
+    if amount:
+        return not bps and amount > 0 and not amount % tick
+    return 0 < bps < BPS
+
+
 def _int(cmd: Mapping[str, Any], key: str) -> int:
     """An optional integer field: absent or null → 0; anything but an int → TypeError."""
     v = cmd.get(key)
@@ -401,6 +594,18 @@ def _malformed(cmd: Any, reason: str) -> Event:
     names is not affected); keeps whatever ids are usable."""
     get = cmd.get if isinstance(cmd, Mapping) else (lambda _k: None)
     ts = get("ts")
+    if get("cmd") == REPLACE:
+        return (
+            REPLACE_REJECTED,
+            _str_or_none(get("asset_id")),
+            _str_or_none(get("order_id")),
+            None,
+            _str_or_none(get("replace_id")),
+            reason,
+            0,
+            0,
+            ts if type(ts) is int else 0,
+        )
     if get("cmd") == CANCEL:
         return (
             CANCEL_REJECTED,

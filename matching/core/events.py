@@ -19,6 +19,9 @@ from .constants import (
     EXPIRED,
     FILL,
     REJECTED,
+    REPLACE_REJECTED,
+    REPLACED,
+    STOP_MOVED,
     TRIGGERED,
 )
 
@@ -60,6 +63,34 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     TRIGGERED: ("asset_id", "order_id", "user_id", "stop_price", "trigger_price", "ts"),
     REJECTED: ("asset_id", "order_id", "user_id", "reason", "ts"),
     CANCEL_REJECTED: ("asset_id", "order_id", "reason", "ts"),
+    # REPLACE: the order's new terms in force (``quantity`` is the new total, ``remaining`` =
+    # quantity - filled); ``kept_priority`` says whether it kept its place in time priority.
+    REPLACED: (
+        "asset_id",
+        "order_id",
+        "user_id",
+        "replace_id",
+        "quantity",
+        "remaining",
+        "price",
+        "stop_price",
+        "tif",
+        "kept_priority",
+        "ts",
+    ),
+    # The replace changed nothing; ``remaining`` / ``price``: the live order's as it stands
+    # (0 / 0 when the order is no longer live: filled, cancelled or unknown).
+    REPLACE_REJECTED: (
+        "asset_id",
+        "order_id",
+        "user_id",
+        "replace_id",
+        "reason",
+        "remaining",
+        "price",
+        "ts",
+    ),
+    STOP_MOVED: ("asset_id", "order_id", "user_id", "stop_price", "price", "water", "ts"),
     ASSET_CONFIGURED: (
         "asset_id",
         "price_scale",

@@ -9,6 +9,9 @@ class Order:
     ``remaining`` is in quantity units; it drops to 0 when the order is filled, cancelled or
     expired, which also marks a waiting stop dead for the lazy clean-up of the stop heaps.
     ``notional`` (price units) is non-zero only for notional market buys, which never rest.
+    A trailing stop has ``trail`` (price units) or ``trail_bps`` (1/100 %) set and ``water``,
+    the best mark seen since it was accepted (highest for a sell, lowest for a buy; 0: none
+    yet); its ``stop_price`` is the current stop.
     """
 
     __slots__ = (
@@ -25,8 +28,11 @@ class Order:
         "stop_price",
         "stp",
         "tif",
+        "trail",
+        "trail_bps",
         "ts",
         "user_id",
+        "water",
     )
 
     def __init__(
@@ -60,6 +66,9 @@ class Order:
         self.stp = stp
         self.seq = seq
         self.ts = ts
+        self.trail = 0
+        self.trail_bps = 0
+        self.water = 0
 
 
 class Level:

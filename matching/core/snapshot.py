@@ -3,7 +3,9 @@
 The snapshot holds exactly what decides future events: every resting order in time priority,
 the waiting stops, the DAY order sequence, each book's prices and fill counter, the engine's
 order sequence and its window of seen order ids. Dead stop-heap entries (cancelled stops not
-yet popped) are left out: they never influence matching.
+yet popped) are left out: they never influence matching; so are stale ones (a trailing stop's
+entries from before its stop moved). Version 2 adds each order's trail and water mark;
+version 1 snapshots (no trailing stops) still load.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from heapq import heapify
 from typing import Any
 
 from .book import AssetConfig, Book, BookSide
-from .constants import BUY
+from .constants import BUY, TRAILING_STOP
 from .engine import _SIDES, _STPS, _TIFS, _TYPES, Engine
 from .order import Level, Order
 
-VERSION = 1
+VERSION = 2
+READABLE = frozenset({1, 2})
 
 
 def _order_record(o: Order) -> list[Any]:
@@ -36,11 +39,14 @@ def _order_record(o: Order) -> list[Any]:
         o.stp,
         o.seq,
         o.ts,
+        o.trail,
+        o.trail_bps,
+        o.water,
     ]
 
 
 def _order_from(rec: list[Any], asset_id: str) -> Order:
-    (oid, uid, side, otype, tif, qty, rem, filled, price, stop, notional, stp, seq, ts) = rec
+    (oid, uid, side, otype, tif, qty, rem, filled, price, stop, notional, stp, seq, ts) = rec[:14]
     o = Order(
         oid,
         uid,
@@ -58,6 +64,8 @@ def _order_from(rec: list[Any], asset_id: str) -> Order:
     )
     o.remaining = rem
     o.filled = filled
+    if len(rec) > 14:
+        o.trail, o.trail_bps, o.water = rec[14:17]
     return o
 
 
@@ -73,7 +81,8 @@ def dump_engine(engine: Engine) -> dict[str, Any]:
     books: dict[str, Any] = {}
     for asset_id, book in engine.books.items():
         cfg = book.config
-        stops = [e[2] for e in book.buy_stops + book.sell_stops if e[2].remaining]
+        stops = [e[2] for e in book.buy_stops if e[2].remaining and e[0] == e[2].stop_price]
+        stops += [e[2] for e in book.sell_stops if e[2].remaining and -e[0] == e[2].stop_price]
         stops.sort(key=lambda o: o.seq)
         books[asset_id] = {
             "config": [
@@ -105,7 +114,7 @@ def dump_engine(engine: Engine) -> dict[str, Any]:
 
 def load_engine(data: dict[str, Any]) -> Engine:
     """Rebuild an engine from :func:`dump_engine` output."""
-    if data.get("version") != VERSION:
+    if data.get("version") not in READABLE:
         raise ValueError(f"unsupported snapshot version {data.get('version')!r}")
     engine = Engine(dedup_window=data["dedup_window"])
     engine.seq = data["seq"]
@@ -138,8 +147,10 @@ def load_engine(data: dict[str, Any]) -> Engine:
             else:
                 book.sell_stops.append((-o.stop_price, o.seq, o))
             book.stop_count += 1
-        heapify(book.buy_stops)
-        heapify(book.sell_stops)
+            if o.order_type is TRAILING_STOP:
+                book._track(o)
+        for heap in (book.buy_stops, book.sell_stops, book.trail_sells, book.trail_buys):
+            heapify(heap)
         for oid in b["day"]:
             book.day[oid] = orders[oid]
         book.ext_day = set(b.get("ext_day", ()))  # absent in snapshots taken before it existed

@@ -8,7 +8,8 @@
 - ``events.py``: the ``order_events`` log behind ``orderUpdates``' cursors and replay;
 - ``view.py``: ``OrderView`` / ``FillView``, the one typed view of an order that the API shows
   and the settlement's notices carry (remaining quantity and average price computed once);
-- ``service.py``: ``OrderBook``, place (one transaction: order, hold, outbox row), cancel, read.
+- ``service.py``: ``OrderBook``, place (one transaction: order, hold, outbox row), replace,
+  cancel, read.
 
 Importers use ``models.orders``; the names below are its public surface.
 """
@@ -22,8 +23,10 @@ from models.orders.rules import (
     OrderPlan,
     OrdersConfig,
     PlaceOrderRequest,
+    ReplaceOrderRequest,
     engine_command,
     plan_order,
+    plan_replace,
 )
 from models.orders.service import OrderBook, OrderPage, encode_cursor
 from models.orders.tables import (
@@ -32,8 +35,10 @@ from models.orders.tables import (
     OPEN_STATUSES,
     Fill,
     Order,
+    OrderReplacement,
     OrderStatus,
     OrderSubType,
+    ReplaceStatus,
     Side,
     TimeInForce,
     utc_from_ns,
@@ -56,6 +61,7 @@ __all__ = [
     "OrderEventRow",
     "OrderPage",
     "OrderPlan",
+    "OrderReplacement",
     "OrderStatus",
     "OrderSubType",
     "OrderView",
@@ -63,10 +69,13 @@ __all__ = [
     "Outbox",
     "OutboxEntry",
     "PlaceOrderRequest",
+    "ReplaceOrderRequest",
+    "ReplaceStatus",
     "Side",
     "TimeInForce",
     "encode_cursor",
     "engine_command",
     "plan_order",
+    "plan_replace",
     "utc_from_ns",
 ]

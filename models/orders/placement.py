@@ -46,15 +46,17 @@ WITH reserved AS (
 ), placed AS (
     INSERT INTO orders (
         id, user_id, asset_id, side, sub_type, time_in_force, quantity, notional, price,
-        stop_price, currency, status, filled_quantity, filled_value, client_order_id, hold_id,
-        queued_until, extended_hours, created_at, updated_at
+        stop_price, trail_percent, trail_amount, currency, status, filled_quantity,
+        filled_value, client_order_id, hold_id, queued_until, extended_hours, created_at,
+        updated_at
     )
     SELECT CAST(:order_id AS uuid), CAST(:user_id AS uuid), CAST(:asset_id AS text),
            CAST(CAST(:side AS text) AS order_side),
            CAST(CAST(:sub_type AS text) AS order_sub_type),
            CAST(CAST(:time_in_force AS text) AS time_in_force),
            CAST(:quantity AS numeric), CAST(:notional AS numeric), CAST(:price AS numeric),
-           CAST(:stop_price AS numeric), CAST(:currency AS text),
+           CAST(:stop_price AS numeric), CAST(:trail_percent AS numeric),
+           CAST(:trail_amount AS numeric), CAST(:currency AS text),
            CAST(CAST(:status AS text) AS order_status), 0, 0, CAST(:client_order_id AS text),
            hold.id, CAST(:queued_until AS timestamptz), CAST(:extended_hours AS boolean),
            CAST(:created_at AS timestamptz), CAST(:created_at AS timestamptz)
@@ -103,6 +105,8 @@ async def write_order(
                 "notional": order.notional,
                 "price": order.price,
                 "stop_price": order.stop_price,
+                "trail_percent": order.trail_percent,
+                "trail_amount": order.trail_amount,
                 "currency": order.currency,
                 "status": str(order.status),
                 "client_order_id": order.client_order_id,

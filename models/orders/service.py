@@ -8,6 +8,15 @@ sent to the asset's shard by the request itself, and by the outbox relay for any
 unsent by a crash. Order state after that changes only in the settlement consumer
 (``models/settlement.py``), from the shard's events.
 
+``replace`` (``replaceOrder``) validates the new terms (``rules.plan_replace``), then in ONE
+transaction, under the hold's account lock and the order's row lock: grows the hold when the
+new terms need more (``Ledger.grow_hold``: never beyond the available balance), records the
+request (``order_replacements``, at most one pending per order) and writes the REPLACE
+command to the outbox. The shard applies it atomically; the settlement then applies REPLACED
+(the order's new terms; the hold trimmed to exactly what the remaining quantity needs) or
+REPLACE_REJECTED (the order unchanged; the hold back to what it needs), in the same stream
+order as the order's fills.
+
 Market hours: an order that must execute now (MARKET, IOC, FOK) is refused with
 ``MARKET_CLOSED`` while its market is closed; a resting order (LIMIT or stop, GTC or DAY) is
 accepted and queued: its outbox row becomes available at the next open. A LIMIT order with
@@ -45,11 +54,24 @@ from models.orders.rules import (
     CLIENT_ORDER_ID_RE,
     OrdersConfig,
     PlaceOrderRequest,
+    ReplaceOrderRequest,
     engine_command,
     insufficient,
     plan_order,
+    plan_replace,
+    replace_command,
 )
-from models.orders.tables import FINAL_STATUSES, Fill, Order, OrderStatus, OrderSubType, TimeInForce
+from models.orders.tables import (
+    FINAL_STATUSES,
+    Fill,
+    Order,
+    OrderReplacement,
+    OrderStatus,
+    OrderSubType,
+    ReplaceStatus,
+    Side,
+    TimeInForce,
+)
 
 CLIENT_ORDER_ID_CONSTRAINT = "uq_orders_client_order_id"
 
@@ -161,6 +183,8 @@ class OrderBook:
             notional=plan.notional,
             price=plan.price,
             stop_price=plan.stop_price,
+            trail_percent=plan.trail_percent,
+            trail_amount=plan.trail_amount,
             currency=asset.currency,
             status=OrderStatus.PENDING,
             filled_quantity=ZERO,
@@ -232,6 +256,98 @@ class OrderBook:
         # The order ends CANCELLED when the shard's event is settled (milliseconds): wait a
         # little so the answer shows the final state; a late one still arrives on orderUpdates.
         return await self._await_final(order.id, self.config.cancel_wait_seconds)
+
+    async def replace(self, user_id: uuid.UUID, order_id: str, req: ReplaceOrderRequest) -> Order:
+        """Replace an open order's terms; answers with the order once the shard's answer is
+        settled (or, after a short wait, as it stands: REPLACED then follows on orderUpdates).
+        An order that filled or ended meanwhile: NOT_CANCELLABLE, and nothing changed."""
+        ident = _uuid(order_id)
+        async with self._sm() as s, s.begin():
+            order = await s.get(Order, ident) if ident else None
+            if order is None or order.user_id != user_id:
+                raise DomainError.one(ErrorCode.NOT_FOUND, "No such order.", "id")
+            # Lock order: the hold's account, then the order (as cancel and the settlement).
+            if order.hold_id is not None:
+                hold_account = await self._ledger.hold_account(s, order.hold_id)
+                if hold_account is not None:
+                    await self._ledger.lock(s, [hold_account])
+            await s.refresh(order, with_for_update=True)
+            row, replacement = await self._replace_in(s, order, req)
+        await self.outbox.send_now(row)
+        return await self._await_replaced(order.id, replacement.id)
+
+    async def _replace_in(
+        self, s: AsyncSession, order: Order, req: ReplaceOrderRequest
+    ) -> tuple[OutboxEntry, OrderReplacement]:
+        if order.status in FINAL_STATUSES:
+            raise DomainError.one(
+                ErrorCode.NOT_CANCELLABLE, f"The order is already {order.status}.", "id"
+            )
+        now = self.clock()
+        if order.queued_until is not None and order.queued_until > now:
+            raise DomainError.one(
+                ErrorCode.NOT_CANCELLABLE,
+                "The order waits for the market to open: cancel it and place a new one.",
+                "id",
+            )
+        pending = await s.scalar(
+            select(OrderReplacement.id).where(
+                OrderReplacement.order_id == order.id,
+                OrderReplacement.status == ReplaceStatus.PENDING,
+            )
+        )
+        if pending is not None:
+            raise DomainError.one(
+                ErrorCode.NOT_CANCELLABLE, "A replace of this order is still pending.", "id"
+            )
+        asset = await s.get(Asset, order.asset_id)
+        assert asset is not None
+        planned = plan_replace(order, req, asset, await self._reference_price(asset), self.config)
+        held = (
+            await self._ledger.hold_amount(s, order.hold_id) if order.hold_id is not None else None
+        )
+        if held is None or order.hold_id is None:
+            raise DomainError.one(ErrorCode.NOT_CANCELLABLE, "The order is ending.", "id")
+        more = planned.hold_amount - held
+        if more > 0 and not await self._ledger.grow_hold(s, order.hold_id, more):
+            raise _insufficient_for_replace(order.side, more, asset)
+        tif = req.time_in_force or order.time_in_force
+        plan = planned.plan
+        assert plan.quantity is not None
+        replacement = OrderReplacement(
+            id=uuid.uuid4(),
+            order_id=order.id,
+            user_id=order.user_id,
+            quantity=plan.quantity,
+            price=plan.price,
+            stop_price=plan.stop_price,
+            time_in_force=tif,
+            trail_percent=plan.trail_percent,
+            trail_amount=plan.trail_amount,
+            status=ReplaceStatus.PENDING,
+            hold_added=max(more, ZERO),
+            created_at=now,
+        )
+        s.add(replacement)
+        command = replace_command(order, replacement.id, asset, plan, tif)
+        row = Outbox.row(order.id, order.asset_id, command, available_at=now, created_at=now)
+        s.add(row)
+        return row, replacement
+
+    async def _await_replaced(self, order_id: uuid.UUID, replace_id: uuid.UUID) -> Order:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.cancel_wait_seconds
+        while True:
+            async with self._sm() as s:
+                replacement = await s.get(OrderReplacement, replace_id)
+                order = await s.get(Order, order_id)
+            assert replacement is not None
+            assert order is not None
+            if replacement.status == ReplaceStatus.REJECTED:
+                raise _replace_rejected(replacement.reason, order)
+            if replacement.status == ReplaceStatus.REPLACED or loop.time() > deadline:
+                return order
+            await asyncio.sleep(0.02)
 
     async def _await_final(self, order_id: uuid.UUID, seconds: float) -> Order:
         deadline = asyncio.get_running_loop().time() + seconds
@@ -308,6 +424,40 @@ class OrderBook:
                     if key is not None and key in found:
                         found[key].append(f)
         return found
+
+
+def _insufficient_for_replace(side: Side, more: Decimal, asset: Asset) -> DomainError:
+    if side is Side.SELL:
+        return DomainError.one(
+            ErrorCode.INSUFFICIENT_SHARES,
+            f"You do not have {more.normalize()} more {asset.symbol} available to sell.",
+            "quantity",
+        )
+    return DomainError.one(
+        ErrorCode.INSUFFICIENT_BUYING_POWER,
+        f"This replace needs {more} {asset.currency} more of buying power.",
+        "quantity",
+    )
+
+
+# The shard's reasons for refusing a replace, as the API's codes.
+_REPLACE_REASONS = {
+    "INVALID_QUANTITY": (ErrorCode.INVALID_QUANTITY, "quantity"),
+    "INVALID_PRICE": (ErrorCode.INVALID_PRICE, "price"),
+    "INVALID_STOP_PRICE": (ErrorCode.INVALID_PRICE, "stopPrice"),
+    "INVALID_TRAIL": (ErrorCode.INVALID_PRICE, "trailPercent"),
+    "INVALID_TIF": (ErrorCode.INVALID_INPUT, "timeInForce"),
+}
+
+
+def _replace_rejected(reason: str | None, order: Order) -> DomainError:
+    """A replace the shard refused: the order had ended (filled, cancelled) or, more rarely,
+    the new terms no longer fit it (more filled meanwhile than the new quantity)."""
+    code, field = _REPLACE_REASONS.get(reason or "", (ErrorCode.NOT_CANCELLABLE, "id"))
+    if code is ErrorCode.NOT_CANCELLABLE:
+        state = order.status if order.status in FINAL_STATUSES else "no longer open"
+        return DomainError.one(code, f"The order is {state}: nothing was replaced.", field)
+    return DomainError.one(code, f"The exchange refused the new terms ({reason}).", field)
 
 
 def _uuid(raw: str) -> uuid.UUID | None:

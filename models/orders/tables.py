@@ -2,6 +2,7 @@
 
 An order's status changes only in the settlement consumer (``models/settlement.py``), from the
 shard's events; ``filled_quantity`` and ``filled_value`` are the exact sums over its fills.
+``order_replacements`` keeps each ``replaceOrder`` request until the shard's answer is settled.
 A fill names both orders by their UUID; the liquidity provider's side (its orders live only in
 the matching engine, ids ``lp-<n>``) has a NULL order id and a NULL user id.
 """
@@ -13,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Enum, ForeignKey, Index, String, false, text
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bourse.clock import utcnow
@@ -33,6 +34,7 @@ class OrderSubType(enum.StrEnum):
     LIMIT = "LIMIT"
     STOP_LOSS = "STOP_LOSS"
     STOP_LIMIT = "STOP_LIMIT"
+    TRAILING_STOP = "TRAILING_STOP"
 
 
 class TimeInForce(enum.StrEnum):
@@ -71,7 +73,10 @@ class Order(Base):
     quantity: Mapped[Decimal | None] = mapped_column(AMOUNT)
     notional: Mapped[Decimal | None] = mapped_column(AMOUNT)
     price: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    # The current stop: a TRAILING_STOP's moves with the market (the shard's STOP_MOVED).
     stop_price: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    trail_percent: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    trail_amount: Mapped[Decimal | None] = mapped_column(AMOUNT)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[OrderStatus] = mapped_column(
         Enum(OrderStatus, name="order_status", native_enum=True), default=OrderStatus.PENDING
@@ -102,6 +107,49 @@ class Order(Base):
             postgresql_where=text("client_order_id IS NOT NULL"),
         ),
         Index("ix_orders_user_created", "user_id", "created_at", "id"),
+    )
+
+
+class ReplaceStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    REPLACED = "REPLACED"
+    REJECTED = "REJECTED"
+
+
+class OrderReplacement(Base):
+    """One ``replaceOrder`` request: the new terms as the user gave them (the order shows
+    these once the shard's REPLACED is settled). ``id`` is the engine's replace id; at most
+    one is PENDING per order."""
+
+    __tablename__ = "order_replacements"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
+    user_id: Mapped[uuid.UUID]
+    quantity: Mapped[Decimal] = mapped_column(AMOUNT)  # the new total
+    price: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    stop_price: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    time_in_force: Mapped[TimeInForce] = mapped_column(
+        Enum(TimeInForce, name="time_in_force", native_enum=True)
+    )
+    trail_percent: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    trail_amount: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    status: Mapped[str] = mapped_column(String(16), default=ReplaceStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    kept_priority: Mapped[bool | None] = mapped_column(Boolean)
+    # What the request added to the order's hold (0 when the hold already covered it).
+    hold_added: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_order_replacements_pending",
+            "order_id",
+            unique=True,
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        Index("ix_order_replacements_order", "order_id", "created_at"),
     )
 
 

@@ -77,6 +77,8 @@ class OrderView:
     created_at: datetime
     updated_at: datetime
     executed_at: datetime | None
+    trail_percent: Decimal | None = None
+    trail_amount: Decimal | None = None
 
     @classmethod
     def of(cls, o: Order) -> OrderView:
@@ -116,6 +118,8 @@ class OrderView:
             created_at=o.created_at,
             updated_at=o.updated_at or o.created_at,
             executed_at=o.executed_at,
+            trail_percent=_amount(o.trail_percent),
+            trail_amount=_amount(o.trail_amount),
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -146,6 +150,8 @@ class OrderView:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "executed_at": _text(self.executed_at),
+            "trail_percent": _text(self.trail_percent),
+            "trail_amount": _text(self.trail_amount),
         }
 
     @classmethod
@@ -178,6 +184,8 @@ class OrderView:
             created_at=created,
             updated_at=_time(d.get("updated_at")) or created,
             executed_at=_time(d.get("executed_at")),
+            trail_percent=_decimal(d.get("trail_percent")),
+            trail_amount=_decimal(d.get("trail_amount")),
         )
 
 

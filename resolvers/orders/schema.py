@@ -1,4 +1,4 @@
-"""Orders and trading: placeOrder, cancelOrder, order, orders, orderUpdates."""
+"""Orders and trading: placeOrder, replaceOrder, cancelOrder, order, orders, orderUpdates."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bourse.keys import user_channel
 from models.errors import DomainError, ErrorCode
 from models.funds import parse_amount
 from models.orders import OrderStatus as OrderStatusModel
-from models.orders import PlaceOrderRequest, encode_cursor
+from models.orders import PlaceOrderRequest, ReplaceOrderRequest, encode_cursor
 from models.orders import events as order_events
 from models.services import Services
 from resolvers.calls import SignedIn, query
@@ -37,6 +37,7 @@ from resolvers.orders.types import (
     OrderPayload,
     OrderUpdate,
     PlaceOrderInput,
+    ReplaceOrderInput,
 )
 from resolvers.permissions import IsAdmin, IsAuthenticated, MayMoveMoney
 from resolvers.relay import page_info
@@ -116,7 +117,37 @@ class OrdersMutation:
                 price=input.price,
                 stop_price=input.stop_price,
                 client_order_id=input.client_order_id,
+                trail_percent=input.trail_percent,
+                trail_amount=input.trail_amount,
                 extended_hours=bool(input.extended_hours),
+            ),
+        )
+        return OrderPayload(order=OrderNode.from_model(order))
+
+    @mutation(
+        MayMoveMoney,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.NOT_CANCELLABLE, *PLACE_ORDER_ERRORS),
+        payload=OrderPayload,
+        description="Replace an open order's quantity, prices or time in force, atomically in "
+        "the exchange (a partly filled order: its remaining quantity). The order keeps its "
+        "time priority only when the quantity goes down and nothing else changes. An order "
+        "that filled or ended meanwhile: NOT_CANCELLABLE, and nothing changes. Answers with "
+        "the order once replaced (or after a short wait: REPLACED then follows on "
+        "orderUpdates).",
+    )
+    async def replace_order(
+        self, call: SignedIn, id: strawberry.ID, input: ReplaceOrderInput
+    ) -> OrderPayload:
+        order = await call.services.orders.replace(
+            call.principal.user_id,
+            str(id),
+            ReplaceOrderRequest(
+                quantity=input.quantity,
+                price=input.price,
+                stop_price=input.stop_price,
+                time_in_force=input.time_in_force,
+                trail_percent=input.trail_percent,
+                trail_amount=input.trail_amount,
             ),
         )
         return OrderPayload(order=OrderNode.from_model(order))

@@ -38,6 +38,7 @@ class OrderEvent(enum.Enum):
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
     TRIGGERED = "TRIGGERED"
+    REPLACED = "REPLACED"
 
 
 @strawberry.type(description="One execution of an order at one price.")
@@ -79,7 +80,9 @@ class OrderNode:
     quantity: Decimal | None = strawberry.field(description="Null for a notional market buy.")
     notional: Decimal | None
     price: Decimal | None = strawberry.field(description="The limit price (LIMIT, STOP_LIMIT).")
-    stop_price: Decimal | None
+    stop_price: Decimal | None = strawberry.field(
+        description="The trigger; a TRAILING_STOP's current stop, which follows the market."
+    )
     time_in_force: TimeInForceModel
     status: OrderStatusModel
     filled_quantity: Decimal
@@ -105,6 +108,12 @@ class OrderNode:
     created_at: datetime
     updated_at: datetime
     executed_at: datetime | None
+    trail_percent: Decimal | None = strawberry.field(
+        default=None, description="A TRAILING_STOP's trail as a percentage of the water mark."
+    )
+    trail_amount: Decimal | None = strawberry.field(
+        default=None, description="A TRAILING_STOP's trail as a price distance."
+    )
 
     @strawberry.field(description="The order's fills, oldest first.")
     async def fills(self, info: Info[Context, Any]) -> list[Fill]:
@@ -138,6 +147,8 @@ class OrderNode:
             created_at=v.created_at,
             updated_at=v.updated_at,
             executed_at=v.executed_at,
+            trail_percent=v.trail_percent,
+            trail_amount=v.trail_amount,
         )
 
     @classmethod
@@ -185,6 +196,28 @@ class PlaceOrderInput:
         "and after-hours sessions of US equities. Without it, an order placed outside the "
         "regular session waits for the open.",
     )
+    trail_percent: AmountInput | None = strawberry.field(
+        default=None,
+        description='TRAILING_STOP: the stop trails the best price by this percentage, e.g. "5".',
+    )
+    trail_amount: AmountInput | None = strawberry.field(
+        default=None,
+        description='TRAILING_STOP: the stop trails the best price by this amount, e.g. "2.50".',
+    )
+
+
+@strawberry.input(
+    description="New terms for an open order; a field left out keeps its value. `quantity` is "
+    "the new total (filled shares included). The order keeps its time priority only when the "
+    "quantity goes down and nothing else changes."
+)
+class ReplaceOrderInput:
+    quantity: AmountInput | None = None
+    price: AmountInput | None = None
+    stop_price: AmountInput | None = None
+    time_in_force: TimeInForceModel | None = None
+    trail_percent: AmountInput | None = None
+    trail_amount: AmountInput | None = None
 
 
 @strawberry.type

@@ -44,6 +44,28 @@ class MOrder:
     seq: int
     waiting: bool
     arrival: int
+    trail: int = 0
+    bps: int = 0
+    water: int = 0
+
+
+STOPS = ("STOP_LOSS", "STOP_LIMIT", "TRAILING_STOP")
+NO_WATER = 1 << 62
+
+
+def trail_ok(amount: int, bps: int, tick: int) -> bool:
+    if amount:
+        return not bps and amount > 0 and amount % tick == 0
+    return 0 < bps < BPS
+
+
+def trail_stop(side: str, trail: int, bps: int, water: int, tick: int) -> int:
+    if side == "SELL":
+        s = water - trail if trail else water * (BPS - bps) // BPS
+        s -= s % tick
+        return max(s, tick)
+    s = water + trail if trail else -(-water * (BPS + bps) // BPS)
+    return s + (-s % tick)
 
 
 class Model:
@@ -96,6 +118,8 @@ class Model:
         ts: int,
         notional: int = 0,
         stp: str | None = None,
+        trail: int = 0,
+        bps: int = 0,
     ) -> list[Event]:
         if oid in self.seen:
             return []
@@ -107,7 +131,7 @@ class Model:
         reason = None
         if side not in ("BUY", "SELL"):
             reason = "INVALID_SIDE"
-        elif otype not in ("MARKET", "LIMIT", "STOP_LOSS", "STOP_LIMIT"):
+        elif otype not in ("MARKET", "LIMIT", "STOP_LOSS", "STOP_LIMIT", "TRAILING_STOP"):
             reason = "INVALID_ORDER_TYPE"
         elif tif not in ("GTC", "DAY", "IOC", "FOK"):
             reason = "INVALID_TIF"
@@ -120,14 +144,26 @@ class Model:
             if otype in ("LIMIT", "STOP_LIMIT"):
                 if price <= 0 or price % cfg["tick"]:
                     reason = "INVALID_PRICE"
+            elif otype == "TRAILING_STOP":
+                if price and (price < 0 or price % cfg["tick"] or side != "BUY"):
+                    reason = "INVALID_PRICE"
             elif price:
                 reason = "INVALID_PRICE"
         if reason is None:
             if otype in ("STOP_LOSS", "STOP_LIMIT"):
                 if stop <= 0 or stop % cfg["tick"]:
                     reason = "INVALID_STOP_PRICE"
+            elif otype == "TRAILING_STOP":
+                if stop < 0 or stop % cfg["tick"] or not (stop or cfg["mark"]):
+                    reason = "INVALID_STOP_PRICE"
             elif stop:
                 reason = "INVALID_STOP_PRICE"
+        if reason is None:
+            if otype == "TRAILING_STOP":
+                if not trail_ok(trail, bps, cfg["tick"]):
+                    reason = "INVALID_TRAIL"
+            elif trail or bps:
+                reason = "INVALID_TRAIL"
         if reason:
             return [("REJECTED", a, oid, uid, reason, ts)]
         self.seq += 1
@@ -148,11 +184,16 @@ class Model:
             seq=self.seq,
             waiting=False,
             arrival=0,
+            trail=trail,
+            bps=bps,
         )
+        if otype == "TRAILING_STOP" and cfg["mark"]:
+            o.water = cfg["mark"]
+            o.stop = stop = trail_stop(side, trail, bps, o.water, cfg["tick"])
         ev: list[Event] = [
             ("ACCEPTED", a, oid, uid, side, otype, tif, qty, notional, price, stop, ts)
         ]
-        if otype in ("STOP_LOSS", "STOP_LIMIT"):
+        if otype in STOPS:
             o.waiting = True
             self.live[oid] = o
             if cfg["mark"]:
@@ -171,6 +212,106 @@ class Model:
         del self.live[oid]
         ev: list[Event] = [("CANCELLED", a, oid, o.uid, "USER", o.rem, o.filled, ts)]
         o.rem = 0
+        return ev
+
+    def replace(
+        self,
+        oid: str,
+        a: str,
+        rid: str,
+        qty: int,
+        price: int,
+        stop: int,
+        tif: str,
+        ts: int,
+        trail: int,
+        bps: int,
+    ) -> list[Event]:
+        if rid in self.seen:
+            return []
+        self.seen.add(rid)
+        o = self.live.get(oid)
+        if o is None or o.asset != a:
+            return [("REPLACE_REJECTED", a, oid, None, rid, "UNKNOWN_ORDER", 0, 0, ts)]
+        cfg = self.assets[a]
+        tick = cfg["tick"]
+        t = o.type
+        new_stop, new_trail, new_bps = o.stop, o.trail, o.bps
+        reason = None
+        if tif not in ("GTC", "DAY"):
+            reason = "INVALID_TIF"
+        elif qty <= o.filled or qty % cfg["lot"]:
+            reason = "INVALID_QUANTITY"
+        elif t in ("LIMIT", "STOP_LIMIT") or (t == "TRAILING_STOP" and o.price):
+            if price <= 0 or price % tick:
+                reason = "INVALID_PRICE"
+        elif price:
+            reason = "INVALID_PRICE"
+        if reason is None and t in ("STOP_LOSS", "STOP_LIMIT"):
+            if stop <= 0 or stop % tick:
+                reason = "INVALID_STOP_PRICE"
+            new_stop = stop
+        elif reason is None and t == "TRAILING_STOP":
+            if stop < 0 or stop % tick:
+                reason = "INVALID_STOP_PRICE"
+            elif not trail_ok(trail, bps, tick):
+                reason = "INVALID_TRAIL"
+            elif (trail, bps) != (o.trail, o.bps):
+                new_trail, new_bps = trail, bps
+                if o.water:
+                    new_stop = trail_stop(o.side, trail, bps, o.water, tick)
+                else:
+                    new_stop = stop or o.stop
+        if reason:
+            return [("REPLACE_REJECTED", a, oid, o.uid, rid, reason, o.rem, o.price, ts)]
+        rem = qty - o.filled
+        kept = (
+            price == o.price
+            and new_stop == o.stop
+            and tif == o.tif
+            and (new_trail, new_bps) == (o.trail, o.bps)
+            and rem < o.rem
+        )
+        ev: list[Event] = [
+            ("REPLACED", a, oid, o.uid, rid, qty, rem, price, new_stop, tif, kept, ts)
+        ]
+        if kept:
+            o.rem, o.qty = rem, qty
+            return ev
+        del self.live[oid]
+        o.rem = 0
+        self.seq += 1
+        n = MOrder(
+            oid=oid,
+            uid=o.uid,
+            asset=a,
+            side=o.side,
+            type=t,
+            tif=tif,
+            qty=qty,
+            rem=rem,
+            filled=o.filled,
+            price=price,
+            stop=new_stop,
+            notional=0,
+            stp=o.stp,
+            seq=self.seq,
+            waiting=False,
+            arrival=0,
+            trail=new_trail,
+            bps=new_bps,
+            water=o.water,
+        )
+        if t in STOPS:
+            n.waiting = True
+            self.live[oid] = n
+            if cfg["mark"]:
+                self._stops(a, ev, ts)
+            return ev
+        trades = cfg["trades"]
+        self._take(n, ev, ts)
+        if cfg["trades"] != trades:
+            self._stops(a, ev, ts)
         return ev
 
     def expire_day(self, a: str, ts: int) -> list[Event]:
@@ -365,9 +506,46 @@ class Model:
             reason = "COLLAR"
         self._end(o, reason, ev, ts)
 
+    def _trail(self, a: str, ev: list[Event], ts: int) -> None:
+        """Sells whose high-water mark the mark passes, by (water, arrival); then buys whose
+        low-water mark it passes (none yet first), by (descending water, arrival)."""
+        cfg = self.assets[a]
+        mark = cfg["mark"]
+        if not mark:
+            return
+        trailing = [
+            o
+            for o in self.live.values()
+            if o.asset == a and o.waiting and o.type == "TRAILING_STOP"
+        ]
+        sells = sorted(
+            (o for o in trailing if o.side == "SELL" and o.water < mark),
+            key=lambda o: (o.water, o.seq),
+        )
+        buys = sorted(
+            (o for o in trailing if o.side == "BUY" and (not o.water or o.water > mark)),
+            key=lambda o: (-(o.water or NO_WATER), o.seq),
+        )
+        for o in sells + buys:
+            o.water = mark
+            s = trail_stop(o.side, o.trail, o.bps, mark, cfg["tick"])
+            if o.side == "SELL":
+                if s <= o.stop:
+                    continue
+            else:
+                if s >= o.stop:
+                    continue
+                if o.price:
+                    cap = s * (BPS + cfg["collar"]) // BPS
+                    cap -= cap % cfg["tick"]
+                    o.price = min(o.price, cap)
+            o.stop = s
+            ev.append(("STOP_MOVED", a, o.oid, o.uid, s, o.price, mark, ts))
+
     def _stops(self, a: str, ev: list[Event], ts: int) -> None:
         cfg = self.assets[a]
         while True:
+            self._trail(a, ev, ts)
             mark = cfg["mark"]
             waiting = [o for o in self.live.values() if o.asset == a and o.waiting]
             buys = sorted(
@@ -385,7 +563,10 @@ class Model:
             del self.live[o.oid]
             o.waiting = False
             ev.append(("TRIGGERED", a, o.oid, o.uid, o.stop, mark, ts))
-            o.type = "MARKET" if o.type == "STOP_LOSS" else "LIMIT"
+            if o.type == "TRAILING_STOP":
+                o.type = "LIMIT" if o.price else "MARKET"
+            else:
+                o.type = "MARKET" if o.type == "STOP_LOSS" else "LIMIT"
             self._take(o, ev, ts)
 
     def crossed(self, a: str) -> bool:
@@ -411,6 +592,21 @@ def model_apply(m: Model, c: dict[str, Any]) -> list[Event]:
             c["ts"],
             c["notional"] or 0,
             c.get("stp"),
+            c.get("trail_amount") or 0,
+            c.get("trail_bps") or 0,
+        )
+    if k == "REPLACE":
+        return m.replace(
+            c["order_id"],
+            c["asset_id"],
+            c["replace_id"],
+            c["quantity"] or 0,
+            c["price"] or 0,
+            c["stop_price"] or 0,
+            c["tif"],
+            c["ts"],
+            c["trail_amount"] or 0,
+            c["trail_bps"] or 0,
         )
     if k == "CANCEL":
         return m.cancel(c["order_id"], c["asset_id"], c["ts"])
@@ -465,9 +661,11 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
         a = draw(st.sampled_from(ASSETS))
         kind = draw(st.integers(0, 99))
         price = 1000 + tick * draw(st.integers(-6, 6))
-        if kind < 62:
+        if kind < 56:
             otype = draw(
-                st.sampled_from(["LIMIT"] * 6 + ["MARKET"] * 2 + ["STOP_LOSS", "STOP_LIMIT"])
+                st.sampled_from(
+                    ["LIMIT"] * 6 + ["MARKET"] * 2 + ["STOP_LOSS", "STOP_LIMIT", "TRAILING_STOP"]
+                )
             )
             side = draw(st.sampled_from(["BUY", "SELL"]))
             tif = draw(st.sampled_from(["GTC", "GTC", "DAY", "IOC", "FOK"]))
@@ -482,22 +680,44 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
             stop = None
             if otype in ("STOP_LOSS", "STOP_LIMIT"):
                 stop = 1000 + tick * draw(st.integers(-6, 6))
-            cmds.append(
-                {
-                    "cmd": "NEW_ORDER",
-                    "order_id": oid,
-                    "user_id": draw(st.sampled_from(USERS)),
-                    "asset_id": a,
-                    "side": side,
-                    "order_type": otype,
-                    "tif": tif,
-                    "quantity": qty,
-                    "notional": notional,
-                    "price": price if otype in ("LIMIT", "STOP_LIMIT") else None,
-                    "stop_price": stop,
-                    "ts": ts,
-                }
-            )
+            priced = otype in ("LIMIT", "STOP_LIMIT")
+            order: dict[str, Any] = {
+                "cmd": "NEW_ORDER",
+                "order_id": oid,
+                "user_id": draw(st.sampled_from(USERS)),
+                "asset_id": a,
+                "side": side,
+                "order_type": otype,
+                "tif": tif,
+                "quantity": qty,
+                "notional": notional,
+                "price": price if priced else None,
+                "stop_price": stop,
+                "ts": ts,
+            }
+            if otype == "TRAILING_STOP":
+                order.update(trail_fields(draw, tick))
+                if draw(st.booleans()):
+                    order["stop_price"] = 1000 + tick * draw(st.integers(-6, 6))
+                if side == "BUY" and draw(st.booleans()):
+                    order["price"] = 1100 + tick * draw(st.integers(0, 6))
+            cmds.append(order)
+        elif kind < 62:
+            if order_ids:
+                cmds.append(
+                    {
+                        "cmd": "REPLACE",
+                        "order_id": draw(st.sampled_from(order_ids)),
+                        "asset_id": a,
+                        "replace_id": f"r{i}",
+                        "quantity": lot * draw(st.integers(0, 14)),
+                        "price": draw(st.sampled_from([None, price, price + tick, 1100])),
+                        "stop_price": draw(st.sampled_from([None, price, 1000])),
+                        "tif": draw(st.sampled_from(["GTC", "GTC", "DAY", "IOC"])),
+                        "ts": ts,
+                        **trail_fields(draw, tick),
+                    }
+                )
         elif kind < 64:
             # an invalid order (bad tick, lot, missing price, unknown asset...)
             bad = draw(st.sampled_from(["tick", "lot", "noprice", "asset", "side", "stop"]))
@@ -547,6 +767,17 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
     return cmds
 
 
+def trail_fields(draw: st.DrawFn, tick: int) -> dict[str, Any]:
+    """A trail: an amount, a percentage, sometimes neither or both (invalid)."""
+    kind = draw(st.sampled_from(["amount", "amount", "bps", "bps", "none", "both"]))
+    amount = tick * draw(st.integers(1, 6))
+    bps = draw(st.sampled_from([10, 50, 200]))
+    return {
+        "trail_amount": amount if kind in ("amount", "both") else None,
+        "trail_bps": bps if kind in ("bps", "both") else None,
+    }
+
+
 # ---------------------------------------------------------------------- invariants
 
 
@@ -568,8 +799,18 @@ def check_book_structure(engine: Engine) -> None:
                     assert engine.orders[o.order_id] is o
                     assert o.asset_id == a
                 indexed += len(live)
-        stops = [e[2] for e in book.buy_stops + book.sell_stops if e[2].remaining]
+        stops = [e[2] for e in book.buy_stops if e[2].remaining and e[0] == e[2].stop_price]
+        stops += [e[2] for e in book.sell_stops if e[2].remaining and -e[0] == e[2].stop_price]
         assert len(stops) == book.stop_count
+        assert len({id(o) for o in stops}) == len(stops)  # one live entry per stop
+        trailing = [o for o in stops if o.order_type == "TRAILING_STOP"]
+        assert len(trailing) == book.trail_count
+        tracked = [e[2] for e in book.trail_sells if e[0] == e[2].water and e[2].remaining]
+        tracked += [
+            e[2] for e in book.trail_buys if e[0] == -(e[2].water or NO_WATER) and e[2].remaining
+        ]
+        tracked = [o for o in tracked if o.order_type == "TRAILING_STOP"]
+        assert sorted(map(id, tracked)) == sorted(map(id, trailing))  # one entry each
         indexed += len(stops)
         for oid, o in book.day.items():
             assert o.tif == "DAY"
@@ -627,13 +868,17 @@ def test_quantity_is_conserved_and_fok_is_all_or_nothing(cmds: list[dict[str, An
                 ended[ev[2]] += ev[5]
             elif ev[0] == "EXPIRED":
                 ended[ev[2]] += ev[4]
+            elif ev[0] == "REPLACED":  # a new total quantity (and time in force)
+                ordered[ev[2]] = ev[5]
+                tif[ev[2]] = ev[9]
+                ended[ev[2]] = 0
     for oid, qty in ordered.items():
         live = engine.orders.get(oid)
         remaining = live.remaining if live else 0
         assert filled[oid] + remaining + ended[oid] == qty, oid
         if tif[oid] == "FOK":
             assert filled[oid] in (0, qty), f"FOK {oid} partially filled"
-            assert live is None or live.order_type in ("STOP_LOSS", "STOP_LIMIT")  # waiting
+            assert live is None or live.order_type in STOPS  # waiting
 
 
 @PROFILE

@@ -48,6 +48,8 @@ const en = {
   assetClass: { EQUITY: "Stock", ETF: "ETF", CRYPTO: "Crypto" },
   interval: { ONE_MINUTE: "1m", FIVE_MINUTES: "5m", ONE_HOUR: "1h", ONE_DAY: "1D" },
   ticket: {
+    trail: "Trail", trailIn: "Trail by", trailPercent: "Percent", trailAmount: "Amount",
+    trailHint: "The stop follows the best price and triggers a market {{side}} when the price comes back by this much.",
     title: "Trade {{symbol}}", side: "Side", orderType: "Order type", amountIn: "Amount in", dollars: "Dollars", shares: "Shares",
     amountDollars: "Amount", limitPrice: "Limit price", stopPrice: "Stop price", tif: "Time in force",
     estPrice: "Estimated price", estShares: "Estimated shares", estCost: "Estimated cost", estProceeds: "Estimated proceeds",
@@ -58,10 +60,13 @@ const en = {
     yes: "Yes", no: "No", queuedUntil: "Sent to the market at",
   },
   side: { BUY: "Buy", SELL: "Sell" },
-  kind: { MARKET: "Market", LIMIT: "Limit", STOP_LOSS: "Stop loss", STOP_LIMIT: "Stop limit" },
+  kind: { MARKET: "Market", LIMIT: "Limit", STOP_LOSS: "Stop loss", STOP_LIMIT: "Stop limit", TRAILING_STOP: "Trailing stop" },
   tif: { GTC: "Good till cancelled", DAY: "Day", IOC: "Immediate or cancel", FOK: "Fill or kill" },
   orderStatus: { PENDING: "Open", PARTIALLY_FILLED: "Partially filled", EXECUTED: "Filled", CANCELLED: "Cancelled", REJECTED: "Rejected", EXPIRED: "Expired" },
   orders: {
+    replace: "Replace", replaceOrder: "Replace order", replaceAria: "Replace {{symbol}} order", replaceTitle: "Replace your {{symbol}} order",
+    replaceExplain: "The new quantity is the order's total ({{filled}} already filled). Lowering it at the same price keeps your place in the queue; any other change takes a new place.",
+    newQuantity: "New total quantity", replaced: "Your {{symbol}} order was replaced.", trailing: "trailing",
     which: "Which orders", open: "Open", past: "Past", side: "Side", asset: "Asset", all: "All", type: "Type", amount: "Amount", filled: "Filled",
     status: "Status", placed: "Placed", actions: "Actions", fills: "Fills", avgPrice: "Average price", value: "Value", stop: "stop",
     noOpen: "No open orders", noPast: "No past orders yet", cancelOrder: "Cancel order", keepOrder: "Keep order",
@@ -143,6 +148,7 @@ const en = {
     recentOrders: "Recent orders", recentTransactions: "Recent transfers", audited: "Read-only. Each view is recorded in the audit trail for this ticket.",
   },
   errors: {
+    INVALID_TRAIL: "A trail is a positive percentage below 50 with at most 2 decimals, or an amount in steps of the tick size.",
     ATTACHMENT_TOO_LARGE: "Files are at most 10 MB.", UNSUPPORTED_ATTACHMENT: "Attach an image (PNG, JPEG, GIF, WebP) or a PDF.", MESSAGE_TOO_LONG: "That message is too long.", TICKET_CLOSED: "This ticket is closed: open a new one.", TICKET_NOT_RESOLVED: "You can rate a ticket once it is resolved.", INVALID_STATUS_TRANSITION: "A ticket can't move to that status.", INVALID_ASSIGNEE: "Assign it to a support team member.",
     NETWORK: "We couldn't reach Bourse. Check your connection and try again.",
     INTERNAL: "Something went wrong on our side. Please try again.",

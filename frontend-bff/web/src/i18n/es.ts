@@ -50,6 +50,8 @@ const es: Messages = {
   assetClass: { EQUITY: "Acción", ETF: "ETF", CRYPTO: "Cripto" },
   interval: { ONE_MINUTE: "1 min", FIVE_MINUTES: "5 min", ONE_HOUR: "1 h", ONE_DAY: "1 D" },
   ticket: {
+    trail: "Distancia", trailIn: "Seguir por", trailPercent: "Porcentaje", trailAmount: "Importe",
+    trailHint: "El stop sigue al mejor precio y lanza una orden de {{side}} a mercado cuando el precio retrocede esa distancia.",
     title: "Operar {{symbol}}", side: "Sentido", orderType: "Tipo de orden", amountIn: "Importe en", dollars: "Dinero", shares: "Acciones",
     amountDollars: "Importe", limitPrice: "Precio límite", stopPrice: "Precio de activación", tif: "Vigencia",
     estPrice: "Precio estimado", estShares: "Acciones estimadas", estCost: "Coste estimado", estProceeds: "Ingreso estimado",
@@ -60,10 +62,13 @@ const es: Messages = {
     yes: "Sí", no: "No", queuedUntil: "Se envía al mercado el",
   },
   side: { BUY: "Comprar", SELL: "Vender" },
-  kind: { MARKET: "A mercado", LIMIT: "Limitada", STOP_LOSS: "Stop loss", STOP_LIMIT: "Stop limitada" },
+  kind: { MARKET: "A mercado", LIMIT: "Limitada", STOP_LOSS: "Stop loss", STOP_LIMIT: "Stop limitada", TRAILING_STOP: "Stop dinámico" },
   tif: { GTC: "Hasta cancelar", DAY: "Del día", IOC: "Inmediata o cancelar", FOK: "Todo o nada" },
   orderStatus: { PENDING: "Abierta", PARTIALLY_FILLED: "Ejecutada en parte", EXECUTED: "Ejecutada", CANCELLED: "Cancelada", REJECTED: "Rechazada", EXPIRED: "Caducada" },
   orders: {
+    replace: "Modificar", replaceOrder: "Modificar orden", replaceAria: "Modificar la orden de {{symbol}}", replaceTitle: "Modificar tu orden de {{symbol}}",
+    replaceExplain: "La nueva cantidad es el total de la orden ({{filled}} ya ejecutado). Bajarla al mismo precio conserva tu lugar en la cola; cualquier otro cambio toma un lugar nuevo.",
+    newQuantity: "Nueva cantidad total", replaced: "Tu orden de {{symbol}} se modificó.", trailing: "dinámico",
     which: "Qué órdenes", open: "Abiertas", past: "Anteriores", side: "Sentido", asset: "Activo", all: "Todas", type: "Tipo", amount: "Cantidad", filled: "Ejecutado",
     status: "Estado", placed: "Enviada", actions: "Acciones", fills: "Ejecuciones", avgPrice: "Precio medio", value: "Valor", stop: "stop",
     noOpen: "No hay órdenes abiertas", noPast: "Aún no hay órdenes anteriores", cancelOrder: "Cancelar orden", keepOrder: "Mantener orden",
@@ -145,6 +150,7 @@ const es: Messages = {
     recentOrders: "Órdenes recientes", recentTransactions: "Transferencias recientes", audited: "Solo lectura. Cada consulta queda registrada en la auditoría de esta consulta.",
   },
   errors: {
+    INVALID_TRAIL: "La distancia es un porcentaje positivo menor que 50 con 2 decimales como máximo, o un importe múltiplo del tick.",
     ATTACHMENT_TOO_LARGE: "Los archivos son de 10 MB como máximo.", UNSUPPORTED_ATTACHMENT: "Adjunta una imagen (PNG, JPEG, GIF, WebP) o un PDF.", MESSAGE_TOO_LONG: "El mensaje es demasiado largo.", TICKET_CLOSED: "Esta consulta está cerrada: abre una nueva.", TICKET_NOT_RESOLVED: "Podrás valorar la consulta cuando esté resuelta.", INVALID_STATUS_TRANSITION: "La consulta no puede pasar a ese estado.", INVALID_ASSIGNEE: "Asígnala a alguien del equipo de soporte.",
     NETWORK: "No pudimos conectar con Bourse. Revisa tu conexión e inténtalo de nuevo.",
     INTERNAL: "Algo falló por nuestra parte. Inténtalo de nuevo.",

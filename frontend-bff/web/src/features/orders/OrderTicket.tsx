@@ -9,18 +9,18 @@ import { Button, FormErrors, Notice, Segmented, SelectField, Skeleton, TextField
 import { errorSentence, transportError, type UserErrorLike } from "../../ui/errors";
 import { formatDateTime, formatMoney, formatPrice, formatQuantity } from "../../ui/format";
 import { OrderStatusBadge } from "./OrderStatus";
-import { dollarsAllowed, estimate, extendedHoursAllowed, needsLimit, needsStop, toPlaceOrderInput, validate, type AmountMode, type OrderKind, type Side, type TicketInput, type Tif } from "./ticket";
+import { dollarsAllowed, estimate, extendedHoursAllowed, needsLimit, needsStop, needsTrail, toPlaceOrderInput, validate, type AmountMode, type OrderKind, type Side, type TicketInput, type Tif, type TrailMode } from "./ticket";
 
 interface AssetInfo { id: string; currency: string; tickSize: string; quantityIncrement: string; fractionable: boolean; tradable: boolean; referencePrice: string; marketCalendar: string }
 
-const FIELD_OF: Record<string, keyof TicketInput | "form"> = { quantity: "amount", notional: "amount", price: "limitPrice", stopPrice: "stopPrice", extendedHours: "extendedHours" };
+const FIELD_OF: Record<string, keyof TicketInput | "form"> = { quantity: "amount", notional: "amount", price: "limitPrice", stopPrice: "stopPrice", extendedHours: "extendedHours", trailPercent: "trail", trailAmount: "trail" };
 
 export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFieldsFragment | null | undefined }) {
   const { t } = useTranslation();
   const locale = useLocale();
   const [ctxResult, refetchCtx] = useQuery({ query: TicketContextDocument, variables: { assetId: asset.id } });
   const [, place] = useMutation(PlaceOrderDocument);
-  const [input, setInput] = useState<TicketInput>({ side: "BUY", kind: "MARKET", mode: "dollars", amount: "", limitPrice: "", stopPrice: "", tif: "GTC" });
+  const [input, setInput] = useState<TicketInput>({ side: "BUY", kind: "MARKET", mode: "dollars", amount: "", limitPrice: "", stopPrice: "", tif: "GTC", trailMode: "percent", trail: "" });
   const [step, setStep] = useState<"edit" | "review" | "placed">("edit");
   const [touched, setTouched] = useState(false);
   const [serverErrors, setServerErrors] = useState<UserErrorLike[]>([]);
@@ -94,9 +94,10 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
 
   const cur = asset.currency;
   const mode: AmountMode = dollarsAllowed(input.kind) ? input.mode : "shares";
-  const kinds: OrderKind[] = ["MARKET", "LIMIT", "STOP_LOSS", "STOP_LIMIT"];
+  const kinds: OrderKind[] = ["MARKET", "LIMIT", "STOP_LOSS", "STOP_LIMIT", "TRAILING_STOP"];
   const canExtend = extendedHoursAllowed(input.kind, asset.marketCalendar);
   const extended = canExtend && Boolean(input.extendedHours);
+  const trailMode: TrailMode = input.trailMode ?? "percent";
 
   if (!account) return <div className="ticket"><Skeleton lines={6} /></div>;
 
@@ -141,6 +142,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
           <dd>{mode === "dollars" ? formatMoney(input.amount.replace(",", "."), cur, locale) : formatQuantity(input.amount.replace(",", "."), locale)}</dd>
           {needsLimit(input.kind) ? <><dt>{t("ticket.limitPrice")}</dt><dd>{formatPrice(input.limitPrice.replace(",", "."), cur, locale, asset.tickSize)}</dd></> : null}
           {needsStop(input.kind) ? <><dt>{t("ticket.stopPrice")}</dt><dd>{formatPrice(input.stopPrice.replace(",", "."), cur, locale, asset.tickSize)}</dd></> : null}
+          {needsTrail(input.kind) ? <><dt>{t("ticket.trail")}</dt><dd data-testid="review-trail">{trailMode === "percent" ? `${(input.trail ?? "").replace(",", ".")} %` : formatPrice((input.trail ?? "").replace(",", "."), cur, locale, asset.tickSize)}</dd></> : null}
           <dt>{t("ticket.tif")}</dt><dd>{t(`tif.${input.tif}`)}</dd>
           {canExtend ? <><dt>{t("ticket.extendedHours")}</dt><dd data-testid="review-extended">{extended ? t("ticket.yes") : t("ticket.no")}</dd></> : null}
           <dt>{mode === "dollars" ? t("ticket.estShares") : input.side === "BUY" ? t("ticket.estCost") : t("ticket.estProceeds")}</dt>
@@ -174,6 +176,12 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
         suffix={mode === "dollars" ? cur : asset.id}
       />
       {needsStop(input.kind) ? <TextField label={t("ticket.stopPrice")} name="stopPrice" inputMode="decimal" value={input.stopPrice} onChange={(e) => set("stopPrice", e.target.value)} error={errorFor("stopPrice")} suffix={cur} /> : null}
+      {needsTrail(input.kind) ? (
+        <>
+          <Segmented size="sm" label={t("ticket.trailIn")} value={trailMode} onChange={(v: TrailMode) => set("trailMode", v)} options={[{ value: "percent", label: t("ticket.trailPercent") }, { value: "amount", label: t("ticket.trailAmount") }]} />
+          <TextField label={t("ticket.trail")} name="trail" inputMode="decimal" autoComplete="off" value={input.trail ?? ""} onChange={(e) => set("trail", e.target.value)} error={errorFor("trail")} hint={t("ticket.trailHint", { side: t(`side.${input.side}`) })} suffix={trailMode === "percent" ? "%" : cur} />
+        </>
+      ) : null}
       {needsLimit(input.kind) ? <TextField label={t("ticket.limitPrice")} name="limitPrice" inputMode="decimal" value={input.limitPrice} onChange={(e) => set("limitPrice", e.target.value)} error={errorFor("limitPrice")} suffix={cur} /> : null}
       {input.kind !== "MARKET" ? (
         <SelectField label={t("ticket.tif")} value={input.tif} onChange={(e) => set("tif", e.target.value as Tif)} options={(["GTC", "DAY", "IOC", "FOK"] as Tif[]).map((v) => ({ value: v, label: t(`tif.${v}`) }))} />

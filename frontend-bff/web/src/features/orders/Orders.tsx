@@ -10,6 +10,7 @@ import { errorSentence } from "../../ui/errors";
 import { formatDateTime, formatMoney, formatPrice, formatQuantity } from "../../ui/format";
 import { Recurring } from "../recurring/Recurring";
 import { OrderStatusBadge } from "./OrderStatus";
+import { ReplaceDialog } from "./ReplaceDialog";
 
 const OPEN = new Set(["PENDING", "PARTIALLY_FILLED"]);
 
@@ -23,6 +24,7 @@ export function Orders() {
   const [result, refetch] = useQuery({ query: OrdersDocument, variables: { first } });
   const [, cancel] = useMutation(CancelOrderDocument);
   const [confirming, setConfirming] = useState<OrderFieldsFragment | null>(null);
+  const [replacing, setReplacing] = useState<OrderFieldsFragment | null>(null);
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ tone: "success" | "danger"; text: string } | null>(null);
   const [expanded, setExpanded] = useState<string | null>(null);
@@ -74,7 +76,7 @@ export function Orders() {
               </thead>
               <tbody>
                 {orders.map((o) => (
-                  <OrderRow key={o.id} order={o} locale={locale} expanded={expanded === o.id} onToggle={() => setExpanded(expanded === o.id ? null : o.id)} onCancel={() => setConfirming(o)} />
+                  <OrderRow key={o.id} order={o} locale={locale} expanded={expanded === o.id} onToggle={() => setExpanded(expanded === o.id ? null : o.id)} onCancel={() => setConfirming(o)} onReplace={() => setReplacing(o)} />
                 ))}
               </tbody>
             </table>
@@ -83,6 +85,17 @@ export function Orders() {
         {result.data?.orders.pageInfo.hasNextPage ? <Button variant="secondary" onClick={() => setFirst(first + 50)}>{t("common.loadMore")}</Button> : null}
       </Card>
       <Recurring />
+      {replacing ? (
+        <ReplaceDialog
+          order={replacing}
+          onCancel={() => setReplacing(null)}
+          onDone={(o) => {
+            setReplacing(null);
+            setMessage({ tone: "success", text: t("orders.replaced", { symbol: o.assetId }) });
+            refetch({ requestPolicy: "network-only" });
+          }}
+        />
+      ) : null}
       {confirming ? (
         <ConfirmDialog
           title={t("orders.confirmTitle")}
@@ -98,19 +111,20 @@ export function Orders() {
   );
 }
 
-function OrderRow({ order: o, locale, expanded, onToggle, onCancel }: { order: OrderFieldsFragment; locale: string; expanded: boolean; onToggle: () => void; onCancel: () => void }) {
+function OrderRow({ order: o, locale, expanded, onToggle, onCancel, onReplace }: { order: OrderFieldsFragment; locale: string; expanded: boolean; onToggle: () => void; onCancel: () => void; onReplace: () => void }) {
   const { t } = useTranslation();
   return (
     <>
       <tr data-order={o.id} data-status={o.status}>
         <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link><span className={`show-sm side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span></td>
-        <td className="hide-sm"><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}</span></td>
+        <td className="hide-sm"><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}{o.trailPercent ? ` (${t("orders.trailing")} ${o.trailPercent} %)` : o.trailAmount ? ` (${t("orders.trailing")} ${formatPrice(o.trailAmount, o.currency, locale)})` : ""}</span></td>
         <td className="num">{o.notional ? formatMoney(o.notional, o.currency, locale) : formatQuantity(o.quantity, locale)}</td>
         <td className="num hide-sm">{formatQuantity(o.filledQuantity, locale)}{o.averagePrice ? <><br /><small className="muted">@ {formatPrice(o.averagePrice, o.currency, locale)}</small></> : null}</td>
         <td><OrderStatusBadge status={o.status} /></td>
         <td className="hide-sm muted">{formatDateTime(o.createdAt, locale)}</td>
         <td className="actions">
           {o.fills.length ? <Button variant="ghost" aria-expanded={expanded} onClick={onToggle} aria-label={`${t("orders.fills")} (${o.fills.length})`}><span className="hide-sm">{t("orders.fills")} </span>({o.fills.length})</Button> : null}
+          {(o.status === "PENDING" || o.status === "PARTIALLY_FILLED") && o.orderSubType !== "MARKET" && o.quantity ? <Button variant="secondary" onClick={onReplace} aria-label={t("orders.replaceAria", { symbol: o.assetId })}>{t("orders.replace")}</Button> : null}
           {o.status === "PENDING" || o.status === "PARTIALLY_FILLED" ? <Button variant="danger" onClick={onCancel} aria-label={t("orders.cancelAria", { symbol: o.assetId })}>{t("common.cancel")}</Button> : null}
           <Link to={`/support?orderId=${o.id}`} className="btn btn-ghost hide-sm" aria-label={t("orders.helpAria", { symbol: o.assetId })}>?</Link>
         </td>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { estimate, extendedHoursAllowed, toPlaceOrderInput, validate, type TicketContext, type TicketInput } from "./ticket";
+import { estimate, extendedHoursAllowed, toPlaceOrderInput, toReplaceOrderInput, validate, type TicketContext, type TicketInput } from "./ticket";
 
 const ctx: TicketContext = {
   bid: "99.50", ask: "100.50", last: "100.00", tickSize: "0.01", quantityIncrement: "0.000001",
@@ -61,6 +61,25 @@ describe("order ticket validation", () => {
   it("builds exactly one of quantity / notional", () => {
     expect(toPlaceOrderInput("BTC-USD", base, "c1")).toMatchObject({ notional: "100", quantity: null, price: null, orderSubType: "MARKET" });
     expect(toPlaceOrderInput("AAPL", { ...base, kind: "LIMIT", amount: "0,5", limitPrice: "10" }, "c2")).toMatchObject({ quantity: "0.5", notional: null, price: "10" });
+  });
+
+  it("a trailing stop needs one valid trail and sends it as a percent or an amount", () => {
+    const trailing: TicketInput = { ...base, side: "SELL", kind: "TRAILING_STOP", mode: "shares", amount: "1", trailMode: "percent", trail: "" };
+    expect(codes(trailing)).toEqual(["trail:INVALID_PRICE"]);
+    expect(codes({ ...trailing, trail: "2.555" })).toEqual(["trail:INVALID_TRAIL"]);
+    expect(codes({ ...trailing, trail: "50" })).toEqual(["trail:INVALID_TRAIL"]);
+    expect(codes({ ...trailing, trailMode: "amount", trail: "0.005" })).toEqual(["trail:INVALID_TRAIL"]);
+    expect(codes({ ...trailing, trail: "2,5" })).toEqual([]);
+    const pct = toPlaceOrderInput("AAPL", { ...trailing, trail: "2,5" }, "c3");
+    expect(pct).toMatchObject({ orderSubType: "TRAILING_STOP", trailPercent: "2.5", price: null, stopPrice: null });
+    expect(pct).not.toHaveProperty("trailAmount");
+    expect(toPlaceOrderInput("AAPL", { ...trailing, trailMode: "amount", trail: "5" }, "c4")).toMatchObject({ trailAmount: "5" });
+  });
+
+  it("a replace sends only what changed", () => {
+    const order = { quantity: "10", price: "50", stopPrice: null };
+    expect(toReplaceOrderInput(order, { quantity: "6", limitPrice: "50.00", stopPrice: "" })).toEqual({ quantity: "6", price: undefined, stopPrice: undefined });
+    expect(toReplaceOrderInput(order, { quantity: "10", limitPrice: "50,01", stopPrice: "" })).toEqual({ quantity: undefined, price: "50.01", stopPrice: undefined });
   });
 });
 

@@ -5,7 +5,8 @@ import Decimal from "decimal.js";
 import { dec, parseUserDecimal } from "../../ui/format";
 
 export type Side = "BUY" | "SELL";
-export type OrderKind = "MARKET" | "LIMIT" | "STOP_LOSS" | "STOP_LIMIT";
+export type OrderKind = "MARKET" | "LIMIT" | "STOP_LOSS" | "STOP_LIMIT" | "TRAILING_STOP";
+export type TrailMode = "percent" | "amount";
 export type AmountMode = "shares" | "dollars";
 export type Tif = "GTC" | "DAY" | "IOC" | "FOK";
 
@@ -19,6 +20,9 @@ export interface TicketInput {
   tif: Tif;
   /** Also trade pre-market and after-hours (limit orders on US equities only). */
   extendedHours?: boolean;
+  /** TRAILING_STOP: the trail, as a percentage or a price distance. */
+  trailMode?: TrailMode;
+  trail?: string;
 }
 
 export interface TicketContext {
@@ -44,12 +48,13 @@ export interface Estimate {
 }
 
 export interface TicketError {
-  field: "amount" | "limitPrice" | "stopPrice" | "form";
+  field: "amount" | "limitPrice" | "stopPrice" | "trail" | "form";
   code: string;
 }
 
 export const needsLimit = (kind: OrderKind) => kind === "LIMIT" || kind === "STOP_LIMIT";
 export const needsStop = (kind: OrderKind) => kind === "STOP_LOSS" || kind === "STOP_LIMIT";
+export const needsTrail = (kind: OrderKind) => kind === "TRAILING_STOP";
 /** Dollar amounts are for market orders only (the server's rule for `notional`). */
 export const dollarsAllowed = (kind: OrderKind) => kind === "MARKET";
 /** Extended hours are for limit orders (the server answers INVALID_ORDER_TYPE otherwise), and
@@ -110,6 +115,13 @@ export function validate(input: TicketInput, ctx: TicketContext): TicketError[] 
     if (!price || price.lte(0)) errors.push({ field, code: "INVALID_PRICE" });
     else if (!multipleOf(price, ctx.tickSize)) errors.push({ field, code: "PRICE_NOT_ON_TICK" });
   }
+  if (needsTrail(input.kind)) {
+    const trail = parseUserDecimal(input.trail ?? "");
+    if (!trail || trail.lte(0)) errors.push({ field: "trail", code: "INVALID_PRICE" });
+    else if ((input.trailMode ?? "percent") === "percent" ? trail.decimalPlaces() > 2 || trail.gte(50) : !multipleOf(trail, ctx.tickSize)) {
+      errors.push({ field: "trail", code: "INVALID_TRAIL" });
+    }
+  }
   if (errors.length) return errors;
   const est = estimate(input, ctx);
   if (input.side === "BUY" && est.value && est.value.gt(ctx.buyingPower)) {
@@ -137,5 +149,33 @@ export function toPlaceOrderInput(assetId: string, input: TicketInput, clientOrd
     timeInForce: input.tif,
     clientOrderId,
     extendedHours: input.kind === "LIMIT" && input.extendedHours ? true : null,
+    ...trailFields(input),
+  };
+}
+
+function trailFields(input: TicketInput): { trailPercent?: string; trailAmount?: string } {
+  if (!needsTrail(input.kind)) return {};
+  const trail = parseUserDecimal(input.trail ?? "")?.toFixed();
+  if (!trail) return {};
+  return (input.trailMode ?? "percent") === "percent" ? { trailPercent: trail } : { trailAmount: trail };
+}
+
+export interface ReplaceInput {
+  quantity: string;
+  limitPrice: string;
+  stopPrice: string;
+}
+
+/** The replaceOrder input: only the fields that changed (the others keep their value). */
+export function toReplaceOrderInput(order: { quantity?: string | null; price?: string | null; stopPrice?: string | null }, input: ReplaceInput) {
+  const changed = (typed: string, current: string | null | undefined) => {
+    const value = parseUserDecimal(typed);
+    if (!value) return undefined;
+    return current && value.eq(current) ? undefined : value.toFixed();
+  };
+  return {
+    quantity: changed(input.quantity, order.quantity),
+    price: order.price ? changed(input.limitPrice, order.price) : undefined,
+    stopPrice: order.stopPrice ? changed(input.stopPrice, order.stopPrice) : undefined,
   };
 }
