@@ -86,8 +86,13 @@ async def _quiescent(services: Services, user_ids: list[uuid.UUID], timeout: flo
     stable = 0
     while loop.time() < deadline:
         async with services.sessionmaker() as s:
+            # This test's orders only: the run's database holds other tests' orders too, some
+            # queued for a market open that a pinned clock put years ahead.
             unsent = await s.scalar(
-                select(func.count()).select_from(OutboxEntry).where(OutboxEntry.sent_at.is_(None))
+                select(func.count())
+                .select_from(OutboxEntry)
+                .join(Order, Order.id == OutboxEntry.order_id)
+                .where(OutboxEntry.sent_at.is_(None), Order.user_id.in_(user_ids))
             )
             state = (
                 await s.execute(
