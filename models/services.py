@@ -34,6 +34,12 @@ from models.help_centre import HelpCentre
 from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
 from models.news import NewsStore
+from models.notifications import (
+    NotificationPreferences,
+    Notifier,
+    PriceAlerts,
+    PushSubscriptions,
+)
 from models.orders import OrderBook, OrdersConfig
 from models.performance import Performances
 from models.portfolios import PortfolioConfig, Portfolios
@@ -82,6 +88,10 @@ class Services:
     support: SupportDesk
     corporate_actions: CorporateActions
     wash_sales: WashSaleAdjustments
+    notifier: Notifier
+    alerts: PriceAlerts
+    notification_preferences: NotificationPreferences
+    push_subscriptions: PushSubscriptions
     # Documents in S3: None in a process started without an S3 bucket (see `documents`).
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
@@ -114,6 +124,16 @@ class Services:
             subject,
             sealed,
             _job_id=key,
+            _queue_name=arq_queue_name(self.settings),
+        )
+
+    async def dispatch_notification(self, notification_id: uuid.UUID) -> None:
+        """Plan a notification's delivery (email, push); the job id is the notification's, so
+        a second announcement (the sweeper, a replay) does not plan it twice."""
+        await self.jobs.enqueue_job(
+            "dispatch_notification",
+            str(notification_id),
+            _job_id=f"notification:{notification_id}",
             _queue_name=arq_queue_name(self.settings),
         )
 
@@ -280,6 +300,15 @@ async def open_services(
         ),
         corporate_actions=CorporateActions(sessionmaker, ledger),
         wash_sales=WashSaleAdjustments(sessionmaker),
+        notifier=Notifier(
+            sessionmaker,
+            redis,
+            settings.redis_prefix,
+            lambda notification_id: services.dispatch_notification(notification_id),
+        ),
+        alerts=PriceAlerts(sessionmaker, redis, settings.redis_prefix),
+        notification_preferences=NotificationPreferences(sessionmaker),
+        push_subscriptions=PushSubscriptions(sessionmaker, allow_http=settings.env != "production"),
     )
     if settings.s3_bucket:
         store = ObjectStore(settings)
