@@ -73,6 +73,7 @@ class Evaluator:
         self._last: dict[str, Decimal] = {}
         self._bases: dict[str, Decimal] = {}
         self.fired = 0
+        self.ready = asyncio.Event()  # set while subscribed with the index built
 
     # ---- the index ----
 
@@ -211,6 +212,7 @@ class Evaluator:
             await pubsub.subscribe(changes)
             await pubsub.psubscribe(quotes_pattern(prefix))
             await self.rebuild()  # after subscribing: nothing created meanwhile is missed
+            self.ready.set()
             log.info("alert evaluator ready", alerts=len(self.index), waiting=len(self._waiting))
             refreshed = time.monotonic()
             while not stop.is_set():
@@ -230,6 +232,7 @@ class Evaluator:
                     refreshed = time.monotonic()
                     await self.refresh_bases()
         finally:
+            self.ready.clear()
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
