@@ -31,6 +31,8 @@ from models import security, validation
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
+from models.notifications.actions import Draft
+from models.notifications.messages import security_draft
 from models.session_cache import SessionCache, session_message, user_message
 from models.throttle import LoginThrottle
 from models.users import Role, User
@@ -72,6 +74,12 @@ class AccountsConfig:
     reset_max_per_hour: int
 
 
+def _where(client: ClientInfo) -> str:
+    parts = [p for p in (client.user_agent and f"“{client.user_agent[:80]}”",
+                         client.ip and f"address {client.ip}") if p]  # fmt: skip
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 class TwoFactorRequired(DomainError):
     """Password was right; a second factor is needed (or was wrong)."""
 
@@ -102,6 +110,14 @@ async def _no_publish(message: str) -> None:
     return None
 
 
+Notify = Callable[[Draft], Awaitable[object]]
+"""Write a notification and deliver it (``Notifier.notify``): the security events."""
+
+
+async def _no_notify(draft: Draft) -> None:
+    return None
+
+
 class Accounts:
     def __init__(
         self,
@@ -114,7 +130,9 @@ class Accounts:
         *,
         sessions: SessionCache | None = None,
         publish_revocation: PublishRevocation = _no_publish,
+        notify: Notify = _no_notify,
     ) -> None:
+        self._notify = notify
         self.sessions = sessions if sessions is not None else SessionCache(timedelta(0))
         self._publish_revocation = publish_revocation
         self._sm = sessionmaker
@@ -240,7 +258,40 @@ class Accounts:
                 await s.execute(
                     update(User).where(User.id == user.id).values(password_hash=new_hash)
                 )
-        return await self._issue(user, family_id=uuid.uuid4(), client=client)
+        seen_before = await self._seen_before(user.id, client)
+        issued = await self._issue(user, family_id=uuid.uuid4(), client=client)
+        if seen_before is False:
+            await self._security(user.id, "NEW_DEVICE", uuid.uuid4().hex, _where(client))
+        return issued
+
+    async def _seen_before(self, user_id: uuid.UUID, client: ClientInfo) -> bool | None:
+        """Whether an earlier session of the user came from this device (user agent) and
+        address; None when the user never signed in before (the first sign-in is not news)."""
+        agent = (client.user_agent or "")[:300] or None
+        async with self._sm() as s:
+            earlier = await s.scalar(
+                select(func.count()).select_from(AuthSession).where(AuthSession.user_id == user_id)
+            )
+            if not earlier:
+                return None
+            same = await s.scalar(
+                select(AuthSession.id)
+                .where(
+                    AuthSession.user_id == user_id,
+                    AuthSession.user_agent.is_not_distinct_from(agent),
+                    AuthSession.ip.is_not_distinct_from(client.ip),
+                )
+                .limit(1)
+            )
+            return same is not None
+
+    async def _security(self, user_id: uuid.UUID, event: str, ident: str, detail: str = "") -> None:
+        """Tell the user (inbox, email: SECURITY is never switched off); never fails the action
+        it reports."""
+        try:
+            await self._notify(security_draft(user_id, event, ident, detail))
+        except Exception:
+            log.warning("security notification failed", event=event, exc_info=True)
 
     async def _check_second_factor(self, user: User, otp: str) -> bool:
         """A current TOTP code never accepted before, or an unused recovery code; either is
@@ -271,7 +322,11 @@ class Accounts:
                 .values(used_at=utcnow())
                 .returning(RecoveryCode.id)
             )
-            return used.first() is not None
+            code = used.first()
+        if code is None:
+            return False
+        await self._security(user.id, "RECOVERY_CODE_USED", str(code.id))
+        return True
 
     async def _issue(
         self, user: User, family_id: uuid.UUID, client: ClientInfo, s: AsyncSession | None = None
@@ -427,6 +482,7 @@ class Accounts:
 
         async with self._sm.begin() as s:
             user = await s.get_one(User, user_id, with_for_update=True)
+            old_email = user.email
             await self._check_unique(
                 s,
                 str(values["username"]) if "username" in values else None,
@@ -440,6 +496,17 @@ class Accounts:
             except IntegrityError as exc:
                 raise self._unique_violation(exc) from exc
             await s.refresh(user)
+        if user.email.lower() != old_email.lower():
+            change = uuid.uuid4().hex
+            await self._security(user_id, "EMAIL_CHANGED", change, user.email)
+            # The old address hears of it too: it is the one an intruder would cut off.
+            await self._send_email(
+                old_email,
+                "Your Bourse email address was changed",
+                f"The email address of your Bourse account was changed to {user.email}. If "
+                "this was not you, contact support at once.",
+                f"email-changed:{change}",
+            )
         return user
 
     async def change_password(self, user_id: uuid.UUID, current: str, new: str) -> None:
@@ -457,6 +524,7 @@ class Accounts:
             # Every signed-in device, this one included, must sign in again.
             await self._revoke_all(s, user_id)
         await self._revoked(user_message(user_id))
+        await self._security(user_id, "PASSWORD_CHANGED", uuid.uuid4().hex)
 
     # ---- two-factor ----
 
@@ -497,6 +565,7 @@ class Accounts:
                 RecoveryCode(user_id=user_id, code_hash=security.token_digest(c), created_at=now)
                 for c in codes
             )
+        await self._security(user_id, "TWO_FACTOR_ENABLED", uuid.uuid4().hex)
         return codes
 
     async def disable_two_factor(self, user_id: uuid.UUID, otp: str) -> None:
@@ -517,6 +586,7 @@ class Accounts:
                 )
             )
             await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        await self._security(user_id, "TWO_FACTOR_DISABLED", uuid.uuid4().hex)
 
     # ---- password reset ----
 
@@ -587,5 +657,7 @@ class Accounts:
             await self._revoke_all(s, user.id)
             email = user.email
             revoked_user = user.id
+            token_id = row.id
         await self._revoked(user_message(revoked_user))
+        await self._security(revoked_user, "PASSWORD_RESET", str(token_id))
         await self._throttle.clear_account(email.lower())

@@ -6,7 +6,7 @@ Created once by `open_services` (API lifespan, workers, CLI) and shared by every
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -127,13 +127,16 @@ class Services:
             _queue_name=arq_queue_name(self.settings),
         )
 
-    async def dispatch_notification(self, notification_id: uuid.UUID) -> None:
-        """Plan a notification's delivery (email, push); the job id is the notification's, so
-        a second announcement (the sweeper, a replay) does not plan it twice."""
+    async def dispatch_notifications(self, notification_ids: Sequence[uuid.UUID]) -> None:
+        """Plan the delivery (email, push) of notifications written together, in one job; its
+        id is the first notification's, so announcing the same rows again plans nothing twice
+        (and planning itself is idempotent per notification and channel)."""
+        if not notification_ids:
+            return
         await self.jobs.enqueue_job(
             "dispatch_notification",
-            str(notification_id),
-            _job_id=f"notification:{notification_id}",
+            *[str(i) for i in notification_ids],
+            _job_id=f"notification:{notification_ids[0]}",
             _queue_name=arq_queue_name(self.settings),
         )
 
@@ -204,8 +207,15 @@ async def open_services(
         publish_revocation=lambda message: redis.publish(
             session_revocations(settings.redis_prefix), message
         ),
+        notify=lambda draft: services.notifier.notify(draft),
     )
     sessionmaker = create_sessionmaker(engine)
+    notifier = Notifier(
+        sessionmaker,
+        redis,
+        settings.redis_prefix,
+        lambda notification_ids: services.dispatch_notifications(notification_ids),
+    )
     ledger = Ledger()
     funds = Funds(
         sessionmaker,
@@ -218,6 +228,7 @@ async def open_services(
             withdrawal_delay_seconds=settings.sandbox_withdrawal_delay_seconds,
         ),
         schedule_withdrawal=lambda *args: services.schedule_withdrawal(*args),
+        notifier=notifier,
     )
     exchange = Exchange(redis, settings.redis_prefix, settings.matching_shards)
     assets = Assets(sessionmaker, exchange.configure)
@@ -300,12 +311,7 @@ async def open_services(
         ),
         corporate_actions=CorporateActions(sessionmaker, ledger),
         wash_sales=WashSaleAdjustments(sessionmaker),
-        notifier=Notifier(
-            sessionmaker,
-            redis,
-            settings.redis_prefix,
-            lambda notification_id: services.dispatch_notification(notification_id),
-        ),
+        notifier=notifier,
         alerts=PriceAlerts(sessionmaker, redis, settings.redis_prefix),
         notification_preferences=NotificationPreferences(sessionmaker),
         push_subscriptions=PushSubscriptions(sessionmaker, allow_http=settings.env != "production"),

@@ -58,21 +58,25 @@ def _services(ctx: dict[str, Any]) -> Services:
     return services
 
 
-async def dispatch_notification(ctx: dict[str, Any], notification_id: str) -> int:
+async def dispatch_notification(ctx: dict[str, Any], *notification_ids: str) -> int:
+    """Plan the deliveries of these notifications (one transaction each) and enqueue them."""
     services = _services(ctx)
-    ident = uuid.UUID(notification_id)
-    async with services.sessionmaker.begin() as s:
-        planned = await delivery.plan(s, ident, utcnow())
-    for p in planned:
-        await services.jobs.enqueue_job(
-            "deliver_notification",
-            notification_id,
-            p.channel.value,
-            _job_id=f"delivery:{notification_id}:{p.channel.value}",
-            _defer_until=p.not_before,
-            _queue_name=arq_queue_name(services.settings),
-        )
-    return len(planned)
+    count = 0
+    for notification_id in notification_ids:
+        ident = uuid.UUID(notification_id)
+        async with services.sessionmaker.begin() as s:
+            planned = await delivery.plan(s, ident, utcnow())
+        for p in planned:
+            await services.jobs.enqueue_job(
+                "deliver_notification",
+                notification_id,
+                p.channel.value,
+                _job_id=f"delivery:{notification_id}:{p.channel.value}",
+                _defer_until=p.not_before,
+                _queue_name=arq_queue_name(services.settings),
+            )
+        count += len(planned)
+    return count
 
 
 async def deliver_notification(ctx: dict[str, Any], notification_id: str, channel: str) -> str:
@@ -207,8 +211,13 @@ def _push_one(sub: PushSubscription, payload: str, vapid: Vapid02, subject: str,
 async def sweep_notifications(ctx: dict[str, Any]) -> int:
     services = _services(ctx)
     stale = await services.notifier.undispatched(SWEEP_AFTER)
-    for ident in stale:
-        await services.dispatch_notification(ident)
+    for ident in stale:  # one job each: job ids differ from the lost batch's
+        await services.jobs.enqueue_job(
+            "dispatch_notification",
+            str(ident),
+            _job_id=f"notification-sweep:{ident}",
+            _queue_name=arq_queue_name(services.settings),
+        )
     return len(stale)
 
 

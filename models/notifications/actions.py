@@ -5,9 +5,10 @@
   (dedupe_key) DO NOTHING RETURNING``: a source event seen again (a replayed batch, a retried
   job) makes no second row, and only the new rows come back.
 - ``Notifier.announce(rows)``: after the commit, publish each new row on its user's channel
-  (``notificationAdded``) and plan its delivery (the arq job ``dispatch_notification``, job id
-  = the notification's). A process that dies between the commit and this leaves the row with
-  ``dispatched_at`` NULL; the sweeper (``sweep_notifications``, every minute) plans it.
+  (``notificationAdded``) and plan their delivery (one arq job ``dispatch_notification`` for
+  the rows announced together, job id = the first row's). A process that dies between the
+  commit and this leaves rows with ``dispatched_at`` NULL; the sweeper
+  (``sweep_notifications``, every minute) plans them.
 - ``Notifier.notify(*drafts)``: both, for producers without a transaction of their own
   (security events, funds, support replies, documents).
 
@@ -179,7 +180,7 @@ async def record_keyed(
     }
 
 
-Dispatch = Callable[[uuid.UUID], Awaitable[None]]
+Dispatch = Callable[[Sequence[uuid.UUID]], Awaitable[None]]
 
 
 class Notifier:
@@ -217,11 +218,10 @@ class Notifier:
             await pipe.execute()
         except Exception:
             log.warning("notification publish failed", exc_info=True, count=len(rows))
-        for n in rows:
-            try:
-                await self._dispatch(n.id)
-            except Exception:
-                log.warning("notification dispatch not queued", exc_info=True, id=str(n.id))
+        try:  # one job for the lot: a settlement batch pays one enqueue, not one per row
+            await self._dispatch([n.id for n in rows])
+        except Exception:  # the rows are durable: the sweeper plans them
+            log.warning("notification dispatch not queued", exc_info=True, count=len(rows))
 
     # ---- the inbox ----
 

@@ -18,7 +18,6 @@ from models.assets import Asset, AssetClass
 from models.quotes import QuoteData, write_quotes
 from models.services import Services, open_services
 from tests.accounts.helpers import new_user
-from tests.support.polling import eventually
 from tests.support.server import Api
 from workers.alerts import Evaluator
 
@@ -57,13 +56,20 @@ def make_asset(services: Services) -> MakeAsset:
         async with services.sessionmaker.begin() as s:
             s.add(
                 Asset(
-                    symbol=symbol, name=f"Test {symbol}", asset_class=AssetClass.EQUITY,
-                    currency="USD", tick_size=Decimal("0.01"),
-                    quantity_increment=Decimal("0.000001"), fractionable=True, tradable=True,
-                    market_calendar="24x7", reference_price=Decimal(price), collar_bps=500,
+                    symbol=symbol,
+                    name=f"Test {symbol}",
+                    asset_class=AssetClass.EQUITY,
+                    currency="USD",
+                    tick_size=Decimal("0.01"),
+                    quantity_increment=Decimal("0.000001"),
+                    fractionable=True,
+                    tradable=True,
+                    market_calendar="24x7",
+                    reference_price=Decimal(price),
+                    collar_bps=500,
                     previous_close=None if previous_close is None else Decimal(previous_close),
                 )
-            )  # fmt: skip
+            )
         await tick(services, symbol, price)
         return symbol
 

@@ -29,9 +29,7 @@ def alert_input(asset: str, condition: str, threshold: str, **more: Any) -> dict
 
 
 async def subscribe(conn: ClientConnection, query: str, op_id: str = "1") -> None:
-    await conn.send(
-        json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}})
-    )
+    await conn.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
 
 
 async def next_event(conn: ClientConnection, timeout: float = 10) -> dict[str, Any]:

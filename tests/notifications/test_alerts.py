@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -36,9 +37,9 @@ from tests.support.smtp import SmtpServer
 from workers.alerts import Evaluator
 
 
-async def create(api: Api, token: str, *args: str, **more: object) -> dict[str, object]:
+async def create(api: Api, token: str, *args: str, **more: Any) -> dict[str, Any]:
     body = await api.gql(CREATE_ALERT, alert_input(*args, **more), token=token)
-    payload: dict[str, object] = body["data"]["createPriceAlert"]
+    payload: dict[str, Any] = body["data"]["createPriceAlert"]
     return payload
 
 
@@ -80,11 +81,19 @@ async def test_at_most_200_active_alerts(
     async with services.sessionmaker.begin() as s:
         s.add_all(
             PriceAlert(
-                id=uuid.uuid4(), user_id=user_id, asset_id=asset,
-                condition=AlertCondition.PRICE_ABOVE, threshold=Decimal(200 + i), repeat=False,
-                cooldown_seconds=3600, status=AlertStatus.ACTIVE, fired=0, armed_at=now,
-                created_at=now, updated_at=now,
-            )  # fmt: skip
+                id=uuid.uuid4(),
+                user_id=user_id,
+                asset_id=asset,
+                condition=AlertCondition.PRICE_ABOVE,
+                threshold=Decimal(200 + i),
+                repeat=False,
+                cooldown_seconds=3600,
+                status=AlertStatus.ACTIVE,
+                fired=0,
+                armed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
             for i in range(199)
         )
     # two racing for the last place: exactly one gets it
@@ -139,7 +148,8 @@ async def test_an_alert_fires_once_live_in_the_inbox_and_by_one_email(
     assert msg["Subject"] == note["title"]
     assert msg.get_body(preferencelist=("plain",)) is not None
     html = msg.get_body(preferencelist=("html",))
-    assert html is not None and asset in html.get_content()
+    assert html is not None
+    assert asset in html.get_content()
     assert "/notifications/unsubscribe?token=" in str(msg["List-Unsubscribe"])
 
 
@@ -154,7 +164,9 @@ async def test_a_rearming_alert_fires_again_only_after_its_cool_down(
     async def fired() -> int:
         async with services.sessionmaker() as s:
             found = await s.scalar(
-                select(func.count()).select_from(Notification).where(Notification.user_id == user_id)
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.user_id == user_id)
             )
         return int(found or 0)
 
@@ -187,7 +199,9 @@ async def test_two_evaluators_racing_fire_each_alert_once(
     two = Evaluator(services.alerts, services.notifier)
     await asyncio.gather(one.rebuild(), two.rebuild())
     assert one.index.count(asset) == two.index.count(asset) == 9
-    won = await asyncio.gather(one.on_tick(asset, Decimal("12.5")), two.on_tick(asset, Decimal("12.5")))
+    won = await asyncio.gather(
+        one.on_tick(asset, Decimal("12.5")), two.on_tick(asset, Decimal("12.5"))
+    )
     assert sum(won) == 9
     async with services.sessionmaker() as s:
         rows = await s.scalar(
