@@ -295,6 +295,7 @@ async def open_services(
             orders,
             send_email=lambda *args: services.send_email(*args),
             email_of=lambda user_id: _email_of(accounts, user_id),
+            notifier=notifier,
         ),
         help_centre=HelpCentre(sessionmaker),
         support=SupportDesk(
@@ -308,8 +309,9 @@ async def open_services(
             ),
             send_email=lambda *args: services.send_email(*args),
             link_base=settings.link_base_url,
+            notifier=notifier,
         ),
-        corporate_actions=CorporateActions(sessionmaker, ledger),
+        corporate_actions=CorporateActions(sessionmaker, ledger, notifier=notifier),
         wash_sales=WashSaleAdjustments(sessionmaker),
         notifier=notifier,
         alerts=PriceAlerts(sessionmaker, redis, settings.redis_prefix),
@@ -323,6 +325,7 @@ async def open_services(
             store,
             lambda *args: services.enqueue_document(*args),
             retry_after=timedelta(seconds=settings.document_retry_after_seconds),
+            notifier=notifier,
         )
         services.support.files = ObjectStoreAttachments(sessionmaker, store)
     try:

@@ -56,6 +56,7 @@ def upgrade() -> None:
     sa.Column('asset_id', sa.String(length=16), nullable=True),
     sa.Column('order_id', sa.Uuid(), nullable=True),
     sa.Column('urgent', sa.Boolean(), nullable=False),
+    sa.Column('email', sa.Boolean(), nullable=False),
     sa.Column('dedupe_key', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),

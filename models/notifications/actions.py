@@ -53,6 +53,7 @@ class Draft:
     asset_id: str | None = None
     order_id: uuid.UUID | None = None
     urgent: bool = False
+    email: bool = True  # False: the producer emails by itself (no email channel planned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ _COLUMNS: Final = (
     ("asset_id", "text"),
     ("order_id", "uuid"),
     ("urgent", "boolean"),
+    ("email", "boolean"),
     ("dedupe_key", "text"),
     ("created_at", "timestamptz"),
 )
@@ -156,6 +158,7 @@ async def record_keyed(
             d.asset_id,
             d.order_id,
             d.urgent,
+            d.email,
             d.dedupe_key[:200],
             at,
         )

@@ -49,7 +49,7 @@ async def plan(s: AsyncSession, notification_id: uuid.UUID, now: datetime) -> li
         choice = prefs.choice(n.kind)
         wanted: list[Planned] = []
         email = await s.scalar(select(User.email).where(User.id == n.user_id))
-        if choice.email and email:
+        if choice.email and email and n.email:
             quiet = None if n.urgent else prefs.quiet_until(now)
             wanted.append(Planned(Channel.EMAIL, quiet))
         if choice.push:

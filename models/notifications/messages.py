@@ -176,3 +176,73 @@ def funds_draft(
         body=body,
         dedupe_key=f"funds:{transaction_id}:{status}",
     )
+
+
+def recurring_skipped_draft(
+    user_id: uuid.UUID, plan_id: uuid.UUID, asset_id: str, period: str, body: str
+) -> Draft:
+    return Draft(
+        user_id=user_id,
+        kind=Kind.ORDER,
+        title=f"Recurring investment in {asset_id} skipped",
+        body=body,
+        dedupe_key=f"recurring:{plan_id}:{period}",
+        asset_id=asset_id,
+        email=False,  # the plan's own email says so (models.recurring)
+    )
+
+
+def corporate_action_draft(
+    user_id: uuid.UUID,
+    action_id: uuid.UUID,
+    kind: str,
+    asset_id: str,
+    quantity_before: Decimal,
+    quantity_after: Decimal,
+    cash: Decimal,
+    currency: str,
+) -> Draft:
+    money = f"{_qty(cash)} {currency}"
+    if kind == "CASH_DIVIDEND":
+        title = f"Dividend paid: {asset_id}"
+        body = f"You were paid a dividend of {money} on {_qty(quantity_before)} {asset_id}."
+    else:
+        title = f"Stock split: {asset_id}"
+        body = (
+            f"{asset_id} split: your {_qty(quantity_before)} shares are now "
+            f"{_qty(quantity_after)}"
+            + (f", and {money} was paid for the fraction" if cash > 0 else "")
+            + "."
+        )
+    return Draft(
+        user_id=user_id,
+        kind=Kind.CORPORATE_ACTION,
+        title=title,
+        body=body,
+        dedupe_key=f"corporate-action:{action_id}:{user_id}",
+        asset_id=asset_id,
+    )
+
+
+def statement_draft(user_id: uuid.UUID, document_id: uuid.UUID, what: str) -> Draft:
+    return Draft(
+        user_id=user_id,
+        kind=Kind.STATEMENT,
+        title=f"Your {what} is ready",
+        body=f"Your {what} is ready to download under Documents.",
+        dedupe_key=f"document:{document_id}",
+    )
+
+
+def support_reply_draft(
+    user_id: uuid.UUID, message_id: uuid.UUID, subject: str, author: str, body: str
+) -> Draft:
+    preview = body if len(body) <= 280 else body[:279] + "…"
+    return Draft(
+        user_id=user_id,
+        kind=Kind.SUPPORT,
+        title=f"New reply: {subject}"[:200],
+        body=f"{author} wrote: {preview}",
+        dedupe_key=f"support:{message_id}",
+        email=False,  # the desk emails a customer who is not in the chat (models.support_desk)
+    )

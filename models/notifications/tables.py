@@ -92,6 +92,9 @@ class Notification(Base):
     asset_id: Mapped[str | None] = mapped_column(String(16))
     order_id: Mapped[uuid.UUID | None]
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # not held by quiet hours
+    # False: its producer sends its own email (support replies, only to an offline customer;
+    # skipped recurring runs), so the email channel is not planned for it.
+    email: Mapped[bool] = mapped_column(Boolean, default=True)
     dedupe_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
