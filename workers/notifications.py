@@ -100,7 +100,9 @@ async def deliver_notification(ctx: dict[str, Any], notification_id: str, channe
             error = f"{type(exc).__name__}: {exc}"
             attempts = await delivery.attempt_failed(s, row, error)
             if attempts >= MAX_ATTEMPTS:
-                await delivery.finish(s, row, DeliveryStatus.FAILED, utcnow(), error)
+                await delivery.finish(
+                    s, row, DeliveryStatus.FAILED, utcnow(), error, attempted=False
+                )
         else:
             await delivery.finish(s, row, status, utcnow())
             log.info("notification delivered", id=notification_id, channel=channel, status=status)

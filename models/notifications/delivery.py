@@ -111,8 +111,14 @@ async def finish(
     status: DeliveryStatus,
     now: datetime,
     error: str | None = None,
+    *,
+    attempted: bool = True,
 ) -> None:
-    values: dict[str, object] = {"status": status, "attempts": row.attempts + 1}
+    """The row's outcome; ``attempted``: this call is an attempt of its own (False after
+    ``attempt_failed`` counted it)."""
+    values: dict[str, object] = {"status": status}
+    if attempted:
+        values["attempts"] = row.attempts + 1
     if status is DeliveryStatus.SENT:
         values["sent_at"] = now
     if error is not None:
