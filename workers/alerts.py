@@ -52,6 +52,7 @@ from models.notifications.tables import AlertCondition
 from models.services import open_services
 
 log = structlog.get_logger("bourse.alerts")
+MAX_DRAIN = 2000  # ticks evaluated before their firings are claimed (one claim for all)
 
 
 class Evaluator:
@@ -74,11 +75,17 @@ class Evaluator:
         self._bases: dict[str, Decimal] = {}
         self.fired = 0
         self.ready = asyncio.Event()  # set while subscribed with the index built
+        self._announcing: set[asyncio.Task[None]] = set()
 
     # ---- the index ----
 
     async def rebuild(self) -> None:
-        self.index = AlertIndex()
+        await self.rebuild_into(AlertIndex())
+
+    async def rebuild_into(self, index: AlertIndex) -> None:
+        """Index every ACTIVE alert from PostgreSQL into ``index`` (a fresh one on start and
+        reconnect; the benchmark passes one pre-filled)."""
+        self.index = index
         self._known.clear()
         self._waiting.clear()
         self._bases = await self._alerts.bases()
@@ -137,12 +144,14 @@ class Evaluator:
         if last is not None and self.index.satisfied(alert.asset_id, last, key):
             await self.on_tick(alert.asset_id, last)  # passed between creation and now
 
-    async def on_tick(self, asset_id: str, price: Decimal) -> int:
+    def crossed(self, asset_id: str, price: Decimal) -> list[tuple[uuid.UUID, Decimal]]:
+        """The alerts a tick fires, out of the index (claimed by the caller, in a batch)."""
         self._last[asset_id] = price
-        keys = self.index.crossed(asset_id, price)
-        if not keys:
-            return 0
-        return await self._fire([(uuid.UUID(k), price) for k in keys])
+        return [(uuid.UUID(k), price) for k in self.index.crossed(asset_id, price)]
+
+    async def on_tick(self, asset_id: str, price: Decimal) -> int:
+        pairs = self.crossed(asset_id, price)
+        return await self._fire(pairs) if pairs else 0
 
     async def rearm_due(self) -> int:
         now = self.clock()
@@ -166,7 +175,10 @@ class Evaluator:
 
     async def _fire(self, pairs: list[tuple[uuid.UUID, Decimal]]) -> int:
         won = await self._alerts.claim(pairs, self.clock())
-        await self._notifier.announce([f.notification for f in won])
+        if won:  # after the commit; in the background, so the next ticks do not wait for it
+            task = asyncio.create_task(self._notifier.announce([f.notification for f in won]))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
         winners = {f.alert.id for f in won}
         for f in won:
             key = str(f.alert.id)
@@ -201,7 +213,8 @@ class Evaluator:
                 await self._session(redis, prefix, stop, base_refresh)
             except (RedisError, DBAPIError, OSError) as exc:
                 log.warning("alert evaluator reconnecting", error=str(exc))
-                await asyncio.sleep(1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1)
 
     async def _session(
         self, redis: Redis, prefix: str, stop: asyncio.Event, base_refresh: float
@@ -216,23 +229,38 @@ class Evaluator:
             log.info("alert evaluator ready", alerts=len(self.index), waiting=len(self._waiting))
             refreshed = time.monotonic()
             while not stop.is_set():
+                # Every tick already received is evaluated (in order, in memory) before one
+                # claim covers all it fired: under load a claim serves many ticks.
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
-                if message is not None:
+                pending: list[tuple[uuid.UUID, Decimal]] = []
+                drained = 0
+                while message is not None:
                     channel = message["channel"]
                     channel = channel.decode() if isinstance(channel, bytes) else channel
                     if channel == changes:
+                        if pending:
+                            await self._fire(pending)
+                            pending = []
                         await self.on_change(message["data"])
                     else:
                         symbol = channel[len(prefix) + len("quotes:") :]
                         if self._accept(symbol):
                             doc = json.loads(message["data"])
-                            await self.on_tick(symbol, Decimal(doc["price"]))
+                            pending += self.crossed(symbol, Decimal(doc["price"]))
+                    drained += 1
+                    if drained >= MAX_DRAIN:
+                        break
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+                if pending:
+                    await self._fire(pending)
                 await self.rearm_due()
                 if time.monotonic() - refreshed > base_refresh:
                     refreshed = time.monotonic()
                     await self.refresh_bases()
         finally:
             self.ready.clear()
+            if self._announcing:
+                await asyncio.gather(*self._announcing, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
