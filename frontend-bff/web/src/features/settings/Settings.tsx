@@ -6,6 +6,7 @@ import { applyLanguage, useAuth } from "../../lib/auth";
 import { useTheme, type Theme } from "../../lib/theme";
 import { Button, Card, FormErrors, Notice, Segmented, SelectField, TextField } from "../../ui/components";
 import { fieldError, transportError, type UserErrorLike } from "../../ui/errors";
+import { NotificationSettings } from "../notifications/Preferences";
 
 const CURRENCIES = ["USD", "EUR", "GBP", "CHF", "CAD", "JPY"];
 
@@ -19,6 +20,7 @@ export function Settings() {
         <Preferences />
         <TwoFactor />
         <ChangePassword />
+        <NotificationSettings />
       </div>
       <p className="muted small">{t("settings.chartsNotice")} <a href="https://www.tradingview.com/" target="_blank" rel="noopener noreferrer">TradingView</a></p>
     </div>
