@@ -78,8 +78,9 @@ async function run(browser, label, email, options, level) {
     await form.getByLabel("Alert me when").selectOption("PRICE_ABOVE");
     await form.getByLabel("Price").fill(level);
     await form.getByRole("button", { name: "Create alert" }).click();
-    await page.getByText(`Alert set: at or above ${level}`).waitFor();
-    await page.getByTestId("price-alerts").getByText(`at or above ${level}`).waitFor();
+    const shown = String(Number(level)); // the server's threshold, shown without padding zeros
+    await page.getByText(`Alert set: at or above ${shown}.`).waitFor();
+    await page.getByTestId("price-alerts").getByText(`at or above ${shown}`).waitFor();
     await audit(page, `${label} asset page with alerts`);
     await snap("alert-created");
   });

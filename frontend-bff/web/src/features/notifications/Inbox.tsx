@@ -6,7 +6,7 @@ import { MarkNotificationsReadDocument, NotificationsDocument, type Notification
 import { useLocale } from "../../lib/locale";
 import { Button, Card, EmptyState, Segmented, Skeleton } from "../../ui/components";
 import { formatDateTime } from "../../ui/format";
-import { useNotificationAdded } from "./live";
+import { useMarkedRead, useNotificationAdded } from "./live";
 
 /** The inbox: newest first, live (a new notification re-reads the first page), read marks. */
 export function Inbox() {
@@ -16,6 +16,7 @@ export function Inbox() {
   const [after, setAfter] = useState<string | null>(null);
   const [result, refetch] = useQuery({ query: NotificationsDocument, variables: { unreadOnly: filter === "unread", first: 20, after } });
   const [, mark] = useMutation(MarkNotificationsReadDocument);
+  const markedRead = useMarkedRead();
   useNotificationAdded(() => {
     if (after === null) refetch({ requestPolicy: "network-only" });
   });
@@ -24,6 +25,7 @@ export function Inbox() {
 
   async function read(ids?: string[]) {
     await mark(ids ? { ids } : {});
+    markedRead();
     refetch({ requestPolicy: "network-only" });
   }
 

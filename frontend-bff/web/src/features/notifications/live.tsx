@@ -9,6 +9,7 @@ type Listener = (n: AddedNotification) => void;
 
 class Bus {
   private listeners = new Set<Listener>();
+  private readListeners = new Set<() => void>();
   emit(n: AddedNotification) {
     for (const l of this.listeners) l(n);
   }
@@ -16,6 +17,15 @@ class Bus {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
+    };
+  }
+  read() {
+    for (const l of this.readListeners) l();
+  }
+  onRead(listener: () => void) {
+    this.readListeners.add(listener);
+    return () => {
+      this.readListeners.delete(listener);
     };
   }
 }
@@ -39,4 +49,20 @@ export function useNotificationAdded(onAdded: Listener): void {
     ref.current = onAdded;
   });
   useEffect(() => bus?.on((n) => ref.current(n)), [bus]);
+}
+
+/** Tells the bell that notifications were marked read (it re-reads the count). */
+export function useMarkedRead(): () => void {
+  const bus = useContext(BusContext);
+  return () => bus?.read();
+}
+
+/** Calls `onRead` whenever notifications were marked read in this session. */
+export function useOnMarkedRead(onRead: () => void): void {
+  const bus = useContext(BusContext);
+  const ref = useRef(onRead);
+  useEffect(() => {
+    ref.current = onRead;
+  });
+  useEffect(() => bus?.onRead(() => ref.current()), [bus]);
 }
