@@ -1,11 +1,14 @@
 """Order notifications come from settlement, one per event, whatever settlement goes through:
 SIGKILLed mid-batch (the batch in flight is applied again after the restart) and a whole
-stream replayed with its cursor lost (every event applied a second time)."""
+stream replayed with its cursor lost (every event applied a second time). And the platform's own
+alert evaluator process, started with the stack as `bourse up` starts it, fires on a quote."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -15,9 +18,10 @@ from bourse.settings import Settings
 from matching.wire import read_event
 from models.notifications import Kind, Notification
 from models.orders import FINAL_STATUSES, Order, OrderStatus
+from models.quotes import QuoteData, write_quotes
 from models.services import Services, open_services
 from models.settlement import Settlement, SettlementCursor
-from tests.notifications.helpers import INBOX
+from tests.notifications.helpers import CREATE_ALERT, INBOX, alert_input
 from tests.orders.conftest import symbol
 from tests.orders.helpers import PLACE, list_asset, trader, wait_book
 from tests.support.polling import eventually
@@ -127,3 +131,20 @@ async def test_a_filled_order_is_notified_once_through_kills_and_replays(
         titles = [e["node"]["title"] for e in inbox["data"]["notifications"]["edges"]]
         mine = [o for o in placed[0::3] if uuid.UUID(o) in set(executed)]
         assert titles.count(f"Order filled: {sym}") == len(mine)
+
+        # the platform's own evaluator process (`python -m workers.alerts`, started by the
+        # stack as `bourse up` starts it) fires a price alert on a published quote
+        created = await api.gql(CREATE_ALERT, alert_input(sym, "PRICE_ABOVE", "150"), tokens[1])
+        assert created["data"]["createPriceAlert"]["errors"] == []
+
+        async def alerted() -> list[str]:
+            quote = QuoteData(sym, Decimal("150.5"), None, None, datetime.now(UTC))
+            await write_quotes(services.redis, stack.prefix, [quote], publish=True)
+            body = await api.gql(INBOX, {"first": 5}, tokens[1])
+            return [
+                e["node"]["kind"]
+                for e in body["data"]["notifications"]["edges"]
+                if e["node"]["kind"] == "PRICE_ALERT"
+            ]
+
+        assert await eventually(alerted, timeout=20, interval=0.5) == ["PRICE_ALERT"]
