@@ -73,6 +73,19 @@ async def test_a_sign_in_from_a_new_device_sends_the_security_email(
     assert token
 
 
+async def test_a_password_change_sends_the_security_email(api: Api, smtp: SmtpServer) -> None:
+    token, _, email = await customer(api)
+    change = """mutation($input: ChangePasswordInput!) { changePassword(input: $input) {
+      errors { code } } }"""
+    body = await api.gql(
+        change, {"input": {"currentPassword": PASSWORD, "newPassword": "Another-Pass-73"}}, token
+    )
+    assert body["data"]["changePassword"]["errors"] == []
+    [msg] = await smtp.inbox.wait_for(email)
+    assert msg["Subject"] == "Your password was changed"
+    assert msg["List-Unsubscribe"] is None
+
+
 async def test_security_cannot_be_switched_off_and_preferences_stick(api: Api) -> None:
     token, _, _ = await customer(api)
     refused = await api.gql(
