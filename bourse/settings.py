@@ -7,6 +7,7 @@ environment gives a working laptop setup (embedded PostgreSQL and Redis under ./
 
 from __future__ import annotations
 
+import os
 import secrets
 from decimal import Decimal
 from functools import lru_cache
@@ -253,8 +254,18 @@ class Settings(BaseSettings):
             .decode()
         )
         self.var_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(pem)
+        # Several processes may start at once (API nodes, job workers): the first link wins
+        # and everyone uses its key, so no two processes sign with different keys.
+        tmp = self.var_dir / f".vapid-{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pem = path.read_text()
+        finally:
+            tmp.unlink()
         return pem
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
@@ -35,6 +36,7 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+@lru_cache(maxsize=4)
 def public_key_of(private_pem: str) -> str:
     """The application server key for ``PushManager.subscribe``: the uncompressed P-256
     public point, URL-safe base64 without padding."""
