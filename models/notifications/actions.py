@@ -129,8 +129,12 @@ _COLUMNS: Final = (
 )
 _RETURNING: Final = (
     "ON CONFLICT (dedupe_key) DO NOTHING "
-    "RETURNING id, user_id, kind, title, body, created_at, asset_id, order_id, dedupe_key"
+    "RETURNING id, user_id, kind, title, body, created_at, read_at, asset_id, order_id, dedupe_key"
 )
+# A kind the user switched off in the app is kept in the inbox (the record), already read, and
+# not published live; the same statement reads the preference (no query per row).
+_PREFS: Final = "LEFT JOIN notification_preferences p ON p.user_id = r.user_id AND p.kind = r.kind"
+_READ_AT: Final = (("read_at", "CASE WHEN p.in_app IS FALSE THEN r.created_at END"),)
 
 
 async def record(
@@ -164,7 +168,9 @@ async def record_keyed(
         )
         for d in drafts
     ]
-    result = await bulk.insert_rows(s, "notifications", _COLUMNS, rows, suffix=_RETURNING)
+    result = await bulk.insert_rows(
+        s, "notifications", _COLUMNS, rows, suffix=_RETURNING, derived=_READ_AT, join=_PREFS
+    )
     if result is None:
         return {}
     return {
@@ -175,7 +181,7 @@ async def record_keyed(
             r.title,
             r.body,
             r.created_at,
-            None,
+            r.read_at,
             r.asset_id,
             r.order_id,
         )
@@ -217,7 +223,8 @@ class Notifier:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for n in rows:
-                pipe.publish(notification_channel(self._prefix, str(n.user_id)), n.to_json())
+                if n.read_at is None:  # None: the kind is on in the app (see ``record``)
+                    pipe.publish(notification_channel(self._prefix, str(n.user_id)), n.to_json())
             await pipe.execute()
         except Exception:
             log.warning("notification publish failed", exc_info=True, count=len(rows))

@@ -8,6 +8,10 @@ channel (``NOT_ALLOWED``): a sign-in from a new device must reach the owner.
 Quiet hours (local wall-clock times in the user's IANA time zone; start == end: none) defer
 non-urgent email to the end of the quiet period (arq ``_defer_until``); SECURITY is urgent
 and never deferred. The inbox and push are not deferred (a phone applies its own quiet hours).
+
+In-app off for a kind: its notifications are still kept in the inbox (the record), written
+already read and not published on ``notificationAdded`` (``actions.record`` reads the preference
+in its INSERT).
 """
 
 from __future__ import annotations

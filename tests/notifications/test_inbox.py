@@ -198,3 +198,27 @@ async def test_another_users_alerts_and_notifications_are_invisible(
     marked = await api.gql(MARK_READ, {"ids": [note["id"]]}, token=other)
     assert marked["data"]["markNotificationsRead"]["marked"] == 0
     assert (await api.gql(INBOX, token=owner))["data"]["unreadNotificationCount"] == 1
+
+
+async def test_a_kind_switched_off_in_the_app_is_kept_read_and_not_pushed_live(
+    api: Api, services: Services
+) -> None:
+    token, user_id, _ = await customer(api)
+    off = {"kind": "SUPPORT", "inApp": False, "email": False, "push": False}
+    body = await api.gql(UPDATE_PREFS, {"input": {"channels": [off]}}, token=token)
+    assert body["data"]["updateNotificationPreferences"]["errors"] == []
+    async with api.ws({"Authorization": f"Bearer {token}"}) as conn:
+        await subscribe(conn, ADDED)
+        await eventually(lambda: live_listeners(services, user_id), what="stream live")
+        await services.notifier.notify(
+            Draft(user_id, Kind.SUPPORT, "Quiet reply", "Shh.", f"t:{uuid.uuid4()}"),
+            Draft(user_id, Kind.FUNDS, "Deposit completed", "Done.", f"t:{uuid.uuid4()}"),
+        )
+        note = (await next_event(conn))["data"]["notificationAdded"]
+        assert note["kind"] == "FUNDS"
+        assert await nothing_within(conn, 0.7)
+    inbox = await api.gql(INBOX, token=token)
+    nodes = {e["node"]["kind"]: e["node"] for e in inbox["data"]["notifications"]["edges"]}
+    assert nodes["SUPPORT"]["readAt"] is not None
+    assert nodes["FUNDS"]["readAt"] is None
+    assert inbox["data"]["unreadNotificationCount"] == 1
