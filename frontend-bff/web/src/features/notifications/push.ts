@@ -1,7 +1,7 @@
 // Web Push on this device: the service worker's PushManager subscription, sent to the server.
 export type PushKeys = { endpoint: string; p256dh: string; auth: string };
 
-function keyBytes(base64url: string): Uint8Array<ArrayBuffer> {
+export function keyBytes(base64url: string): Uint8Array<ArrayBuffer> {
   const padded = base64url.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (base64url.length % 4)) % 4);
   const raw = atob(padded);
   const out = new Uint8Array(new ArrayBuffer(raw.length));
