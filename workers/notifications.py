@@ -39,7 +39,6 @@ from models.notifications.tables import (
     DeliveryStatus,
     Kind,
     Notification,
-    NotificationDelivery,
     PushSubscription,
 )
 from models.services import Services, arq_queue_name
@@ -221,11 +220,3 @@ async def sweep_notifications(ctx: dict[str, Any]) -> int:
             _queue_name=arq_queue_name(services.settings),
         )
     return len(stale)
-
-
-__all__ = [
-    "NotificationDelivery",
-    "deliver_notification",
-    "dispatch_notification",
-    "sweep_notifications",
-]
