@@ -1,6 +1,7 @@
 """Notification delivery jobs (arq): the fan-out, one job per channel, and the sweeper.
 
-- ``dispatch_notification(id)`` (job id ``notification:<id>``): plans the deliveries
+- ``dispatch_notification(*ids)`` (one job for the rows announced together, job id
+  ``notification:<first id>``; the sweeper's ``notification-sweep:<id>``): plans the deliveries
   (``models.notifications.delivery.plan``) and enqueues ``deliver_notification(id, channel)``
   for each, job id ``delivery:<id>:<channel>``; email in quiet hours is deferred to their end
   (``_defer_until``).
