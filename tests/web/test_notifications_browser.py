@@ -167,6 +167,7 @@ async def test_an_alert_fires_while_the_page_is_open_on_desktop_and_phone(
             "the inbox lists it, and marking it read clears the badge",
             "an alert from a watchlist row",
             "notification settings (security locked on), saved",
+            "in Spanish, settings and the inbox fit the screen and the navigation still works",
         ):
             assert f"{label}: {name}" in steps, f"{label}: {name} never ran"
     assert all(not r["violations"] for r in reports if "axe" in r)

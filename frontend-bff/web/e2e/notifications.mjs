@@ -60,6 +60,18 @@ async function run(browser, label, email, options, level) {
     await page.screenshot({ path: join(OUT, `notifications-${label}-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: !phone });
   };
   const bell = page.getByTestId("bell");
+  /** Nothing wider than the screen (a wider page pushes the phone's fixed tab bar away). */
+  const fits = async (screen) => {
+    const { scroll, inner, wide } = await page.evaluate(() => {
+      const w = window.innerWidth;
+      const over = [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().right > w + 0.5)
+        .slice(-3)
+        .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join(".")} "${(e.textContent ?? "").trim().slice(0, 40)}" → ${Math.round(e.getBoundingClientRect().right)}px`);
+      return { scroll: document.documentElement.scrollWidth, inner: w, wide: over };
+    });
+    if (scroll > inner) throw new Error(`${screen} is ${scroll}px wide on a ${inner}px screen: ${wide.join("; ")}`);
+  };
 
   await step(`${label}: sign in`, async () => {
     await page.goto("/sign-in");
@@ -82,6 +94,7 @@ async function run(browser, label, email, options, level) {
     await page.getByText(`Alert set: at or above ${shown}.`).waitFor();
     await page.getByTestId("price-alerts").getByText(`at or above ${shown}`).waitFor();
     await audit(page, `${label} asset page with alerts`);
+    await fits("the asset page");
     await snap("alert-created");
   });
 
@@ -111,6 +124,7 @@ async function run(browser, label, email, options, level) {
     await item.first().waitFor();
     await item.getByText(`${ASSET} at or above`).first().waitFor();
     await audit(page, `${label} inbox`);
+    await fits("the inbox");
     await snap("inbox");
     await page.getByTestId("mark-all-read").click();
     await page.getByTestId("inbox").locator("[data-read=yes]").first().waitFor();
@@ -127,6 +141,7 @@ async function run(browser, label, email, options, level) {
     await form.getByRole("button", { name: "Create alert" }).click();
     await row.getByText("Alert set: at or below 1").waitFor();
     await audit(page, `${label} watchlist with an alert form`);
+    await fits("the watchlist");
     await snap("watchlist-alert");
   });
 
@@ -148,10 +163,27 @@ async function run(browser, label, email, options, level) {
     await page.getByTestId("notification-settings").getByLabel("Order by Email").waitFor();
     if ((await page.getByTestId("notification-settings").getByLabel("Order by Email").isChecked()) === before) throw new Error("the change did not stick");
     await audit(page, `${label} settings`);
+    await fits("settings");
     await page.getByTestId("notification-settings").scrollIntoViewIfNeeded();
     await snap("settings");
   });
 
+  await step(`${label}: in Spanish, settings and the inbox fit the screen and the navigation still works`, async () => {
+    await page.goto("/settings");
+    await page.getByLabel("Language").selectOption("es");
+    await page.getByRole("heading", { name: "Ajustes" }).waitFor();
+    await page.getByTestId("notification-settings").getByLabel("Evento corporativo por Correo").waitFor();
+    await fits("settings in Spanish");
+    await page.getByTestId("notification-settings").scrollIntoViewIfNeeded();
+    await snap("ajustes");
+    await page.getByRole("link", { name: "Inicio", exact: true }).first().click();
+    await page.waitForURL(`${BASE}/`);
+    await page.goto("/notifications");
+    await page.getByRole("heading", { name: "Notificaciones" }).waitFor();
+    await fits("the inbox in Spanish");
+    await audit(page, `${label} notificaciones`);
+    await snap("notificaciones");
+  });
   await context.close();
 }
 

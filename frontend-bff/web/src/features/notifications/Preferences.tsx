@@ -55,9 +55,10 @@ export function NotificationSettings() {
     setRows(rows.map((r) => (r.kind === kind ? { ...r, [channel]: !r[channel] } : r)));
 
   return (
-    <Card title={t("notificationSettings.title")}>
+    <Card title={t("notificationSettings.title")} className="notification-settings">
       {!prefs ? <Skeleton lines={4} /> : (
         <form onSubmit={submit} className="stack" noValidate data-testid="notification-settings">
+          <div className="table-scroll">
           <table className="table compact">
             <caption className="sr-only">{t("notificationSettings.caption")}</caption>
             <thead>
@@ -77,6 +78,7 @@ export function NotificationSettings() {
               ))}
             </tbody>
           </table>
+          </div>
           <p className="muted small">{t("notificationSettings.securityNote")}</p>
           <div className="row gap">
             <TextField label={t("notificationSettings.quietStart")} type="time" value={quiet.start} onChange={(e) => setQuiet({ ...quiet, start: e.target.value })} error={fieldError(t, errors, "quietHoursStart")} />
