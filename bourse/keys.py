@@ -130,6 +130,24 @@ def lp_seq_key(prefix: str) -> str:
     return f"{prefix}lp:seq"
 
 
+# ---- notifications ----
+
+
+def notification_channel(prefix: str, user_id: str) -> str:
+    """The pub/sub channel of one user's new notifications (``notificationAdded``)."""
+    return f"{prefix}notifications:{user_id}"
+
+
+def alert_changes_channel(prefix: str) -> str:
+    """Pub/sub: price alerts created, cancelled or re-armed (the evaluators' index updates)."""
+    return f"{prefix}alerts:changes"
+
+
+def quotes_pattern(prefix: str) -> str:
+    """The PSUBSCRIBE pattern of every asset's ``quote_channel``."""
+    return f"{prefix}quotes:*"
+
+
 # ---- accounts and jobs ----
 
 

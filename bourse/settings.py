@@ -7,6 +7,7 @@ environment gives a working laptop setup (embedded PostgreSQL and Redis under ./
 
 from __future__ import annotations
 
+import os
 import secrets
 from decimal import Decimal
 from functools import lru_cache
@@ -70,6 +71,13 @@ class Settings(BaseSettings):
     )
     var_dir: Path = Path("var")
     secret_key: str | None = None
+    # Web Push (VAPID): the application server's P-256 private key, PEM (BOURSE_VAPID_PRIVATE_KEY);
+    # unset: generated once into var/vapid_private.pem, like the secret key. The subject is
+    # the contact the push services may use (a mailto: or https: URL).
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:ops@bourse.example"
+    # Price alerts: how often an evaluator re-reads previous closes (percent alerts' base).
+    alerts_base_refresh_seconds: float = 60.0
     redis_prefix: str = "bourse:"
     # Where links in emails point (BOURSE_PUBLIC_URL, e.g. https://bourse.example). Required in
     # production unless HOST is loopback; never a request's Host header (reset-link poisoning).
@@ -252,6 +260,40 @@ class Settings(BaseSettings):
         path.touch(mode=0o600)
         path.write_text(key)
         return key
+
+    def resolved_vapid_private_key(self) -> str:
+        """The VAPID private key (PEM); generated once into var/ when not configured."""
+        if self.vapid_private_key:
+            return self.vapid_private_key
+        path = self.var_dir / "vapid_private.pem"
+        if path.exists():
+            return path.read_text()
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        pem = (
+            ec.generate_private_key(ec.SECP256R1())
+            .private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            .decode()
+        )
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        # Several processes may start at once (API nodes, job workers): the first link wins
+        # and everyone uses its key, so no two processes sign with different keys.
+        tmp = self.var_dir / f".vapid-{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pem = path.read_text()
+        finally:
+            tmp.unlink()
+        return pem
 
 
 @lru_cache(maxsize=1)

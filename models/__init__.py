@@ -10,6 +10,14 @@ from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
 from models.liquidity import LiquidityConfig
 from models.news import NewsItem
+from models.notifications.tables import (
+    Notification,
+    NotificationDelivery,
+    NotificationPreference,
+    NotificationSettings,
+    PriceAlert,
+    PushSubscription,
+)
 from models.orders import Fill, Order, OutboxEntry
 from models.performance import PortfolioSnapshot
 from models.portfolio_tables import Portfolio, PortfolioAsset, PortfolioFlow, StockTransfer
@@ -47,6 +55,10 @@ __all__ = [
     "LiquidityConfig",
     "Lot",
     "NewsItem",
+    "Notification",
+    "NotificationDelivery",
+    "NotificationPreference",
+    "NotificationSettings",
     "Order",
     "OutboxEntry",
     "PasswordResetToken",
@@ -57,6 +69,8 @@ __all__ = [
     "Position",
     "PositionFill",
     "Posting",
+    "PriceAlert",
+    "PushSubscription",
     "RealizedGain",
     "RecoveryCode",
     "Role",

@@ -34,6 +34,8 @@ from models.auth import AuthSession, EmailChangeRequest, PasswordResetToken, Rec
 from models.constraints import violated_constraint
 from models.devices import describe_device
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
+from models.notifications.actions import Draft
+from models.notifications.messages import security_draft
 from models.session_cache import SessionCache, session_message, user_message
 from models.throttle import LoginThrottle
 from models.users import Role, User
@@ -110,6 +112,12 @@ FRESH_PROOF_ERRORS = (
 """Every code `Accounts.require_fresh_proof` can answer (mutations that need one declare them)."""
 
 
+def _where(client: ClientInfo) -> str:
+    parts = [p for p in (client.user_agent and f"“{client.user_agent[:80]}”",
+                         client.ip and f"address {client.ip}") if p]  # fmt: skip
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 class TwoFactorRequired(DomainError):
     """Password was right; a second factor is needed (or was wrong)."""
 
@@ -143,6 +151,14 @@ async def _no_publish(message: str) -> None:
     return None
 
 
+Notify = Callable[[Draft], Awaitable[object]]
+"""Write a notification and deliver it (``Notifier.notify``): the security events."""
+
+
+async def _no_notify(draft: Draft) -> None:
+    return None
+
+
 class Accounts:
     def __init__(
         self,
@@ -157,7 +173,9 @@ class Accounts:
         link_base: Callable[[], str],
         sessions: SessionCache | None = None,
         publish_revocation: PublishRevocation = _no_publish,
+        notify: Notify = _no_notify,
     ) -> None:
+        self._notify = notify
         self.sessions = sessions if sessions is not None else SessionCache(timedelta(0))
         self._publish_revocation = publish_revocation
         self._sm = sessionmaker
@@ -285,7 +303,40 @@ class Accounts:
                 await s.execute(
                     update(User).where(User.id == user.id).values(password_hash=new_hash)
                 )
-        return await self._issue(user, family_id=uuid.uuid4(), client=client)
+        seen_before = await self._seen_before(user.id, client)
+        issued = await self._issue(user, family_id=uuid.uuid4(), client=client)
+        if seen_before is False:
+            await self._security(user.id, "NEW_DEVICE", uuid.uuid4().hex, _where(client))
+        return issued
+
+    async def _seen_before(self, user_id: uuid.UUID, client: ClientInfo) -> bool | None:
+        """Whether an earlier session of the user came from this device (user agent) and
+        address; None when the user never signed in before (the first sign-in is not news)."""
+        agent = (client.user_agent or "")[:300] or None
+        async with self._sm() as s:
+            earlier = await s.scalar(
+                select(func.count()).select_from(AuthSession).where(AuthSession.user_id == user_id)
+            )
+            if not earlier:
+                return None
+            same = await s.scalar(
+                select(AuthSession.id)
+                .where(
+                    AuthSession.user_id == user_id,
+                    AuthSession.user_agent.is_not_distinct_from(agent),
+                    AuthSession.ip.is_not_distinct_from(client.ip),
+                )
+                .limit(1)
+            )
+            return same is not None
+
+    async def _security(self, user_id: uuid.UUID, event: str, ident: str, detail: str = "") -> None:
+        """Tell the user (inbox, email: SECURITY is never switched off); never fails the action
+        it reports."""
+        try:
+            await self._notify(security_draft(user_id, event, ident, detail))
+        except Exception:
+            log.warning("security notification failed", event=event, exc_info=True)
 
     async def _check_second_factor(self, user: User, otp: str) -> bool:
         """A current TOTP code never accepted before, or an unused recovery code; either is
@@ -316,7 +367,11 @@ class Accounts:
                 .values(used_at=utcnow())
                 .returning(RecoveryCode.id)
             )
-            return used.first() is not None
+            code = used.first()
+        if code is None:
+            return False
+        await self._security(user.id, "RECOVERY_CODE_USED", str(code.id))
+        return True
 
     async def _issue(
         self, user: User, family_id: uuid.UUID, client: ClientInfo, s: AsyncSession | None = None
@@ -708,6 +763,7 @@ class Accounts:
             f"{old_email} no longer signs in. If it was not you, contact support at once.\n",
             f"email-changed:{digest.hex()[:16]}",
         )
+        await self._security(user.id, "EMAIL_CHANGED", digest.hex()[:16], new_email)
         return user
 
     async def change_password(self, user_id: uuid.UUID, current: str, new: str) -> None:
@@ -725,6 +781,7 @@ class Accounts:
             # Every signed-in device, this one included, must sign in again.
             await self._revoke_all(s, user_id)
         await self._revoked(user_message(user_id))
+        await self._security(user_id, "PASSWORD_CHANGED", uuid.uuid4().hex)
 
     # ---- two-factor ----
 
@@ -772,6 +829,7 @@ class Accounts:
                 RecoveryCode(user_id=user_id, code_hash=security.token_digest(c), created_at=now)
                 for c in codes
             )
+        await self._security(user_id, "TWO_FACTOR_ENABLED", uuid.uuid4().hex)
         return codes
 
     async def disable_two_factor(self, user_id: uuid.UUID, otp: str) -> None:
@@ -800,6 +858,7 @@ class Accounts:
                 )
             )
             await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        await self._security(user_id, "TWO_FACTOR_DISABLED", uuid.uuid4().hex)
 
     # ---- password reset ----
 
@@ -878,5 +937,7 @@ class Accounts:
             await self._revoke_all(s, user.id)
             email = user.email
             revoked_user = user.id
+            token_id = row.id
         await self._revoked(user_message(revoked_user))
+        await self._security(revoked_user, "PASSWORD_RESET", str(token_id))
         await self._throttle.clear_account(email.lower())

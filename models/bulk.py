@@ -41,10 +41,18 @@ def _unnest(columns: Columns, alias: str) -> str:
 
 
 @lru_cache(maxsize=128)
-def _insert_sql(table: str, columns: tuple[tuple[str, str], ...], suffix: str) -> TextClause:
-    names = ", ".join(name for name, _ in columns)
-    # Identifiers and suffixes come from our code only; every value is a bound parameter.
-    sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM {_unnest(columns, 'r')} "  # noqa: S608
+def _insert_sql(
+    table: str,
+    columns: tuple[tuple[str, str], ...],
+    suffix: str,
+    derived: tuple[tuple[str, str], ...] = (),
+    join: str = "",
+) -> TextClause:
+    targets = ", ".join([*(name for name, _ in columns), *(name for name, _ in derived)])
+    values = ", ".join([*(f"r.{name}" for name, _ in columns), *(expr for _, expr in derived)])
+    # Identifiers, expressions and suffixes come from our code only; every value is a bound
+    # parameter.
+    sql = f"INSERT INTO {table} ({targets}) SELECT {values} FROM {_unnest(columns, 'r')} {join} "  # noqa: S608
     return text(sql + f"ORDER BY r.ord {suffix}")
 
 
@@ -74,13 +82,18 @@ async def insert_rows(
     rows: Sequence[Sequence[Any]],
     *,
     suffix: str = "",
+    derived: Sequence[tuple[str, str]] = (),
+    join: str = "",
 ) -> Result[Any] | None:
     """Insert ``rows`` (tuples in ``columns`` order) in one statement, in the rows' order (so
-    identity columns follow it); ``suffix`` adds e.g. ``ON CONFLICT … RETURNING …``. None when
-    there is nothing to insert."""
+    identity columns follow it); ``suffix`` adds e.g. ``ON CONFLICT … RETURNING …``. ``derived``
+    adds columns computed in SQL (``(column, expression)``, the rows being ``r``), from tables
+    ``join`` brings in (``LEFT JOIN prefs p ON p.user_id = r.user_id``). None when there is
+    nothing to insert."""
     if not rows:
         return None
-    return await s.execute(_insert_sql(table, tuple(columns), suffix), _params(columns, rows))
+    sql = _insert_sql(table, tuple(columns), suffix, tuple(derived), join)
+    return await s.execute(sql, _params(columns, rows))
 
 
 async def update_rows(

@@ -13,7 +13,9 @@ The rule (documented in docs/SECURITY.md, "Data retention"):
   address, two-factor secrets; the password replaced by an unusable one), so the account can
   no longer sign in and the email can register again;
 - deleted at once: sessions' tokens (every device signed out), reset and email-change
-  tokens, recovery codes, watchlists.
+  tokens, recovery codes, watchlists, push subscriptions and notification settings; price
+  alerts cancelled. The inbox's notifications are kept with the records (they are the
+  account's communications).
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ from models.auth import AuthSession, EmailChangeRequest, PasswordResetToken, Rec
 from models.errors import DomainError, ErrorCode
 from models.funds import FundTransaction, TransactionStatus
 from models.ledger import LedgerAccount
+from models.notifications.tables import (
+    AlertStatus,
+    NotificationPreference,
+    NotificationSettings,
+    PriceAlert,
+    PushSubscription,
+)
 from models.orders.tables import OPEN_STATUSES, Order
 from models.positions import Position
 from models.users import User
@@ -105,7 +114,22 @@ class AccountClosure:
                 .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
-            for table in (PasswordResetToken, EmailChangeRequest, RecoveryCode, WatchlistItem):
+            for table in (
+                PasswordResetToken,
+                EmailChangeRequest,
+                RecoveryCode,
+                WatchlistItem,
+                PushSubscription,
+                NotificationPreference,
+                NotificationSettings,
+            ):
                 await s.execute(delete(table).where(table.user_id == user_id))
             await s.execute(delete(Watchlist).where(Watchlist.user_id == user_id))
+            # Cancelled rather than deleted: an evaluator's claim needs an ACTIVE row, so a
+            # stale index entry can no longer fire.
+            await s.execute(
+                update(PriceAlert)
+                .where(PriceAlert.user_id == user_id, PriceAlert.status == AlertStatus.ACTIVE)
+                .values(status=AlertStatus.CANCELLED)
+            )
         await self._signed_out(user_id)

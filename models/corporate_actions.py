@@ -69,6 +69,9 @@ from models.ledger import (
     Leg,
     Posting,
 )
+from models.notifications.actions import NotificationView, Notifier
+from models.notifications.actions import record as record_notifications
+from models.notifications.messages import corporate_action_draft
 from models.orders.tables import OPEN_STATUSES, Order
 from models.portfolio_tables import PortfolioAsset
 from models.portfolios import clean_symbol
@@ -174,9 +177,16 @@ def _today() -> date:
 
 
 class CorporateActions:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], ledger: Ledger) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        ledger: Ledger,
+        *,
+        notifier: Notifier | None = None,
+    ) -> None:
         self._sm = sessionmaker
         self.ledger = ledger
+        self._notifier = notifier  # each holder is told (CORPORATE_ACTION)
 
     async def _asset(self, s: AsyncSession, asset_id: str) -> Asset:
         symbol = clean_symbol(asset_id)
@@ -289,6 +299,15 @@ class CorporateActions:
 
     async def apply_if_due(self, action_id: uuid.UUID) -> CorporateAction | None:
         """Apply the action once if its date has come; the action as it stands after."""
+        told: list[NotificationView] = []
+        action = await self._apply_if_due(action_id, told)
+        if self._notifier is not None:
+            await self._notifier.announce(told)
+        return action
+
+    async def _apply_if_due(
+        self, action_id: uuid.UUID, told: list[NotificationView]
+    ) -> CorporateAction | None:
         async with self._sm.begin() as s:
             action = (
                 await s.execute(
@@ -307,9 +326,35 @@ class CorporateActions:
                     await self._split(s, action)
                 action.status = CorporateActionStatus.APPLIED
                 action.applied_at = utcnow()
+                if self._notifier is not None:
+                    await s.flush()
+                    told.extend(await self._tell_holders(s, action))
             await s.flush()
             s.expunge(action)
             return action
+
+    @staticmethod
+    async def _tell_holders(s: AsyncSession, action: CorporateAction) -> list[NotificationView]:
+        """One notification per holder, in the applying transaction (one INSERT)."""
+        entries = (
+            await s.scalars(
+                select(CorporateActionEntry).where(CorporateActionEntry.action_id == action.id)
+            )
+        ).all()
+        drafts = [
+            corporate_action_draft(
+                e.user_id,
+                action.id,
+                action.kind.value,
+                e.asset_id,
+                e.quantity_before,
+                e.quantity_after,
+                e.cash,
+                e.currency,
+            )
+            for e in entries
+        ]
+        return await record_notifications(s, drafts)
 
     async def _pay_dividend(self, s: AsyncSession, action: CorporateAction) -> None:
         assert action.record_date is not None

@@ -81,6 +81,9 @@ class ErrorCode(enum.StrEnum):
     UNSUPPORTED_ATTACHMENT = "UNSUPPORTED_ATTACHMENT"
     # corporate actions
     OPEN_ORDERS = "OPEN_ORDERS"
+    # notifications and price alerts
+    INVALID_THRESHOLD = "INVALID_THRESHOLD"
+    TOO_MANY_ALERTS = "TOO_MANY_ALERTS"
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,9 @@ from models.base import Base, uuid_pk
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, Leg
+from models.notifications.actions import NotificationView, Notifier
+from models.notifications.actions import record as record_notifications
+from models.notifications.messages import funds_draft
 from models.rails import PaymentRail, RailOutcome, RailResult, RailTransfer
 from models.users import User
 
@@ -198,7 +201,9 @@ class Funds:
         rail: PaymentRail,
         config: FundsConfig,
         schedule_withdrawal: ScheduleWithdrawal,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier  # a completed or failed transfer is a FUNDS notification
         self._sm = sessionmaker
         self.ledger = ledger
         self.rail = rail
@@ -237,7 +242,11 @@ class Funds:
         """`prove_new_method` runs (and may refuse) before money goes to a method this user
         has never completed a transfer with: the caller's fresh proof (issue 17)."""
         request = self._validate(
-            user_id, TransactionType.WITHDRAWAL, amount, currency, withdrawal_method,
+            user_id,
+            TransactionType.WITHDRAWAL,
+            amount,
+            currency,
+            withdrawal_method,
             idempotency_key,
         )  # fmt: skip
         if (
@@ -353,9 +362,13 @@ class Funds:
                         s, request.user_id, AccountKind.CASH, request.currency
                     )
                     txn.hold_id = await self.ledger.place_hold(
-                        s, account, request.amount, "WITHDRAWAL",
-                        user_id=request.user_id, reference_id=txn.id,
-                    )  # fmt: skip
+                        s,
+                        account,
+                        request.amount,
+                        "WITHDRAWAL",
+                        user_id=request.user_id,
+                        reference_id=txn.id,
+                    )
                     await s.flush()
         except IntegrityError as exc:
             if violated_constraint(exc) != "uq_fund_transactions_idempotency":
@@ -444,6 +457,22 @@ class Funds:
                 txn.failure_reason = result.reason
                 txn.completed_at = now
             txn.updated_at = now
+            told: list[NotificationView] = []
+            if self._notifier is not None and txn.type in (
+                TransactionType.DEPOSIT,
+                TransactionType.WITHDRAWAL,
+            ):  # in this transaction: the notice is as durable as the money's move
+                draft = funds_draft(
+                    txn.user_id,
+                    txn.id,
+                    txn.type.value,
+                    txn.status.value,
+                    txn.amount,
+                    txn.currency,
+                )
+                told = await record_notifications(s, [draft], now=now)
+        if self._notifier is not None:
+            await self._notifier.announce(told)
         return txn
 
     async def pending_withdrawals(self, older_than: timedelta) -> list[uuid.UUID]:

@@ -52,6 +52,8 @@ from models.base import Base, uuid_pk
 from models.calendars import ALWAYS_OPEN, NEW_YORK, calendar
 from models.errors import DomainError, ErrorCode
 from models.ledger import AMOUNT
+from models.notifications.actions import Notifier
+from models.notifications.messages import recurring_skipped_draft
 from models.orders import MAX_NOTIONAL, OrderBook, PlaceOrderRequest
 from models.orders.tables import Order, OrderSubType, Side, TimeInForce
 from models.portfolios import clean_symbol, lock_key, not_found, parse_id
@@ -173,7 +175,9 @@ class RecurringInvestments:
         send_email: SendEmail,
         email_of: EmailOf,
         clock: Callable[[], datetime] = utcnow,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier  # a skipped run is also an ORDER notification
         self._sm = sessionmaker
         self._orders = orders
         self._send_email = send_email
@@ -420,3 +424,7 @@ class RecurringInvestments:
             body,
             f"recurring-skipped:{plan.id}:{period:%Y%m%d}",
         )
+        if self._notifier is not None:
+            await self._notifier.notify(
+                recurring_skipped_draft(plan.user_id, plan.id, plan.asset_id, f"{period}", body)
+            )

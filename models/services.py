@@ -6,7 +6,7 @@ Created once by `open_services` (API lifespan, workers, CLI) and shared by every
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +36,12 @@ from models.help_centre import HelpCentre
 from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
 from models.news import NewsStore
+from models.notifications import (
+    NotificationPreferences,
+    Notifier,
+    PriceAlerts,
+    PushSubscriptions,
+)
 from models.orders import OrderBook, OrdersConfig
 from models.performance import Performances
 from models.portfolios import PortfolioConfig, Portfolios
@@ -88,6 +94,10 @@ class Services:
     rate_limits: MutationRateLimiter
     closure: AccountClosure
     audit: AuditLog
+    notifier: Notifier
+    alerts: PriceAlerts
+    notification_preferences: NotificationPreferences
+    push_subscriptions: PushSubscriptions
     # Documents in S3: None in a process started without an S3 bucket (see `documents`).
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
@@ -127,6 +137,19 @@ class Services:
         """Every reset request, known address or not, is one job (``workers.email``)."""
         await self.jobs.enqueue_job(
             "password_reset_email", address, _queue_name=arq_queue_name(self.settings)
+        )
+
+    async def dispatch_notifications(self, notification_ids: Sequence[uuid.UUID]) -> None:
+        """Plan the delivery (email, push) of notifications written together, in one job; its
+        id is the first notification's, so announcing the same rows again plans nothing twice
+        (and planning itself is idempotent per notification and channel)."""
+        if not notification_ids:
+            return
+        await self.jobs.enqueue_job(
+            "dispatch_notification",
+            *[str(i) for i in notification_ids],
+            _job_id=f"notification:{notification_ids[0]}",
+            _queue_name=arq_queue_name(self.settings),
         )
 
     async def schedule_withdrawal(self, transaction_id: uuid.UUID, delay: float) -> None:
@@ -199,8 +222,15 @@ async def open_services(
         publish_revocation=lambda message: redis.publish(
             session_revocations(settings.redis_prefix), message
         ),
+        notify=lambda draft: services.notifier.notify(draft),
     )
     sessionmaker = create_sessionmaker(engine)
+    notifier = Notifier(
+        sessionmaker,
+        redis,
+        settings.redis_prefix,
+        lambda notification_ids: services.dispatch_notifications(notification_ids),
+    )
     ledger = Ledger()
     funds = Funds(
         sessionmaker,
@@ -213,6 +243,7 @@ async def open_services(
             withdrawal_delay_seconds=settings.sandbox_withdrawal_delay_seconds,
         ),
         schedule_withdrawal=lambda *args: services.schedule_withdrawal(*args),
+        notifier=notifier,
     )
     exchange = Exchange(redis, settings.redis_prefix, settings.matching_shards)
     assets = Assets(sessionmaker, exchange.configure)
@@ -279,6 +310,7 @@ async def open_services(
             orders,
             send_email=lambda *args: services.send_email(*args),
             email_of=lambda user_id: _email_of(accounts, user_id),
+            notifier=notifier,
         ),
         help_centre=HelpCentre(sessionmaker),
         support=SupportDesk(
@@ -292,8 +324,9 @@ async def open_services(
             ),
             send_email=lambda *args: services.send_email(*args),
             link_base=settings.link_base_url,
+            notifier=notifier,
         ),
-        corporate_actions=CorporateActions(sessionmaker, ledger),
+        corporate_actions=CorporateActions(sessionmaker, ledger, notifier=notifier),
         wash_sales=WashSaleAdjustments(sessionmaker),
         audit=AuditLog(sessionmaker),
         closure=AccountClosure(
@@ -307,6 +340,10 @@ async def open_services(
                 per_ip=settings.mutations_per_minute_per_ip,
             ),
         ),
+        notifier=notifier,
+        alerts=PriceAlerts(sessionmaker, redis, settings.redis_prefix),
+        notification_preferences=NotificationPreferences(sessionmaker),
+        push_subscriptions=PushSubscriptions(sessionmaker, allow_http=settings.env != "production"),
     )
     if settings.s3_bucket:
         store = ObjectStore(settings)
@@ -315,6 +352,7 @@ async def open_services(
             store,
             lambda *args: services.enqueue_document(*args),
             retry_after=timedelta(seconds=settings.document_retry_after_seconds),
+            notifier=notifier,
         )
         services.support.files = ObjectStoreAttachments(sessionmaker, store)
     try:

@@ -63,6 +63,9 @@ from models.assets import Asset
 from models.base import Base
 from models.exchange import scales
 from models.ledger import AccountKind, Ledger, LedgerBatch, Leg
+from models.notifications.actions import NotificationView
+from models.notifications.actions import record as record_notifications
+from models.notifications.messages import order_draft
 from models.orders import (
     FINAL_STATUSES,
     LIQUIDITY_PROVIDER,
@@ -128,6 +131,15 @@ class Notice:
         return json.dumps({**self.payload(), "cursor": self.cursor}, separators=(",", ":"))
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a committed batch tells users: ``orderUpdates`` notices and inbox notifications
+    (only the new ones: a replayed batch makes none)."""
+
+    notices: list[Notice]
+    notifications: list[NotificationView]
+
+
 def _uuid(raw: object) -> uuid.UUID | None:
     """An order or user id of ours; None for the liquidity provider's (``lp-<n>``,
     ``liquidity-provider``) or anything else that is not a UUID."""
@@ -175,11 +187,11 @@ class Settlement:
         self._on_fills = on_fills
         self._assets: dict[str, _AssetTerms] = {}
 
-    async def apply(self, s: AsyncSession, entries: Sequence[Entry]) -> list[Notice]:
+    async def apply(self, s: AsyncSession, entries: Sequence[Entry]) -> Settled:
         """Apply ``(stream, entry_id, event)`` entries in order; call inside a transaction."""
         fresh = await self._advance_cursors(s, entries)
         if not fresh:
-            return []
+            return Settled([], [])
         batch = _Batch(LedgerBatch(self._ledger))
         batch.assets = await self._terms(s, {ev.asset_id for _, _, ev in fresh if ev.asset_id})
 
@@ -317,7 +329,26 @@ class Settlement:
                     fill_id=side.fill_id,
                     error=f"selling {side.quantity} beyond the position",
                 )
-        return await self._record(s, batch.notices)
+        notices = await self._record(s, batch.notices)
+        return Settled(notices, await self._notify(s, notices))
+
+    @staticmethod
+    async def _notify(s: AsyncSession, notices: list[Notice]) -> list[NotificationView]:
+        """The inbox rows of the batch's notices: one INSERT, deduplicated by event."""
+        drafts = []
+        for n in notices:
+            fill = n.fill
+            draft = order_draft(
+                n.user_id,
+                n.event,
+                n.order,
+                fill_id=None if fill is None else fill.id,
+                fill_quantity=None if fill is None else fill.quantity,
+                fill_price=None if fill is None else fill.price,
+            )
+            if draft is not None:
+                drafts.append(draft)
+        return await record_notifications(s, drafts)
 
     @staticmethod
     async def _record(s: AsyncSession, notices: list[Notice]) -> list[Notice]:

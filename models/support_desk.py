@@ -25,8 +25,9 @@ hour per user (Redis counters, RATE_LIMITED), control characters refused. Bodies
 written and are always rendered as text by clients (never as HTML).
 
 Offline delivery: a message to a side with no open stream (no presence key) is emailed (arq
-`send_email`, job id = the message id, so it is sent once). The notifications inbox of issue 15
-does not exist yet; email is the one offline channel until it does.
+`send_email`, job id = the message id, so it is sent once). A staff reply is also a SUPPORT
+notification for the customer (inbox, live, push; written in the reply's transaction), whose
+email channel is left to the presence-aware email above (``Draft.email = False``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ from bourse.clock import utcnow
 from models import pagination
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.funds import FundTransaction
+from models.notifications.actions import NotificationView, Notifier
+from models.notifications.actions import record as record_notifications
+from models.notifications.messages import support_reply_draft
 from models.orders import Order
 from models.pagination import Page
 from models.portfolios import parse_id
@@ -237,7 +241,9 @@ class SupportDesk:
         link_base: Callable[[], str],
         files: AttachmentStore | None = None,
         clock: Callable[[], datetime] = utcnow,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier  # a staff reply is a SUPPORT notification for the customer
         self._link_base = link_base
         self.files: AttachmentStore = files or PostgresAttachments(sessionmaker)
         self._sm = sessionmaker
@@ -586,6 +592,14 @@ class SupportDesk:
                 internal, now, ref,
             )  # fmt: skip
             subject = ticket.subject
+            told: list[NotificationView] = []
+            if viewer.staff and not internal and self._notifier is not None:
+                draft = support_reply_draft(
+                    ticket.user_id, message.id, subject, author.username, clean
+                )
+                told = await record_notifications(s, [draft], now=now)
+        if self._notifier is not None:
+            await self._notifier.announce(told)
         await self._publish(ticket.id, {"kind": "message", "message": view.to_doc()}, internal)
         if not internal:
             recipient = assignee if viewer.staff is False else owner

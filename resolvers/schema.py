@@ -30,6 +30,9 @@ from resolvers.market.news import NewsQuery
 from resolvers.market.quotes import QuotesQuery, QuotesSubscription
 from resolvers.market.schema import AssetsMutation, AssetsQuery
 from resolvers.market.summary import SummaryQuery
+from resolvers.notifications.alerts import AlertsMutation, AlertsQuery
+from resolvers.notifications.inbox import InboxMutation, InboxQuery, InboxSubscription
+from resolvers.notifications.preferences import PreferencesMutation, PreferencesQuery
 from resolvers.orders.recurring import RecurringMutation, RecurringQuery
 from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
@@ -53,6 +56,9 @@ class Query(
     SupportQuery,
     DocumentsQuery,
     AnalyticsQuery,
+    AlertsQuery,
+    InboxQuery,
+    PreferencesQuery,
 ):
     pass
 
@@ -68,12 +74,15 @@ class Mutation(
     PortfolioMutation,
     SupportMutation,
     DocumentsMutation,
+    AlertsMutation,
+    InboxMutation,
+    PreferencesMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(QuotesSubscription, OrdersSubscription, SupportSubscription):
+class Subscription(QuotesSubscription, OrdersSubscription, SupportSubscription, InboxSubscription):
     pass
 
 

@@ -172,7 +172,14 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await w.close()
+        # Let jobs in flight finish (notification emails of the last tests' deposits): arq's
+        # close() cancels them and re-raises the cancellation from its gather.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while any(not t.done() for t in w.tasks.values()) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        with contextlib.suppress(asyncio.CancelledError):
+            await w.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -19,14 +19,27 @@ from models.services import Services
 log = structlog.get_logger("bourse.email")
 
 
-def build_message(settings: Settings, to: str, subject: str, body: str) -> EmailMessage:
+def build_message(
+    settings: Settings,
+    to: str,
+    subject: str,
+    body: str,
+    *,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    """A plain-text message, with an HTML alternative when ``html`` is given."""
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain="bourse.local")
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
     return msg
 
 

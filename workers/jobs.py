@@ -26,6 +26,11 @@ from workers.email import password_reset_email, send_email
 from workers.marketdata.candles import maintain_candles
 from workers.marketdata.news import poll_news
 from workers.marketdata.summary import roll_previous_close
+from workers.notifications import (
+    deliver_notification,
+    dispatch_notification,
+    sweep_notifications,
+)
 from workers.recurring import run_recurring_investments
 from workers.snapshots import snapshot_portfolios
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
@@ -36,6 +41,8 @@ FUNCTIONS: list[Any] = [
     complete_withdrawal,
     snapshot_portfolios,
     generate_document,
+    dispatch_notification,
+    deliver_notification,
 ]
 
 
@@ -81,6 +88,8 @@ def build_worker(
             cron(monthly_statements, hour=2, minute=0, second=20, timeout=1800),
             cron(tax_documents, month=1, day=15, hour=3, minute=0, second=0, timeout=3600),
             cron(apply_corporate_actions, minute=1, second=10, run_at_startup=True),
+            # notifications whose producer died before planning their delivery
+            cron(sweep_notifications, second=40),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=arq_queue_name(settings),

@@ -105,7 +105,8 @@ class SettlementConsumer:
             return 0
         decoded = [(stream, entry_id, read_event(payload)) for stream, entry_id, payload in entries]
         async with self.services.sessionmaker() as s, s.begin():
-            notices = await self.settlement.apply(s, decoded)
+            settled = await self.settlement.apply(s, decoded)
+        notices = settled.notices
         pipe = self.services.redis.pipeline(transaction=False)
         by_stream: dict[str, list[str]] = {}
         for stream, entry_id, _ in entries:
@@ -115,6 +116,7 @@ class SettlementConsumer:
         for notice in notices:
             pipe.publish(user_channel(self.prefix, str(notice.user_id)), notice.to_json())
         await pipe.execute()
+        await self.services.notifier.announce(settled.notifications)
         return len(entries)
 
     async def run(self, stop: asyncio.Event) -> None:

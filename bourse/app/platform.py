@@ -78,6 +78,9 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
     commands += [(f"settlement-{k}", [*settle, str(k)]) for k in shards]
     commands.append(("liquidity", [sys.executable, "-m", "workers.liquidity"]))
     commands.append(("marketdata-feed", [sys.executable, "-m", "workers.marketdata"]))
+    # Price alerts, evaluated on the feed's quotes (every asset; `--partition K --partitions N`
+    # splits them by asset across processes).
+    commands.append(("alerts", [sys.executable, "-m", "workers.alerts"]))
     return commands
 
 

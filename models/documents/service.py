@@ -34,6 +34,9 @@ from models.documents.tax import build_tax
 from models.errors import DomainError, ErrorCode
 from models.funds import FundTransaction, TransactionType
 from models.ledger import LedgerAccount
+from models.notifications.actions import NotificationView, Notifier
+from models.notifications.actions import record as record_notifications
+from models.notifications.messages import statement_draft
 from models.orders.tables import Order
 from models.positions import RealizedGain
 from models.storage import ObjectStore
@@ -68,6 +71,15 @@ def previous_month(today: date) -> tuple[date, date]:
     return last_prev.replace(day=1), last_prev
 
 
+# Documents whose readiness is a STATEMENT notification (a trade confirmation per order is not:
+# the order's own notification already said it filled).
+READY_NOTICE: dict[DocumentKind, str] = {
+    DocumentKind.MONTHLY_STATEMENT: "statement",
+    DocumentKind.TAX_1099: "tax document",
+    DocumentKind.DATA_EXPORT: "data export",
+}
+
+
 class Documents:
     def __init__(
         self,
@@ -76,7 +88,9 @@ class Documents:
         enqueue: Enqueue,
         *,
         retry_after: timedelta = timedelta(minutes=2),
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier  # statements, tax documents and exports say they are ready
         self._sm = sessionmaker
         self.store = store
         self._enqueue = enqueue
@@ -370,9 +384,10 @@ class Documents:
                     )
                 )
             return DocumentStatus.FAILED
+        told: list[NotificationView] = []
         async with self._sm.begin() as s:
             now = utcnow()
-            await s.execute(
+            ready = await s.execute(
                 update(Document)
                 .where(Document.id == doc.id, Document.status == DocumentStatus.PENDING)
                 .values(
@@ -384,7 +399,15 @@ class Documents:
                     ready_at=now,
                     updated_at=now,
                 )
+                .returning(Document.id)
             )
+            what = READY_NOTICE.get(doc.kind)
+            if ready.first() is not None and what and self._notifier is not None:
+                told = await record_notifications(
+                    s, [statement_draft(doc.user_id, doc.id, what)], now=now
+                )
+        if self._notifier is not None:
+            await self._notifier.announce(told)
         return DocumentStatus.READY
 
     async def _render(self, s: AsyncSession, doc: Document) -> bytes:

@@ -1,6 +1,6 @@
 // Bourse service worker: caches the app shell (index.html, hashed assets, icons) so the app
 // opens offline, and never API data: /graphql (HTTP or websocket) always goes to the network.
-// Web Push handlers will join here.
+// Web Push: the push and notificationclick handlers at the end.
 const SHELL = "bourse-shell-v1";
 const SHELL_URLS = ["/", "/manifest.webmanifest", "/icons/icon-192.png"];
 
@@ -47,4 +47,41 @@ self.addEventListener("fetch", (event) => {
       })),
     );
   }
+});
+
+// Web Push (notifications): the payload is the notification as the server sent it
+// (workers/notifications.py): {id, kind, title, body, assetId, orderId}. The tag is the
+// notification's id, so a push delivered twice shows once.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    data = { title: "Bourse", body: event.data ? event.data.text() : "" };
+  }
+  const url = data.assetId ? `/asset/${encodeURIComponent(data.assetId)}` : "/notifications";
+  event.waitUntil(
+    self.registration.showNotification(data.title || "Bourse", {
+      body: data.body || "",
+      tag: data.id || undefined,
+      icon: "/icons/icon-192.png",
+      data: { url },
+    }),
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = (event.notification.data && event.notification.data.url) || "/notifications";
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      for (const w of windows) {
+        if ("focus" in w) {
+          w.navigate(url);
+          return w.focus();
+        }
+      }
+      return self.clients.openWindow(url);
+    }),
+  );
 });

@@ -24,6 +24,9 @@ import { StaffQueue } from "./features/support/StaffDesk";
 import { SupportHome } from "./features/support/Support";
 import { TicketPage } from "./features/support/TicketChat";
 import { Watchlists } from "./features/watchlists/Watchlists";
+import { Bell } from "./features/notifications/Bell";
+import { Inbox } from "./features/notifications/Inbox";
+import { NotificationsProvider } from "./features/notifications/live";
 import { Skeleton } from "./ui/components";
 
 function ConnectionBanner() {
@@ -98,6 +101,7 @@ function Shell({ children }: { children: ReactNode }) {
               <span className="hide-sm">{t("nav.staff")}</span><span className="show-sm" aria-hidden="true">☷</span>
             </NavLink>
           ) : null}
+          <Bell />
           <NavLink to="/help" className="icon-link" aria-label={t("titles.help")} title={t("titles.help")}><span aria-hidden="true">?</span></NavLink>
           <span className="user-chip hide-sm" title={user?.email}>{user?.username}</span>
           <button type="button" className="btn btn-ghost" onClick={async () => { await signOut(); navigate("/sign-in", { replace: true }); }}>{t("app.signOut")}</button>
@@ -127,7 +131,9 @@ function Private({ children }: { children: ReactNode }) {
   if (state === "anonymous") return <Navigate to="/sign-in" replace state={{ from: location.pathname + location.search }} />;
   return (
     <OrderUpdatesProvider>
-      <Shell>{children}</Shell>
+      <NotificationsProvider>
+        <Shell>{children}</Shell>
+      </NotificationsProvider>
     </OrderUpdatesProvider>
   );
 }
@@ -145,7 +151,7 @@ function TitleSync() {
   useEffect(() => {
     document.documentElement.lang = i18n.language;
     const first = location.pathname.split("/")[1] ?? "";
-    const key = ({ "": "home", help: "help", support: "support", staff: "staff", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset", "confirm-email": "confirmEmail" } as Record<string, string>)[first] ?? "home";
+    const key = ({ "": "home", help: "help", support: "support", staff: "staff", notifications: "notifications", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset", "confirm-email": "confirmEmail" } as Record<string, string>)[first] ?? "home";
     const extra = first === "asset" ? ` ${location.pathname.split("/")[2]?.toUpperCase() ?? ""}` : "";
     document.title = `${t(`titles.${key}`)}${extra} · Bourse`;
   }, [location, i18n.language, t]);
@@ -178,6 +184,7 @@ export function App() {
             <Route path="/support" element={<Private><SupportHome /></Private>} />
             <Route path="/support/:id" element={<Private><TicketPage /></Private>} />
             <Route path="/staff" element={<Private><StaffQueue /></Private>} />
+            <Route path="/notifications" element={<Private><Inbox /></Private>} />
             <Route path="*" element={<main className="page" id="main"><h1>{t("app.notFound")}</h1><Link to="/">{t("nav.home")}</Link></main>} />
           </Routes>
         </AuthProvider>

@@ -8,7 +8,7 @@ const en = {
     footer: "Bourse Securities · Investing involves risk, including the loss of principal",
     notFound: "Page not found",
   },
-  titles: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", asset: "Asset", signIn: "Sign in", signUp: "Create account", forgot: "Reset password", reset: "Choose a new password", confirmEmail: "Confirm email", help: "Help centre", support: "Support", staff: "Support desk" },
+  titles: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", asset: "Asset", signIn: "Sign in", signUp: "Create account", forgot: "Reset password", reset: "Choose a new password", confirmEmail: "Confirm email", help: "Help centre", support: "Support", staff: "Support desk", notifications: "Notifications" },
   nav: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", support: "Help", staff: "Support desk" },
   common: { loading: "Loading", cancel: "Cancel", save: "Save changes", loadMore: "Load more", previous: "Previous", next: "Next", page: "Page {{n}}" },
   auth: {
@@ -147,6 +147,26 @@ const en = {
     kyc: "Verification", twoFactor: "2FA", on: "on", off: "off", since: "customer since", buyingPower: "Buying power",
     recentOrders: "Recent orders", recentTransactions: "Recent transfers", audited: "Read-only. Each view is recorded in the audit trail for this ticket.",
   },
+  notifications: {
+    title: "Notifications", bell: "Notifications", bellUnread: "Notifications: {{count}} unread", show: "Show", all: "All", unread: "Unread ({{count}})",
+    none: "Nothing here yet", noneBody: "Price alerts, orders, transfers and security notices show up here.", markAll: "Mark all read", markRead: "Mark read",
+    markReadAria: "Mark “{{title}}” read", newest: "Back to the newest", seeOrders: "Orders",
+    kind: { PRICE_ALERT: "Price alert", ORDER: "Order", FUNDS: "Transfer", SECURITY: "Security", STATEMENT: "Documents", SUPPORT: "Support", CORPORATE_ACTION: "Corporate action", COMPLIANCE: "Compliance" },
+  },
+  alerts: {
+    title: "Price alerts", none: "No alerts on this asset.", when: "Alert me when", price: "Price", percent: "Percent from the previous close", repeat: "Repeat (at most once an hour)",
+    create: "Create alert", created: "Alert set: {{what}}.", repeats: "repeats, {{minutes}} min apart", lastFired: "Last fired {{time}}",
+    cancelAria: "Cancel this {{symbol}} alert", setAria: "Price alert for {{symbol}}",
+    conditionLabel: { PRICE_ABOVE: "Price rises to", PRICE_BELOW: "Price falls to", PERCENT_UP: "Up by % from the previous close", PERCENT_DOWN: "Down by % from the previous close" },
+    condition: { PRICE_ABOVE: "at or above {{value}}", PRICE_BELOW: "at or below {{value}}", PERCENT_UP: "up {{value}}% from the previous close", PERCENT_DOWN: "down {{value}}% from the previous close" },
+  },
+  notificationSettings: {
+    title: "Notifications", caption: "Channels for each kind of notification", kind: "Kind", inApp: "In app", email: "Email", push: "Push",
+    toggleAria: "{{kind}} by {{channel}}", securityNote: "Security notices always reach you on every channel.",
+    quietStart: "Quiet hours from", quietEnd: "Quiet hours until", timezone: "Time zone", quietHint: "During quiet hours, email waits (security notices don't). An IANA zone, e.g. Europe/Madrid.",
+    saved: "Notification settings saved.", enablePush: "Enable push on this device",
+    pushState: { idle: "Push is off on this device.", busy: "Asking…", on: "Push is on for this device.", denied: "The browser blocked notifications.", unsupported: "This browser can't receive push notifications.", failed: "Push could not be switched on." },
+  },
   errors: {
     INVALID_TRAIL: "A trail is a positive percentage below 50 with at most 2 decimals, or an amount in steps of the tick size.",
     ATTACHMENT_TOO_LARGE: "Files are at most 10 MB.", UNSUPPORTED_ATTACHMENT: "Attach an image (PNG, JPEG, GIF, WebP) or a PDF.", MESSAGE_TOO_LONG: "That message is too long.", TICKET_CLOSED: "This ticket is closed: open a new one.", TICKET_NOT_RESOLVED: "You can rate a ticket once it is resolved.", INVALID_STATUS_TRANSITION: "A ticket can't move to that status.", INVALID_ASSIGNEE: "Assign it to a support team member.",
@@ -173,6 +193,7 @@ const en = {
     DUPLICATE_CLIENT_ORDER_ID: "This order was already sent.", NOT_CANCELLABLE: "This order can no longer be cancelled.", MARKET_CLOSED: "The market is closed.", INVALID_ORDER_TYPE: "Extended hours are for limit orders only.",
     INVALID_DATE_RANGE: "The start must be before the end.", TOO_MANY_PORTFOLIOS: "You have the most portfolios allowed.", PORTFOLIO_FULL: "This portfolio is full.",
     TOO_MANY_WATCHLISTS: "You have the most watchlists allowed.", WATCHLIST_FULL: "This watchlist is full.", RANGE_TOO_LARGE: "Pick a shorter period.", TOO_MANY_ASSETS: "Too many assets at once.",
+    INVALID_THRESHOLD: "Enter a level the price hasn't reached yet (a positive number; percentages below 100).", TOO_MANY_ALERTS: "You have the most active alerts allowed (200).",
     PASSWORDS_DIFFER: "The two passwords don't match.",
   },
 };

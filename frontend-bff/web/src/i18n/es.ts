@@ -10,7 +10,7 @@ const es: Messages = {
     footer: "Bourse Securities · Invertir conlleva riesgos, incluida la pérdida del capital",
     notFound: "Página no encontrada",
   },
-  titles: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", asset: "Activo", signIn: "Iniciar sesión", signUp: "Crear cuenta", forgot: "Restablecer contraseña", reset: "Nueva contraseña", confirmEmail: "Confirmar email", help: "Centro de ayuda", support: "Soporte", staff: "Mesa de soporte" },
+  titles: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", asset: "Activo", signIn: "Iniciar sesión", signUp: "Crear cuenta", forgot: "Restablecer contraseña", reset: "Nueva contraseña", confirmEmail: "Confirmar email", help: "Centro de ayuda", support: "Soporte", staff: "Mesa de soporte", notifications: "Notificaciones" },
   nav: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", support: "Ayuda", staff: "Mesa de soporte" },
   common: { loading: "Cargando", cancel: "Cancelar", save: "Guardar cambios", loadMore: "Cargar más", previous: "Anterior", next: "Siguiente", page: "Página {{n}}" },
   auth: {
@@ -149,6 +149,26 @@ const es: Messages = {
     kyc: "Verificación", twoFactor: "2FA", on: "activada", off: "desactivada", since: "cliente desde", buyingPower: "Poder de compra",
     recentOrders: "Órdenes recientes", recentTransactions: "Transferencias recientes", audited: "Solo lectura. Cada consulta queda registrada en la auditoría de esta consulta.",
   },
+  notifications: {
+    title: "Notificaciones", bell: "Notificaciones", bellUnread: "Notificaciones: {{count}} sin leer", show: "Mostrar", all: "Todas", unread: "Sin leer ({{count}})",
+    none: "Nada por aquí todavía", noneBody: "Aquí aparecen las alertas de precio, las órdenes, las transferencias y los avisos de seguridad.", markAll: "Marcar todo como leído", markRead: "Marcar como leída",
+    markReadAria: "Marcar «{{title}}» como leída", newest: "Volver a las más recientes", seeOrders: "Órdenes",
+    kind: { PRICE_ALERT: "Alerta de precio", ORDER: "Orden", FUNDS: "Transferencia", SECURITY: "Seguridad", STATEMENT: "Documentos", SUPPORT: "Soporte", CORPORATE_ACTION: "Evento corporativo", COMPLIANCE: "Cumplimiento" },
+  },
+  alerts: {
+    title: "Alertas de precio", none: "No hay alertas para este activo.", when: "Avísame cuando", price: "Precio", percent: "Porcentaje desde el cierre anterior", repeat: "Repetir (como mucho una vez por hora)",
+    create: "Crear alerta", created: "Alerta creada: {{what}}.", repeats: "se repite, cada {{minutes}} min como mínimo", lastFired: "Última vez: {{time}}",
+    cancelAria: "Cancelar esta alerta de {{symbol}}", setAria: "Alerta de precio de {{symbol}}",
+    conditionLabel: { PRICE_ABOVE: "El precio sube a", PRICE_BELOW: "El precio baja a", PERCENT_UP: "Sube un % desde el cierre anterior", PERCENT_DOWN: "Baja un % desde el cierre anterior" },
+    condition: { PRICE_ABOVE: "a {{value}} o más", PRICE_BELOW: "a {{value}} o menos", PERCENT_UP: "sube un {{value}} % desde el cierre anterior", PERCENT_DOWN: "baja un {{value}} % desde el cierre anterior" },
+  },
+  notificationSettings: {
+    title: "Notificaciones", caption: "Canales de cada tipo de notificación", kind: "Tipo", inApp: "En la app", email: "Correo", push: "Push",
+    toggleAria: "{{kind}} por {{channel}}", securityNote: "Los avisos de seguridad te llegan siempre por todos los canales.",
+    quietStart: "Horas de silencio desde", quietEnd: "Horas de silencio hasta", timezone: "Zona horaria", quietHint: "Durante las horas de silencio el correo espera (los avisos de seguridad no). Una zona IANA, p. ej. Europe/Madrid.",
+    saved: "Ajustes de notificaciones guardados.", enablePush: "Activar push en este dispositivo",
+    pushState: { idle: "Push desactivado en este dispositivo.", busy: "Preguntando…", on: "Push activado en este dispositivo.", denied: "El navegador bloqueó las notificaciones.", unsupported: "Este navegador no puede recibir notificaciones push.", failed: "No se pudo activar push." },
+  },
   errors: {
     INVALID_TRAIL: "La distancia es un porcentaje positivo menor que 50 con 2 decimales como máximo, o un importe múltiplo del tick.",
     ATTACHMENT_TOO_LARGE: "Los archivos son de 10 MB como máximo.", UNSUPPORTED_ATTACHMENT: "Adjunta una imagen (PNG, JPEG, GIF, WebP) o un PDF.", MESSAGE_TOO_LONG: "El mensaje es demasiado largo.", TICKET_CLOSED: "Esta consulta está cerrada: abre una nueva.", TICKET_NOT_RESOLVED: "Podrás valorar la consulta cuando esté resuelta.", INVALID_STATUS_TRANSITION: "La consulta no puede pasar a ese estado.", INVALID_ASSIGNEE: "Asígnala a alguien del equipo de soporte.",
@@ -175,6 +195,7 @@ const es: Messages = {
     DUPLICATE_CLIENT_ORDER_ID: "Esta orden ya se envió.", NOT_CANCELLABLE: "Esta orden ya no se puede cancelar.", MARKET_CLOSED: "El mercado está cerrado.", INVALID_ORDER_TYPE: "El horario extendido es solo para órdenes limitadas.",
     INVALID_DATE_RANGE: "El inicio debe ser anterior al final.", TOO_MANY_PORTFOLIOS: "Tienes el máximo de carteras permitido.", PORTFOLIO_FULL: "Esta cartera está llena.",
     TOO_MANY_WATCHLISTS: "Tienes el máximo de listas permitido.", WATCHLIST_FULL: "Esta lista está llena.", RANGE_TOO_LARGE: "Elige un periodo más corto.", TOO_MANY_ASSETS: "Demasiados activos a la vez.",
+    INVALID_THRESHOLD: "Indica un nivel que el precio aún no haya alcanzado (un número positivo; porcentajes por debajo de 100).", TOO_MANY_ALERTS: "Tienes el máximo de alertas activas (200).",
     PASSWORDS_DIFFER: "Las dos contraseñas no coinciden.",
   },
 };

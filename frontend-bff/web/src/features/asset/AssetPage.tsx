@@ -10,6 +10,7 @@ import { Card, Change, EmptyState, Segmented, Skeleton, Stat } from "../../ui/co
 import { dec, formatDateTime, formatMoney, formatPercent, formatPrice, formatQuantity } from "../../ui/format";
 import { CandleChart } from "../../ui/lazyCharts";
 import { OrderTicket } from "../orders/OrderTicket";
+import { PriceAlerts } from "../notifications/PriceAlerts";
 import { Recurring } from "../recurring/Recurring";
 import { AddToWatchlist } from "../watchlists/AddToWatchlist";
 
@@ -135,6 +136,7 @@ export function AssetPage() {
         <Card title={t("ticket.title", { symbol: asset.symbol })}>
           <OrderTicket asset={asset} quote={quote} />
         </Card>
+        <PriceAlerts assetId={asset.symbol} />
         {asset.fractionable && asset.tradable ? <Recurring assetId={asset.symbol} /> : null}
       </aside>
     </div>

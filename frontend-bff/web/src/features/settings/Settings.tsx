@@ -6,6 +6,7 @@ import { applyLanguage, useAuth } from "../../lib/auth";
 import { useTheme, type Theme } from "../../lib/theme";
 import { Button, Card, FormErrors, Notice, Segmented, SelectField, TextField } from "../../ui/components";
 import { fieldError, transportError, type UserErrorLike } from "../../ui/errors";
+import { NotificationSettings } from "../notifications/Preferences";
 import { Devices } from "./Devices";
 import { Privacy } from "./Privacy";
 
@@ -21,6 +22,7 @@ export function Settings() {
         <Preferences />
         <TwoFactor />
         <ChangePassword />
+        <NotificationSettings />
         <Devices />
         <Privacy />
       </div>

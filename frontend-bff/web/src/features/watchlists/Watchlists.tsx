@@ -8,6 +8,8 @@ import { useQuotes } from "../../lib/live";
 import { Button, Card, EmptyState, FormErrors, Skeleton, TextField } from "../../ui/components";
 import { fieldError, type UserErrorLike } from "../../ui/errors";
 import { formatPrice } from "../../ui/format";
+import { BellIcon } from "../notifications/Bell";
+import { PriceAlerts } from "../notifications/PriceAlerts";
 
 export function Watchlists() {
   const { t } = useTranslation();
@@ -17,6 +19,7 @@ export function Watchlists() {
   const [, remove] = useMutation(RemoveFromWatchlistDocument);
   const [, drop] = useMutation(DeleteWatchlistDocument);
   const [name, setName] = useState("");
+  const [alerting, setAlerting] = useState<string | null>(null);
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
   const lists = result.data?.watchlists ?? [];
   const quotes = useQuotes(lists.flatMap((w) => w.assetIds));
@@ -43,10 +46,12 @@ export function Watchlists() {
                 const q = quotes[item.assetId];
                 const currency = item.asset?.currency ?? "USD";
                 return (
-                  <li key={item.assetId} className="list-row" data-asset={item.assetId}>
+                  <li key={item.assetId} className="list-row with-alert" data-asset={item.assetId}>
                     <Link to={`/asset/${item.assetId}`} className="asset-cell"><strong>{item.assetId}</strong><span className="muted">{item.asset?.name}</span></Link>
                     <span className="num" data-testid="watch-price">{formatPrice(q?.price ?? item.price, currency, locale)}</span>
+                    <Button variant="ghost" aria-expanded={alerting === item.assetId} aria-label={t("alerts.setAria", { symbol: item.assetId })} onClick={() => setAlerting(alerting === item.assetId ? null : item.assetId)}><BellIcon /></Button>
                     <Button variant="ghost" aria-label={t("watchlists.removeAria", { symbol: item.assetId })} onClick={async () => { await remove({ watchlistId: w.id, assetId: item.assetId }); refetch({ requestPolicy: "network-only" }); }}>✕</Button>
+                    {alerting === item.assetId ? <div className="row-detail"><PriceAlerts assetId={item.assetId} compact /></div> : null}
                   </li>
                 );
               })}
