@@ -39,6 +39,25 @@ class Inbox:
             mail, lambda found: len(found) >= count, timeout=timeout, what=f"email for {address}"
         )
 
+    async def wait_for_subject(
+        self, address: str, subject: str, timeout: float = 10
+    ) -> EmailMessage:
+        """The latest email to `address` whose subject contains `subject` (others, such as
+        security notices, may arrive beside it)."""
+
+        async def mail() -> EmailMessage | None:
+            found = [m for m in self.to(address) if subject in str(m["Subject"])]
+            return found[-1] if found else None
+
+        return await eventually(mail, timeout=timeout, what=f"{subject!r} email for {address}")
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text body, of a single-part message or of a text-and-HTML one."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None, message
+    return str(part.get_content())
+
 
 class SmtpServer:
     def __init__(self, port: int) -> None:

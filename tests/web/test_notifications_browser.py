@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -27,19 +24,10 @@ from models.quotes import QuoteData, write_quotes
 from models.services import Services, open_services
 from tests.accounts.helpers import PASSWORD, unique
 from tests.support.server import Api
+from tests.web.flows import SCREENSHOTS, Report, assert_accessible, passed_steps, run_flow
 from workers.alerts import Evaluator
 
-ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / "frontend-bff" / "web"
-SCREENSHOTS = ROOT / "var" / "screenshots"
 TIMEOUT_S = 240
-
-
-def _need(tool: str, hint: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.fail(f"{tool} not found: {hint}")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +48,6 @@ async def _tick(services: Services, symbol: str, price: str) -> None:
 async def test_an_alert_fires_while_the_page_is_open_on_desktop_and_phone(
     api: Api, services: Services
 ) -> None:
-    if not (WEB / "dist" / "index.html").is_file():
-        pytest.fail("the web client is not built: run scripts/web-build (scripts/test does)")
-    node = _need("node", "the web client's browser tests need Node.js 20+")
-    chromium = _need(
-        "chromium", "scripts/test installs Debian's chromium (apt-get install chromium)"
-    )
     symbol = f"W{uuid.uuid4().hex[:5].upper()}"
     async with services.sessionmaker.begin() as s:
         s.add(
@@ -98,67 +80,26 @@ async def test_an_alert_fires_while_the_page_is_open_on_desktop_and_phone(
         evaluator.run(services.redis, services.settings.redis_prefix, stop, base_refresh=3600)
     )
     await asyncio.wait_for(evaluator.ready.wait(), 10)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob("notifications-*.png"):
-        old.unlink()
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        "e2e/notifications.mjs",
-        "--base-url",
-        api.base_url,
-        "--out",
-        str(SCREENSHOTS),
-        "--password",
-        PASSWORD,
-        "--asset",
-        symbol,
-        "--desktop",
-        emails["desktop"],
-        "--phone",
-        emails["phone"],
-        cwd=WEB,
-        env={"PATH": "/usr/bin:/bin", "CHROMIUM": chromium, "HOME": str(Path.home())},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdin
-    assert proc.stdout
-    assert proc.stderr
-    reports: list[dict[str, object]] = []
 
-    async def read() -> None:
-        assert proc.stdin
-        assert proc.stdout
-        async for raw in proc.stdout:
-            line = raw.decode().strip()
-            if not line.startswith("{"):
-                continue
-            report = json.loads(line)
-            reports.append(report)
-            if report.get("need") == "tick":
-                await _tick(services, str(report["asset"]), str(report["price"]))
-                proc.stdin.write(b"ok\n")
-                await proc.stdin.drain()
+    async def answer(report: Report) -> str:
+        assert report["need"] == "tick", report
+        await _tick(services, str(report["asset"]), str(report["price"]))
+        return "ok"
 
     try:
-        await asyncio.wait_for(read(), TIMEOUT_S)
-        await asyncio.wait_for(proc.wait(), 30)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        last = next((r["step"] for r in reversed(reports) if "step" in r), "start")
-        pytest.fail(f"notifications flow timed out after step {last!r}")
+        reports = await run_flow(
+            "notifications.mjs",
+            ["--base-url", api.base_url, "--password", PASSWORD, "--asset", symbol,
+             "--desktop", emails["desktop"], "--phone", emails["phone"]],
+            prefix="notifications-",
+            timeout=TIMEOUT_S,
+            answer=answer,
+        )  # fmt: skip
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(running, 10)
-    failed = [r for r in reports if r.get("fail")]
-    if failed:
-        pytest.fail(f"notifications flow failed at {failed[0]['step']!r}: {failed[0]['error']}")
-    stderr = (await proc.stderr.read()).decode()[-4000:]
-    assert proc.returncode == 0, stderr
-    steps = {str(r["step"]) for r in reports if r.get("ok")}
+    steps = passed_steps(reports)
     for label in ("desktop", "phone"):
         for name in (
             "create a price alert on the asset page",
@@ -170,6 +111,6 @@ async def test_an_alert_fires_while_the_page_is_open_on_desktop_and_phone(
             "in Spanish, settings and the inbox fit the screen and the navigation still works",
         ):
             assert f"{label}: {name}" in steps, f"{label}: {name} never ran"
-    assert all(not r["violations"] for r in reports if "axe" in r)
+    assert_accessible(reports)
     assert len(list(SCREENSHOTS.glob("notifications-desktop-*.png"))) >= 5
     assert len(list(SCREENSHOTS.glob("notifications-phone-*.png"))) >= 5

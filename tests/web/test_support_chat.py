@@ -7,11 +7,7 @@ customer, read receipts, resolving and rating. Screenshots go to var/screenshots
 
 from __future__ import annotations
 
-import asyncio
-import json
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -21,18 +17,9 @@ from models.services import Services, open_services
 from models.users import Role
 from tests.accounts.helpers import PASSWORD, unique
 from tests.support.server import Api
+from tests.web.flows import SCREENSHOTS, assert_accessible, passed_steps, run_flow
 
-ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / "frontend-bff" / "web"
-SCREENSHOTS = ROOT / "var" / "screenshots"
 TIMEOUT_S = 150
-
-
-def _need(tool: str, hint: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.fail(f"{tool} not found: {hint}")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -46,40 +33,20 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 
 async def test_customer_and_agent_chat_live_in_two_browsers(api: Api, services: Services) -> None:
-    if not (WEB / "dist" / "index.html").is_file():
-        pytest.fail("the web client is not built: run scripts/web-build (scripts/test does)")
-    node = _need("node", "the web client's browser tests need Node.js 20+")
-    chromium = _need(
-        "chromium", "scripts/test installs Debian's chromium (apt-get install chromium)"
-    )
     for article in ARTICLES:
         await services.help_centre.save(article)
     _, customer = unique("chatc")
     _, agent = unique("chats")
     await services.accounts.register(unique("chatc")[0], customer, PASSWORD)
     await services.accounts.register(unique("chats")[0], agent, PASSWORD, role=Role.SUPPORT)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob("support-*.png"):
-        old.unlink()
-    proc = await asyncio.create_subprocess_exec(
-        node, "e2e/support.mjs", "--base-url", api.base_url, "--out", str(SCREENSHOTS),
-        "--customer", customer, "--staff", agent, "--password", PASSWORD,
-        cwd=WEB,
-        env={"PATH": "/usr/bin:/bin", "CHROMIUM": chromium, "HOME": str(Path.home())},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    reports = await run_flow(
+        "support.mjs",
+        ["--base-url", api.base_url, "--customer", customer, "--staff", agent,
+         "--password", PASSWORD],
+        prefix="support-",
+        timeout=TIMEOUT_S,
     )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail("the support chat flow timed out")
-    reports = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
-    failed = [r for r in reports if r.get("fail")]
-    if failed:
-        pytest.fail(f"support chat failed at step {failed[0]['step']!r}: {failed[0]['error']}")
-    assert proc.returncode == 0, err.decode()[-4000:]
-    steps = {str(r["step"]) for r in reports if r.get("ok")}
+    steps = passed_steps(reports)
     for name in (
         "the customer opens a ticket, with articles suggested while typing the subject",
         "the customer sees the agent typing, then the reply live, as text",
@@ -88,5 +55,5 @@ async def test_customer_and_agent_chat_live_in_two_browsers(api: Api, services: 
         "Spanish: the help centre in the customer's language",
     ):
         assert name in steps, f"{name} never ran"
-    assert all(not r["violations"] for r in reports if "axe" in r)
+    assert_accessible(reports)
     assert len(list(SCREENSHOTS.glob("support-*.png"))) >= 6

@@ -1,16 +1,10 @@
 // Web budgets in headless Chromium against a running platform (bench/web_budgets.py starts
 // it): sign-in form interactive, home with live data, and quote tick -> DOM latency on the
 // asset page. Prints one JSON object. Usage: node e2e/budgets.mjs --base-url URL --seconds N
-import { chromium } from "playwright-core";
+import { args, BASE, launch } from "./harness.mjs";
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
-const BASE = args["base-url"];
 const SECONDS = Number(args.seconds ?? 20);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const out = {};
 try {
   const context = await browser.newContext({ baseURL: BASE, locale: "en-US", viewport: { width: 1366, height: 900 }, serviceWorkers: "block" });

@@ -7,43 +7,16 @@
 // ...} answered on stdin; {"fail", "step", "error"} then exit 1).
 // Usage: node e2e/notifications.mjs --base-url URL --out DIR --password P --asset SYMBOL
 //   --desktop EMAIL --phone EMAIL [--only desktop|phone]
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { AxeBuilder } from "@axe-core/playwright";
-import { chromium } from "playwright-core";
+import { args, ask, audit, BASE, launch, OUT, problems, reportFailure, step } from "./harness.mjs";
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
-const BASE = args["base-url"];
-const OUT = args.out ?? "var/screenshots";
-const EXE = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const ASSET = args.asset;
-mkdirSync(OUT, { recursive: true });
-const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 /** Asks the driver to publish a quote of the asset at `price` (as the market-data feed does). */
 async function tick(price) {
-  say({ need: "tick", asset: ASSET, price });
-  await lines.next();
+  await ask({ need: "tick", asset: ASSET, price });
 }
 
-let current = "start";
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  await fn();
-  say({ step: name, ok: true, ms: Date.now() - t0 });
-}
-
-async function audit(page, screen) {
-  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  say({ axe: screen, violations: bad.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) })) });
-  if (bad.length) throw new Error(`axe on ${screen}: ${bad.map((v) => `${v.id} at ${v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join(", ")}`).join("; ")}`);
-}
-
-const problems = [];
 
 async function run(browser, label, email, options, level) {
   const context = await browser.newContext({ baseURL: BASE, locale: "en-US", ...options });
@@ -187,11 +160,7 @@ async function run(browser, label, email, options, level) {
   await context.close();
 }
 
-const browser = await chromium.launch({
-  executablePath: EXE,
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let code = 0;
 try {
   const only = args.only;
@@ -199,7 +168,7 @@ try {
   if (!only || only === "phone") await run(browser, "phone", args.phone, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, hasTouch: true, isMobile: true }, "107.00");
   if (problems.length) throw new Error(problems.join("; "));
 } catch (error) {
-  say({ fail: true, step: current, error: String(error?.stack ?? error) });
+  reportFailure(error);
   code = 1;
 } finally {
   await browser.close();

@@ -3,33 +3,10 @@
 // asset and creates the funded customer. Same protocol as flow.mjs: one JSON object per line
 // ({"step", "ok"}; {"axe", "violations"}; {"fail", "step", "error"}).
 // Usage: node e2e/replace.mjs --base-url URL --out DIR --email EMAIL --password P --symbol SYM
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { AxeBuilder } from "@axe-core/playwright";
-import { chromium } from "playwright-core";
+import { args, audit, BASE, launch, OUT, problems, reportFailure, step } from "./harness.mjs";
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
-const BASE = args["base-url"];
-const OUT = args.out ?? "var/screenshots";
 const SYM = args.symbol;
-const EXE = process.env.CHROMIUM ?? "/usr/bin/chromium";
-mkdirSync(OUT, { recursive: true });
-const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
-
-let current = "start";
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  await fn();
-  say({ step: name, ok: true, ms: Date.now() - t0 });
-}
-
-async function audit(page, screen) {
-  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  say({ axe: screen, violations: bad.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) })) });
-  if (bad.length) throw new Error(`axe on ${screen}: ${bad.map((v) => `${v.id} at ${v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join(", ")}`).join("; ")}`);
-}
 
 let shot = 0;
 async function snap(page, name) {
@@ -37,12 +14,7 @@ async function snap(page, name) {
   await page.screenshot({ path: join(OUT, `replace-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
 }
 
-const problems = [];
-const browser = await chromium.launch({
-  executablePath: EXE,
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let page;
 let code = 0;
 try {
@@ -114,7 +86,7 @@ try {
   });
   if (problems.length) throw new Error(problems.join("\n"));
 } catch (error) {
-  say({ fail: true, step: current, error: String(error?.stack ?? error) });
+  reportFailure(error);
   if (page) await page.screenshot({ path: join(OUT, "replace-FAILED.png"), fullPage: true }).catch(() => undefined);
   code = 1;
 } finally {
