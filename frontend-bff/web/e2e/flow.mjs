@@ -385,19 +385,17 @@ const forgotAndReset = async (browser) => {
       await gql('mutation { changePassword(input: {currentPassword: "Correct-Horse-Battery-9", newPassword: "Another-Horse-Battery-10"}) { errors { code } } }', {}, rotated.refreshToken.token);
     });
     // The page's live streams (notifications, order updates) may notice the revocation first
-    // and leave for sign-in on their own; otherwise the next navigation does.
+    // and leave for sign-in on their own (replacing the current history entry); otherwise the
+    // next navigation does.
     await page.getByRole("link", { name: "Orders", exact: true }).first().click({ timeout: 5_000 }).catch(() => undefined);
-    const landed = await page.waitForURL(/\/sign-in/, { timeout: 15_000 }).then(() => true, () => false);
-    if (!landed) {
-      // Seen once in a full run: the page was elsewhere (reported, then checked by a load).
-      say({ note: "revoked session: no in-app redirect to sign-in", url: page.url() });
-      await page.goto("/orders");
-      await page.waitForURL(/\/sign-in/);
-    }
+    await page.waitForURL(/\/sign-in/);
     await page.getByText("Your session ended. Please sign in again.").waitFor();
     if ((await page.content()).includes(user)) throw new Error("private data shown after the session was revoked");
+    // Back: sign-in again (a private page sends it there) or the public page before the
+    // session, depending on which of the two redirects happened; never the user's data.
     await page.goBack();
-    await page.waitForURL(/\/sign-in/);
+    await page.waitForLoadState();
+    await page.waitForFunction(() => !location.pathname.match(/^\/(orders|funds|settings|watchlists|documents)?$/) || location.pathname === "/sign-in");
     if ((await page.content()).includes(user)) throw new Error("private data shown after going back");
     await snap(page, "public", "revoked");
   });
