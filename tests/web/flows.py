@@ -4,7 +4,8 @@ Every flow speaks the same protocol on stdout, one JSON object per line: `{"step
 step passes, `{"axe", "violations"}` per audited screen, `{"fail", "step", "error"}` when one
 fails, and `{"need": ...}` when it needs the driver (a TOTP code, a mailed token, a price tick,
 an API restart): `answer` gets that request and returns the line to write back on stdin.
-Screenshots go to var/screenshots/, the flow's own `prefix` cleared first.
+Screenshots go to var/screenshots/, the flow's own `prefix` (or prefixes) cleared first, so one
+flow's run leaves the others' screenshots to look at.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ async def run_flow(
     script: str,
     args: list[str],
     *,
-    prefix: str,
+    prefix: str | tuple[str, ...],
     timeout: float,
     answer: Answer | None = None,
 ) -> list[Report]:
@@ -49,8 +50,9 @@ async def run_flow(
         "chromium", "scripts/test installs Debian's chromium (apt-get install chromium)"
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob(f"{prefix}*.png"):
-        old.unlink()
+    for start in (prefix,) if isinstance(prefix, str) else prefix:
+        for old in SCREENSHOTS.glob(f"{start}*.png"):
+            old.unlink()
     proc = await asyncio.create_subprocess_exec(
         node, f"e2e/{script}", "--out", str(SCREENSHOTS), *args,
         cwd=WEB,

@@ -74,7 +74,7 @@ async def test_the_whole_flow_on_desktop_and_phone(platform: Stack, smtp: SmtpSe
     reports = await run_flow(
         "flow.mjs",
         ["--base-url", platform.base_url, *(["--only", only] if only else [])],
-        prefix="",
+        prefix=("desktop-", "phone-", "public-", "FAILED"),
         timeout=FLOW_TIMEOUT_S,
         answer=answers(platform, smtp),
     )

@@ -31,7 +31,7 @@ export function Inbox() {
 
   return (
     <div className="page">
-      <div className="row gap align-center space-between">
+      <div className="row gap wrap align-center space-between">
         <h1>{t("notifications.title")}</h1>
         <Button variant="secondary" disabled={!unread} onClick={() => read()} data-testid="mark-all-read">{t("notifications.markAll")}</Button>
       </div>
