@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     )
     var_dir: Path = Path("var")
     secret_key: str | None = None
+    # Key encryption keys for personal data at rest (BOURSE_KEK: `kid:base64url-32-bytes`
+    # entries, comma-separated, the first current; models/envelope.py). Unset: a key ring
+    # generated once into var/kek. Losing it loses every sealed value: back it up apart from
+    # the database.
+    kek: str | None = None
     # Web Push (VAPID): the application server's P-256 private key, PEM (BOURSE_VAPID_PRIVATE_KEY);
     # unset: generated once into var/vapid_private.pem, like the secret key. The subject is
     # the contact the push services may use (a mailto: or https: URL).

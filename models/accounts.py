@@ -33,12 +33,21 @@ from models import security, validation
 from models.auth import AuthSession, EmailChangeRequest, PasswordResetToken, RecoveryCode
 from models.constraints import violated_constraint
 from models.devices import describe_device
+from models.envelope import FieldCipher
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.notifications.actions import Draft
 from models.notifications.messages import security_draft
 from models.session_cache import SessionCache, session_message, user_message
 from models.throttle import LoginThrottle
-from models.users import Role, User
+from models.users import (
+    ADDRESS_COLUMN,
+    DATE_OF_BIRTH_COLUMN,
+    PHONE_COLUMN,
+    TOTP_COLUMN,
+    TOTP_PENDING_COLUMN,
+    Role,
+    User,
+)
 
 log = structlog.get_logger("bourse.accounts")
 
@@ -165,6 +174,7 @@ class Accounts:
         sessionmaker: async_sessionmaker[AsyncSession],
         hasher: PasswordHasher,
         box: security.SecretBox,
+        fields: FieldCipher,
         throttle: LoginThrottle,
         config: AccountsConfig,
         send_email: SendEmail,
@@ -180,7 +190,8 @@ class Accounts:
         self._publish_revocation = publish_revocation
         self._sm = sessionmaker
         self._hasher = hasher
-        self._box = box
+        self._box = box  # opens two-factor secrets sealed before migration 0021
+        self.fields = fields
         self._throttle = throttle
         self._config = config
         self._send_email = send_email
@@ -338,11 +349,16 @@ class Accounts:
         except Exception:
             log.warning("security notification failed", event=event, exc_info=True)
 
+    async def _totp_secret(self, user: User) -> str:
+        if user.totp_secret_sealed is not None:
+            return await self.fields.open(user.totp_secret_sealed, column=TOTP_COLUMN)
+        assert user.legacy_totp_secret_enc is not None  # the table's check constraint
+        return self._box.decrypt(user.legacy_totp_secret_enc)
+
     async def _check_second_factor(self, user: User, otp: str) -> bool:
         """A current TOTP code never accepted before, or an unused recovery code; either is
         claimed atomically, so two requests racing with one code cannot both pass."""
-        assert user.totp_secret_enc is not None
-        step = security.totp_step(self._box.decrypt(user.totp_secret_enc), otp)
+        step = security.totp_step(await self._totp_secret(user), otp)
         if step is not None:
             async with self._sm.begin() as s:
                 claimed = await s.execute(
@@ -621,6 +637,7 @@ class Accounts:
         values: dict[str, object] = {}
         checks = ProblemCollector()
         c = changes
+        sealed: dict[str, tuple[str, str | None]] = {}  # attribute → (column, plaintext)
         if c.username is not None:
             values["username"] = checks.check(partial(validation.username, c.username))
         if c.email is not None:
@@ -628,23 +645,27 @@ class Accounts:
         for name, field, limit in (
             ("first_name", "firstName", 100),
             ("last_name", "lastName", 100),
-            ("address", "address", 500),
         ):
             raw = getattr(c, name)
             if raw is not None:  # an empty string clears the field
                 values[name] = (
                     checks.check(partial(validation.bounded_text, raw, limit, field)) or None
                 )
+        if c.address is not None:
+            sealed["address_sealed"] = (
+                ADDRESS_COLUMN,
+                checks.check(partial(validation.bounded_text, c.address, 500, "address")) or None,
+            )
         if c.phone_number is not None:
-            values["phone_number"] = (
+            sealed["phone_sealed"] = (
+                PHONE_COLUMN,
                 checks.check(partial(validation.phone_number, c.phone_number))
                 if c.phone_number
-                else None
+                else None,
             )
         if c.date_of_birth is not None:
-            values["date_of_birth"] = checks.check(
-                partial(validation.date_of_birth, c.date_of_birth, utcnow().date())
-            )
+            born = checks.check(partial(validation.date_of_birth, c.date_of_birth, utcnow().date()))
+            sealed["date_of_birth_sealed"] = (DATE_OF_BIRTH_COLUMN, str(born) if born else None)
         if c.preferred_language is not None:
             values["preferred_language"] = checks.check(
                 partial(validation.language, c.preferred_language)
@@ -652,6 +673,11 @@ class Accounts:
         if c.base_currency is not None:
             values["base_currency"] = checks.check(partial(validation.currency, c.base_currency))
         checks.raise_if_any()
+        for attribute, (column, plain) in sealed.items():
+            values[attribute] = await self.fields.seal_optional(plain, column=column)
+        legacy = {"phone_sealed": "legacy_phone_number", "date_of_birth_sealed":
+                  "legacy_date_of_birth", "address_sealed": "legacy_address"}  # fmt: skip
+        values.update({legacy[a]: None for a in sealed})
 
         new_email = str(values.pop("email")) if "email" in values else None
         current = await self.get_user(user_id)
@@ -800,7 +826,9 @@ class Accounts:
                     ErrorCode.TWO_FACTOR_ALREADY_ENABLED, "Two-factor sign-in is already on."
                 )
             secret = security.new_totp_secret()
-            user.totp_pending_secret_enc = self._box.encrypt(secret)
+            user.totp_pending_secret_sealed = await self.fields.seal(
+                secret, column=TOTP_PENDING_COLUMN
+            )
             return secret, security.totp_uri(secret, user.email)
 
     async def confirm_two_factor(self, user_id: uuid.UUID, otp: str) -> list[str]:
@@ -810,17 +838,20 @@ class Accounts:
                 raise DomainError.one(
                     ErrorCode.TWO_FACTOR_ALREADY_ENABLED, "Two-factor sign-in is already on."
                 )
-            if user.totp_pending_secret_enc is None:
+            if user.totp_pending_secret_sealed is None:
                 raise DomainError.one(
                     ErrorCode.TWO_FACTOR_NOT_STARTED, "Begin two-factor setup first."
                 )
-            secret = self._box.decrypt(user.totp_pending_secret_enc)
+            secret = await self.fields.open(
+                user.totp_pending_secret_sealed, column=TOTP_PENDING_COLUMN
+            )
             step = security.totp_step(secret, otp)
             if step is None:
                 raise DomainError.one(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
             user.totp_last_step = step  # the confirming code cannot sign in afterwards
-            user.totp_secret_enc = user.totp_pending_secret_enc
-            user.totp_pending_secret_enc = None
+            user.totp_secret_sealed = await self.fields.seal(secret, column=TOTP_COLUMN)
+            user.totp_pending_secret_sealed = None
+            user.legacy_totp_secret_enc = None
             user.two_factor_enabled = True
             codes = security.new_recovery_codes()
             now = utcnow()
@@ -852,8 +883,10 @@ class Accounts:
                 .where(User.id == user_id)
                 .values(
                     two_factor_enabled=False,
-                    totp_secret_enc=None,
-                    totp_pending_secret_enc=None,
+                    totp_secret_sealed=None,
+                    totp_pending_secret_sealed=None,
+                    legacy_totp_secret_enc=None,
+                    legacy_totp_pending_secret_enc=None,
                     totp_last_step=None,
                 )
             )

@@ -30,6 +30,7 @@ from models.corporate_actions import CorporateActions
 from models.db import create_engine, create_sessionmaker
 from models.documents import Documents
 from models.documents.tax import WashSaleAdjustments
+from models.envelope import FieldCipher, kms_for
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.help_centre import HelpCentre
@@ -94,6 +95,7 @@ class Services:
     rate_limits: MutationRateLimiter
     closure: AccountClosure
     audit: AuditLog
+    fields: FieldCipher
     notifier: Notifier
     alerts: PriceAlerts
     notification_preferences: NotificationPreferences
@@ -203,10 +205,12 @@ async def open_services(
         ),
     )
     services: Services
+    fields = FieldCipher(create_sessionmaker(engine), kms_for(settings))
     accounts = Accounts(
         create_sessionmaker(engine),
         hasher,
         security.SecretBox(settings.resolved_secret_key()),
+        fields,
         throttle,
         AccountsConfig(
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
@@ -329,6 +333,7 @@ async def open_services(
         corporate_actions=CorporateActions(sessionmaker, ledger, notifier=notifier),
         wash_sales=WashSaleAdjustments(sessionmaker),
         audit=AuditLog(sessionmaker),
+        fields=fields,
         closure=AccountClosure(
             sessionmaker, signed_out=lambda user_id: accounts.signed_out_everywhere(user_id)
         ),
@@ -353,6 +358,7 @@ async def open_services(
             lambda *args: services.enqueue_document(*args),
             retry_after=timedelta(seconds=settings.document_retry_after_seconds),
             notifier=notifier,
+            fields=services.fields,
         )
         services.support.files = ObjectStoreAttachments(sessionmaker, store)
     try:

@@ -4,9 +4,10 @@ one user, as a ZIP of JSON files, one per table.
 Generic on purpose, so a table added later is exported without anyone remembering to: every
 table with a `user_id` column gives that user's rows, and the `users` row is theirs by `id`.
 What is left out, and why:
-- credentials: columns ending in `_hash` or `_enc` (password, token and code digests, the
-  encrypted TOTP secret) and the tables that hold nothing else (reset tokens, email-change
-  tokens, recovery codes);
+- credentials: columns ending in `_hash` or `_enc`, the TOTP secrets and blind indexes
+  (`_bidx`), and the tables that hold nothing else (reset tokens, email-change tokens, recovery
+  codes);
+Sealed personal data (`<name>_sealed`, models/envelope.py) is opened and exported as `<name>`.
 - other people: any other column referring to `users.id` (a support agent's id, a counterparty's
   id), and from `fills`, which pair two users, only the user's own side;
 - staff's internal notes on support tickets.
@@ -29,6 +30,7 @@ from sqlalchemy import Column, Table, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import Base
+from models.envelope import FieldCipher, sealed_column_context
 from models.orders.tables import Fill
 
 LEFT_OUT_TABLES = frozenset({"password_reset_tokens", "email_change_requests", "recovery_codes"})
@@ -48,13 +50,15 @@ def _json(value: object) -> object:
 
 def _kept(table: Table, column: Column[Any]) -> bool:
     name = column.name
-    if name.endswith(("_hash", "_enc")) or name == "totp_last_step":
+    if name.endswith(("_hash", "_enc", "_bidx")) or name.startswith("totp_"):
         return False
     refers_to_users = any(fk.column.table.name == "users" for fk in column.foreign_keys)
     return not (refers_to_users and name != "user_id")
 
 
-async def _rows(s: AsyncSession, table: Table, user_id: uuid.UUID) -> list[dict[str, object]]:
+async def _rows(
+    s: AsyncSession, fields: FieldCipher, table: Table, user_id: uuid.UUID
+) -> list[dict[str, object]]:
     columns = [c for c in table.columns if _kept(table, c)]
     owner = table.c.id if table.name == "users" else table.c.user_id
     query = select(*columns).where(owner == user_id)
@@ -62,7 +66,17 @@ async def _rows(s: AsyncSession, table: Table, user_id: uuid.UUID) -> list[dict[
         query = query.where(table.c.internal.is_(False))
     if "created_at" in table.c:
         query = query.order_by(table.c.created_at)
-    return [{k: _json(v) for k, v in row._mapping.items()} for row in await s.execute(query)]
+    rows: list[dict[str, object]] = []
+    for row in await s.execute(query):
+        out: dict[str, object] = {}
+        for key, value in row._mapping.items():
+            if key.endswith("_sealed"):
+                context = sealed_column_context(table.name, key)
+                key = key.removesuffix("_sealed")
+                value = await fields.open(value, column=context) if value is not None else None
+            out[key] = _json(value)
+        rows.append(out)
+    return rows
 
 
 async def _own_fills(s: AsyncSession, user_id: uuid.UUID) -> list[dict[str, object]]:
@@ -85,14 +99,16 @@ async def _own_fills(s: AsyncSession, user_id: uuid.UUID) -> list[dict[str, obje
     return [{k: _json(v) for k, v in row._mapping.items()} for row in await s.execute(query)]
 
 
-async def build_export(s: AsyncSession, user_id: uuid.UUID) -> dict[str, list[dict[str, object]]]:
+async def build_export(
+    s: AsyncSession, fields: FieldCipher, user_id: uuid.UUID
+) -> dict[str, list[dict[str, object]]]:
     """Table name → the user's rows (as JSON-ready dicts)."""
     found: dict[str, list[dict[str, object]]] = {}
     for table in Base.metadata.sorted_tables:
         if table.name in LEFT_OUT_TABLES:
             continue
         if table.name == "users" or "user_id" in table.c:
-            found[table.name] = await _rows(s, table, user_id)
+            found[table.name] = await _rows(s, fields, table, user_id)
     found["fills"] = await _own_fills(s, user_id)
     return found
 

@@ -31,6 +31,7 @@ from models.documents.render import statement_csv, statement_pdf, tax_csv, tax_p
 from models.documents.statement import build_statement, period_bounds
 from models.documents.tables import Document, DocumentFormat, DocumentKind, DocumentStatus
 from models.documents.tax import build_tax
+from models.envelope import FieldCipher
 from models.errors import DomainError, ErrorCode
 from models.funds import FundTransaction, TransactionType
 from models.ledger import LedgerAccount
@@ -89,7 +90,9 @@ class Documents:
         *,
         retry_after: timedelta = timedelta(minutes=2),
         notifier: Notifier | None = None,
+        fields: FieldCipher | None = None,
     ) -> None:
+        self._fields = fields  # opens sealed personal data for a data export
         self._notifier = notifier  # statements, tax documents and exports say they are ready
         self._sm = sessionmaker
         self.store = store
@@ -424,7 +427,8 @@ class Documents:
                 return tax_pdf(tax, corrected=doc.corrected)
             return tax_csv(tax, corrected=doc.corrected)
         if doc.kind is DocumentKind.DATA_EXPORT:
-            return export_zip(await build_export(s, doc.user_id), doc.created_at)
+            assert self._fields is not None, "a data export needs the field cipher"
+            return export_zip(await build_export(s, self._fields, doc.user_id), doc.created_at)
         raise ValueError(f"no renderer for {doc.kind}")
 
     # ---- reads ----

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import strawberry
 
+from models.users import ADDRESS_COLUMN, DATE_OF_BIRTH_COLUMN, PHONE_COLUMN
 from models.users import KycStatus as KycStatusModel
 from models.users import Role as RoleModel
 from models.users import User as UserModel
@@ -29,11 +30,33 @@ class UserType:
     kyc_status: KycStatusModel
     first_name: str | None
     last_name: str | None
-    phone_number: str | None
-    date_of_birth: date | None
-    address: str | None
     preferred_language: str
     base_currency: str
+    # Sealed at rest (models/envelope.py); opened only when the field is asked for.
+    phone_sealed: strawberry.Private[bytes | None]
+    date_of_birth_sealed: strawberry.Private[bytes | None]
+    address_sealed: strawberry.Private[bytes | None]
+    legacy: strawberry.Private[tuple[str | None, date | None, str | None]]
+
+    @strawberry.field
+    async def phone_number(self, info: strawberry.Info[Context, None]) -> str | None:
+        if self.phone_sealed is None:
+            return self.legacy[0]
+        return await info.context.services.fields.open(self.phone_sealed, column=PHONE_COLUMN)
+
+    @strawberry.field
+    async def date_of_birth(self, info: strawberry.Info[Context, None]) -> date | None:
+        if self.date_of_birth_sealed is None:
+            return self.legacy[1]
+        fields = info.context.services.fields
+        born = await fields.open(self.date_of_birth_sealed, column=DATE_OF_BIRTH_COLUMN)
+        return date.fromisoformat(born)
+
+    @strawberry.field
+    async def address(self, info: strawberry.Info[Context, None]) -> str | None:
+        if self.address_sealed is None:
+            return self.legacy[2]
+        return await info.context.services.fields.open(self.address_sealed, column=ADDRESS_COLUMN)
 
     @strawberry.field(
         description="A new email waiting for its owner's confirmation (the link mailed to it); "
@@ -54,11 +77,12 @@ class UserType:
             kyc_status=user.kyc_status,
             first_name=user.first_name,
             last_name=user.last_name,
-            phone_number=user.phone_number,
-            date_of_birth=user.date_of_birth,
-            address=user.address,
             preferred_language=user.preferred_language,
             base_currency=user.base_currency,
+            phone_sealed=user.phone_sealed,
+            date_of_birth_sealed=user.date_of_birth_sealed,
+            address_sealed=user.address_sealed,
+            legacy=(user.legacy_phone_number, user.legacy_date_of_birth, user.legacy_address),
         )
 
 
