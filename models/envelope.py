@@ -229,6 +229,10 @@ class FieldCipher:
         key = self._index_key or await self._ensure_index_key()
         return hmac.new(key, column.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()
 
+    async def active_key_id(self) -> int:
+        """The data key new values are sealed with (as this process last read it)."""
+        return self._active if self._active is not None else await self._ensure_active()
+
     def forget(self) -> None:
         """Drop cached keys (after a rotation in this process)."""
         self._keys.clear()

@@ -20,6 +20,7 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
     with service_urls(settings) as urls:
         upgrade(urls.database_url)
+        _seal_legacy(settings, urls.database_url)
         settings = urls.apply(settings)
         if args.demo:
             from bourse.app.demo.loader import load_demo
@@ -94,6 +95,7 @@ def _cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     with service_urls(settings, s3=False) as urls:
         upgrade(urls.database_url)
+        _seal_legacy(settings, urls.database_url)
     print("database is at the latest migration")
     return 0
 
@@ -137,6 +139,77 @@ def _cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     with service_urls(settings, s3=False) as urls:
         upgrade(urls.database_url)
         return asyncio.run(verify(urls.database_url, urls.redis_url))
+
+
+def _seal_legacy(settings: Settings, database_url: str) -> None:
+    """After the migrations: move values written before envelope encryption into their sealed
+    columns (models/sealing.py); a no-op once done."""
+    from models.db import create_engine, create_sessionmaker
+    from models.envelope import FieldCipher, kms_for
+    from models.sealing import seal_legacy
+    from models.security import SecretBox
+
+    async def run() -> None:
+        engine = create_engine(database_url, pool_size=1)
+        try:
+            sm = create_sessionmaker(engine)
+            box = SecretBox(settings.resolved_secret_key())
+            changed = await seal_legacy(sm, FieldCipher(sm, kms_for(settings)), box)
+        finally:
+            await engine.dispose()
+        if changed:
+            print(f"sealed the personal data of {changed} user(s) written before encryption")
+
+    asyncio.run(run())
+
+
+def _cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    """A new KEK (on the file ring; with BOURSE_KEK the operator puts one first), every data key
+    re-wrapped under it, a fresh data key for new values, and with --reencrypt every stored
+    value re-sealed under that key."""
+    from models.db import create_engine, create_sessionmaker
+    from models.envelope import FieldCipher, KeyRingFile, LocalKms, new_kek, parse_ring, rewrap
+    from models.sealing import reencrypt
+
+    if settings.kek:
+        kms = LocalKms(parse_ring(settings.kek))
+    else:
+        ring_file = KeyRingFile(settings.var_dir / "kek")
+        ring = ring_file.load_or_create()
+        fresh = new_kek([kid for kid, _ in ring])
+        ring_file.write([fresh, *ring])  # older KEKs stay: backups are wrapped by them
+        kms = LocalKms([fresh, *ring])
+        print(f"keys rotate: new key encryption key {fresh[0]} in {ring_file.path}")
+
+    async def run(database_url: str) -> int:
+        engine = create_engine(database_url, pool_size=1)
+        try:
+            sm = create_sessionmaker(engine)
+            report = await rewrap(sm, kms)
+            print(
+                f"keys rotate: {report.rewrapped} data key(s) re-wrapped under {report.kek_id}; "
+                f"new values are sealed with data key {report.new_field_key}"
+            )
+            if args.reencrypt:
+                done = await reencrypt(sm, FieldCipher(sm, kms))
+                total = sum(done.values())
+                detail = ", ".join(f"{k} {v}" for k, v in done.items() if v) or "nothing stale"
+                print(f"keys rotate: {total} value(s) re-sealed ({detail})")
+        finally:
+            await engine.dispose()
+        return 0
+
+    with service_urls(settings, s3=False) as urls:
+        upgrade(urls.database_url)
+        return asyncio.run(run(urls.database_url))
+
+
+def _cmd_keys_new_kek(settings: Settings, args: argparse.Namespace) -> int:
+    from models.envelope import format_ring, new_kek, parse_ring
+
+    existing = [kid for kid, _ in parse_ring(settings.kek)] if settings.kek else []
+    print(format_ring([new_kek(existing)]))
+    return 0
 
 
 def _cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
@@ -197,6 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="recompute the hash chain; exit 1 and name the first bad row"
     )
     audit_verify.set_defaults(func=_cmd_audit_verify)
+
+    keys = sub.add_parser("keys", help="the keys personal data is sealed with")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser(
+        "rotate", help="new KEK and data key, every data key re-wrapped; no downtime"
+    )
+    rotate.add_argument("--reencrypt", action="store_true", help="also re-seal every stored value")
+    rotate.set_defaults(func=_cmd_keys_rotate)
+    new_kek_cmd = keys_sub.add_parser(
+        "new-kek", help="print a fresh kid:key entry to put first in BOURSE_KEK"
+    )
+    new_kek_cmd.set_defaults(func=_cmd_keys_new_kek)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="graphql/schema.graphql")

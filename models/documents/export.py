@@ -74,6 +74,8 @@ async def _rows(
                 context = sealed_column_context(table.name, key)
                 key = key.removesuffix("_sealed")
                 value = await fields.open(value, column=context) if value is not None else None
+            if value is None and out.get(key) is not None:
+                continue  # an emptied pre-encryption column beside its sealed successor
             out[key] = _json(value)
         rows.append(out)
     return rows

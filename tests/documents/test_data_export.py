@@ -50,6 +50,14 @@ async def test_an_export_holds_the_users_data_and_nothing_of_anyone_else(
             quantity="1", price="40.00",
         )  # fmt: skip
 
+        profile = {"phoneNumber": "+14155550123", "address": "1 Export Way"}
+        updated = await api.gql(
+            "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { errors { code } } }",
+            {"i": profile},
+            a_token,
+        )
+        assert updated["data"]["updateProfile"]["errors"] == []
+
         requested = (await api.gql(EXPORT, token=a_token))["data"]["exportMyData"]
         assert requested["errors"] == []
         assert (requested["document"]["kind"], requested["document"]["format"]) == (
@@ -66,6 +74,10 @@ async def test_an_export_holds_the_users_data_and_nothing_of_anyone_else(
     tables = {name.removesuffix(".json"): json.loads(text) for name, text in files.items()
               if name.endswith(".json")}  # fmt: skip
     assert tables["users"][0]["email"] == a["email"]
+    # Sealed personal data is opened for its owner; no ciphertext, no TOTP secret.
+    assert tables["users"][0]["phone"] == "+14155550123"
+    assert tables["users"][0]["address"] == "1 Export Way"
+    assert not any(k.endswith("_sealed") or k.startswith("totp_") for k in tables["users"][0])
     assert a_order["id"] in {o["id"] for o in tables["orders"]}
     assert len(tables["fills"]) == 1
     assert tables["fills"][0]["role"] == "TAKER"
