@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -14,6 +16,9 @@ from bourse.settings import Settings
 from models.services import Services
 from models.users import STAFF_ROLES
 from resolvers.context import Context
+
+HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+              415: "UNSUPPORTED_MEDIA_TYPE"}  # fmt: skip
 
 
 class BourseGraphQL(GraphQL[Context, None]):
@@ -29,6 +34,22 @@ class BourseGraphQL(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers a request it cannot take (bad JSON, no query, a batch, a wrong
+        method) in plain text; clients get GraphQL's shape instead: ``errors`` with a code.
+        Batches are refused whole (one operation per request: each is rate limited, costed and
+        audited on its own)."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as e:
+            code = HTTP_CODES.get(e.status_code, "BAD_REQUEST")
+            error = {"message": e.reason, "extensions": {"code": code}}
+            response = JSONResponse({"errors": [error]}, status_code=e.status_code)
+        await response(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
