@@ -103,24 +103,28 @@ class AuditLog:
 
     async def record(self, entry: Entry) -> None:
         async with self._sm.begin() as s:
-            await s.execute(select(func.pg_advisory_xact_lock(AUDIT_LOCK)))
-            previous = await s.scalar(
-                select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+            await self.append_in(s, entry)
+
+    async def append_in(self, s: AsyncSession, entry: Entry) -> None:
+        """Append within the caller's transaction: the event commits (or not) with the act,
+        as for a staff read of customer data, which must not happen unrecorded. Holds the
+        chain's lock until that transaction ends: keep it short."""
+        await s.execute(select(func.pg_advisory_xact_lock(AUDIT_LOCK)))
+        previous = await s.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+        # The database's clock, truncated to what timestamptz stores (microseconds).
+        at = (await s.scalar(select(func.clock_timestamp()))) or utcnow()
+        s.add(
+            AuditEvent(
+                at=at,
+                action=entry.action,
+                outcome=entry.outcome,
+                actor_id=entry.actor_id,
+                subject_id=entry.subject_id,
+                request_id=entry.request_id,
+                ip=entry.ip,
+                hash=chain(previous or GENESIS, at, entry),
             )
-            # The database's clock, truncated to what timestamptz stores (microseconds).
-            at = (await s.scalar(select(func.now()))) or utcnow()
-            s.add(
-                AuditEvent(
-                    at=at,
-                    action=entry.action,
-                    outcome=entry.outcome,
-                    actor_id=entry.actor_id,
-                    subject_id=entry.subject_id,
-                    request_id=entry.request_id,
-                    ip=entry.ip,
-                    hash=chain(previous or GENESIS, at, entry),
-                )
-            )
+        )
 
     async def verify(self, batch: int = 5_000) -> tuple[int, Tampered | None]:
         """Walk the whole chain in id order: (rows checked, the first bad row or None)."""

@@ -266,6 +266,7 @@ async def open_services(
             cancel_wait_seconds=settings.order_cancel_wait_seconds,
         ),
     )
+    audit = AuditLog(sessionmaker)
     services = Services(
         settings=settings,
         database_url=database_url,
@@ -329,10 +330,11 @@ async def open_services(
             send_email=lambda *args: services.send_email(*args),
             link_base=settings.link_base_url,
             notifier=notifier,
+            audit=audit,
         ),
         corporate_actions=CorporateActions(sessionmaker, ledger, notifier=notifier),
         wash_sales=WashSaleAdjustments(sessionmaker),
-        audit=AuditLog(sessionmaker),
+        audit=audit,
         fields=fields,
         closure=AccountClosure(
             sessionmaker, signed_out=lambda user_id: accounts.signed_out_everywhere(user_id)

@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from redis.asyncio import Redis
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bourse import keys
 from bourse.clock import utcnow
 from models import pagination
+from models.audit import AuditLog, Entry
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.funds import FundTransaction
 from models.notifications.actions import NotificationView, Notifier
@@ -242,7 +244,9 @@ class SupportDesk:
         files: AttachmentStore | None = None,
         clock: Callable[[], datetime] = utcnow,
         notifier: Notifier | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
+        self._audit_log = audit  # staff reads are also events in the hash-chained audit log
         self._notifier = notifier  # a staff reply is a SUPPORT notification for the customer
         self._link_base = link_base
         self.files: AttachmentStore = files or PostgresAttachments(sessionmaker)
@@ -322,6 +326,15 @@ class SupportDesk:
                 ticket_id=ticket.id, action=action, created_at=self.clock(),
             )
         )  # fmt: skip
+        if self._audit_log is not None:
+            request_id = structlog.contextvars.get_contextvars().get("request_id")
+            await self._audit_log.append_in(
+                s,
+                Entry(
+                    action=f"support.{action.lower()}", outcome="ok", actor_id=viewer.user_id,
+                    subject_id=ticket.user_id, request_id=request_id, ip=None,
+                ),
+            )  # fmt: skip
 
     async def _publish(self, ticket_id: uuid.UUID, doc: dict[str, object], internal: bool) -> None:
         data = json.dumps(doc)

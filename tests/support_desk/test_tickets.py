@@ -319,6 +319,16 @@ async def test_each_staff_view_of_customer_data_leaves_an_audit_row(
     actions = [r["action"] for r in rows if r["actorId"] == agent_id]
     assert sorted(actions) == ["VIEW_CUSTOMER", "VIEW_TICKET"]
     assert all(r["subjectId"] == user_id and r["ticketId"] == ticket_id for r in rows)
+    # The same reads are events in the hash-chained audit log, with the request's id.
+    events = """query($s: ID) { auditEvents(subjectId: $s, first: 50) { edges { node {
+      action actorId subjectId requestId } } } }"""
+    logged = (await api.gql(events, {"s": user_id}, admin))["data"]["auditEvents"]["edges"]
+    staff_reads = sorted(
+        e["node"]["action"] for e in logged
+        if e["node"]["actorId"] == agent_id and e["node"]["action"].startswith("support.")
+    )  # fmt: skip
+    assert staff_reads == ["support.view_customer", "support.view_ticket"]
+    assert all(e["node"]["requestId"] for e in logged if e["node"]["actorId"] == agent_id)
     # A ticket id that does not exist reads nothing and audits nothing.
     assert (await api.gql(summary, {"t": random_id()}, agent))["data"]["supportCustomer"] is None
 
