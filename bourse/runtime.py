@@ -62,6 +62,7 @@ def service_urls(settings: Settings, *, s3: bool = True) -> Iterator[ServiceUrls
         postgres=not settings.database_url,
         redis=not settings.redis_url,
         s3=embedded_s3,
+        pg_archive_timeout=settings.pg_archive_timeout_seconds,
     ) as urls:
         database_url = settings.database_url or urls.database_url
         redis_url = settings.redis_url or urls.redis_url

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # generated once into var/kek. Losing it loses every sealed value: back it up apart from
     # the database.
     kek: str | None = None
+    # Backups (bourse/backup.py): where `bourse backup` writes base backups (BOURSE_BACKUP_DIR;
+    # default var/backups) and, for the embedded PostgreSQL, how often a WAL segment is archived
+    # at the latest: the recovery point objective when the cluster's disk is lost.
+    backup_dir: Path | None = None
+    pg_archive_timeout_seconds: int = 60
     # Web Push (VAPID): the application server's P-256 private key, PEM (BOURSE_VAPID_PRIVATE_KEY);
     # unset: generated once into var/vapid_private.pem, like the secret key. The subject is
     # the contact the push services may use (a mailto: or https: URL).

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from bourse.logs import configure_logging
@@ -212,6 +213,63 @@ def _cmd_keys_new_kek(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup_dir(settings: Settings) -> Path:
+    return settings.backup_dir or settings.var_dir / "backups"
+
+
+def _cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bourse.backup import BackupError, take_base_backup
+    from bourse.embedded import find_postgres_bin_dir
+
+    dest = Path(args.dest) if args.dest else _backup_dir(settings)
+    with service_urls(settings, s3=False) as urls:
+        try:
+            backup = take_base_backup(urls.database_url, dest, find_postgres_bin_dir())
+        except BackupError as exc:
+            print(f"backup: {exc}", file=sys.stderr)
+            return 1
+    took = (backup.finished_at - backup.started_at).total_seconds()
+    print(f"backup: base backup {backup.path} ({took:.1f}s)")
+    if settings.database_url:
+        print("backup: point-in-time recovery also needs this server's WAL archived "
+              "(docs/OPERATIONS.md, 'Backups')")  # fmt: skip
+    return 0
+
+
+def _cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bourse.backup import BackupError, restore
+    from bourse.embedded import EmbeddedPostgres
+
+    if settings.database_url:
+        print("restore: DATABASE_URL names an external PostgreSQL; restore it with its own "
+              "tools (docs/OPERATIONS.md, 'Restore'). `bourse restore` rebuilds the embedded "
+              "one.", file=sys.stderr)  # fmt: skip
+        return 2
+    target = None
+    if args.to != "latest":
+        target = datetime.fromisoformat(args.to)
+        target = target if target.tzinfo else target.replace(tzinfo=UTC)
+    pg = EmbeddedPostgres(settings.var_dir, archive_timeout=settings.pg_archive_timeout_seconds)
+    source = Path(args.source) if args.source else _backup_dir(settings)
+    try:
+        report = restore(pg, source, target)
+    except BackupError as exc:
+        print(f"restore: {exc}", file=sys.stderr)
+        return 1
+    print(f"restore: from base backup {report.backup.path.name} "
+          f"(taken {report.backup.finished_at.isoformat()}), WAL replayed to "
+          f"{report.target.isoformat() if report.target else 'the end of the archive'}, "
+          f"in {report.seconds:.1f}s")  # fmt: skip
+    if report.last_commit:
+        print(f"restore: newest order or fund movement: {report.last_commit.isoformat()}")
+    if report.moved_aside:
+        print(f"restore: the previous cluster is kept in {report.moved_aside}")
+    print("restore: start the platform (`bourse up`): shards rebuild their books from it")
+    return 0
+
+
 def _cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from resolvers.schema import schema
 
@@ -270,6 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="recompute the hash chain; exit 1 and name the first bad row"
     )
     audit_verify.set_defaults(func=_cmd_audit_verify)
+
+    backup = sub.add_parser("backup", help="a base backup of PostgreSQL (online)")
+    backup.add_argument("--dest", help="directory (default: BOURSE_BACKUP_DIR or var/backups)")
+    backup.set_defaults(func=_cmd_backup)
+    restore_cmd = sub.add_parser(
+        "restore", help="rebuild the embedded PostgreSQL from a base backup and archived WAL"
+    )
+    restore_cmd.add_argument(
+        "--to", default="latest", help="an ISO time (UTC unless it says), or latest"
+    )
+    restore_cmd.add_argument("--from", dest="source", help="the backup directory")
+    restore_cmd.set_defaults(func=_cmd_restore)
 
     keys = sub.add_parser("keys", help="the keys personal data is sealed with")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

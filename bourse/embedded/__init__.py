@@ -16,6 +16,8 @@ Layout under the data root (``./var`` by default)::
     pg/data/          PostgreSQL cluster (initdb on first start; superuser and database "bourse")
     pg/postgres.log   server log              pg/run/    Unix socket directory
     pg/port           TCP port chosen on first start and reused while it stays free
+    backups/wal/      archived WAL segments (gzip), for `bourse restore` (bourse/backup.py)
+    backups/base/     base backups taken by `bourse backup`
     redis/            redis.conf, redis.log, redis.pid, port, AOF files (appendonly yes)
     s3/               SeaweedFS data/, s3.json (its key pair), ports, weed.pid, weed.log
 
@@ -90,7 +92,12 @@ class EmbeddedUrls:
 
 @contextlib.contextmanager
 def embedded_services(
-    root: Path, *, postgres: bool = True, redis: bool = True, s3: bool = False
+    root: Path,
+    *,
+    postgres: bool = True,
+    redis: bool = True,
+    s3: bool = False,
+    pg_archive_timeout: int = 60,
 ) -> Iterator[EmbeddedUrls]:
     """Start the requested servers under ``root``; stop those this call started on exit.
 
@@ -101,7 +108,7 @@ def embedded_services(
         database_url = redis_url = s3_url = None
         s3_credentials = None
         if postgres:
-            pg = EmbeddedPostgres(root)
+            pg = EmbeddedPostgres(root, archive_timeout=pg_archive_timeout)
             database_url = pg.start()
             stack.callback(pg.stop)
         if redis:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import pwd
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -118,16 +119,42 @@ def _blocking_dir(path: Path, account: _Account) -> Path | None:
     return None
 
 
+_REPLICATION_HBA = "host    replication  all  127.0.0.1/32  trust"
+
+
+def archive_command(archive_dir: Path) -> str:
+    """Copy a finished WAL segment, gzipped, into the archive; a file already archived (a
+    retry after a crash) counts as done. Written to a temporary name first so a half-written
+    file is never taken for a segment."""
+    d = shlex.quote(str(archive_dir))
+    return f'test -f {d}/%f.gz || (gzip -c "%p" > {d}/%f.gz.part && mv {d}/%f.gz.part {d}/%f.gz)'
+
+
+def restore_command(archive_dir: Path) -> str:
+    """The inverse: a segment missing from the archive fails, which ends recovery there."""
+    d = shlex.quote(str(archive_dir))
+    return f'test -f {d}/%f.gz && gzip -dc {d}/%f.gz > "%p"'
+
+
 class EmbeddedPostgres(EmbeddedServer):
     """A private PostgreSQL cluster under ``<data_root>/pg`` (see the module docstring)."""
 
     def __init__(
-        self, data_root: Path, *, bin_dir: Path | None = None, timeout: float = 60.0
+        self,
+        data_root: Path,
+        *,
+        bin_dir: Path | None = None,
+        timeout: float = 60.0,
+        archive_timeout: int = 60,
     ) -> None:
         self.name = "PostgreSQL"
         self.root = Path(data_root).absolute()
         self.base_dir = self.root / "pg"
         self.data_dir = self.base_dir / "data"
+        # Continuous WAL archiving (bourse/backup.py): outside pg/, so losing the cluster's
+        # directory does not lose the archive; a segment is switched at least this often.
+        self.archive_dir = self.root / "backups" / "wal"
+        self.archive_timeout = archive_timeout
         self.log_path = self.base_dir / "postgres.log"
         self.socket_dir = self.base_dir / "run"
         self.port_file = self.base_dir / "port"
@@ -254,6 +281,9 @@ class EmbeddedPostgres(EmbeddedServer):
     def _prepare(self, account: _Account | None) -> None:
         """Directories, ownership and access checks before initdb / pg_ctl."""
         self.socket_dir.mkdir(exist_ok=True, mode=0o700)
+        self.archive_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if account is not None:
+            os.chown(self.archive_dir, account.uid, account.gid)
         if account is None:
             with contextlib.suppress(FileNotFoundError):
                 owner = self.data_dir.stat().st_uid
@@ -314,7 +344,8 @@ class EmbeddedPostgres(EmbeddedServer):
             "# Written by bourse.embedded: trust local connections only.\n"
             "# TYPE  DATABASE  USER  ADDRESS       METHOD\n"
             "local   all       all                 trust\n"
-            "host    all       all   127.0.0.1/32  trust\n",
+            "host    all       all   127.0.0.1/32  trust\n"
+            f"{_REPLICATION_HBA}\n",
             account,
         )
         with (self.data_dir / "postgresql.conf").open("a") as conf:
@@ -355,9 +386,18 @@ class EmbeddedPostgres(EmbeddedServer):
             f"listen_addresses = {_pg_conf_quote(LOCALHOST)}\n"
             f"port = {port}\n"
             f"unix_socket_directories = {_pg_conf_quote(sockets)}\n"
-            "unix_socket_permissions = 0700\n",
+            "unix_socket_permissions = 0700\n"
+            "# Continuous archiving for `bourse backup` / `bourse restore` (gzip: an idle\n"
+            "# segment forced out by archive_timeout compresses to a few kB).\n"
+            "wal_level = replica\n"
+            "archive_mode = on\n"
+            f"archive_command = {_pg_conf_quote(archive_command(self.archive_dir))}\n"
+            f"archive_timeout = {self.archive_timeout}\n",
             account,
         )
+        hba = self.data_dir / "pg_hba.conf"
+        if _REPLICATION_HBA not in hba.read_text():  # clusters made before backups existed
+            _write_text(hba, hba.read_text() + _REPLICATION_HBA + "\n", account)
 
     def _psql(self, port: int, sql: str) -> str:
         result = subprocess.run(  # noqa: S603
