@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # default var/backups) and, for the embedded PostgreSQL, how often a WAL segment is archived
     # at the latest: the recovery point objective when the cluster's disk is lost.
     backup_dir: Path | None = None
+    # GET /metrics answers loopback clients, and a scraper sending this bearer token.
+    metrics_token: str | None = None
     pg_archive_timeout_seconds: int = 60
     # Web Push (VAPID): the application server's P-256 private key, PEM (BOURSE_VAPID_PRIVATE_KEY);
     # unset: generated once into var/vapid_private.pem, like the secret key. The subject is

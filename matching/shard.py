@@ -31,6 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from bourse import metrics
 from bourse.keys import (
     GROUP,
     applied_key,
@@ -94,6 +95,7 @@ class Shard(Recovery):
             "STREAMS", self.in_key, ">",
         )  # fmt: skip
         self.engine = Engine(config.dedup_window)
+        self._label = str(config.shard)  # the shard's Prometheus label
         self.applied = "0-0"  # last input id whose events are in the events stream
         self._head = "0-0"  # last input id applied to the engine (one batch ahead at most)
         self.last_event_id = "0-0"
@@ -223,6 +225,7 @@ class Shard(Recovery):
         await self.lease.refresh()
         value = dumps({"pid": os.getpid(), "applied": self.applied, "time": time.time()})
         await self.redis.set(self.heartbeat_key, value, px=self.config.heartbeat_ttl_ms)
+        metrics.shard_book_orders.labels(self._label).set(len(self.engine.orders))
 
     # ------------------------------------------------------------------ the loop
 
@@ -401,6 +404,7 @@ class Shard(Recovery):
             self.last_event_id = result[batch.events - 1]
         self.applied = batch.last
         self.commands += batch.commands
+        metrics.shard_commands.labels(self._label).inc(batch.commands)
         self.events += batch.events
         self.since_snapshot += batch.commands
         self._consistent = self.applied == self._head

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -9,6 +10,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from bourse import metrics
 
 
 def async_url(url: str) -> str:
@@ -18,13 +21,18 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         echo=echo,
     )
+    # Prometheus: connections in use, per process (bourse.metrics).
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkout", lambda *_: metrics.db_connections_in_use.inc())
+    event.listen(pool, "checkin", lambda *_: metrics.db_connections_in_use.dec())
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -37,7 +37,9 @@ import strawberry
 import structlog
 from strawberry.types import Info
 from strawberry.types.field import StrawberryField
+from strawberry.utils.str_converters import to_camel_case
 
+from bourse import metrics
 from bourse.settings import Settings
 from models.audit import Entry
 from models.errors import DomainError, ErrorCode
@@ -96,6 +98,12 @@ async def record(call: Call, action: str, result: object, outcome: str) -> None:
         )
     except Exception:  # the act stands; a lost audit event is logged loudly, never a 500
         log.exception("audit event not recorded", action=action, outcome=outcome)
+
+
+def _payload_outcome(result: object) -> str:
+    """ok, or the first code of a payload a body returned with its errors filled."""
+    errors = getattr(result, "errors", None)
+    return str(getattr(errors[0], "code", "ERROR")) if errors else "ok"
 
 
 class UndeclaredErrorCode(AssertionError):
@@ -187,19 +195,24 @@ def mutation(
     def build(body: Body[R]) -> StrawberryField:
         check_body(body)
         spec = MutationSpec(body.__name__, permission, declared)
+        field = to_camel_case(body.__name__)  # the schema's name: the metrics' label
 
         async def resolve(self: Any, info: Info[Context, Any], **arguments: Any) -> R:
             call = await call_of(info, permission)
             user_id = str(call.principal.user_id) if isinstance(call, SignedIn) else None
             if not await call.services.rate_limits.allow(user_id, call.client.ip):
+                metrics.mutations.labels(field, ErrorCode.RATE_LIMITED.value).inc()
                 return on_error(RATE_LIMITED)
             try:
                 result = await body(self, call, **arguments)
             except DomainError as exc:
                 spec.check(exc, info.context.services.settings)
+                metrics.mutations.labels(field, exc.problems[0].code.value).inc()
                 if audit:
                     await record(call, audit, None, ",".join(p.code.value for p in exc.problems))
                 return on_error(exc)
+            outcome = _payload_outcome(result)
+            metrics.mutations.labels(field, outcome).inc()
             if audit:
                 await record(call, audit, result, "ok")
             return result

@@ -41,6 +41,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from bourse import metrics
 from bourse.clock import utcnow
 from bourse.keys import alert_changes_channel, quotes_pattern, shard_for
 from bourse.process import service_main
@@ -150,6 +151,7 @@ class Evaluator:
         return [(uuid.UUID(k), price) for k in self.index.crossed(asset_id, price)]
 
     async def on_tick(self, asset_id: str, price: Decimal) -> int:
+        metrics.alert_ticks.inc()
         pairs = self.crossed(asset_id, price)
         return await self._fire(pairs) if pairs else 0
 
@@ -201,6 +203,7 @@ class Evaluator:
             for alert in await self._alerts.armed_by_ids(lost):
                 self._hold(alert)
         self.fired += len(won)
+        metrics.alerts_fired.inc(len(won))
         return len(won)
 
     # ---- the loop ----

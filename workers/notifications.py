@@ -31,6 +31,7 @@ from arq import Retry
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
+from bourse import metrics
 from bourse.clock import utcnow
 from bourse.settings import Settings
 from models.notifications import delivery
@@ -105,6 +106,7 @@ async def deliver_notification(ctx: dict[str, Any], notification_id: str, channe
                 )
         else:
             await delivery.finish(s, row, status, utcnow())
+            metrics.notification_deliveries.labels(channel, str(status)).inc()
             log.info("notification delivered", id=notification_id, channel=channel, status=status)
             return str(status)
     log.warning(

@@ -27,9 +27,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
+from time import perf_counter
 from typing import Any
 
 import structlog
@@ -37,21 +39,22 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from bourse import metrics
 from bourse.clock import utcnow
-from bourse.keys import events_key, expiry_key, snapshot_key, user_channel
+from bourse.keys import events_key, expiry_key, input_key, snapshot_key, user_channel
 from bourse.process import service_main
 from bourse.settings import Settings
 from matching.core.constants import REGULAR
-from matching.wire import read_event
+from matching.wire import FillEvent, read_event
 from models.assets import Asset
 from models.calendars import ALWAYS_OPEN, calendar
-from models.orders import RELAY_GRACE, Outbox
+from models.orders import FINAL_STATUSES, RELAY_GRACE, Outbox, OutboxEntry
 from models.orders import events as order_events
 from models.services import Services, open_services
-from models.settlement import Settlement, stream_id_key
+from models.settlement import Entry, Notice, Settlement, stream_id_key
 
 log = structlog.get_logger("bourse.settlement")
 GROUP = "settlement"
@@ -104,9 +107,11 @@ class SettlementConsumer:
         if not entries:
             return 0
         decoded = [(stream, entry_id, read_event(payload)) for stream, entry_id, payload in entries]
+        started = perf_counter()
         async with self.services.sessionmaker() as s, s.begin():
             settled = await self.settlement.apply(s, decoded)
         notices = settled.notices
+        _count_settled(decoded, notices, perf_counter() - started)
         pipe = self.services.redis.pipeline(transaction=False)
         by_stream: dict[str, list[str]] = {}
         for stream, entry_id, _ in entries:
@@ -135,6 +140,27 @@ class SettlementConsumer:
                 log.warning("settlement batch failed; retrying", error=str(exc))
                 self._pending_done = False
                 await asyncio.sleep(0.5)
+
+
+_SHARD_TAG = re.compile(r"\{(\d+)\}")
+
+
+def _count_settled(decoded: Sequence[Entry], notices: Sequence[Notice], seconds: float) -> None:
+    """Prometheus: fills per shard, orders reaching a final status, the batch's time."""
+    shards: dict[str, int] = {}
+    for stream, _, event in decoded:
+        tag = _SHARD_TAG.search(stream)
+        shard = tag.group(1) if tag else "?"
+        shards.setdefault(shard, 0)
+        if isinstance(event, FillEvent):
+            shards[shard] += 1
+    for shard, fills in shards.items():
+        if fills:
+            metrics.fills_settled.labels(shard).inc(fills)
+        metrics.settlement_batch_seconds.labels(shard).observe(seconds)
+    for notice in notices:
+        if notice.order.status in FINAL_STATUSES:
+            metrics.orders_finished.labels(notice.order.status.value).inc()
 
 
 def _flatten(raw: Any) -> list[tuple[str, str, str]]:
@@ -286,6 +312,32 @@ class EventTrimmer:
         return removed
 
 
+class LagProbe:
+    """Prometheus gauges read off Redis and PostgreSQL: each shard's unapplied input and
+    unsettled events (the consumer groups' lag), and the outbox's unsent commands."""
+
+    def __init__(self, services: Services, shards: Sequence[int]) -> None:
+        self.services = services
+        self.shards = list(shards)
+
+    async def step(self) -> None:
+        redis, prefix = self.services.redis, self.services.settings.redis_prefix
+        for shard in self.shards:
+            for key, group, gauge in (
+                (input_key(prefix, shard), "matching", metrics.shard_input_lag),
+                (events_key(prefix, shard), GROUP, metrics.settlement_lag),
+            ):
+                with contextlib.suppress(ResponseError):  # no stream or group yet
+                    for info in await redis.xinfo_groups(key):
+                        if _s(info.get("name", b"")) == group and info.get("lag") is not None:
+                            gauge.labels(str(shard)).set(int(info["lag"]))
+        async with self.services.sessionmaker() as s:
+            unsent = await s.scalar(
+                select(func.count()).select_from(OutboxEntry).where(OutboxEntry.sent_at.is_(None))
+            )
+        metrics.outbox_unsent.set(unsent or 0)
+
+
 class OrderEventsPruner:
     """Deletes order events past their retention (``models.orders.events``), hourly."""
 
@@ -354,6 +406,7 @@ async def run(
             tasks.create_task(run_every(5.0, stop, expiry.step))
             tasks.create_task(run_every(60.0, stop, trimmer.step))
             tasks.create_task(run_every(3600.0, stop, OrderEventsPruner(services).step))
+            tasks.create_task(run_every(5.0, stop, LagProbe(services, shards).step))
     log.info("settlement stopped")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,13 @@ from bourse.settings import Settings, get_settings
 
 
 def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    # Every process of the platform counts into one directory, summed by the API's /metrics
+    # (bourse/metrics.py). Set before prometheus_client is first imported, here or in a child.
+    metrics_dir = settings.var_dir / "metrics"
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir.absolute()))
+    from bourse.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     from bourse.app.platform import run_platform
 
     with service_urls(settings) as urls:

@@ -18,6 +18,7 @@ from contextlib import suppress
 import structlog
 
 from bff.app import create_app
+from bourse import metrics
 from bourse.process import api_server
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
@@ -47,6 +48,7 @@ async def _supervise(name: str, argv: list[str], env: dict[str, str], stop: asyn
             log.info("component stopped", component=name)
             return
         stopper.cancel()
+        metrics.mark_dead(proc.pid)  # its live gauges stop counting
         log.warning("component exited; restarting", component=name, code=proc.returncode)
         await asyncio.sleep(RESTART_DELAY_S)
 

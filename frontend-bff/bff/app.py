@@ -11,7 +11,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bff import support_files, unsubscribe
+from bff import metrics, support_files, unsubscribe
 from bff.body_limit import BodyLimitMiddleware
 from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
@@ -59,6 +59,7 @@ def create_app(
             Route("/console/login", console_login, methods=["GET", "POST"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *metrics.routes(),
             *support_files.routes(),
             *unsubscribe.routes(),
             # The web client last: it answers every other GET with the app (client routes).

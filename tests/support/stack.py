@@ -39,6 +39,7 @@ class Stack:
         feed: bool = False,
         jobs: bool = False,
         log_dir: Path | None = None,
+        metrics_dir: Path | None = None,
     ) -> None:
         """`jobs`: a job worker process too (`python -m workers.jobs`). `log_dir`: every
         process logs at INFO, as in production, to `log_dir/<name>.log` (else WARNING, to the
@@ -74,6 +75,11 @@ class Stack:
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
         }
+        # Prometheus multiprocess mode, as `bourse up` runs it: the API's /metrics sums all.
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if metrics_dir is not None:
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+            self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         wanted = {"liquidity": liquidity, "marketdata-feed": feed}
         self.commands: dict[str, list[str]] = {
             name: argv

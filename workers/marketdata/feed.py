@@ -57,6 +57,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bourse import metrics
 from bourse.clock import utcnow
 from bourse.keys import depth_channel, events_key
 from bourse.keys import marketdata_lease_key as lease_key
@@ -567,6 +568,7 @@ class MarketDataFeed:
                 if s.version == version:  # else a tick came in during the write: next flush
                     s.dirty = False
             self.stats.quotes_published += len(dirty)
+            metrics.feed_ticks.inc(len(dirty))
         await self._send_references()
 
     async def _drain_ticks(self) -> None:
