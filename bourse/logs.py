@@ -7,10 +7,13 @@ import sys
 
 import structlog
 
+from bourse.tracing import log_ids
+
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        log_ids,  # trace_id / span_id inside a span (bourse.tracing)
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -13,11 +13,13 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 import uvloop
 
+from bourse import tracing
 from bourse.logs import configure_logging
 from bourse.settings import Settings, get_settings
 
@@ -25,7 +27,7 @@ from bourse.settings import Settings, get_settings
 Run = Callable[[Settings, str, str, asyncio.Event], Awaitable[None]]
 
 
-def service_main(run: Run) -> int:
+def service_main(run: Run, name: str | None = None) -> int:
     """Run one component until SIGINT / SIGTERM: 0 on a clean stop, 2 without service URLs.
 
     The loop is uvloop: every component is mostly socket I/O to PostgreSQL and Redis.
@@ -35,6 +37,7 @@ def service_main(run: Run) -> int:
         print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    tracing.configure(name or f"bourse-{Path(sys.argv[0]).stem}")
     database_url, redis_url = settings.database_url, settings.redis_url
 
     async def main() -> None:
@@ -46,6 +49,7 @@ def service_main(run: Run) -> int:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+    tracing.shutdown()
     return 0
 
 

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from bourse.keys import book_key, heartbeat_key, input_key, shard_for
 
-from .wire import COMMAND_FIELD, encode_command
+from .wire import COMMAND_FIELD, TRACE_FIELD, encode_command
 
 
 def _str(v: Any) -> str:
@@ -31,19 +31,21 @@ async def submit_many(
     redis: Redis, prefix: str, shards: int, commands: Iterable[Mapping[str, Any]]
 ) -> list[str]:
     """Submit several commands in one round trip, in order (per shard, order is kept)."""
-    encoded = [(command["asset_id"], encode_command(command)) for command in commands]
+    encoded = [(command["asset_id"], encode_command(command), None) for command in commands]
     return await submit_encoded(redis, prefix, shards, encoded)
 
 
 async def submit_encoded(
-    redis: Redis, prefix: str, shards: int, commands: Iterable[tuple[str, str]]
+    redis: Redis, prefix: str, shards: int, commands: Iterable[tuple[str, str, str | None]]
 ) -> list[str]:
-    """Submit ``(asset_id, canonical JSON)`` pairs (``wire.encode_command``'s text, e.g. as an
-    outbox stored it) unchanged, in one round trip, in order."""
+    """Submit ``(asset_id, canonical JSON, traceparent)`` (``wire.encode_command``'s text, e.g.
+    as an outbox stored it) unchanged, in one round trip, in order. A traceparent (W3C, or
+    None) rides in the entry's ``trace`` field, beside the command, never inside it."""
     pipe = redis.pipeline(transaction=False)
     n = 0
-    for asset_id, payload in commands:
-        pipe.xadd(input_key(prefix, shard_for(asset_id, shards)), {COMMAND_FIELD: payload})
+    for asset_id, payload, trace in commands:
+        fields = {COMMAND_FIELD: payload, TRACE_FIELD: trace} if trace else {COMMAND_FIELD: payload}
+        pipe.xadd(input_key(prefix, shard_for(asset_id, shards)), fields)  # type: ignore[arg-type]
         n += 1
     if not n:
         return []

@@ -31,7 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from bourse import metrics
+from bourse import metrics, tracing
 from bourse.keys import (
     GROUP,
     applied_key,
@@ -61,7 +61,7 @@ from .shard_config import ReplayMismatchError as ReplayMismatchError
 from .shard_config import ShardConfig as ShardConfig
 from .shard_config import StuckEntriesError as StuckEntriesError
 from .shard_config import stream_id as stream_id
-from .wire import COMMAND_FIELD, EVENT_FIELD, decode_command, dumps, encode_events
+from .wire import COMMAND_FIELD, EVENT_FIELD, TRACE_FIELD, decode_command, dumps, encode_events
 
 log = logging.getLogger("matching.shard")
 
@@ -375,10 +375,20 @@ class Shard(Recovery):
             entries = [e for e in entries if e[1] is not None]
         self._consistent = False
         out: list[str] = []
+        traced: dict[int, str] = {}  # index in `out` → the traceparent its entry carries
         touched: dict[str, int] = {}
         apply_one = self._apply_one
+        tracing_on = tracing.active()
         for eid, fields in entries:
-            events = apply_one(eid, fields)
+            parent = fields.get(TRACE_FIELD) if tracing_on and fields else None
+            if parent:
+                with tracing.child_span("shard.apply", parent, shard=self.config.shard) as span:
+                    events = apply_one(eid, fields)
+                onward = tracing.parent_of(span) if span is not None else None
+                if onward:
+                    traced.update(dict.fromkeys(range(len(out), len(out) + len(events)), onward))
+            else:
+                events = apply_one(eid, fields)
             if events:
                 out.extend(encode_events(events, eid))
                 first_ev = events[0]
@@ -388,7 +398,15 @@ class Shard(Recovery):
         last = entries[-1][0] if entries else self._head
         self._head = last
         tx = Transaction()
-        tx.add_many(self._xadd_prefix, out)
+        if not traced:
+            tx.add_many(self._xadd_prefix, out)
+        else:  # the events of a traced command carry the shard span's context onwards
+            for i, payload in enumerate(out):
+                onward = traced.get(i)
+                if onward:
+                    tx.add("XADD", self.events_key, "*", EVENT_FIELD, payload, TRACE_FIELD, onward)
+                else:
+                    tx.add_many(self._xadd_prefix, [payload])
         tx.add("XACK", self.in_key, GROUP, *ids)
         tx.add("SET", self.applied_key, last)
         for asset, ts in touched.items():
@@ -478,7 +496,9 @@ async def run_shard(config: ShardConfig) -> Shard:
 def main(argv: Sequence[str] | None = None) -> int:
     config, log_level = parse_config(argv, description=__doc__)
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(message)s")
+    tracing.configure("bourse-shard")
     asyncio.run(run_shard(config))
+    tracing.shutdown()
     return 0
 
 

@@ -45,6 +45,9 @@ from .core.events import EVENT_FIELDS, OPTIONAL_ZERO_FIELDS, Event
 
 COMMAND_FIELD: Final = "command"
 EVENT_FIELD: Final = "event"
+# An entry's optional W3C traceparent (bourse.tracing), beside the command or event text and
+# never part of it: replay and the core see the same bytes with tracing on or off.
+TRACE_FIELD: Final = "trace"
 
 
 def dumps(obj: Any) -> str:

@@ -56,8 +56,9 @@ class Exchange:
     async def send(self, commands: Sequence[Mapping[str, Any]]) -> list[str]:
         return await client.submit_many(self.redis, self.prefix, self.shards, commands)
 
-    async def send_encoded(self, commands: Sequence[tuple[str, str]]) -> list[str]:
-        """Send ``(asset_id, canonical command JSON)`` pairs unchanged (the outbox's rows)."""
+    async def send_encoded(self, commands: Sequence[tuple[str, str, str | None]]) -> list[str]:
+        """Send ``(asset_id, canonical command JSON, traceparent)`` unchanged (the outbox's
+        rows)."""
         return await client.submit_encoded(self.redis, self.prefix, self.shards, commands)
 
     async def configure(self, assets: Sequence[Asset]) -> None:

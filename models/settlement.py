@@ -118,6 +118,7 @@ class Notice:
     order: OrderView
     fill: FillView | None = None
     cursor: int = 0  # its row in the order-event log (models.orders.events), once recorded
+    trace: str | None = None  # the traceparent of the settlement span (bourse.tracing)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -128,7 +129,8 @@ class Notice:
 
     def to_json(self) -> str:
         """What is published: the payload and its cursor."""
-        return json.dumps({**self.payload(), "cursor": self.cursor}, separators=(",", ":"))
+        extra = {"trace": self.trace} if self.trace else {}
+        return json.dumps({**self.payload(), "cursor": self.cursor, **extra}, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)

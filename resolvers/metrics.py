@@ -1,37 +1,48 @@
-"""Counting and timing each GraphQL operation for Prometheus (bourse/metrics.py).
+"""Counting, timing and tracing each GraphQL operation (bourse/metrics.py, bourse/tracing.py).
 
 Labelled by the operation's first root field (``placeOrder``, ``portfolio``), which the schema
-bounds, never by the client's operation name, which an attacker could make unbounded.
+bounds, never by the client's operation name, which an attacker could make unbounded. With
+tracing on, the operation is a server span: an order's trace starts here (the outbox row
+records it and the command carries it to the shard).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
 from graphql import FieldNode, OperationDefinitionNode
+from opentelemetry.trace import SpanKind
 from strawberry.extensions import SchemaExtension
 
-from bourse import metrics
+from bourse import metrics, tracing
 
 
-class OperationMetrics(SchemaExtension):
+class OperationTelemetry(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         started = time.perf_counter()
-        yield
         ctx = self.execution_context
         field, kind = "unknown", "unknown"
-        operation = None
         for definition in ctx.graphql_document.definitions if ctx.graphql_document else ():
             if isinstance(definition, OperationDefinitionNode):
-                operation = definition
+                kind = definition.operation.value
+                first = next(
+                    (s for s in definition.selection_set.selections if isinstance(s, FieldNode)),
+                    None,
+                )
+                field = first.name.value if first is not None else "unknown"
                 break
-        if operation is not None:
-            kind = operation.operation.value
-            first = next(
-                (s for s in operation.selection_set.selections if isinstance(s, FieldNode)), None
-            )
-            field = first.name.value if first is not None else "unknown"
+        with contextlib.ExitStack() as stack:
+            if tracing.active():
+                stack.enter_context(
+                    tracing.tracer().start_as_current_span(
+                        f"graphql {kind} {field}",
+                        kind=SpanKind.SERVER,
+                        attributes={"graphql.operation.type": kind, "graphql.field": field},
+                    )
+                )
+            yield
         result = ctx.result
         outcome = "ok"
         if result is not None and result.errors:

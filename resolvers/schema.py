@@ -30,7 +30,7 @@ from resolvers.market.news import NewsQuery
 from resolvers.market.quotes import QuotesQuery, QuotesSubscription
 from resolvers.market.schema import AssetsMutation, AssetsQuery
 from resolvers.market.summary import SummaryQuery
-from resolvers.metrics import OperationMetrics
+from resolvers.metrics import OperationTelemetry
 from resolvers.notifications.alerts import AlertsMutation, AlertsQuery
 from resolvers.notifications.inbox import InboxMutation, InboxQuery, InboxSubscription
 from resolvers.notifications.preferences import PreferencesMutation, PreferencesQuery
@@ -122,7 +122,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: AddValidationRules(limit_rules),
             lambda: ValidationCache(maxsize=s.graphql_cache_size),
             lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
-            OperationMetrics,
+            OperationTelemetry,
             lambda: MaskErrors(
                 should_mask_error=should_mask, error_message="Internal server error."
             ),

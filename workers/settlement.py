@@ -30,6 +30,7 @@ import json
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from time import perf_counter
 from typing import Any
@@ -42,7 +43,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from bourse import metrics
+from bourse import metrics, tracing
 from bourse.clock import utcnow
 from bourse.keys import events_key, expiry_key, input_key, snapshot_key, user_channel
 from bourse.process import service_main
@@ -82,7 +83,7 @@ class SettlementConsumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def _read(self, block_ms: int | None) -> list[tuple[str, str, str]]:
+    async def _read(self, block_ms: int | None) -> list[tuple[str, str, str, str | None]]:
         redis = self.services.redis
         if not self._pending_done:
             raw = await redis.xreadgroup(
@@ -106,19 +107,25 @@ class SettlementConsumer:
         entries = await self._read(block_ms)
         if not entries:
             return 0
-        decoded = [(stream, entry_id, read_event(payload)) for stream, entry_id, payload in entries]
+        decoded = [
+            (stream, entry_id, read_event(payload)) for stream, entry_id, payload, _ in entries
+        ]
         started = perf_counter()
-        async with self.services.sessionmaker() as s, s.begin():
-            settled = await self.settlement.apply(s, decoded)
+        with contextlib.ExitStack() as spans:
+            onward = _trace_spans(spans, decoded, [t for *_, t in entries])
+            async with self.services.sessionmaker() as s, s.begin():
+                settled = await self.settlement.apply(s, decoded)
         notices = settled.notices
         _count_settled(decoded, notices, perf_counter() - started)
         pipe = self.services.redis.pipeline(transaction=False)
         by_stream: dict[str, list[str]] = {}
-        for stream, entry_id, _ in entries:
+        for stream, entry_id, *_ in entries:
             by_stream.setdefault(stream, []).append(entry_id)
         for stream, ids in by_stream.items():
             pipe.xack(stream, GROUP, *ids)
         for notice in notices:
+            traced = onward.get(str(notice.order.id)) if onward else None
+            notice = replace(notice, trace=traced) if traced else notice
             pipe.publish(user_channel(self.prefix, str(notice.user_id)), notice.to_json())
         await pipe.execute()
         await self.services.notifier.announce(settled.notifications)
@@ -163,14 +170,41 @@ def _count_settled(decoded: Sequence[Entry], notices: Sequence[Notice], seconds:
             metrics.orders_finished.labels(notice.order.status.value).inc()
 
 
-def _flatten(raw: Any) -> list[tuple[str, str, str]]:
-    out: list[tuple[str, str, str]] = []
+def _trace_spans(
+    spans: contextlib.ExitStack, decoded: Sequence[Entry], parents: Sequence[str | None]
+) -> dict[str, str]:
+    """One settlement span per trace the batch's events carry (bourse.tracing), open for
+    the batch's commit; returns order id → the traceparent its notices carry onwards."""
+    if not tracing.active() or not any(parents):
+        return {}
+    onward_of: dict[str, str] = {}
+    by_order: dict[str, str] = {}
+    for (_, _, event), parent in zip(decoded, parents, strict=True):
+        if not parent:
+            continue
+        if parent not in onward_of:
+            span = spans.enter_context(tracing.child_span("settlement.apply", parent))
+            onward_of[parent] = (tracing.parent_of(span) if span is not None else None) or parent
+        orders = (
+            [event.maker_order_id, event.taker_order_id]
+            if isinstance(event, FillEvent)
+            else [getattr(event, "order_id", None)]
+        )
+        for order_id in orders:
+            if order_id:
+                by_order[order_id] = onward_of[parent]
+    return by_order
+
+
+def _flatten(raw: Any) -> list[tuple[str, str, str, str | None]]:
+    out: list[tuple[str, str, str, str | None]] = []
     for stream, items in raw or []:
         for entry_id, fields in items:
             if not fields:
                 continue  # a pending entry trimmed from the stream
             payload = fields.get(b"event", fields.get("event"))
-            out.append((_s(stream), _s(entry_id), _s(payload)))
+            trace = fields.get(b"trace", fields.get("trace"))
+            out.append((_s(stream), _s(entry_id), _s(payload), _s(trace) if trace else None))
     return out
 
 

@@ -20,7 +20,7 @@ async def serve(settings: Settings, database_url: str, redis_url: str, stop: asy
 
 
 def main() -> int:
-    return service_main(serve)
+    return service_main(serve, name="bourse-api")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from sqlalchemy import BigInteger, Identity, Index, String, Text, select, text, 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bourse import tracing
 from bourse.clock import utcnow
 from matching.wire import Command, encode_command
 from models.base import Base
@@ -48,6 +49,8 @@ class OutboxEntry(Base):
     order_id: Mapped[uuid.UUID]
     asset_id: Mapped[str] = mapped_column(String(16))
     command: Mapped[str] = mapped_column(Text)  # canonical wire JSON, sent as it is
+    # The W3C traceparent of the request that wrote it (bourse.tracing), sent beside it.
+    trace_parent: Mapped[str | None] = mapped_column(String(64))
     available_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -82,11 +85,12 @@ class Outbox:
             command=encode_command(command),
             available_at=available_at,
             created_at=created_at,
+            trace_parent=tracing.current_parent(),
         )
 
     async def send(self, rows: Sequence[OutboxEntry]) -> None:
         """Append the rows' commands, unchanged, to their shards' input streams."""
-        await self._exchange.send_encoded([(r.asset_id, r.command) for r in rows])
+        await self._exchange.send_encoded([(r.asset_id, r.command, r.trace_parent) for r in rows])
 
     async def send_now(self, row: OutboxEntry) -> None:
         """Send a committed row at once, and record it sent (batched, off the caller's path)."""

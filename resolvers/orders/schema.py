@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from opentelemetry.trace import SpanKind
 from strawberry.types import Info
 
+from bourse import tracing
 from bourse.keys import user_channel
 from models.errors import DomainError, ErrorCode
 from models.funds import parse_amount
@@ -256,7 +258,12 @@ class OrdersSubscription:
                     if cursor <= last:
                         continue  # delivered from the log already
                     last = cursor
-                    yield _update(doc, cursor)
+                    # The end of an order's trace (bourse.tracing): handed to its subscriber.
+                    with tracing.child_span(
+                        "orderUpdates.deliver", doc.get("trace"), SpanKind.PRODUCER
+                    ):
+                        update = _update(doc, cursor)
+                    yield update
 
 
 async def _logged(
