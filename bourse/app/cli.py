@@ -278,6 +278,15 @@ def _cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from bourse.app.status import collect, render
+
+    with service_urls(settings, s3=False) as urls:
+        lines = asyncio.run(collect(settings, urls.database_url, urls.redis_url))
+    print(render(lines, args.json))
+    return 0 if all(line.ok or not line.required for line in lines) else 1
+
+
 def _cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from resolvers.schema import schema
 
@@ -336,6 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="recompute the hash chain; exit 1 and name the first bad row"
     )
     audit_verify.set_defaults(func=_cmd_audit_verify)
+
+    status = sub.add_parser("status", help="each component's health and lag; exit 1 if any fails")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_cmd_status)
 
     backup = sub.add_parser("backup", help="a base backup of PostgreSQL (online)")
     backup.add_argument("--dest", help="directory (default: BOURSE_BACKUP_DIR or var/backups)")

@@ -79,6 +79,18 @@ async def test_a_trade_is_counted_by_every_process_on_one_scrape(
                     if total(found, "bourse_fills_settled_total") >= 1:
                         break
                     await wait_a_little()
+            # `bourse status` sees every component up; then one shard dies and it says so.
+            code, out = await status(stack.env)
+            assert code == 0, out
+            assert "ok    shard-0" in out
+            await stack.kill("shard-0")
+            for _ in range(100):
+                code, out = await status(stack.env)
+                if code == 1:
+                    break
+                await wait_a_little()
+            assert "FAIL  shard-0" in out, out
+            assert "ok    postgresql" in out
     assert total(found, "bourse_mutations_total", mutation="placeOrder", outcome="ok") >= 1
     assert total(found, "bourse_mutations_total", mutation="placeOrder",
                  outcome="UNKNOWN_ASSET") >= 1  # fmt: skip
@@ -87,6 +99,19 @@ async def test_a_trade_is_counted_by_every_process_on_one_scrape(
     assert total(found, "bourse_fills_settled_total", shard="0") >= 1  # settlement's process
     assert total(found, "bourse_orders_finished_total", status="EXECUTED") >= 1
     assert total(found, "bourse_db_connections_in_use") >= 0
+
+
+async def status(env: dict[str, str]) -> tuple[int, str]:
+    import asyncio
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bourse.app.cli", "status", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
 
 
 async def wait_a_little() -> None:
