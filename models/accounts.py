@@ -351,7 +351,7 @@ class Accounts:
 
     async def _totp_secret(self, user: User) -> str:
         if user.totp_secret_sealed is not None:
-            return await self.fields.open(user.totp_secret_sealed, column=TOTP_COLUMN)
+            return await self.fields.open(user.totp_secret_sealed, column=TOTP_COLUMN, row=user.id)
         assert user.legacy_totp_secret_enc is not None  # the table's check constraint
         return self._box.decrypt(user.legacy_totp_secret_enc)
 
@@ -674,7 +674,7 @@ class Accounts:
             values["base_currency"] = checks.check(partial(validation.currency, c.base_currency))
         checks.raise_if_any()
         for attribute, (column, plain) in sealed.items():
-            values[attribute] = await self.fields.seal_optional(plain, column=column)
+            values[attribute] = await self.fields.seal_optional(plain, column=column, row=user_id)
         legacy = {"phone_sealed": "legacy_phone_number", "date_of_birth_sealed":
                   "legacy_date_of_birth", "address_sealed": "legacy_address"}  # fmt: skip
         values.update({legacy[a]: None for a in sealed})
@@ -827,7 +827,7 @@ class Accounts:
                 )
             secret = security.new_totp_secret()
             user.totp_pending_secret_sealed = await self.fields.seal(
-                secret, column=TOTP_PENDING_COLUMN
+                secret, column=TOTP_PENDING_COLUMN, row=user_id
             )
             return secret, security.totp_uri(secret, user.email)
 
@@ -843,13 +843,15 @@ class Accounts:
                     ErrorCode.TWO_FACTOR_NOT_STARTED, "Begin two-factor setup first."
                 )
             secret = await self.fields.open(
-                user.totp_pending_secret_sealed, column=TOTP_PENDING_COLUMN
+                user.totp_pending_secret_sealed, column=TOTP_PENDING_COLUMN, row=user_id
             )
             step = security.totp_step(secret, otp)
             if step is None:
                 raise DomainError.one(ErrorCode.INVALID_OTP, "The code is wrong or expired.", "otp")
             user.totp_last_step = step  # the confirming code cannot sign in afterwards
-            user.totp_secret_sealed = await self.fields.seal(secret, column=TOTP_COLUMN)
+            user.totp_secret_sealed = await self.fields.seal(
+                secret, column=TOTP_COLUMN, row=user_id
+            )
             user.totp_pending_secret_sealed = None
             user.legacy_totp_secret_enc = None
             user.two_factor_enabled = True

@@ -1,8 +1,9 @@
 """Field-level envelope encryption of personal data at rest (issue 17 item 4).
 
 Each sensitive column holds a sealed value: ``version (1) || data-key id (4, big-endian) ||
-nonce (12) || AES-256-GCM ciphertext and tag``, with the column's name as associated data, so a
-value copied into another column (or another table) does not open. Data keys (DEKs) are random
+nonce (12) || AES-256-GCM ciphertext and tag``, with the column's name and the row's primary key
+as associated data, so a value copied into another column, another table or another customer's
+row does not open. Data keys (DEKs) are random
 256-bit keys kept in ``data_keys`` only wrapped (AES-GCM) by a key encryption key (KEK); the KEKs
 live outside the database, behind the small :class:`Kms` interface, which a cloud KMS (AWS KMS
 ``Encrypt``/``Decrypt``, GCP, Vault transit) can implement. The local KMS reads its key ring from
@@ -73,6 +74,12 @@ class DataKey(Base):
         # cannot both succeed.
         Index("uq_data_keys_active", "purpose", unique=True, postgresql_where=text("active")),
     )
+
+
+def _aad(column: str, row: object) -> bytes:
+    """Associated data: the column and the row's primary key. A value copied into another
+    column, or swapped with another customer's, does not open."""
+    return f"{column}\x00{row}".encode()
 
 
 def sealed_column_context(table: str, column: str) -> str:
@@ -198,16 +205,17 @@ class FieldCipher:
         self._index_key: bytes | None = None
         self._lock = asyncio.Lock()
 
-    async def seal(self, value: str, *, column: str) -> bytes:
+    async def seal(self, value: str, *, column: str, row: object) -> bytes:
+        """``value`` sealed for ``column`` of the row whose primary key is ``row``."""
         dek_id = self._active if self._active is not None else await self._ensure_active()
         nonce = os.urandom(_NONCE)
-        body = AESGCM(self._keys[dek_id].key).encrypt(nonce, value.encode(), column.encode())
+        body = AESGCM(self._keys[dek_id].key).encrypt(nonce, value.encode(), _aad(column, row))
         return _HEADER.pack(VERSION, dek_id) + nonce + body
 
-    async def seal_optional(self, value: str | None, *, column: str) -> bytes | None:
-        return None if value is None else await self.seal(value, column=column)
+    async def seal_optional(self, value: str | None, *, column: str, row: object) -> bytes | None:
+        return None if value is None else await self.seal(value, column=column, row=row)
 
-    async def open(self, sealed: bytes, *, column: str) -> str:
+    async def open(self, sealed: bytes, *, column: str, row: object) -> str:
         version, dek_id = _HEADER.unpack_from(sealed)
         if version != VERSION:
             raise KeyError_(f"sealed value of unknown version {version}")
@@ -215,14 +223,14 @@ class FieldCipher:
         start = _HEADER.size
         try:
             plain = AESGCM(loaded.key).decrypt(
-                sealed[start : start + _NONCE], sealed[start + _NONCE :], column.encode()
+                sealed[start : start + _NONCE], sealed[start + _NONCE :], _aad(column, row)
             )
         except InvalidTag as exc:
             raise KeyError_(f"a sealed {column} does not open (tampered or moved)") from exc
         return plain.decode()
 
-    async def open_optional(self, sealed: bytes | None, *, column: str) -> str | None:
-        return None if sealed is None else await self.open(sealed, column=column)
+    async def open_optional(self, sealed: bytes | None, *, column: str, row: object) -> str | None:
+        return None if sealed is None else await self.open(sealed, column=column, row=row)
 
     async def blind_index(self, value: str, *, column: str) -> bytes:
         """A deterministic keyed digest of ``value`` for equality lookups on ``column``."""

@@ -83,22 +83,30 @@ async def seal_legacy(
 
 async def _seal_user(user: User, fields: FieldCipher, box: SecretBox) -> None:
     if user.legacy_phone_number is not None:
-        user.phone_sealed = await fields.seal(user.legacy_phone_number, column=PHONE_COLUMN)
+        user.phone_sealed = await fields.seal(
+            user.legacy_phone_number, column=PHONE_COLUMN, row=user.id
+        )
         user.legacy_phone_number = None
     if user.legacy_date_of_birth is not None:
         born: date = user.legacy_date_of_birth
-        user.date_of_birth_sealed = await fields.seal(str(born), column=DATE_OF_BIRTH_COLUMN)
+        user.date_of_birth_sealed = await fields.seal(
+            str(born), column=DATE_OF_BIRTH_COLUMN, row=user.id
+        )
         user.legacy_date_of_birth = None
     if user.legacy_address is not None:
-        user.address_sealed = await fields.seal(user.legacy_address, column=ADDRESS_COLUMN)
+        user.address_sealed = await fields.seal(
+            user.legacy_address, column=ADDRESS_COLUMN, row=user.id
+        )
         user.legacy_address = None
     if user.legacy_totp_secret_enc is not None:
         secret = box.decrypt(user.legacy_totp_secret_enc)
-        user.totp_secret_sealed = await fields.seal(secret, column=TOTP_COLUMN)
+        user.totp_secret_sealed = await fields.seal(secret, column=TOTP_COLUMN, row=user.id)
         user.legacy_totp_secret_enc = None
     if user.legacy_totp_pending_secret_enc is not None:
         pending = box.decrypt(user.legacy_totp_pending_secret_enc)
-        user.totp_pending_secret_sealed = await fields.seal(pending, column=TOTP_PENDING_COLUMN)
+        user.totp_pending_secret_sealed = await fields.seal(
+            pending, column=TOTP_PENDING_COLUMN, row=user.id
+        )
         user.legacy_totp_pending_secret_enc = None
 
 
@@ -127,9 +135,9 @@ async def reencrypt(
                 rows = list(await s.execute(query))
                 for row in rows:
                     *pk, old = row
-                    new = await fields.seal(
-                        await fields.open(old, column=sealed.context), column=sealed.context
-                    )
+                    row_key = ",".join(str(v) for v in pk)
+                    plain = await fields.open(old, column=sealed.context, row=row_key)
+                    new = await fields.seal(plain, column=sealed.context, row=row_key)
                     match = and_(*(k == v for k, v in zip(keys, pk, strict=True)))
                     result = await s.execute(
                         update(table).where(match, column == old).values({column.name: new})

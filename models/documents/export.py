@@ -67,13 +67,16 @@ async def _rows(
     if "created_at" in table.c:
         query = query.order_by(table.c.created_at)
     rows: list[dict[str, object]] = []
-    for row in await s.execute(query):
+    keys = [c.name for c in table.primary_key.columns]
+    for row in await s.execute(query.add_columns(*table.primary_key.columns)):
+        mapping = dict(row._mapping)
+        row_key = ",".join(str(mapping[k]) for k in keys)
         out: dict[str, object] = {}
         for key, value in row._mapping.items():
             if key.endswith("_sealed"):
                 context = sealed_column_context(table.name, key)
                 key = key.removesuffix("_sealed")
-                value = await fields.open(value, column=context) if value is not None else None
+                value = await fields.open_optional(value, column=context, row=row_key)
             if value is None and out.get(key) is not None:
                 continue  # an emptied pre-encryption column beside its sealed successor
             out[key] = _json(value)

@@ -42,21 +42,27 @@ class UserType:
     async def phone_number(self, info: strawberry.Info[Context, None]) -> str | None:
         if self.phone_sealed is None:
             return self.legacy[0]
-        return await info.context.services.fields.open(self.phone_sealed, column=PHONE_COLUMN)
+        return await info.context.services.fields.open(
+            self.phone_sealed, column=PHONE_COLUMN, row=self.id
+        )
 
     @strawberry.field
     async def date_of_birth(self, info: strawberry.Info[Context, None]) -> date | None:
         if self.date_of_birth_sealed is None:
             return self.legacy[1]
         fields = info.context.services.fields
-        born = await fields.open(self.date_of_birth_sealed, column=DATE_OF_BIRTH_COLUMN)
+        born = await fields.open(
+            self.date_of_birth_sealed, column=DATE_OF_BIRTH_COLUMN, row=self.id
+        )
         return date.fromisoformat(born)
 
     @strawberry.field
     async def address(self, info: strawberry.Info[Context, None]) -> str | None:
         if self.address_sealed is None:
             return self.legacy[2]
-        return await info.context.services.fields.open(self.address_sealed, column=ADDRESS_COLUMN)
+        return await info.context.services.fields.open(
+            self.address_sealed, column=ADDRESS_COLUMN, row=self.id
+        )
 
     @strawberry.field(
         description="A new email waiting for its owner's confirmation (the link mailed to it); "

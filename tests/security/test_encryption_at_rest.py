@@ -73,16 +73,19 @@ async def test_profile_data_is_ciphertext_in_postgresql_and_plain_to_its_owner(
     assert (await users_row(settings.database_url, session["user"]["id"]))["phone_sealed"] is None
 
 
-async def test_a_sealed_value_moved_to_another_column_does_not_open(api: Api) -> None:
+async def test_a_sealed_value_moved_to_another_column_or_row_does_not_open(api: Api) -> None:
     assert api.app is not None
     services: Services = api.app.state.services
-    sealed = await services.fields.seal("+14155550142", column=PHONE_COLUMN)
-    assert await services.fields.open(sealed, column=PHONE_COLUMN) == "+14155550142"
-    with pytest.raises(KeyError_):
-        await services.fields.open(sealed, column=ADDRESS_COLUMN)
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    sealed = await services.fields.seal("+14155550142", column=PHONE_COLUMN, row=mine)
+    assert await services.fields.open(sealed, column=PHONE_COLUMN, row=mine) == "+14155550142"
+    with pytest.raises(KeyError_):  # moved to another column
+        await services.fields.open(sealed, column=ADDRESS_COLUMN, row=mine)
+    with pytest.raises(KeyError_):  # swapped into another customer's row
+        await services.fields.open(sealed, column=PHONE_COLUMN, row=theirs)
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
     with pytest.raises(KeyError_):
-        await services.fields.open(tampered, column=PHONE_COLUMN)
+        await services.fields.open(tampered, column=PHONE_COLUMN, row=mine)
 
 
 # ---- a private database and key ring, for the passes over whole tables ----
@@ -190,7 +193,10 @@ async def test_legacy_values_are_sealed_and_rotation_reseals_everything_without_
         assert user is not None
         assert user.phone_sealed
         assert user.totp_secret_sealed
-        assert await running.fields.open(user.phone_sealed, column=PHONE_COLUMN) == "+14155550099"
+        assert (
+            await running.fields.open(user.phone_sealed, column=PHONE_COLUMN, row=legacy)
+            == "+14155550099"
+        )
 
         before = await sealed_dek_ids(private.database_url)
         assert len(before) == 1
@@ -215,7 +221,7 @@ async def test_legacy_values_are_sealed_and_rotation_reseals_everything_without_
             got = await running.accounts.get_user(user_id)
             assert got is not None
             assert got.phone_sealed is not None
-            phone = await running.fields.open(got.phone_sealed, column=PHONE_COLUMN)
+            phone = await running.fields.open(got.phone_sealed, column=PHONE_COLUMN, row=user_id)
             assert phone == f"+1415555{n:04d}"
         late = await register_with_phone(running, 7)
 
@@ -224,7 +230,7 @@ async def test_legacy_values_are_sealed_and_rotation_reseals_everything_without_
         got = await restarted.accounts.get_user(late)
         assert got is not None
         assert got.phone_sealed is not None
-        assert await fresh.open(got.phone_sealed, column=PHONE_COLUMN) == "+14155550007"
+        assert await fresh.open(got.phone_sealed, column=PHONE_COLUMN, row=late) == "+14155550007"
 
 
 async def test_a_kek_from_the_environment_rotates_when_a_new_one_is_put_first(
@@ -251,4 +257,7 @@ async def test_a_kek_from_the_environment_rotates_when_a_new_one_is_put_first(
         user = await services.accounts.get_user(user_id)
         assert user is not None
         assert user.phone_sealed is not None
-        assert await services.fields.open(user.phone_sealed, column=PHONE_COLUMN) == "+14155550005"
+        assert (
+            await services.fields.open(user.phone_sealed, column=PHONE_COLUMN, row=user_id)
+            == "+14155550005"
+        )
