@@ -11,7 +11,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bff import support_files, unsubscribe
+from bff import oauth, support_files, unsubscribe
 from bff.body_limit import BodyLimitMiddleware
 from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
@@ -19,6 +19,7 @@ from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
 from bff.revocations import revocations
 from bff.security_headers import SecurityHeadersMiddleware
+from bff.trusted_documents import DocumentGate, Manifest
 from bff.webapp import WebApp
 from bourse.settings import Settings
 from models.services import open_services
@@ -38,6 +39,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, database_url, redis_url) as services:
             app.state.services = services
+            app.state.document_gate = DocumentGate(
+                manifest, services.partners.documents, settings.trusted_documents_only
+            )
             # One Redis pub/sub connection per API process, shared by every subscription
             # (quotes, order updates); see resolvers/hub.py for why not broadcaster.
             hub = Hub(redis_url, name=f"{settings.redis_prefix}api-hub")
@@ -52,6 +56,8 @@ def create_app(
     settings.link_base_url()  # in production without BOURSE_PUBLIC_URL: refuse to start
     schema = build_schema(settings)
     graphql = BourseGraphQL(schema, settings)
+    webapp = WebApp(web_dist) if web_dist else WebApp()
+    manifest = Manifest.load(webapp.dist)  # the web client's trusted documents, from its build
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -59,10 +65,11 @@ def create_app(
             Route("/console/login", console_login, methods=["GET", "POST"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *oauth.routes(webapp),
             *support_files.routes(),
             *unsubscribe.routes(),
             # The web client last: it answers every other GET with the app (client routes).
-            *(WebApp(web_dist) if web_dist else WebApp()).routes(),
+            *webapp.routes(),
         ],
         lifespan=lifespan,
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from bff.trusted_documents import DOCUMENT_ID, DocumentGate
 from bourse.settings import Settings
 from models.services import Services
 from models.users import STAFF_ROLES
@@ -35,6 +38,36 @@ class BourseGraphQL(GraphQL[Context, None]):
     ) -> Context:
         services: Services = request.app.state.services
         return Context(request, response, services, getattr(request.app.state, "hub", None))
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's parsing, keeping the trusted-document `documentId` it would drop."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and request.method == "POST":
+            raw = self.parse_json(await request.get_body())
+            if isinstance(raw, dict) and "documentId" in raw:
+                data.extensions = {**(data.extensions or {}), DOCUMENT_ID: raw["documentId"]}
+        return data
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
+        """Run only what the trusted-document rules admit (bff/trusted_documents.py)."""
+        gate: DocumentGate = request.app.state.document_gate
+        if isinstance(request_data, GraphQLRequestData):
+            refused = await gate.admit(request_data, await context.caller())
+            if refused is not None:
+                return refused
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL is for staff: open in development, otherwise SUPPORT/ADMIN only."""
