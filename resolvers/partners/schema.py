@@ -20,8 +20,8 @@ from resolvers.errors import user_errors
 from resolvers.mutations import mutation
 from resolvers.partners.types import (
     ApiKeyType,
-    ApproveOAuthAuthorizationInput,
-    ApproveOAuthAuthorizationPayload,
+    AuthorizePartnerAppInput,
+    AuthorizePartnerAppPayload,
     ConnectedAppType,
     CreateApiKeyInput,
     CreateApiKeyPayload,
@@ -121,21 +121,21 @@ class PartnersMutation:
     @mutation(
         IsAuthenticated,
         errors=AUTHORIZE_ERRORS,
-        payload=ApproveOAuthAuthorizationPayload,
+        payload=AuthorizePartnerAppPayload,
         description="The customer's answer at /oauth/authorize: approving records the consent "
         "and returns the redirect with a one-time code; declining returns the redirect with "
         "error=access_denied.",
         audit="partners.consent",
     )
-    async def approve_oauth_authorization(
-        self, call: SignedIn, input: ApproveOAuthAuthorizationInput
-    ) -> ApproveOAuthAuthorizationPayload:
+    async def authorize_partner_app(
+        self, call: SignedIn, input: AuthorizePartnerAppInput
+    ) -> AuthorizePartnerAppPayload:
         request = await _authorization(call, input.request)
         apps = call.services.partners.apps
         if not input.approve:
-            return ApproveOAuthAuthorizationPayload(redirect_to=apps.denied(request))
+            return AuthorizePartnerAppPayload(redirect_to=apps.denied(request))
         target = await apps.approve(call.principal.user_id, request)
-        return ApproveOAuthAuthorizationPayload(redirect_to=target)
+        return AuthorizePartnerAppPayload(redirect_to=target)
 
     @mutation(
         IsAuthenticated,

@@ -154,13 +154,13 @@ class OAuthAuthorizationRequest:
 
 
 @strawberry.input
-class ApproveOAuthAuthorizationInput:
+class AuthorizePartnerAppInput:
     request: OAuthAuthorizationInput
     approve: bool = strawberry.field(description="False: the customer declined.")
 
 
 @strawberry.type
-class ApproveOAuthAuthorizationPayload:
+class AuthorizePartnerAppPayload:
     redirect_to: str | None = strawberry.field(
         default=None, description="Where to send the browser: the app's redirect URI."
     )
