@@ -85,7 +85,10 @@ async def test_keys_cannot_manage_credentials_or_security(api: Api) -> None:
     assert gql_code(minted) == "FORBIDDEN"
     assert gql_code(await api.gql(KEYS, token=every)) == "FORBIDDEN"
     assert gql_code(await api.gql("{ sessions { id } }", token=every)) == "FORBIDDEN"
-    change = 'mutation { changePassword(input: {currentPassword: "a", newPassword: "b"}) { errors { code } } }'
+    change = (
+        'mutation { changePassword(input: {currentPassword: "a", newPassword: "b"})'
+        " { errors { code } } }"
+    )
     assert gql_code(await api.gql(change, token=every)) == "FORBIDDEN"
 
 
