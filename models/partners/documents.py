@@ -30,12 +30,14 @@ def sha256_hex(text: str) -> str:
 
 
 def canonical_hash(text: str) -> str | None:
-    """SHA-256 of the document as graphql-core prints it (whitespace, commas and comments do
-    not matter); None when the text does not parse."""
+    """SHA-256 of the document as graphql-core prints it, its definitions sorted (whitespace,
+    commas, comments and the order of fragments do not matter: clients print documents their
+    own way); None when the text does not parse."""
     try:
-        return sha256_hex(print_ast(parse(text, no_location=True)))
+        document = parse(text, no_location=True)
     except GraphQLSyntaxError:
         return None
+    return sha256_hex("\n\n".join(sorted(print_ast(d) for d in document.definitions)))
 
 
 class _Lru(OrderedDict[str, str]):
