@@ -89,7 +89,9 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge.rstrip(b"=").decode()
 
 
-def authorize_input(client_id: str, challenge: str, scope: str, state: str = "st4te") -> dict:
+def authorize_input(
+    client_id: str, challenge: str, scope: str, state: str = "st4te"
+) -> dict[str, str]:
     return {
         "clientId": client_id,
         "redirectUri": REDIRECT,
@@ -120,7 +122,9 @@ async def consent(api: Api, customer: str, app: dict[str, Any], scope: str) -> t
     return params["code"], verifier
 
 
-async def exchange(api: Api, app: dict[str, Any], code: str, verifier: str) -> tuple[int, dict]:
+async def exchange(
+    api: Api, app: dict[str, Any], code: str, verifier: str
+) -> tuple[int, dict[str, Any]]:
     return await token_request(
         api,
         {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,

@@ -119,8 +119,10 @@ async def web_user(api: Api) -> str:
     registered = await post(api, {"documentId": named(documents, "Register")[0],
                                   "variables": variables})  # fmt: skip
     assert codes_of(registered) == set(), registered
-    signed_in = await post(api, {"documentId": named(documents, "Login")[0],
-                                 "variables": {"input": {"email": email, "password": PASSWORD}}})  # fmt: skip
+    credentials = {"input": {"email": email, "password": PASSWORD}}
+    signed_in = await post(
+        api, {"documentId": named(documents, "Login")[0], "variables": credentials}
+    )
     token: str = signed_in["data"]["login"]["token"]
     return token
 
