@@ -8,7 +8,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bff import oauth, support_files, unsubscribe
@@ -17,6 +17,7 @@ from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
+from bff.rest.app import build_rest
 from bff.revocations import revocations
 from bff.security_headers import SecurityHeadersMiddleware
 from bff.trusted_documents import DocumentGate, Manifest
@@ -39,6 +40,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, database_url, redis_url) as services:
             app.state.services = services
+            rest.state.services = services  # the mounted facade has its own app state
             app.state.document_gate = DocumentGate(
                 manifest, services.partners.documents, settings.trusted_documents_only
             )
@@ -56,6 +58,7 @@ def create_app(
     settings.link_base_url()  # in production without BOURSE_PUBLIC_URL: refuse to start
     schema = build_schema(settings)
     graphql = BourseGraphQL(schema, settings)
+    rest = build_rest()
     webapp = WebApp(web_dist) if web_dist else WebApp()
     manifest = Manifest.load(webapp.dist)  # the web client's trusted documents, from its build
     app = Starlette(
@@ -65,6 +68,7 @@ def create_app(
             Route("/console/login", console_login, methods=["GET", "POST"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Mount("/api", app=rest),
             *oauth.routes(webapp),
             *support_files.routes(),
             *unsubscribe.routes(),
