@@ -17,7 +17,7 @@ from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
-from bff.rest.app import build_rest
+from bff.rest.app import build_rest, outer_not_found
 from bff.revocations import revocations
 from bff.security_headers import SecurityHeadersMiddleware
 from bff.trusted_documents import DocumentGate, Manifest
@@ -76,6 +76,7 @@ def create_app(
             *webapp.routes(),
         ],
         lifespan=lifespan,
+        exception_handlers={404: outer_not_found},
     )
     # Inside the request id (so refusals are logged): a forged Host is refused (400) before
     # any route runs.

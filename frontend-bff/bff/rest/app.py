@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from bff.rest import market, orders, portfolio, transactions, users
 from bff.rest.problems import ProblemError, invalid_input, response
@@ -27,6 +27,15 @@ app's OAuth2 token (`POST /oauth/token`). `{userId}` is always the caller's own.
 decimal strings. Errors are RFC 9457 problem details whose `code` is the GraphQL error code.
 Money-moving POSTs take an `Idempotency-Key` header.
 """
+
+
+async def outer_not_found(request: Request, exc: Exception) -> Response:
+    """The outer app's 404: under /api a problem too (a path the mount's pattern cannot take,
+    such as one with an encoded newline, never reaches the facade), plain text elsewhere."""
+    if request.url.path == "/api" or request.url.path.startswith("/api/"):
+        return response(ProblemError("NOT_FOUND", "No such endpoint."))
+    detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+    return PlainTextResponse(str(detail), status_code=404)
 
 
 def build_rest() -> FastAPI:
