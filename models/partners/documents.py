@@ -17,6 +17,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 from graphql import GraphQLSyntaxError, parse, print_ast
+from graphql.language import (
+    DefinitionNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionNode,
+    SelectionSetNode,
+)
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,15 +39,59 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _selections(node: SelectionSetNode | None) -> str:
+    if node is None:
+        return ""
+    return "{" + " ".join(sorted(_selection(s) for s in node.selections)) + "}"
+
+
+def _directives(node: FieldNode | InlineFragmentNode | FragmentSpreadNode) -> str:
+    return " ".join(print_ast(d) for d in node.directives or ())
+
+
+def _selection(node: SelectionNode) -> str:
+    if isinstance(node, FieldNode):
+        alias = f"{node.alias.value}:" if node.alias else ""
+        args = ",".join(sorted(print_ast(a) for a in node.arguments or ()))
+        return (
+            f"{alias}{node.name.value}({args}){_directives(node)}{_selections(node.selection_set)}"
+        )
+    if isinstance(node, InlineFragmentNode):
+        on = node.type_condition.name.value if node.type_condition else ""
+        return f"...on {on}{_directives(node)}{_selections(node.selection_set)}"
+    assert isinstance(node, FragmentSpreadNode)
+    return f"...{node.name.value}{_directives(node)}"
+
+
+def _definition(node: DefinitionNode) -> str:
+    if isinstance(node, OperationDefinitionNode):
+        name = node.name.value if node.name else ""
+        variables = ",".join(sorted(print_ast(v) for v in node.variable_definitions or ()))
+        directives = " ".join(print_ast(d) for d in node.directives or ())
+        return (
+            f"{node.operation.value} {name}({variables}){directives}"
+            f"{_selections(node.selection_set)}"
+        )
+    if isinstance(node, FragmentDefinitionNode):
+        directives = " ".join(print_ast(d) for d in node.directives or ())
+        return (
+            f"fragment {node.name.value} on {node.type_condition.name.value}{directives}"
+            f"{_selections(node.selection_set)}"
+        )
+    return print_ast(node)
+
+
 def canonical_hash(text: str) -> str | None:
-    """SHA-256 of the document as graphql-core prints it, its definitions sorted (whitespace,
-    commas, comments and the order of fragments do not matter: clients print documents their
-    own way); None when the text does not parse."""
+    """SHA-256 of the document in a canonical form: the definitions, the selections of every
+    selection set, a field's arguments and an operation's variables sorted; whitespace, commas
+    and comments gone. Two texts with the same hash ask for the same data; clients print
+    documents their own way (codegen's manifest sorts fields and variables, urql prints them
+    in source order). None: the text does not parse."""
     try:
         document = parse(text, no_location=True)
     except GraphQLSyntaxError:
         return None
-    return sha256_hex("\n\n".join(sorted(print_ast(d) for d in document.definitions)))
+    return sha256_hex("\n".join(sorted(_definition(d) for d in document.definitions)))
 
 
 class _Lru(OrderedDict[str, str]):

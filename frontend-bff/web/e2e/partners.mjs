@@ -78,6 +78,9 @@ try {
   await step("allow sends the browser back to the app with a code for this customer", async () => {
     await page.getByRole("button", { name: "Allow" }).click();
     await page.waitForURL((url) => url.href.startsWith(args.callback));
+    // The app loaded there too and resumed the session (a refresh): let it finish, or the
+    // next navigation would present the same refresh token again (treated as theft).
+    await page.waitForLoadState("networkidle");
     if ((await ask({ need: "code", url: page.url() })) !== "ok") throw new Error("the code gave no token for this customer");
   });
 

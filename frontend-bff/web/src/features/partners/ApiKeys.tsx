@@ -87,7 +87,7 @@ export function ApiKeys() {
       {live.length === 0 ? <p className="muted small">{t("partners.noKeys")}</p> : null}
       <form onSubmit={submit} className="stack" noValidate>
         <TextField label={t("partners.keyName")} value={name} maxLength={64} onChange={(e) => setName(e.target.value)} error={fieldError(t, errors, "name")} />
-        <fieldset className="stack">
+        <fieldset className="stack checks">
           <legend>{t("partners.scopes")}</legend>
           {SCOPES.map((s) => (
             <label key={s} className="row gap">
