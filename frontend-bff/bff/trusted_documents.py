@@ -109,7 +109,8 @@ class DocumentGate:
             if sha256_hex(data.query) != digest:
                 return refusal("BAD_USER_INPUT", "The hash is not the SHA-256 of the query.")
             if not self.trusted_only:
-                await self.store.save(data.query)
+                if self.store.canonical(data.query) is not None:  # only documents that parse
+                    await self.store.save(data.query)
                 return None
             return await self._check_text(data.query, caller)
         body, known = await self._lookup(digest, caller)

@@ -25,6 +25,7 @@ from models.errors import DomainError, ErrorCode
 from models.partners.scopes import parse_scopes
 from models.partners.tables import ApiKey
 from models.users import User
+from models.validation import bounded_text
 
 KEY_PREFIX = "bsk_"
 NAME_MAX = 64
@@ -66,8 +67,8 @@ class ApiKeys:
         self, user_id: uuid.UUID, name: str, scopes: Iterable[str]
     ) -> tuple[ApiKey, str]:
         """A new key and its secret (returned this once, never again)."""
-        label = name.strip()
-        if not label or len(label) > NAME_MAX:
+        label = bounded_text(name, NAME_MAX, "name")
+        if not label:
             raise DomainError.one(
                 ErrorCode.INVALID_INPUT, f"Name the key (1 to {NAME_MAX} characters).", "name"
             )

@@ -40,6 +40,7 @@ from models.errors import DomainError, ErrorCode
 from models.partners.scopes import ApiScope, parse_scopes
 from models.partners.tables import OAuthCode, OAuthGrant, OAuthToken, PartnerApp
 from models.users import User
+from models.validation import bounded_text
 
 TOKEN_PREFIX = "boa_"
 CLIENT_ID_PREFIX = "bpa_"
@@ -73,7 +74,14 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
+def printable(value: str, max_len: int) -> bool:
+    """Text that can be a lookup key: bounded, no control characters (PostgreSQL refuses NUL)."""
+    return len(value) <= max_len and value.isprintable()
+
+
 def check_redirect_uri(uri: str) -> str:
+    if not printable(uri, 2000):
+        raise DomainError.one(ErrorCode.INVALID_REDIRECT_URI, "Not a redirect URI.", "redirectUris")
     parts = urlsplit(uri)
     ok = (
         (parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)))
@@ -159,8 +167,8 @@ class PartnerApps:
     async def create(
         self, name: str, redirect_uris: Iterable[str], scopes: Iterable[str]
     ) -> tuple[PartnerApp, str]:
-        label = name.strip()
-        if not label or len(label) > NAME_MAX:
+        label = bounded_text(name, NAME_MAX, "name")
+        if not label:
             raise DomainError.one(
                 ErrorCode.INVALID_INPUT, f"Name the app (1 to {NAME_MAX} characters).", "name"
             )
@@ -189,6 +197,8 @@ class PartnerApps:
             return list(await s.scalars(select(PartnerApp).order_by(PartnerApp.created_at)))
 
     async def by_client_id(self, client_id: str) -> PartnerApp | None:
+        if not printable(client_id, 40):
+            return None
         async with self._sm() as s:
             return await s.scalar(
                 select(PartnerApp).where(
@@ -223,7 +233,12 @@ class PartnerApps:
             raise DomainError.one(
                 ErrorCode.INVALID_SCOPE, "The app asked for scopes it may not have.", "scope"
             )
-        if code_challenge_method != "S256" or not code_challenge or len(code_challenge) != 43:
+        if (
+            code_challenge_method != "S256"
+            or not code_challenge
+            or len(code_challenge) != 43
+            or not set(code_challenge) <= _VERIFIER_CHARS
+        ):
             raise DomainError.one(
                 ErrorCode.INVALID_INPUT,
                 "PKCE is required: code_challenge with code_challenge_method=S256.",
@@ -308,6 +323,8 @@ class PartnerApps:
     # --- the token endpoint (RFC 6749 sections 4.1.3, 4.4, 5) ---
 
     async def _client(self, s: AsyncSession, client_id: str, secret: str | None) -> PartnerApp:
+        if not printable(client_id, 40):
+            raise OAuthError("invalid_client", "Client authentication failed.", 401)
         app = await s.scalar(
             select(PartnerApp).where(
                 PartnerApp.client_id == client_id, PartnerApp.revoked_at.is_(None)
