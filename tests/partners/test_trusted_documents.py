@@ -207,3 +207,25 @@ async def test_development_runs_anything_and_apq_registers_in_the_shared_store(
     async with running_api(settings) as second:
         assert codes_of(await post(second, hashed)) == set()
         assert codes_of(await post(second, {"documentId": f"sha256:{digest}"})) == set()
+
+
+def test_the_canonical_form_ignores_how_a_client_prints_a_document() -> None:
+    """codegen's manifest sorts fields and variables; urql sends the source order, its own
+    spacing, fragments after the operation. The same operation is recognised; another is not."""
+    from models.partners.documents import canonical_hash
+
+    manifest_style = (
+        "fragment F on User { email id } "
+        "query Q($a: Int, $b: String) { me { ...F __typename } "
+        "orders(first: $a) { edges { cursor } } }"
+    )
+    urql_style = (
+        "query Q($b: String, $a: Int) {\n  orders(first: $a) { edges { cursor } }\n"
+        "  me { __typename ...F }  # mine\n}\nfragment F on User { id, email }"
+    )
+    assert canonical_hash(manifest_style) == canonical_hash(urql_style)
+    other = urql_style.replace("cursor", "node { id }")
+    assert canonical_hash(other) != canonical_hash(manifest_style)
+    aliased = urql_style.replace("orders(first: $a)", "mine: orders(first: $a)")
+    assert canonical_hash(aliased) != canonical_hash(manifest_style)
+    assert canonical_hash("{ not a document") is None
