@@ -211,3 +211,31 @@ async def test_openapi_31_and_docs_are_served(http: httpx.AsyncClient) -> None:
     assert "/api/openapi.json" in docs.text
     bundle = await http.get("/api/static-offline-docs/swagger-ui-bundle.js")
     assert bundle.status_code == 200
+
+
+async def test_tracked_portfolio_assets_are_added_and_removed(
+    stack: Stack, http: httpx.AsyncClient, asset: str
+) -> None:
+    user_id, token = await signed_up(http, "rt")
+    async with stack.client() as api:
+        created = await api.gql(
+            'mutation { createPortfolio(input: {name: "Ideas"})'
+            " { portfolio { id } errors { code } } }",
+            token=token,
+        )
+    portfolio_id = created["data"]["createPortfolio"]["portfolio"]["id"]
+    body = {"assetId": asset, "quantity": "3", "purchasePrice": "95.50"}
+    base = f"/api/portfolio/{user_id}/assets"
+    problem(await http.post(base, json=body, headers=auth(token)), 422, "NOT_ALLOWED")
+    added = await http.post(base, json={**body, "portfolioId": portfolio_id}, headers=auth(token))
+    assert (added.status_code, added.json()) == (201, {"message": "Asset added successfully"})
+    async with stack.client() as api:
+        held = await api.gql(
+            "query($id: ID) { portfolio(id: $id) { assets { assetId quantity } } }",
+            {"id": portfolio_id}, token,
+        )  # fmt: skip
+    assert held["data"]["portfolio"]["assets"] == [{"assetId": asset, "quantity": "3"}], held
+    path = f"{base}/{asset}?portfolioId={portfolio_id}"
+    removed = await http.delete(path, headers=auth(token))
+    assert (removed.status_code, removed.json()) == (200, {"message": "Asset removed successfully"})
+    problem(await http.delete(path, headers=auth(token)), 404, "NOT_FOUND")

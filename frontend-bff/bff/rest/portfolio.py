@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, Request
 
 from bff.rest.auth import own, services_of, signed_in
 from bff.rest.problems import RESPONSES, ProblemError
-from bff.rest.shapes import PerformanceResponse, PortfolioAsset, PortfolioResponse, dec, money
+from bff.rest.shapes import (
+    AddAssetRequest,
+    MessageResponse,
+    PerformanceResponse,
+    PortfolioAsset,
+    PortfolioResponse,
+    dec,
+    money,
+)
 from models.accounts import Principal
 from models.errors import DomainError
 from models.valuation import ref
@@ -42,6 +50,61 @@ async def portfolio(
         ],
         totalValue=money(valued.total, valued.currency),
     )
+
+
+def _tracked(portfolio_id: str | None) -> str:
+    if portfolio_id is None:
+        raise ProblemError(
+            "NOT_ALLOWED",
+            "The brokerage portfolio follows your trades: name a tracked portfolio (portfolioId).",
+            field="portfolioId",
+        )
+    return portfolio_id
+
+
+@router.post("/{userId}/assets", status_code=201)
+async def add_asset(
+    userId: str,
+    body: AddAssetRequest,
+    request: Request,
+    principal: Annotated[
+        Principal, Depends(signed_in("Mutation", "addPortfolioAsset", mutates=True))
+    ],
+) -> MessageResponse:
+    """Add (or add more of) an asset to a tracked portfolio (GraphQL `addPortfolioAsset`)."""
+    own(principal, userId)
+    try:
+        await services_of(request).portfolios.add_asset(
+            principal.user_id,
+            _tracked(body.portfolioId),
+            body.assetId,
+            body.quantity,
+            body.purchasePrice,
+        )
+    except DomainError as exc:
+        raise ProblemError.of(exc) from None
+    return MessageResponse(message="Asset added successfully")
+
+
+@router.delete("/{userId}/assets/{assetId}")
+async def remove_asset(
+    userId: str,
+    assetId: str,
+    request: Request,
+    principal: Annotated[
+        Principal, Depends(signed_in("Mutation", "removePortfolioAsset", mutates=True))
+    ],
+    portfolioId: str | None = None,
+) -> MessageResponse:
+    """Remove an asset from a tracked portfolio (GraphQL `removePortfolioAsset`)."""
+    own(principal, userId)
+    try:
+        await services_of(request).portfolios.remove_asset(
+            principal.user_id, _tracked(portfolioId), assetId
+        )
+    except DomainError as exc:
+        raise ProblemError.of(exc) from None
+    return MessageResponse(message="Asset removed successfully")
 
 
 @router.get("/{userId}/performance")

@@ -110,6 +110,17 @@ class PortfolioResponse(BaseModel):
     totalValue: Money
 
 
+class AddAssetRequest(Strict):
+    assetId: Text
+    quantity: AmountIn
+    purchasePrice: AmountIn
+    portfolioId: Text | None = Field(
+        default=None,
+        description="A tracked portfolio of yours (required: the brokerage portfolio follows "
+        "your trades and is not edited by hand).",
+    )
+
+
 class PerformanceResponse(BaseModel):
     userId: str
     startValue: Money
