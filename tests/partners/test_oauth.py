@@ -176,3 +176,22 @@ async def test_two_racing_exchanges_of_one_code_issue_one_token(
     code, verifier = await consent(api, dan["token"], app, "read:accounts")
     results = await asyncio.gather(*(exchange(api, app, code, verifier) for _ in range(6)))
     assert sorted(status for status, _ in results) == [200, 400, 400, 400, 400, 400]
+
+
+async def test_racing_approvals_leave_one_consent(api: Api, app: dict[str, Any]) -> None:
+    _, _, eve = await new_user(api, "og")
+    results = await asyncio.gather(
+        *(consent(api, eve["token"], app, "read:accounts") for _ in range(5))
+    )
+    assert len({code for code, _ in results}) == 5  # each approval has its own code
+    listed = (await api.gql(CONNECTED, token=eve["token"]))["data"]["connectedApps"]
+    assert len(listed) == 1
+    # Every code leads to the one consent: revoking it stops them all.
+    tokens = []
+    for code, verifier in results[:2]:
+        status, body = await exchange(api, app, code, verifier)
+        assert status == 200, body
+        tokens.append(body["access_token"])
+    await api.gql(REVOKE_APP, {"id": listed[0]["id"]}, eve["token"])
+    for token in tokens:
+        assert gql_code(await api.gql(ME, token=token)) == "UNAUTHENTICATED"
