@@ -11,6 +11,10 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
 from bff.trusted_documents import DOCUMENT_ID, DocumentGate
 from bourse.settings import Settings
@@ -19,7 +23,38 @@ from models.users import STAFF_ROLES
 from resolvers.context import Context
 
 
+class TrustedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws under the same trusted-document rules as POST /graphql: a socket
+    can carry queries and mutations too, so it is no way around them."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            payload = message["payload"]
+            data = GraphQLRequestData(
+                query=payload.get("query"),
+                variables=payload.get("variables"),
+                operation_name=payload.get("operationName"),
+                extensions=payload.get("extensions"),
+                protocol="http",
+            )
+            gate: DocumentGate = self.context.request.app.state.document_gate
+            refused = await gate.admit(data, await self.context.caller())
+            if refused is not None:
+                await self.send_message(
+                    {
+                        "id": message["id"],
+                        "type": "error",
+                        "payload": [e.formatted for e in refused.errors or ()],
+                    }
+                )
+                return
+            payload["query"] = data.query or ""
+        await super().handle_subscribe(message)
+
+
 class BourseGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TrustedTransportWS
+
     def __init__(self, schema: Any, settings: Settings) -> None:
         super().__init__(
             schema,

@@ -5,6 +5,8 @@ APQ registers documents in the shared store."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -229,3 +231,24 @@ def test_the_canonical_form_ignores_how_a_client_prints_a_document() -> None:
     aliased = urql_style.replace("orders(first: $a)", "mine: orders(first: $a)")
     assert canonical_hash(aliased) != canonical_hash(manifest_style)
     assert canonical_hash("{ not a document") is None
+
+
+async def test_websockets_follow_the_same_rules_in_production(prod: Api) -> None:
+    """A socket carries queries and mutations too: no way around the trusted documents."""
+    token = await web_user(prod)
+    _, unread = named(manifest(), "NotificationAdded")
+    async with prod.ws({"Authorization": f"Bearer {token}"}) as conn:
+        refused = await prod.ws_execute(conn, AD_HOC, op_id="1")
+        assert codes_of(refused) == {"PERSISTED_QUERY_NOT_ALLOWED"}
+        # The web client's own subscription is admitted: it streams (no refusal, no error).
+        await conn.send(json.dumps({"id": "2", "type": "subscribe",
+                                    "payload": {"query": as_urql_sends(unread)}}))  # fmt: skip
+        seen: list[dict[str, Any]] = []
+
+        async def listen() -> None:
+            while True:
+                seen.append(json.loads(await conn.recv()))
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listen(), 1.5)
+        assert all(m.get("id") != "2" or m["type"] == "next" for m in seen), seen
