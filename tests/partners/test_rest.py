@@ -26,7 +26,8 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 async def stack(settings: Settings) -> AsyncIterator[Stack]:
-    async with running_stack(settings) as running:
+    # One shard, no liquidity provider: orders here rest until cancelled.
+    async with running_stack(settings, shards=1, liquidity=False) as running:
         yield running
 
 
