@@ -134,6 +134,18 @@ class Settings(BaseSettings):
     # Sensitive changes (email, two-factor on, a withdrawal to a new method) need the current
     # password, unless the session signed in with it this recently (sudo mode).
     reauth_window_seconds: int = 300
+    # Partners (issue 18): requests a minute per API key / partner app unless the key or app
+    # says otherwise (0: no limit), keys per customer, token lifetimes.
+    api_key_requests_per_minute: int = 600
+    partner_requests_per_minute: int = 1_200
+    api_keys_per_user: int = 20
+    oauth_access_token_seconds: int = 3_600
+    oauth_code_seconds: int = 300
+    # Trusted documents on POST /graphql: "any" (every document; APQ registration allowed) or
+    # "trusted" (the web client's manifest for apps, each partner's registered documents for
+    # partners, anything for signed-in staff). Unset: "any" in development and tests,
+    # "trusted" in production.
+    graphql_documents: Literal["any", "trusted"] | None = None
 
     # --- GraphQL hardening ---
     graphql_max_depth: int = 12
@@ -226,6 +238,12 @@ class Settings(BaseSettings):
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def trusted_documents_only(self) -> bool:
+        """Whether POST /graphql runs only trusted documents (see `graphql_documents`)."""
+        mode = self.graphql_documents or ("trusted" if self.env == "production" else "any")
+        return mode == "trusted"
 
     @property
     def loopback_only(self) -> bool:

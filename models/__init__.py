@@ -19,6 +19,15 @@ from models.notifications.tables import (
     PushSubscription,
 )
 from models.orders import Fill, Order, OutboxEntry
+from models.partners.tables import (
+    ApiKey,
+    OAuthCode,
+    OAuthGrant,
+    OAuthToken,
+    PartnerApp,
+    PartnerDocument,
+    TrustedDocument,
+)
 from models.performance import PortfolioSnapshot
 from models.portfolio_tables import Portfolio, PortfolioAsset, PortfolioFlow, StockTransfer
 from models.positions import Lot, Position, PositionFill, RealizedGain
@@ -36,6 +45,7 @@ from models.users import KycStatus, Role, User
 from models.watchlists import Watchlist, WatchlistItem
 
 __all__ = [
+    "ApiKey",
     "Asset",
     "AssetClass",
     "AuthSession",
@@ -59,8 +69,13 @@ __all__ = [
     "NotificationDelivery",
     "NotificationPreference",
     "NotificationSettings",
+    "OAuthCode",
+    "OAuthGrant",
+    "OAuthToken",
     "Order",
     "OutboxEntry",
+    "PartnerApp",
+    "PartnerDocument",
     "PasswordResetToken",
     "Portfolio",
     "PortfolioAsset",
@@ -81,6 +96,7 @@ __all__ = [
     "SupportMacro",
     "SupportMessage",
     "SupportTicket",
+    "TrustedDocument",
     "User",
     "Watchlist",
     "WatchlistItem",

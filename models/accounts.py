@@ -61,7 +61,11 @@ class Principal:
 
     user_id: uuid.UUID
     role: Role
-    session_id: uuid.UUID
+    session_id: uuid.UUID  # a session's id; a key's or a partner token's id for those
+    # A partner credential's scopes (models.partners.scopes): None for a signed-in session,
+    # which may do all its role may.
+    scopes: frozenset[str] | None = None
+    app_id: uuid.UUID | None = None  # the partner app acting for the user (OAuth), if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from models.notifications.tables import (
     PushSubscription,
 )
 from models.orders.tables import OPEN_STATUSES, Order
+from models.partners.tables import ApiKey, OAuthGrant
 from models.positions import Position
 from models.users import User
 from models.watchlists import Watchlist, WatchlistItem
@@ -119,6 +120,14 @@ class AccountClosure:
                 .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+            # Partner credentials end with the account (authentication also refuses a closed
+            # account's keys and tokens; this keeps the rows saying so).
+            for credential in (ApiKey, OAuthGrant):
+                await s.execute(
+                    update(credential)
+                    .where(credential.user_id == user_id, credential.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
             for table in (
                 PasswordResetToken,
                 EmailChangeRequest,

@@ -84,6 +84,11 @@ class ErrorCode(enum.StrEnum):
     # notifications and price alerts
     INVALID_THRESHOLD = "INVALID_THRESHOLD"
     TOO_MANY_ALERTS = "TOO_MANY_ALERTS"
+    # partners: keys, apps, consents, trusted documents
+    INVALID_SCOPE = "INVALID_SCOPE"
+    TOO_MANY_API_KEYS = "TOO_MANY_API_KEYS"
+    INVALID_REDIRECT_URI = "INVALID_REDIRECT_URI"
+    INVALID_DOCUMENT = "INVALID_DOCUMENT"
 
 
 @dataclass(frozen=True, slots=True)

@@ -331,6 +331,8 @@ class HelpCentre:
     async def get(
         self, slug: str, locale: str | None, *, include_unpublished: bool = False
     ) -> ArticleView | None:
+        if "\x00" in slug:  # PostgreSQL text cannot hold NUL: no article has such a slug
+            return None
         stmt = select(HelpArticle).where(
             HelpArticle.slug == slug.strip().lower(), HelpArticle.locale == locale_of(locale)
         )

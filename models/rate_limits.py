@@ -70,3 +70,12 @@ class MutationRateLimiter:
         if not keys:
             return True
         return bool(await self._take(keys=keys, args=[*args, limits.window_seconds]))
+
+    async def allow_credential(self, kind: str, ident: str, per_window: int) -> bool:
+        """Count one request made with a partner credential (an API key, a partner app):
+        every request, queries too, within the credential's own limit (0: none)."""
+        if per_window <= 0:
+            return True
+        window = int(self._clock().timestamp()) // self._limits.window_seconds
+        key = mutation_rate_key(self._prefix, kind, ident, window)
+        return bool(await self._take(keys=[key], args=[per_window, self._limits.window_seconds]))

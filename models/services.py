@@ -44,6 +44,10 @@ from models.notifications import (
     PushSubscriptions,
 )
 from models.orders import OrderBook, OrdersConfig
+from models.partners import Partners
+from models.partners.api_keys import ApiKeys
+from models.partners.documents import TrustedDocumentStore
+from models.partners.oauth import PartnerApps
 from models.performance import Performances
 from models.portfolios import PortfolioConfig, Portfolios
 from models.positions import apply_fills
@@ -100,6 +104,7 @@ class Services:
     alerts: PriceAlerts
     notification_preferences: NotificationPreferences
     push_subscriptions: PushSubscriptions
+    partners: Partners
     # Documents in S3: None in a process started without an S3 bucket (see `documents`).
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
@@ -206,6 +211,14 @@ async def open_services(
     )
     services: Services
     fields = FieldCipher(create_sessionmaker(engine), kms_for(settings))
+    rate_limits = MutationRateLimiter(
+        redis,
+        settings.redis_prefix,
+        RateLimits(
+            per_user=settings.mutations_per_minute_per_user,
+            per_ip=settings.mutations_per_minute_per_ip,
+        ),
+    )
     accounts = Accounts(
         create_sessionmaker(engine),
         hasher,
@@ -339,13 +352,22 @@ async def open_services(
         closure=AccountClosure(
             sessionmaker, signed_out=lambda user_id: accounts.signed_out_everywhere(user_id)
         ),
-        rate_limits=MutationRateLimiter(
-            redis,
-            settings.redis_prefix,
-            RateLimits(
-                per_user=settings.mutations_per_minute_per_user,
-                per_ip=settings.mutations_per_minute_per_ip,
+        rate_limits=rate_limits,
+        partners=Partners(
+            accounts,
+            ApiKeys(
+                sessionmaker,
+                per_user=settings.api_keys_per_user,
+                requests_per_minute=settings.api_key_requests_per_minute,
             ),
+            PartnerApps(
+                sessionmaker,
+                requests_per_minute=settings.partner_requests_per_minute,
+                token_seconds=settings.oauth_access_token_seconds,
+                code_seconds=settings.oauth_code_seconds,
+            ),
+            TrustedDocumentStore(sessionmaker, settings.graphql_cache_size),
+            rate_limits,
         ),
         notifier=notifier,
         alerts=PriceAlerts(sessionmaker, redis, settings.redis_prefix),

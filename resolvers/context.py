@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from models.accounts import ClientInfo, Principal
+from models.partners import Caller
 from models.services import Services
 from resolvers.errors import unauthenticated
 from resolvers.hub import Hub
@@ -39,8 +40,7 @@ class Context:
         self.services = services
         self.hub = hub  # the app's pub/sub hub (subscriptions); None outside the API
         self.connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
-        self._principal: Principal | None = None
-        self._resolved = False
+        self._caller: Caller | None = None
         self._loaders: Loaders | None = None
 
     @property
@@ -68,12 +68,14 @@ class Context:
             token = self.request.cookies.get(CONSOLE_COOKIE) or None
         return token
 
+    async def caller(self) -> Caller:
+        """Who the token speaks for (a session, an API key, a partner app), resolved once."""
+        if self._caller is None:
+            self._caller = await self.services.partners.caller(self.token())
+        return self._caller
+
     async def principal(self) -> Principal | None:
-        if not self._resolved:
-            token = self.token()
-            self._principal = await self.services.accounts.authenticate(token) if token else None
-            self._resolved = True
-        return self._principal
+        return (await self.caller()).principal
 
     async def require_principal(self) -> Principal:
         principal = await self.principal()

@@ -41,8 +41,8 @@ def unauthenticated() -> ApiError:
     return ApiError("Sign in first: a valid access token is required.", "UNAUTHENTICATED")
 
 
-def forbidden() -> ApiError:
-    return ApiError("Your role may not do this.", "FORBIDDEN")
+def forbidden(message: str = "Your role may not do this.") -> ApiError:
+    return ApiError(message, "FORBIDDEN")
 
 
 def should_mask(error: GraphQLError) -> bool:

@@ -34,8 +34,9 @@ class SessionWatch:
     async def check(self) -> None:
         """Raise `SessionEnded` unless the token still names a live session."""
         token = self._context.token()
+        # A session, a key or a partner token: still live, not revoked (models.partners).
         alive = token is not None and (
-            await self._context.services.accounts.authenticate(token) is not None
+            (await self._context.services.partners.caller(token)).principal is not None
         )
         self._checked_at = time.monotonic()
         if not alive:

@@ -11,13 +11,26 @@ from typing import Any
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from models.accounts import Principal
 from models.users import STAFF_ROLES, Role
 from resolvers.context import Context
 from resolvers.errors import forbidden, unauthenticated
+from resolvers.scopes import allows
 
 
 class SignedInPermission(BasePermission):
-    """A permission that lets through only a signed-in caller (UNAUTHENTICATED otherwise)."""
+    """A permission that lets through only a signed-in caller (UNAUTHENTICATED otherwise).
+
+    A partner credential (API key, OAuth token) is also held to its scopes
+    (`resolvers.scopes`): a field its scopes do not open is FORBIDDEN.
+    """
+
+
+def check_scopes(principal: Principal, info: Info[Context, Any]) -> None:
+    if principal.scopes is not None and not allows(
+        principal.scopes, info.path.typename or "", info.field_name
+    ):
+        raise forbidden("This credential's scopes do not allow it.")
 
 
 class IsAuthenticated(SignedInPermission):
@@ -25,8 +38,10 @@ class IsAuthenticated(SignedInPermission):
     error_extensions = {"code": "UNAUTHENTICATED"}
 
     async def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
-        if await info.context.principal() is None:
+        principal = await info.context.principal()
+        if principal is None:
             raise unauthenticated()
+        check_scopes(principal, info)
         return True
 
 
@@ -41,6 +56,7 @@ class _HasRole(SignedInPermission):
             raise unauthenticated()
         if principal.role not in self.roles:
             raise forbidden()
+        check_scopes(principal, info)
         return True
 
 

@@ -36,6 +36,7 @@ from resolvers.notifications.inbox import InboxMutation, InboxQuery, InboxSubscr
 from resolvers.notifications.preferences import PreferencesMutation, PreferencesQuery
 from resolvers.orders.recurring import RecurringMutation, RecurringQuery
 from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
+from resolvers.partners.schema import PartnersMutation, PartnersQuery
 from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
 from resolvers.support.schema import SupportMutation, SupportQuery, SupportSubscription
 
@@ -60,6 +61,7 @@ class Query(
     AlertsQuery,
     InboxQuery,
     PreferencesQuery,
+    PartnersQuery,
 ):
     pass
 
@@ -78,6 +80,7 @@ class Mutation(
     AlertsMutation,
     InboxMutation,
     PreferencesMutation,
+    PartnersMutation,
 ):
     pass
 

@@ -69,7 +69,15 @@ async def test_admin_create_refuses_duplicates_and_weak_passwords(
 @pytest.fixture
 async def production_api(settings: Settings) -> AsyncIterator[Api]:
     async with running_api(
-        settings.model_copy(update={"env": "production", "public_url": "http://127.0.0.1"})
+        # Production, with every document allowed: these tests write ad-hoc documents (trusted
+        # documents, production's default, are tests/partners/test_trusted_documents.py's).
+        settings.model_copy(
+            update={
+                "env": "production",
+                "public_url": "http://127.0.0.1",
+                "graphql_documents": "any",
+            }
+        )
     ) as api:
         yield api
 

@@ -8,17 +8,19 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bff import metrics, support_files, unsubscribe
+from bff import metrics, oauth, support_files, unsubscribe
 from bff.body_limit import BodyLimitMiddleware
 from bff.console import console_login
 from bff.graphql_view import BourseGraphQL
 from bff.health import healthz, readyz
 from bff.request_id import RequestIdMiddleware
+from bff.rest.app import build_rest, outer_not_found
 from bff.revocations import revocations
 from bff.security_headers import SecurityHeadersMiddleware
+from bff.trusted_documents import DocumentGate, Manifest
 from bff.webapp import WebApp
 from bourse.settings import Settings
 from models.services import open_services
@@ -38,6 +40,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, database_url, redis_url) as services:
             app.state.services = services
+            rest.state.services = services  # the mounted facade has its own app state
+            app.state.document_gate = DocumentGate(
+                manifest, services.partners.documents, settings.trusted_documents_only
+            )
             # One Redis pub/sub connection per API process, shared by every subscription
             # (quotes, order updates); see resolvers/hub.py for why not broadcaster.
             hub = Hub(redis_url, name=f"{settings.redis_prefix}api-hub")
@@ -52,6 +58,9 @@ def create_app(
     settings.link_base_url()  # in production without BOURSE_PUBLIC_URL: refuse to start
     schema = build_schema(settings)
     graphql = BourseGraphQL(schema, settings)
+    rest = build_rest()
+    webapp = WebApp(web_dist) if web_dist else WebApp()
+    manifest = Manifest.load(webapp.dist)  # the web client's trusted documents, from its build
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -60,12 +69,15 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *metrics.routes(),
+            Mount("/api", app=rest),
+            *oauth.routes(webapp),
             *support_files.routes(),
             *unsubscribe.routes(),
             # The web client last: it answers every other GET with the app (client routes).
-            *(WebApp(web_dist) if web_dist else WebApp()).routes(),
+            *webapp.routes(),
         ],
         lifespan=lifespan,
+        exception_handlers={404: outer_not_found},
     )
     # Inside the request id (so refusals are logged): a forged Host is refused (400) before
     # any route runs.

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
+from bff.trusted_documents import DOCUMENT_ID, DocumentGate
 from bourse.settings import Settings
 from models.services import Services
 from models.users import STAFF_ROLES
@@ -21,7 +27,38 @@ HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
               415: "UNSUPPORTED_MEDIA_TYPE"}  # fmt: skip
 
 
+class TrustedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws under the same trusted-document rules as POST /graphql: a socket
+    can carry queries and mutations too, so it is no way around them."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            payload = message["payload"]
+            data = GraphQLRequestData(
+                query=payload.get("query"),
+                variables=payload.get("variables"),
+                operation_name=payload.get("operationName"),
+                extensions=payload.get("extensions"),
+                protocol="http",
+            )
+            gate: DocumentGate = self.context.request.app.state.document_gate
+            refused = await gate.admit(data, await self.context.caller())
+            if refused is not None:
+                await self.send_message(
+                    {
+                        "id": message["id"],
+                        "type": "error",
+                        "payload": [e.formatted for e in refused.errors or ()],
+                    }
+                )
+                return
+            payload["query"] = data.query or ""
+        await super().handle_subscribe(message)
+
+
 class BourseGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TrustedTransportWS
+
     def __init__(self, schema: Any, settings: Settings) -> None:
         super().__init__(
             schema,
@@ -56,6 +93,36 @@ class BourseGraphQL(GraphQL[Context, None]):
     ) -> Context:
         services: Services = request.app.state.services
         return Context(request, response, services, getattr(request.app.state, "hub", None))
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's parsing, keeping the trusted-document `documentId` it would drop."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and request.method == "POST":
+            raw = self.parse_json(await request.get_body())
+            if isinstance(raw, dict) and "documentId" in raw:
+                data.extensions = {**(data.extensions or {}), DOCUMENT_ID: raw["documentId"]}
+        return data
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
+        """Run only what the trusted-document rules admit (bff/trusted_documents.py)."""
+        gate: DocumentGate = request.app.state.document_gate
+        if isinstance(request_data, GraphQLRequestData):
+            refused = await gate.admit(request_data, await context.caller())
+            if refused is not None:
+                return refused
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL is for staff: open in development, otherwise SUPPORT/ADMIN only."""

@@ -127,6 +127,13 @@ class WebApp:
             return None
         return candidate
 
+    async def app_page(self, request: Request) -> Response:
+        """The app itself, for a client route under a reserved prefix (`/oauth/authorize`)."""
+        host = request.headers.get("host")
+        if not self.built:
+            return _secure(HTMLResponse(NOT_BUILT, status_code=503), host, REVALIDATE)
+        return _secure(FileResponse(self.dist / "index.html"), host, REVALIDATE)
+
     async def page(self, request: Request) -> Response:
         path: str = request.path_params.get("path", "")
         host = request.headers.get("host")

@@ -367,6 +367,16 @@ class OrderBook:
             order = await s.get(Order, ident)
         return order if order is not None and order.user_id == user_id else None
 
+    async def by_client_order_id(self, user_id: uuid.UUID, client_order_id: str) -> Order | None:
+        """The user's order with this id of theirs (an idempotent retry finds its order)."""
+        async with self._sm() as s:
+            found: Order | None = await s.scalar(
+                select(Order).where(
+                    Order.user_id == user_id, Order.client_order_id == client_order_id
+                )
+            )
+            return found
+
     async def page(
         self,
         user_id: uuid.UUID,

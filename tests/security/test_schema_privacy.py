@@ -20,7 +20,15 @@ TYPE_IN_FRAGMENT = 'query Peek { ...F } fragment F on Query { __type(name: "User
 @pytest.fixture(scope="module")
 async def production_api(settings: Settings) -> AsyncIterator[Api]:
     async with running_api(
-        settings.model_copy(update={"env": "production", "public_url": "http://127.0.0.1"})
+        # Production, with every document allowed: these tests write ad-hoc documents (trusted
+        # documents, production's default, are tests/partners/test_trusted_documents.py's).
+        settings.model_copy(
+            update={
+                "env": "production",
+                "public_url": "http://127.0.0.1",
+                "graphql_documents": "any",
+            }
+        )
     ) as api:
         yield api
 

@@ -114,6 +114,8 @@ class Stack:
         await proc.wait()
 
     async def wait_ready(self, timeout: float = 90) -> None:
+        # Generous: every process of the stack imports the platform at once, and on a shared
+        # two-core machine under load the API was seen to take 40 s to bind its port.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with httpx.AsyncClient(base_url=self.base_url) as http:

@@ -19,6 +19,7 @@ import { Market } from "./features/market/Market";
 import { Search } from "./features/market/Search";
 import { Orders } from "./features/orders/Orders";
 import { Settings } from "./features/settings/Settings";
+import { Authorize } from "./features/partners/Authorize";
 import { HelpArticlePage, HelpCentre } from "./features/support/Help";
 import { StaffQueue } from "./features/support/StaffDesk";
 import { SupportHome } from "./features/support/Support";
@@ -179,6 +180,7 @@ export function App() {
             <Route path="/documents" element={<Private><Documents /></Private>} />
             <Route path="/market" element={<Private><Market /></Private>} />
             <Route path="/settings" element={<Private><Settings /></Private>} />
+            <Route path="/oauth/authorize" element={<Private><Authorize /></Private>} />
             <Route path="/help" element={<Private><HelpCentre /></Private>} />
             <Route path="/help/:slug" element={<Private><HelpArticlePage /></Private>} />
             <Route path="/support" element={<Private><SupportHome /></Private>} />

@@ -7,6 +7,8 @@ import { useTheme, type Theme } from "../../lib/theme";
 import { Button, Card, FormErrors, Notice, Segmented, SelectField, TextField } from "../../ui/components";
 import { fieldError, transportError, type UserErrorLike } from "../../ui/errors";
 import { NotificationSettings } from "../notifications/Preferences";
+import { ApiKeys } from "../partners/ApiKeys";
+import { ConnectedApps } from "../partners/ConnectedApps";
 import { Devices } from "./Devices";
 import { Privacy } from "./Privacy";
 
@@ -24,6 +26,8 @@ export function Settings() {
         <ChangePassword />
         <NotificationSettings />
         <Devices />
+        <ApiKeys />
+        <ConnectedApps />
         <Privacy />
       </div>
       <p className="muted small">{t("settings.chartsNotice")} <a href="https://www.tradingview.com/" target="_blank" rel="noopener noreferrer">TradingView</a></p>
