@@ -60,6 +60,11 @@ class StuckEntriesError(RedisError):
     that read without the lease?): the shard recovers, which applies them in order."""
 
 
+class StateLostError(RedisError):
+    """The shard's Redis state vanished under it (NOGROUP: Redis restarted empty): the shard
+    recovers, which finds the epoch missing and rebuilds from the record."""
+
+
 class CommitError(RuntimeError):
     """Redis refused the batch transaction: the engine is ahead of Redis, so the process must
     stop and recover from the snapshot and the stream."""

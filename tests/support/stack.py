@@ -107,7 +107,7 @@ class Stack:
             proc.send_signal(signal.SIGKILL)
         await proc.wait()
 
-    async def wait_ready(self, timeout: float = 30) -> None:
+    async def wait_ready(self, timeout: float = 60) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with httpx.AsyncClient(base_url=self.base_url) as http:
