@@ -164,7 +164,9 @@ def test_the_description_lists_the_declared_codes() -> None:
     # Every mutation may be rate limited or refused while a dependency is down: the codes
     # each lists without declaring them.
     assert fields["whoami"].description == "Errors: RATE_LIMITED, SERVICE_UNAVAILABLE."
-    assert fields["adminOnly"].description == "Errors: NOT_ALLOWED, RATE_LIMITED, SERVICE_UNAVAILABLE."
+    assert (
+        fields["adminOnly"].description == "Errors: NOT_ALLOWED, RATE_LIMITED, SERVICE_UNAVAILABLE."
+    )
     assert (
         describe("Trailing space. ", [ErrorCode.NOT_FOUND]) == "Trailing space. Errors: NOT_FOUND."
     )
