@@ -34,13 +34,13 @@ class RecordState:
 
 
 @dataclass(frozen=True, slots=True)
-class OpenOrder:
-    """An order the record holds open (for the reconciler): its remaining quantity in the
-    engine's units (0 for a notional market buy)."""
+class Drift:
+    """Where the record and the engine disagree (``matching/reconcile.py``): orders the record
+    holds open (placed more than a grace period ago) that the engine does not have live, and
+    orders live in the engine that the record holds final."""
 
-    order_id: str
-    asset_id: str
-    remaining: int
+    missing: frozenset[str]
+    ended: frozenset[str]
 
 
 class Record(Protocol):
@@ -59,4 +59,22 @@ class Record(Protocol):
         """In one transaction: stop settlement of the shard's events at ``fence`` (entries at
         or before it are never applied: PostgreSQL wins), record ``epoch``, and return the
         commands that rebuild the shard's books from the open orders, in time priority."""
+        ...
+
+    async def drift(
+        self, shard: int, shards: int, events_id: str, live: frozenset[str]
+    ) -> Drift | None:
+        """Compare the engine's ``live`` user orders with the record's open ones; None while
+        settlement has not reached ``events_id`` (the engine's last event: the record would
+        not show what the engine did yet)."""
+        ...
+
+    async def restore(
+        self, shard: int, shards: int, order_ids: frozenset[str]
+    ) -> list[Mapping[str, Any]]:
+        """The commands that put these open orders back in the engine (as the rebuild does)."""
+        ...
+
+    async def count_repairs(self, shard: int, repairs: int) -> None:
+        """Add ``repairs`` to the shard's count of drift repairs."""
         ...

@@ -53,6 +53,7 @@ from .core.constants import REJECTED, WRONG_SHARD
 from .core.engine import Engine
 from .core.events import Event
 from .rebuild import Rebuild
+from .reconcile import Reconcile
 from .record import Record
 from .recovery import Recovery
 from .resp import Transaction, command_prefix
@@ -69,7 +70,7 @@ log = logging.getLogger("matching.shard")
 SOCKET_TIMEOUT_S = 10.0
 
 
-class Shard(Recovery, Rebuild):
+class Shard(Recovery, Rebuild, Reconcile):
     """One matching shard. ``run()`` until ``stop()``; or ``start()`` then ``step()`` by hand.
 
     ``record``: the system of record to rebuild the books from when the Redis state is lost
@@ -82,6 +83,9 @@ class Shard(Recovery, Rebuild):
         self.record = record
         self.epoch: str | None = None
         self.rebuilds = 0
+        self.repairs = 0  # drift repairs by the reconciler (matching/reconcile.py)
+        self._suspects: dict[str, str] = {}
+        self._next_reconcile = time.monotonic() + config.reconcile_interval
         self._owns_redis = redis is None
         # No transparent retries: a re-sent XREADGROUP would skip the entries whose reply was
         # lost (they stay pending) and break input order. Errors go to explicit recovery.
@@ -239,12 +243,23 @@ class Shard(Recovery, Rebuild):
             await self.heartbeat()
         if self._snapshot_due(now):
             await self.snapshot()
+        if self._reconcile_due(now):
+            await self.reconcile()
 
     async def heartbeat(self) -> None:
         """Refresh the lease and the liveness key (``{"pid", "applied", "time"}``, short TTL)."""
         self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
         await self.lease.refresh()
-        value = dumps({"pid": os.getpid(), "applied": self.applied, "time": time.time()})
+        value = dumps(
+            {
+                "pid": os.getpid(),
+                "applied": self.applied,
+                "time": time.time(),
+                "epoch": self.epoch,
+                "rebuilds": self.rebuilds,
+                "repairs": self.repairs,
+            }
+        )
         await self.redis.set(self.heartbeat_key, value, px=self.config.heartbeat_ttl_ms)
 
     # ------------------------------------------------------------------ the loop

@@ -33,14 +33,15 @@ quotes again (``workers/liquidity.py``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN
 from typing import Any
 
 import structlog
-from sqlalchemy import BigInteger, func, select, text
+from sqlalchemy import BigInteger, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bourse.clock import now_ns, utcnow
 from bourse.keys import events_key, shard_for
 from matching.codec import to_fixed
-from matching.record import RecordState, RecordUnavailableError
+from matching.record import Drift, RecordState, RecordUnavailableError
 from matching.wire import cancel, decode_command
 from models.assets import Asset
 from models.exchange import configure_commands, reference_command, scales
@@ -68,6 +69,8 @@ from models.settlement import SettlementCursor, stream_id_key
 log = structlog.get_logger("bourse.engine_record")
 _RESTING_TIFS = frozenset({TimeInForce.GTC, TimeInForce.DAY})
 _TRIGGERED_TYPE = {"STOP_LOSS": "MARKET", "STOP_LIMIT": "LIMIT"}
+# An order younger than this may still be on its way to the engine: not a drift yet.
+DRIFT_GRACE = timedelta(seconds=5)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -128,6 +131,91 @@ class EngineRecord:
         )
         return commands
 
+    async def drift(
+        self, shard: int, shards: int, events_id: str, live: frozenset[str]
+    ) -> Drift | None:
+        try:
+            async with self.sessionmaker() as s:
+                return await _drift(s, self.prefix, shard, shards, events_id, live)
+        except Exception as exc:
+            if _transient(exc):
+                raise RecordUnavailableError(f"PostgreSQL unreachable: {exc}") from exc
+            raise
+
+    async def restore(
+        self, shard: int, shards: int, order_ids: frozenset[str]
+    ) -> list[Mapping[str, Any]]:
+        ids = [i for i in (_uuid(x) for x in order_ids) if i is not None]
+        try:
+            async with self.sessionmaker() as s:
+                commands, _ = await rebuild_commands(s, shard, shards, only=ids)
+        except Exception as exc:
+            if _transient(exc):
+                raise RecordUnavailableError(f"PostgreSQL unreachable: {exc}") from exc
+            raise
+        return [
+            c for c in commands if c.get("cmd") != "ADD_ASSET" and c.get("cmd") != "REFERENCE_PRICE"
+        ]
+
+    async def count_repairs(self, shard: int, repairs: int) -> None:
+        try:
+            async with self.sessionmaker() as s, s.begin():
+                await s.execute(
+                    update(MatchingEpoch)
+                    .where(MatchingEpoch.shard == shard)
+                    .values(repairs=MatchingEpoch.repairs + repairs, updated_at=utcnow())
+                )
+        except Exception as exc:
+            if _transient(exc):
+                raise RecordUnavailableError(f"PostgreSQL unreachable: {exc}") from exc
+            raise
+
+
+async def _drift(
+    s: AsyncSession, prefix: str, shard: int, shards: int, events_id: str, live: frozenset[str]
+) -> Drift | None:
+    """See ``matching.record.Record.drift``."""
+    cursor = await s.get(SettlementCursor, events_key(prefix, shard))
+    if events_id != "0-0" and (
+        cursor is None or stream_id_key(cursor.last_id) < stream_id_key(events_id)
+    ):
+        return None
+    symbols = [
+        sym
+        for sym in (await s.scalars(select(Asset.symbol))).all()
+        if shard_for(sym, shards) == shard
+    ]
+    if not symbols:
+        return Drift(frozenset(), frozenset())
+    now = utcnow()
+    open_ids = (
+        await s.scalars(
+            select(Order.id).where(
+                Order.asset_id.in_(symbols),
+                Order.status.in_(list(OPEN_STATUSES)),
+                Order.created_at < now - DRIFT_GRACE,
+                (Order.queued_until.is_(None)) | (Order.queued_until <= now - DRIFT_GRACE),
+            )
+        )
+    ).all()
+    missing = frozenset(str(i) for i in open_ids) - live
+    ids = [i for i in (_uuid(x) for x in live) if i is not None]
+    ended: set[str] = set()
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        rows = await s.scalars(
+            select(Order.id).where(Order.id.in_(chunk), Order.status.not_in(list(OPEN_STATUSES)))
+        )
+        ended.update(str(i) for i in rows.all())
+    return Drift(missing, frozenset(ended))
+
+
+def _uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
 
 async def _fence(s: AsyncSession, stream: str, fence: str) -> None:
     """Settlement of ``stream`` skips every entry at or before ``fence`` from now on."""
@@ -157,6 +245,7 @@ async def _save_epoch(
         orders=orders,
         rebuilds=1 if rebuilt else 0,
         fence=fence,
+        repairs=0,
         updated_at=utcnow(),
     )
     await s.execute(
@@ -175,10 +264,11 @@ async def _save_epoch(
 
 
 async def rebuild_commands(
-    s: AsyncSession, shard: int, shards: int
+    s: AsyncSession, shard: int, shards: int, *, only: Sequence[uuid.UUID] | None = None
 ) -> tuple[list[Mapping[str, Any]], int]:
     """The commands that rebuild shard ``shard`` of ``shards`` from PostgreSQL, and how many
-    open orders they carry (see the module's docstring)."""
+    open orders they carry (see the module's docstring); ``only``: just these orders (the
+    reconciler's repairs)."""
     assets = [
         a
         for a in (await s.scalars(select(Asset).order_by(Asset.symbol))).all()
@@ -206,6 +296,7 @@ async def rebuild_commands(
                 Order.asset_id.in_(symbols),
                 Order.status.in_(list(OPEN_STATUSES)),
                 (Order.queued_until.is_(None)) | (Order.queued_until <= now),
+                *([] if only is None else [Order.id.in_(list(only))]),
             )
             .order_by(Order.created_at, Order.id)
         )

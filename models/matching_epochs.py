@@ -26,4 +26,5 @@ class MatchingEpoch(Base):
     orders: Mapped[int] = mapped_column(Integer, default=0)  # open orders the rebuild restored
     rebuilds: Mapped[int] = mapped_column(Integer, default=0)  # of this shard, ever
     fence: Mapped[str | None] = mapped_column(String(32))  # settlement stopped at this entry
+    repairs: Mapped[int] = mapped_column(Integer, default=0)  # the reconciler's, ever
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column('orders', sa.Integer(), nullable=False),
         sa.Column('rebuilds', sa.Integer(), nullable=False),
         sa.Column('fence', sa.String(length=32), nullable=True),
+        sa.Column('repairs', sa.Integer(), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('shard', name=op.f('pk_matching_epochs')),
     )

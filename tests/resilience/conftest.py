@@ -16,9 +16,10 @@ from models.services import Services, open_services
 from tests.orders.helpers import grant_shares, trader
 from tests.support.private_servers import PrivateRedis
 from tests.support.server import Api
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack
 
 TRADERS = 6
+RECONCILE_INTERVAL_S = 1.0  # the shards' reconciler, every second here (10 s by default)
 
 
 @dataclass
@@ -42,11 +43,16 @@ async def private_redis() -> AsyncIterator[PrivateRedis]:
 @pytest.fixture(scope="module")
 async def platform(settings: Settings, private_redis: PrivateRedis) -> AsyncIterator[Platform]:
     own = settings.model_copy(update={"redis_url": private_redis.url})
-    async with running_stack(own) as stack:
+    stack = Stack(own)
+    stack.env["BOURSE_RECONCILE_INTERVAL_SECONDS"] = str(RECONCILE_INTERVAL_S)
+    try:
+        await stack.start_all()
         s = stack.settings
         assert s.database_url
         async with open_services(s, s.database_url, private_redis.url, pool_size=4) as services:
             yield Platform(stack, services, private_redis)
+    finally:
+        await stack.stop_all()
 
 
 async def traders(api: Api, services: Services, sym: str) -> tuple[list[str], list[uuid.UUID]]:

@@ -1,6 +1,8 @@
 """Redis faults against the whole platform, each in the middle of a burst of orders: Redis
-restarted empty (`SHUTDOWN NOSAVE`, its files gone) and Redis unreachable for 10 s (SIGSTOP,
-then back with its data). Nothing is restarted but Redis itself.
+restarted empty (`SHUTDOWN NOSAVE`, its files gone), Redis unreachable for 10 s (SIGSTOP, then
+back with its data), and Redis (`appendfsync everysec`) SIGKILLed with the last second of its
+AOF lost. Nothing is restarted but Redis itself. And the reconciler: orders whose commands the
+outbox marked sent but that never reached the engine still execute.
 
 Afterwards: `/readyz` is 200 again within READY_BOUND_S of Redis being back, an order that
 rested before the fault rests again (with its hold) and can be cancelled, a market order
@@ -19,11 +21,20 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from bourse.keys import shard_for
+from models.exchange import Exchange
 from models.ledger import Hold, HoldStatus
 from models.matching_epochs import MatchingEpoch
-from models.orders import Order, OrderStatus
+from models.orders import Order, OrderBook, OrderStatus, OrderSubType, PlaceOrderRequest, Side
 from tests.orders.conftest import symbol
-from tests.orders.helpers import CANCEL, ORDER, PLACE, cancel_open_orders, list_asset, wait_book
+from tests.orders.helpers import (
+    CANCEL,
+    ORDER,
+    PLACE,
+    cancel_open_orders,
+    list_asset,
+    trader,
+    wait_book,
+)
 from tests.resilience.conftest import Platform, traders
 from tests.support.faults import Burst, assert_consistent, quiescent, run_burst, wait_ready
 from tests.support.polling import eventually
@@ -183,5 +194,95 @@ async def test_redis_unreachable_for_10_seconds(platform: Platform) -> None:
         print(f"redis unreachable 10 s: /readyz 200 {ready_after:.1f}s after Redis was back")
         assert out.unavailable > 0, "no order was refused while Redis was unreachable"
         assert out.failed == 0, f"requests failed without an answer: {out}"
+
+        await _after_the_fault(p, api, tokens, user_ids, sym, out, resting)
+
+
+async def test_orders_whose_commands_were_lost_still_execute(platform: Platform) -> None:
+    """The outbox marked the commands sent, but they went where no shard reads (as into a Redis
+    that then lost them): the shard's reconciler finds the open orders it does not have and
+    puts them back; the market order executes, the limit order rests."""
+    p = platform
+    services = p.services
+    sym = symbol("RL")
+    await list_asset(services, sym, "100.00", liquidity=True)
+    await wait_book(services, sym)
+    shard = shard_for(sym, p.stack.shards)
+    async with services.sessionmaker() as s:
+        before = await s.get(MatchingEpoch, shard)
+        repairs_before = before.repairs if before is not None else 0
+    lost = Exchange(services.redis, f"{p.stack.prefix}lost:", p.stack.shards)
+    book = OrderBook(
+        services.sessionmaker,
+        services.ledger,
+        lost,
+        services.orders._reference_price,  # the platform's own anchor
+        services.orders.config,
+    )
+    async with p.stack.client() as api:
+        token, user_id = await trader(api, "100000")
+        market = await book.place(
+            user_id,
+            PlaceOrderRequest(sym, Side.BUY, OrderSubType.MARKET, quantity="2"),
+        )
+        limit = await book.place(
+            user_id,
+            PlaceOrderRequest(sym, Side.BUY, OrderSubType.LIMIT, quantity="1", price="71.00"),
+        )
+        await book.aclose()  # the sent-marks are written
+
+        async def status(order_id: uuid.UUID) -> OrderStatus:
+            async with services.sessionmaker() as s:
+                order = await s.get(Order, order_id)
+            assert order is not None
+            return order.status
+
+        await eventually(
+            lambda: status(market.id),
+            lambda st: st is OrderStatus.EXECUTED,
+            timeout=30,
+            what="the lost market order executed",
+        )
+        cancelled = (await api.gql(CANCEL, {"id": str(limit.id)}, token))["data"]["cancelOrder"]
+        assert cancelled["order"]["status"] == "CANCELLED", cancelled
+        await quiescent(services, [user_id])
+        await assert_consistent(services, [user_id], [str(market.id), str(limit.id)], sym)
+    async with services.sessionmaker() as s:
+        after = await s.get(MatchingEpoch, shard)
+        assert after is not None
+        assert after.repairs >= repairs_before + 2
+
+
+async def test_the_last_second_of_the_aof_lost(platform: Platform) -> None:
+    """Redis with `appendfsync everysec` SIGKILLed, and the AOF cut back to where it was a
+    second before (the writes the OS had not flushed): orders the outbox marked sent that the
+    engine never saw (and events settled that Redis lost) are found and put right."""
+    p = platform
+    services = p.services
+    sym = symbol("RA")
+    await list_asset(services, sym, "100.00", liquidity=True)
+    await wait_book(services, sym)
+    async with p.stack.client() as api:
+        tokens, user_ids = await traders(api, services, sym)
+        resting = await _resting_order(api, tokens[0], sym, "63.89")
+
+        out = Burst()
+        stop, tasks = await run_burst(api, tokens, sym, out)
+        await asyncio.sleep(2.5)
+        aof = max(p.redis.dir.rglob("*.incr.aof"), key=lambda f: f.stat().st_mtime)
+        durable = aof.stat().st_size
+        await asyncio.sleep(1.0)
+        await p.redis.kill()
+        lost = aof.stat().st_size - durable
+        with aof.open("r+b") as f:
+            f.truncate(durable)
+        await p.redis.start()
+        ready = asyncio.create_task(wait_ready(api, READY_BOUND_S))  # from Redis being back
+        await asyncio.sleep(4.0)
+        stop.set()
+        await asyncio.gather(*tasks)
+        ready_after = await ready
+        print(f"aof last second lost ({lost} bytes): /readyz 200 {ready_after:.1f}s after")
+        assert lost > 0, "nothing was written in the last second: nothing lost to prove"
 
         await _after_the_fault(p, api, tokens, user_ids, sym, out, resting)
