@@ -185,7 +185,8 @@ async def _drift(
         for sym in (await s.scalars(select(Asset.symbol))).all()
         if shard_for(sym, shards) == shard
     ]
-    if not symbols:
+    epoch = await s.get(MatchingEpoch, shard)
+    if not symbols or epoch is None:
         return Drift(frozenset(), frozenset())
     now = utcnow()
     open_ids = (
@@ -194,6 +195,7 @@ async def _drift(
                 Order.asset_id.in_(symbols),
                 Order.status.in_(list(OPEN_STATUSES)),
                 Order.created_at < now - DRIFT_GRACE,
+                Order.created_at >= epoch.started_at,  # older ones were in the rebuild
                 (Order.queued_until.is_(None)) | (Order.queued_until <= now - DRIFT_GRACE),
             )
         )
@@ -246,6 +248,7 @@ async def _save_epoch(
         rebuilds=1 if rebuilt else 0,
         fence=fence,
         repairs=0,
+        started_at=utcnow(),
         updated_at=utcnow(),
     )
     await s.execute(
@@ -256,6 +259,7 @@ async def _save_epoch(
                 "origin": origin,
                 "orders": orders,
                 "fence": fence,
+                "started_at": utcnow(),
                 "updated_at": utcnow(),
                 "rebuilds": MatchingEpoch.rebuilds + (1 if rebuilt else 0),
             },

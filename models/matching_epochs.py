@@ -27,4 +27,7 @@ class MatchingEpoch(Base):
     rebuilds: Mapped[int] = mapped_column(Integer, default=0)  # of this shard, ever
     fence: Mapped[str | None] = mapped_column(String(32))  # settlement stopped at this entry
     repairs: Mapped[int] = mapped_column(Integer, default=0)  # the reconciler's, ever
+    # When this epoch began: the orders open then were all in its rebuild (or in the adopted
+    # state), so the reconciler looks for missing orders placed since.
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column('rebuilds', sa.Integer(), nullable=False),
         sa.Column('fence', sa.String(length=32), nullable=True),
         sa.Column('repairs', sa.Integer(), nullable=False),
+        sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('shard', name=op.f('pk_matching_epochs')),
     )
