@@ -21,6 +21,7 @@ async def test_readyz_reports_each_dependency(api: Api) -> None:
     assert checks["redis"] is True
     # No matching shard runs in this test session, so the platform is not ready.
     assert checks["matching"] is False
+    assert response.json()["down"] == ["matching"]  # what is down, by name
     assert response.status_code == 503
 
 
