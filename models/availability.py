@@ -28,6 +28,7 @@ _DOWN: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
     asyncpg.InterfaceError,  # a connection closed under a query
+    asyncpg.TooManyConnectionsError,  # the server's connection slots are all taken
 )
 
 
