@@ -19,6 +19,7 @@ A mixin of ``matching.shard.Shard``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -36,6 +37,7 @@ from .wire import COMMAND_FIELD, cancel, encode_command
 
 log = logging.getLogger("matching.shard")
 LP_PREFIX = "lp-"  # the liquidity provider's orders live only in the engine
+RECORD_BUDGET_S = 1.0  # the longest a round may hold the loop waiting for the record
 
 
 class Reconcile:
@@ -63,8 +65,12 @@ class Reconcile:
         self._next_reconcile = time.monotonic() + cfg.reconcile_interval
         live = frozenset(o for o in self.engine.orders if not o.startswith(LP_PREFIX))
         try:
-            drift = await self.record.drift(cfg.shard, cfg.shards, self.last_event_id, live)
-        except RecordUnavailableError as exc:
+            # Bounded: the loop waits for this (PostgreSQL down must not stall matching).
+            drift = await asyncio.wait_for(
+                self.record.drift(cfg.shard, cfg.shards, self.last_event_id, live),
+                RECORD_BUDGET_S,
+            )
+        except (RecordUnavailableError, TimeoutError) as exc:
             log.warning("shard %s: reconciler skipped (%s)", cfg.shard, exc)
             return 0
         if drift is None:
@@ -85,8 +91,10 @@ class Reconcile:
         missing = frozenset(o for o, k in confirmed.items() if k == "missing")
         if missing:
             try:
-                commands += await self.record.restore(cfg.shard, cfg.shards, missing)
-            except RecordUnavailableError as exc:
+                commands += await asyncio.wait_for(
+                    self.record.restore(cfg.shard, cfg.shards, missing), RECORD_BUDGET_S
+                )
+            except (RecordUnavailableError, TimeoutError) as exc:
                 log.warning("shard %s: reconciler could not restore (%s)", cfg.shard, exc)
                 return 0
         ts = now_ns()
@@ -103,6 +111,8 @@ class Reconcile:
         for oid, kind in sorted(confirmed.items()):
             what = "put back from the record" if kind == "missing" else "cancelled (record: final)"
             log.warning("shard %s: reconciler repaired order %s: %s", cfg.shard, oid, what)
-        with contextlib.suppress(RecordUnavailableError):  # logged above
-            await self.record.count_repairs(cfg.shard, len(confirmed))
+        with contextlib.suppress(RecordUnavailableError, TimeoutError):  # logged above
+            await asyncio.wait_for(
+                self.record.count_repairs(cfg.shard, len(confirmed)), RECORD_BUDGET_S
+            )
         return len(confirmed)

@@ -43,7 +43,6 @@ from typing import Any
 import structlog
 from sqlalchemy import BigInteger, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bourse.clock import now_ns, utcnow
@@ -52,6 +51,7 @@ from matching.codec import to_fixed
 from matching.record import Drift, RecordState, RecordUnavailableError
 from matching.wire import cancel, decode_command
 from models.assets import Asset
+from models.availability import is_unavailable
 from models.exchange import configure_commands, reference_command, scales
 from models.matching_epochs import MatchingEpoch
 from models.orders import (
@@ -74,9 +74,7 @@ DRIFT_GRACE = timedelta(seconds=5)
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    return is_unavailable(exc)  # the one test (models.availability)
 
 
 @dataclass
