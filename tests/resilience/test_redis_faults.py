@@ -105,7 +105,11 @@ async def _after_the_fault(
 ) -> None:
     """The checks every Redis fault ends with (module docstring)."""
     services = p.services
-    await _market_order_executes(api, tokens[1], sym)
+    # A trader of its own: the burst's traders rest orders at the top of the book, which their
+    # own market order would meet (and self-trade prevention cancel).
+    fresh, fresh_id = await trader(api, "100000")
+    await _market_order_executes(api, fresh, sym)
+    tokens, user_ids = [*tokens, fresh], [*user_ids, fresh_id]
     await quiescent(services, user_ids)
     # The order that rested before the fault rests again, its hold with it: the engine
     # cancels it (an order the engine did not know would get no CANCELLED from it).
