@@ -46,6 +46,12 @@ def applied_key(prefix: str, shard: int) -> str:
     return f"{_base(prefix, shard)}:applied"
 
 
+def epoch_key(prefix: str, shard: int) -> str:
+    """String: the epoch of the shard's Redis state (a new one each time the books are rebuilt
+    from PostgreSQL; ``matching/record.py``)."""
+    return f"{_base(prefix, shard)}:epoch"
+
+
 def heartbeat_key(prefix: str, shard: int) -> str:
     """String with a short TTL, refreshed while the shard runs."""
     return f"{_base(prefix, shard)}:heartbeat"

@@ -189,6 +189,13 @@ class Settings(BaseSettings):
     market_hours: Literal["calendar", "always"] = "calendar"
     order_price_band_bps: int = 5000  # limit/stop prices within ±50% of the market
     order_cancel_wait_seconds: float = 2.0  # cancelOrder waits this long for the final state
+    # The bound on one call to PostgreSQL or Redis being unreachable: a Redis command, a new
+    # PostgreSQL connection, the wait for a pooled one (models.availability). Past it the API
+    # answers SERVICE_UNAVAILABLE and the workers retry with backoff.
+    dependency_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    # The bound on a whole mutation (its calls to PostgreSQL and Redis together): past it the
+    # payload says SERVICE_UNAVAILABLE (resolvers.mutations).
+    mutation_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     settlement_batch_size: int = 500
     outbox_relay_interval_seconds: float = 1.0
 

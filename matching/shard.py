@@ -37,6 +37,7 @@ from bourse.keys import (
     applied_key,
     book_key,
     depth_channel,
+    epoch_key,
     events_key,
     heartbeat_key,
     input_key,
@@ -52,10 +53,13 @@ from .codec import format_fixed
 from .core.constants import REJECTED, WRONG_SHARD
 from .core.engine import Engine
 from .core.events import Event
+from .rebuild import Rebuild
+from .reconcile import Reconcile
+from .record import Record
 from .recovery import Recovery
 from .resp import Transaction, command_prefix
 from .shard_config import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
-from .shard_config import Batch, Entry, parse_config
+from .shard_config import Batch, Entry, StateLostError, parse_config
 from .shard_config import CommitError as CommitError
 from .shard_config import ReplayMismatchError as ReplayMismatchError
 from .shard_config import ShardConfig as ShardConfig
@@ -64,13 +68,25 @@ from .shard_config import stream_id as stream_id
 from .wire import COMMAND_FIELD, EVENT_FIELD, TRACE_FIELD, decode_command, dumps, encode_events
 
 log = logging.getLogger("matching.shard")
+SOCKET_TIMEOUT_S = 10.0
 
 
-class Shard(Recovery):
-    """One matching shard. ``run()`` until ``stop()``; or ``start()`` then ``step()`` by hand."""
+class Shard(Recovery, Rebuild, Reconcile):
+    """One matching shard. ``run()`` until ``stop()``; or ``start()`` then ``step()`` by hand.
 
-    def __init__(self, config: ShardConfig, redis: Redis | None = None) -> None:
+    ``record``: the system of record to rebuild the books from when the Redis state is lost
+    (``matching/rebuild.py``); without one, a lost state starts an empty engine."""
+
+    def __init__(
+        self, config: ShardConfig, redis: Redis | None = None, *, record: Record | None = None
+    ) -> None:
         self.config = config
+        self.record = record
+        self.epoch: str | None = None
+        self.rebuilds = 0
+        self.repairs = 0  # drift repairs by the reconciler (matching/reconcile.py)
+        self._suspects: dict[str, str] = {}
+        self._next_reconcile = time.monotonic() + config.reconcile_interval
         self._owns_redis = redis is None
         # No transparent retries: a re-sent XREADGROUP would skip the entries whose reply was
         # lost (they stay pending) and break input order. Errors go to explicit recovery.
@@ -79,6 +95,10 @@ class Shard(Recovery):
             decode_responses=True,
             client_name=f"{config.prefix}matching-shard-{config.shard}",
             retry=Retry(NoBackoff(), 0),
+            # Bounded: a Redis that stops answering (partitioned, paused) is an error to
+            # recover from, not a wait without end (well above any BLOCK the shard uses).
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
         )
         p, k = config.prefix, config.shard
         self.in_key = input_key(p, k)
@@ -86,6 +106,7 @@ class Shard(Recovery):
         self.snapshot_key = snapshot_key(p, k)
         self.applied_key = applied_key(p, k)
         self.heartbeat_key = heartbeat_key(p, k)
+        self.epoch_key = epoch_key(p, k)
         # One process per shard (bourse.lease); every transaction WATCHes this key.
         self.lease = Lease(self.redis, lease_key(p, k), config.lease_ms)
         self.consumer = f"shard-{k}"
@@ -122,15 +143,18 @@ class Shard(Recovery):
         self._stop.set()
 
     async def start(self) -> None:
-        """Wait for Redis, create the consumer group if needed and recover the engine."""
+        """Wait for Redis, check the state's epoch (rebuilding it from the record when it is
+        lost), create the consumer group if needed and recover the engine."""
         await self._wait_for_redis()
         await self._acquire_lease()
         try:
-            await self.redis.xgroup_create(self.in_key, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            await self.ensure_state()
+            await self.recover()
+        except (RedisError, OSError) as exc:
+            if self._stop.is_set():
                 raise
-        await self.recover()
+            log.warning("shard %s: start failed (%r); retrying", self.config.shard, exc)
+            await self._recover_after_error()
         await self.heartbeat()
 
     async def _wait_for_redis(self) -> None:
@@ -167,7 +191,9 @@ class Shard(Recovery):
                 try:
                     await self._pump()
                     break
-                except (RedisError, OSError) as exc:
+                except (RedisError, OSError, LeaseLostError) as exc:
+                    # A lease that expired while Redis was unreachable (or paused) is taken
+                    # again if nobody else took it meanwhile; else recovery ends the process.
                     if self._stop.is_set():
                         raise
                     log.warning("shard %s: redis error %r; recovering", self.config.shard, exc)
@@ -184,6 +210,7 @@ class Shard(Recovery):
                 await self._wait_for_redis()
                 if not await self.lease.reclaim():
                     raise LeaseLostError(f"shard {self.config.shard}: lease lost")
+                await self.ensure_state()
                 await self.recover()
                 return
             except (RedisError, OSError) as exc:
@@ -218,12 +245,23 @@ class Shard(Recovery):
             await self.heartbeat()
         if self._snapshot_due(now):
             await self.snapshot()
+        if self._reconcile_due(now):
+            await self.reconcile()
 
     async def heartbeat(self) -> None:
         """Refresh the lease and the liveness key (``{"pid", "applied", "time"}``, short TTL)."""
         self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
         await self.lease.refresh()
-        value = dumps({"pid": os.getpid(), "applied": self.applied, "time": time.time()})
+        value = dumps(
+            {
+                "pid": os.getpid(),
+                "applied": self.applied,
+                "time": time.time(),
+                "epoch": self.epoch,
+                "rebuilds": self.rebuilds,
+                "repairs": self.repairs,
+            }
+        )
         await self.redis.set(self.heartbeat_key, value, px=self.config.heartbeat_ttl_ms)
         metrics.shard_book_orders.labels(self._label).set(len(self.engine.orders))
 
@@ -337,6 +375,8 @@ class Shard(Recovery):
         except resp.GuardError as exc:
             raise self.lease.lost(str(exc)) from exc
         except ResponseError as exc:
+            if "NOGROUP" in str(exc):  # the input stream or its group vanished: Redis lost it
+                raise StateLostError(f"shard {self.config.shard}: {exc}") from exc
             raise CommitError(f"transaction ending {last} was refused: {exc!r}") from exc
 
     def _apply_one(self, eid: str, fields: dict[str, str] | None) -> list[Event]:

@@ -39,6 +39,7 @@ class ShardConfig:
     dedup_window: int = DEFAULT_DEDUP_WINDOW
     verify_replay: bool = True
     trim_input: bool = False  # XTRIM the input stream up to each snapshot
+    reconcile_interval: float = 10.0  # seconds between reconciler rounds (0: never)
 
     def __post_init__(self) -> None:
         if not 0 <= self.shard < self.shards:
@@ -60,6 +61,11 @@ class StuckEntriesError(RedisError):
     that read without the lease?): the shard recovers, which applies them in order."""
 
 
+class StateLostError(RedisError):
+    """The shard's Redis state vanished under it (NOGROUP: Redis restarted empty): the shard
+    recovers, which finds the epoch missing and rebuilds from the record."""
+
+
 class CommitError(RuntimeError):
     """Redis refused the batch transaction: the engine is ahead of Redis, so the process must
     stop and recover from the snapshot and the stream."""
@@ -78,6 +84,7 @@ def parse_config(
     ap.add_argument("--block-ms", type=int, default=ShardConfig.block_ms)
     ap.add_argument("--snapshot-every", type=int, default=ShardConfig.snapshot_every)
     ap.add_argument("--snapshot-interval", type=float, default=ShardConfig.snapshot_interval)
+    ap.add_argument("--reconcile-interval", type=float, default=ShardConfig.reconcile_interval)
     ap.add_argument("--depth-levels", type=int, default=ShardConfig.depth_levels)
     ap.add_argument("--dedup-window", type=int, default=ShardConfig.dedup_window)
     ap.add_argument("--lease-ms", type=int, default=ShardConfig.lease_ms)
@@ -99,6 +106,7 @@ def parse_config(
         lease_ms=args.lease_ms,
         verify_replay=not args.no_verify_replay,
         trim_input=args.trim_input,
+        reconcile_interval=args.reconcile_interval,
     )
     return config, str(args.log_level)
 

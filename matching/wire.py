@@ -75,6 +75,10 @@ class NewOrderCommand(TypedDict):
     trail_amount: NotRequired[int | None]  # TRAILING_STOP: price units
     trail_bps: NotRequired[int | None]  # TRAILING_STOP: hundredths of a percent
     extended_hours: NotRequired[bool]  # a DAY order lives until the end of after-hours
+    # Rebuilt from PostgreSQL after the shard's state was lost: no ACCEPTED, ``filled`` of
+    # ``quantity`` already filled (matching/README.md, "Losing Redis").
+    restored: NotRequired[bool]
+    filled: NotRequired[int]
 
 
 class ReplaceCommand(TypedDict):
@@ -103,6 +107,7 @@ class ExpireDayCommand(TypedDict):
     asset_id: str
     ts: int
     session: NotRequired[str]  # "REGULAR": only DAY orders not flagged extended_hours
+    before: NotRequired[int]  # only orders stamped before it (the close): idempotent per close
 
 
 class ReferencePriceCommand(TypedDict):
@@ -122,6 +127,7 @@ class AddAssetCommand(TypedDict):
     collar_bps: int
     stp: str
     ts: int
+    fill_seq: NotRequired[int]  # the asset's fills so far: the next fill id is above it
 
 
 Command = (
@@ -151,6 +157,8 @@ def new_order(
     trail_amount: int | None = None,
     trail_bps: int | None = None,
     extended_hours: bool = False,
+    restored: bool = False,
+    filled: int = 0,
 ) -> NewOrderCommand:
     cmd: NewOrderCommand = {
         "cmd": "NEW_ORDER",
@@ -174,6 +182,9 @@ def new_order(
         cmd["trail_bps"] = trail_bps
     if extended_hours:  # absent otherwise: regular orders keep their canonical text
         cmd["extended_hours"] = True
+    if restored:
+        cmd["restored"] = True
+        cmd["filled"] = filled
     return cmd
 
 
@@ -209,10 +220,14 @@ def cancel(order_id: str, asset_id: str, *, ts: int) -> CancelCommand:
     return {"cmd": "CANCEL", "order_id": order_id, "asset_id": asset_id, "ts": ts}
 
 
-def expire_day(asset_id: str, *, ts: int, session: str | None = None) -> ExpireDayCommand:
+def expire_day(
+    asset_id: str, *, ts: int, session: str | None = None, before: int | None = None
+) -> ExpireDayCommand:
     cmd: ExpireDayCommand = {"cmd": "EXPIRE_DAY", "asset_id": asset_id, "ts": ts}
     if session is not None:
         cmd["session"] = session
+    if before is not None:
+        cmd["before"] = before
     return cmd
 
 

@@ -9,6 +9,7 @@ from models.documents.tables import Document
 from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
 from models.liquidity import LiquidityConfig
+from models.matching_epochs import MatchingEpoch
 from models.news import NewsItem
 from models.notifications.tables import (
     Notification,
@@ -64,6 +65,7 @@ __all__ = [
     "LedgerAccount",
     "LiquidityConfig",
     "Lot",
+    "MatchingEpoch",
     "NewsItem",
     "Notification",
     "NotificationDelivery",

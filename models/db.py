@@ -20,12 +20,22 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+# A new connection and the wait for a pooled one are bounded (Settings.dependency_timeout_
+# seconds): while PostgreSQL is down a request fails fast (models.availability) instead of
+# hanging; a statement on a connection that dies under it fails when the socket does.
+CONNECT_TIMEOUT_S = 3.0
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, timeout: float = CONNECT_TIMEOUT_S
+) -> AsyncEngine:
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        pool_timeout=timeout,
+        connect_args={"timeout": timeout},
         echo=echo,
     )
     # Prometheus: connections in use, per process (bourse.metrics).

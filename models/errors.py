@@ -19,6 +19,8 @@ class ErrorCode(enum.StrEnum):
     NOT_FOUND = "NOT_FOUND"
     NOT_ALLOWED = "NOT_ALLOWED"
     RATE_LIMITED = "RATE_LIMITED"
+    # PostgreSQL or Redis cannot be reached now (models.availability); nothing was done
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     # accounts
     USERNAME_TAKEN = "USERNAME_TAKEN"
     EMAIL_TAKEN = "EMAIL_TAKEN"
@@ -58,6 +60,8 @@ class ErrorCode(enum.StrEnum):
     INSUFFICIENT_SHARES = "INSUFFICIENT_SHARES"
     DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
     NOT_CANCELLABLE = "NOT_CANCELLABLE"
+    # the cancel is recorded but the exchange has not answered in time: it applies when it does
+    CANCEL_PENDING = "CANCEL_PENDING"
     MARKET_CLOSED = "MARKET_CLOSED"
     INVALID_ORDER_TYPE = "INVALID_ORDER_TYPE"
     # portfolio

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -67,11 +68,23 @@ class Exchange:
     async def reference_prices(self, prices: Sequence[tuple[Asset, Decimal]]) -> None:
         await self.send([reference_command(a, p) for a, p in prices])
 
-    async def expire_day(self, asset_ids: Sequence[str], *, session: str | None = None) -> None:
+    async def expire_day(
+        self,
+        asset_ids: Sequence[str],
+        *,
+        session: str | None = None,
+        closes: Mapping[str, datetime] | None = None,
+    ) -> None:
         """EXPIRE_DAY for each asset; ``session="REGULAR"``: the regular close, which leaves
-        the DAY orders flagged for extended hours."""
+        the DAY orders flagged for extended hours. ``closes``: the close each command handles
+        (only orders placed before it end), which makes a repeat harmless."""
         ts = now_ns()
-        await self.send([dict(expire_day(a, ts=ts, session=session)) for a in asset_ids])
+        commands = []
+        for a in asset_ids:
+            close = (closes or {}).get(a)
+            before = None if close is None else int(close.timestamp() * 1_000_000) * 1000
+            commands.append(dict(expire_day(a, ts=ts, session=session, before=before)))
+        await self.send(commands)
 
     async def book(self, asset_id: str) -> dict[str, Any] | None:
         return await client.read_book(self.redis, self.prefix, self.shards, asset_id)

@@ -14,7 +14,10 @@ from decimal import Decimal
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bourse.keys import arq_queue, session_revocations
@@ -63,6 +66,8 @@ from models.support_files import ObjectStoreAttachments
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
 from models.watchlists import WatchlistConfig, Watchlists
+
+REDIS_MAX_CONNECTIONS = 512  # per process; a request holds one only while a command runs
 
 
 def arq_queue_name(settings: Settings) -> str:
@@ -191,8 +196,30 @@ def candle_retention(settings: Settings) -> Retention:
 async def open_services(
     settings: Settings, database_url: str, redis_url: str, *, pool_size: int = 10
 ) -> AsyncIterator[Services]:
-    engine = create_engine(database_url, pool_size=pool_size)
-    redis: Redis = Redis.from_url(redis_url, decode_responses=False)
+    bound = settings.dependency_timeout_seconds
+    engine = create_engine(database_url, pool_size=pool_size, timeout=bound)
+    # Every command bounded (models.availability); one quick retry for a dropped connection.
+    # A blocking pool: it connects outside its lock (redis-py's default pool connects under
+    # it, so while Redis hangs every request would queue behind each other's connect).
+    redis: Redis = Redis.from_pool(
+        BlockingConnectionPool.from_url(
+            redis_url,
+            max_connections=REDIS_MAX_CONNECTIONS,
+            timeout=bound,
+            decode_responses=False,
+            socket_timeout=bound,
+            socket_connect_timeout=bound,
+            # Retried once only when a pooled connection turns out dead (Redis restarted);
+            # a timeout is an answer: Redis is not answering now.
+            retry=Retry(
+                ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(RedisConnectionError,)
+            ),
+            health_check_interval=15,
+            # No CLIENT SETINFO round trips on connect: one more wait on a Redis that hangs.
+            lib_name=None,
+            lib_version=None,
+        )
+    )
     jobs = await create_pool(
         RedisSettings.from_dsn(redis_url), default_queue_name=arq_queue_name(settings)
     )

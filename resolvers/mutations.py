@@ -12,6 +12,9 @@ The decorator owns what every mutation used to repeat by hand:
   and the document's other mutations keep their results;
 - every mutation is rate limited per user and per client address (`models.rate_limits`):
   past the limit the payload carries `RATE_LIMITED` and the body does not run;
+- while PostgreSQL or Redis cannot be reached (`models.availability.is_unavailable`), the
+  payload carries `SERVICE_UNAVAILABLE` (every call to them is bounded in time, and the whole
+  mutation by `Settings.mutation_timeout_seconds`), never a 500 nor a hang;
 - the error codes the mutation can return are declared once, here, and the field's schema
   description ends with them ("… Errors: EMAIL_TAKEN, INVALID_EMAIL."). `UserError.code` stays
   a `String!` on the wire (API.md section 1).
@@ -28,6 +31,7 @@ in production the payload goes out unchanged and a warning is logged.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +46,7 @@ from strawberry.utils.str_converters import to_camel_case
 from bourse import metrics
 from bourse.settings import Settings
 from models.audit import Entry
+from models.availability import SERVICE_UNAVAILABLE, is_unavailable
 from models.errors import DomainError, ErrorCode
 from resolvers.calls import (
     Body,
@@ -186,6 +191,8 @@ def mutation(
         raise ValueError(f"error codes declared twice: {declared}")
     if ErrorCode.RATE_LIMITED not in declared:  # every mutation is rate limited
         declared = (*declared, ErrorCode.RATE_LIMITED)
+    if ErrorCode.SERVICE_UNAVAILABLE not in declared:  # and refused while a dependency is down
+        declared = (*declared, ErrorCode.SERVICE_UNAVAILABLE)
 
     def to_payload(exc: DomainError) -> R:
         return payload(errors=user_errors(exc))
@@ -200,19 +207,28 @@ def mutation(
         async def resolve(self: Any, info: Info[Context, Any], **arguments: Any) -> R:
             call = await call_of(info, permission)
             user_id = str(call.principal.user_id) if isinstance(call, SignedIn) else None
-            if not await call.services.rate_limits.allow(user_id, call.client.ip):
-                metrics.mutations.labels(field, ErrorCode.RATE_LIMITED.value).inc()
-                return on_error(RATE_LIMITED)
+            bound = call.services.settings.mutation_timeout_seconds
             try:
-                result = await body(self, call, **arguments)
+                async with asyncio.timeout(bound):
+                    if not await call.services.rate_limits.allow(user_id, call.client.ip):
+                        metrics.mutations.labels(field, ErrorCode.RATE_LIMITED.value).inc()
+                        return on_error(RATE_LIMITED)
+                    result = await body(self, call, **arguments)
             except DomainError as exc:
                 spec.check(exc, info.context.services.settings)
                 metrics.mutations.labels(field, exc.problems[0].code.value).inc()
                 if audit:
                     await record(call, audit, None, ",".join(p.code.value for p in exc.problems))
                 return on_error(exc)
-            outcome = _payload_outcome(result)
-            metrics.mutations.labels(field, outcome).inc()
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # PostgreSQL or Redis is down (each call is bounded, models.availability):
+                # a clear answer, never a 500 nor a hang.
+                log.warning("dependency unavailable", mutation=spec.name, error=repr(exc))
+                metrics.mutations.labels(field, "SERVICE_UNAVAILABLE").inc()
+                return on_error(SERVICE_UNAVAILABLE)
+            metrics.mutations.labels(field, _payload_outcome(result)).inc()
             if audit:
                 await record(call, audit, result, "ok")
             return result

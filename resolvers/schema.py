@@ -18,6 +18,7 @@ from bourse.settings import Settings, get_settings
 from resolvers.accounts.audit import AuditQuery
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.accounts.sessions import SessionsMutation, SessionsQuery
+from resolvers.availability import DependencyErrors
 from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
@@ -129,6 +130,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: MaskErrors(
                 should_mask_error=should_mask, error_message="Internal server error."
             ),
+            DependencyErrors,  # after MaskErrors: it runs first on the way out
             *([ProductionSchemaPrivacy] if s.env == "production" else []),
         ],
     )

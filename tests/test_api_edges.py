@@ -21,6 +21,7 @@ async def test_readyz_reports_each_dependency(api: Api) -> None:
     assert checks["redis"] is True
     # No matching shard runs in this test session, so the platform is not ready.
     assert checks["matching"] is False
+    assert response.json()["down"] == ["matching"]  # what is down, by name
     assert response.status_code == 503
 
 
@@ -70,8 +71,11 @@ async def test_malformed_requests_are_4xx_not_5xx(api: Api) -> None:
     assert 400 <= get.status_code < 500  # queries over GET are refused (CSRF)
 
 
-async def test_unexpected_errors_are_masked(settings: Settings) -> None:
-    """With PostgreSQL unreachable, sign-in fails with a masked message, never internals."""
+async def test_a_database_outage_is_service_unavailable_never_internals(
+    settings: Settings,
+) -> None:
+    """With PostgreSQL unreachable, sign-in answers SERVICE_UNAVAILABLE (issue 20: a clear
+    code, not an internal error), and nothing of the failure's internals."""
     broken = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/nowhere"})
     async with running_api(broken) as api:
         response = await api.post(
@@ -80,7 +84,8 @@ async def test_unexpected_errors_are_masked(settings: Settings) -> None:
         )
     assert response.status_code == 200
     body = response.json()
-    assert body["errors"][0]["message"] == "Internal server error."
+    assert "errors" not in body, body
+    assert body["data"]["login"] == {"token": None, "errors": [{"code": "SERVICE_UNAVAILABLE"}]}
     text = json.dumps(body)
     assert "asyncpg" not in text
     assert "Connect" not in text

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from redis.exceptions import ConnectionError as RedisConnectionError
 from strawberry.types.base import StrawberryObjectDefinition
 from structlog.testing import capture_logs
 
@@ -49,6 +50,10 @@ class ToyMutation:
             raise DomainError.one(ErrorCode.INVALID_INPUT, "Bad text.", "text")
         if text == "undeclared":
             raise DomainError.one(ErrorCode.NOT_FOUND, "Not declared.", "text")
+        if text == "redis-down":  # what redis-py raises when Redis refuses the connection
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+        if text == "bug":
+            raise ValueError("a bug, not an outage")
         return EchoPayload(text=text)
 
     @mutation(IsAuthenticated, errors=(), payload=EchoPayload)
@@ -125,6 +130,15 @@ async def test_an_undeclared_code_passes_through_in_production_with_a_warning() 
     assert any(e.get("codes") == ["NOT_FOUND"] and e["mutation"] == "echo" for e in logs)
 
 
+async def test_a_dependency_down_is_service_unavailable_and_a_bug_is_not() -> None:
+    result = await run('mutation { echo(text: "redis-down") { text errors { code } } }')
+    assert result.errors is None
+    assert result.data == {"echo": {"text": None, "errors": [{"code": "SERVICE_UNAVAILABLE"}]}}
+    result = await run('mutation { echo(text: "bug") { text errors { code } } }')
+    assert result.errors, "a bug must stay an internal error, not pass as an outage"
+    assert result.data == {"echo": None}
+
+
 async def test_the_declared_permission_runs_before_the_body() -> None:
     result = await run("mutation { whoami { userId } }")
     assert result.errors is not None
@@ -143,10 +157,16 @@ async def test_the_body_is_handed_the_principal() -> None:
 
 def test_the_description_lists_the_declared_codes() -> None:
     fields = toy._schema.mutation_type.fields  # type: ignore[union-attr]
-    assert fields["echo"].description == "Echo. Errors: INVALID_INPUT, RATE_LIMITED."
-    # Every mutation may be rate limited: the one code each lists without declaring it.
-    assert fields["whoami"].description == "Errors: RATE_LIMITED."
-    assert fields["adminOnly"].description == "Errors: NOT_ALLOWED, RATE_LIMITED."
+    assert (
+        fields["echo"].description
+        == "Echo. Errors: INVALID_INPUT, RATE_LIMITED, SERVICE_UNAVAILABLE."
+    )
+    # Every mutation may be rate limited or refused while a dependency is down: the codes
+    # each lists without declaring them.
+    assert fields["whoami"].description == "Errors: RATE_LIMITED, SERVICE_UNAVAILABLE."
+    assert (
+        fields["adminOnly"].description == "Errors: NOT_ALLOWED, RATE_LIMITED, SERVICE_UNAVAILABLE."
+    )
     assert (
         describe("Trailing space. ", [ErrorCode.NOT_FOUND]) == "Trailing space. Errors: NOT_FOUND."
     )

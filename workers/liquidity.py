@@ -14,7 +14,8 @@ While an asset's market is closed it withdraws its quotes; in the pre-market and
 sessions of US equities it quotes ``BOURSE_LP_EXTENDED_SPREAD_FACTOR`` times wider
 (``models.liquidity.session_quoting``), and re-quotes when the session changes. Its live order
 ids are kept in Redis (``<P>lp:orders:<symbol>``), so a restarted provider first cancels what
-the previous one left.
+the previous one left. Nothing in Redis is assumed: quotes that vanished with it (the book
+shows no ladder) are sent again, and the order-number counter never goes backwards.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class LiquidityProvider:
         self.requote_bps = Decimal(services.settings.lp_requote_bps)
         self.state: dict[str, _Quoted] = {}
         self._restored: set[str] = set()
+        self._last_seq = 0  # the highest order number this process used
 
     def _session(self, asset: Asset) -> Session:
         if self.services.settings.market_hours == "always":
@@ -169,6 +171,12 @@ class LiquidityProvider:
     ) -> tuple[list[str], list[dict[str, Any]]]:
         levels = ladder(asset, reference, quoting)
         first = int(await self.services.redis.incrby(lp_seq_key(self.prefix), len(levels)))
+        if first - len(levels) < self._last_seq:
+            # The counter was lost with Redis (restarted empty, or its last writes lost): never
+            # reuse an id the engine may have seen (it would ignore the order silently).
+            first = self._last_seq + len(levels)
+            await self.services.redis.set(lp_seq_key(self.prefix), first)
+        self._last_seq = first
         sc = scales(asset)
         ids: list[str] = []
         commands: list[dict[str, Any]] = []

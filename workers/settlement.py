@@ -41,7 +41,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bourse import metrics, tracing
 from bourse.clock import utcnow
@@ -51,6 +51,7 @@ from bourse.settings import Settings
 from matching.core.constants import REGULAR
 from matching.wire import FillEvent, read_event
 from models.assets import Asset
+from models.availability import is_unavailable
 from models.calendars import ALWAYS_OPEN, calendar
 from models.orders import FINAL_STATUSES, RELAY_GRACE, Outbox, OutboxEntry
 from models.orders import events as order_events
@@ -136,11 +137,20 @@ class SettlementConsumer:
         while not stop.is_set():
             try:
                 await self.step(block_ms=200)
-            except (RedisConnectionError, OSError) as exc:
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("redis unavailable; retrying", error=str(exc))
                 self._pending_done = False
                 await asyncio.sleep(0.5)
                 await _retrying("ensure_groups", self.ensure_groups)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis restarted empty: the group goes again at the start of the (new)
+                # stream; the shard's rebuild fenced the old events (models.engine_record).
+                log.warning("settlement group missing; recreating", error=str(exc))
+                self._pending_done = False
+                await _retrying("ensure_groups", self.ensure_groups)
+                await asyncio.sleep(0.2)
             except SQLAlchemyError as exc:
                 # A deadlock victim, a lost connection: nothing was committed or acknowledged,
                 # so the same entries come again (as pending) and are applied once.
@@ -262,6 +272,9 @@ class DayExpiry:
         prefix = self.services.settings.redis_prefix
         whole_day: list[str] = []
         regular: list[str] = []
+        # The Redis markers only save resending: each command names the close it handles and
+        # ends only orders placed before it, so a marker lost with Redis resends harmlessly.
+        closes: dict[str, datetime] = {}
         for asset in assets:
             close = last_close(asset.market_calendar, at)
             end = last_day_end(asset.market_calendar, at)
@@ -277,12 +290,14 @@ class DayExpiry:
             # orders, so only the regular ones go, and the rest at today's end.
             if ended and end >= close:
                 whole_day.append(asset.symbol)
+                closes[asset.symbol] = end
             elif closed:
                 regular.append(asset.symbol)
+                closes[asset.symbol] = close
         if whole_day:
-            await self.services.exchange.expire_day(whole_day)
+            await self.services.exchange.expire_day(whole_day, closes=closes)
         if regular:
-            await self.services.exchange.expire_day(regular, session=REGULAR)
+            await self.services.exchange.expire_day(regular, session=REGULAR, closes=closes)
         if whole_day or regular:
             log.info("day orders expired", assets=len(whole_day), regular_close=len(regular))
         return whole_day + regular
@@ -388,10 +403,9 @@ class OrderEventsPruner:
 
 def is_transient(exc: BaseException) -> bool:
     """An expected I/O error, worth retrying: Redis or PostgreSQL unreachable, a connection
-    lost or timed out. Anything else is a bug or a broken invariant."""
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | OperationalError):
-        return True  # (TimeoutError is an OSError)
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    lost or timed out (``models.availability``, the one test). Anything else is a bug or a
+    broken invariant."""
+    return is_unavailable(exc)
 
 
 async def _retrying(what: str, step: Callable[[], Awaitable[object]]) -> None:

@@ -61,7 +61,9 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
 
     def shard(k: int) -> list[str]:
         return [
-            sys.executable, "-m", "matching.shard",
+            # The shard runner with PostgreSQL as its record: a lost Redis state is rebuilt
+            # from the open orders (matching/rebuild.py).
+            sys.executable, "-m", "workers.matching_shard",
             "--shard", str(k), "--shards", str(settings.matching_shards),
             "--redis-url", urls.redis_url, "--prefix", settings.redis_prefix,
             "--log-level", settings.log_level,

@@ -213,21 +213,21 @@ class Book:
             side.levels[o.price * side.sign].volume -= o.remaining - remaining
         o.remaining = remaining
 
-    def expire_day(self, ev: list[Event], ts: int, regular_only: bool = False) -> None:
+    def expire_day(
+        self, ev: list[Event], ts: int, regular_only: bool = False, before: int = 0
+    ) -> None:
         """Expire every DAY order (resting or waiting stop), oldest first; ``regular_only``:
-        except those flagged for extended hours (``ext_day``)."""
+        except those flagged for extended hours (``ext_day``); ``before``: only orders whose
+        command was stamped before it (the close being handled), so a repeated EXPIRE_DAY for
+        a close already handled never ends orders placed after it."""
         asset = self.asset_id
         keep = self.ext_day if regular_only else ()
         for o in list(self.day.values()):
-            if o.order_id in keep:
+            if o.order_id in keep or (before and o.ts >= before):
                 continue
             ev.append((EXPIRED, asset, o.order_id, o.user_id, o.remaining, o.filled, ts))
             self._remove(o)
-        if regular_only:
-            self.ext_day = {oid for oid in self.ext_day if oid in self.day}
-        else:
-            self.day.clear()
-            self.ext_day.clear()
+        self.ext_day = {oid for oid in self.ext_day if oid in self.day}
 
     def reference_price(self, price: int, ev: list[Event], ts: int) -> None:
         """A new reference price: the collar's anchor and a stop trigger."""

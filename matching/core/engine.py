@@ -115,21 +115,25 @@ class Engine:
         trail_amount: int = 0,
         trail_bps: int = 0,
         extended_hours: bool = False,
+        filled: int = 0,
+        restored: bool = False,
     ) -> list[Event]:
         """NEW_ORDER. A repeated ``order_id`` is ignored (no events).
+
+        ``restored``: the order is rebuilt from the system of record (PostgreSQL) after the
+        shard's state was lost: no ACCEPTED (it was accepted long ago), ``filled`` of its
+        ``quantity`` already filled, and only a live order's id is a repeat (a finished id in
+        the window is not: the record says the order is still open). A trailing stop keeps
+        the better of its recorded ``stop_price`` and the one the mark gives.
 
         A TRAILING_STOP takes ``trail_amount`` (price units) or ``trail_bps`` (1/100 %); its
         first stop trails the book's mark, or is ``stop_price`` when the book has no mark yet.
         Its ``price`` (a BUY's limit cap, optional) makes it trigger into a LIMIT order.
         ``extended_hours`` only changes when a DAY order expires (see ``expire_day``)."""
-        if order_id in self.seen or order_id in self.orders:
+        if order_id in self.orders or (order_id in self.seen and not restored):
             return []
-        seen = self.seen
-        seen.add(order_id)
-        fifo = self.seen_fifo
-        fifo.append(order_id)
-        if len(fifo) > self.dedup_window:
-            seen.discard(fifo.popleft())
+        if order_id not in self.seen:
+            self._remember(order_id)
 
         book = self.books.get(asset_id)
         if book is None:
@@ -151,7 +155,11 @@ class Engine:
         elif notional:
             if notional < 0 or quantity or t is not MARKET or s is not BUY or f is FOK:
                 reason = INVALID_NOTIONAL
-        elif quantity <= 0 or quantity % cfg.lot_size:
+        elif (
+            quantity <= 0
+            or quantity % cfg.lot_size
+            or (restored and (filled < 0 or filled >= quantity or filled % cfg.lot_size))
+        ):
             reason = INVALID_QUANTITY
         tick = cfg.tick_size
         if reason is None:
@@ -201,7 +209,18 @@ class Engine:
             o.trail_bps = trail_bps
             if book.mark:
                 o.water = book.mark
-                o.stop_price = stop_price = book.trail_stop(s, trail_amount, trail_bps, book.mark)
+                stop = book.trail_stop(s, trail_amount, trail_bps, book.mark)
+                if restored and stop_price:  # never looser than the recorded stop
+                    stop = max(stop, stop_price) if s is SELL else min(stop, stop_price)
+                o.stop_price = stop_price = stop
+        if restored:
+            o.filled = filled
+            o.remaining = quantity - filled
+            restored_ev: list[Event] = []
+            book.add(o, restored_ev, ts)
+            if extended_hours and order_id in book.day:
+                book.ext_day.add(order_id)
+            return restored_ev
         ev: list[Event] = [
             (
                 ACCEPTED,
@@ -363,14 +382,17 @@ class Engine:
             book.add(n, ev, ts)
         return ev
 
-    def expire_day(self, asset_id: str, ts: int = 0, regular_only: bool = False) -> list[Event]:
+    def expire_day(
+        self, asset_id: str, ts: int = 0, regular_only: bool = False, before: int = 0
+    ) -> list[Event]:
         """EXPIRE_DAY: every DAY order of the asset ends EXPIRED (``regular_only``: those not
-        flagged ``extended_hours``; the others wait for the end of after-hours)."""
+        flagged ``extended_hours``; the others wait for the end of after-hours; ``before``:
+        only orders stamped before it, so the command is idempotent per close)."""
         book = self.books.get(asset_id)
         if book is None:
             return [(REJECTED, asset_id, None, None, UNKNOWN_ASSET, ts)]
         ev: list[Event] = []
-        book.expire_day(ev, ts, regular_only)
+        book.expire_day(ev, ts, regular_only, before)
         return ev
 
     def reference_price(self, asset_id: str, price: int, ts: int = 0) -> list[Event]:
@@ -394,9 +416,12 @@ class Engine:
         collar_bps: int = DEFAULT_COLLAR_BPS,
         stp: str = CANCEL_NEWEST,
         ts: int = 0,
+        fill_seq: int = 0,
     ) -> list[Event]:
         """ADD_ASSET: create the asset's book, or update its configuration. Scales cannot
-        change while the asset has open orders (their integers would change meaning)."""
+        change while the asset has open orders (their integers would change meaning).
+        ``fill_seq``: the asset's fills so far (its next fill id is above it; a book rebuilt
+        after its state was lost must not reuse the ids of fills already settled)."""
         mode = _STPS.get(stp)
         if (
             not asset_id
@@ -407,6 +432,7 @@ class Engine:
             or tick_size <= 0
             or lot_size <= 0
             or collar_bps <= 0
+            or fill_seq < 0
             or mode is None
         ):
             return [(REJECTED, asset_id, None, None, INVALID_CONFIG, ts)]
@@ -424,6 +450,8 @@ class Engine:
             cfg.lot_size = lot_size
             cfg.collar_bps = collar_bps
             cfg.stp = mode
+        book = self.books[asset_id]
+        book.trade_seq = max(book.trade_seq, fill_seq)
         return [
             (
                 ASSET_CONFIGURED,
@@ -455,7 +483,9 @@ class Engine:
             ts = g("ts") or 0
             if kind == NEW_ORDER:
                 oid = g("order_id")
-                if type(oid) is str and (oid in self.seen or oid in self.orders):
+                if type(oid) is str and (
+                    oid in self.orders or (oid in self.seen and g("restored") is not True)
+                ):
                     return []  # the first NEW_ORDER with an id decides; repeats are ignored
                 uid = cmd["user_id"]
                 aid = cmd["asset_id"]
@@ -466,8 +496,12 @@ class Engine:
                 ta = g("trail_amount") or 0
                 tb = g("trail_bps") or 0
                 ext = g("extended_hours") or False
+                restored = g("restored") or False
+                done = g("filled") or 0
                 if (
                     type(ext) is not bool
+                    or type(restored) is not bool
+                    or type(done) is not int
                     or type(q) is not int
                     or type(p) is not int
                     or type(sp) is not int
@@ -501,6 +535,8 @@ class Engine:
                     ta,
                     tb,
                     ext,
+                    done,
+                    restored,
                 )
             if type(ts) is not int:
                 return [_malformed(cmd, MALFORMED)]
@@ -523,7 +559,9 @@ class Engine:
                 session = _opt_str(cmd, "session")
                 if session is not None and session != REGULAR:
                     return [_malformed(cmd, MALFORMED)]
-                return self.expire_day(_str(cmd, "asset_id"), ts, session is not None)
+                return self.expire_day(
+                    _str(cmd, "asset_id"), ts, session is not None, _int(cmd, "before")
+                )
             if kind == REFERENCE_PRICE:
                 return self.reference_price(_str(cmd, "asset_id"), _int(cmd, "price"), ts)
             if kind == ADD_ASSET:
@@ -538,6 +576,7 @@ class Engine:
                     DEFAULT_COLLAR_BPS if collar is None else _int(cmd, "collar_bps"),
                     _opt_str(cmd, "stp") or CANCEL_NEWEST,
                     ts,
+                    _int(cmd, "fill_seq"),
                 )
             return [_malformed(cmd, UNKNOWN_COMMAND)]
         except (KeyError, TypeError, ValueError):

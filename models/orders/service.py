@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import structlog
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,6 +44,7 @@ from bourse.clock import now_ns, utcnow
 from matching.wire import cancel as cancel_command
 from models import pagination
 from models.assets import SYMBOL_RE, Asset
+from models.availability import is_unavailable
 from models.calendars import Session, calendar
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode
@@ -74,6 +76,8 @@ from models.orders.tables import (
 )
 
 CLIENT_ORDER_ID_CONSTRAINT = "uq_orders_client_order_id"
+
+log = structlog.get_logger("bourse.orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +139,20 @@ class OrderBook:
                     ) from None
                 raise
         if outbox.available_at <= outbox.created_at:
-            await self.outbox.send_now(outbox)
+            await self._send_after_commit(outbox)
         return order
+
+    async def _send_after_commit(self, row: OutboxEntry) -> bool:
+        """Send a committed row now; if Redis cannot be reached the change still stands (it
+        is durable) and the relay sends it once Redis is back. False when not sent."""
+        try:
+            await self.outbox.send_now(row)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("exchange unreachable; the relay will send", order_id=str(row.order_id))
+            return False
+        return True
 
     async def _place_in(
         self, s: AsyncSession, user_id: uuid.UUID, symbol: str, req: PlaceOrderRequest
@@ -252,9 +268,11 @@ class OrderBook:
             row = Outbox.row(order.id, order.asset_id, command, available_at=now, created_at=now)
             s.add(row)
             order.cancel_requested_at = now
-        await self.outbox.send([row])
+        if not await self._send_after_commit(row):
+            return order  # still open: the answer says CANCEL_PENDING
         # The order ends CANCELLED when the shard's event is settled (milliseconds): wait a
-        # little so the answer shows the final state; a late one still arrives on orderUpdates.
+        # little so the answer shows the final state; a late one still arrives on orderUpdates
+        # (the answer then says CANCEL_PENDING, never a silent PENDING).
         return await self._await_final(order.id, self.config.cancel_wait_seconds)
 
     async def replace(self, user_id: uuid.UUID, order_id: str, req: ReplaceOrderRequest) -> Order:
@@ -273,7 +291,8 @@ class OrderBook:
                     await self._ledger.lock(s, [hold_account])
             await s.refresh(order, with_for_update=True)
             row, replacement = await self._replace_in(s, order, req)
-        await self.outbox.send_now(row)
+        if not await self._send_after_commit(row):
+            return order
         return await self._await_replaced(order.id, replacement.id)
 
     async def _replace_in(

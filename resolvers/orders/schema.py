@@ -17,13 +17,13 @@ from bourse import tracing
 from bourse.keys import user_channel
 from models.errors import DomainError, ErrorCode
 from models.funds import parse_amount
+from models.orders import FINAL_STATUSES, PlaceOrderRequest, ReplaceOrderRequest, encode_cursor
 from models.orders import OrderStatus as OrderStatusModel
-from models.orders import PlaceOrderRequest, ReplaceOrderRequest, encode_cursor
 from models.orders import events as order_events
 from models.services import Services
 from resolvers.calls import SignedIn, query
 from resolvers.context import Context
-from resolvers.errors import ApiError, bad_input
+from resolvers.errors import ApiError, bad_input, user_errors
 from resolvers.hub import BoundedQueueSubscriber, SubscriberOverflow
 from resolvers.live_session import SessionWatch
 from resolvers.mutations import mutation
@@ -45,6 +45,13 @@ from resolvers.permissions import IsAdmin, IsAuthenticated, MayMoveMoney
 from resolvers.relay import page_info
 
 OrdersInfo = Info[Context, Any]
+
+CANCEL_PENDING = DomainError.one(
+    ErrorCode.CANCEL_PENDING,
+    "The exchange has not confirmed the cancel yet. It is recorded and will apply when the "
+    "exchange answers (the order may still fill first); watch the order's updates.",
+    "id",
+)
 
 
 @strawberry.type
@@ -156,14 +163,19 @@ class OrdersMutation:
 
     @mutation(
         MayMoveMoney,
-        errors=(ErrorCode.NOT_FOUND, ErrorCode.NOT_CANCELLABLE),
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.NOT_CANCELLABLE, ErrorCode.CANCEL_PENDING),
         payload=OrderPayload,
-        description="Cancel an open order. Answers with the order once it is final (or after "
-        "a short wait: the final state then follows on orderUpdates).",
+        description="Cancel an open order. Answers with the order once it is final; if the "
+        "exchange has not answered within a short wait (or cannot be reached), with the order "
+        "as it stands and CANCEL_PENDING: the cancel is recorded, and its outcome follows on "
+        "orderUpdates.",
     )
     async def cancel_order(self, call: SignedIn, id: strawberry.ID) -> OrderPayload:
         order = await call.services.orders.cancel(call.principal.user_id, str(id))
-        return OrderPayload(order=OrderNode.from_model(order))
+        errors = []
+        if order.status not in FINAL_STATUSES:
+            errors = user_errors(CANCEL_PENDING)
+        return OrderPayload(order=OrderNode.from_model(order), errors=errors)
 
     @mutation(
         IsAdmin,
