@@ -18,6 +18,7 @@ from bourse.settings import Settings, get_settings
 from resolvers.accounts.audit import AuditQuery
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.accounts.sessions import SessionsMutation, SessionsQuery
+from resolvers.compliance.schema import ComplianceMutation, ComplianceQuery
 from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
@@ -44,6 +45,7 @@ class Query(
     AccountsQuery,
     SessionsQuery,
     AuditQuery,
+    ComplianceQuery,
     FundsQuery,
     AssetsQuery,
     HistoryQuery,
@@ -67,6 +69,7 @@ class Query(
 class Mutation(
     AccountsMutation,
     SessionsMutation,
+    ComplianceMutation,
     FundsMutation,
     AssetsMutation,
     OrdersMutation,
