@@ -22,12 +22,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bourse.clock import utcnow
 from models import pagination, validation
 from models.audit import AuditLog, Entry
+from models.auth import AuthSession
 from models.compliance_tables import (
     OPEN_STATUSES,
     CaseDecision,
@@ -131,6 +132,11 @@ class Compliance:
             }[decision]
             if decision is CaseDecision.CLOSE_ACCOUNT:
                 await self._kyc.set_status(s, case.user_id, KycStatus.REJECTED)
+                await s.execute(  # every session, in this transaction (then evicted below)
+                    update(AuthSession)
+                    .where(AuthSession.user_id == case.user_id, AuthSession.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
             elif decision is CaseDecision.CLEAR and case.kind in KYC_KINDS:
                 await self._clear_kyc(s, case)
             await s.flush()
