@@ -286,11 +286,16 @@ class Kyc:
             await self._tell(user_id, status, now)
             return await self._user(user_id)
         decision = await self.provider.verify(user_id, submission)
-        await self.apply_decision(user_id, decision)
+        # Answered at once: the customer reads a VERIFIED in this very response, so only the
+        # outcomes that ask something of them are also sent to the inbox.
+        await self.apply_decision(user_id, decision, tell_verified=False)
         return await self._user(user_id)
 
-    async def apply_decision(self, user_id: uuid.UUID, decision: KycDecision) -> bool:
-        """The provider's answer, written once onto a PENDING profile; True when it changed."""
+    async def apply_decision(
+        self, user_id: uuid.UUID, decision: KycDecision, *, tell_verified: bool = True
+    ) -> bool:
+        """The provider's answer, written once onto a PENDING profile; True when it changed.
+        The customer is told (inbox, email), except of a VERIFIED when `tell_verified` is off."""
         if decision.status is KycStatus.PENDING:
             return False
         now = self.clock()
@@ -326,7 +331,8 @@ class Kyc:
                     opened.append((case_id, finding.kind))
         await self._audit_decision(user_id, decision.status, decision.reference or "")
         await audit_opened(self._audit, user_id, opened)
-        await self._tell(user_id, decision.status, now)
+        if tell_verified or decision.status is not KycStatus.VERIFIED:
+            await self._tell(user_id, decision.status, now)
         return True
 
     async def set_status(self, s: AsyncSession, user_id: uuid.UUID, status: KycStatus) -> None:

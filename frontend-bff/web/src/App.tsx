@@ -26,6 +26,8 @@ import { TicketPage } from "./features/support/TicketChat";
 import { Watchlists } from "./features/watchlists/Watchlists";
 import { Bell } from "./features/notifications/Bell";
 import { Inbox } from "./features/notifications/Inbox";
+import { ComplianceQueue } from "./features/kyc/ComplianceQueue";
+import { VerifyIdentity } from "./features/kyc/Identity";
 import { NotificationsProvider } from "./features/notifications/live";
 import { Skeleton } from "./ui/components";
 
@@ -96,6 +98,11 @@ function Shell({ children }: { children: ReactNode }) {
           <button type="button" className="icon-button" onClick={() => setTheme(theme === "dark" ? "light" : "dark")} aria-label={theme === "dark" ? t("app.lightMode") : t("app.darkMode")}>
             <span aria-hidden="true">{theme === "dark" ? "☀" : "☾"}</span>
           </button>
+          {user?.role === "COMPLIANCE" || user?.role === "ADMIN" ? (
+            <NavLink to="/staff/compliance" className="btn btn-ghost staff-link" data-testid="compliance-link" aria-label={t("nav.compliance")}>
+              <span className="hide-sm">{t("nav.compliance")}</span><span className="show-sm" aria-hidden="true">⚖</span>
+            </NavLink>
+          ) : null}
           {user?.role === "SUPPORT" || user?.role === "ADMIN" ? (
             <NavLink to="/staff" className="btn btn-ghost staff-link" data-testid="staff-desk-link" aria-label={t("nav.staff")}>
               <span className="hide-sm">{t("nav.staff")}</span><span className="show-sm" aria-hidden="true">☷</span>
@@ -151,7 +158,8 @@ function TitleSync() {
   useEffect(() => {
     document.documentElement.lang = i18n.language;
     const first = location.pathname.split("/")[1] ?? "";
-    const key = ({ "": "home", help: "help", support: "support", staff: "staff", notifications: "notifications", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset", "confirm-email": "confirmEmail" } as Record<string, string>)[first] ?? "home";
+    const second = location.pathname.split("/")[2] ?? "";
+    const key = first === "staff" && second === "compliance" ? "compliance" : ({ "verify-identity": "verify", "": "home", help: "help", support: "support", staff: "staff", notifications: "notifications", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset", "confirm-email": "confirmEmail" } as Record<string, string>)[first] ?? "home";
     const extra = first === "asset" ? ` ${location.pathname.split("/")[2]?.toUpperCase() ?? ""}` : "";
     document.title = `${t(`titles.${key}`)}${extra} · Bourse`;
   }, [location, i18n.language, t]);
@@ -184,6 +192,8 @@ export function App() {
             <Route path="/support" element={<Private><SupportHome /></Private>} />
             <Route path="/support/:id" element={<Private><TicketPage /></Private>} />
             <Route path="/staff" element={<Private><StaffQueue /></Private>} />
+            <Route path="/staff/compliance" element={<Private><ComplianceQueue /></Private>} />
+            <Route path="/verify-identity" element={<Private><VerifyIdentity /></Private>} />
             <Route path="/notifications" element={<Private><Inbox /></Private>} />
             <Route path="*" element={<main className="page" id="main"><h1>{t("app.notFound")}</h1><Link to="/">{t("nav.home")}</Link></main>} />
           </Routes>

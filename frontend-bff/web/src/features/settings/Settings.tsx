@@ -7,6 +7,7 @@ import { useTheme, type Theme } from "../../lib/theme";
 import { Button, Card, FormErrors, Notice, Segmented, SelectField, TextField } from "../../ui/components";
 import { fieldError, transportError, type UserErrorLike } from "../../ui/errors";
 import { NotificationSettings } from "../notifications/Preferences";
+import { IdentityCard } from "../kyc/Identity";
 import { Devices } from "./Devices";
 import { Privacy } from "./Privacy";
 
@@ -19,6 +20,7 @@ export function Settings() {
       <h1>{t("nav.settings")}</h1>
       <div className="grid-2">
         <Profile />
+        <IdentityCard />
         <Preferences />
         <TwoFactor />
         <ChangePassword />
