@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stdnum.us import itin, ssn
 
@@ -150,6 +150,11 @@ def validate(raw: KycInput, today: date) -> KycSubmission:
     )
 
 
+def _bidx_lock(bidx: bytes) -> int:
+    """A signed 64-bit advisory-lock key for one tax id (its blind index)."""
+    return int.from_bytes(bidx[:8], "big", signed=True)
+
+
 def mask_tax_id(digits: str) -> str:
     """Shown to people: the last four digits only."""
     return f"***-**-{digits[-4:]}"
@@ -237,6 +242,8 @@ class Kyc:
                     ErrorCode.KYC_ALREADY_SUBMITTED,
                     f"Your identity check is already {user.kyc_status.value.lower()}.",
                 )
+            # Two accounts giving one tax id at once must still see each other.
+            await s.execute(select(func.pg_advisory_xact_lock(_bidx_lock(bidx))))
             others = await s.scalar(
                 select(KycProfile.user_id)
                 .where(KycProfile.tax_id_bidx == bidx, KycProfile.user_id != user_id)

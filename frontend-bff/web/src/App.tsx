@@ -145,10 +145,11 @@ function Private({ children }: { children: ReactNode }) {
   );
 }
 
-function Public({ children }: { children: ReactNode }) {
+/** A page for the signed-out; once signed in, on to `after` (sign-up: the identity step). */
+function Public({ children, after = "/" }: { children: ReactNode; after?: string }) {
   const { state } = useAuth();
   if (state === "loading") return <div className="boot"><Skeleton lines={3} /></div>;
-  if (state === "signed-in") return <Navigate to="/" replace />;
+  if (state === "signed-in") return <Navigate to={after} replace />;
   return <>{children}</>;
 }
 
@@ -175,7 +176,7 @@ export function App() {
           <TitleSync />
           <Routes>
             <Route path="/sign-in" element={<Public><SignIn /></Public>} />
-            <Route path="/sign-up" element={<Public><SignUp /></Public>} />
+            <Route path="/sign-up" element={<Public after="/verify-identity"><SignUp /></Public>} />
             <Route path="/forgot-password" element={<Public><ForgotPassword /></Public>} />
             <Route path="/reset-password" element={<ResetPassword />} />
             <Route path="/confirm-email" element={<ConfirmEmail />} />
