@@ -141,7 +141,7 @@ const en = {
   ticketStatus: { NEW: "New", OPEN: "Open", PENDING_CUSTOMER: "Waiting for you", RESOLVED: "Resolved", CLOSED: "Closed" },
   priority: { LOW: "Low priority", NORMAL: "Normal priority", HIGH: "High priority", URGENT: "Urgent" },
   kyc: {
-    title: "Verify your identity", subtitle: "US rules require us to know who you are before you trade or withdraw. It takes a minute; the sandbox answers at once.",
+    title: "Verify your identity", subtitle: "US rules require us to know who you are before you trade or withdraw. It takes a minute.",
     card: "Identity verification", legalFirstName: "Legal first name", legalLastName: "Legal last name", dateOfBirth: "Date of birth",
     line1: "Street address", line2: "Apartment, suite (optional)", city: "City", region: "State or region", postalCode: "ZIP or postal code", country: "Country (2 letters)",
     taxId: "Social Security number or ITIN", taxIdHint: "Nine digits, like 123-45-6789. Stored encrypted; we only ever show the last four.", citizenship: "Citizenship (2 letters)",

@@ -143,7 +143,7 @@ const es: Messages = {
   ticketStatus: { NEW: "Nueva", OPEN: "Abierta", PENDING_CUSTOMER: "Pendiente de ti", RESOLVED: "Resuelta", CLOSED: "Cerrada" },
   priority: { LOW: "Prioridad baja", NORMAL: "Prioridad normal", HIGH: "Prioridad alta", URGENT: "Urgente" },
   kyc: {
-    title: "Verifica tu identidad", subtitle: "Las normas de EE. UU. nos obligan a saber quién eres antes de operar o retirar. Lleva un minuto; el sandbox responde al instante.",
+    title: "Verifica tu identidad", subtitle: "Las normas de EE. UU. nos obligan a saber quién eres antes de operar o retirar. Lleva un minuto.",
     card: "Verificación de identidad", legalFirstName: "Nombre legal", legalLastName: "Apellido legal", dateOfBirth: "Fecha de nacimiento",
     line1: "Dirección", line2: "Apartamento, piso (opcional)", city: "Ciudad", region: "Estado o región", postalCode: "Código postal", country: "País (2 letras)",
     taxId: "Número de Seguro Social o ITIN", taxIdHint: "Nueve dígitos, como 123-45-6789. Se guarda cifrado; solo mostramos los últimos cuatro.", citizenship: "Nacionalidad (2 letras)",
