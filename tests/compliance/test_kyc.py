@@ -4,10 +4,13 @@ PostgreSQL) and shown masked; bad input is a coded error; every decision is audi
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
 from bourse.settings import Settings
-from models.users import Role
+from models.recurring import Frequency, RunStatus
+from models.users import KycStatus, Role
 from tests.accounts.helpers import ME, codes, kyc_input, new_user, submit_kyc
 from tests.compliance.helpers import audit_actions, me_id, services_of, staff_token
 from tests.funds.helpers import deposit, withdraw
@@ -119,3 +122,29 @@ async def test_sandbox_outcomes_by_last_name_and_audit(api: Api) -> None:
     review_actions = await audit_actions(api, officer, me_id(review))
     assert any(a == "compliance.case_opened" and o.startswith("KYC_REVIEW") for a, o in
                review_actions)  # fmt: skip
+
+
+REPLACE = """mutation($id: ID!, $input: ReplaceOrderInput!) { replaceOrder(id: $id, input: $input) {
+  order { id } errors { field code } } }"""
+
+
+async def test_a_rejected_customer_cannot_replace_and_recurring_buys_skip(api: Api) -> None:
+    services = services_of(api)
+    await list_asset(services, SYMBOL, "10.00")
+    _, _, session = await new_user(api, "kycrep")
+    token = session["token"]
+    user_id = uuid.UUID(me_id(session))
+    assert (await deposit(api, token, "100.00"))["errors"] == []
+    placed = (await api.gql(PLACE, limit_buy(), token))["data"]["placeOrder"]
+    assert placed["errors"] == []
+    plan = await services.recurring.create(user_id, SYMBOL, "5", Frequency.DAILY, None)
+    # Compliance rejects the identity later (as CLOSE_ACCOUNT does).
+    async with services.sessionmaker.begin() as s:
+        await services.kyc.set_status(s, user_id, KycStatus.REJECTED)
+    replaced = await api.gql(
+        REPLACE, {"id": placed["order"]["id"], "input": {"price": "9.00"}}, token
+    )
+    assert codes(replaced["data"]["replaceOrder"]) == ["KYC_REQUIRED"]
+    # The plan's next run is skipped for the same reason (and the customer told why).
+    status, order_id, reason = await services.recurring._place(plan, plan.next_run_on)
+    assert (status, order_id, reason) == (RunStatus.SKIPPED, None, "KYC_REQUIRED")
