@@ -216,3 +216,22 @@ async def test_closing_on_a_held_withdrawal_frees_exactly_its_hold(api: Api) -> 
     )  # fmt: skip
     relogin = await login(api, email, "Other-Sturdy-Pass-8")
     assert codes(await withdraw(api, relogin["token"], "1.00")) == ["KYC_REQUIRED"]
+
+
+async def test_velocity_limits_per_method_and_per_user(api: Api) -> None:
+    _, _, session = await new_user(api, "velo")
+    token = session["token"]
+    assert (await deposit(api, token, "100.00"))["errors"] == []
+    for _ in range(15):  # BOURSE_WITHDRAWALS_PER_DAY_PER_METHOD
+        assert (await withdraw(api, token, "1.00"))["errors"] == []
+    sixteenth = await withdraw(api, token, "1.00")
+    assert codes(sixteenth) == ["LIMIT_EXCEEDED"]
+    assert sixteenth["errors"][0]["field"] == "withdrawalMethod"
+    # Another method is still open until the user's own daily count (25) is reached.
+    for _ in range(10):
+        assert (await withdraw(api, token, "1.00", method="sandbox:savings"))["errors"] == []
+    last = await withdraw(api, token, "1.00", method="sandbox:third")
+    assert codes(last) == ["LIMIT_EXCEEDED"]
+    assert last["errors"][0]["field"] == "amount"
+    # 25 withdrawals of 1.00 went through (held or paid by now); the refused ones moved nothing.
+    assert (await cash(api, token))["available"] == Decimal("75.00")
