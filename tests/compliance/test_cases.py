@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
+from bourse.settings import Settings
 from models.users import Role
-from tests.accounts.helpers import PASSWORD, codes, login, new_user, submit_kyc
+from tests.accounts.helpers import PASSWORD, codes, login, new_user, submit_kyc, unique
 from tests.compliance.helpers import (
     CASES,
     RESOLVE,
@@ -20,9 +22,10 @@ from tests.compliance.helpers import (
     services_of,
     staff_token,
 )
-from tests.funds.helpers import ACCOUNT, TRANSACTIONS, deposit, withdraw
+from tests.funds.helpers import ACCOUNT, DEPOSIT, TRANSACTIONS, deposit, key, withdraw
 from tests.support.polling import eventually
 from tests.support.server import Api
+from tests.test_staff import bourse
 
 CHANGE = """mutation($input: ChangePasswordInput!) { changePassword(input: $input) {
   errors { field code message } } }"""
@@ -235,3 +238,29 @@ async def test_velocity_limits_per_method_and_per_user(api: Api) -> None:
     assert last["errors"][0]["field"] == "amount"
     # 25 withdrawals of 1.00 went through (held or paid by now); the refused ones moved nothing.
     assert (await cash(api, token))["available"] == Decimal("75.00")
+
+
+async def test_admin_create_makes_a_compliance_officer(api: Api, settings: Settings) -> None:
+    username, email = unique("cmpcli")
+    code, out = await bourse(
+        settings, "admin", "create", "--email", email, "--password", "Staff-Pass-2026",
+        "--username", username, "--role", "COMPLIANCE",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "created COMPLIANCE" in out
+    token = (await login(api, email, "Staff-Pass-2026"))["token"]
+    assert "errors" not in await api.gql(CASES, {"first": 1}, token)
+    events = await api.gql("{ auditEvents(first: 1) { edges { node { id } } } }", token=token)
+    assert "errors" not in events
+    # Reviewing is not acting: COMPLIANCE may not move money.
+    refused = await deposit_raw(api, token)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def deposit_raw(api: Api, token: str) -> dict[str, Any]:
+    return await api.gql(
+        DEPOSIT,
+        {"input": {"amount": "1", "currency": "USD", "paymentMethod": "sandbox:bank",
+                   "idempotencyKey": key()}},
+        token,
+    )  # fmt: skip
