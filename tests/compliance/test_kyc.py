@@ -8,10 +8,17 @@ import uuid
 
 import asyncpg
 
+from bourse.app.demo.loader import (
+    DEMO_COMPLIANCE_EMAIL,
+    DEMO_COMPLIANCE_PASSWORD,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    load_demo,
+)
 from bourse.settings import Settings
 from models.recurring import Frequency, RunStatus
 from models.users import KycStatus, Role
-from tests.accounts.helpers import ME, codes, kyc_input, new_user, submit_kyc
+from tests.accounts.helpers import ME, codes, kyc_input, login, new_user, submit_kyc
 from tests.compliance.helpers import audit_actions, me_id, services_of, staff_token
 from tests.funds.helpers import deposit, withdraw
 from tests.orders.helpers import PLACE, list_asset
@@ -148,3 +155,16 @@ async def test_a_rejected_customer_cannot_replace_and_recurring_buys_skip(api: A
     # The plan's next run is skipped for the same reason (and the customer told why).
     status, order_id, reason = await services.recurring._place(plan, plan.next_run_on)
     assert (status, order_id, reason) == (RunStatus.SKIPPED, None, "KYC_REQUIRED")
+
+
+async def test_bourse_demo_verifies_the_demo_customer(api: Api, settings: Settings) -> None:
+    assert settings.database_url
+    assert settings.redis_url
+    for _ in range(2):  # idempotent: the second run submits nothing again
+        await load_demo(settings, settings.database_url, settings.redis_url)
+    token = (await login(api, DEMO_EMAIL, DEMO_PASSWORD))["token"]
+    me = await api.gql("{ me { kycStatus taxIdMasked } account { buyingPower } }", token=token)
+    assert me["data"]["me"] == {"kycStatus": "VERIFIED", "taxIdMasked": "***-**-2026"}
+    assert me["data"]["account"]["buyingPower"] == "10000.00"
+    officer = (await login(api, DEMO_COMPLIANCE_EMAIL, DEMO_COMPLIANCE_PASSWORD))["token"]
+    assert (await api.gql("{ me { role } }", token=officer))["data"]["me"]["role"] == "COMPLIANCE"
