@@ -619,6 +619,12 @@ class Accounts:
 
     # ---- profile ----
 
+    async def get_users(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, User]:
+        """Several users in one query (the compliance queue's customers)."""
+        async with self._sm() as s:
+            rows = await s.scalars(select(User).where(User.id.in_(user_ids)))
+            return {u.id: u for u in rows}
+
     async def get_user(self, user_id: uuid.UUID) -> User | None:
         async with self._sm() as s:
             return await s.get(User, user_id)

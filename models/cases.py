@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bourse.clock import utcnow
 from models.audit import AuditLog, Entry
 from models.compliance_tables import (
+    OPEN_CASES_PREDICATE,
     OPEN_STATUSES,
     CaseDecision,
     CaseKind,
@@ -72,7 +73,10 @@ async def open_case(
         )
         .on_conflict_do_nothing(
             index_elements=["user_id", "kind", "dedupe_key"],
-            index_where=ComplianceCase.status.in_(OPEN_STATUSES),
+            # The partial index's own predicate, as literal SQL: with bound parameters a
+            # prepared statement's generic plan cannot infer the index (PostgreSQL then says
+            # "no unique or exclusion constraint matching the ON CONFLICT specification").
+            index_where=text(OPEN_CASES_PREDICATE),
         )
         .returning(ComplianceCase.id)
     )

@@ -85,6 +85,7 @@ class CaseDecision(enum.StrEnum):
 
 
 OPEN_STATUSES = (CaseStatus.OPEN, CaseStatus.ESCALATED)
+OPEN_CASES_PREDICATE = "status IN ('OPEN', 'ESCALATED')"  # the partial unique index's
 
 
 class ComplianceCase(Base):
@@ -125,7 +126,7 @@ class ComplianceCase(Base):
             "kind",
             "dedupe_key",
             unique=True,
-            postgresql_where=text("status IN ('OPEN', 'ESCALATED')"),
+            postgresql_where=text(OPEN_CASES_PREDICATE),
         ),
         Index("ix_compliance_cases_status_created", "status", "created_at", "id"),
         Index("ix_compliance_cases_user", "user_id", "created_at"),

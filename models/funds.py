@@ -698,6 +698,11 @@ class Funds:
 
     # ---- reads ----
 
+    async def get_many(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, FundTransaction]:
+        async with self._sm() as s:
+            rows = await s.scalars(select(FundTransaction).where(FundTransaction.id.in_(ids)))
+            return {t.id: t for t in rows}
+
     async def get(self, transaction_id: uuid.UUID) -> FundTransaction | None:
         async with self._sm() as s:
             return await s.get(FundTransaction, transaction_id)

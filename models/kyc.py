@@ -207,6 +207,11 @@ class Kyc:
         async with self._sm() as s:
             return await s.get(KycProfile, user_id)
 
+    async def profiles(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, KycProfile]:
+        async with self._sm() as s:
+            rows = await s.scalars(select(KycProfile).where(KycProfile.user_id.in_(user_ids)))
+            return {p.user_id: p for p in rows}
+
     async def tax_id_masked(self, user_id: uuid.UUID) -> str | None:
         found = await self.profile(user_id)
         if found is None:

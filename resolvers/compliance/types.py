@@ -72,19 +72,19 @@ class ComplianceCaseType:
 
     @strawberry.field(description="The customer the case is about.")
     async def customer(self, info: strawberry.Info[Context, None]) -> UserType | None:
-        user = await info.context.services.accounts.get_user(uuid.UUID(str(self.user_id)))
+        user = await info.context.loaders.users.load(uuid.UUID(str(self.user_id)))
         return UserType.from_model(user) if user else None
 
     @strawberry.field(description="The legal name the customer gave for KYC.")
     async def legal_name(self, info: strawberry.Info[Context, None]) -> str | None:
-        profile = await info.context.services.kyc.profile(uuid.UUID(str(self.user_id)))
+        profile = await info.context.loaders.kyc_profiles.load(uuid.UUID(str(self.user_id)))
         return f"{profile.legal_first_name} {profile.legal_last_name}" if profile else None
 
     @strawberry.field(description="The held withdrawal, when the case holds one.")
     async def transaction(self, info: strawberry.Info[Context, None]) -> TransactionNode | None:
         if self.transaction_id is None:
             return None
-        txn = await info.context.services.funds.get(uuid.UUID(str(self.transaction_id)))
+        txn = await info.context.loaders.transactions.load(uuid.UUID(str(self.transaction_id)))
         return TransactionNode.from_model(txn) if txn else None
 
     @classmethod

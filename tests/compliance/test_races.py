@@ -104,3 +104,18 @@ async def test_one_tax_id_given_by_two_accounts_at_once(api: Api) -> None:
     flagged = next(u for u in users if u.kyc_status is KycStatus.NEEDS_REVIEW)
     page = await services.compliance.page(user_id=flagged.id)
     assert [c.kind for c in page.items] == [CaseKind.DUPLICATE_TAX_ID]
+
+
+async def test_a_repeated_finding_stays_one_case_on_a_reused_statement(api: Api) -> None:
+    """asyncpg prepares the insert once per connection and PostgreSQL moves it to a generic
+    plan after five runs: the ON CONFLICT inference must still find the partial index."""
+    from models.cases import Finding, open_case
+
+    services = services_of(api)
+    _, _, session = await new_user(api, "racecase")
+    user_id = uuid.UUID(me_id(session))
+    finding = Finding(kind=CaseKind.KYC_REVIEW, summary="x", dedupe_key="k", freezes=False)
+    async with services.sessionmaker.begin() as s:
+        opened = [await open_case(s, user_id, finding) for _ in range(8)]
+    assert opened[0] is not None
+    assert opened[1:] == [None] * 7
