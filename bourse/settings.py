@@ -163,6 +163,33 @@ class Settings(BaseSettings):
     funds_daily_withdrawal_limit: Decimal = Decimal("5000000")
     sandbox_withdrawal_delay_seconds: float = 1.0
 
+    # --- KYC, AML and fraud controls (models/kyc.py, models/monitoring.py; issue 17) ---
+    # The identity-verification provider: "sandbox" (in every mode, like the payment rail:
+    # verifies a well-formed submission at once; a legal last name ending in -review or
+    # -reject gives NEEDS_REVIEW or REJECTED).
+    kyc_provider: str = "sandbox"
+    # Deposits an account may make (per currency, in total) before it is VERIFIED.
+    kyc_unverified_deposit_limit: Decimal = Decimal("1000")
+    # OFAC's sdn.csv (alt.csv read from beside it); unset: the fictional sample list.
+    sanctions_sdn_csv: str | None = None
+    sanctions_match_threshold: float = 88.0  # rapidfuzz token_sort_ratio, 0-100
+    # Structuring: this many deposits within the window, each within 10% under the threshold.
+    aml_structuring_threshold: Decimal = Decimal("10000")
+    aml_structuring_count: int = 3
+    aml_structuring_window_days: int = 7
+    # Rapid in-and-out: a withdrawal of at least this share of what was deposited within the
+    # window, when that was at least the minimum.
+    aml_rapid_window_hours: int = 48
+    aml_rapid_ratio: Decimal = Decimal("0.8")
+    aml_rapid_min_amount: Decimal = Decimal("5000")
+    # Fraud holds: a withdrawal this soon after a password, email or two-factor change, or one
+    # above the limit from a device not seen before, waits for review (WITHDRAWAL_HELD).
+    fraud_security_change_hours: int = 24
+    fraud_new_device_withdrawal_limit: Decimal = Decimal("1000")
+    # Velocity: withdrawals per user and per withdrawal method in a UTC day (LIMIT_EXCEEDED).
+    withdrawals_per_day_per_user: int = 25
+    withdrawals_per_day_per_method: int = 15
+
     # --- documents and corporate actions ---
     s3_server_side_encryption: str = "AES256"  # BOURSE_S3_SERVER_SIDE_ENCRYPTION; "" = none
     document_url_ttl_seconds: int = 300  # a presigned download URL lives this long

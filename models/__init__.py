@@ -4,6 +4,7 @@ from models.assets import Asset, AssetClass
 from models.auth import AuthSession, PasswordResetToken, RecoveryCode
 from models.base import Base
 from models.candles import Candle
+from models.compliance_tables import ComplianceCase, KycProfile
 from models.corporate_actions import CorporateAction, CorporateActionEntry
 from models.documents.tables import Document
 from models.funds import FundTransaction
@@ -52,6 +53,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "Candle",
+    "ComplianceCase",
     "CorporateAction",
     "CorporateActionEntry",
     "Document",
@@ -61,6 +63,7 @@ __all__ = [
     "HelpFeedback",
     "Hold",
     "JournalEntry",
+    "KycProfile",
     "KycStatus",
     "LedgerAccount",
     "LiquidityConfig",

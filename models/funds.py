@@ -22,10 +22,11 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import (
@@ -48,16 +49,24 @@ from bourse.clock import utcnow
 from bourse.money import MINOR_UNITS, minor_unit, round_cash
 from models import pagination, validation
 from models.base import Base, uuid_pk
+from models.cases import require_not_frozen
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
+from models.kyc_gate import require_verified
 from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, Leg
+from models.monitoring import Facts, Monitoring, Transfer, Withdrawal
 from models.notifications.actions import NotificationView, Notifier
 from models.notifications.actions import record as record_notifications
-from models.notifications.messages import funds_draft
+from models.notifications.messages import funds_draft, withdrawal_held_draft
 from models.rails import PaymentRail, RailOutcome, RailResult, RailTransfer
-from models.users import User
+from models.users import KycStatus, User
+
+if TYPE_CHECKING:
+    from models.compliance_tables import CaseKind
 
 log = structlog.get_logger("bourse.funds")
+
+HELD = "WITHDRAWAL_HELD"  # Transaction.holdReason of a withdrawal waiting for review
 
 MAX_AMOUNT = Decimal(10) ** 12  # per request, whatever the limits say
 MAX_METHOD = 64
@@ -98,6 +107,9 @@ class FundTransaction(Base):
     hold_id: Mapped[uuid.UUID | None]
     journal_entry_id: Mapped[uuid.UUID | None]
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    # A withdrawal held for review (models/monitoring.py): WITHDRAWAL_HELD while a compliance
+    # case decides; the worker pays out only withdrawals without one. Its ledger hold stays.
+    hold_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None]
@@ -139,6 +151,17 @@ class Page:
 
 ScheduleWithdrawal = Callable[[uuid.UUID, float], Awaitable[None]]
 """(transaction id, delay in seconds) → enqueue the settlement job."""
+
+CasesOpened = Callable[[uuid.UUID, "Sequence[tuple[uuid.UUID, CaseKind]]"], Awaitable[None]]
+"""(user id, the cases a monitoring rule opened) → audit them, after the commit."""
+
+
+@dataclass
+class _Created:
+    txn: FundTransaction
+    created: bool
+    opened: list[tuple[uuid.UUID, CaseKind]] = field(default_factory=list)
+    held_because: list[str] = field(default_factory=list)
 
 
 def cash(value: Decimal, currency: str) -> Decimal:
@@ -187,6 +210,7 @@ class _Request:
     currency: str
     method: str
     key: str
+    new_device: bool = False  # the caller's device never signed in to this account before
 
     @property
     def fingerprint(self) -> str:
@@ -202,8 +226,16 @@ class Funds:
         config: FundsConfig,
         schedule_withdrawal: ScheduleWithdrawal,
         notifier: Notifier | None = None,
+        *,
+        monitoring: Monitoring | None = None,
+        unverified_deposit_limit: Decimal | None = None,
+        cases_opened: CasesOpened | None = None,
     ) -> None:
         self._notifier = notifier  # a completed or failed transfer is a FUNDS notification
+        # KYC, AML and fraud controls (issue 17): None turns them off (unit-level tests).
+        self.monitoring = monitoring
+        self.unverified_deposit_limit = unverified_deposit_limit
+        self._cases_opened = cases_opened
         self._sm = sessionmaker
         self.ledger = ledger
         self.rail = rail
@@ -223,11 +255,20 @@ class Funds:
         request = self._validate(
             user_id, TransactionType.DEPOSIT, amount, currency, payment_method, idempotency_key
         )
-        txn, created = await self._create(request)
-        if not created or txn.status is not TransactionStatus.PENDING:
+        made = await self._create(request)
+        txn = made.txn
+        if not made.created or txn.status is not TransactionStatus.PENDING:
             return txn
         result = await self.rail.collect(_transfer(txn, request.method))
-        return await self.settle(txn.id, result)
+        settled = await self.settle(txn.id, result)
+        if self.monitoring is not None and settled.status is TransactionStatus.COMPLETED:
+            now = utcnow()
+            async with self._sm.begin() as s:
+                since = now - self.monitoring.config.structuring_window
+                facts = await self._facts(s, user_id, since, exclude=None)
+                opened = await self.monitoring.after_deposit(s, user_id, facts, now)
+            await self._audit_cases(user_id, opened)
+        return settled
 
     async def withdraw(
         self,
@@ -238,9 +279,12 @@ class Funds:
         idempotency_key: str | None,
         *,
         prove_new_method: Callable[[], Awaitable[None]] | None = None,
+        new_device: bool = False,
     ) -> FundTransaction:
         """`prove_new_method` runs (and may refuse) before money goes to a method this user
-        has never completed a transfer with: the caller's fresh proof (issue 17)."""
+        has never completed a transfer with: the caller's fresh proof (issue 17).
+        `new_device`: the caller's device never signed in to this account before (a fraud
+        rule holds a large withdrawal from one)."""
         request = self._validate(
             user_id,
             TransactionType.WITHDRAWAL,
@@ -249,19 +293,69 @@ class Funds:
             withdrawal_method,
             idempotency_key,
         )  # fmt: skip
+        if new_device:
+            request = replace(request, new_device=True)
         if (
             prove_new_method is not None
             and await self._existing(request) is None
             and not await self._knows_method(user_id, request.method)
         ):
             await prove_new_method()
-        txn, created = await self._create(request)
-        if created:
-            try:
-                await self._schedule_withdrawal(txn.id, self.config.withdrawal_delay_seconds)
-            except Exception:  # the withdrawal is durable; the worker's sweep will settle it
-                log.exception("could not schedule withdrawal settlement", transaction_id=txn.id)
+        made = await self._create(request)
+        txn = made.txn
+        if made.created:
+            await self._audit_cases(user_id, made.opened)
+        if made.created and txn.hold_reason is not None:
+            await self._tell_held(txn, made.held_because)
+        elif made.created:
+            await self._schedule(txn.id, self.config.withdrawal_delay_seconds)
         return txn
+
+    async def _schedule(self, transaction_id: uuid.UUID, delay: float) -> None:
+        try:
+            await self._schedule_withdrawal(transaction_id, delay)
+        except Exception:  # the withdrawal is durable; the worker's sweep will settle it
+            log.exception("could not schedule withdrawal settlement", transaction_id=transaction_id)
+
+    async def _audit_cases(
+        self, user_id: uuid.UUID, opened: Sequence[tuple[uuid.UUID, CaseKind]]
+    ) -> None:
+        if opened and self._cases_opened is not None:
+            await self._cases_opened(user_id, opened)
+
+    async def _tell_held(self, txn: FundTransaction, why: list[str]) -> None:
+        if self._notifier is None:
+            return
+        reason = "a security check" if not why else why[0]
+        try:
+            await self._notifier.notify(
+                withdrawal_held_draft(txn.user_id, txn.id, txn.amount, txn.currency, reason)
+            )
+        except Exception:  # the hold stands; the inbox is not the record
+            log.warning("held-withdrawal notification failed", exc_info=True)
+
+    async def release_held(self, transaction_id: uuid.UUID) -> FundTransaction | None:
+        """A reviewer cleared a held withdrawal: it is paid out as any other (the same hold
+        consumed). Only from PENDING and held; returns None when there was nothing to do."""
+        async with self._sm.begin() as s:
+            txn = (
+                await s.execute(
+                    select(FundTransaction)
+                    .where(FundTransaction.id == transaction_id)
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
+            if txn is None or txn.status is not TransactionStatus.PENDING or not txn.hold_reason:
+                return None
+            txn.hold_reason = None
+            txn.updated_at = utcnow()
+        await self._schedule(transaction_id, 0)
+        return txn
+
+    async def reject_held(self, transaction_id: uuid.UUID, reason: str) -> FundTransaction:
+        """A reviewer refused a held withdrawal: FAILED, its hold released (exactly its
+        amount available again), the owner told, as a rail failure is."""
+        return await self.settle(transaction_id, RailResult(RailOutcome.FAILED, reason))
 
     def _validate(
         self,
@@ -298,18 +392,22 @@ class Funds:
     async def _knows_method(self, user_id: uuid.UUID, method: str) -> bool:
         """Whether a transfer with this method (either way) has completed for the user."""
         async with self._sm() as s:
-            found = await s.scalar(
-                select(FundTransaction.id)
-                .where(
-                    FundTransaction.user_id == user_id,
-                    FundTransaction.status == TransactionStatus.COMPLETED,
-                    or_(
-                        FundTransaction.payment_method == method,
-                        FundTransaction.withdrawal_method == method,
-                    ),
-                )
-                .limit(1)
+            return await self._knows_method_in(s, user_id, method)
+
+    @staticmethod
+    async def _knows_method_in(s: AsyncSession, user_id: uuid.UUID, method: str) -> bool:
+        found = await s.scalar(
+            select(FundTransaction.id)
+            .where(
+                FundTransaction.user_id == user_id,
+                FundTransaction.status == TransactionStatus.COMPLETED,
+                or_(
+                    FundTransaction.payment_method == method,
+                    FundTransaction.withdrawal_method == method,
+                ),
             )
+            .limit(1)
+        )
         return found is not None
 
     async def _existing(self, request: _Request) -> FundTransaction | None:
@@ -332,16 +430,21 @@ class Funds:
             )
         return txn
 
-    async def _create(self, request: _Request) -> tuple[FundTransaction, bool]:
-        """The transaction for this request: (existing, False) or (new, True)."""
+    async def _create(self, request: _Request) -> _Created:
+        """The transaction for this request: existing (created False) or new."""
         existing = await self._existing(request)
         if existing is not None:
-            return existing, False
+            return _Created(existing, False)
+        made: _Created | None = None
         try:
             async with self._sm.begin() as s:
                 await s.execute(select(func.pg_advisory_xact_lock(_lock_key(request.user_id))))
                 await self._check_daily_limit(s, request)
                 is_deposit = request.kind is TransactionType.DEPOSIT
+                await self._check_controls(s, request)
+                new_method = not is_deposit and not await self._knows_method_in(
+                    s, request.user_id, request.method
+                )
                 txn = FundTransaction(
                     id=uuid.uuid4(),
                     user_id=request.user_id,
@@ -370,13 +473,116 @@ class Funds:
                         reference_id=txn.id,
                     )
                     await s.flush()
+                made = _Created(txn, True)
+                if not is_deposit and self.monitoring is not None:
+                    since = txn.created_at - self.monitoring.lookback()
+                    findings, made.opened = await self.monitoring.assess_withdrawal(
+                        s,
+                        request.user_id,
+                        Withdrawal(
+                            id=txn.id,
+                            amount=request.amount,
+                            currency=request.currency,
+                            method=request.method,
+                            new_method=new_method,
+                            new_device=request.new_device,
+                            at=txn.created_at,
+                        ),
+                        await self._facts(s, request.user_id, since, exclude=txn.id),
+                    )
+                    if any(f.holds_withdrawal for f in findings):
+                        txn.hold_reason = HELD
+                        made.held_because = [f.summary for f in findings if f.holds_withdrawal]
+                        await s.flush()
         except IntegrityError as exc:
             if violated_constraint(exc) != "uq_fund_transactions_idempotency":
                 raise
             again = await self._existing(request)
             assert again is not None
-            return again, False
-        return txn, True
+            return _Created(again, False)
+        assert made is not None
+        return made
+
+    @staticmethod
+    async def _facts(
+        s: AsyncSession, user_id: uuid.UUID, since: datetime, *, exclude: uuid.UUID | None
+    ) -> Facts:
+        """What the monitoring rules look at: the user's non-failed transfers since `since`
+        and when their profile and credentials last changed."""
+        query = select(
+            FundTransaction.id,
+            FundTransaction.type,
+            FundTransaction.amount,
+            FundTransaction.currency,
+            FundTransaction.created_at,
+        ).where(
+            FundTransaction.user_id == user_id,
+            FundTransaction.type.in_([TransactionType.DEPOSIT, TransactionType.WITHDRAWAL]),
+            FundTransaction.status != TransactionStatus.FAILED,
+            FundTransaction.created_at >= since,
+        )
+        if exclude is not None:
+            query = query.where(FundTransaction.id != exclude)
+        rows = await s.execute(query)
+        transfers = [Transfer(r[0], r[1].value, r[2], r[3], r[4]) for r in rows]
+        changed = (
+            await s.execute(
+                select(User.security_changed_at, User.profile_changed_at).where(User.id == user_id)
+            )
+        ).one()
+        return Facts(transfers, changed[0], changed[1])
+
+    @staticmethod
+    async def _withdrawals_today(s: AsyncSession, request: _Request) -> tuple[int, int]:
+        """(the user's withdrawals today, those to this method), failed ones not counted."""
+        since = datetime.combine(utcnow().date(), time.min, tzinfo=UTC)
+        count, same = (
+            await s.execute(
+                select(
+                    func.count(),
+                    func.count().filter(FundTransaction.withdrawal_method == request.method),
+                ).where(
+                    FundTransaction.user_id == request.user_id,
+                    FundTransaction.type == TransactionType.WITHDRAWAL,
+                    FundTransaction.status != TransactionStatus.FAILED,
+                    FundTransaction.created_at >= since,
+                )
+            )
+        ).one()
+        return int(count), int(same)
+
+    async def _check_controls(self, s: AsyncSession, request: _Request) -> None:
+        """KYC gate, frozen accounts and velocity (issue 17), under the user's funds lock."""
+        if request.kind is TransactionType.WITHDRAWAL:
+            await require_verified(s, request.user_id, "withdraw")
+            await require_not_frozen(s, request.user_id)
+            if self.monitoring is not None:
+                self.monitoring.check_velocity(*await self._withdrawals_today(s, request))
+            return
+        if self.unverified_deposit_limit is None:
+            return
+        status = await s.scalar(select(User.kyc_status).where(User.id == request.user_id))
+        if status is KycStatus.VERIFIED:
+            return
+        deposited = (
+            await s.execute(
+                select(func.coalesce(func.sum(FundTransaction.amount), ZERO)).where(
+                    FundTransaction.user_id == request.user_id,
+                    FundTransaction.type == TransactionType.DEPOSIT,
+                    FundTransaction.currency == request.currency,
+                    FundTransaction.status != TransactionStatus.FAILED,
+                )
+            )
+        ).scalar_one()
+        if deposited + request.amount > self.unverified_deposit_limit:
+            left = max(self.unverified_deposit_limit - deposited, ZERO)
+            raise DomainError.one(
+                ErrorCode.KYC_REQUIRED,
+                f"Verify your identity to deposit more: before that, at most "
+                f"{self.unverified_deposit_limit:,} {request.currency} in all "
+                f"({cash(left, request.currency)} left).",
+                "amount",
+            )
 
     async def _check_daily_limit(self, s: AsyncSession, request: _Request) -> None:
         limit = (
@@ -413,8 +619,8 @@ class Funds:
             txn = await s.get(FundTransaction, transaction_id)
         if txn is None or txn.type is not TransactionType.WITHDRAWAL:
             return None
-        if txn.status is not TransactionStatus.PENDING:
-            return txn
+        if txn.status is not TransactionStatus.PENDING or txn.hold_reason is not None:
+            return txn  # settled already, or held for review (models/monitoring.py)
         result = await self.rail.payout(_transfer(txn, txn.withdrawal_method or ""))
         return await self.settle(txn.id, result)
 
@@ -430,6 +636,8 @@ class Funds:
             ).scalar_one()
             if txn.status is not TransactionStatus.PENDING or result.outcome is RailOutcome.PENDING:
                 return txn
+            if result.outcome is RailOutcome.COMPLETED and txn.hold_reason is not None:
+                return txn  # held for review: only a reviewer's release lets it be paid
             now = utcnow()
             if result.outcome is RailOutcome.COMPLETED:
                 user_cash = await self.ledger.account_id(
@@ -482,12 +690,22 @@ class Funds:
                 select(FundTransaction.id).where(
                     FundTransaction.type == TransactionType.WITHDRAWAL,
                     FundTransaction.status == TransactionStatus.PENDING,
+                    FundTransaction.hold_reason.is_(None),
                     FundTransaction.created_at < utcnow() - older_than,
                 )
             )
             return list(rows.scalars())
 
     # ---- reads ----
+
+    async def get_many(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, FundTransaction]:
+        async with self._sm() as s:
+            rows = await s.scalars(select(FundTransaction).where(FundTransaction.id.in_(ids)))
+            return {t.id: t for t in rows}
+
+    async def get(self, transaction_id: uuid.UUID) -> FundTransaction | None:
+        async with self._sm() as s:
+            return await s.get(FundTransaction, transaction_id)
 
     async def account(self, user_id: uuid.UUID) -> AccountView:
         async with self._sm() as s:

@@ -412,6 +412,7 @@ class RecurringInvestments:
         why = {
             ErrorCode.INSUFFICIENT_BUYING_POWER.value: "there was not enough buying power",
             ErrorCode.ASSET_NOT_TRADABLE.value: f"{plan.asset_id} was not tradable",
+            ErrorCode.KYC_REQUIRED.value: "your identity is not verified yet",
         }.get(reason, f"it could not be placed ({reason})")
         body = (
             f"Your recurring investment of {plan.notional.normalize()} {plan.currency} in "

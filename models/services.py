@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
@@ -28,7 +30,9 @@ from models.assets import Asset, Assets
 from models.audit import AuditLog
 from models.candle_store import CandleStore, Retention
 from models.candles import CandleInterval
+from models.cases import audit_opened
 from models.closure import AccountClosure
+from models.compliance import Compliance
 from models.corporate_actions import CorporateActions
 from models.db import create_engine, create_sessionmaker
 from models.documents import Documents
@@ -37,8 +41,11 @@ from models.envelope import FieldCipher, kms_for
 from models.exchange import Exchange
 from models.funds import Funds, FundsConfig
 from models.help_centre import HelpCentre
+from models.kyc import Kyc
+from models.kyc_providers import kyc_provider_for
 from models.ledger import Ledger
 from models.liquidity import Liquidity, Quoting
+from models.monitoring import Monitoring, MonitoringConfig
 from models.news import NewsStore
 from models.notifications import (
     NotificationPreferences,
@@ -58,6 +65,7 @@ from models.quotes import anchor_price
 from models.rails import SandboxRail
 from models.rate_limits import MutationRateLimiter, RateLimits
 from models.recurring import RecurringInvestments
+from models.sanctions import SanctionsList
 from models.session_cache import SessionCache
 from models.settlement import FillsHook
 from models.storage import ObjectStore, StorageNotConfigured
@@ -105,6 +113,8 @@ class Services:
     closure: AccountClosure
     audit: AuditLog
     fields: FieldCipher
+    kyc: Kyc
+    compliance: Compliance
     notifier: Notifier
     alerts: PriceAlerts
     notification_preferences: NotificationPreferences
@@ -276,6 +286,7 @@ async def open_services(
         lambda notification_ids: services.dispatch_notifications(notification_ids),
     )
     ledger = Ledger()
+    audit = AuditLog(sessionmaker)
     funds = Funds(
         sessionmaker,
         ledger,
@@ -288,6 +299,23 @@ async def open_services(
         ),
         schedule_withdrawal=lambda *args: services.schedule_withdrawal(*args),
         notifier=notifier,
+        monitoring=Monitoring(MonitoringConfig.from_settings(settings)),
+        unverified_deposit_limit=settings.kyc_unverified_deposit_limit,
+        cases_opened=lambda user_id, opened: audit_opened(audit, user_id, opened),
+    )
+
+    @cache
+    def sanctions() -> SanctionsList:  # read once per process, on first use
+        path = Path(settings.sanctions_sdn_csv) if settings.sanctions_sdn_csv else None
+        return SanctionsList.load(path, settings.sanctions_match_threshold)
+
+    kyc = Kyc(
+        sessionmaker,
+        fields,
+        kyc_provider_for(settings.kyc_provider),
+        sanctions,
+        audit,
+        notify=lambda draft: services.notifier.notify(draft),
     )
     exchange = Exchange(redis, settings.redis_prefix, settings.matching_shards)
     assets = Assets(sessionmaker, exchange.configure)
@@ -376,6 +404,14 @@ async def open_services(
         wash_sales=WashSaleAdjustments(sessionmaker),
         audit=audit,
         fields=fields,
+        kyc=kyc,
+        compliance=Compliance(
+            sessionmaker,
+            funds,
+            kyc,
+            audit,
+            signed_out=lambda user_id: accounts.signed_out_everywhere(user_id),
+        ),
         closure=AccountClosure(
             sessionmaker, signed_out=lambda user_id: accounts.signed_out_everywhere(user_id)
         ),

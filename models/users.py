@@ -16,12 +16,18 @@ class Role(enum.StrEnum):
     CUSTOMER = "CUSTOMER"
     SUPPORT = "SUPPORT"
     ADMIN = "ADMIN"
+    COMPLIANCE = "COMPLIANCE"
 
 
 class KycStatus(enum.StrEnum):
+    """Customer identification (models/kyc.py): a new account has submitted nothing; a
+    submission is PENDING until the provider decides; only VERIFIED may trade or withdraw."""
+
+    NOT_SUBMITTED = "NOT_SUBMITTED"
     PENDING = "PENDING"
     VERIFIED = "VERIFIED"
     REJECTED = "REJECTED"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
 
 
 # The associated data of each sealed column (models/envelope.py): a value moved to another
@@ -33,6 +39,8 @@ TOTP_COLUMN = "users.totp_secret"
 TOTP_PENDING_COLUMN = "users.totp_pending_secret"
 
 STAFF_ROLES = frozenset({Role.SUPPORT, Role.ADMIN})
+# Who works the compliance queue (cases, the audit log): least privilege, apart from SUPPORT.
+COMPLIANCE_ROLES = frozenset({Role.COMPLIANCE, Role.ADMIN})
 
 
 class User(Timestamps, Base):
@@ -47,7 +55,7 @@ class User(Timestamps, Base):
     )
     # KYC profile
     kyc_status: Mapped[KycStatus] = mapped_column(
-        Enum(KycStatus, name="kyc_status", native_enum=True), default=KycStatus.PENDING
+        Enum(KycStatus, name="kyc_status", native_enum=True), default=KycStatus.NOT_SUBMITTED
     )
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
@@ -73,6 +81,10 @@ class User(Timestamps, Base):
     )
     # The time step of the last TOTP code accepted: a code is good once (RFC 6238, 5.2).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # The last password, email or two-factor change, and the last profile change: a
+    # withdrawal soon after one is held for review (models/fraud.py).
+    security_changed_at: Mapped[datetime | None]
+    profile_changed_at: Mapped[datetime | None]
     # Closed at its owner's request: personal data pseudonymised, records kept (models.closure).
     closed_at: Mapped[datetime | None]
 

@@ -1,6 +1,8 @@
 """Per-request dataloaders: whatever a query asks for, a constant number of round trips.
 
-Orders: the fills of every order on a page in one query (`order_fills`).
+Orders: the fills of every order on a page in one query (`order_fills`). The compliance
+queue: the customers, their KYC profiles and the held withdrawals of a page, one query each
+(`users`, `kyc_profiles`, `transactions`).
 
 Batch functions call the domain services (they open the sessions; no loader opens one). Created
 lazily by `Context.loaders`, so they live for one request (or one websocket
@@ -21,9 +23,12 @@ from decimal import Decimal
 from strawberry.dataloader import DataLoader
 
 from models.assets import Asset
+from models.compliance_tables import KycProfile
+from models.funds import FundTransaction
 from models.orders import Fill
 from models.quotes import QuoteData, read_quotes, usd_per_unit
 from models.services import Services
+from models.users import User
 from models.valuation import HoldingRow, PortfolioRef, Valuation, valuation
 
 
@@ -38,6 +43,13 @@ class Loaders:
         self.cash: DataLoader[uuid.UUID, dict[str, Decimal]] = DataLoader(load_fn=self._cash)
         self.base_currency: DataLoader[uuid.UUID, str] = DataLoader(load_fn=self._bases)
         self.order_fills: DataLoader[uuid.UUID, list[Fill]] = DataLoader(load_fn=self._fills)
+        self.users: DataLoader[uuid.UUID, User | None] = DataLoader(load_fn=self._users)
+        self.kyc_profiles: DataLoader[uuid.UUID, KycProfile | None] = DataLoader(
+            load_fn=self._kyc_profiles
+        )
+        self.transactions: DataLoader[uuid.UUID, FundTransaction | None] = DataLoader(
+            load_fn=self._transactions
+        )
         self._rates: asyncio.Future[dict[str, Decimal]] | None = None
         self._valuations: dict[PortfolioRef, asyncio.Future[Valuation]] = {}
 
@@ -46,6 +58,18 @@ class Loaders:
     async def _fills(self, order_ids: list[uuid.UUID]) -> Sequence[list[Fill]]:
         found = await self.services.orders.fills_of(order_ids)
         return [found[i] for i in order_ids]
+
+    async def _users(self, ids: list[uuid.UUID]) -> Sequence[User | None]:
+        found = await self.services.accounts.get_users(ids)
+        return [found.get(i) for i in ids]
+
+    async def _kyc_profiles(self, user_ids: list[uuid.UUID]) -> Sequence[KycProfile | None]:
+        found = await self.services.kyc.profiles(user_ids)
+        return [found.get(i) for i in user_ids]
+
+    async def _transactions(self, ids: list[uuid.UUID]) -> Sequence[FundTransaction | None]:
+        found = await self.services.funds.get_many(ids)
+        return [found.get(i) for i in ids]
 
     async def _assets(self, symbols: list[str]) -> Sequence[Asset | None]:
         found = await self.services.assets.get_many(symbols)

@@ -12,7 +12,7 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from models.accounts import Principal
-from models.users import STAFF_ROLES, Role
+from models.users import COMPLIANCE_ROLES, STAFF_ROLES, Role
 from resolvers.context import Context
 from resolvers.errors import forbidden, unauthenticated
 from resolvers.scopes import allows
@@ -68,8 +68,15 @@ class IsAdmin(_HasRole):
     roles = frozenset({Role.ADMIN})
 
 
-class MayMoveMoney(_HasRole):
-    """Money-moving and trading mutations: customers (and ADMIN), never SUPPORT staff, whose
-    role is to help, not to act on accounts (issue 19). SUPPORT gets FORBIDDEN."""
+class IsCompliance(_HasRole):
+    """The compliance queue and the audit log: COMPLIANCE and ADMIN (issue 17)."""
 
-    roles = frozenset(Role) - {Role.SUPPORT}
+    roles = COMPLIANCE_ROLES
+
+
+class MayMoveMoney(_HasRole):
+    """Money-moving and trading mutations: customers (and ADMIN), never SUPPORT or COMPLIANCE
+    staff, whose role is to help or to review, not to act on accounts (issue 19). They get
+    FORBIDDEN."""
+
+    roles = frozenset(Role) - {Role.SUPPORT, Role.COMPLIANCE}

@@ -19,6 +19,7 @@ from resolvers.accounts.audit import AuditQuery
 from resolvers.accounts.schema import AccountsMutation, AccountsQuery
 from resolvers.accounts.sessions import SessionsMutation, SessionsQuery
 from resolvers.availability import DependencyErrors
+from resolvers.compliance.schema import ComplianceMutation, ComplianceQuery
 from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
@@ -47,6 +48,7 @@ class Query(
     AccountsQuery,
     SessionsQuery,
     AuditQuery,
+    ComplianceQuery,
     FundsQuery,
     AssetsQuery,
     HistoryQuery,
@@ -71,6 +73,7 @@ class Query(
 class Mutation(
     AccountsMutation,
     SessionsMutation,
+    ComplianceMutation,
     FundsMutation,
     AssetsMutation,
     OrdersMutation,

@@ -14,6 +14,7 @@ from arq.worker import Worker
 from bourse.process import service_main
 from bourse.settings import Settings
 from models.services import arq_queue_name, open_services
+from workers.compliance import screen_sanctions
 from workers.documents import (
     apply_corporate_actions,
     generate_document,
@@ -39,6 +40,7 @@ FUNCTIONS: list[Any] = [
     send_email,
     password_reset_email,
     complete_withdrawal,
+    screen_sanctions,
     snapshot_portfolios,
     generate_document,
     dispatch_notification,
@@ -75,6 +77,7 @@ def build_worker(
         functions=FUNCTIONS,
         cron_jobs=[
             cron(sweep_pending_withdrawals, second=0),  # every minute, one worker
+            cron(screen_sanctions, hour=1, minute=30, second=0, timeout=3600),  # daily, UTC
             cron(run_recurring_investments, second=5),  # every minute: the due runs
             cron(snapshot_portfolios, hour=0, minute=5, second=0, timeout=1800),  # daily, UTC
             # market data: close roll every minute, news every 5 minutes, candles hourly

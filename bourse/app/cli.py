@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
     create.add_argument("--username", required=True)
-    create.add_argument("--role", required=True, choices=["ADMIN", "SUPPORT"])
+    create.add_argument("--role", required=True, choices=["ADMIN", "SUPPORT", "COMPLIANCE"])
     create.set_defaults(func=_cmd_admin_create)
 
     demo = sub.add_parser("demo", help="load demo data (idempotent)")

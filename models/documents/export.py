@@ -10,7 +10,9 @@ What is left out, and why:
 Sealed personal data (`<name>_sealed`, models/envelope.py) is opened and exported as `<name>`.
 - other people: any other column referring to `users.id` (a support agent's id, a counterparty's
   id), and from `fills`, which pair two users, only the user's own side;
-- staff's internal notes on support tickets.
+- staff's internal notes on support tickets;
+- compliance cases (`compliance_cases`): telling a customer of an AML investigation is
+  prohibited (tipping off, 31 U.S.C. 5318(g)(2)); the KYC profile they gave is exported.
 Every model module is imported by the time this runs (the worker opens the whole `Services`),
 so `Base.metadata` knows every table.
 """
@@ -33,7 +35,9 @@ from models.base import Base
 from models.envelope import FieldCipher, sealed_column_context
 from models.orders.tables import Fill
 
-LEFT_OUT_TABLES = frozenset({"password_reset_tokens", "email_change_requests", "recovery_codes"})
+LEFT_OUT_TABLES = frozenset(
+    {"password_reset_tokens", "email_change_requests", "recovery_codes", "compliance_cases"}
+)
 
 
 def _json(value: object) -> object:

@@ -246,3 +246,45 @@ def support_reply_draft(
         dedupe_key=f"support:{message_id}",
         email=False,  # the desk emails a customer who is not in the chat (models.support_desk)
     )
+
+
+def withdrawal_held_draft(
+    user_id: uuid.UUID, transaction_id: uuid.UUID, amount: Decimal, currency: str, why: str
+) -> Draft:
+    """A fraud rule held a withdrawal (models/monitoring.py): the owner is told at once, so a
+    thief's withdrawal is seen by the person whose account it is."""
+    return Draft(
+        user_id=user_id,
+        kind=Kind.FUNDS,
+        title="Withdrawal held for review",
+        body=f"Your withdrawal of {_qty(amount)} {currency} is held for a review by our team "
+        f"({why}). The money stays reserved in your account meanwhile. If you did not ask for "
+        "it, change your password now and contact support.",
+        dedupe_key=f"funds:{transaction_id}:HELD",
+        urgent=True,
+    )
+
+
+KYC_TEXT = {
+    "VERIFIED": ("Identity verified", "Your identity is verified: you can trade and withdraw."),
+    "REJECTED": (
+        "Identity not verified",
+        "We could not verify your identity with the details you gave. Check them and submit "
+        "them again, or contact support.",
+    ),
+    "NEEDS_REVIEW": (
+        "Identity check under review",
+        "Your identity check needs a manual review; we will tell you when it is done.",
+    ),
+}
+
+
+def kyc_draft(user_id: uuid.UUID, status: str, ident: str) -> Draft:
+    title, body = KYC_TEXT[status]
+    return Draft(
+        user_id=user_id,
+        kind=Kind.COMPLIANCE,
+        title=title,
+        body=body,
+        dedupe_key=f"kyc:{ident}:{status}",
+    )

@@ -49,6 +49,7 @@ from models.calendars import Session, calendar
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode
 from models.exchange import Exchange
+from models.kyc_gate import require_verified
 from models.ledger import ZERO, Ledger
 from models.orders.outbox import Outbox, OutboxEntry
 from models.orders.placement import write_order
@@ -157,6 +158,7 @@ class OrderBook:
     async def _place_in(
         self, s: AsyncSession, user_id: uuid.UUID, symbol: str, req: PlaceOrderRequest
     ) -> tuple[Order, OutboxEntry]:
+        await require_verified(s, user_id, "trade")  # KYC (models/kyc.py), in this transaction
         asset = await s.get(Asset, symbol) if SYMBOL_RE.match(symbol) else None
         if asset is None:
             raise DomainError.one(ErrorCode.UNKNOWN_ASSET, f"No asset {symbol!r}.", "assetId")
@@ -298,6 +300,7 @@ class OrderBook:
     async def _replace_in(
         self, s: AsyncSession, order: Order, req: ReplaceOrderRequest
     ) -> tuple[OutboxEntry, OrderReplacement]:
+        await require_verified(s, order.user_id, "trade")
         if order.status in FINAL_STATUSES:
             raise DomainError.one(
                 ErrorCode.NOT_CANCELLABLE, f"The order is already {order.status}.", "id"

@@ -1,4 +1,4 @@
-"""The audit log for ADMIN (API.md section 11): `auditEvents`, newest first."""
+"""The audit log for ADMIN and COMPLIANCE (API.md section 11): `auditEvents`, newest first."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from models.audit import AuditEvent
 from models.errors import DomainError, ErrorCode
 from resolvers.calls import SignedIn, query
 from resolvers.errors import bad_input
-from resolvers.permissions import IsAdmin
+from resolvers.permissions import IsCompliance
 from resolvers.relay import PageInfo, page_info
 
 
@@ -67,8 +67,9 @@ def _uuid(value: strawberry.ID | None, field: str) -> uuid.UUID | None:
 @strawberry.type
 class AuditQuery:
     @query(
-        IsAdmin,
-        description="ADMIN: the append-only audit log (sign-ins, security changes, money "
+        IsCompliance,
+        description="ADMIN and COMPLIANCE: the append-only audit log (sign-ins, security "
+        "changes, KYC and AML decisions, money "
         "movements, staff and admin actions), newest first; `bourse audit verify` checks its "
         "hash chain.",
     )

@@ -65,6 +65,13 @@ class UserType:
         )
 
     @strawberry.field(
+        description="The tax id given for identity verification, masked (***-**-6789); "
+        "null before `submitKyc`. The full number is never shown."
+    )
+    async def tax_id_masked(self, info: strawberry.Info[Context, None]) -> str | None:
+        return await info.context.services.kyc.tax_id_masked(uuid.UUID(str(self.id)))
+
+    @strawberry.field(
         description="A new email waiting for its owner's confirmation (the link mailed to it); "
         "`email` changes only then."
     )

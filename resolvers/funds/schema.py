@@ -78,7 +78,12 @@ FUNDS_ERRORS = (
 
 @strawberry.type
 class FundsMutation:
-    @mutation(MayMoveMoney, errors=FUNDS_ERRORS, payload=FundsPayload, audit="funds.deposit")
+    @mutation(
+        MayMoveMoney,
+        errors=(*FUNDS_ERRORS, ErrorCode.KYC_REQUIRED),
+        payload=FundsPayload,
+        audit="funds.deposit",
+    )
     async def deposit(self, call: SignedIn, input: DepositInput) -> FundsPayload:
         txn = await call.services.funds.deposit(
             call.principal.user_id,
@@ -91,7 +96,16 @@ class FundsMutation:
 
     @mutation(
         MayMoveMoney,
-        errors=(*FUNDS_ERRORS, ErrorCode.INSUFFICIENT_FUNDS, *FRESH_PROOF_ERRORS),
+        errors=(
+            *FUNDS_ERRORS,
+            ErrorCode.INSUFFICIENT_FUNDS,
+            ErrorCode.KYC_REQUIRED,
+            ErrorCode.ACCOUNT_FROZEN,
+            *FRESH_PROOF_ERRORS,
+        ),
+        description="Withdraw cash. Needs a VERIFIED identity (KYC_REQUIRED); refused while "
+        "a compliance case freezes the account (ACCOUNT_FROZEN). A withdrawal a fraud rule "
+        "holds is still returned, PENDING, with `holdReason`.",
         payload=FundsPayload,
         audit="funds.withdrawal",
     )
@@ -111,5 +125,8 @@ class FundsMutation:
             input.withdrawal_method,
             input.idempotency_key,
             prove_new_method=prove_new_method,
+            new_device=await accounts.is_new_device(
+                call.principal.user_id, call.principal.session_id
+            ),
         )
         return FundsPayload(transaction=TransactionNode.from_model(txn))

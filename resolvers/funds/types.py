@@ -72,6 +72,10 @@ class TransactionNode:
     created_at: datetime
     completed_at: datetime | None
     failure_reason: str | None
+    hold_reason: str | None = strawberry.field(
+        description="Set while a withdrawal is held for review (WITHDRAWAL_HELD): it stays "
+        "PENDING, its money reserved, until compliance releases or refuses it."
+    )
 
     @classmethod
     def from_model(cls, txn: FundTransaction) -> TransactionNode:
@@ -86,6 +90,7 @@ class TransactionNode:
             created_at=txn.created_at,
             completed_at=txn.completed_at,
             failure_reason=txn.failure_reason,
+            hold_reason=txn.hold_reason,
         )
 
 

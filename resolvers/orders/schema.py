@@ -107,6 +107,7 @@ PLACE_ORDER_ERRORS = (
     ErrorCode.MARKET_CLOSED,
     ErrorCode.INVALID_ORDER_TYPE,
     ErrorCode.INVALID_INPUT,
+    ErrorCode.KYC_REQUIRED,
 )
 
 

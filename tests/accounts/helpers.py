@@ -9,6 +9,7 @@ from typing import Any
 
 import pyotp
 
+from tests.support.kyc import fresh_ssn
 from tests.support.server import Api
 
 REGISTER = """mutation($input: RegisterInput!) { register(input: $input) {
@@ -53,12 +54,50 @@ async def login(
     return payload
 
 
-async def new_user(api: Api, tag: str = "u") -> tuple[str, str, dict[str, Any]]:
-    """Register and sign in; returns (username, email, login payload)."""
+SUBMIT_KYC = """mutation($input: SubmitKycInput!) { submitKyc(input: $input) {
+  user { id kycStatus taxIdMasked } errors { field code message } } }"""
+
+
+def kyc_input(
+    first: str = "Test", last: str = "Customer", tax_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "legalFirstName": first,
+        "legalLastName": last,
+        "dateOfBirth": "1985-06-15",
+        "address": {"line1": "1 Test Street", "line2": None, "city": "Springfield",
+                    "region": "IL", "postalCode": "62701", "country": "US"},
+        "taxId": tax_id or fresh_ssn(),
+        "citizenship": "US",
+    }  # fmt: skip
+
+
+async def submit_kyc(api: Api, token: str, **kwargs: Any) -> dict[str, Any]:
+    body = await api.gql(SUBMIT_KYC, {"input": kyc_input(**kwargs)}, token)
+    assert "errors" not in body, body
+    payload: dict[str, Any] = body["data"]["submitKyc"]
+    return payload
+
+
+async def verify_identity(api: Api, token: str) -> None:
+    """The KYC step every customer takes before trading or withdrawing: the sandbox
+    provider verifies a well-formed submission at once."""
+    done = await submit_kyc(api, token)
+    assert done["errors"] == [], done
+    assert done["user"]["kycStatus"] == "VERIFIED", done
+
+
+async def new_user(
+    api: Api, tag: str = "u", *, verified: bool = True
+) -> tuple[str, str, dict[str, Any]]:
+    """Register and sign in (and, unless `verified=False`, pass KYC); returns (username,
+    email, login payload)."""
     username, email = unique(tag)
     assert (await register(api, username, email))["errors"] == []
     signed_in = await login(api, email)
     assert signed_in["errors"] == []
+    if verified:
+        await verify_identity(api, signed_in["token"])
     return username, email, signed_in
 
 

@@ -29,7 +29,7 @@ async def test_register_returns_customer(api: Api) -> None:
     assert user["email"] == email
     assert user["role"] == "CUSTOMER"
     assert user["twoFactorEnabled"] is False
-    assert user["kycStatus"] == "PENDING"
+    assert user["kycStatus"] == "NOT_SUBMITTED"  # until submitKyc
     assert user["createdAt"].endswith("+00:00")
 
 

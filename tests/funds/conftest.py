@@ -9,7 +9,7 @@ import pytest
 
 from bourse.settings import Settings
 from models.services import Services, open_services
-from models.users import User
+from models.users import KycStatus, User
 
 
 @pytest.fixture
@@ -24,7 +24,8 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 @pytest.fixture
 def make_user(services: Services) -> Callable[[], Awaitable[uuid.UUID]]:
-    """A user row without the cost of password hashing (the ledger only needs the id)."""
+    """A user row without the cost of password hashing (the ledger only needs the id),
+    identity already verified (KYC is tested through the API in tests/compliance)."""
 
     async def make() -> uuid.UUID:
         user_id = uuid.uuid4()
@@ -35,6 +36,7 @@ def make_user(services: Services) -> Callable[[], Awaitable[uuid.UUID]]:
                     username=f"l{user_id.hex[:12]}",
                     email=f"l{user_id.hex[:12]}@example.com",
                     password_hash="!",
+                    kyc_status=KycStatus.VERIFIED,
                 )
             )
         return user_id

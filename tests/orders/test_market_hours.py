@@ -27,7 +27,7 @@ from models.orders import (
     TimeInForce,
 )
 from models.services import Services, open_services
-from models.users import User
+from models.users import KycStatus, User
 from tests.orders.conftest import symbol
 from workers.settlement import DayExpiry, OutboxRelay, last_close
 
@@ -56,6 +56,7 @@ async def funded_user(services: Services, amount: str = "1000") -> uuid.UUID:
                 username=f"m{user_id.hex[:12]}",
                 email=f"m{user_id.hex[:12]}@example.com",
                 password_hash="!",
+                kyc_status=KycStatus.VERIFIED,  # KYC itself is tested in tests/compliance
             )
         )
     txn = await services.funds.deposit(user_id, amount, "USD", "sandbox:bank", uuid.uuid4().hex)

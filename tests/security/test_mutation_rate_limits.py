@@ -30,7 +30,7 @@ async def limited(settings: Settings) -> AsyncIterator[Api]:
 
 
 async def test_a_user_past_the_limit_is_refused_and_nothing_happens(limited: Api) -> None:
-    _, _, alice = await new_user(limited, "rla")  # register + login: 2 of the address's 40
+    _, _, alice = await new_user(limited, "rla", verified=False)  # register + login: 2 of 40
     found = [
         codes(
             (await limited.gql(CREATE, {"n": f"L{i}"}, alice["token"]))["data"]["createWatchlist"]
@@ -46,7 +46,7 @@ async def test_a_user_past_the_limit_is_refused_and_nothing_happens(limited: Api
     assert "L9" not in names
     assert len(names & {f"L{i}" for i in range(8)}) == 8
 
-    _, _, bob = await new_user(limited, "rlb")
+    _, _, bob = await new_user(limited, "rlb", verified=False)
     ok = await limited.gql(CREATE, {"n": "mine"}, bob["token"])
     assert codes(ok["data"]["createWatchlist"]) == []
 

@@ -63,6 +63,28 @@ async function flow(browser, label, contextOptions) {
     await audit(page, `${label} sign-up`);
     await snap(page, label, "sign-up");
     await page.getByRole("button", { name: "Create account" }).click();
+    // Onboarding: identity verification (KYC) comes next; trading and withdrawals need it.
+    await page.waitForURL(`${BASE}/verify-identity`);
+    await page.getByRole("heading", { name: "Verify your identity" }).waitFor();
+    await page.getByLabel("Legal first name").fill("Ada");
+    await page.getByLabel("Legal last name").fill(`Lovelace${label}`);
+    await page.getByLabel("Date of birth").fill("1985-12-10");
+    await page.getByLabel("Street address").fill("12 St James's Square");
+    await page.getByLabel("City").fill("Springfield");
+    await page.getByLabel("State or region").fill("IL");
+    await page.getByLabel("ZIP or postal code").fill("62701");
+    await page.getByLabel("Social Security number or ITIN").fill("666-12-3456");
+    await page.getByRole("button", { name: "Verify my identity" }).click();
+    await page.getByText("Enter a valid Social Security number or ITIN").first().waitFor();
+    await audit(page, `${label} verify identity (error)`);
+    await snap(page, label, "verify-identity-error");
+    const ssn = `${String(100 + Math.floor(Math.random() * 500))}-${String(10 + Math.floor(Math.random() * 89))}-${String(1000 + Math.floor(Math.random() * 8999))}`;
+    await page.getByLabel("Social Security number or ITIN").fill(ssn);
+    await page.getByRole("button", { name: "Verify my identity" }).click();
+    await page.getByText("Your identity is verified").waitFor();
+    await audit(page, `${label} verify identity (verified)`);
+    await snap(page, label, "verify-identity-done");
+    await page.getByRole("button", { name: "Continue to your account" }).click();
     await page.waitForURL(`${BASE}/`);
     await page.getByTestId("total-value").waitFor();
     await page.getByText("You don't own anything yet").waitFor();
@@ -73,6 +95,9 @@ async function flow(browser, label, contextOptions) {
 
   await step(`${label}: enable 2FA`, async () => {
     await nav(page, "Settings");
+    // The identity card: verified, the tax id masked to its last four digits.
+    await page.getByTestId("kyc-status").getByText("Verified").waitFor();
+    if (!/\*\*\*-\*\*-\d{4}/.test(await page.getByTestId("identity-card").textContent())) throw new Error("no masked tax id in Settings");
     await page.getByRole("button", { name: "Set up two-step verification" }).click();
     secret = (await page.getByTestId("totp-secret").textContent()).trim();
     await page.getByRole("img", { name: "QR code for your authenticator app" }).waitFor();
@@ -376,6 +401,9 @@ const forgotAndReset = async (browser) => {
     await page.getByLabel("Email").fill(`${user}@example.com`);
     await page.getByLabel("Password").fill("Correct-Horse-Battery-9");
     await page.getByRole("button", { name: "Create account" }).click();
+    // The identity step can wait: "Skip for now" goes home (trading and withdrawals wait too).
+    await page.getByRole("heading", { name: "Verify your identity" }).waitFor();
+    await page.getByRole("link", { name: "Skip for now" }).click();
     await page.getByTestId("total-value").waitFor();
     // Elsewhere, the session is revoked: its refresh token is rotated away and a password
     // change signs out every session, so the page's access token dies too.

@@ -27,6 +27,8 @@ import { TicketPage } from "./features/support/TicketChat";
 import { Watchlists } from "./features/watchlists/Watchlists";
 import { Bell } from "./features/notifications/Bell";
 import { Inbox } from "./features/notifications/Inbox";
+import { ComplianceQueue } from "./features/kyc/ComplianceQueue";
+import { VerifyIdentity } from "./features/kyc/Identity";
 import { NotificationsProvider } from "./features/notifications/live";
 import { Skeleton } from "./ui/components";
 
@@ -97,6 +99,11 @@ function Shell({ children }: { children: ReactNode }) {
           <button type="button" className="icon-button" onClick={() => setTheme(theme === "dark" ? "light" : "dark")} aria-label={theme === "dark" ? t("app.lightMode") : t("app.darkMode")}>
             <span aria-hidden="true">{theme === "dark" ? "☀" : "☾"}</span>
           </button>
+          {user?.role === "COMPLIANCE" || user?.role === "ADMIN" ? (
+            <NavLink to="/staff/compliance" className="btn btn-ghost staff-link" data-testid="compliance-link" aria-label={t("nav.compliance")}>
+              <span className="hide-sm">{t("nav.compliance")}</span><span className="show-sm" aria-hidden="true">⚖</span>
+            </NavLink>
+          ) : null}
           {user?.role === "SUPPORT" || user?.role === "ADMIN" ? (
             <NavLink to="/staff" className="btn btn-ghost staff-link" data-testid="staff-desk-link" aria-label={t("nav.staff")}>
               <span className="hide-sm">{t("nav.staff")}</span><span className="show-sm" aria-hidden="true">☷</span>
@@ -139,10 +146,11 @@ function Private({ children }: { children: ReactNode }) {
   );
 }
 
-function Public({ children }: { children: ReactNode }) {
+/** A page for the signed-out; once signed in, on to `after` (sign-up: the identity step). */
+function Public({ children, after = "/" }: { children: ReactNode; after?: string }) {
   const { state } = useAuth();
   if (state === "loading") return <div className="boot"><Skeleton lines={3} /></div>;
-  if (state === "signed-in") return <Navigate to="/" replace />;
+  if (state === "signed-in") return <Navigate to={after} replace />;
   return <>{children}</>;
 }
 
@@ -152,7 +160,8 @@ function TitleSync() {
   useEffect(() => {
     document.documentElement.lang = i18n.language;
     const first = location.pathname.split("/")[1] ?? "";
-    const key = ({ "": "home", help: "help", support: "support", staff: "staff", notifications: "notifications", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset", "confirm-email": "confirmEmail" } as Record<string, string>)[first] ?? "home";
+    const second = location.pathname.split("/")[2] ?? "";
+    const key = first === "staff" && second === "compliance" ? "compliance" : ({ "verify-identity": "verify", "": "home", help: "help", support: "support", staff: "staff", notifications: "notifications", market: "market", orders: "orders", funds: "funds", watchlists: "watchlists", documents: "documents", settings: "settings", asset: "asset", "sign-in": "signIn", "sign-up": "signUp", "forgot-password": "forgot", "reset-password": "reset", "confirm-email": "confirmEmail" } as Record<string, string>)[first] ?? "home";
     const extra = first === "asset" ? ` ${location.pathname.split("/")[2]?.toUpperCase() ?? ""}` : "";
     document.title = `${t(`titles.${key}`)}${extra} · Bourse`;
   }, [location, i18n.language, t]);
@@ -168,7 +177,7 @@ export function App() {
           <TitleSync />
           <Routes>
             <Route path="/sign-in" element={<Public><SignIn /></Public>} />
-            <Route path="/sign-up" element={<Public><SignUp /></Public>} />
+            <Route path="/sign-up" element={<Public after="/verify-identity"><SignUp /></Public>} />
             <Route path="/forgot-password" element={<Public><ForgotPassword /></Public>} />
             <Route path="/reset-password" element={<ResetPassword />} />
             <Route path="/confirm-email" element={<ConfirmEmail />} />
@@ -186,6 +195,8 @@ export function App() {
             <Route path="/support" element={<Private><SupportHome /></Private>} />
             <Route path="/support/:id" element={<Private><TicketPage /></Private>} />
             <Route path="/staff" element={<Private><StaffQueue /></Private>} />
+            <Route path="/staff/compliance" element={<Private><ComplianceQueue /></Private>} />
+            <Route path="/verify-identity" element={<Private><VerifyIdentity /></Private>} />
             <Route path="/notifications" element={<Private><Inbox /></Private>} />
             <Route path="*" element={<main className="page" id="main"><h1>{t("app.notFound")}</h1><Link to="/">{t("nav.home")}</Link></main>} />
           </Routes>

@@ -8,8 +8,8 @@ const en = {
     footer: "Bourse Securities · Investing involves risk, including the loss of principal",
     notFound: "Page not found",
   },
-  titles: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", asset: "Asset", signIn: "Sign in", signUp: "Create account", forgot: "Reset password", reset: "Choose a new password", confirmEmail: "Confirm email", help: "Help centre", support: "Support", staff: "Support desk", notifications: "Notifications" },
-  nav: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", support: "Help", staff: "Support desk" },
+  titles: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", asset: "Asset", signIn: "Sign in", signUp: "Create account", forgot: "Reset password", reset: "Choose a new password", confirmEmail: "Confirm email", help: "Help centre", support: "Support", staff: "Support desk", notifications: "Notifications", verify: "Verify your identity", compliance: "Compliance queue" },
+  nav: { home: "Home", market: "Market", orders: "Orders", funds: "Funds", watchlists: "Watchlist", documents: "Documents", settings: "Settings", support: "Help", staff: "Support desk", compliance: "Compliance" },
   common: { loading: "Loading", cancel: "Cancel", save: "Save changes", loadMore: "Load more", previous: "Previous", next: "Next", page: "Page {{n}}" },
   auth: {
     confirmEmailTitle: "Confirm your new email", emailConfirmed: "Your email is changed. Use it to sign in from now on.", confirmEmail: "Confirm email",
@@ -86,6 +86,7 @@ const en = {
     fromBank: "From your linked bank account (sandbox). Deposits are available to trade at once.", toBank: "To your linked bank account (sandbox).",
     depositCta: "Deposit", withdrawCta: "Withdraw", deposited: "{{amount}} deposited ({{status}}).", withdrawn: "{{amount}} withdrawal requested ({{status}}).",
     balances: "Balances", noCash: "No cash yet: make a deposit to start.", total: "Total", available: "Available", held: "Held",
+    heldForReview: "Held for review", heldBody: "It is held for a security review: the money stays reserved, and we'll tell you when it's done.",
     history: "History", noHistory: "No transfers yet", noHistoryBody: "Deposits and withdrawals show up here.", date: "Date", type: "Type",
   },
   txType: { DEPOSIT: "Deposit", WITHDRAWAL: "Withdrawal", DIVIDEND: "Dividend", CASH_IN_LIEU: "Cash in lieu (split)" },
@@ -149,6 +150,24 @@ const en = {
   supportCategory: { ACCOUNT: "Account", FUNDING: "Funding", ORDERS: "Orders", TAXES: "Taxes", SECURITY: "Security", OTHER: "Something else" },
   ticketStatus: { NEW: "New", OPEN: "Open", PENDING_CUSTOMER: "Waiting for you", RESOLVED: "Resolved", CLOSED: "Closed" },
   priority: { LOW: "Low priority", NORMAL: "Normal priority", HIGH: "High priority", URGENT: "Urgent" },
+  kyc: {
+    title: "Verify your identity", subtitle: "US rules require us to know who you are before you trade or withdraw. It takes a minute.",
+    card: "Identity verification", legalFirstName: "Legal first name", legalLastName: "Legal last name", dateOfBirth: "Date of birth",
+    line1: "Street address", line2: "Apartment, suite (optional)", city: "City", region: "State or region", postalCode: "ZIP or postal code", country: "Country (2 letters)",
+    taxId: "Social Security number or ITIN", taxIdHint: "Nine digits, like 123-45-6789. Stored encrypted; we only ever show the last four.", citizenship: "Citizenship (2 letters)",
+    submit: "Verify my identity", later: "Skip for now", tax: "Tax id", statusLabel: "Status",
+    status: { NOT_SUBMITTED: "Not verified", PENDING: "Checking…", VERIFIED: "Verified", REJECTED: "Not verified: check your details", NEEDS_REVIEW: "Under review" },
+    verified: "Your identity is verified: you can trade and withdraw.", review: "Your details are being reviewed by our team. We'll let you know when it's done.",
+    rejected: "We couldn't verify your identity with these details. Check them and try again.",
+    needed: "Verify your identity to trade and withdraw. Deposits of up to $1,000 can come first.", verifyNow: "Verify now", continue: "Continue to your account",
+  },
+  compliance: {
+    queue: "Compliance queue", empty: "No cases here.", statusFilter: "Status", any: "All", customer: "Customer", legalName: "Legal name", opened: "Opened",
+    freezes: "Withdrawals frozen", held: "Held withdrawal", note: "Decision note", notePlaceholder: "Why: what you checked and found",
+    decide: { CLEAR: "Clear", ESCALATE: "Escalate", CLOSE_ACCOUNT: "Close account" }, decided: "Decided: {{decision}}",
+    kind: { SANCTIONS_HIT: "Sanctions list match", DUPLICATE_TAX_ID: "Tax id used by another account", KYC_REVIEW: "Identity needs review", STRUCTURING: "Structuring", RAPID_IN_OUT: "Rapid in-and-out", NEW_METHOD_AFTER_CHANGE: "New method after a change", WITHDRAWAL_HELD: "Withdrawal held" },
+    status: { OPEN: "Open", ESCALATED: "Escalated", CLEARED: "Cleared", CLOSED: "Account closed" },
+  },
   staff: {
     desk: "Support desk", queue: "Support queue", queueFilter: "Queue", queues: { ALL: "All", UNASSIGNED: "Unassigned", MINE: "Mine", BREACHED: "SLA breached" },
     waitingCustomer: "Waiting for customer", anyStatus: "Any status", empty: "Nothing in this queue.", internal: "Internal note (staff only)", internalNote: "internal note", macro: "Canned reply", pickMacro: "Insert a canned reply…",
@@ -206,6 +225,8 @@ const en = {
     TOO_MANY_WATCHLISTS: "You have the most watchlists allowed.", WATCHLIST_FULL: "This watchlist is full.", RANGE_TOO_LARGE: "Pick a shorter period.", TOO_MANY_ASSETS: "Too many assets at once.",
     INVALID_THRESHOLD: "Enter a level the price hasn't reached yet (a positive number; percentages below 100).", TOO_MANY_ALERTS: "You have the most active alerts allowed (200).",
     PASSWORDS_DIFFER: "The two passwords don't match.",
+    KYC_REQUIRED: "Verify your identity first: trading and withdrawals need it.", KYC_ALREADY_SUBMITTED: "Your identity check is already under way.",
+    INVALID_TAX_ID: "Enter a valid Social Security number or ITIN (nine digits).", ACCOUNT_FROZEN: "Withdrawals are on hold while our team reviews your account. Contact support with questions.",
   },
 };
 

@@ -10,8 +10,8 @@ const es: Messages = {
     footer: "Bourse Securities · Invertir conlleva riesgos, incluida la pérdida del capital",
     notFound: "Página no encontrada",
   },
-  titles: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", asset: "Activo", signIn: "Iniciar sesión", signUp: "Crear cuenta", forgot: "Restablecer contraseña", reset: "Nueva contraseña", confirmEmail: "Confirmar email", help: "Centro de ayuda", support: "Soporte", staff: "Mesa de soporte", notifications: "Notificaciones" },
-  nav: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", support: "Ayuda", staff: "Mesa de soporte" },
+  titles: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", asset: "Activo", signIn: "Iniciar sesión", signUp: "Crear cuenta", forgot: "Restablecer contraseña", reset: "Nueva contraseña", confirmEmail: "Confirmar email", help: "Centro de ayuda", support: "Soporte", staff: "Mesa de soporte", notifications: "Notificaciones", verify: "Verifica tu identidad", compliance: "Cola de cumplimiento" },
+  nav: { home: "Inicio", market: "Mercado", orders: "Órdenes", funds: "Fondos", watchlists: "Listas", documents: "Documentos", settings: "Ajustes", support: "Ayuda", staff: "Mesa de soporte", compliance: "Cumplimiento" },
   common: { loading: "Cargando", cancel: "Cancelar", save: "Guardar cambios", loadMore: "Cargar más", previous: "Anterior", next: "Siguiente", page: "Página {{n}}" },
   auth: {
     confirmEmailTitle: "Confirma tu nuevo email", emailConfirmed: "Tu email ha cambiado. Úsalo para entrar a partir de ahora.", confirmEmail: "Confirmar email",
@@ -88,6 +88,7 @@ const es: Messages = {
     fromBank: "Desde tu cuenta bancaria vinculada (pruebas). Los ingresos se pueden usar al instante.", toBank: "A tu cuenta bancaria vinculada (pruebas).",
     depositCta: "Ingresar", withdrawCta: "Retirar", deposited: "{{amount}} ingresados ({{status}}).", withdrawn: "Retirada de {{amount}} solicitada ({{status}}).",
     balances: "Saldos", noCash: "Aún no tienes efectivo: haz un ingreso para empezar.", total: "Total", available: "Disponible", held: "Retenido",
+    heldForReview: "Retenida para revisión", heldBody: "Está retenida para una revisión de seguridad: el dinero sigue reservado y te avisaremos cuando termine.",
     history: "Historial", noHistory: "Aún no hay transferencias", noHistoryBody: "Aquí verás tus ingresos y retiradas.", date: "Fecha", type: "Tipo",
   },
   txType: { DEPOSIT: "Ingreso", WITHDRAWAL: "Retirada", DIVIDEND: "Dividendo", CASH_IN_LIEU: "Efectivo por fracción (split)" },
@@ -151,6 +152,24 @@ const es: Messages = {
   supportCategory: { ACCOUNT: "Cuenta", FUNDING: "Fondos", ORDERS: "Órdenes", TAXES: "Impuestos", SECURITY: "Seguridad", OTHER: "Otro tema" },
   ticketStatus: { NEW: "Nueva", OPEN: "Abierta", PENDING_CUSTOMER: "Pendiente de ti", RESOLVED: "Resuelta", CLOSED: "Cerrada" },
   priority: { LOW: "Prioridad baja", NORMAL: "Prioridad normal", HIGH: "Prioridad alta", URGENT: "Urgente" },
+  kyc: {
+    title: "Verifica tu identidad", subtitle: "Las normas de EE. UU. nos obligan a saber quién eres antes de operar o retirar. Lleva un minuto.",
+    card: "Verificación de identidad", legalFirstName: "Nombre legal", legalLastName: "Apellido legal", dateOfBirth: "Fecha de nacimiento",
+    line1: "Dirección", line2: "Apartamento, piso (opcional)", city: "Ciudad", region: "Estado o región", postalCode: "Código postal", country: "País (2 letras)",
+    taxId: "Número de Seguro Social o ITIN", taxIdHint: "Nueve dígitos, como 123-45-6789. Se guarda cifrado; solo mostramos los últimos cuatro.", citizenship: "Nacionalidad (2 letras)",
+    submit: "Verificar mi identidad", later: "Ahora no", tax: "Id. fiscal", statusLabel: "Estado",
+    status: { NOT_SUBMITTED: "Sin verificar", PENDING: "Comprobando…", VERIFIED: "Verificada", REJECTED: "Sin verificar: revisa tus datos", NEEDS_REVIEW: "En revisión" },
+    verified: "Tu identidad está verificada: puedes operar y retirar.", review: "Nuestro equipo está revisando tus datos. Te avisaremos cuando termine.",
+    rejected: "No pudimos verificar tu identidad con estos datos. Revísalos e inténtalo de nuevo.",
+    needed: "Verifica tu identidad para operar y retirar. Antes puedes depositar hasta 1.000 $.", verifyNow: "Verificar ahora", continue: "Ir a tu cuenta",
+  },
+  compliance: {
+    queue: "Cola de cumplimiento", empty: "No hay casos aquí.", statusFilter: "Estado", any: "Todos", customer: "Cliente", legalName: "Nombre legal", opened: "Abierto",
+    freezes: "Retiros congelados", held: "Retiro retenido", note: "Nota de la decisión", notePlaceholder: "Por qué: qué comprobaste y qué encontraste",
+    decide: { CLEAR: "Descartar", ESCALATE: "Escalar", CLOSE_ACCOUNT: "Cerrar la cuenta" }, decided: "Decidido: {{decision}}",
+    kind: { SANCTIONS_HIT: "Coincidencia con lista de sanciones", DUPLICATE_TAX_ID: "Id. fiscal de otra cuenta", KYC_REVIEW: "Identidad por revisar", STRUCTURING: "Fraccionamiento", RAPID_IN_OUT: "Entrada y salida rápida", NEW_METHOD_AFTER_CHANGE: "Método nuevo tras un cambio", WITHDRAWAL_HELD: "Retiro retenido" },
+    status: { OPEN: "Abierto", ESCALATED: "Escalado", CLEARED: "Descartado", CLOSED: "Cuenta cerrada" },
+  },
   staff: {
     desk: "Mesa de soporte", queue: "Cola de soporte", queueFilter: "Cola", queues: { ALL: "Todas", UNASSIGNED: "Sin asignar", MINE: "Mías", BREACHED: "SLA incumplido" },
     waitingCustomer: "Esperando al cliente", anyStatus: "Cualquier estado", empty: "No hay nada en esta cola.", internal: "Nota interna (solo personal)", internalNote: "nota interna", macro: "Respuesta predefinida", pickMacro: "Insertar una respuesta predefinida…",
@@ -208,6 +227,8 @@ const es: Messages = {
     TOO_MANY_WATCHLISTS: "Tienes el máximo de listas permitido.", WATCHLIST_FULL: "Esta lista está llena.", RANGE_TOO_LARGE: "Elige un periodo más corto.", TOO_MANY_ASSETS: "Demasiados activos a la vez.",
     INVALID_THRESHOLD: "Indica un nivel que el precio aún no haya alcanzado (un número positivo; porcentajes por debajo de 100).", TOO_MANY_ALERTS: "Tienes el máximo de alertas activas (200).",
     PASSWORDS_DIFFER: "Las dos contraseñas no coinciden.",
+    KYC_REQUIRED: "Verifica primero tu identidad: operar y retirar lo requieren.", KYC_ALREADY_SUBMITTED: "Tu verificación de identidad ya está en curso.",
+    INVALID_TAX_ID: "Introduce un número de Seguro Social o ITIN válido (nueve dígitos).", ACCOUNT_FROZEN: "Los retiros están en pausa mientras nuestro equipo revisa tu cuenta. Escribe a soporte si tienes dudas.",
   },
 };
 

@@ -1,6 +1,7 @@
 // Shared building blocks: every control has a visible label or an accessible name.
 import { useEffect, useId, useRef, type ComponentProps, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from "react";
 import { useTranslation } from "react-i18next";
+import { Link } from "react-router";
 import type { UserErrorLike } from "./errors";
 import { errorSentence } from "./errors";
 import { trend, type DecimalLike } from "./format";
@@ -137,7 +138,7 @@ export function FormErrors({ errors, fields = [] }: { errors: readonly UserError
   if (!loose.length) return null;
   return (
     <div className="form-errors" role="alert">
-      {loose.map((e, i) => <p key={i}>{errorSentence(t, e)}</p>)}
+      {loose.map((e, i) => <p key={i}>{errorSentence(t, e)}{e.code === "KYC_REQUIRED" ? <> <Link to="/verify-identity">{t("kyc.verifyNow")}</Link></> : null}</p>)}
     </div>
   );
 }

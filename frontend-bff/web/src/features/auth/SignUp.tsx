@@ -31,7 +31,7 @@ export function SignUp() {
     setBusy(false);
     if (login.data?.login?.token) {
       completeSignIn(login.data.login);
-      navigate("/", { replace: true });
+      navigate("/verify-identity", { replace: true }); // onboarding: identity before trading
     } else navigate("/sign-in", { replace: true });
   }
 

@@ -7,6 +7,7 @@ import { useOrderEvents } from "../../lib/live";
 import { Button, Card, EmptyState, FormErrors, Notice, Segmented, SelectField, Skeleton, TextField } from "../../ui/components";
 import { fieldError, transportError, type UserErrorLike } from "../../ui/errors";
 import { formatDateTime, formatMoney, parseUserDecimal } from "../../ui/format";
+import { KycNotice } from "../kyc/Identity";
 
 const CURRENCIES = ["USD", "EUR", "GBP", "CHF", "CAD", "JPY"];
 const PAGE = 10;
@@ -45,7 +46,7 @@ export function Funds() {
     if (!payload) return setErrors(transportError(res.error));
     setErrors([...payload.errors]);
     if (!payload.errors.length) {
-      setDone(t(kind === "deposit" ? "funds.deposited" : "funds.withdrawn", { amount: formatMoney(value, currency, locale), status: t(`txStatus.${payload.transaction?.status ?? "PENDING"}`) }));
+      setDone(t(kind === "deposit" ? "funds.deposited" : "funds.withdrawn", { amount: formatMoney(value, currency, locale), status: t(`txStatus.${payload.transaction?.status ?? "PENDING"}`) }) + (payload.transaction && "holdReason" in payload.transaction && payload.transaction.holdReason ? ` ${t("funds.heldBody")}` : ""));
       setAmount("");
       setKey(crypto.randomUUID());
       setCursors([null]);
@@ -61,6 +62,7 @@ export function Funds() {
       <div className="grid-2">
         <Card title={t("funds.move")}>
           <form onSubmit={submit} noValidate className="stack">
+            <KycNotice />
             <Segmented label={t("funds.direction")} value={kind} onChange={(v) => { setKind(v); setErrors([]); setDone(null); }} options={[{ value: "deposit", label: t("funds.deposit") }, { value: "withdraw", label: t("funds.withdraw") }]} />
             <div className="row gap">
               <TextField className="grow" label={t("funds.amount")} name="amount" inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} error={fieldError(t, errors, "amount")} />
@@ -108,7 +110,7 @@ export function Funds() {
                     <td>{formatDateTime(tx.createdAt, locale)}</td>
                     <td>{t(`txType.${tx.type}`)}</td>
                     <td className="num">{formatMoney(tx.type === "WITHDRAWAL" ? `-${tx.amount}` : tx.amount, tx.currency, locale)}</td>
-                    <td><span className={`badge badge-${tx.status === "COMPLETED" ? "success" : tx.status === "FAILED" ? "danger" : "info"}`}>{t(`txStatus.${tx.status}`)}</span></td>
+                    <td><span className={`badge badge-${tx.status === "COMPLETED" ? "success" : tx.status === "FAILED" ? "danger" : "info"}`}>{t(`txStatus.${tx.status}`)}</span>{tx.holdReason ? <> <span className="badge badge-warning" data-testid="held">{t("funds.heldForReview")}</span></> : null}</td>
                   </tr>
                 ))}
               </tbody>

@@ -10,6 +10,7 @@ import { errorSentence, transportError, type UserErrorLike } from "../../ui/erro
 import { formatDateTime, formatMoney, formatPrice, formatQuantity } from "../../ui/format";
 import { OrderStatusBadge } from "./OrderStatus";
 import { dollarsAllowed, estimate, extendedHoursAllowed, needsLimit, needsStop, needsTrail, toPlaceOrderInput, validate, type AmountMode, type OrderKind, type Side, type TicketInput, type Tif, type TrailMode } from "./ticket";
+import { KycNotice } from "../kyc/Identity";
 
 interface AssetInfo { id: string; currency: string; tickSize: string; quantityIncrement: string; fractionable: boolean; tradable: boolean; referencePrice: string; marketCalendar: string }
 
@@ -160,6 +161,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
 
   return (
     <form className="ticket" onSubmit={review} noValidate aria-label={t("ticket.title")}>
+      <KycNotice />
       <Segmented label={t("ticket.side")} value={input.side} onChange={(v: Side) => set("side", v)} options={[{ value: "BUY", label: t("side.BUY"), tone: "buy" }, { value: "SELL", label: t("side.SELL"), tone: "sell" }]} />
       <SelectField label={t("ticket.orderType")} value={input.kind} onChange={(e) => set("kind", e.target.value as OrderKind)} options={kinds.map((k) => ({ value: k, label: t(`kind.${k}`) }))} />
       {dollarsAllowed(input.kind) ? (

@@ -9,6 +9,7 @@ import { fieldError, transportError, type UserErrorLike } from "../../ui/errors"
 import { NotificationSettings } from "../notifications/Preferences";
 import { ApiKeys } from "../partners/ApiKeys";
 import { ConnectedApps } from "../partners/ConnectedApps";
+import { IdentityCard } from "../kyc/Identity";
 import { Devices } from "./Devices";
 import { Privacy } from "./Privacy";
 
@@ -21,6 +22,7 @@ export function Settings() {
       <h1>{t("nav.settings")}</h1>
       <div className="grid-2">
         <Profile />
+        <IdentityCard />
         <Preferences />
         <TwoFactor />
         <ChangePassword />

@@ -1,0 +1,1 @@
+"""KYC submissions and the compliance queue (API.md section 11)."""
