@@ -367,6 +367,17 @@ class OrderBook:
             order = await s.get(Order, ident)
         return order if order is not None and order.user_id == user_id else None
 
+    async def by_client_order_id(self, user_id: uuid.UUID, client_order_id: str) -> Order | None:
+        """The user's order with this ``clientOrderId`` (unique per user), or None."""
+        async with self._sm() as s:
+            return (
+                await s.scalars(
+                    select(Order).where(
+                        Order.user_id == user_id, Order.client_order_id == client_order_id
+                    )
+                )
+            ).one_or_none()
+
     async def page(
         self,
         user_id: uuid.UUID,

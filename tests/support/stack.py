@@ -47,6 +47,8 @@ class Stack:
         level = "INFO" if log_dir else "WARNING"
         self.prefix = f"{settings.redis_prefix}stk{uuid.uuid4().hex[:6]}:"
         self.port = free_port()
+        while self.port == settings.fix_port:  # both were "free" until one of them binds
+            self.port = free_port()
         self.shards = shards
         self.settings = settings.model_copy(
             update={
@@ -71,6 +73,7 @@ class Stack:
             # Every client of a test (or benchmark) stack is one address, 127.0.0.1.
             "BOURSE_MUTATIONS_PER_MINUTE_PER_IP": "0",
             **({"SMTP_URL": settings.smtp_url} if settings.smtp_url else {}),
+            **({"BOURSE_FIX_PORT": str(settings.fix_port)} if settings.fix_port else {}),
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
         }
@@ -107,7 +110,7 @@ class Stack:
             proc.send_signal(signal.SIGKILL)
         await proc.wait()
 
-    async def wait_ready(self, timeout: float = 30) -> None:
+    async def wait_ready(self, timeout: float = 90) -> None:  # a loaded box imports slowly
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with httpx.AsyncClient(base_url=self.base_url) as http:
