@@ -216,8 +216,11 @@ class FixPartners:
         body: bytes | None,
         *,
         event_cursor: int | None = None,
+        sent_at: datetime | None = None,
     ) -> None:
-        """Sequence number ``seq_num`` is used (and, with ``body``, kept for resending)."""
+        """Sequence number ``seq_num`` is used (and, with ``body``, kept for resending;
+        ``sent_at``: its SendingTime, the OrigSendingTime of a resend)."""
+        sent_at = sent_at or utcnow()
         values: dict[str, object] = {"next_out": seq_num + 1, "updated_at": utcnow()}
         if event_cursor is not None:
             values["event_cursor"] = event_cursor
@@ -230,11 +233,11 @@ class FixPartners:
                         seq_num=seq_num,
                         msg_type=msg_type,
                         body=body,
-                        sent_at=utcnow(),
+                        sent_at=sent_at,
                     )
                     .on_conflict_do_update(
                         index_elements=["sender_comp_id", "seq_num"],
-                        set_={"msg_type": msg_type, "body": body, "sent_at": utcnow()},
+                        set_={"msg_type": msg_type, "body": body, "sent_at": sent_at},
                     )
                 )
             await s.execute(
@@ -245,11 +248,14 @@ class FixPartners:
 
     async def outbound(
         self, sender_comp_id: str, begin: int, end: int
-    ) -> list[tuple[int, str, bytes]]:
-        """Stored application messages with ``begin <= seq <= end``: ``(seq, type, body)``."""
+    ) -> list[tuple[int, str, bytes, datetime]]:
+        """Stored application messages with ``begin <= seq <= end``: ``(seq, type, body,
+        sent_at)``."""
         async with self._sm() as s:
             rows = await s.execute(
-                select(FixOutbound.seq_num, FixOutbound.msg_type, FixOutbound.body)
+                select(
+                    FixOutbound.seq_num, FixOutbound.msg_type, FixOutbound.body, FixOutbound.sent_at
+                )
                 .where(
                     FixOutbound.sender_comp_id == sender_comp_id,
                     FixOutbound.seq_num >= begin,
@@ -257,4 +263,4 @@ class FixPartners:
                 )
                 .order_by(FixOutbound.seq_num)
             )
-            return [(r.seq_num, r.msg_type, bytes(r.body)) for r in rows]
+            return [(r.seq_num, r.msg_type, bytes(r.body), r.sent_at) for r in rows]

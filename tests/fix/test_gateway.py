@@ -223,7 +223,7 @@ async def test_disconnect_with_a_gap_resends_missed_reports_and_sends_later_even
                 away = m
         assert (text(resent, 11), text(resent, 17)) == ("g-1", text(new, 17))
         assert text(resent, 34) == text(new, 34)
-        assert text(resent, 122)  # OrigSendingTime
+        assert text(resent, 122) == text(new, 52)  # OrigSendingTime: when it was first sent
         assert (text(away, 11), text(away, 37), text(away, 39)) == ("g-1", order_id, "4")
         # Nothing was skipped: the counted sequence is whole up to the last message.
         assert client.next_in == int(text(away, 34) or 0) + 1
@@ -246,6 +246,13 @@ async def test_heartbeats_and_test_requests(stack: Stack, stack_services: Servic
     await client.expect(of_type("0"), skip=())
     test_request = await client.expect(of_type("1"), timeout=10)
     await client.send("0", [(112, text(test_request, 112))])
+    # SequenceReset in Reset mode moves the expected number whatever its own MsgSeqNum says.
+    new_seq = client.next_out + 10
+    await client.send("4", [(36, new_seq)])
+    client.next_out = new_seq
+    await client.send("1", [(112, "after-reset")])
+    pong = await client.expect(lambda m: text(m, 112) == "after-reset" or text(m, 35) == "2")
+    assert text(pong, 35) == "0"  # answered, no ResendRequest
     await client.close()
 
 

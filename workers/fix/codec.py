@@ -155,6 +155,7 @@ def build(
     *,
     poss_dup: bool = False,
     orig_sending_time: bytes | None = None,
+    at: datetime | None = None,
 ) -> bytes:
     """Encode one message: the standard header, ``body`` (stored bytes or pairs), trailer."""
     m = simplefix.FixMessage()
@@ -163,7 +164,7 @@ def build(
     m.append_pair(SENDER_COMP_ID, sender, header=True)
     m.append_pair(TARGET_COMP_ID, target, header=True)
     m.append_pair(MSG_SEQ_NUM, seq_num, header=True)
-    m.append_pair(SENDING_TIME, sending_time(), header=True)
+    m.append_pair(SENDING_TIME, sending_time(at), header=True)
     if poss_dup:
         m.append_pair(POSS_DUP_FLAG, "Y", header=True)
         m.append_pair(ORIG_SENDING_TIME, orig_sending_time or sending_time(), header=True)

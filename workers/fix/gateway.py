@@ -79,6 +79,8 @@ class Gateway:
         session = Session(reader, writer, self.partners, on_logon, self.active)
         try:
             await session.run()
+        except asyncio.CancelledError:
+            pass  # the gateway is stopping: this connection task ends here, quietly
         finally:
             for pump in pumps:
                 pump.cancel()

@@ -308,7 +308,7 @@ class OrderEntry:
             ]
         self.cancel_ids[order.id] = cl_ord_id
         try:
-            await self.book.cancel(self.user_id, str(order.id))
+            await self.book.cancel(self.user_id, str(order.id), wait_seconds=0)
         except DomainError as exc:
             self.cancel_ids.pop(order.id, None)
             return [cancel_rejected(m, order, exc)]

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final
 
 import simplefix
@@ -118,11 +119,11 @@ class Session:
     ) -> None:
         """Number, store (application messages: ``keep``) and write one message."""
         async with self.send_lock:
-            seq = self.next_out
-            data = t.build(msg_type, TARGET, self.comp_id, seq, pairs)
+            seq, at = self.next_out, datetime.now(UTC)
+            data = t.build(msg_type, TARGET, self.comp_id, seq, pairs, at=at)
             body = t.body_of(t.parse(data)) if keep else None
             await self.partners.record_outbound(
-                self.comp_id, seq, msg_type, body, event_cursor=event_cursor
+                self.comp_id, seq, msg_type, body, event_cursor=event_cursor, sent_at=at
             )
             self.next_out = seq + 1
             await self._write(data)
@@ -373,10 +374,21 @@ class Session:
             end = last if end == 0 or end > last else end
             stored = await self.partners.outbound(self.comp_id, begin, end)
             cursor = begin
-            for seq, msg_type, body in stored:
+            for seq, msg_type, body, sent_at in stored:
                 if seq > cursor:
                     await self._gap_fill(cursor, seq)
-                await self._write(t.build(msg_type, TARGET, self.comp_id, seq, body, poss_dup=True))
+                original = t.sending_time(sent_at)
+                await self._write(
+                    t.build(
+                        msg_type,
+                        TARGET,
+                        self.comp_id,
+                        seq,
+                        body,
+                        poss_dup=True,
+                        orig_sending_time=original,
+                    )
+                )
                 cursor = seq + 1
             if cursor <= end:
                 await self._gap_fill(cursor, end + 1)
