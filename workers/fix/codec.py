@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 import simplefix
+from simplefix.errors import ParsingError
 
 BEGIN_STRING: Final = b"FIX.4.4"
 SOH: Final = b"\x01"
@@ -42,10 +43,6 @@ HEADER_TAGS: Final = frozenset(
     {BEGIN_STRING_TAG, BODY_LENGTH, MSG_TYPE, SENDER_COMP_ID, TARGET_COMP_ID, MSG_SEQ_NUM,
      SENDING_TIME, POSS_DUP_FLAG, ORIG_SENDING_TIME, CHECKSUM}
 )  # fmt: skip
-
-
-class FrameError(Exception):
-    """The byte stream is not FIX at all (the session cannot go on)."""
 
 
 def checksum(data: bytes) -> int:
@@ -93,6 +90,10 @@ class Framer:
         body_end = length_end + 1 + body_length
         total = body_end + 7  # "10=NNN\x01"
         if len(self.buffer) < total:
+            # A wrong (too large) BodyLength would swallow the messages after it: when the
+            # next message has started already, this one is garbled.
+            if self.buffer.find(SOH + b"8=" + BEGIN_STRING + SOH, length_end) >= 0:
+                return self._skip()
             return None
         frame, trailer = self.buffer[:body_end], self.buffer[body_end:total]
         if not (trailer.startswith(b"10=") and trailer.endswith(SOH) and trailer[3:6].isdigit()):
@@ -110,14 +111,16 @@ class Framer:
         return b""
 
 
-def parse(frame: bytes) -> simplefix.FixMessage:
-    """A verified frame (``Framer``) as a message."""
+def parse(frame: bytes) -> simplefix.FixMessage | None:
+    """A verified frame (``Framer``) as a message; None when it is not tag=value at all (a
+    tag that is not a number): garbled, dropped like a bad checksum."""
     parser = simplefix.FixParser()
     parser.set_allow_empty_values(True)  # an empty value is the session's to reject
     parser.append_buffer(frame)
-    message = parser.get_message()
-    if message is None:
-        raise FrameError("no message in a verified frame")
+    try:
+        message = parser.get_message()
+    except ParsingError:
+        return None
     return message
 
 

@@ -107,7 +107,12 @@ class Session:
             chunk = await asyncio.wait_for(self.reader.read(65536), within)
             if not chunk:
                 return None
-            self.inbox.extend(t.parse(frame) for frame in self.framer.feed(chunk))
+            for frame in self.framer.feed(chunk):
+                message = t.parse(frame)
+                if message is None:
+                    self.framer.garbled += 1
+                else:
+                    self.inbox.append(message)
         self.timers.last_received = self._now()
         self.timers.test_request_at = None
         return self.inbox.pop(0)
@@ -121,7 +126,8 @@ class Session:
         async with self.send_lock:
             seq, at = self.next_out, datetime.now(UTC)
             data = t.build(msg_type, TARGET, self.comp_id, seq, pairs, at=at)
-            body = t.body_of(t.parse(data)) if keep else None
+            parsed = t.parse(data) if keep else None
+            body = t.body_of(parsed) if parsed is not None else None
             await self.partners.record_outbound(
                 self.comp_id, seq, msg_type, body, event_cursor=event_cursor, sent_at=at
             )
@@ -164,7 +170,7 @@ class Session:
         try:
             if await self._logon():
                 await self._loop()
-        except (SessionEnd, TimeoutError, t.FrameError, ConnectionError) as exc:
+        except (SessionEnd, TimeoutError, ConnectionError) as exc:
             log.info("fix session ended", partner=getattr(self.partner, "sender_comp_id", None),
                      reason=repr(exc))  # fmt: skip
         finally:
