@@ -51,6 +51,7 @@ from bourse.clock import utcnow
 from models import security
 from models.base import Base
 from models.errors import DomainError, ErrorCode
+from models.throttle import LoginThrottle
 from models.users import Role, User
 
 # FIX CompIDs are free text; ours are a conservative subset so they are safe in logs and keys.
@@ -108,9 +109,17 @@ class SessionState:
 class FixPartners:
     """Partners' credentials and their sessions' sequence numbers and message store."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], hasher: PasswordHasher):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        hasher: PasswordHasher,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self._sm = sessionmaker
         self._hasher = hasher
+        # The sign-in throttle's rules (per SenderCompID and per address, reserved before the
+        # password check): a partner's password is guessed no faster than a customer's.
+        self._throttle = throttle
         # A hash to verify against when the CompID is unknown, so both refusals take as long.
         self._dummy_hash = security.hash_password(hasher, "not-a-partner-password")
 
@@ -156,8 +165,23 @@ class FixPartners:
                 )
             return Partner(sender_comp_id, user.id)
 
-    async def authenticate(self, sender_comp_id: str, password: str) -> Partner | None:
-        """The partner if the password is right and the partner and its account are open."""
+    async def authenticate(
+        self, sender_comp_id: str, password: str, ip: str | None = None
+    ) -> Partner | None:
+        """The partner if the password is right and the partner and its account are open;
+        ACCOUNT_LOCKED after too many failures (for the SenderCompID or the address)."""
+        account = f"fix:{sender_comp_id}"
+        if self._throttle is not None:
+            ip_ok = await self._throttle.reserve_ip(ip) if ip else True
+            if not ip_ok or not await self._throttle.reserve_account(account):
+                raise DomainError.one(ErrorCode.ACCOUNT_LOCKED, "Too many failed logons.")
+        partner = await self._verify(sender_comp_id, password)
+        if partner is not None and self._throttle is not None:
+            await self._throttle.release(None, ip)
+            await self._throttle.clear_account(account)
+        return partner
+
+    async def _verify(self, sender_comp_id: str, password: str) -> Partner | None:
         async with self._sm() as s:
             row = (
                 await s.execute(

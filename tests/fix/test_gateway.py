@@ -62,6 +62,32 @@ async def test_wrong_password_and_unknown_partner_are_refused(
     await client.close()
 
 
+async def test_repeated_wrong_passwords_lock_the_partner_out(
+    stack: Stack, stack_services: Services
+) -> None:
+    async with stack.client() as api:
+        guessed = await fix_customer(api, stack_services, "0")
+        other = await fix_customer(api, stack_services, "0")
+    limit = stack.settings.login_max_failures
+
+    async def logon(comp_id: str, password: str) -> simplefix.FixMessage:
+        client = FixClient("127.0.0.1", port(stack), comp_id)
+        try:
+            return await client.logon(password, reset=True)
+        finally:
+            await client.close()
+
+    # Concurrent guesses: however many race, only `limit` reach the password check.
+    answers = await asyncio.gather(
+        *(logon(guessed.comp_id, f"guess-{i}-password") for i in range(limit + 3))
+    )
+    assert all(text(a, 35) == "5" for a in answers)
+    locked = await logon(guessed.comp_id, PASSWORD)  # the right password, too late
+    assert text(locked, 35) == "5"
+    assert "too many" in (text(locked, 58) or "")
+    assert text(await logon(other.comp_id, PASSWORD), 35) == "A"  # others are not locked
+
+
 async def test_market_order_fills_against_the_liquidity_provider(
     stack: Stack, stack_services: Services
 ) -> None:

@@ -28,6 +28,7 @@ from models import security
 from models.fix import FixPartners, Partner
 from models.orders import events as order_events
 from models.services import Services
+from models.throttle import LoginThrottle, ThrottleConfig
 from workers.fix.orders import OrderEntry, event_report
 from workers.fix.session import AppHandler, Session
 
@@ -39,7 +40,17 @@ PAGE = 500
 def partners_of(services: Services) -> FixPartners:
     s = services.settings
     hasher = security.password_hasher(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism)
-    return FixPartners(services.sessionmaker, hasher)
+    throttle = LoginThrottle(
+        services.redis,
+        s.redis_prefix,
+        ThrottleConfig(
+            max_failures=s.login_max_failures,
+            window_seconds=s.login_failure_window_seconds,
+            lockout_seconds=s.login_lockout_seconds,
+            ip_max_failures=s.login_ip_max_failures,
+        ),
+    )
+    return FixPartners(services.sessionmaker, hasher, throttle)
 
 
 class Gateway:

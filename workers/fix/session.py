@@ -36,6 +36,7 @@ from typing import Final
 import simplefix
 import structlog
 
+from models.errors import DomainError
 from models.fix import FixPartners, Partner
 from workers.fix import codec as t
 from workers.fix.orders import FixReject, Outgoing, Pairs
@@ -188,7 +189,15 @@ class Session:
         if t.text(m, t.TARGET_COMP_ID) != TARGET:
             await self._refuse_logon(sender, f"TargetCompID must be {TARGET}")
             return False
-        partner = await self.partners.authenticate(sender, t.text(m, t.PASSWORD) or "")
+        peer = self.writer.get_extra_info("peername")
+        try:
+            partner = await self.partners.authenticate(
+                sender, t.text(m, t.PASSWORD) or "", peer[0] if peer else None
+            )
+        except DomainError:  # ACCOUNT_LOCKED
+            log.warning("fix logon locked", sender=sender)
+            await self._refuse_logon(sender, "Logon refused: too many failed logons, try later")
+            return False
         if partner is None:
             log.warning("fix logon refused", sender=sender)
             await self._refuse_logon(
