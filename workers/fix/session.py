@@ -265,20 +265,28 @@ class Session:
                 await watchdog
 
     async def _heartbeats(self) -> None:
-        with contextlib.suppress(OSError, ConnectionError):
-            while True:
-                await asyncio.sleep(min(1.0, self.timers.heartbeat / 4))
-                now, hb = self._now(), self.timers.heartbeat
-                if self.timers.test_request_at is not None:
-                    if now - self.timers.test_request_at > hb + 1:
-                        log.warning("fix partner silent: disconnecting", partner=self.comp_id)
-                        self.writer.close()
-                        return
-                elif now - self.timers.last_received > hb * 1.2 + 1:
-                    self.timers.test_request_at = now
-                    await self.send("1", [(t.TEST_REQ_ID, f"T{int(now * 1000)}")])
-                if now - self.timers.last_sent >= hb:
-                    await self.send("0", [])
+        try:
+            await self._beat()
+        except (OSError, ConnectionError):
+            pass
+        except Exception:  # without heartbeats the session is not alive: end it
+            log.exception("fix heartbeat failed", partner=self.comp_id)
+            self.writer.close()
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.timers.heartbeat / 4))
+            now, hb = self._now(), self.timers.heartbeat
+            if self.timers.test_request_at is not None:
+                if now - self.timers.test_request_at > hb + 1:
+                    log.warning("fix partner silent: disconnecting", partner=self.comp_id)
+                    self.writer.close()
+                    return
+            elif now - self.timers.last_received > hb * 1.2 + 1:
+                self.timers.test_request_at = now
+                await self.send("1", [(t.TEST_REQ_ID, f"T{int(now * 1000)}")])
+            if now - self.timers.last_sent >= hb:
+                await self.send("0", [])
 
     async def _receive(self, m: simplefix.FixMessage) -> None:
         msg_type = t.text(m, t.MSG_TYPE) or ""
@@ -354,21 +362,33 @@ class Session:
             except FixReject as exc:
                 await self.reject(m, exc.reason, exc.tag, exc.text)
                 return
+            except Exception:  # the platform failed (database down…): say so, keep the session
+                log.exception("fix application message failed", partner=self.comp_id)
+                replies = [self._business_reject(m, msg_type, "4", "Application not available")]
             for reply in replies:
                 await self.send(reply.msg_type, reply.pairs, keep=True)
         elif len(msg_type) in (1, 2) and msg_type.isalnum():
-            await self.send(
-                "j",
-                [
-                    (t.REF_SEQ_NUM, t.text(m, t.MSG_SEQ_NUM)),
-                    (t.REF_MSG_TYPE, msg_type),
-                    (t.BUSINESS_REJECT_REASON, "3"),  # unsupported message type
-                    (t.TEXT, f"Unsupported MsgType {msg_type}"),
-                ],
-                keep=True,
-            )
+            reply = self._business_reject(m, msg_type, "3", f"Unsupported MsgType {msg_type}")
+            await self.send(reply.msg_type, reply.pairs, keep=True)
         else:
             await self.reject(m, MSG_TYPE_INVALID, t.MSG_TYPE, "Invalid MsgType")
+
+    @staticmethod
+    def _business_reject(
+        m: simplefix.FixMessage, msg_type: str, reason: str, text: str
+    ) -> Outgoing:
+        """BusinessMessageReject (35=j): 3 unsupported message type, 4 application not
+        available."""
+        return Outgoing(
+            "j",
+            [
+                (t.REF_SEQ_NUM, t.text(m, t.MSG_SEQ_NUM)),
+                (t.REF_MSG_TYPE, msg_type),
+                (t.BUSINESS_REJECT_REF_ID, t.text(m, t.CL_ORD_ID)),
+                (t.BUSINESS_REJECT_REASON, reason),
+                (t.TEXT, text),
+            ],
+        )
 
     async def _sequence_reset(self, m: simplefix.FixMessage) -> None:
         new_seq = t.text(m, t.NEW_SEQ_NO) or ""
