@@ -254,6 +254,19 @@ class Settings(BaseSettings):
     marketdata_persist_interval_seconds: float = 10.0  # reference prices → assets table
     marketdata_trade_fresh_seconds: float = 30.0  # a venue trade younger than this is the price
     marketdata_assets_refresh_seconds: float = 30.0  # pick up newly listed assets
+    # alpaca: Alpaca's market-data websocket (v2), workers/marketdata/vendor.py. Keys from the
+    # Alpaca dashboard; stocks on the IEX feed (free) unless `sip`; crypto assets (24x7, "-USD")
+    # on the crypto stream.
+    alpaca_key_id: str | None = None
+    alpaca_secret_key: str | None = None
+    alpaca_stocks_url: str = "wss://stream.data.alpaca.markets/v2/iex"
+    alpaca_crypto_url: str = "wss://stream.data.alpaca.markets/v1beta3/crypto/us"
+    alpaca_max_backoff_seconds: float = 30.0
+
+    # --- FIX 4.4 order-entry gateway (workers/fix) ---
+    # Set: `bourse up` runs the gateway on this port (`python -m workers.fix` alone: 9878).
+    fix_port: int | None = None
+    fix_host: str = "127.0.0.1"  # another address to accept partners beyond this machine
     quotes_max_assets: int = 50  # per `quotes` subscription
     # orderUpdates re-checks its session before each event and at least this often when idle.
     subscription_session_check_seconds: float = 2.0

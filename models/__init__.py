@@ -7,6 +7,7 @@ from models.candles import Candle
 from models.compliance_tables import ComplianceCase, KycProfile
 from models.corporate_actions import CorporateAction, CorporateActionEntry
 from models.documents.tables import Document
+from models.fix import FixOutbound, FixPartner, FixSessionState
 from models.funds import FundTransaction
 from models.ledger import Hold, JournalEntry, LedgerAccount, Posting
 from models.liquidity import LiquidityConfig
@@ -58,6 +59,9 @@ __all__ = [
     "CorporateActionEntry",
     "Document",
     "Fill",
+    "FixOutbound",
+    "FixPartner",
+    "FixSessionState",
     "FundTransaction",
     "HelpArticle",
     "HelpFeedback",

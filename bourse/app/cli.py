@@ -61,6 +61,37 @@ def _cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(create(urls.database_url, urls.redis_url))
 
 
+def _cmd_fix_add_partner(settings: Settings, args: argparse.Namespace) -> int:
+    """ADMIN: a FIX partner (SenderCompID and password) acting for one customer account."""
+    import getpass
+
+    from models.errors import DomainError
+    from models.services import open_services
+    from workers.fix.gateway import partners_of
+
+    password = args.password or getpass.getpass("FIX password for the partner: ")
+
+    async def add(database_url: str, redis_url: str) -> int:
+        async with open_services(settings, database_url, redis_url, pool_size=1) as services:
+            try:
+                partner = await partners_of(services).add_partner(
+                    args.sender_comp_id, args.email, password
+                )
+            except DomainError as exc:
+                for p in exc.problems:
+                    print(f"error: {p.code}: {p.message}", file=sys.stderr)
+                return 1
+        print(
+            f"FIX partner {partner.sender_comp_id} acts for user {partner.user_id}: "
+            f"SenderCompID={partner.sender_comp_id} TargetCompID=BOURSE, Password(554) as given"
+        )
+        return 0
+
+    with service_urls(settings, s3=False) as urls:
+        upgrade(urls.database_url)
+        return asyncio.run(add(urls.database_url, urls.redis_url))
+
+
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from bourse.app.demo.loader import load_demo
 
@@ -315,6 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--username", required=True)
     create.add_argument("--role", required=True, choices=["ADMIN", "SUPPORT", "COMPLIANCE"])
     create.set_defaults(func=_cmd_admin_create)
+
+    fix = sub.add_parser("fix", help="the FIX 4.4 order-entry gateway")
+    fix_sub = fix.add_subparsers(dest="fix_command", required=True)
+    add_partner = fix_sub.add_parser(
+        "add-partner", help="a FIX partner (SenderCompID + password) acting for a customer"
+    )
+    add_partner.add_argument("--sender-comp-id", required=True)
+    add_partner.add_argument("--email", required=True, help="the customer account it acts for")
+    add_partner.add_argument("--password", help="at least 12 characters (asked when omitted)")
+    add_partner.set_defaults(func=_cmd_fix_add_partner)
 
     demo = sub.add_parser("demo", help="load demo data (idempotent)")
     demo.set_defaults(func=_cmd_demo)

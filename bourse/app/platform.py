@@ -85,6 +85,9 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
     # Price alerts, evaluated on the feed's quotes (every asset; `--partition K --partitions N`
     # splits them by asset across processes).
     commands.append(("alerts", [sys.executable, "-m", "workers.alerts"]))
+    # The FIX 4.4 order-entry gateway, only when a port is configured (BOURSE_FIX_PORT).
+    if settings.fix_port:
+        commands.append(("fix", [sys.executable, "-m", "workers.fix"]))
     return commands
 
 

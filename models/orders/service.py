@@ -228,7 +228,12 @@ class OrderBook:
         """Write the pending sent-marks (at shutdown)."""
         await self.outbox.aclose()
 
-    async def cancel(self, user_id: uuid.UUID, order_id: str) -> Order:
+    async def cancel(
+        self, user_id: uuid.UUID, order_id: str, *, wait_seconds: float | None = None
+    ) -> Order:
+        """Cancel an open order; waits up to ``wait_seconds`` (default: the configured
+        ``cancel_wait_seconds``) for it to become final. 0 answers at once (the FIX gateway:
+        its partner hears the end from the order-event log)."""
         ident = _uuid(order_id)
         async with self._sm() as s, s.begin():
             order = await s.get(Order, ident) if ident else None
@@ -275,7 +280,8 @@ class OrderBook:
         # The order ends CANCELLED when the shard's event is settled (milliseconds): wait a
         # little so the answer shows the final state; a late one still arrives on orderUpdates
         # (the answer then says CANCEL_PENDING, never a silent PENDING).
-        return await self._await_final(order.id, self.config.cancel_wait_seconds)
+        wait = self.config.cancel_wait_seconds if wait_seconds is None else wait_seconds
+        return await self._await_final(order.id, wait)
 
     async def replace(self, user_id: uuid.UUID, order_id: str, req: ReplaceOrderRequest) -> Order:
         """Replace an open order's terms; answers with the order once the shard's answer is

@@ -48,6 +48,8 @@ class Stack:
         level = "INFO" if log_dir else "WARNING"
         self.prefix = f"{settings.redis_prefix}stk{uuid.uuid4().hex[:6]}:"
         self.port = free_port()
+        while self.port == settings.fix_port:  # both were "free" until one of them binds
+            self.port = free_port()
         self.shards = shards
         self.settings = settings.model_copy(
             update={
@@ -72,6 +74,7 @@ class Stack:
             # Every client of a test (or benchmark) stack is one address, 127.0.0.1.
             "BOURSE_MUTATIONS_PER_MINUTE_PER_IP": "0",
             **({"SMTP_URL": settings.smtp_url} if settings.smtp_url else {}),
+            **({"BOURSE_FIX_PORT": str(settings.fix_port)} if settings.fix_port else {}),
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
         }

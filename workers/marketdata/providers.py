@@ -8,6 +8,7 @@ database. Which provider runs is the setting ``BOURSE_MARKETDATA_PROVIDER``
 
 - ``synthetic`` (default): ``workers.marketdata.synthetic.SyntheticProvider``;
 - ``replay``: ``workers.marketdata.replay.ReplayProvider`` over ``BOURSE_MARKETDATA_REPLAY_PATH``;
+- ``alpaca``: ``workers.marketdata.vendor.AlpacaProvider``, Alpaca's market-data websocket;
 - ``some.module:factory`` (or ``some.module.factory``): any callable taking the ``Settings`` and
   returning a ``PriceProvider``, e.g. a vendor's websocket adapter (see ``vendor.py``).
 

@@ -10,6 +10,7 @@ from bourse.settings import Settings
 from workers.marketdata.providers import PriceProvider, SinkContext, TickSink
 from workers.marketdata.replay import ReplayProvider
 from workers.marketdata.synthetic import SyntheticProvider
+from workers.marketdata.vendor import AlpacaProvider
 
 
 def import_object(path: str) -> object:
@@ -32,6 +33,8 @@ def load_provider(settings: Settings) -> PriceProvider:
         return SyntheticProvider.from_settings(settings)
     if name == "replay":
         return ReplayProvider.from_settings(settings)
+    if name == "alpaca":
+        return AlpacaProvider.from_settings(settings)
     factory = import_object(name)
     if not callable(factory):
         raise TypeError(f"{name} is not callable")
