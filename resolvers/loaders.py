@@ -1,6 +1,7 @@
 """Per-request dataloaders: whatever a query asks for, a constant number of round trips.
 
-Orders: the fills of every order on a page in one query (`order_fills`).
+Orders: the fills of every order on a page in one query (`order_fills`), their legs (a
+bracket's exits, an OCO's stop) in one more (`order_legs`).
 
 Batch functions call the domain services (they open the sessions; no loader opens one). Created
 lazily by `Context.loaders`, so they live for one request (or one websocket
@@ -21,7 +22,7 @@ from decimal import Decimal
 from strawberry.dataloader import DataLoader
 
 from models.assets import Asset
-from models.orders import Fill
+from models.orders import Fill, Order
 from models.quotes import QuoteData, read_quotes, usd_per_unit
 from models.services import Services
 from models.valuation import HoldingRow, PortfolioRef, Valuation, valuation
@@ -38,6 +39,7 @@ class Loaders:
         self.cash: DataLoader[uuid.UUID, dict[str, Decimal]] = DataLoader(load_fn=self._cash)
         self.base_currency: DataLoader[uuid.UUID, str] = DataLoader(load_fn=self._bases)
         self.order_fills: DataLoader[uuid.UUID, list[Fill]] = DataLoader(load_fn=self._fills)
+        self.order_legs: DataLoader[uuid.UUID, list[Order]] = DataLoader(load_fn=self._legs)
         self._rates: asyncio.Future[dict[str, Decimal]] | None = None
         self._valuations: dict[PortfolioRef, asyncio.Future[Valuation]] = {}
 
@@ -45,6 +47,10 @@ class Loaders:
 
     async def _fills(self, order_ids: list[uuid.UUID]) -> Sequence[list[Fill]]:
         found = await self.services.orders.fills_of(order_ids)
+        return [found[i] for i in order_ids]
+
+    async def _legs(self, order_ids: list[uuid.UUID]) -> Sequence[list[Order]]:
+        found = await self.services.orders.legs_of(order_ids)
         return [found[i] for i in order_ids]
 
     async def _assets(self, symbols: list[str]) -> Sequence[Asset | None]:
