@@ -294,7 +294,11 @@ async def test_bad_brackets_get_clear_codes_and_hold_nothing(
             ),
             ({"stopLoss": None}, "INVALID_ORDER_CLASS", "stopLoss"),
             ({"orderType": "SELL"}, "INVALID_ORDER_CLASS", "orderType"),
-            ({"orderSubType": "STOP_LOSS", "stopPrice": "99.00"}, "INVALID_ORDER_CLASS", "orderSubType"),
+            (
+                {"orderSubType": "STOP_LOSS", "stopPrice": "99.00", "price": None},
+                "INVALID_ORDER_CLASS",
+                "orderSubType",
+            ),
             ({"extendedHours": True}, "INVALID_ORDER_CLASS", "orderClass"),
             ({"orderClass": "SIMPLE"}, "INVALID_ORDER_CLASS", "takeProfit"),
             ({"orderClass": "OTO"}, "INVALID_ORDER_CLASS", "takeProfit"),
