@@ -121,7 +121,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
           {placed.extendedHours ? <><dt>{t("ticket.extendedHours")}</dt><dd>{t("ticket.yes")}</dd></> : null}
           {placed.queuedUntil && placed.status === "PENDING" ? <><dt>{t("ticket.queuedUntil")}</dt><dd>{formatDateTime(placed.queuedUntil, locale)}</dd></> : null}
         </dl>
-        {placed.legs.length ? <Legs legs={placed.legs} currency={cur} tickSize={asset.tickSize} /> : null}
+        {placed.legs.length ? <Legs legs={placed.legs} currency={cur} tickSize={asset.tickSize} entryFilled={placed.filledQuantity} /> : null}
         {placed.fills.length ? (
           <ul className="fills" aria-label={t("orders.fills")}>
             {placed.fills.map((f) => <li key={f.id}>{formatQuantity(f.quantity, locale)} @ {formatPrice(f.price, cur, locale, asset.tickSize)}</li>)}
@@ -233,7 +233,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
 type LegFields = OrderFieldsFragment["legs"][number];
 
 /** A bracket's exit orders: what each is, its price and where it stands. */
-export function Legs({ legs, currency, tickSize }: { legs: readonly LegFields[]; currency: string; tickSize?: string }) {
+export function Legs({ legs, currency, tickSize, entryFilled }: { legs: readonly LegFields[]; currency: string; tickSize?: string; entryFilled: string }) {
   const { t } = useTranslation();
   const locale = useLocale();
   return (
@@ -247,7 +247,8 @@ export function Legs({ legs, currency, tickSize }: { legs: readonly LegFields[];
             <li key={leg.id} data-leg={takeProfit ? "take-profit" : "stop-loss"} data-status={leg.status}>
               <span>{takeProfit ? t("leg.takeProfit") : t("leg.stopLoss")}</span>{" "}
               <span className="muted">{t(`side.${leg.orderType}`)} {formatQuantity(leg.quantity, locale)} @ {formatPrice(price, currency, locale, tickSize)}</span>{" "}
-              <OrderStatusBadge status={leg.status} /> <span className="small">{t(`orderStatus.${leg.status}`)}</span>
+              <OrderStatusBadge status={leg.status} />
+              {leg.status === "PENDING" && Number(entryFilled) === 0 ? <span className="muted small">{t("leg.waiting")}</span> : null}
             </li>
           );
         })}

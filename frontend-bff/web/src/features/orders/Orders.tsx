@@ -117,8 +117,8 @@ function OrderRow({ order: o, locale, expanded, onToggle, onCancel, onReplace }:
   return (
     <>
       <tr data-order={o.id} data-status={o.status}>
-        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link><span className={`show-sm side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span></td>
-        <td className="hide-sm"><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}{o.trailPercent ? ` (${t("orders.trailing")} ${o.trailPercent} %)` : o.trailAmount ? ` (${t("orders.trailing")} ${formatPrice(o.trailAmount, o.currency, locale)})` : ""}</span>{o.orderClass !== "SIMPLE" && !o.parentOrderId ? <span className="tag" data-testid="order-class">{t(`orderClass.${o.orderClass}`)}</span> : null}{o.parentOrderId ? <span className="muted small"> · {o.orderSubType === "LIMIT" ? t("leg.takeProfit") : t("leg.stopLoss")} {t("leg.of")}</span> : null}</td>
+        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link><span className={`show-sm side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span>{o.orderClass !== "SIMPLE" && !o.parentOrderId ? <><br /><span className="tag" data-testid="order-class">{t(`orderClass.${o.orderClass}`)}</span></> : null}{o.parentOrderId ? <><br /><small className="muted leg-of" data-testid="leg-of">{o.orderSubType === "LIMIT" ? t("leg.takeProfit") : t("leg.stopLoss")} {t("leg.of")}</small></> : null}</td>
+        <td className="hide-sm"><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}{o.trailPercent ? ` (${t("orders.trailing")} ${o.trailPercent} %)` : o.trailAmount ? ` (${t("orders.trailing")} ${formatPrice(o.trailAmount, o.currency, locale)})` : ""}</span></td>
         <td className="num">{o.notional ? formatMoney(o.notional, o.currency, locale) : formatQuantity(o.quantity, locale)}</td>
         <td className="num hide-sm">{formatQuantity(o.filledQuantity, locale)}{o.averagePrice ? <><br /><small className="muted">@ {formatPrice(o.averagePrice, o.currency, locale)}</small></> : null}</td>
         <td><OrderStatusBadge status={o.status} /></td>
@@ -132,7 +132,7 @@ function OrderRow({ order: o, locale, expanded, onToggle, onCancel, onReplace }:
       </tr>
       {o.legs.length ? (
         <tr className="legs-row">
-          <td colSpan={7}><Legs legs={o.legs} currency={o.currency} /></td>
+          <td colSpan={7}><Legs legs={o.legs} currency={o.currency} entryFilled={o.filledQuantity} /></td>
         </tr>
       ) : null}
       {expanded ? (
