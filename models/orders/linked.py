@@ -255,7 +255,7 @@ def _plan_oco(
             "An OCO's limit is its take-profit price: give it once (takeProfit.price).",
             "price",
         )
-    entry = plan_simple(replace(req, price=str(tp_price)), asset, reference, config)
+    entry = plan_simple(replace(req, price=format(tp_price, "f")), asset, reference, config)
     side = req.side
     sl = _stop_leg(side, stop_loss, asset, reference, config)
     assert sl.stop_price is not None
