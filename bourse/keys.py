@@ -126,6 +126,11 @@ def expiry_key(prefix: str, symbol: str, close: str) -> str:
     return f"{prefix}expiry:{symbol}:{close}"
 
 
+def engine_session_key(prefix: str, symbol: str) -> str:
+    """String: the SESSION (EXTENDED / REGULAR) last sent to ``symbol``'s shard."""
+    return f"{prefix}engine-session:{symbol}"
+
+
 def lp_orders_key(prefix: str, symbol: str) -> str:
     """Hash: the liquidity provider's resting orders on ``symbol``."""
     return f"{prefix}lp:orders:{symbol}"

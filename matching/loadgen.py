@@ -5,7 +5,8 @@ seed always gives the same flow. It keeps a scratch engine alongside to aim canc
 that are still live and to price passive orders just behind the touch. The default mix is the
 benchmark's: about 60% passive limit adds, 25% cancels, 15% marketable orders (limit orders
 through the touch and market orders); ``extras=True`` adds a sprinkle of stop orders,
-reference prices, FOK / IOC / DAY orders and DAY expiries for coverage; ``new_types=True``
+reference prices, FOK / IOC / DAY orders, DAY expiries and linked orders (brackets, OCO) for
+coverage; ``new_types=True``
 (also on with ``extras``) adds replaces of live orders (half keeping priority: quantity down,
 half losing it: a new price) and trailing stops (by amount or percentage), about 6% of the flow,
 in place of passive adds.
@@ -272,4 +273,31 @@ class OrderFlow:
             return self._order(a, "BUY", "MARKET", "IOC", 0, notional=cash)
         if r < 0.83:
             return {"cmd": "EXPIRE_DAY", "asset_id": a, "ts": self._next_ts()}
+        if r < 0.90:
+            return self._bracket(a)
         return self._order(a, side, "MARKET", "FOK", self._qty(big=True))
+
+    def _bracket(self, a: str) -> Command:
+        """A bracket buy near the touch (its take-profit above, its stop below), or an OCO
+        sell (a take-profit above the touch, a stop below it)."""
+        rng = self.rng
+        bid, ask = self._touch(a)
+        if rng.random() < 0.7:
+            price = ask + rng.randint(-2, 1)
+            cmd = self._order(a, "BUY", "LIMIT", "GTC", self._qty(), price=price)
+            cmd["order_class"] = "BRACKET"
+            cmd["legs"] = [
+                {"order_id": self._uuid(), "order_type": "LIMIT", "tif": "GTC",
+                 "price": price + rng.randint(5, 40), "stop_price": None},
+                {"order_id": self._uuid(), "order_type": "STOP_LOSS", "tif": "GTC",
+                 "price": None, "stop_price": max(self.tick, price - rng.randint(5, 40))},
+            ]  # fmt: skip
+            return cmd
+        price = ask + rng.randint(5, 40)
+        cmd = self._order(a, "SELL", "LIMIT", "GTC", self._qty(), price=price)
+        cmd["order_class"] = "OCO"
+        cmd["legs"] = [
+            {"order_id": self._uuid(), "order_type": "STOP_LOSS", "tif": "GTC", "price": None,
+             "stop_price": max(self.tick, bid - rng.randint(5, 40))},
+        ]  # fmt: skip
+        return cmd

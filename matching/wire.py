@@ -38,6 +38,8 @@ from .core.constants import (
     REPLACE,
     REPLACE_REJECTED,
     REPLACED,
+    RESIZED,
+    SESSION,
     STOP_MOVED,
     TRIGGERED,
 )
@@ -79,6 +81,25 @@ class NewOrderCommand(TypedDict):
     # ``quantity`` already filled (matching/README.md, "Losing Redis").
     restored: NotRequired[bool]
     filled: NotRequired[int]
+    order_class: NotRequired[str]  # BRACKET | OCO | OTO (absent: a simple order)
+    legs: NotRequired[list[LegSpec]]  # the linked orders, see matching/README.md
+
+
+class LegSpec(TypedDict):
+    """One linked order of a contingent NEW_ORDER (same user, asset and quantity)."""
+
+    order_id: str
+    order_type: str  # LIMIT | STOP_LOSS | STOP_LIMIT
+    tif: str  # GTC | DAY
+    price: int | None
+    stop_price: int | None
+
+
+class SessionCommand(TypedDict):
+    cmd: Literal["SESSION"]
+    asset_id: str
+    session: str  # EXTENDED (the regular close) | REGULAR (the regular open)
+    ts: int
 
 
 class ReplaceCommand(TypedDict):
@@ -137,6 +158,7 @@ Command = (
     | ReferencePriceCommand
     | AddAssetCommand
     | ReplaceCommand
+    | SessionCommand
 )
 
 
@@ -159,6 +181,8 @@ def new_order(
     extended_hours: bool = False,
     restored: bool = False,
     filled: int = 0,
+    order_class: str | None = None,
+    legs: list[LegSpec] | None = None,
 ) -> NewOrderCommand:
     cmd: NewOrderCommand = {
         "cmd": "NEW_ORDER",
@@ -185,7 +209,31 @@ def new_order(
     if restored:
         cmd["restored"] = True
         cmd["filled"] = filled
+    if order_class is not None:
+        cmd["order_class"] = order_class
+        cmd["legs"] = list(legs or [])
     return cmd
+
+
+def leg(
+    order_id: str,
+    order_type: str,
+    tif: str,
+    *,
+    price: int | None = None,
+    stop_price: int | None = None,
+) -> LegSpec:
+    return {
+        "order_id": order_id,
+        "order_type": order_type,
+        "tif": tif,
+        "price": price,
+        "stop_price": stop_price,
+    }
+
+
+def session(asset_id: str, which: str, *, ts: int) -> SessionCommand:
+    return {"cmd": "SESSION", "asset_id": asset_id, "session": which, "ts": ts}
 
 
 def replace(
@@ -266,6 +314,7 @@ _ASSET_REQUIRED: Final = {
     REFERENCE_PRICE: ("asset_id",),
     ADD_ASSET: ("asset_id",),
     REPLACE: ("order_id", "asset_id", "replace_id"),
+    SESSION: ("asset_id",),
 }
 
 
@@ -536,6 +585,19 @@ class StopMovedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ResizedEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str
+    user_id: str
+    quantity: int  # the linked order's new total
+    remaining: int
+    reason: str  # ACTIVATED (its entry filled) | OCO (its sibling filled)
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class AssetConfiguredEvent:
     input_id: str
     idx: int
@@ -574,6 +636,7 @@ WireEvent = (
     | ReplacedEvent
     | ReplaceRejectedEvent
     | StopMovedEvent
+    | ResizedEvent
     | OtherEvent
 )
 OrderEndEvent = CancelledEvent | ExpiredEvent | RejectedEvent  # the order ends (not filled)
@@ -590,6 +653,7 @@ _RECORDS: Final[dict[str, Any]] = {
     REPLACED: ReplacedEvent,
     REPLACE_REJECTED: ReplaceRejectedEvent,
     STOP_MOVED: StopMovedEvent,
+    RESIZED: ResizedEvent,
 }
 _RECORD_FIELDS: Final = {
     name: tuple(f.name for f in dataclass_fields(cls)) for name, cls in _RECORDS.items()

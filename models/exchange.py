@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from bourse.clock import now_ns
 from matching import client
 from matching.codec import AssetScales, add_asset_command, asset_scales, to_fixed
-from matching.wire import expire_day, reference_price
+from matching.wire import expire_day, reference_price, session
 from models.assets import Asset
 
 
@@ -85,6 +85,12 @@ class Exchange:
             before = None if close is None else int(close.timestamp() * 1_000_000) * 1000
             commands.append(dict(expire_day(a, ts=ts, session=session, before=before)))
         await self.send(commands)
+
+    async def sessions(self, changes: Sequence[tuple[str, str]]) -> None:
+        """SESSION for each ``(asset_id, EXTENDED | REGULAR)``: at the regular close the
+        engine parks the orders not flagged extended_hours, at the open it brings them back."""
+        ts = now_ns()
+        await self.send([dict(session(a, which, ts=ts)) for a, which in changes])
 
     async def book(self, asset_id: str) -> dict[str, Any] | None:
         return await client.read_book(self.redis, self.prefix, self.shards, asset_id)

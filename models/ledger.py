@@ -602,6 +602,11 @@ class _HoldState:
     amount: Decimal  # what is left reserved
     status: HoldStatus = HoldStatus.ACTIVE
     changed: bool = False
+    # Opened in this batch (``LedgerBatch.grow`` on a hold with no row yet): INSERTed by write.
+    new: bool = False
+    user_id: uuid.UUID | None = None
+    reference_id: uuid.UUID | None = None
+    reason: str = ""
 
 
 class LedgerBatch:
@@ -623,20 +628,61 @@ class LedgerBatch:
         self._postings: list[tuple[uuid.UUID, uuid.UUID, str, Decimal]] = []
         self._balance: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
         self._held: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+        self._ended: set[uuid.UUID] = set()  # loaded, and no longer ACTIVE
 
     async def load_holds(self, s: AsyncSession, hold_ids: Iterable[uuid.UUID]) -> None:
-        """Lock the ACTIVE holds among ``hold_ids`` (id order); the others count as ended."""
-        wanted = sorted(set(hold_ids) - self._holds.keys())
+        """Lock the holds among ``hold_ids`` (id order): the ACTIVE ones are kept, the others
+        count as ended, and an id with no row at all may be opened by ``grow``."""
+        wanted = sorted(set(hold_ids) - self._holds.keys() - self._ended)
         if not wanted:
             return
         rows = await s.execute(
-            select(Hold.id, Hold.account_id, Hold.amount)
-            .where(Hold.id.in_(wanted), Hold.status == HoldStatus.ACTIVE)
+            select(Hold.id, Hold.account_id, Hold.amount, Hold.status)
+            .where(Hold.id.in_(wanted))
             .order_by(Hold.id)
             .with_for_update()
         )
         for r in rows:
-            self._holds[r.id] = _HoldState(r.account_id, r.amount)
+            if r.status == HoldStatus.ACTIVE:
+                self._holds[r.id] = _HoldState(r.account_id, r.amount)
+            else:
+                self._ended.add(r.id)
+
+    def grow(
+        self,
+        hold_id: uuid.UUID,
+        account_id: uuid.UUID,
+        amount: Decimal,
+        *,
+        reason: str,
+        user_id: uuid.UUID | None = None,
+        reference_id: uuid.UUID | None = None,
+    ) -> Decimal:
+        """Reserve ``amount`` more on the hold, opening it (a new row) if it has none yet;
+        nothing once it has ended. No balance check here: the caller reserves what this very
+        batch credits to the account (a bracket's exits hold the shares its entry's fill
+        brings), and the CHECK constraints stand guard. Call ``load_holds`` on it first."""
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("hold amounts are positive")
+        hold = self._holds.get(hold_id)
+        if hold is None:
+            if hold_id in self._ended:
+                return ZERO
+            hold = _HoldState(
+                account_id,
+                ZERO,
+                new=True,
+                user_id=user_id,
+                reference_id=reference_id,
+                reason=reason,
+            )
+            self._holds[hold_id] = hold
+        if hold.status is not HoldStatus.ACTIVE:
+            return ZERO
+        hold.amount += amount
+        hold.changed = True
+        self._held[hold.account_id] += amount
+        return amount
 
     def consume(self, hold_id: uuid.UUID, amount: Decimal) -> Decimal:
         """Use up to ``amount`` of the hold (alongside a posting taking the same amount from
@@ -758,6 +804,26 @@ class LedgerBatch:
             accounts,
             "balance = t.balance + d.balance, held = t.held + d.held",
         )
+        await bulk.insert_rows(
+            s,
+            "holds",
+            _HOLD_COLUMNS,
+            [
+                (
+                    hold_id,
+                    h.account_id,
+                    h.user_id,
+                    h.amount,
+                    h.reason,
+                    h.reference_id,
+                    str(h.status),
+                    now,
+                    None if h.status is HoldStatus.ACTIVE else now,
+                )
+                for hold_id, h in sorted(self._holds.items())
+                if h.new
+            ],
+        )
         await bulk.update_rows(
             s,
             "holds",
@@ -771,7 +837,7 @@ class LedgerBatch:
             [
                 (hold_id, h.amount, str(h.status), None if h.status is HoldStatus.ACTIVE else now)
                 for hold_id, h in sorted(self._holds.items())
-                if h.changed
+                if h.changed and not h.new
             ],
             "amount = d.amount, status = d.status, closed_at = d.closed_at",
         )
@@ -781,8 +847,20 @@ class LedgerBatch:
         self._held.clear()
         for h in self._holds.values():
             h.changed = False
+            h.new = False
 
 
+_HOLD_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("account_id", "uuid"),
+    ("user_id", "uuid"),
+    ("amount", "numeric"),
+    ("reason", "text"),
+    ("reference_id", "uuid"),
+    ("status", "hold_status"),
+    ("created_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
+)
 _ENTRY_COLUMNS: Final = (
     ("id", "uuid"),
     ("kind", "text"),

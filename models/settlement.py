@@ -22,6 +22,11 @@
   request reserved at least that, from a remaining quantity that can only have shrunk since);
   REPLACE_REJECTED leaves the order as it was and trims the hold back the same way (an order
   no longer live has already released it). STOP_MOVED moves a trailing stop's ``stop_price``.
+- Linked orders (``models.orders.linked``): a bracket's / OTO's entry fill also reserves the
+  shares it brings for the exits, on their ONE shared hold (opened with the first fill), in the
+  same step that credits them; RESIZED sets a leg's quantity (ACTIVATED: its entry filled;
+  OCO: its sibling filled, they sell the same shares). The legs' fills consume the shared hold,
+  and the leg that ends the group releases what is left.
 
 It returns the notices to publish to users after the commit (``orderUpdates``).
 """
@@ -54,6 +59,7 @@ from matching.wire import (
     RejectedEvent,
     ReplacedEvent,
     ReplaceRejectedEvent,
+    ResizedEvent,
     StopMovedEvent,
     TriggeredEvent,
     WireEvent,
@@ -70,6 +76,7 @@ from models.orders import (
     FINAL_STATUSES,
     LIQUIDITY_PROVIDER,
     Order,
+    OrderClass,
     OrderReplacement,
     OrderStatus,
     OrderSubType,
@@ -79,6 +86,7 @@ from models.orders import (
     utc_from_ns,
 )
 from models.orders import events as order_events
+from models.orders.linked import legs_hold_id
 from models.orders.view import FillView, OrderView
 from models.positions import AppliedFills, FillSide
 from models.positions import Side as PositionSide
@@ -268,9 +276,9 @@ class Settlement:
         if unnamed - accounts:
             log.error("settlement: events did not name an order's owner", accounts=len(unnamed))
             await self._ledger.lock(s, unnamed - accounts)
-        await batch.ledger.load_holds(
-            s, (o.hold_id for o in batch.orders.values() if o.hold_id is not None)
-        )
+        holds = {o.hold_id for o in batch.orders.values() if o.hold_id is not None}
+        holds |= {legs_hold_id(o.id) for o in batch.orders.values() if _entry_of_exits(o)}
+        await batch.ledger.load_holds(s, holds)
         replace_ids = {
             i
             for _, _, ev in fresh
@@ -295,6 +303,14 @@ class Settlement:
                 self._end(batch, ev)
             elif isinstance(ev, ReplacedEvent | ReplaceRejectedEvent):
                 self._replaced(batch, ev)
+            elif isinstance(ev, ResizedEvent):
+                order = batch.order(ev.order_id)
+                terms = batch.assets.get(ev.asset_id)
+                if order is not None and terms is not None and order.status not in FINAL_STATUSES:
+                    order.quantity = from_fixed(ev.quantity, terms.scales.qty_scale)
+                    order.updated_at = utcnow()
+                    kind = "ACTIVATED" if ev.reason == "ACTIVATED" else "REDUCED"
+                    batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
             elif isinstance(ev, StopMovedEvent):
                 order = batch.order(ev.order_id)
                 terms = batch.assets.get(ev.asset_id)
@@ -483,6 +499,17 @@ class Settlement:
                     used = value if side is Side.BUY else qty
                     if used > 0:
                         batch.ledger.consume(order.hold_id, used)
+                if side is Side.BUY and _entry_of_exits(order):
+                    # The exits will sell what this fill buys: reserve it for them now, with
+                    # the shares' arrival (one hold for both legs).
+                    batch.ledger.grow(
+                        legs_hold_id(order.id),
+                        share_acct,
+                        qty,
+                        reason="order",
+                        user_id=order.user_id,
+                        reference_id=order.id,
+                    )
             sign = 1 if side is Side.BUY else -1
             if value:
                 legs.append(Leg(cash_acct, terms.currency, -sign * value))
@@ -589,6 +616,11 @@ class Settlement:
         if order.hold_id is not None:
             batch.ledger.release(order.hold_id)
         batch.notices.append(Notice(order.user_id, str(kind), OrderView.of(order)))
+
+
+def _entry_of_exits(order: Order) -> bool:
+    """A bracket's or OTO's entry (its legs sell what it buys)."""
+    return order.parent_id is None and order.order_class in (OrderClass.BRACKET, OrderClass.OTO)
 
 
 _FILL_COLUMNS: Final = (

@@ -1,6 +1,7 @@
 """Per-request dataloaders: whatever a query asks for, a constant number of round trips.
 
-Orders: the fills of every order on a page in one query (`order_fills`). The compliance
+Orders: the fills of every order on a page in one query (`order_fills`), their legs (a
+bracket's exits, an OCO's stop) in one more (`order_legs`). The compliance
 queue: the customers, their KYC profiles and the held withdrawals of a page, one query each
 (`users`, `kyc_profiles`, `transactions`).
 
@@ -25,7 +26,7 @@ from strawberry.dataloader import DataLoader
 from models.assets import Asset
 from models.compliance_tables import KycProfile
 from models.funds import FundTransaction
-from models.orders import Fill
+from models.orders import Fill, Order
 from models.quotes import QuoteData, read_quotes, usd_per_unit
 from models.services import Services
 from models.users import User
@@ -50,6 +51,7 @@ class Loaders:
         self.transactions: DataLoader[uuid.UUID, FundTransaction | None] = DataLoader(
             load_fn=self._transactions
         )
+        self.order_legs: DataLoader[uuid.UUID, list[Order]] = DataLoader(load_fn=self._legs)
         self._rates: asyncio.Future[dict[str, Decimal]] | None = None
         self._valuations: dict[PortfolioRef, asyncio.Future[Valuation]] = {}
 
@@ -70,6 +72,10 @@ class Loaders:
     async def _transactions(self, ids: list[uuid.UUID]) -> Sequence[FundTransaction | None]:
         found = await self.services.funds.get_many(ids)
         return [found.get(i) for i in ids]
+
+    async def _legs(self, order_ids: list[uuid.UUID]) -> Sequence[list[Order]]:
+        found = await self.services.orders.legs_of(order_ids)
+        return [found[i] for i in order_ids]
 
     async def _assets(self, symbols: list[str]) -> Sequence[Asset | None]:
         found = await self.services.assets.get_many(symbols)

@@ -195,6 +195,9 @@ class LiquidityProvider:
                         ts=now_ns(),
                         quantity=to_fixed(level.quantity, sc.qty_scale),
                         price=to_fixed(level.price, sc.price_scale),
+                        # Outside the regular session the engine trades only orders so
+                        # flagged (the others wait for the open: SESSION).
+                        extended_hours=session in (Session.PRE, Session.POST),
                     )
                 )
             )

@@ -45,14 +45,21 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bourse import metrics, tracing
 from bourse.clock import utcnow
-from bourse.keys import events_key, expiry_key, input_key, snapshot_key, user_channel
+from bourse.keys import (
+    engine_session_key,
+    events_key,
+    expiry_key,
+    input_key,
+    snapshot_key,
+    user_channel,
+)
 from bourse.process import service_main
 from bourse.settings import Settings
-from matching.core.constants import REGULAR
+from matching.core.constants import EXTENDED, REGULAR
 from matching.wire import FillEvent, read_event
 from models.assets import Asset
 from models.availability import is_unavailable
-from models.calendars import ALWAYS_OPEN, calendar
+from models.calendars import ALWAYS_OPEN, Session, calendar
 from models.orders import FINAL_STATUSES, RELAY_GRACE, Outbox, OutboxEntry
 from models.orders import events as order_events
 from models.services import Services, open_services
@@ -303,6 +310,42 @@ class DayExpiry:
         return whole_day + regular
 
 
+class EngineSessions:
+    """Tells each asset's shard when the regular session starts and ends (``SESSION``): outside
+    it the engine parks the orders not flagged extended_hours, so a regular GTC order resting
+    from the day neither trades against after-hours or pre-market orders nor triggers on their
+    trades (issue 14's known bug). Sent on every change of an asset's session as the calendar
+    says it (a Redis key remembers the last one; sending twice is harmless), US equities only
+    (24x7 calendars are always regular), and only with ``BOURSE_MARKET_HOURS=calendar``: with
+    ``always`` every market counts as open (the demo at night, the tests)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def step(self, now: datetime | None = None) -> list[tuple[str, str]]:
+        if self.services.settings.market_hours != "calendar":
+            return []
+        at = now or utcnow()
+        async with self.services.sessionmaker() as s:
+            assets = (await s.scalars(select(Asset))).all()
+        redis: Redis = self.services.redis
+        prefix = self.services.settings.redis_prefix
+        changes: list[tuple[str, str]] = []
+        for asset in assets:
+            if asset.market_calendar == ALWAYS_OPEN:
+                continue
+            regular = calendar(asset.market_calendar).session(at) is Session.REGULAR
+            which = REGULAR if regular else EXTENDED
+            if _s(await redis.get(engine_session_key(prefix, asset.symbol))) != which:
+                changes.append((asset.symbol, which))
+        if changes:
+            await self.services.exchange.sessions(changes)
+            for symbol, which in changes:
+                await redis.set(engine_session_key(prefix, symbol), which)
+            log.info("engine sessions", changes=len(changes))
+        return changes
+
+
 class EventTrimmer:
     """Keeps the shards' event streams from growing without end (the shard never trims them:
     their consumers own that). An entry may go once every consumer group has acknowledged it
@@ -452,6 +495,7 @@ async def run(
             tasks.create_task(consumer.run(stop))
             tasks.create_task(run_every(settings.outbox_relay_interval_seconds, stop, relay.step))
             tasks.create_task(run_every(5.0, stop, expiry.step))
+            tasks.create_task(run_every(5.0, stop, EngineSessions(services).step))
             tasks.create_task(run_every(60.0, stop, trimmer.step))
             tasks.create_task(run_every(3600.0, stop, OrderEventsPruner(services).step))
             tasks.create_task(run_every(5.0, stop, LagProbe(services, shards).step))

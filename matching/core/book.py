@@ -30,6 +30,7 @@ from bisect import bisect_left, insort
 from heapq import heapify, heappop, heappush
 
 from .constants import (
+    ACTIVATED,
     BPS,
     BUY,
     CANCEL_NEWEST,
@@ -48,6 +49,9 @@ from .constants import (
     MARKET,
     NO_LIQUIDITY,
     NOTIONAL_TOO_SMALL,
+    OCO,
+    PARENT,
+    RESIZED,
     SELF_TRADE,
     SELL,
     STOP_LOSS,
@@ -57,7 +61,7 @@ from .constants import (
     USER,
 )
 from .events import Event
-from .order import Level, Order
+from .order import Group, Level, Order
 
 NO_WATER = 1 << 62  # a buy's low-water mark before it has seen a mark: above any price
 
@@ -119,9 +123,14 @@ class Book:
         "config",
         "day",
         "ext_day",
+        "extended",
         "last_price",
+        "linking",
+        "links",
         "mark",
         "orders",
+        "parked",
+        "pending",
         "ref_price",
         "sell_stops",
         "stop_count",
@@ -149,12 +158,24 @@ class Book:
         self.trail_sells: list[tuple[int, int, Order]] = []  # (water, seq, order)
         self.trail_buys: list[tuple[int, int, Order]] = []  # (-(water or NO_WATER), seq, order)
         self.trail_count = 0  # live waiting trailing stops
+        # Linked orders (bracket / OCO / OTO): groups to visit once the current command's
+        # matching is done (``_run_links``), and the legs waiting for their entry's first fill.
+        self.links: list[Group] = []
+        self.linking = False
+        self.pending: dict[str, Order] = {}
+        # The extended session (pre-market / after-hours): orders not flagged extended_hours
+        # wait here, out of the book, in acceptance order, until the regular session.
+        self.extended = False
+        self.parked: dict[str, Order] = {}
 
     # ------------------------------------------------------------------ entry points
 
     def add(self, o: Order, ev: list[Event], ts: int) -> None:
         """Run a validated new order (or park it in the stop book). The caller has already
         put its ACCEPTED event in ``ev``."""
+        if self.extended and not o.ext:
+            self._park(o)
+            return
         otype = o.order_type
         if otype is LIMIT:
             # Fast path: a GTC/DAY limit order that does not cross rests without more ado.
@@ -193,22 +214,50 @@ class Book:
             self.stop_count += 1
             if self.mark:
                 self._check_stops(ev, ts)
+                if self.links and not self.linking:
+                    self._run_links(ev, ts)
             return
         seq0 = self.trade_seq
+        f0 = o.filled
         self._take(o, ev, ts)
+        if o.group is not None and (o.filled != f0 or not o.remaining):
+            self._queue(o.group)  # it traded or ended: its group hears of it
         if self.trade_seq != seq0 and self.stop_count:
             self._check_stops(ev, ts)
+        if self.links and not self.linking:
+            self._run_links(ev, ts)
 
     def cancel(self, o: Order, ev: list[Event], ts: int) -> None:
-        """Cancel a live order of this book at the owner's request."""
-        ev.append(
-            (CANCELLED, self.asset_id, o.order_id, o.user_id, USER, o.remaining, o.filled, ts)
-        )
+        """Cancel a live order of this book (or a waiting leg) at the owner's request. A linked
+        order takes its group with it: the entry's legs (reason PARENT), a leg's siblings and
+        live entry (reason OCO)."""
+        oid = o.order_id
+        ev.append((CANCELLED, self.asset_id, oid, o.user_id, USER, o.remaining, o.filled, ts))
+        if self.pending and oid in self.pending:
+            del self.pending[oid]
+            o.remaining = 0
+        else:
+            self._remove(o)
+        g = o.group
+        if g is not None:
+            reason = PARENT if o is g.parent else OCO
+            p = g.parent
+            g.parent = None
+            if p is not None and p is not o:
+                self._kill(p, reason, ev, ts)
+            for b in g.legs:
+                if b is not o:
+                    self._kill(b, reason, ev, ts)
+
+    def _remove_live(self, o: Order) -> None:
+        """``_remove`` keeping ``remaining`` (the caller reports it, then zeroes it)."""
+        rem = o.remaining
         self._remove(o)
+        o.remaining = rem
 
     def reduce(self, o: Order, remaining: int) -> None:
         """A live order's remaining quantity goes down in place: it keeps its time priority."""
-        if o.order_type is LIMIT:
+        if o.order_type is LIMIT and o.order_id not in self.parked:
             side = self.bids if o.side is BUY else self.asks
             side.levels[o.price * side.sign].volume -= o.remaining - remaining
         o.remaining = remaining
@@ -227,7 +276,12 @@ class Book:
                 continue
             ev.append((EXPIRED, asset, o.order_id, o.user_id, o.remaining, o.filled, ts))
             self._remove(o)
+            if o.group is not None:
+                self._queue(o.group)
+        # What was skipped (flagged for extended hours, or placed after ``before``) stays.
         self.ext_day = {oid for oid in self.ext_day if oid in self.day}
+        if self.links:
+            self._run_links(ev, ts)
 
     def reference_price(self, price: int, ev: list[Event], ts: int) -> None:
         """A new reference price: the collar's anchor and a stop trigger."""
@@ -235,10 +289,12 @@ class Book:
         self.mark = price
         if self.stop_count:
             self._check_stops(ev, ts)
+            if self.links:
+                self._run_links(ev, ts)
 
     def open_orders(self) -> int:
-        """Live resting orders plus waiting stops."""
-        n = self.stop_count
+        """Live resting orders plus waiting stops, parked orders and waiting legs."""
+        n = self.stop_count + len(self.parked) + len(self.pending)
         for side in (self.bids, self.asks):
             for lvl in side.levels.values():
                 n += len(lvl.orders)
@@ -265,6 +321,10 @@ class Book:
         del self.orders[oid]
         if o.tif is DAY:
             self.day.pop(oid, None)
+        if self.parked and oid in self.parked:
+            del self.parked[oid]
+            o.remaining = 0
+            return
         if o.order_type is not LIMIT:
             # Waiting stop: drop it lazily from its heap, compacting when mostly dead.
             o.remaining = 0
@@ -544,6 +604,8 @@ class Book:
                     del orders[moid]
                     if m.tif is DAY:
                         del day[moid]
+                    if m.group is not None:
+                        self._queue(m.group)
                     if mode is not CANCEL_OLDEST:  # CANCEL_BOTH
                         self_trade = True
                         break
@@ -577,6 +639,10 @@ class Book:
                         ts,
                     )
                 )
+                g = m.group
+                if g is not None and not g.queued:
+                    g.queued = True
+                    self.links.append(g)
                 if not mrem:
                     gone.append(moid)
                     del orders[moid]
@@ -647,6 +713,8 @@ class Book:
                     del orders[moid]
                     if m.tif is DAY:
                         del day[moid]
+                    if m.group is not None:
+                        self._queue(m.group)
                     if mode is not CANCEL_OLDEST:
                         self_trade = True
                         break
@@ -681,6 +749,8 @@ class Book:
                         ts,
                     )
                 )
+                if m.group is not None:
+                    self._queue(m.group)
                 if not mrem:
                     gone.append(moid)
                     del orders[moid]
@@ -758,4 +828,220 @@ class Book:
                 o.order_type = LIMIT if o.price else MARKET
             else:
                 o.order_type = MARKET if t is STOP_LOSS else LIMIT
+            g = o.group
+            if g is not None:
+                # An exit that triggers ends its entry's remainder first: the position is
+                # being closed (and the exit must not trade against its own entry).
+                p = g.parent
+                if p is not None and p.remaining:
+                    self._kill(p, OCO, ev, ts)
+                self._take(o, ev, ts)
+                self._queue(g)
+                continue
             self._take(o, ev, ts)
+
+    # ------------------------------------------------------------------ linked orders
+
+    def _queue(self, g: Group) -> None:
+        """Visit ``g`` once the command's matching is done (first queued, first visited)."""
+        if not g.queued:
+            g.queued = True
+            self.links.append(g)
+
+    def _run_links(self, ev: list[Event], ts: int) -> None:
+        """Visit the queued groups in order; a visit may trade and queue more (or the same
+        group again), visited after the ones already waiting."""
+        self.linking = True
+        links = self.links
+        i = 0
+        while i < len(links):
+            g = links[i]
+            i += 1
+            g.queued = False
+            self._link(g, ev, ts)
+        links.clear()
+        self.linking = False
+
+    def _kill(self, o: Order, reason: str, ev: list[Event], ts: int) -> None:
+        """End a linked order that is still live or waiting (nothing if it has ended)."""
+        oid = o.order_id
+        if oid in self.pending:
+            del self.pending[oid]
+        elif o.remaining:
+            self._remove_live(o)
+        else:
+            return
+        ev.append((CANCELLED, self.asset_id, oid, o.user_id, reason, o.remaining, o.filled, ts))
+        o.remaining = 0
+
+    def _resize(self, o: Order, delta: int) -> None:
+        """A live linked order's quantity and remaining change by ``delta``, in place."""
+        if o.order_type is LIMIT and o.order_id not in self.parked:
+            side = self.bids if o.side is BUY else self.asks
+            side.levels[o.price * side.sign].volume += delta
+        o.quantity += delta
+        o.remaining += delta
+
+    def enter_legs(self, g: Group, q: int, ev: list[Event], ts: int, announce: bool) -> None:
+        """Put a group's waiting legs in the book for ``q`` each, one after the other (each
+        may trade at once): a leg that trades leaves the next one only what it did not sell,
+        so the legs never sell more than ``q`` together. ``announce``: say RESIZED ACTIVATED
+        first (a bracket's legs, accepted with 0)."""
+        linking = self.linking
+        self.linking = True
+        asset = self.asset_id
+        p = g.parent
+        for i, b in enumerate(g.legs):
+            if b.order_id not in self.pending:
+                continue  # a leg already in (an OCO's first order)
+            if not q:
+                self._kill(b, OCO, ev, ts)
+                continue
+            del self.pending[b.order_id]
+            if announce:
+                b.quantity = b.remaining = q
+                ev.append((RESIZED, asset, b.order_id, b.user_id, q, q, ACTIVATED, ts))
+            elif b.remaining != q:
+                b.quantity -= b.remaining - q
+                b.remaining = q
+                ev.append((RESIZED, asset, b.order_id, b.user_id, b.quantity, q, OCO, ts))
+            self.add(b, ev, ts)
+            g.lfilled[i] = b.filled
+            q = b.remaining
+            if b.filled and p is not None and p.remaining:
+                self._kill(p, OCO, ev, ts)
+        self.linking = linking
+
+    def _link(self, g: Group, ev: list[Event], ts: int) -> None:
+        """Pass on what happened to a group's orders since its last visit: the entry's fills
+        activate the legs (in proportion), a leg's fills shrink its siblings by as much (they
+        sell the same shares) and end the entry's remainder; an entry that ended unfilled
+        takes its waiting legs with it; a leg that ended (filled, cancelled, expired) ends the
+        others."""
+        asset = self.asset_id
+        legs = g.legs
+        p = g.parent
+        if p is not None:
+            d = p.filled - g.pfilled
+            if d > 0:
+                g.pfilled = p.filled
+                if g.active:
+                    for b in legs:
+                        if b.remaining:
+                            self._resize(b, d)
+                            ev.append(
+                                (
+                                    RESIZED,
+                                    asset,
+                                    b.order_id,
+                                    b.user_id,
+                                    b.quantity,
+                                    b.remaining,
+                                    ACTIVATED,
+                                    ts,
+                                )
+                            )
+                else:
+                    g.active = True
+                    self.enter_legs(g, d, ev, ts, True)
+        for i, a in enumerate(legs):
+            d = a.filled - g.lfilled[i]
+            if d <= 0:
+                continue
+            g.lfilled[i] = a.filled
+            for b in legs:
+                if b is a or not b.remaining or b.order_id in self.pending:
+                    continue
+                if b.remaining > d:
+                    self._resize(b, -d)
+                    ev.append(
+                        (RESIZED, asset, b.order_id, b.user_id, b.quantity, b.remaining, OCO, ts)
+                    )
+                else:
+                    self._kill(b, OCO, ev, ts)
+            p = g.parent
+            if p is not None and p.remaining:
+                self._kill(p, OCO, ev, ts)
+        p = g.parent
+        if p is not None and not p.remaining:
+            g.parent = None  # the entry has ended
+            if not g.active:  # with nothing filled: its legs never had anything to sell
+                for b in legs:
+                    self._kill(b, PARENT, ev, ts)
+                return
+        if g.active and any(not b.remaining for b in legs):
+            for b in legs:
+                self._kill(b, OCO, ev, ts)
+            p = g.parent
+            g.parent = None
+            if p is not None:
+                self._kill(p, OCO, ev, ts)
+
+    # ------------------------------------------------------------------ sessions
+
+    def _park(self, o: Order) -> None:
+        """An order not flagged extended_hours, arriving in the extended session: it waits
+        out of the book until the regular session (one that cannot wait is cancelled by the
+        caller before)."""
+        oid = o.order_id
+        self.orders[oid] = o
+        self.parked[oid] = o
+        if o.tif is DAY:
+            self.day[oid] = o
+
+    def enter_extended(self) -> None:
+        """SESSION EXTENDED (the regular close): every live order not flagged extended_hours
+        (resting, or a waiting stop) leaves the book for ``parked``, in acceptance order:
+        it neither trades against extended-hours orders nor triggers on their trades."""
+        if self.extended:
+            return
+        self.extended = True
+        move: list[Order] = []
+        for side in (self.bids, self.asks):
+            for lvl in side.levels.values():
+                move.extend(o for o in lvl.orders.values() if not o.ext)
+        seen: set[int] = set()
+        for heap, sign in ((self.buy_stops, 1), (self.sell_stops, -1)):
+            for e in heap:
+                o = e[2]
+                live = o.remaining and e[0] * sign == o.stop_price
+                if live and not o.ext and id(o) not in seen:
+                    seen.add(id(o))
+                    move.append(o)
+        move.sort(key=lambda o: o.seq)
+        parked = self.parked
+        for o in move:
+            oid = o.order_id
+            if o.order_type is LIMIT:
+                side = self.bids if o.side is BUY else self.asks
+                k = o.price * side.sign
+                lvl = side.levels[k]
+                lvl.volume -= o.remaining
+                q = lvl.orders
+                del q[oid]
+                if not q:
+                    del side.levels[k]
+                    del side.keys[bisect_left(side.keys, k)]
+            else:
+                self.stop_count -= 1
+                if o.order_type is TRAILING_STOP:
+                    self.trail_count -= 1
+            parked[oid] = o
+        if seen:
+            for heap in (self.buy_stops, self.sell_stops, self.trail_sells, self.trail_buys):
+                heap[:] = [e for e in heap if e[2].order_id not in parked]
+                heapify(heap)
+
+    def leave_extended(self, ev: list[Event], ts: int) -> None:
+        """SESSION REGULAR (the regular open): the parked orders come back in acceptance
+        order, each as if arriving now (one may trade; it queues behind the orders already
+        resting at its price)."""
+        if not self.extended:
+            return
+        self.extended = False
+        parked = self.parked
+        for o in sorted(parked.values(), key=lambda o: o.seq):
+            if parked.pop(o.order_id, None) is None:
+                continue  # ended meanwhile: a linked order that one coming back took along
+            del self.orders[o.order_id]
+            self.add(o, ev, ts)

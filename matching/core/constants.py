@@ -45,10 +45,27 @@ EXPIRE_DAY: Final = "EXPIRE_DAY"
 REFERENCE_PRICE: Final = "REFERENCE_PRICE"
 ADD_ASSET: Final = "ADD_ASSET"
 REPLACE: Final = "REPLACE"
-COMMANDS: Final = frozenset({NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE})
+# SESSION {session: EXTENDED | REGULAR}: at the regular close the book enters the extended
+# session (orders not flagged extended_hours are parked: they neither trade nor trigger), at
+# the regular open it leaves it (the parked orders come back, oldest first).
+SESSION: Final = "SESSION"
+COMMANDS: Final = frozenset(
+    {NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE, SESSION}
+)
+EXTENDED: Final = "EXTENDED"
 # EXPIRE_DAY's optional "session": REGULAR expires the DAY orders not flagged extended_hours
 # (the regular close); absent, every DAY order (the end of the trading day).
 REGULAR: Final = "REGULAR"
+
+# Order classes (NEW_ORDER's optional "order_class", with "legs"): contingent orders linked
+# inside the engine. BRACKET: an entry plus a take-profit LIMIT and a stop, active as the entry
+# fills, one-cancels-other between them; OTO: an entry plus one exit; OCO: two exits (the order
+# itself and one leg), one-cancels-other.
+SIMPLE: Final = "SIMPLE"
+BRACKET: Final = "BRACKET"
+OCO: Final = "OCO"
+OTO: Final = "OTO"
+ORDER_CLASSES: Final = frozenset({BRACKET, OCO, OTO})
 
 # Event names (the first element of an event tuple, the "event" field on the wire)
 ACCEPTED: Final = "ACCEPTED"
@@ -62,6 +79,10 @@ ASSET_CONFIGURED: Final = "ASSET_CONFIGURED"
 REPLACED: Final = "REPLACED"
 REPLACE_REJECTED: Final = "REPLACE_REJECTED"
 STOP_MOVED: Final = "STOP_MOVED"  # a trailing stop's stop (and a buy's limit cap) moved
+# A linked order's quantity changed: reason ACTIVATED (a leg grew with its entry's fill) or
+# OCO (a leg shrank with its sibling's fill: they sell the same shares).
+RESIZED: Final = "RESIZED"
+ACTIVATED: Final = "ACTIVATED"
 
 # CANCELLED reasons
 USER: Final = "USER"
@@ -71,6 +92,9 @@ SELF_TRADE: Final = "SELF_TRADE"
 COLLAR: Final = "COLLAR"
 NO_LIQUIDITY: Final = "NO_LIQUIDITY"
 NOTIONAL_TOO_SMALL: Final = "NOTIONAL_TOO_SMALL"
+# (OCO is also a CANCELLED reason: a linked order filled or ended.)
+SESSION_CLOSED: Final = "SESSION_CLOSED"  # an order that cannot wait, outside its session
+PARENT: Final = "PARENT"  # the entry of a bracket / OTO ended with nothing filled, or cancelled
 
 # REJECTED / CANCEL_REJECTED reasons
 MALFORMED: Final = "MALFORMED"
@@ -85,6 +109,8 @@ INVALID_NOTIONAL: Final = "INVALID_NOTIONAL"
 INVALID_PRICE: Final = "INVALID_PRICE"
 INVALID_STOP_PRICE: Final = "INVALID_STOP_PRICE"
 INVALID_TRAIL: Final = "INVALID_TRAIL"
+INVALID_LEGS: Final = "INVALID_LEGS"  # a contingent order's class or legs do not fit
+LINKED: Final = "LINKED"  # REPLACE_REJECTED: linked (bracket / OCO / OTO) orders are not replaced
 INVALID_STP: Final = "INVALID_STP"
 INVALID_CONFIG: Final = "INVALID_CONFIG"
 SCALE_CHANGE_WITH_OPEN_ORDERS: Final = "SCALE_CHANGE_WITH_OPEN_ORDERS"

@@ -17,18 +17,22 @@ from .constants import (
     ADD_ASSET,
     ASSET_CONFIGURED,
     BPS,
+    BRACKET,
     BUY,
     CANCEL,
     CANCEL_BOTH,
     CANCEL_NEWEST,
     CANCEL_OLDEST,
     CANCEL_REJECTED,
+    CANCELLED,
     DAY,
     DEFAULT_COLLAR_BPS,
     EXPIRE_DAY,
+    EXTENDED,
     FOK,
     GTC,
     INVALID_CONFIG,
+    INVALID_LEGS,
     INVALID_NOTIONAL,
     INVALID_ORDER_TYPE,
     INVALID_PRICE,
@@ -40,9 +44,12 @@ from .constants import (
     INVALID_TRAIL,
     IOC,
     LIMIT,
+    LINKED,
     MALFORMED,
     MARKET,
     NEW_ORDER,
+    OCO,
+    OTO,
     REFERENCE_PRICE,
     REGULAR,
     REJECTED,
@@ -51,6 +58,9 @@ from .constants import (
     REPLACED,
     SCALE_CHANGE_WITH_OPEN_ORDERS,
     SELL,
+    SESSION,
+    SESSION_CLOSED,
+    SIMPLE,
     STOP_LIMIT,
     STOP_LOSS,
     TRAILING_STOP,
@@ -59,7 +69,7 @@ from .constants import (
     UNKNOWN_ORDER,
 )
 from .events import Event
-from .order import Order
+from .order import Group, Order
 
 # Canonical objects for incoming names: the book compares them with ``is``.
 _SIDES = {BUY: BUY, SELL: SELL}
@@ -74,6 +84,13 @@ _TIFS = {GTC: GTC, DAY: DAY, IOC: IOC, FOK: FOK}
 _STPS = {CANCEL_NEWEST: CANCEL_NEWEST, CANCEL_OLDEST: CANCEL_OLDEST, CANCEL_BOTH: CANCEL_BOTH}
 _PRICED = frozenset({LIMIT, STOP_LIMIT})
 _STOPS = frozenset({STOP_LOSS, STOP_LIMIT})
+_CLASSES = {BRACKET: BRACKET, OCO: OCO, OTO: OTO}
+# The legs each class takes, in order: (allowed order types) per leg.
+_LEG_TYPES = {
+    BRACKET: ((LIMIT,), (STOP_LOSS, STOP_LIMIT)),
+    OTO: ((LIMIT, STOP_LOSS, STOP_LIMIT),),
+    OCO: ((STOP_LOSS, STOP_LIMIT),),
+}
 
 DEFAULT_DEDUP_WINDOW = 100_000
 
@@ -117,6 +134,8 @@ class Engine:
         extended_hours: bool = False,
         filled: int = 0,
         restored: bool = False,
+        order_class: str | None = None,
+        legs: Any = None,
     ) -> list[Event]:
         """NEW_ORDER. A repeated ``order_id`` is ignored (no events).
 
@@ -125,6 +144,12 @@ class Engine:
         ``quantity`` already filled, and only a live order's id is a repeat (a finished id in
         the window is not: the record says the order is still open). A trailing stop keeps
         the better of its recorded ``stop_price`` and the one the mark gives.
+
+        ``order_class`` BRACKET / OTO / OCO with ``legs`` (dicts: ``order_id``,
+        ``order_type``, ``tif``, ``price``, ``stop_price``) links orders (see ``_legs``): the
+        legs share the order's user, asset and quantity; they are ACCEPTED right after it
+        (a bracket's or OTO's with quantity 0: they wait for the entry's fills) and rejected
+        with it.
 
         A TRAILING_STOP takes ``trail_amount`` (price units) or ``trail_bps`` (1/100 %); its
         first stop trails the book's mark, or is ``stop_price`` when the book has no mark yet.
@@ -186,6 +211,24 @@ class Engine:
                     reason = INVALID_TRAIL
             elif trail_amount or trail_bps:
                 reason = INVALID_TRAIL
+        kind = None
+        leg_specs: list[tuple[str, str, str, int, int]] = []
+        if (order_class is not None and order_class != SIMPLE) or legs is not None:
+            kind = _CLASSES.get(order_class) if type(order_class) is str else None
+            if reason is None:
+                if kind is None or t is None or s is None or f is None:
+                    reason = INVALID_LEGS
+                else:
+                    leg_specs, reason = self._legs(
+                        kind, order_id, s, t, f, price, notional, legs, tick
+                    )
+            if reason is not None:
+                rejected = [(REJECTED, asset_id, order_id, user_id, reason, ts)]
+                for leg_id in _leg_ids(legs):
+                    if leg_id not in self.seen and leg_id not in self.orders:
+                        self._remember(leg_id)
+                        rejected.append((REJECTED, asset_id, leg_id, user_id, reason, ts))
+                return rejected
         if reason is not None or s is None or t is None or f is None or mode is None:
             return [(REJECTED, asset_id, order_id, user_id, reason, ts)]
         self.seq += 1
@@ -237,18 +280,158 @@ class Engine:
                 ts,
             )
         ]
+        if extended_hours:
+            o.ext = True
+        elif book.extended and (t is MARKET or f is IOC or f is FOK):
+            ev.append((CANCELLED, asset_id, order_id, user_id, SESSION_CLOSED, quantity, 0, ts))
+            for spec in leg_specs:  # a contingent order's legs go with it
+                self._remember(spec[0])
+                ev.append((REJECTED, asset_id, spec[0], user_id, SESSION_CLOSED, ts))
+            return ev  # it cannot wait for the regular session
+        if kind is not None:
+            self._linked(book, o, kind, leg_specs, ev, ts)
+            return ev
         book.add(o, ev, ts)
         if extended_hours and order_id in book.day:
             book.ext_day.add(order_id)
         return ev
 
+    def _legs(
+        self,
+        kind: str,
+        order_id: str,
+        side: str,
+        otype: str,
+        tif: str,
+        price: int,
+        notional: int,
+        legs: Any,
+        tick: int,
+    ) -> tuple[list[tuple[str, str, str, int, int]], str | None]:
+        """Validate a contingent order's legs: (order id, type, tif, price, stop) each, or the
+        reason to reject. The order itself is a LIMIT by quantity (an OCO's GTC or DAY). A
+        BRACKET takes a take-profit LIMIT then a STOP_LOSS / STOP_LIMIT, an OTO one exit, both
+        on the other side and never able to trade with their own entry (a buy's take-profit
+        above its price, its stop below; a sell's the other way round); an OCO one stop on the
+        same side, beyond its limit (a sell's stop below the take-profit, a buy's above)."""
+        allowed = _LEG_TYPES[kind]
+        if (
+            otype is not LIMIT
+            or notional
+            or type(legs) is not list
+            or len(legs) != len(allowed)
+            or (kind is OCO and tif is not GTC and tif is not DAY)
+        ):
+            return [], INVALID_LEGS
+        out: list[tuple[str, str, str, int, int]] = []
+        ids = {order_id}
+        buy = side is BUY
+        for spec, types in zip(legs, allowed, strict=True):
+            if not isinstance(spec, Mapping):
+                return [], INVALID_LEGS
+            lid = spec.get("order_id")
+            lt = _TYPES.get(spec.get("order_type"))  # type: ignore[arg-type]
+            lf = _TIFS.get(spec.get("tif"))  # type: ignore[arg-type]
+            lp = spec.get("price") or 0
+            ls = spec.get("stop_price") or 0
+            if (
+                type(lid) is not str
+                or not lid
+                or lid in ids
+                or lid in self.seen
+                or lid in self.orders
+                or lt not in types
+                or (lf is not GTC and lf is not DAY)
+                or type(lp) is not int
+                or type(ls) is not int
+            ):
+                return [], INVALID_LEGS
+            ids.add(lid)
+            if lt is LIMIT or lt is STOP_LIMIT:
+                if lp <= 0 or lp % tick:
+                    return [], INVALID_PRICE
+            elif lp:
+                return [], INVALID_PRICE
+            if lt is not LIMIT:
+                if ls <= 0 or ls % tick:
+                    return [], INVALID_STOP_PRICE
+            elif ls:
+                return [], INVALID_STOP_PRICE
+            if kind is OCO:
+                if (ls >= price) if not buy else (ls <= price):
+                    return [], INVALID_LEGS
+            elif lt is LIMIT:
+                if (lp <= price) if buy else (lp >= price):
+                    return [], INVALID_LEGS
+            elif (ls >= price) if buy else (ls <= price):
+                return [], INVALID_LEGS
+            assert lt is not None
+            assert lf is not None
+            out.append((lid, lt, lf, lp, ls))
+        return out, None
+
+    def _linked(
+        self,
+        book: Book,
+        o: Order,
+        kind: str,
+        specs: list[tuple[str, str, str, int, int]],
+        ev: list[Event],
+        ts: int,
+    ) -> None:
+        """Accept a contingent order's legs and run it: a BRACKET / OTO entry goes to the book
+        with its legs waiting; an OCO's first order goes in, then its stop for what is left."""
+        leg_side = o.side if kind is OCO else (SELL if o.side is BUY else BUY)
+        qty = o.quantity if kind is OCO else 0
+        legs: list[Order] = []
+        for lid, lt, lf, lp, ls in specs:
+            self._remember(lid)
+            self.seq += 1
+            leg = Order(
+                lid, o.user_id, o.asset_id, leg_side, lt, lf, qty, lp, ls, 0, o.stp, self.seq, ts
+            )
+            legs.append(leg)
+            ev.append((ACCEPTED, o.asset_id, lid, o.user_id, leg_side, lt, lf, qty, 0, lp, ls, ts))
+        g = Group(kind, None, [o, *legs], True) if kind is OCO else Group(kind, o, legs, False)
+        o.group = g
+        for leg in legs:
+            leg.group = g
+            book.pending[leg.order_id] = leg
+        if kind is not OCO:
+            book.add(o, ev, ts)
+            return
+        book.linking = True
+        book.add(o, ev, ts)
+        g.lfilled[0] = o.filled
+        book.enter_legs(g, o.remaining, ev, ts, False)
+        book.linking = False
+        book._queue(g)
+        book._run_links(ev, ts)
+
     def cancel(self, order_id: str, asset_id: str, ts: int = 0) -> list[Event]:
-        """CANCEL: the live order's remainder is cancelled (reason USER)."""
+        """CANCEL: the live order's remainder is cancelled (reason USER); a linked order's
+        group goes with it (``Book.cancel``), a waiting leg's too."""
         o = self.orders.get(order_id)
         if o is None or o.asset_id != asset_id:
-            return [(CANCEL_REJECTED, asset_id, order_id, UNKNOWN_ORDER, ts)]
+            book = self.books.get(asset_id)
+            o = None if book is None else book.pending.get(order_id)
+            if o is None:
+                return [(CANCEL_REJECTED, asset_id, order_id, UNKNOWN_ORDER, ts)]
         ev: list[Event] = []
         self.books[asset_id].cancel(o, ev, ts)
+        return ev
+
+    def session(self, asset_id: str, session: str, ts: int = 0) -> list[Event]:
+        """SESSION: EXTENDED at the regular close (orders not flagged extended_hours wait out
+        of the book), REGULAR at the regular open (they come back, and may trade)."""
+        book = self.books.get(asset_id)
+        if book is None:
+            return [(REJECTED, asset_id, None, None, UNKNOWN_ASSET, ts)]
+        ev: list[Event] = []
+        if session == EXTENDED:
+            book.enter_extended()
+        else:
+            book.leave_extended(ev, ts)
         return ev
 
     def replace(
@@ -281,6 +464,20 @@ class Engine:
                 (REPLACE_REJECTED, asset_id, order_id, None, replace_id, UNKNOWN_ORDER, 0, 0, ts)
             ]
         book = self.books[asset_id]
+        if o.group is not None:
+            return [
+                (
+                    REPLACE_REJECTED,
+                    asset_id,
+                    order_id,
+                    o.user_id,
+                    replace_id,
+                    LINKED,
+                    o.remaining,
+                    o.price,
+                    ts,
+                )
+            ]
         cfg = book.config
         tick = cfg.tick_size
         t = o.order_type
@@ -362,6 +559,7 @@ class Engine:
             n.filled = o.filled
             n.remaining = remaining
             n.trail, n.trail_bps, n.water = trail, bps, o.water
+            n.ext = o.ext
         ev: list[Event] = [
             (
                 REPLACED,
@@ -498,6 +696,8 @@ class Engine:
                 ext = g("extended_hours") or False
                 restored = g("restored") or False
                 done = g("filled") or 0
+                oc = g("order_class")
+                legs = g("legs")
                 if (
                     type(ext) is not bool
                     or type(restored) is not bool
@@ -537,6 +737,8 @@ class Engine:
                     ext,
                     done,
                     restored,
+                    oc,
+                    legs,
                 )
             if type(ts) is not int:
                 return [_malformed(cmd, MALFORMED)]
@@ -562,6 +764,11 @@ class Engine:
                 return self.expire_day(
                     _str(cmd, "asset_id"), ts, session is not None, _int(cmd, "before")
                 )
+            if kind == SESSION:
+                which = _str(cmd, "session")
+                if which != EXTENDED and which != REGULAR:
+                    return [_malformed(cmd, MALFORMED)]
+                return self.session(_str(cmd, "asset_id"), which, ts)
             if kind == REFERENCE_PRICE:
                 return self.reference_price(_str(cmd, "asset_id"), _int(cmd, "price"), ts)
             if kind == ADD_ASSET:
@@ -595,6 +802,18 @@ class Engine:
         if book is None:
             return [], []
         return book.depth(levels)
+
+
+def _leg_ids(legs: Any) -> list[str]:
+    """The usable order ids of a contingent order's legs (to reject them with it)."""
+    if type(legs) is not list:
+        return []
+    out: list[str] = []
+    for spec in legs:
+        lid = spec.get("order_id") if isinstance(spec, Mapping) else None
+        if type(lid) is str and lid and lid not in out:
+            out.append(lid)
+    return out
 
 
 def _trail_ok(amount: int, bps: int, tick: int) -> bool:

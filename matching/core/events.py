@@ -21,6 +21,7 @@ from .constants import (
     REJECTED,
     REPLACE_REJECTED,
     REPLACED,
+    RESIZED,
     STOP_MOVED,
     TRIGGERED,
 )
@@ -91,6 +92,8 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
         "ts",
     ),
     STOP_MOVED: ("asset_id", "order_id", "user_id", "stop_price", "price", "water", "ts"),
+    # A linked order's new total ``quantity`` and ``remaining`` (``reason`` ACTIVATED or OCO).
+    RESIZED: ("asset_id", "order_id", "user_id", "quantity", "remaining", "reason", "ts"),
     ASSET_CONFIGURED: (
         "asset_id",
         "price_scale",

@@ -16,7 +16,9 @@ class Order:
 
     __slots__ = (
         "asset_id",
+        "ext",
         "filled",
+        "group",
         "notional",
         "order_id",
         "order_type",
@@ -69,6 +71,31 @@ class Order:
         self.trail = 0
         self.trail_bps = 0
         self.water = 0
+        self.ext = False  # flagged extended_hours: trades in the extended session too
+        self.group: Group | None = None  # linked (bracket / OCO / OTO) orders
+
+
+class Group:
+    """Orders linked inside the engine (a bracket, OCO or OTO).
+
+    ``parent`` is the entry of a BRACKET / OTO while it is live (None once it has ended, and
+    always for OCO); ``legs`` are the exits, which sell (or buy back) the same shares: they move
+    in lockstep, every live leg has the same remaining quantity. A BRACKET / OTO's legs wait
+    (``active`` False, in no book) until the entry first fills; each entry fill of q then adds q
+    to every leg. ``pfilled`` / ``lfilled`` are the fills already passed on (the entry's, each
+    leg's), so a group visited twice passes nothing on twice. ``queued``: waiting in its book's
+    ``links`` to be visited (``Book._link``)."""
+
+    __slots__ = ("active", "kind", "legs", "lfilled", "parent", "pfilled", "queued")
+
+    def __init__(self, kind: str, parent: Order | None, legs: list[Order], active: bool) -> None:
+        self.kind = kind
+        self.parent = parent
+        self.legs = legs
+        self.active = active
+        self.pfilled = 0
+        self.lfilled = [0] * len(legs)
+        self.queued = False
 
 
 class Level:

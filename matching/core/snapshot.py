@@ -5,7 +5,9 @@ the waiting stops, the DAY order sequence, each book's prices and fill counter, 
 order sequence and its window of seen order ids. Dead stop-heap entries (cancelled stops not
 yet popped) are left out: they never influence matching; so are stale ones (a trailing stop's
 entries from before its stop moved). Version 2 adds each order's trail and water mark;
-version 1 snapshots (no trailing stops) still load.
+version 3 each order's extended-hours flag, the book's session (``extended``, the ``parked``
+orders), the legs waiting for their entry (``pending``) and the linked groups (``groups``:
+kind, entry id, leg ids, active, the fills already passed on). Versions 1 and 2 still load.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from typing import Any
 
 from .book import AssetConfig, Book, BookSide
 from .constants import BUY, TRAILING_STOP
-from .engine import _SIDES, _STPS, _TIFS, _TYPES, Engine
-from .order import Level, Order
+from .engine import _CLASSES, _SIDES, _STPS, _TIFS, _TYPES, Engine
+from .order import Group, Level, Order
 
-VERSION = 2
-READABLE = frozenset({1, 2})
+VERSION = 3
+READABLE = frozenset({1, 2, 3})
 
 
 def _order_record(o: Order) -> list[Any]:
@@ -42,6 +44,7 @@ def _order_record(o: Order) -> list[Any]:
         o.trail,
         o.trail_bps,
         o.water,
+        o.ext,
     ]
 
 
@@ -66,7 +69,41 @@ def _order_from(rec: list[Any], asset_id: str) -> Order:
     o.filled = filled
     if len(rec) > 14:
         o.trail, o.trail_bps, o.water = rec[14:17]
+    if len(rec) > 17:
+        o.ext = bool(rec[17])
     return o
+
+
+def _groups(book: Book) -> list[list[Any]]:
+    """The book's linked groups, by their first member's acceptance."""
+    found: dict[int, Group] = {}
+    members: list[Order] = list(book.pending.values()) + list(book.parked.values())
+    for side in (book.bids, book.asks):
+        for lvl in side.levels.values():
+            members.extend(lvl.orders.values())
+    members += [e[2] for e in book.buy_stops + book.sell_stops if e[2].remaining]
+    for o in members:
+        g = o.group
+        if g is not None:
+            found[id(g)] = g
+    rows = []
+    for g in found.values():
+        first = g.parent if g.parent is not None else g.legs[0]
+        rows.append(
+            (
+                first.seq,
+                [
+                    g.kind,
+                    None if g.parent is None else g.parent.order_id,
+                    [b.order_id for b in g.legs],
+                    g.active,
+                    g.pfilled,
+                    list(g.lfilled),
+                ],
+            )
+        )
+    rows.sort(key=lambda r: r[0])
+    return [r[1] for r in rows]
 
 
 def _side_record(side: BookSide) -> list[list[Any]]:
@@ -102,6 +139,10 @@ def dump_engine(engine: Engine) -> dict[str, Any]:
             "stops": [_order_record(o) for o in stops],
             "day": list(book.day),
             "ext_day": sorted(book.ext_day),
+            "extended": book.extended,
+            "parked": [_order_record(o) for o in book.parked.values()],
+            "pending": [_order_record(o) for o in book.pending.values()],
+            "groups": _groups(book),
         }
     return {
         "version": VERSION,
@@ -151,6 +192,22 @@ def load_engine(data: dict[str, Any]) -> Engine:
                 book._track(o)
         for heap in (book.buy_stops, book.sell_stops, book.trail_sells, book.trail_buys):
             heapify(heap)
+        book.extended = bool(b.get("extended", False))
+        for rec in b.get("parked", ()):
+            o = _order_from(rec, asset_id)
+            orders[o.order_id] = o
+            book.parked[o.order_id] = o
+        for rec in b.get("pending", ()):
+            o = _order_from(rec, asset_id)
+            book.pending[o.order_id] = o
+        for kind, parent, leg_ids, active, pfilled, lfilled in b.get("groups", ()):
+            find = book.pending.get
+            legs = [find(i) or orders[i] for i in leg_ids]
+            g = Group(_CLASSES[kind], None if parent is None else orders[parent], legs, active)
+            g.pfilled = pfilled
+            g.lfilled = list(lfilled)
+            for o in ([g.parent] if g.parent is not None else []) + legs:
+                o.group = g
         for oid in b["day"]:
             book.day[oid] = orders[oid]
         book.ext_day = set(b.get("ext_day", ()))  # absent in snapshots taken before it existed

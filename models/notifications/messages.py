@@ -24,7 +24,9 @@ from models.notifications.tables import Kind
 from models.orders.view import OrderView
 from models.quotes import display_price
 
-ORDER_EVENTS = frozenset({"ACCEPTED", "FILL", "PARTIAL_FILL", "CANCELLED", "EXPIRED", "REJECTED"})
+ORDER_EVENTS = frozenset(
+    {"ACCEPTED", "FILL", "PARTIAL_FILL", "CANCELLED", "EXPIRED", "REJECTED", "ACTIVATED"}
+)
 
 
 def _qty(value: Decimal | None) -> str:
@@ -75,7 +77,17 @@ def order_draft(
             key = f"order:{order.id}:fill:{fill_id}"
     elif event == "CANCELLED":
         title = f"Order cancelled: {symbol}"
-        if order.cancel_reason == "COLLAR":
+        if order.cancel_reason == "OCO":
+            body = (
+                f"Your order to {what} was cancelled because its linked order filled or ended "
+                f"({_qty(order.filled_quantity)} filled)."
+            )
+        elif order.cancel_reason == "PARENT":
+            body = (
+                f"Your order to {what} was cancelled with the order it was attached to "
+                f"({_qty(order.filled_quantity)} filled)."
+            )
+        elif order.cancel_reason == "COLLAR":
             body = (
                 f"Your order to {what} stopped at the price collar (the market moved too far "
                 f"from the reference price); {_qty(order.filled_quantity)} was filled and the "
@@ -83,6 +95,13 @@ def order_draft(
             )
         else:
             body = f"Your order to {what} was cancelled ({_qty(order.filled_quantity)} filled)."
+    elif event == "ACTIVATED":
+        title = f"Exit order active: {symbol}"
+        body = (
+            f"Your {'take-profit' if order.sub_type == 'LIMIT' else 'stop-loss'} to {what} "
+            f"now covers {_qty(order.quantity)} shares."
+        )
+        key = f"order:{order.id}:ACTIVATED:{order.quantity}"
     elif event == "EXPIRED":
         title = f"Order expired: {symbol}"
         body = (

@@ -6,6 +6,7 @@
 - ``outbox.py``: the ``order_outbox`` table and the one way its commands are sent (by the API
   and by the relay);
 - ``events.py``: the ``order_events`` log behind ``orderUpdates``' cursors and replay;
+- ``linked.py``: the pure rules of contingent orders (brackets, OCO, OTO) and their shared hold;
 - ``view.py``: ``OrderView`` / ``FillView``, the one typed view of an order that the API shows
   and the settlement's notices carry (remaining quantity and average price computed once);
 - ``service.py``: ``OrderBook``, place (one transaction: order, hold, outbox row), replace,
@@ -35,6 +36,7 @@ from models.orders.tables import (
     OPEN_STATUSES,
     Fill,
     Order,
+    OrderClass,
     OrderReplacement,
     OrderStatus,
     OrderSubType,
@@ -58,6 +60,7 @@ __all__ = [
     "FillView",
     "Order",
     "OrderBook",
+    "OrderClass",
     "OrderEventRow",
     "OrderPage",
     "OrderPlan",

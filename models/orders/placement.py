@@ -47,8 +47,8 @@ WITH reserved AS (
     INSERT INTO orders (
         id, user_id, asset_id, side, sub_type, time_in_force, quantity, notional, price,
         stop_price, trail_percent, trail_amount, currency, status, filled_quantity,
-        filled_value, client_order_id, hold_id, queued_until, extended_hours, created_at,
-        updated_at
+        filled_value, client_order_id, hold_id, queued_until, extended_hours, order_class,
+        created_at, updated_at
     )
     SELECT CAST(:order_id AS uuid), CAST(:user_id AS uuid), CAST(:asset_id AS text),
            CAST(CAST(:side AS text) AS order_side),
@@ -59,6 +59,7 @@ WITH reserved AS (
            CAST(:trail_amount AS numeric), CAST(:currency AS text),
            CAST(CAST(:status AS text) AS order_status), 0, 0, CAST(:client_order_id AS text),
            hold.id, CAST(:queued_until AS timestamptz), CAST(:extended_hours AS boolean),
+           CAST(CAST(:order_class AS text) AS order_class),
            CAST(:created_at AS timestamptz), CAST(:created_at AS timestamptz)
     FROM hold
     RETURNING id
@@ -112,6 +113,7 @@ async def write_order(
                 "client_order_id": order.client_order_id,
                 "queued_until": order.queued_until,
                 "extended_hours": order.extended_hours,
+                "order_class": str(order.order_class or "SIMPLE"),
                 "created_at": order.created_at,
                 "command": outbox.command,
                 "available_at": outbox.available_at,

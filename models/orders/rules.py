@@ -30,13 +30,13 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from bourse.clock import now_ns
 from bourse.money import MINOR_UNITS, plain, round_cash
 from matching.codec import to_fixed
-from matching.wire import NewOrderCommand, ReplaceCommand, new_order
+from matching.wire import LegSpec, NewOrderCommand, ReplaceCommand, new_order
 from matching.wire import replace as replace_cmd
 from models.assets import Asset
 from models.errors import DomainError, ErrorCode, Problem
 from models.exchange import scales
 from models.ledger import ZERO, AccountKind
-from models.orders.tables import Order, OrderSubType, Side, TimeInForce
+from models.orders.tables import Order, OrderClass, OrderSubType, Side, TimeInForce
 from models.validation import parse_decimal
 
 MAX_QUANTITY = Decimal(10) ** 9
@@ -60,6 +60,7 @@ class PlaceOrderRequest:
     extended_hours: bool = False  # LIMIT only: may trade pre-market and after-hours
     trail_percent: str | None = None
     trail_amount: str | None = None
+    order_class: OrderClass = OrderClass.SIMPLE  # BRACKET / OCO / OTO: models.orders.linked
 
 
 @dataclass(frozen=True)
@@ -429,8 +430,11 @@ def engine_command(
     side: Side,
     *,
     extended_hours: bool = False,
+    order_class: str | None = None,
+    legs: list[LegSpec] | None = None,
 ) -> NewOrderCommand:
-    """The NEW_ORDER command of a planned order (fixed-point, the asset's scales)."""
+    """The NEW_ORDER command of a planned order (fixed-point, the asset's scales); a
+    contingent one carries its ``order_class`` and ``legs``."""
     s = scales(asset)
     return new_order(
         str(order_id),
@@ -449,6 +453,8 @@ def engine_command(
         else to_fixed(plan.trail_amount, s.price_scale),
         trail_bps=plan.trail_bps,
         extended_hours=extended_hours,
+        order_class=order_class,
+        legs=legs,
     )
 
 

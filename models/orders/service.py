@@ -51,6 +51,14 @@ from models.errors import DomainError, ErrorCode
 from models.exchange import Exchange
 from models.kyc_gate import require_verified
 from models.ledger import ZERO, Ledger
+from models.orders.linked import (
+    LinkedPlan,
+    StopLoss,
+    TakeProfit,
+    leg_specs,
+    legs_hold_id,
+    plan_linked,
+)
 from models.orders.outbox import Outbox, OutboxEntry
 from models.orders.placement import write_order
 from models.orders.rules import (
@@ -68,6 +76,7 @@ from models.orders.tables import (
     FINAL_STATUSES,
     Fill,
     Order,
+    OrderClass,
     OrderReplacement,
     OrderStatus,
     OrderSubType,
@@ -118,7 +127,15 @@ class OrderBook:
         market = calendar(asset.market_calendar)
         return market.session(at) is not Session.CLOSED if extended else market.is_open(at)
 
-    async def place(self, user_id: uuid.UUID, req: PlaceOrderRequest) -> Order:
+    async def place(
+        self,
+        user_id: uuid.UUID,
+        req: PlaceOrderRequest,
+        take_profit: TakeProfit | None = None,
+        stop_loss: StopLoss | None = None,
+    ) -> Order:
+        """Place an order (a contingent one with ``take_profit`` / ``stop_loss``: its legs are
+        rows of their own, written in the same transaction, sent in the entry's command)."""
         symbol = req.asset_id.strip().upper()
         if req.client_order_id is not None and not CLIENT_ORDER_ID_RE.match(req.client_order_id):
             raise DomainError.one(
@@ -130,7 +147,9 @@ class OrderBook:
         async with self._sm() as s:
             try:
                 async with s.begin():
-                    order, outbox = await self._place_in(s, user_id, symbol, req)
+                    order, outbox = await self._place_in(
+                        s, user_id, symbol, req, take_profit, stop_loss
+                    )
             except IntegrityError as exc:
                 if violated_constraint(exc) == CLIENT_ORDER_ID_CONSTRAINT:
                     raise DomainError.one(
@@ -156,7 +175,13 @@ class OrderBook:
         return True
 
     async def _place_in(
-        self, s: AsyncSession, user_id: uuid.UUID, symbol: str, req: PlaceOrderRequest
+        self,
+        s: AsyncSession,
+        user_id: uuid.UUID,
+        symbol: str,
+        req: PlaceOrderRequest,
+        take_profit: TakeProfit | None = None,
+        stop_loss: StopLoss | None = None,
     ) -> tuple[Order, OutboxEntry]:
         await require_verified(s, user_id, "trade")  # KYC (models/kyc.py), in this transaction
         asset = await s.get(Asset, symbol) if SYMBOL_RE.match(symbol) else None
@@ -167,7 +192,12 @@ class OrderBook:
                 ErrorCode.ASSET_NOT_TRADABLE, f"{symbol} is not tradable now.", "assetId"
             )
         reference = await self._reference_price(asset)
-        plan = plan_order(req, asset, reference, self.config)
+        linked: LinkedPlan | None = None
+        if req.order_class is not OrderClass.SIMPLE or take_profit or stop_loss:
+            linked = plan_linked(req, take_profit, stop_loss, asset, reference, self.config)
+            plan = linked.entry
+        else:
+            plan = plan_order(req, asset, reference, self.config)
 
         now = self.clock()
         available_at = now
@@ -188,7 +218,17 @@ class OrderBook:
             available_at = opens
 
         order_id = uuid.uuid4()
-        command = engine_command(order_id, user_id, asset, plan, req.side, extended_hours=extended)
+        leg_ids = [uuid.uuid4() for _ in (linked.legs if linked else ())]
+        command = engine_command(
+            order_id,
+            user_id,
+            asset,
+            plan,
+            req.side,
+            extended_hours=extended,
+            order_class=None if linked is None else str(linked.order_class),
+            legs=None if linked is None else leg_specs(asset, linked, leg_ids),
+        )
         account = await self._ledger.account_id(s, user_id, plan.hold_kind, plan.hold_asset)
         order = Order(
             id=order_id,
@@ -211,6 +251,7 @@ class OrderBook:
             hold_id=uuid.uuid4(),
             queued_until=available_at if available_at > now else None,
             extended_hours=extended,
+            order_class=req.order_class,
             created_at=now,
             updated_at=now,
         )
@@ -222,6 +263,34 @@ class OrderBook:
         )
         if not written:
             raise insufficient(req.side, plan, asset)
+        if linked is not None:
+            # A bracket's / OTO's exits share one hold of the shares its fills bring (opened
+            # by the settlement with the first fill); an OCO's, the order's own.
+            shared = order.hold_id if linked.order_class is OrderClass.OCO else None
+            for lid, lp in zip(leg_ids, linked.legs, strict=True):
+                s.add(
+                    Order(
+                        id=lid,
+                        user_id=user_id,
+                        asset_id=symbol,
+                        side=lp.side,
+                        sub_type=lp.sub_type,
+                        time_in_force=linked.leg_tif,
+                        quantity=plan.quantity,
+                        price=lp.price,
+                        stop_price=lp.stop_price,
+                        currency=asset.currency,
+                        status=OrderStatus.PENDING,
+                        filled_quantity=ZERO,
+                        filled_value=ZERO,
+                        hold_id=shared or legs_hold_id(order_id),
+                        queued_until=order.queued_until,
+                        order_class=linked.order_class,
+                        parent_id=order_id,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         return order, outbox
 
     async def aclose(self) -> None:
@@ -239,11 +308,21 @@ class OrderBook:
             order = await s.get(Order, ident) if ident else None
             if order is None or order.user_id != user_id:
                 raise DomainError.one(ErrorCode.NOT_FOUND, "No such order.", "id")
-            # Lock order: the hold's account, then the order (the settlement's order too).
-            if order.hold_id is not None:
-                hold_account = await self._ledger.hold_account(s, order.hold_id)
+            # Lock order: the hold's account, then the order (the settlement's order too). A
+            # linked order's group may hold on its root's account (a bracket leg's own hold
+            # opens with the entry's first fill).
+            root = order.parent_id or order.id
+            root_hold = order.hold_id
+            if order.parent_id is not None:
+                root_hold = await s.scalar(select(Order.hold_id).where(Order.id == root))
+            accounts = set()
+            for hold_id in {order.hold_id, root_hold} - {None}:
+                assert hold_id is not None
+                hold_account = await self._ledger.hold_account(s, hold_id)
                 if hold_account is not None:
-                    await self._ledger.lock(s, [hold_account])
+                    accounts.add(hold_account)
+            if accounts:
+                await self._ledger.lock(s, accounts)
             await s.refresh(order, with_for_update=True)
             if order.status in FINAL_STATUSES:
                 raise DomainError.one(
@@ -256,7 +335,7 @@ class OrderBook:
                     await s.execute(
                         select(OutboxEntry)
                         .where(
-                            OutboxEntry.order_id == order.id,
+                            OutboxEntry.order_id == root,
                             OutboxEntry.sent_at.is_(None),
                             OutboxEntry.available_at > now,
                         )
@@ -265,11 +344,30 @@ class OrderBook:
                 ).scalar_one_or_none()
                 if queued is not None:
                     queued.sent_at = now  # consumed: never to be sent
-                    order.status = OrderStatus.CANCELLED
-                    order.cancel_reason = "USER"
-                    order.updated_at = now
-                    if order.hold_id is not None:
-                        await self._ledger.release_hold(s, order.hold_id)
+                    group = [order]
+                    if order.order_class is not OrderClass.SIMPLE:
+                        group += (
+                            await s.scalars(
+                                select(Order)
+                                .where(
+                                    or_(Order.id == root, Order.parent_id == root),
+                                    Order.id != order.id,
+                                )
+                                .order_by(Order.id)
+                                .with_for_update()
+                            )
+                        ).all()
+                    holds = set()
+                    for o in group:
+                        o.status = OrderStatus.CANCELLED
+                        o.cancel_reason = (
+                            "USER" if o is order else ("PARENT" if order.id == root else "OCO")
+                        )
+                        o.updated_at = now
+                        if o.hold_id is not None:
+                            holds.add(o.hold_id)
+                    for hold_id in sorted(holds):
+                        await self._ledger.release_hold(s, hold_id)
                     return order
             command = cancel_command(str(order.id), order.asset_id, ts=now_ns())
             row = Outbox.row(order.id, order.asset_id, command, available_at=now, created_at=now)
@@ -310,6 +408,13 @@ class OrderBook:
         if order.status in FINAL_STATUSES:
             raise DomainError.one(
                 ErrorCode.NOT_CANCELLABLE, f"The order is already {order.status}.", "id"
+            )
+        if order.order_class is not OrderClass.SIMPLE:
+            raise DomainError.one(
+                ErrorCode.INVALID_ORDER_CLASS,
+                f"A {order.order_class} order cannot be replaced yet: cancel it and place a "
+                "new one.",
+                "id",
             )
         now = self.clock()
         if order.queued_until is not None and order.queued_until > now:
@@ -445,6 +550,23 @@ class OrderBook:
         async with self._sm() as s:
             rows = list((await s.scalars(stmt)).all())
         return OrderPage(items=rows[:limit], has_next_page=len(rows) > limit)
+
+    async def legs_of(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Order]]:
+        """The legs of several orders in one query (a bracket's exits, an OCO's stop), in the
+        order they were given (take-profit first)."""
+        found: dict[uuid.UUID, list[Order]] = {i: [] for i in order_ids}
+        if not found:
+            return found
+        async with self._sm() as s:
+            rows = await s.scalars(
+                select(Order)
+                .where(Order.parent_id.in_(found))
+                .order_by(Order.parent_id, Order.sub_type, Order.id)
+            )
+            for o in rows:
+                assert o.parent_id is not None
+                found[o.parent_id].append(o)
+        return found
 
     async def fills_of(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Fill]]:
         """Fills of several orders in one query (the per-request dataloader's batch)."""

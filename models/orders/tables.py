@@ -44,6 +44,15 @@ class TimeInForce(enum.StrEnum):
     FOK = "FOK"
 
 
+class OrderClass(enum.StrEnum):
+    """SIMPLE, or a contingent group (brackets, OCO, OTO: ``models.orders.linked``)."""
+
+    SIMPLE = "SIMPLE"
+    BRACKET = "BRACKET"
+    OCO = "OCO"
+    OTO = "OTO"
+
+
 class OrderStatus(enum.StrEnum):
     PENDING = "PENDING"
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
@@ -92,6 +101,14 @@ class Order(Base):
     # Limit orders only: may trade in the pre-market and after-hours sessions (DAY: until the
     # end of after-hours); see models.calendars.Session.
     extended_hours: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Contingent orders: the group's class on every row; a leg names the row whose command
+    # carries it (a bracket's / OTO's entry, an OCO's take-profit), which has none.
+    order_class: Mapped[OrderClass] = mapped_column(
+        Enum(OrderClass, name="order_class", native_enum=True),
+        default=OrderClass.SIMPLE,
+        server_default=OrderClass.SIMPLE.value,
+    )
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"))
     cancel_requested_at: Mapped[datetime | None]
     triggered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -107,6 +124,7 @@ class Order(Base):
             postgresql_where=text("client_order_id IS NOT NULL"),
         ),
         Index("ix_orders_user_created", "user_id", "created_at", "id"),
+        Index("ix_orders_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     )
 
 

@@ -22,6 +22,7 @@ from models.orders.tables import (
     FINAL_STATUSES,
     Fill,
     Order,
+    OrderClass,
     OrderStatus,
     OrderSubType,
     Side,
@@ -79,6 +80,8 @@ class OrderView:
     executed_at: datetime | None
     trail_percent: Decimal | None = None
     trail_amount: Decimal | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    parent_id: uuid.UUID | None = None
 
     @classmethod
     def of(cls, o: Order) -> OrderView:
@@ -120,6 +123,8 @@ class OrderView:
             executed_at=o.executed_at,
             trail_percent=_amount(o.trail_percent),
             trail_amount=_amount(o.trail_amount),
+            order_class=OrderClass(o.order_class or OrderClass.SIMPLE),
+            parent_id=o.parent_id,
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -152,6 +157,8 @@ class OrderView:
             "executed_at": _text(self.executed_at),
             "trail_percent": _text(self.trail_percent),
             "trail_amount": _text(self.trail_amount),
+            "order_class": str(self.order_class),
+            "parent_id": None if self.parent_id is None else str(self.parent_id),
         }
 
     @classmethod
@@ -186,6 +193,8 @@ class OrderView:
             executed_at=_time(d.get("executed_at")),
             trail_percent=_decimal(d.get("trail_percent")),
             trail_amount=_decimal(d.get("trail_amount")),
+            order_class=OrderClass(d.get("order_class") or "SIMPLE"),
+            parent_id=None if d.get("parent_id") is None else uuid.UUID(d["parent_id"]),
         )
 
 

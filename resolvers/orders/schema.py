@@ -20,6 +20,7 @@ from models.funds import parse_amount
 from models.orders import FINAL_STATUSES, PlaceOrderRequest, ReplaceOrderRequest, encode_cursor
 from models.orders import OrderStatus as OrderStatusModel
 from models.orders import events as order_events
+from models.orders.linked import StopLoss, TakeProfit
 from models.services import Services
 from resolvers.calls import SignedIn, query
 from resolvers.context import Context
@@ -106,6 +107,7 @@ PLACE_ORDER_ERRORS = (
     ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
     ErrorCode.MARKET_CLOSED,
     ErrorCode.INVALID_ORDER_TYPE,
+    ErrorCode.INVALID_ORDER_CLASS,
     ErrorCode.INVALID_INPUT,
     ErrorCode.KYC_REQUIRED,
 )
@@ -130,7 +132,14 @@ class OrdersMutation:
                 trail_percent=input.trail_percent,
                 trail_amount=input.trail_amount,
                 extended_hours=bool(input.extended_hours),
+                order_class=input.order_class,
             ),
+            take_profit=None
+            if input.take_profit is None
+            else TakeProfit(price=input.take_profit.price),
+            stop_loss=None
+            if input.stop_loss is None
+            else StopLoss(stop_price=input.stop_loss.stop_price, price=input.stop_loss.price),
         )
         return OrderPayload(order=OrderNode.from_model(order))
 

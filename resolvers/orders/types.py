@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from models.orders import Fill as FillModel
 from models.orders import Order as OrderModel
+from models.orders import OrderClass as OrderClassModel
 from models.orders import OrderStatus as OrderStatusModel
 from models.orders import OrderSubType as OrderSubTypeModel
 from models.orders import Side
@@ -27,6 +28,13 @@ OrderType = strawberry.enum(Side, name="OrderType", description="BUY or SELL.")
 OrderSubType = strawberry.enum(OrderSubTypeModel, name="OrderSubType")
 TimeInForce = strawberry.enum(TimeInForceModel, name="TimeInForce")
 OrderStatus = strawberry.enum(OrderStatusModel, name="OrderStatus")
+OrderClass = strawberry.enum(
+    OrderClassModel,
+    name="OrderClass",
+    description="SIMPLE, or contingent: BRACKET (an entry with a take-profit and a stop-loss "
+    "that become active as it fills, one-cancels-other), OCO (a take-profit and a stop-loss, "
+    "one-cancels-other), OTO (an entry with one exit).",
+)
 
 
 @strawberry.enum(description="What happened to an order (orderUpdates).")
@@ -39,6 +47,8 @@ class OrderEvent(enum.Enum):
     EXPIRED = "EXPIRED"
     TRIGGERED = "TRIGGERED"
     REPLACED = "REPLACED"
+    ACTIVATED = "ACTIVATED"  # a bracket's / OTO's exit became active, or grew, as its entry filled
+    REDUCED = "REDUCED"  # a linked exit shrank because its sibling filled (same shares)
 
 
 @strawberry.type(description="One execution of an order at one price.")
@@ -114,6 +124,25 @@ class OrderNode:
     trail_amount: Decimal | None = strawberry.field(
         default=None, description="A TRAILING_STOP's trail as a price distance."
     )
+    order_class: OrderClassModel = strawberry.field(
+        default=OrderClassModel.SIMPLE,
+        description="SIMPLE, or the contingent group this order belongs to.",
+    )
+    parent_order_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A leg's order: the bracket's / OTO's entry, the OCO's take-profit.",
+    )
+
+    @strawberry.field(
+        description="A contingent order's legs (a bracket's take-profit and stop-loss, an OCO's "
+        "stop-loss); empty for a simple order or a leg. A bracket's legs wait (PENDING) until "
+        "the entry fills, then cover what it filled."
+    )
+    async def legs(self, info: Info[Context, Any]) -> list[OrderNode]:
+        if self.order_class is OrderClassModel.SIMPLE or self.parent_order_id is not None:
+            return []
+        found = await info.context.loaders.order_legs.load(uuid.UUID(str(self.id)))
+        return [OrderNode.from_model(o) for o in found]
 
     @strawberry.field(description="The order's fills, oldest first.")
     async def fills(self, info: Info[Context, Any]) -> list[Fill]:
@@ -149,6 +178,8 @@ class OrderNode:
             executed_at=v.executed_at,
             trail_percent=v.trail_percent,
             trail_amount=v.trail_amount,
+            order_class=v.order_class,
+            parent_order_id=None if v.parent_id is None else strawberry.ID(str(v.parent_id)),
         )
 
     @classmethod
@@ -171,6 +202,19 @@ class OrderEdge:
 class OrderConnection:
     edges: list[OrderEdge]
     page_info: PageInfo
+
+
+@strawberry.input(description="A bracket's, OTO's or OCO's take-profit: a limit order.")
+class TakeProfitInput:
+    price: AmountInput | None = None
+
+
+@strawberry.input(
+    description="A bracket's, OTO's or OCO's stop-loss: a stop order (a stop-limit with `price`)."
+)
+class StopLossInput:
+    stop_price: AmountInput | None = None
+    price: AmountInput | None = None
 
 
 @strawberry.input
@@ -204,6 +248,14 @@ class PlaceOrderInput:
         default=None,
         description='TRAILING_STOP: the stop trails the best price by this amount, e.g. "2.50".',
     )
+    order_class: OrderClassModel = strawberry.field(
+        default=OrderClassModel.SIMPLE,
+        description="BRACKET: this BUY (LIMIT or MARKET) plus `takeProfit` and `stopLoss`, "
+        "which sell what it fills; OTO: with one of them; OCO: this LIMIT is the take-profit "
+        "(`takeProfit.price`) and `stopLoss` the other exit. Else INVALID_ORDER_CLASS.",
+    )
+    take_profit: TakeProfitInput | None = None
+    stop_loss: StopLossInput | None = None
 
 
 @strawberry.input(

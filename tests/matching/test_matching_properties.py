@@ -5,6 +5,10 @@ on every match; it shares the engine's *rules* (documented in matching/README.md
 its data structures (levels, lazy deletion, heaps, sorted keys, snapshots). Random command
 sequences must give identical events, conserve quantity, never leave a crossed book, never
 fill a FOK order partially, and replay identically from a snapshot.
+
+Linked orders (bracket / OTO / OCO) and the extended session are modelled the same way: a
+group's members are plain objects, a group is visited (in the order it was first queued) once
+the command's matching is done, and parked orders are flagged, not moved.
 """
 
 from __future__ import annotations
@@ -47,6 +51,21 @@ class MOrder:
     trail: int = 0
     bps: int = 0
     water: int = 0
+    ext: bool = False
+    parked: bool = False
+    dayseq: int = 0
+    group: MGroup | None = None
+
+
+@dataclass(eq=False)
+class MGroup:
+    kind: str
+    parent: MOrder | None
+    legs: list[MOrder]
+    active: bool
+    pfilled: int = 0
+    lfilled: list[int] | None = None
+    queued: bool = False
 
 
 STOPS = ("STOP_LOSS", "STOP_LIMIT", "TRAILING_STOP")
@@ -77,6 +96,11 @@ class Model:
         self.seen: set[str] = set()
         self.seq = 0
         self.arrival = 0  # when an order starts resting (time priority)
+        self.dayclock = 0  # when a DAY order first went live (EXPIRE_DAY's order)
+        self.pending: dict[str, MOrder] = {}  # legs waiting for their entry's first fill
+        self.links: list[MGroup] = []
+        self.linking = False
+        self.extended: set[str] = set()  # assets in the extended session
 
     # commands ---------------------------------------------------------
 
@@ -102,6 +126,7 @@ class Model:
                 mark=0,
                 trades=0,
             )
+            self.assets[a]["ps"] = ps
         return [("ASSET_CONFIGURED", a, ps, tick, qs, lot, collar, stp, ts)]
 
     def new_order(
@@ -120,6 +145,9 @@ class Model:
         stp: str | None = None,
         trail: int = 0,
         bps: int = 0,
+        ext: bool = False,
+        oclass: Any = None,
+        legs: Any = None,
     ) -> list[Event]:
         if oid in self.seen:
             return []
@@ -164,6 +192,29 @@ class Model:
                     reason = "INVALID_TRAIL"
             elif trail or bps:
                 reason = "INVALID_TRAIL"
+        kind = None
+        specs: list[tuple[str, str, str, int, int]] = []
+        if (oclass is not None and oclass != "SIMPLE") or legs is not None:
+            kind = oclass if oclass in ("BRACKET", "OTO", "OCO") else None
+            if reason is None:
+                if kind is None:
+                    reason = "INVALID_LEGS"
+                else:
+                    specs, reason = self._legs(
+                        kind, oid, side, otype, tif, price, notional, legs, cfg["tick"]
+                    )
+            if reason is not None:
+                out: list[Event] = [("REJECTED", a, oid, uid, reason, ts)]
+                ids: list[str] = []
+                for spec in legs if isinstance(legs, list) else []:
+                    lid = spec.get("order_id") if isinstance(spec, dict) else None
+                    if isinstance(lid, str) and lid and lid not in ids:
+                        ids.append(lid)
+                for lid in ids:
+                    if lid not in self.seen:
+                        self.seen.add(lid)
+                        out.append(("REJECTED", a, lid, uid, reason, ts))
+                return out
         if reason:
             return [("REJECTED", a, oid, uid, reason, ts)]
         self.seq += 1
@@ -193,25 +244,306 @@ class Model:
         ev: list[Event] = [
             ("ACCEPTED", a, oid, uid, side, otype, tif, qty, notional, price, stop, ts)
         ]
-        if otype in STOPS:
+        o.ext = bool(ext)
+        if not o.ext and a in self.extended and (otype == "MARKET" or tif in ("IOC", "FOK")):
+            ev.append(("CANCELLED", a, oid, uid, "SESSION_CLOSED", qty, 0, ts))
+            for spec in specs:
+                self.seen.add(spec[0])
+                ev.append(("REJECTED", a, spec[0], uid, "SESSION_CLOSED", ts))
+            return ev
+        if kind is not None:
+            self._linked(o, kind, specs, ev, ts)
+            return ev
+        self._add(o, ev, ts)
+        return ev
+
+    def _add(self, o: MOrder, ev: list[Event], ts: int) -> None:
+        a = o.asset
+        cfg = self.assets[a]
+        if a in self.extended and not o.ext:
+            o.parked = True
+            self._go_live(o)
+            return
+        if o.type in STOPS:
             o.waiting = True
-            self.live[oid] = o
+            self._go_live(o)
             if cfg["mark"]:
                 self._stops(a, ev, ts)
-            return ev
+                self._run_links_if(ev, ts)
+            return
         trades = cfg["trades"]
+        f0 = o.filled
         self._take(o, ev, ts)
+        if o.group is not None and (o.filled != f0 or not o.rem):
+            self._queue(o.group)
         if cfg["trades"] != trades:
             self._stops(a, ev, ts)
+        self._run_links_if(ev, ts)
+
+    def _go_live(self, o: MOrder) -> None:
+        self.live[o.oid] = o
+        if not o.dayseq:
+            self.dayclock += 1
+            o.dayseq = self.dayclock
+
+    # linked orders ----------------------------------------------------
+
+    def _legs(
+        self,
+        kind: str,
+        oid: str,
+        side: str,
+        otype: str,
+        tif: str,
+        price: int,
+        notional: int,
+        legs: Any,
+        tick: int,
+    ) -> tuple[list[tuple[str, str, str, int, int]], str | None]:
+        table: dict[str, list[tuple[str, ...]]] = {
+            "BRACKET": [("LIMIT",), ("STOP_LOSS", "STOP_LIMIT")],
+            "OTO": [("LIMIT", "STOP_LOSS", "STOP_LIMIT")],
+            "OCO": [("STOP_LOSS", "STOP_LIMIT")],
+        }
+        allowed = table[kind]
+        if (
+            otype != "LIMIT"
+            or notional
+            or not isinstance(legs, list)
+            or len(legs) != len(allowed)
+            or (kind == "OCO" and tif not in ("GTC", "DAY"))
+        ):
+            return [], "INVALID_LEGS"
+        out: list[tuple[str, str, str, int, int]] = []
+        ids = {oid}
+        for spec, types in zip(legs, allowed, strict=True):
+            if not isinstance(spec, dict):
+                return [], "INVALID_LEGS"
+            lid, lt, lf = spec.get("order_id"), spec.get("order_type"), spec.get("tif")
+            lp, ls = spec.get("price") or 0, spec.get("stop_price") or 0
+            if (
+                not isinstance(lid, str)
+                or not lid
+                or lid in ids
+                or lid in self.seen
+                or lt not in types
+                or lf not in ("GTC", "DAY")
+                or type(lp) is not int
+                or type(ls) is not int
+            ):
+                return [], "INVALID_LEGS"
+            ids.add(lid)
+            if lt in ("LIMIT", "STOP_LIMIT"):
+                if lp <= 0 or lp % tick:
+                    return [], "INVALID_PRICE"
+            elif lp:
+                return [], "INVALID_PRICE"
+            if lt != "LIMIT":
+                if ls <= 0 or ls % tick:
+                    return [], "INVALID_STOP_PRICE"
+            elif ls:
+                return [], "INVALID_STOP_PRICE"
+            buy = side == "BUY"
+            if kind == "OCO":
+                bad = ls <= price if buy else ls >= price
+            elif lt == "LIMIT":
+                bad = lp <= price if buy else lp >= price
+            else:
+                bad = ls >= price if buy else ls <= price
+            if bad:
+                return [], "INVALID_LEGS"
+            out.append((lid, lt, lf, lp, ls))
+        return out, None
+
+    def _linked(self, o: MOrder, kind: str, specs: list[Any], ev: list[Event], ts: int) -> None:
+        leg_side = o.side if kind == "OCO" else ("SELL" if o.side == "BUY" else "BUY")
+        qty = o.qty if kind == "OCO" else 0
+        legs = []
+        for lid, lt, lf, lp, ls in specs:
+            self.seen.add(lid)
+            self.seq += 1
+            leg = MOrder(
+                oid=lid,
+                uid=o.uid,
+                asset=o.asset,
+                side=leg_side,
+                type=lt,
+                tif=lf,
+                qty=qty,
+                rem=qty,
+                filled=0,
+                price=lp,
+                stop=ls,
+                notional=0,
+                stp=o.stp,
+                seq=self.seq,
+                waiting=False,
+                arrival=0,
+            )
+            legs.append(leg)
+            ev.append(("ACCEPTED", o.asset, lid, o.uid, leg_side, lt, lf, qty, 0, lp, ls, ts))
+        g = MGroup(kind, None, [o, *legs], True) if kind == "OCO" else MGroup(kind, o, legs, False)
+        g.lfilled = [0] * len(g.legs)
+        o.group = g
+        for leg in legs:
+            leg.group = g
+            self.pending[leg.oid] = leg
+        if kind != "OCO":
+            self._add(o, ev, ts)
+            return
+        self.linking = True
+        self._add(o, ev, ts)
+        g.lfilled[0] = o.filled
+        self._enter_legs(g, o.rem, ev, ts, False)
+        self.linking = False
+        self._queue(g)
+        self._run_links(ev, ts)
+
+    def _queue(self, g: MGroup) -> None:
+        if not g.queued:
+            g.queued = True
+            self.links.append(g)
+
+    def _run_links_if(self, ev: list[Event], ts: int) -> None:
+        if self.links and not self.linking:
+            self._run_links(ev, ts)
+
+    def _run_links(self, ev: list[Event], ts: int) -> None:
+        self.linking = True
+        while self.links:
+            g = self.links.pop(0)
+            g.queued = False
+            self._link(g, ev, ts)
+        self.linking = False
+
+    def _kill(self, o: MOrder, reason: str, ev: list[Event], ts: int) -> None:
+        if o.oid in self.pending:
+            del self.pending[o.oid]
+        elif o.rem:
+            del self.live[o.oid]
+        else:
+            return
+        ev.append(("CANCELLED", o.asset, o.oid, o.uid, reason, o.rem, o.filled, ts))
+        o.rem = 0
+
+    def _enter_legs(self, g: MGroup, q: int, ev: list[Event], ts: int, announce: bool) -> None:
+        linking = self.linking
+        self.linking = True
+        assert g.lfilled is not None
+        for i, b in enumerate(g.legs):
+            if b.oid not in self.pending:
+                continue
+            if not q:
+                self._kill(b, "OCO", ev, ts)
+                continue
+            del self.pending[b.oid]
+            if announce:
+                b.qty = b.rem = q
+                ev.append(("RESIZED", b.asset, b.oid, b.uid, q, q, "ACTIVATED", ts))
+            elif b.rem != q:
+                b.qty -= b.rem - q
+                b.rem = q
+                ev.append(("RESIZED", b.asset, b.oid, b.uid, b.qty, q, "OCO", ts))
+            self._add(b, ev, ts)
+            g.lfilled[i] = b.filled
+            q = b.rem
+            p = g.parent
+            if b.filled and p is not None and p.rem:
+                self._kill(p, "OCO", ev, ts)
+        self.linking = linking
+
+    def _link(self, g: MGroup, ev: list[Event], ts: int) -> None:
+        assert g.lfilled is not None
+        p = g.parent
+        if p is not None and p.filled > g.pfilled:
+            d = p.filled - g.pfilled
+            g.pfilled = p.filled
+            if g.active:
+                for b in g.legs:
+                    if b.rem:
+                        b.qty += d
+                        b.rem += d
+                        ev.append(("RESIZED", b.asset, b.oid, b.uid, b.qty, b.rem, "ACTIVATED", ts))
+            else:
+                g.active = True
+                self._enter_legs(g, d, ev, ts, True)
+        for i, a in enumerate(g.legs):
+            d = a.filled - g.lfilled[i]
+            if d <= 0:
+                continue
+            g.lfilled[i] = a.filled
+            for b in g.legs:
+                if b is a or not b.rem or b.oid in self.pending:
+                    continue
+                if b.rem > d:
+                    b.qty -= d
+                    b.rem -= d
+                    ev.append(("RESIZED", b.asset, b.oid, b.uid, b.qty, b.rem, "OCO", ts))
+                else:
+                    self._kill(b, "OCO", ev, ts)
+            p = g.parent
+            if p is not None and p.rem:
+                self._kill(p, "OCO", ev, ts)
+        p = g.parent
+        if p is not None and not p.rem:
+            g.parent = None
+            if not g.active:
+                for b in g.legs:
+                    self._kill(b, "PARENT", ev, ts)
+                return
+        if g.active and any(not b.rem for b in g.legs):
+            for b in g.legs:
+                self._kill(b, "OCO", ev, ts)
+            p = g.parent
+            g.parent = None
+            if p is not None:
+                self._kill(p, "OCO", ev, ts)
+
+    def session(self, a: str, which: str, ts: int) -> list[Event]:
+        if a not in self.assets:
+            return [("REJECTED", a, None, None, "UNKNOWN_ASSET", ts)]
+        ev: list[Event] = []
+        if which == "EXTENDED":
+            if a not in self.extended:
+                self.extended.add(a)
+                for o in self.live.values():
+                    if o.asset == a and not o.ext:
+                        o.parked = True
+        elif a in self.extended:
+            self.extended.discard(a)
+            back = sorted(
+                (o for o in self.live.values() if o.asset == a and o.parked),
+                key=lambda o: o.seq,
+            )
+            for o in back:
+                if o.oid not in self.live:
+                    continue  # a linked order taken along by one that came back
+                o.parked = False
+                del self.live[o.oid]
+                self._add(o, ev, ts)
         return ev
 
     def cancel(self, oid: str, a: str, ts: int) -> list[Event]:
         o = self.live.get(oid)
         if o is None or o.asset != a:
-            return [("CANCEL_REJECTED", a, oid, "UNKNOWN_ORDER", ts)]
-        del self.live[oid]
+            o = self.pending.get(oid)
+            if o is None or o.asset != a:
+                return [("CANCEL_REJECTED", a, oid, "UNKNOWN_ORDER", ts)]
+            del self.pending[oid]
+        else:
+            del self.live[oid]
         ev: list[Event] = [("CANCELLED", a, oid, o.uid, "USER", o.rem, o.filled, ts)]
         o.rem = 0
+        g = o.group
+        if g is not None:
+            reason = "PARENT" if o is g.parent else "OCO"
+            p = g.parent
+            g.parent = None
+            if p is not None and p is not o:
+                self._kill(p, reason, ev, ts)
+            for b in g.legs:
+                if b is not o:
+                    self._kill(b, reason, ev, ts)
         return ev
 
     def replace(
@@ -233,6 +565,8 @@ class Model:
         o = self.live.get(oid)
         if o is None or o.asset != a:
             return [("REPLACE_REJECTED", a, oid, None, rid, "UNKNOWN_ORDER", 0, 0, ts)]
+        if o.group is not None:
+            return [("REPLACE_REJECTED", a, oid, o.uid, rid, "LINKED", o.rem, o.price, ts)]
         cfg = self.assets[a]
         tick = cfg["tick"]
         t = o.type
@@ -301,27 +635,24 @@ class Model:
             trail=new_trail,
             bps=new_bps,
             water=o.water,
+            ext=o.ext,
         )
-        if t in STOPS:
-            n.waiting = True
-            self.live[oid] = n
-            if cfg["mark"]:
-                self._stops(a, ev, ts)
-            return ev
-        trades = cfg["trades"]
-        self._take(n, ev, ts)
-        if cfg["trades"] != trades:
-            self._stops(a, ev, ts)
+        self._add(n, ev, ts)
         return ev
 
     def expire_day(self, a: str, ts: int) -> list[Event]:
         if a not in self.assets:
             return [("REJECTED", a, None, None, "UNKNOWN_ASSET", ts)]
         ev: list[Event] = []
-        for o in sorted(self.live.values(), key=lambda o: o.seq):
+        for o in sorted(self.live.values(), key=lambda o: o.dayseq):
             if o.asset == a and o.tif == "DAY":
                 ev.append(("EXPIRED", a, o.oid, o.uid, o.rem, o.filled, ts))
                 del self.live[o.oid]
+                o.rem = 0
+                if o.group is not None:
+                    self._queue(o.group)
+        if self.links:
+            self._run_links(ev, ts)
         return ev
 
     def reference_price(self, a: str, price: int, ts: int) -> list[Event]:
@@ -333,6 +664,8 @@ class Model:
         cfg["ref"] = cfg["mark"] = price
         ev: list[Event] = []
         self._stops(a, ev, ts)
+        if self.links:
+            self._run_links(ev, ts)
         return ev
 
     # internals ----------------------------------------------------------
@@ -340,7 +673,9 @@ class Model:
     def _makers(self, o: MOrder) -> list[MOrder]:
         opp = "SELL" if o.side == "BUY" else "BUY"
         rows = [
-            m for m in self.live.values() if m.asset == o.asset and m.side == opp and not m.waiting
+            m
+            for m in self.live.values()
+            if m.asset == o.asset and m.side == opp and not m.waiting and not m.parked
         ]
         if o.side == "BUY":
             rows.sort(key=lambda m: (m.price, m.arrival))
@@ -411,6 +746,8 @@ class Model:
                 ev.append(("CANCELLED", o.asset, m.oid, m.uid, "SELF_TRADE", m.rem, m.filled, ts))
                 m.rem = 0
                 del self.live[m.oid]
+                if m.group is not None:
+                    self._queue(m.group)
                 if o.stp == "CANCEL_BOTH":
                     self_trade = True
                     break
@@ -431,7 +768,7 @@ class Model:
         else:
             self.arrival += 1
             o.arrival = self.arrival
-            self.live[o.oid] = o
+            self._go_live(o)
 
     def _fill(self, o: MOrder, m: MOrder, t: int, ev: list[Event], ts: int) -> None:
         cfg = self.assets[o.asset]
@@ -460,6 +797,8 @@ class Model:
                 ts,
             )
         )
+        if m.group is not None:
+            self._queue(m.group)
         if not m.rem:
             del self.live[m.oid]
 
@@ -482,6 +821,8 @@ class Model:
                 ev.append(("CANCELLED", o.asset, m.oid, m.uid, "SELF_TRADE", m.rem, m.filled, ts))
                 m.rem = 0
                 del self.live[m.oid]
+                if m.group is not None:
+                    self._queue(m.group)
                 if o.stp == "CANCEL_BOTH":
                     self_trade = True
                     break
@@ -516,7 +857,7 @@ class Model:
         trailing = [
             o
             for o in self.live.values()
-            if o.asset == a and o.waiting and o.type == "TRAILING_STOP"
+            if o.asset == a and o.waiting and o.type == "TRAILING_STOP" and not o.parked
         ]
         sells = sorted(
             (o for o in trailing if o.side == "SELL" and o.water < mark),
@@ -547,7 +888,7 @@ class Model:
         while True:
             self._trail(a, ev, ts)
             mark = cfg["mark"]
-            waiting = [o for o in self.live.values() if o.asset == a and o.waiting]
+            waiting = [o for o in self.live.values() if o.asset == a and o.waiting and not o.parked]
             buys = sorted(
                 (o for o in waiting if o.side == "BUY" and o.stop <= mark),
                 key=lambda o: (o.stop, o.seq),
@@ -567,10 +908,17 @@ class Model:
                 o.type = "LIMIT" if o.price else "MARKET"
             else:
                 o.type = "MARKET" if o.type == "STOP_LOSS" else "LIMIT"
+            g = o.group
+            if g is not None:
+                p = g.parent
+                if p is not None and p.rem:
+                    self._kill(p, "OCO", ev, ts)
             self._take(o, ev, ts)
+            if g is not None:
+                self._queue(g)
 
     def crossed(self, a: str) -> bool:
-        resting = [o for o in self.live.values() if o.asset == a and not o.waiting]
+        resting = [o for o in self.live.values() if o.asset == a and not o.waiting and not o.parked]
         bids = [o.price for o in resting if o.side == "BUY"]
         asks = [o.price for o in resting if o.side == "SELL"]
         return bool(bids and asks and max(bids) >= min(asks))
@@ -594,7 +942,12 @@ def model_apply(m: Model, c: dict[str, Any]) -> list[Event]:
             c.get("stp"),
             c.get("trail_amount") or 0,
             c.get("trail_bps") or 0,
+            c.get("extended_hours") or False,
+            c.get("order_class"),
+            c.get("legs"),
         )
+    if k == "SESSION":
+        return m.session(c["asset_id"], c["session"], c["ts"])
     if k == "REPLACE":
         return m.replace(
             c["order_id"],
@@ -701,6 +1054,13 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
                     order["stop_price"] = 1000 + tick * draw(st.integers(-6, 6))
                 if side == "BUY" and draw(st.booleans()):
                     order["price"] = 1100 + tick * draw(st.integers(0, 6))
+            if otype == "LIMIT" and draw(st.integers(0, 4)) == 0:
+                order["extended_hours"] = True
+            if otype == "LIMIT" and draw(st.integers(0, 2)) == 0:
+                order.update(linked_fields(draw, order, i, tick))
+                order_ids.extend(
+                    str(leg["order_id"]) for leg in order["legs"] or [] if isinstance(leg, dict)
+                )
             cmds.append(order)
         elif kind < 62:
             if order_ids:
@@ -762,9 +1122,57 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
                     "ts": ts,
                 }
             )
-        else:
+        elif kind < 97:
             cmds.append({"cmd": "EXPIRE_DAY", "asset_id": a, "ts": ts})
+        else:
+            which = draw(st.sampled_from(["EXTENDED", "REGULAR"]))
+            cmds.append({"cmd": "SESSION", "asset_id": a, "session": which, "ts": ts})
     return cmds
+
+
+def linked_fields(draw: st.DrawFn, order: dict[str, Any], i: int, tick: int) -> dict[str, Any]:
+    """A bracket, OTO or OCO around a LIMIT order: legs mostly valid, sometimes not."""
+    kind = draw(st.sampled_from(["BRACKET", "BRACKET", "OTO", "OCO", "SIMPLE", "BOGUS"]))
+    price = order["price"]
+    buy = order["side"] == "BUY"
+    sign = 1 if buy else -1
+    away = tick * draw(st.integers(1, 6))
+    tp = {
+        "order_id": f"o{i}tp",
+        "order_type": "LIMIT",
+        "tif": draw(st.sampled_from(["GTC", "GTC", "DAY"])),
+        "price": price + sign * away,
+        "stop_price": None,
+    }
+    stop_type = draw(st.sampled_from(["STOP_LOSS", "STOP_LIMIT"]))
+    stop = price - sign * tick * draw(st.integers(1, 6))
+    sl = {
+        "order_id": f"o{i}sl",
+        "order_type": stop_type,
+        "tif": draw(st.sampled_from(["GTC", "GTC", "DAY"])),
+        "price": max(tick, stop - sign * tick * 2) if stop_type == "STOP_LIMIT" else None,
+        "stop_price": max(tick, stop),
+    }
+    if kind == "BRACKET":
+        legs: list[Any] = [tp, sl]
+    elif kind == "OTO":
+        legs = [draw(st.sampled_from([tp, sl]))]
+    elif kind == "OCO":
+        # the order itself is the take-profit: its stop is on its own side, beyond the limit
+        sl["stop_price"] = max(tick, price - sign * -1 * tick * draw(st.integers(1, 6)))
+        sl["stop_price"] = max(tick, price + sign * tick * draw(st.integers(1, 6)))
+        if stop_type == "STOP_LIMIT":
+            sl["price"] = max(tick, sl["stop_price"] + sign * tick)
+        legs = [sl]
+    else:
+        legs = [tp, sl] if kind == "BOGUS" else []
+    if draw(st.integers(0, 9)) == 0 and legs:  # something wrong with a leg
+        bad = dict(legs[0])
+        bad[draw(st.sampled_from(["order_type", "tif", "price", "order_id"]))] = draw(
+            st.sampled_from([None, "MARKET", "IOC", 1, order["order_id"]])
+        )
+        legs[0] = bad
+    return {"order_class": kind, "legs": legs if kind != "SIMPLE" else None}
 
 
 def trail_fields(draw: st.DrawFn, tick: int) -> dict[str, Any]:
@@ -815,6 +1223,15 @@ def check_book_structure(engine: Engine) -> None:
         for oid, o in book.day.items():
             assert o.tif == "DAY"
             assert engine.orders[oid] is o
+        for oid, o in book.parked.items():
+            assert engine.orders[oid] is o
+            assert o.remaining > 0
+        indexed += len(book.parked)
+        for oid, o in book.pending.items():
+            assert oid not in engine.orders
+            assert o.group is not None
+        assert not book.links
+        assert not book.linking
         bb, ba = book.bids.best_price(), book.asks.best_price()
         assert not (bb and ba and bb >= ba), f"crossed book {a}: {bb} >= {ba}"
     assert indexed == len(engine.orders)
@@ -872,6 +1289,8 @@ def test_quantity_is_conserved_and_fok_is_all_or_nothing(cmds: list[dict[str, An
                 ordered[ev[2]] = ev[5]
                 tif[ev[2]] = ev[9]
                 ended[ev[2]] = 0
+            elif ev[0] == "RESIZED":  # a linked order's new total
+                ordered[ev[2]] = ev[4]
     for oid, qty in ordered.items():
         live = engine.orders.get(oid)
         remaining = live.remaining if live else 0

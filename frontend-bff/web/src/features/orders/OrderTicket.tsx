@@ -9,12 +9,12 @@ import { Button, FormErrors, Notice, Segmented, SelectField, Skeleton, TextField
 import { errorSentence, transportError, type UserErrorLike } from "../../ui/errors";
 import { formatDateTime, formatMoney, formatPrice, formatQuantity } from "../../ui/format";
 import { OrderStatusBadge } from "./OrderStatus";
-import { dollarsAllowed, estimate, extendedHoursAllowed, needsLimit, needsStop, needsTrail, toPlaceOrderInput, validate, type AmountMode, type OrderKind, type Side, type TicketInput, type Tif, type TrailMode } from "./ticket";
+import { amountMode, bracketAllowed, dollarsAllowed, estimate, extendedHoursAllowed, needsLimit, needsStop, needsTrail, toPlaceOrderInput, validate, type AmountMode, type OrderKind, type Side, type TicketInput, type Tif, type TrailMode } from "./ticket";
 import { KycNotice } from "../kyc/Identity";
 
 interface AssetInfo { id: string; currency: string; tickSize: string; quantityIncrement: string; fractionable: boolean; tradable: boolean; referencePrice: string; marketCalendar: string }
 
-const FIELD_OF: Record<string, keyof TicketInput | "form"> = { quantity: "amount", notional: "amount", price: "limitPrice", stopPrice: "stopPrice", extendedHours: "extendedHours", trailPercent: "trail", trailAmount: "trail" };
+const FIELD_OF: Record<string, keyof TicketInput | "form"> = { quantity: "amount", notional: "amount", price: "limitPrice", stopPrice: "stopPrice", extendedHours: "extendedHours", trailPercent: "trail", trailAmount: "trail", "takeProfit.price": "takeProfit", "stopLoss.stopPrice": "stopLoss", "stopLoss.price": "stopLoss", orderClass: "form" };
 
 export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFieldsFragment | null | undefined }) {
   const { t } = useTranslation();
@@ -28,6 +28,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
   const [placed, setPlaced] = useState<OrderFieldsFragment | null>(null);
   const [busy, setBusy] = useState(false);
   const extendedHintId = useId();
+  const bracketHintId = useId();
 
   useOrderEvents((event) => {
     if (placed && event.order.id === placed.id) setPlaced(event.order);
@@ -94,7 +95,9 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
   }
 
   const cur = asset.currency;
-  const mode: AmountMode = dollarsAllowed(input.kind) ? input.mode : "shares";
+  const mode: AmountMode = amountMode(input);
+  const canBracket = bracketAllowed(input.side, input.kind);
+  const bracket = canBracket && Boolean(input.bracket);
   const kinds: OrderKind[] = ["MARKET", "LIMIT", "STOP_LOSS", "STOP_LIMIT", "TRAILING_STOP"];
   const canExtend = extendedHoursAllowed(input.kind, asset.marketCalendar);
   const extended = canExtend && Boolean(input.extendedHours);
@@ -119,6 +122,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
           {placed.extendedHours ? <><dt>{t("ticket.extendedHours")}</dt><dd>{t("ticket.yes")}</dd></> : null}
           {placed.queuedUntil && placed.status === "PENDING" ? <><dt>{t("ticket.queuedUntil")}</dt><dd>{formatDateTime(placed.queuedUntil, locale)}</dd></> : null}
         </dl>
+        {placed.legs.length ? <Legs legs={placed.legs} currency={cur} tickSize={asset.tickSize} entryFilled={placed.filledQuantity} /> : null}
         {placed.fills.length ? (
           <ul className="fills" aria-label={t("orders.fills")}>
             {placed.fills.map((f) => <li key={f.id}>{formatQuantity(f.quantity, locale)} @ {formatPrice(f.price, cur, locale, asset.tickSize)}</li>)}
@@ -146,6 +150,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
           {needsTrail(input.kind) ? <><dt>{t("ticket.trail")}</dt><dd data-testid="review-trail">{trailMode === "percent" ? `${(input.trail ?? "").replace(",", ".")} %` : formatPrice((input.trail ?? "").replace(",", "."), cur, locale, asset.tickSize)}</dd></> : null}
           <dt>{t("ticket.tif")}</dt><dd>{t(`tif.${input.tif}`)}</dd>
           {canExtend ? <><dt>{t("ticket.extendedHours")}</dt><dd data-testid="review-extended">{extended ? t("ticket.yes") : t("ticket.no")}</dd></> : null}
+          {bracket ? <><dt>{t("ticket.takeProfit")}</dt><dd data-testid="review-take-profit">{formatPrice((input.takeProfit ?? "").replace(",", "."), cur, locale, asset.tickSize)}</dd><dt>{t("ticket.stopLoss")}</dt><dd data-testid="review-stop-loss">{formatPrice((input.stopLoss ?? "").replace(",", "."), cur, locale, asset.tickSize)}</dd></> : null}
           <dt>{mode === "dollars" ? t("ticket.estShares") : input.side === "BUY" ? t("ticket.estCost") : t("ticket.estProceeds")}</dt>
           <dd>{mode === "dollars" ? (est.quantity ? `≈ ${formatQuantity(est.quantity, locale)}` : "—") : formatMoney(est.value, cur, locale)}</dd>
           {input.side === "BUY" ? <><dt>{t("ticket.bpAfter")}</dt><dd>{formatMoney(est.buyingPowerAfter, account.baseCurrency, locale)}</dd></> : null}
@@ -164,7 +169,7 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
       <KycNotice />
       <Segmented label={t("ticket.side")} value={input.side} onChange={(v: Side) => set("side", v)} options={[{ value: "BUY", label: t("side.BUY"), tone: "buy" }, { value: "SELL", label: t("side.SELL"), tone: "sell" }]} />
       <SelectField label={t("ticket.orderType")} value={input.kind} onChange={(e) => set("kind", e.target.value as OrderKind)} options={kinds.map((k) => ({ value: k, label: t(`kind.${k}`) }))} />
-      {dollarsAllowed(input.kind) ? (
+      {dollarsAllowed(input.kind) && !bracket ? (
         <Segmented size="sm" label={t("ticket.amountIn")} value={input.mode} onChange={(v: AmountMode) => set("mode", v)} options={[{ value: "dollars", label: t("ticket.dollars") }, { value: "shares", label: t("ticket.shares") }]} />
       ) : null}
       <TextField
@@ -188,7 +193,22 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
       {input.kind !== "MARKET" ? (
         <SelectField label={t("ticket.tif")} value={input.tif} onChange={(e) => set("tif", e.target.value as Tif)} options={(["GTC", "DAY", "IOC", "FOK"] as Tif[]).map((v) => ({ value: v, label: t(`tif.${v}`) }))} />
       ) : null}
-      {canExtend ? (
+      {canBracket ? (
+        <div className="field">
+          <label className="row gap check">
+            <input type="checkbox" name="bracket" checked={bracket} onChange={(e) => set("bracket", e.target.checked)} aria-describedby={bracketHintId} data-testid="bracket-toggle" />
+            {t("ticket.bracket")}
+          </label>
+          <div id={bracketHintId} className="field-hint">{t("ticket.bracketHint")}</div>
+        </div>
+      ) : null}
+      {bracket ? (
+        <>
+          <TextField label={t("ticket.takeProfit")} name="takeProfit" inputMode="decimal" autoComplete="off" value={input.takeProfit ?? ""} onChange={(e) => set("takeProfit", e.target.value)} error={errorFor("takeProfit")} suffix={cur} />
+          <TextField label={t("ticket.stopLoss")} name="stopLoss" inputMode="decimal" autoComplete="off" value={input.stopLoss ?? ""} onChange={(e) => set("stopLoss", e.target.value)} error={errorFor("stopLoss")} suffix={cur} />
+        </>
+      ) : null}
+      {canExtend && !bracket ? (
         <div className="field">
           <label className="row gap check">
             <input type="checkbox" name="extendedHours" checked={extended} onChange={(e) => set("extendedHours", e.target.checked)} aria-describedby={extendedHintId} data-testid="extended-hours-toggle" />
@@ -209,5 +229,32 @@ export function OrderTicket({ asset, quote }: { asset: AssetInfo; quote: QuoteFi
       <FormErrors errors={serverErrors.filter((e) => !FIELD_OF[e.field ?? ""])} />
       <Button type="submit" variant={input.side === "BUY" ? "buy" : "sell"} block>{t("ticket.review")}</Button>
     </form>
+  );
+}
+
+type LegFields = OrderFieldsFragment["legs"][number];
+
+/** A bracket's exit orders: what each is, its price and where it stands. */
+export function Legs({ legs, currency, tickSize, entryFilled }: { legs: readonly LegFields[]; currency: string; tickSize?: string; entryFilled: string }) {
+  const { t } = useTranslation();
+  const locale = useLocale();
+  return (
+    <div className="legs" data-testid="order-legs">
+      <h3 className="small">{t("ticket.legs")}</h3>
+      <ul>
+        {legs.map((leg) => {
+          const takeProfit = leg.orderSubType === "LIMIT";
+          const price = takeProfit ? leg.price : leg.stopPrice;
+          return (
+            <li key={leg.id} data-leg={takeProfit ? "take-profit" : "stop-loss"} data-status={leg.status}>
+              <span>{takeProfit ? t("leg.takeProfit") : t("leg.stopLoss")}</span>{" "}
+              <span className="muted">{t(`side.${leg.orderType}`)} {formatQuantity(leg.quantity, locale)} @ {formatPrice(price, currency, locale, tickSize)}</span>{" "}
+              <OrderStatusBadge status={leg.status} />
+              {leg.status === "PENDING" && Number(entryFilled) === 0 ? <span className="muted small">{t("leg.waiting")}</span> : null}
+            </li>
+          );
+        })}
+      </ul>
+    </div>
   );
 }

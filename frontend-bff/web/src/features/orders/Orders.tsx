@@ -9,6 +9,7 @@ import { Button, Card, ConfirmDialog, EmptyState, Notice, Segmented, SelectField
 import { errorSentence } from "../../ui/errors";
 import { formatDateTime, formatMoney, formatPrice, formatQuantity } from "../../ui/format";
 import { Recurring } from "../recurring/Recurring";
+import { Legs } from "./OrderTicket";
 import { OrderStatusBadge } from "./OrderStatus";
 import { ReplaceDialog } from "./ReplaceDialog";
 
@@ -116,7 +117,7 @@ function OrderRow({ order: o, locale, expanded, onToggle, onCancel, onReplace }:
   return (
     <>
       <tr data-order={o.id} data-status={o.status}>
-        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link><span className={`show-sm side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span></td>
+        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link><span className={`show-sm side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span>{o.orderClass !== "SIMPLE" && !o.parentOrderId ? <><br /><span className="tag" data-testid="order-class">{t(`orderClass.${o.orderClass}`)}</span></> : null}{o.parentOrderId ? <><br /><small className="muted leg-of" data-testid="leg-of">{o.orderSubType === "LIMIT" ? t("leg.takeProfit") : t("leg.stopLoss")} {t("leg.of")}</small></> : null}</td>
         <td className="hide-sm"><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}{o.trailPercent ? ` (${t("orders.trailing")} ${o.trailPercent} %)` : o.trailAmount ? ` (${t("orders.trailing")} ${formatPrice(o.trailAmount, o.currency, locale)})` : ""}</span></td>
         <td className="num">{o.notional ? formatMoney(o.notional, o.currency, locale) : formatQuantity(o.quantity, locale)}</td>
         <td className="num hide-sm">{formatQuantity(o.filledQuantity, locale)}{o.averagePrice ? <><br /><small className="muted">@ {formatPrice(o.averagePrice, o.currency, locale)}</small></> : null}</td>
@@ -124,11 +125,16 @@ function OrderRow({ order: o, locale, expanded, onToggle, onCancel, onReplace }:
         <td className="hide-sm muted">{formatDateTime(o.createdAt, locale)}</td>
         <td className="actions">
           {o.fills.length ? <Button variant="ghost" aria-expanded={expanded} onClick={onToggle} aria-label={`${t("orders.fills")} (${o.fills.length})`}><span className="hide-sm">{t("orders.fills")} </span>({o.fills.length})</Button> : null}
-          {(o.status === "PENDING" || o.status === "PARTIALLY_FILLED") && o.orderSubType !== "MARKET" && o.quantity ? <Button variant="secondary" onClick={onReplace} aria-label={t("orders.replaceAria", { symbol: o.assetId })}>{t("orders.replace")}</Button> : null}
+          {(o.status === "PENDING" || o.status === "PARTIALLY_FILLED") && o.orderSubType !== "MARKET" && o.quantity && o.orderClass === "SIMPLE" ? <Button variant="secondary" onClick={onReplace} aria-label={t("orders.replaceAria", { symbol: o.assetId })}>{t("orders.replace")}</Button> : null}
           {o.status === "PENDING" || o.status === "PARTIALLY_FILLED" ? <Button variant="danger" onClick={onCancel} aria-label={t("orders.cancelAria", { symbol: o.assetId })}>{t("common.cancel")}</Button> : null}
           <Link to={`/support?orderId=${o.id}`} className="btn btn-ghost hide-sm" aria-label={t("orders.helpAria", { symbol: o.assetId })}>?</Link>
         </td>
       </tr>
+      {o.legs.length ? (
+        <tr className="legs-row">
+          <td colSpan={7}><Legs legs={o.legs} currency={o.currency} entryFilled={o.filledQuantity} /></td>
+        </tr>
+      ) : null}
       {expanded ? (
         <tr className="fills-row">
           <td colSpan={7}>

@@ -98,3 +98,26 @@ describe("extended hours on the ticket", () => {
     expect(toPlaceOrderInput("AAPL", { ...limit, kind: "MARKET" }, "c3").extendedHours).toBeNull();
   });
 });
+
+describe("a bracket from the ticket", () => {
+  const bracket: TicketInput = { ...base, kind: "LIMIT", mode: "shares", amount: "2", limitPrice: "100", bracket: true, takeProfit: "110", stopLoss: "95" };
+
+  it("sends orderClass BRACKET with its take-profit and stop-loss, in shares", () => {
+    const input = toPlaceOrderInput("AAPL", { ...bracket, mode: "dollars" }, "c1");
+    expect(input).toMatchObject({ orderClass: "BRACKET", takeProfit: { price: "110" }, stopLoss: { stopPrice: "95" }, quantity: "2", notional: null });
+    expect(validate(bracket, ctx)).toEqual([]);
+  });
+
+  it("says early what the server refuses: a take-profit not above the buy, a stop not below it", () => {
+    const errors = validate({ ...bracket, takeProfit: "100", stopLoss: "100.01" }, ctx);
+    expect(errors).toEqual([
+      { field: "takeProfit", code: "TAKE_PROFIT_TOO_LOW" },
+      { field: "stopLoss", code: "STOP_LOSS_TOO_HIGH" },
+    ]);
+  });
+
+  it("is for buys only: a sell ignores the bracket fields", () => {
+    const input = toPlaceOrderInput("AAPL", { ...bracket, side: "SELL" }, "c2");
+    expect(input).not.toHaveProperty("orderClass");
+  });
+});

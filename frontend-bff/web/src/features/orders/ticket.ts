@@ -23,6 +23,10 @@ export interface TicketInput {
   /** TRAILING_STOP: the trail, as a percentage or a price distance. */
   trailMode?: TrailMode;
   trail?: string;
+  /** A bracket: sell orders at a take-profit above and a stop-loss below, active as it fills. */
+  bracket?: boolean;
+  takeProfit?: string;
+  stopLoss?: string;
 }
 
 export interface TicketContext {
@@ -48,7 +52,7 @@ export interface Estimate {
 }
 
 export interface TicketError {
-  field: "amount" | "limitPrice" | "stopPrice" | "trail" | "form";
+  field: "amount" | "limitPrice" | "stopPrice" | "trail" | "takeProfit" | "stopLoss" | "form";
   code: string;
 }
 
@@ -60,6 +64,9 @@ export const dollarsAllowed = (kind: OrderKind) => kind === "MARKET";
 /** Extended hours are for limit orders (the server answers INVALID_ORDER_TYPE otherwise), and
  * only mean something on a calendar with extended sessions (US equities, XNYS). */
 export const extendedHoursAllowed = (kind: OrderKind, marketCalendar: string) => kind === "LIMIT" && marketCalendar === "XNYS";
+/** A bracket's entry is a buy, limit or market (the server answers INVALID_ORDER_CLASS otherwise). */
+export const bracketAllowed = (side: Side, kind: OrderKind) => side === "BUY" && (kind === "LIMIT" || kind === "MARKET");
+const isBracket = (input: TicketInput) => Boolean(input.bracket) && bracketAllowed(input.side, input.kind);
 
 function referencePrice(input: TicketInput, ctx: TicketContext): Decimal | null {
   const limit = parseUserDecimal(input.limitPrice);
@@ -71,10 +78,14 @@ function referencePrice(input: TicketInput, ctx: TicketContext): Decimal | null 
   return p ? dec(p) : null;
 }
 
+/** Shares or dollars: dollars for market orders only, and never for a bracket (its exits sell
+ * a number of shares). */
+export const amountMode = (input: TicketInput): AmountMode => (dollarsAllowed(input.kind) && !isBracket(input) ? input.mode : "shares");
+
 export function estimate(input: TicketInput, ctx: TicketContext): Estimate {
   const price = referencePrice(input, ctx);
   const amount = parseUserDecimal(input.amount);
-  const mode = dollarsAllowed(input.kind) ? input.mode : "shares";
+  const mode = amountMode(input);
   let quantity: Decimal | null = null;
   let value: Decimal | null = null;
   if (amount && amount.gt(0)) {
@@ -100,7 +111,7 @@ export function validate(input: TicketInput, ctx: TicketContext): TicketError[] 
   const errors: TicketError[] = [];
   if (!ctx.tradable) errors.push({ field: "form", code: "ASSET_NOT_TRADABLE" });
   const amount = parseUserDecimal(input.amount);
-  const mode = dollarsAllowed(input.kind) ? input.mode : "shares";
+  const mode = amountMode(input);
   if (!amount || amount.lte(0)) {
     errors.push({ field: "amount", code: mode === "dollars" ? "INVALID_AMOUNT" : "INVALID_QUANTITY" });
   } else if (mode === "shares" && !multipleOf(amount, ctx.quantityIncrement)) {
@@ -122,6 +133,17 @@ export function validate(input: TicketInput, ctx: TicketContext): TicketError[] 
       errors.push({ field: "trail", code: "INVALID_TRAIL" });
     }
   }
+  if (isBracket(input)) {
+    const entry = referencePrice(input, ctx);
+    const tp = parseUserDecimal(input.takeProfit ?? "");
+    const sl = parseUserDecimal(input.stopLoss ?? "");
+    if (!tp || tp.lte(0)) errors.push({ field: "takeProfit", code: "INVALID_PRICE" });
+    else if (!multipleOf(tp, ctx.tickSize)) errors.push({ field: "takeProfit", code: "PRICE_NOT_ON_TICK" });
+    else if (entry && tp.lte(entry)) errors.push({ field: "takeProfit", code: "TAKE_PROFIT_TOO_LOW" });
+    if (!sl || sl.lte(0)) errors.push({ field: "stopLoss", code: "INVALID_PRICE" });
+    else if (!multipleOf(sl, ctx.tickSize)) errors.push({ field: "stopLoss", code: "PRICE_NOT_ON_TICK" });
+    else if (entry && sl.gte(entry)) errors.push({ field: "stopLoss", code: "STOP_LOSS_TOO_HIGH" });
+  }
   if (errors.length) return errors;
   const est = estimate(input, ctx);
   if (input.side === "BUY" && est.value && est.value.gt(ctx.buyingPower)) {
@@ -136,7 +158,7 @@ export function validate(input: TicketInput, ctx: TicketContext): TicketError[] 
 
 /** The placeOrder input for a valid ticket. */
 export function toPlaceOrderInput(assetId: string, input: TicketInput, clientOrderId: string) {
-  const mode = dollarsAllowed(input.kind) ? input.mode : "shares";
+  const mode = amountMode(input);
   const amount = parseUserDecimal(input.amount)?.toFixed() ?? null;
   return {
     assetId,
@@ -148,8 +170,18 @@ export function toPlaceOrderInput(assetId: string, input: TicketInput, clientOrd
     stopPrice: needsStop(input.kind) ? (parseUserDecimal(input.stopPrice)?.toFixed() ?? null) : null,
     timeInForce: input.tif,
     clientOrderId,
-    extendedHours: input.kind === "LIMIT" && input.extendedHours ? true : null,
+    extendedHours: input.kind === "LIMIT" && input.extendedHours && !isBracket(input) ? true : null,
     ...trailFields(input),
+    ...bracketFields(input),
+  };
+}
+
+function bracketFields(input: TicketInput): { orderClass?: "BRACKET"; takeProfit?: { price: string | null }; stopLoss?: { stopPrice: string | null } } {
+  if (!isBracket(input)) return {};
+  return {
+    orderClass: "BRACKET",
+    takeProfit: { price: parseUserDecimal(input.takeProfit ?? "")?.toFixed() ?? null },
+    stopLoss: { stopPrice: parseUserDecimal(input.stopLoss ?? "")?.toFixed() ?? null },
   };
 }
 
