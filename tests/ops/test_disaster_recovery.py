@@ -40,7 +40,8 @@ from tests.orders.helpers import (
     trader,
     wait_order,
 )
-from tests.orders.test_faults import _quiescent, _trade
+from tests.orders.test_faults import _trade
+from tests.support.faults import quiescent as _quiescent
 from tests.support.stack import Stack
 
 ARCHIVE_TIMEOUT = 3  # seconds: the drill's bound on lost work (production default: 60)

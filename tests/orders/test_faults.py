@@ -18,7 +18,7 @@ from bourse.keys import events_key, shard_for
 from bourse.settings import Settings
 from matching.wire import decode_event
 from models.ledger import JournalEntry
-from models.orders import FINAL_STATUSES, Fill, Order, OutboxEntry
+from models.orders import FINAL_STATUSES, Fill, Order
 from models.services import Services, open_services
 from models.settlement import FILL_NAMESPACE
 from tests.orders.conftest import symbol
@@ -30,6 +30,7 @@ from tests.orders.helpers import (
     trader,
     wait_book,
 )
+from tests.support.faults import quiescent as _quiescent
 from tests.support.server import Api
 from tests.support.stack import Stack, running_stack
 
@@ -76,41 +77,6 @@ async def _trade(
         if payload["order"] is not None:
             accepted.append(payload["order"]["id"])
         await asyncio.sleep(rng.random() * 0.01)
-
-
-async def _quiescent(services: Services, user_ids: list[uuid.UUID], timeout: float = 60) -> None:
-    """Wait until the outbox is drained and the orders stop changing."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: object = None
-    stable = 0
-    while loop.time() < deadline:
-        async with services.sessionmaker() as s:
-            # This test's orders only: the run's database holds other tests' orders too, some
-            # queued for a market open that a pinned clock put years ahead.
-            unsent = await s.scalar(
-                select(func.count())
-                .select_from(OutboxEntry)
-                .join(Order, Order.id == OutboxEntry.order_id)
-                .where(OutboxEntry.sent_at.is_(None), Order.user_id.in_(user_ids))
-            )
-            state = (
-                await s.execute(
-                    select(func.count(), func.max(Order.updated_at), func.count(Fill.id.distinct()))
-                    .select_from(Order)
-                    .outerjoin(Fill, Fill.taker_order_id == Order.id)
-                    .where(Order.user_id.in_(user_ids))
-                )
-            ).one()
-        if unsent == 0 and state == last:
-            stable += 1
-            if stable >= 6:
-                return
-        else:
-            stable = 0
-        last = state
-        await asyncio.sleep(0.5)
-    raise AssertionError("the platform never settled down")
 
 
 async def test_sigkill_settlement_shard_and_api_mid_burst(
