@@ -109,14 +109,6 @@ def enabled_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def prepare_multiprocess_dir(path: Path) -> None:
-    """Empty (or create) the directory before the platform's processes start: stale files
-    from an earlier run would be summed in."""
-    path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
-        stale.unlink()
-
-
 def mark_dead(pid: int) -> None:
     """A child process exited: its live gauges stop counting (counters keep their totals)."""
     if enabled_dir() is not None:

@@ -55,8 +55,10 @@ async def test_bourse_up_serves_becomes_ready_and_stops_cleanly(
                 what="/readyz answering 200",
             )
             assert ready.json()["checks"] == {"postgres": True, "redis": True, "matching": True}
+            # Production: only trusted documents run (the web client's manifest), so an
+            # ad-hoc query is refused, with its code, by a GraphQL endpoint that answers.
             me = await http.post("/graphql", json={"query": "{ me { id } }"})
-            assert me.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+            assert me.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)

@@ -17,13 +17,21 @@ from bourse.runtime import service_urls
 from bourse.settings import Settings, get_settings
 
 
+def prepare_multiprocess_dir(path: Path) -> None:
+    """Create or empty Prometheus' multiprocess directory (bourse/metrics.py), before
+    prometheus_client is imported in this process."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
 def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     # Every process of the platform counts into one directory, summed by the API's /metrics
     # (bourse/metrics.py). Set before prometheus_client is first imported, here or in a child.
+    # Emptied first: an earlier run's files would be summed in (and importing the metrics
+    # creates this process's own files, which must not be removed).
     metrics_dir = settings.var_dir / "metrics"
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir.absolute()))
-    from bourse.metrics import prepare_multiprocess_dir
-
     prepare_multiprocess_dir(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     from bourse.app.platform import run_platform
 

@@ -129,6 +129,11 @@ class Runner:
         )  # fmt: skip
 
 
+async def email_of(services: Services, user_id: uuid.UUID) -> str | None:
+    user = await services.accounts.get_user(user_id)
+    return None if user is None else user.email
+
+
 async def _orders_of(services: Services, plan_id: uuid.UUID) -> list[Order]:
     async with services.sessionmaker() as s:
         rows = await s.scalars(
@@ -152,8 +157,8 @@ async def test_runs_once_per_period_whatever_the_workers_do(
         plan = await first.service.create(user_id, sym, "50", Frequency.DAILY, None)
 
         # Day 1: due now; a second pass (or a second worker) changes nothing.
-        assert await first.service.run_due() == 1
-        assert await first.service.run_due() == 0
+        assert await first.service.run_due() >= 1  # (other tests' due plans count too)
+        await first.service.run_due()
         day1 = await _orders_of(stack_services, plan.id)
         assert len(day1) == 1
         assert (day1[0].side, day1[0].sub_type, day1[0].notional) == (
@@ -165,7 +170,10 @@ async def test_runs_once_per_period_whatever_the_workers_do(
         # Day 2: two workers at once place it once.
         tomorrow = now + timedelta(days=1)
         a, b = Runner(stack_services, tomorrow), Runner(stack_services, tomorrow)
-        assert sorted(await asyncio.gather(a.service.run_due(), b.service.run_due())) == [0, 1]
+        # (run_due counts every due plan of the run's shared database, other tests' too:
+        # what matters is that this plan got exactly one more order.)
+        ran = await asyncio.gather(a.service.run_due(), b.service.run_due())
+        assert sum(ran) >= 1
         assert len(await _orders_of(stack_services, plan.id)) == 2
 
         # Day 3: a worker placed the order and died before recording the run; the next
@@ -180,7 +188,7 @@ async def test_runs_once_per_period_whatever_the_workers_do(
             ),
         )  # fmt: skip
         restarted = Runner(stack_services, now + timedelta(days=2))
-        assert await restarted.service.run_due() == 1
+        assert await restarted.service.run_due() >= 1
         orders = await _orders_of(stack_services, plan.id)
         assert len(orders) == 3
         runs = await restarted.service.runs(plan.id)
@@ -198,15 +206,17 @@ async def test_runs_once_per_period_whatever_the_workers_do(
         async with stack_services.sessionmaker.begin() as s:
             row = await s.get_one(RecurringInvestment, plan.id)
             row.notional = Decimal("5000")  # beyond the cash held
-        assert await poor.service.run_due() == 1
+        assert await poor.service.run_due() >= 1
         runs = await poor.service.runs(plan.id)
         assert (runs[-1].status, runs[-1].reason) == (
             RunStatus.SKIPPED, "INSUFFICIENT_BUYING_POWER",
         )  # fmt: skip
         assert len(await _orders_of(stack_services, plan.id)) == 3
-        assert len(poor.emails) == 1
-        assert "skipped" in poor.emails[0][1]
-        assert "not enough buying power" in poor.emails[0][2]
-        assert await poor.service.run_due() == 0  # no error loop: the next run is tomorrow
+        mine = [e for e in poor.emails if e[0] == (await email_of(stack_services, user_id))]
+        assert len(mine) == 1
+        assert "skipped" in mine[0][1]
+        assert "not enough buying power" in mine[0][2]
+        await poor.service.run_due()  # no error loop: the next run is tomorrow
+        assert len(await poor.service.runs(plan.id)) == len(runs)
         listed = await poor.service.list_for(user_id)
         assert listed[0].next_run_on == plan.anchor + timedelta(days=4)
