@@ -68,7 +68,7 @@ export function Orders() {
                 <tr>
                   <th scope="col">{t("orders.asset")}</th>
                   <th scope="col" className="hide-sm">{t("orders.type")}</th>
-                  <th scope="col" className="num">{t("orders.amount")}</th>
+                  <th scope="col" className="num hide-sm">{t("orders.amount")}</th>
                   <th scope="col" className="num hide-sm">{t("orders.filled")}</th>
                   <th scope="col">{t("orders.status")}</th>
                   <th scope="col" className="hide-sm">{t("orders.placed")}</th>
@@ -114,12 +114,13 @@ export function Orders() {
 
 function OrderRow({ order: o, locale, expanded, onToggle, onCancel, onReplace }: { order: OrderFieldsFragment; locale: string; expanded: boolean; onToggle: () => void; onCancel: () => void; onReplace: () => void }) {
   const { t } = useTranslation();
+  const amount = o.notional ? formatMoney(o.notional, o.currency, locale) : formatQuantity(o.quantity, locale);
   return (
     <>
       <tr data-order={o.id} data-status={o.status}>
-        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link><span className={`show-sm side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span>{o.orderClass !== "SIMPLE" && !o.parentOrderId ? <><br /><span className="tag" data-testid="order-class">{t(`orderClass.${o.orderClass}`)}</span></> : null}{o.parentOrderId ? <><br /><small className="muted leg-of" data-testid="leg-of">{o.orderSubType === "LIMIT" ? t("leg.takeProfit") : t("leg.stopLoss")} {t("leg.of")}</small></> : null}</td>
+        <td className="nowrap"><Link to={`/asset/${o.assetId}`}><strong>{o.assetId}</strong></Link><span className={`show-sm side side-${o.orderType}`}>{t(`side.${o.orderType}`)} · {amount}</span>{o.orderClass !== "SIMPLE" && !o.parentOrderId ? <><br /><span className="tag" data-testid="order-class">{t(`orderClass.${o.orderClass}`)}</span></> : null}{o.parentOrderId ? <><br /><small className="muted leg-of" data-testid="leg-of">{o.orderSubType === "LIMIT" ? t("leg.takeProfit") : t("leg.stopLoss")} {t("leg.of")}</small></> : null}</td>
         <td className="hide-sm"><span className={`side side-${o.orderType}`}>{t(`side.${o.orderType}`)}</span> <span className="muted hide-sm">{t(`kind.${o.orderSubType}`)}{o.price ? ` ${formatPrice(o.price, o.currency, locale)}` : ""}{o.stopPrice ? ` / ${t("orders.stop")} ${formatPrice(o.stopPrice, o.currency, locale)}` : ""}{o.trailPercent ? ` (${t("orders.trailing")} ${o.trailPercent} %)` : o.trailAmount ? ` (${t("orders.trailing")} ${formatPrice(o.trailAmount, o.currency, locale)})` : ""}</span></td>
-        <td className="num">{o.notional ? formatMoney(o.notional, o.currency, locale) : formatQuantity(o.quantity, locale)}</td>
+        <td className="num hide-sm">{amount}</td>
         <td className="num hide-sm">{formatQuantity(o.filledQuantity, locale)}{o.averagePrice ? <><br /><small className="muted">@ {formatPrice(o.averagePrice, o.currency, locale)}</small></> : null}</td>
         <td><OrderStatusBadge status={o.status} /></td>
         <td className="hide-sm muted">{formatDateTime(o.createdAt, locale)}</td>
