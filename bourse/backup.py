@@ -31,7 +31,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bourse.embedded.lifecycle import EmbeddedServiceError, _clean_env
+from bourse.embedded.lifecycle import PG_DATABASE, EmbeddedServiceError, _clean_env
 from bourse.embedded.postgres import EmbeddedPostgres, _postgres_account, restore_command
 
 MANIFEST = "bourse-backup.json"
@@ -178,28 +178,7 @@ def _last_commit(pg: EmbeddedPostgres, port: int) -> datetime | None:
         " (SELECT max(created_at) FROM fund_transactions)))"
     )
     try:
-        raw = _psql_db(pg, port, sql)
+        raw = pg._psql(port, sql, database=PG_DATABASE)
     except EmbeddedServiceError:
         return None
     return datetime.fromtimestamp(float(raw), UTC) if raw else None
-
-
-def _psql_db(pg: EmbeddedPostgres, port: int, sql: str) -> str:
-    from bourse.embedded.lifecycle import LOCALHOST, PG_DATABASE, PG_SUPERUSER
-
-    result = subprocess.run(  # noqa: S603
-        [
-            str(pg.bin_dir / "psql"),
-            *("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"),
-            *("-h", LOCALHOST, "-p", str(port), "-U", PG_SUPERUSER, "-d", PG_DATABASE),
-            *("-c", sql),
-        ],
-        capture_output=True,
-        text=True,
-        env=_clean_env(),
-        check=False,
-        timeout=pg.timeout,
-    )
-    if result.returncode != 0:
-        raise EmbeddedServiceError(result.stderr.strip())
-    return result.stdout.strip()

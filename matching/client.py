@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from bourse.keys import book_key, heartbeat_key, input_key, shard_for
 
@@ -50,6 +51,20 @@ async def submit_encoded(
     if not n:
         return []
     return [_str(x) for x in await pipe.execute()]
+
+
+async def group_lag(redis: Redis, stream: str, group: str) -> int | None:
+    """Entries of ``stream`` not yet delivered to consumer ``group`` (Redis 7's XINFO GROUPS
+    ``lag``); None when the stream or the group does not exist, or Redis cannot tell."""
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except ResponseError:
+        return None
+    for info in groups:
+        if _str(info.get("name", b"")) == group:
+            lag = info.get("lag")
+            return int(lag) if lag is not None else None
+    return None
 
 
 async def read_book(redis: Redis, prefix: str, shards: int, asset_id: str) -> dict[str, Any] | None:

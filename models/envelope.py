@@ -87,7 +87,7 @@ def sealed_column_context(table: str, column: str) -> str:
     return f"{table}.{column.removesuffix('_sealed')}"
 
 
-class KeyError_(Exception):
+class SealError(Exception):
     """A sealed value cannot be opened: its data key or KEK is missing, or it was tampered
     with. A configuration error (wrong ``BOURSE_KEK``, lost ``var/kek``), never a user's."""
 
@@ -119,9 +119,6 @@ class LocalKms:
     def current_kek_id(self) -> str:
         return self._current
 
-    def kek_ids(self) -> list[str]:
-        return list(self._keys)
-
     def wrap(self, dek: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(_NONCE)
         aad = b"bourse-dek:" + self._current.encode()
@@ -130,12 +127,12 @@ class LocalKms:
     def unwrap(self, kek_id: str, wrapped: bytes) -> bytes:
         key = self._keys.get(kek_id)
         if key is None:
-            raise KeyError_(f"key encryption key {kek_id!r} is not in the key ring")
+            raise SealError(f"key encryption key {kek_id!r} is not in the key ring")
         try:
             aad = b"bourse-dek:" + kek_id.encode()
             return AESGCM(key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], aad)
         except InvalidTag as exc:
-            raise KeyError_(f"data key does not unwrap under {kek_id!r}") from exc
+            raise SealError(f"data key does not unwrap under {kek_id!r}") from exc
 
 
 def parse_ring(value: str) -> list[tuple[str, bytes]]:
@@ -218,7 +215,7 @@ class FieldCipher:
     async def open(self, sealed: bytes, *, column: str, row: object) -> str:
         version, dek_id = _HEADER.unpack_from(sealed)
         if version != VERSION:
-            raise KeyError_(f"sealed value of unknown version {version}")
+            raise SealError(f"sealed value of unknown version {version}")
         loaded = self._keys.get(dek_id) or await self._load(dek_id)
         start = _HEADER.size
         try:
@@ -226,7 +223,7 @@ class FieldCipher:
                 sealed[start : start + _NONCE], sealed[start + _NONCE :], _aad(column, row)
             )
         except InvalidTag as exc:
-            raise KeyError_(f"a sealed {column} does not open (tampered or moved)") from exc
+            raise SealError(f"a sealed {column} does not open (tampered or moved)") from exc
         return plain.decode()
 
     async def open_optional(self, sealed: bytes | None, *, column: str, row: object) -> str | None:
@@ -241,17 +238,11 @@ class FieldCipher:
         """The data key new values are sealed with (as this process last read it)."""
         return self._active if self._active is not None else await self._ensure_active()
 
-    def forget(self) -> None:
-        """Drop cached keys (after a rotation in this process)."""
-        self._keys.clear()
-        self._active = None
-        self._index_key = None
-
     async def _load(self, dek_id: int) -> _Loaded:
         async with self._sessionmaker() as s:
             row = await s.get(DataKey, dek_id)
         if row is None:
-            raise KeyError_(f"data key {dek_id} does not exist")
+            raise SealError(f"data key {dek_id} does not exist")
         loaded = _Loaded(self.kms.unwrap(row.kek_id, row.wrapped), row.purpose)
         self._keys[dek_id] = loaded
         return loaded
@@ -305,7 +296,6 @@ class RotationReport:
     kek_id: str
     rewrapped: int
     new_field_key: int
-    still_wrapped_by: dict[str, int]
 
 
 async def rewrap(sessionmaker: async_sessionmaker[AsyncSession], kms: Kms) -> RotationReport:
@@ -333,10 +323,7 @@ async def rewrap(sessionmaker: async_sessionmaker[AsyncSession], kms: Kms) -> Ro
         if not any(r.purpose == INDEX for r in rows):
             s.add(_new_key(kms, INDEX))
         await s.flush()
-        counts: dict[str, int] = {}
-        for row in [*rows, fresh]:
-            counts[row.kek_id] = counts.get(row.kek_id, 0) + 1
-    return RotationReport(current, rewrapped, fresh.id, counts)
+    return RotationReport(current, rewrapped, fresh.id)
 
 
 class FileKms(LocalKms):

@@ -8,19 +8,21 @@ later is covered without anyone remembering to.
   written before migration 0021 (plaintext phone, date of birth and address; Fernet-encrypted
   TOTP secrets) are sealed into their new columns and the old ones emptied, row by row.
 - :func:`reencrypt` (``bourse keys rotate --reencrypt``): every value sealed under an older
-  data key is re-sealed under the current one, in small batches with a compare-and-set on the
-  old value, so a customer's concurrent change is never overwritten and the platform keeps
-  serving throughout.
+  data key is re-sealed under the current one, 500 at a time in one statement, with a
+  compare-and-set on the old value, so a customer's concurrent change is never overwritten and
+  the platform keeps serving throughout.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Column, Table, and_, func, or_, select, tuple_, update
+from sqlalchemy import Column, Table, and_, func, or_, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.base import Base
@@ -110,6 +112,44 @@ async def _seal_user(user: User, fields: FieldCipher, box: SecretBox) -> None:
         user.legacy_totp_pending_secret_enc = None
 
 
+async def _write_batch(
+    s: AsyncSession, sealed: SealedColumn, rows: Sequence[tuple[tuple[Any, ...], bytes, bytes]]
+) -> int:
+    """Write a batch of re-sealed values, each only if the row still holds the value it was
+    made from (compare-and-set: a customer's change meanwhile wins). One statement per batch
+    (UPDATE … FROM unnest) for a single-column key; row by row for a composite one."""
+    if not rows:
+        return 0
+    table, column = sealed.table, sealed.column
+    keys = list(table.primary_key.columns)
+    if len(keys) == 1:
+        key = keys[0]
+        key_type = key.type.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+        statement = text(
+            f'UPDATE "{table.name}" AS t SET "{column.name}" = v.new '  # noqa: S608 - names from metadata
+            f"FROM unnest(CAST(:keys AS {key_type}[]), CAST(:olds AS bytea[]), "
+            "CAST(:news AS bytea[])) AS v(key, old, new) "
+            f'WHERE t."{key.name}" = v.key AND t."{column.name}" = v.old'
+        )
+        result = await s.execute(
+            statement,
+            {
+                "keys": [pk[0] for pk, _, _ in rows],
+                "olds": [old for _, old, _ in rows],
+                "news": [new for _, _, new in rows],
+            },
+        )
+        return int(getattr(result, "rowcount", 0))
+    count = 0
+    for pk, old, new in rows:
+        match = and_(*(k == v for k, v in zip(keys, pk, strict=True)))
+        result = await s.execute(
+            update(table).where(match, column == old).values({column.name: new})
+        )
+        count += int(getattr(result, "rowcount", 0))
+    return count
+
+
 def _dek_of(column: Column[Any]) -> Any:
     """SQL: the data-key id bytes of a sealed value (bytes 2 to 5 of its header)."""
     return func.substring(column, 2, 4)
@@ -133,16 +173,14 @@ async def reencrypt(
                 query = query.where(tuple_(*keys) > tuple_(*after))
             async with sessionmaker.begin() as s:
                 rows = list(await s.execute(query))
+                resealed: list[tuple[tuple[Any, ...], bytes, bytes]] = []
                 for row in rows:
                     *pk, old = row
                     row_key = ",".join(str(v) for v in pk)
                     plain = await fields.open(old, column=sealed.context, row=row_key)
                     new = await fields.seal(plain, column=sealed.context, row=row_key)
-                    match = and_(*(k == v for k, v in zip(keys, pk, strict=True)))
-                    result = await s.execute(
-                        update(table).where(match, column == old).values({column.name: new})
-                    )
-                    count += getattr(result, "rowcount", 0)
+                    resealed.append((tuple(pk), old, new))
+                count += await _write_batch(s, sealed, resealed)
             if len(rows) < BATCH:
                 break
             after = tuple(rows[-1][: len(keys)])

@@ -32,7 +32,6 @@ from resolvers.market.news import NewsQuery
 from resolvers.market.quotes import QuotesQuery, QuotesSubscription
 from resolvers.market.schema import AssetsMutation, AssetsQuery
 from resolvers.market.summary import SummaryQuery
-from resolvers.metrics import OperationTelemetry
 from resolvers.notifications.alerts import AlertsMutation, AlertsQuery
 from resolvers.notifications.inbox import InboxMutation, InboxQuery, InboxSubscription
 from resolvers.notifications.preferences import PreferencesMutation, PreferencesQuery
@@ -41,6 +40,7 @@ from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscript
 from resolvers.partners.schema import PartnersMutation, PartnersQuery
 from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
 from resolvers.support.schema import SupportMutation, SupportQuery, SupportSubscription
+from resolvers.telemetry import OperationTelemetry
 
 
 @strawberry.type

@@ -55,6 +55,7 @@ from bourse.keys import (
 )
 from bourse.process import service_main
 from bourse.settings import Settings
+from matching.client import group_lag
 from matching.core.constants import EXTENDED, REGULAR
 from matching.wire import FillEvent, read_event
 from models.assets import Asset
@@ -419,10 +420,9 @@ class LagProbe:
                 (input_key(prefix, shard), "matching", metrics.shard_input_lag),
                 (events_key(prefix, shard), GROUP, metrics.settlement_lag),
             ):
-                with contextlib.suppress(ResponseError):  # no stream or group yet
-                    for info in await redis.xinfo_groups(key):
-                        if _s(info.get("name", b"")) == group and info.get("lag") is not None:
-                            gauge.labels(str(shard)).set(int(info["lag"]))
+                lag = await group_lag(redis, key, group)
+                if lag is not None:  # None: no stream or group yet
+                    gauge.labels(str(shard)).set(lag)
         async with self.services.sessionmaker() as s:
             unsent = await s.scalar(
                 select(func.count()).select_from(OutboxEntry).where(OutboxEntry.sent_at.is_(None))

@@ -9,13 +9,14 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bourse.clock import utcnow
 from bourse.keys import events_key, heartbeat_key, input_key, marketdata_lease_key
 from bourse.settings import Settings
+from matching.client import group_lag
 from models.orders import OutboxEntry
 from models.services import open_services
 
@@ -29,19 +30,6 @@ class Line:
     ok: bool
     detail: str
     required: bool = True  # a failing optional component warns; it does not fail the status
-
-
-async def _lag(redis: object, key: str, group: str) -> int | None:
-    try:
-        for info in await redis.xinfo_groups(key):  # type: ignore[attr-defined]
-            name = info.get("name")
-            name = name.decode() if isinstance(name, bytes) else name
-            if name == group:
-                lag = info.get("lag")
-                return int(lag) if lag is not None else None
-    except ResponseError:
-        return None
-    return None
 
 
 async def collect(settings: Settings, database_url: str, redis_url: str) -> list[Line]:
@@ -82,8 +70,8 @@ async def collect(settings: Settings, database_url: str, redis_url: str) -> list
             return lines
         for k in range(settings.matching_shards):
             beat = await redis.get(heartbeat_key(prefix, k))
-            in_lag = await _lag(redis, input_key(prefix, k), "matching")
-            settle_lag = await _lag(redis, events_key(prefix, k), "settlement")
+            in_lag = await group_lag(redis, input_key(prefix, k), "matching")
+            settle_lag = await group_lag(redis, events_key(prefix, k), "settlement")
             if beat is None:
                 lines.append(Line(f"shard-{k}", False, "no heartbeat: not running"))
             else:

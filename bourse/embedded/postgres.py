@@ -399,12 +399,12 @@ class EmbeddedPostgres(EmbeddedServer):
         if _REPLICATION_HBA not in hba.read_text():  # clusters made before backups existed
             _write_text(hba, hba.read_text() + _REPLICATION_HBA + "\n", account)
 
-    def _psql(self, port: int, sql: str) -> str:
+    def _psql(self, port: int, sql: str, database: str = "postgres") -> str:
         result = subprocess.run(  # noqa: S603
             [
                 str(self.bin_dir / "psql"),
                 *("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"),
-                *("-h", LOCALHOST, "-p", str(port), "-U", PG_SUPERUSER, "-d", "postgres"),
+                *("-h", LOCALHOST, "-p", str(port), "-U", PG_SUPERUSER, "-d", database),
                 *("-c", sql),
             ],
             capture_output=True,

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from bourse.backup import _psql_db
-from bourse.embedded import EmbeddedPostgres
+from bourse.embedded import PG_DATABASE, EmbeddedPostgres
 
 
 @pytest.fixture
@@ -52,7 +51,7 @@ def sql(pg: EmbeddedPostgres, statement: str) -> str:
     assert url is not None
     port = make_url(url).port
     assert port is not None
-    return _psql_db(pg, port, statement)
+    return pg._psql(port, statement, database=PG_DATABASE)
 
 
 async def test_restore_to_a_moment_brings_back_exactly_what_was_committed_by_then(

@@ -15,23 +15,27 @@ import asyncio
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from bourse.migrate import upgrade_async
 from bourse.settings import Settings
-from models.ledger import Hold, HoldStatus
-from models.orders import Order, OrderStatus
 from models.services import Services, open_services
 from tests.orders.conftest import symbol
-from tests.orders.helpers import CANCEL, PLACE, cancel_open_orders, list_asset, wait_book
+from tests.orders.helpers import PLACE, cancel_open_orders, list_asset, wait_book
 from tests.resilience.conftest import traders
-from tests.support.faults import Burst, assert_consistent, quiescent, run_burst, wait_ready
+from tests.support.faults import (
+    Burst,
+    assert_consistent,
+    place_resting,
+    quiescent,
+    resting_survived,
+    run_burst,
+    wait_ready,
+)
 from tests.support.private_servers import PrivatePostgres
 from tests.support.stack import Stack, running_stack
 
@@ -75,13 +79,7 @@ async def test_postgres_stopped_for_10_seconds(pg_platform: PgPlatform) -> None:
     await wait_book(services, sym)
     async with p.stack.client() as api:
         tokens, user_ids = await traders(api, services, sym)
-        placed = await api.gql(
-            PLACE,
-            {"input": {"assetId": sym, "orderType": "BUY", "orderSubType": "LIMIT",
-                       "quantity": "1", "price": "63.89", "timeInForce": "GTC"}},
-            tokens[0],
-        )  # fmt: skip
-        resting = placed["data"]["placeOrder"]["order"]["id"]
+        resting = await place_resting(api, tokens[0], sym, "63.89")
 
         out = Burst()
         stop, tasks = await run_burst(api, tokens, sym, out)
@@ -125,16 +123,7 @@ async def test_postgres_stopped_for_10_seconds(pg_platform: PgPlatform) -> None:
         assert out.failed == 0, f"requests failed without an answer: {out}"
 
         await quiescent(services, user_ids)
-        async with services.sessionmaker() as s:
-            order = await s.get(Order, uuid.UUID(resting))
-            assert order is not None
-            assert order.status is OrderStatus.PENDING
-            hold = await s.get(Hold, order.hold_id)
-            assert hold is not None
-            assert hold.status is HoldStatus.ACTIVE
-            assert hold.amount == Decimal("63.89")
-        cancelled = (await api.gql(CANCEL, {"id": resting}, tokens[0]))["data"]["cancelOrder"]
-        assert cancelled["order"]["status"] == "CANCELLED", cancelled
+        await resting_survived(api, services, tokens[0], resting, "63.89")
         await cancel_open_orders(api, services, dict(zip(user_ids, tokens, strict=True)))
         await quiescent(services, user_ids)
         fills = await assert_consistent(services, user_ids, out.accepted, sym)

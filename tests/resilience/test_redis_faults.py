@@ -16,14 +16,12 @@ import asyncio
 import shutil
 import time
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
 from bourse.keys import shard_for
 from models.exchange import Exchange
-from models.ledger import Hold, HoldStatus
 from models.matching_epochs import MatchingEpoch
 from models.orders import Order, OrderBook, OrderStatus, OrderSubType, PlaceOrderRequest, Side
 from tests.orders.conftest import symbol
@@ -38,29 +36,20 @@ from tests.orders.helpers import (
     wait_book,
 )
 from tests.resilience.conftest import Platform, traders
-from tests.support.faults import Burst, assert_consistent, quiescent, run_burst, wait_ready
+from tests.support.faults import (
+    Burst,
+    assert_consistent,
+    place_resting,
+    quiescent,
+    resting_survived,
+    run_burst,
+    wait_ready,
+)
 from tests.support.polling import eventually
 from tests.support.server import Api
 
 READY_BOUND_S = 20.0  # /readyz 200 again within this long of Redis being back
 REQUEST_BOUND_S = 8.0  # no request waits longer than this on a dead Redis
-
-
-async def _resting_order(api: Api, token: str, sym: str, price: str) -> str:
-    body = await api.gql(
-        PLACE,
-        {
-            "input": {
-                "assetId": sym, "orderType": "BUY", "orderSubType": "LIMIT",
-                "quantity": "1", "price": price, "timeInForce": "GTC",
-            }
-        },
-        token,
-    )  # fmt: skip
-    payload = body["data"]["placeOrder"]
-    assert payload["errors"] == [], payload
-    order_id: str = payload["order"]["id"]
-    return order_id
 
 
 async def _market_order_executes(api: Api, token: str, sym: str) -> None:
@@ -111,20 +100,7 @@ async def _after_the_fault(
     await _market_order_executes(api, fresh, sym)
     tokens, user_ids = [*tokens, fresh], [*user_ids, fresh_id]
     await quiescent(services, user_ids)
-    # The order that rested before the fault rests again, its hold with it: the engine
-    # cancels it (an order the engine did not know would get no CANCELLED from it).
-    async with services.sessionmaker() as s:
-        order = await s.get(Order, uuid.UUID(resting))
-        assert order is not None
-        assert order.status is OrderStatus.PENDING
-        hold = await s.get(Hold, order.hold_id)
-        assert hold is not None
-        assert hold.status is HoldStatus.ACTIVE
-        assert hold.amount == Decimal("63.89")
-    cancelled = await api.gql(CANCEL, {"id": resting}, tokens[0])
-    payload = cancelled["data"]["cancelOrder"]
-    assert payload["order"]["status"] == "CANCELLED", cancelled
-    assert payload["errors"] == [], cancelled
+    await resting_survived(api, services, tokens[0], resting, "63.89")
     await cancel_open_orders(api, services, dict(zip(user_ids, tokens, strict=True)))
     await quiescent(services, user_ids)
     fills = await assert_consistent(services, user_ids, out.accepted, sym)
@@ -141,7 +117,7 @@ async def test_redis_restarted_empty_mid_burst(platform: Platform) -> None:
     shard = shard_for(sym, p.stack.shards)
     async with p.stack.client() as api:
         tokens, user_ids = await traders(api, services, sym)
-        resting = await _resting_order(api, tokens[0], sym, "63.89")
+        resting = await place_resting(api, tokens[0], sym, "63.89")
 
         out = Burst()
         stop, tasks = await run_burst(api, tokens, sym, out)
@@ -179,7 +155,7 @@ async def test_redis_unreachable_for_10_seconds(platform: Platform) -> None:
     await wait_book(services, sym)
     async with p.stack.client() as api:
         tokens, user_ids = await traders(api, services, sym)
-        resting = await _resting_order(api, tokens[0], sym, "63.89")
+        resting = await place_resting(api, tokens[0], sym, "63.89")
 
         out = Burst()
         stop, tasks = await run_burst(api, tokens, sym, out)
@@ -284,7 +260,7 @@ async def test_the_last_second_of_the_aof_lost(platform: Platform) -> None:
     await wait_book(services, sym)
     async with p.stack.client() as api:
         tokens, user_ids = await traders(api, services, sym)
-        resting = await _resting_order(api, tokens[0], sym, "63.89")
+        resting = await place_resting(api, tokens[0], sym, "63.89")
 
         out = Burst()
         stop, tasks = await run_burst(api, tokens, sym, out)

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from bourse.settings import Settings
-from models.envelope import FieldCipher, KeyError_, parse_ring
+from models.envelope import FieldCipher, SealError, parse_ring
 from models.security import SecretBox
 from models.services import Services, open_services
 from models.users import ADDRESS_COLUMN, PHONE_COLUMN
@@ -79,12 +79,12 @@ async def test_a_sealed_value_moved_to_another_column_or_row_does_not_open(api: 
     mine, theirs = uuid.uuid4(), uuid.uuid4()
     sealed = await services.fields.seal("+14155550142", column=PHONE_COLUMN, row=mine)
     assert await services.fields.open(sealed, column=PHONE_COLUMN, row=mine) == "+14155550142"
-    with pytest.raises(KeyError_):  # moved to another column
+    with pytest.raises(SealError):  # moved to another column
         await services.fields.open(sealed, column=ADDRESS_COLUMN, row=mine)
-    with pytest.raises(KeyError_):  # swapped into another customer's row
+    with pytest.raises(SealError):  # swapped into another customer's row
         await services.fields.open(sealed, column=PHONE_COLUMN, row=theirs)
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
-    with pytest.raises(KeyError_):
+    with pytest.raises(SealError):
         await services.fields.open(tampered, column=PHONE_COLUMN, row=mine)
 
 

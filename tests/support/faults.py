@@ -24,10 +24,10 @@ from sqlalchemy import func, select
 
 from models.funds import FundTransaction, TransactionStatus
 from models.ledger import Hold, HoldStatus, JournalEntry
-from models.orders import FINAL_STATUSES, Fill, Order, OutboxEntry
+from models.orders import FINAL_STATUSES, Fill, Order, OrderStatus, OutboxEntry
 from models.services import Services
 from models.settlement import FILL_NAMESPACE
-from tests.orders.helpers import PLACE
+from tests.orders.helpers import CANCEL, PLACE
 from tests.support.server import Api
 
 
@@ -187,3 +187,37 @@ async def assert_consistent(
         ).all()
         assert [h.id for h in stray if h.id not in open_holds | pending] == []
     return fills
+
+
+async def place_resting(api: Api, token: str, sym: str, price: str) -> str:
+    """A GTC buy of 1 at ``price`` that rests through the fault (its hold: ``price``)."""
+    body = await api.gql(
+        PLACE,
+        {"input": {"assetId": sym, "orderType": "BUY", "orderSubType": "LIMIT",
+                   "quantity": "1", "price": price, "timeInForce": "GTC"}},
+        token,
+    )  # fmt: skip
+    payload = body["data"]["placeOrder"]
+    assert payload["errors"] == [], payload
+    order_id: str = payload["order"]["id"]
+    return order_id
+
+
+async def resting_survived(
+    api: Api, services: Services, token: str, order_id: str, held: str
+) -> None:
+    """The order that rested before the fault rests again, its hold with it, and the engine
+    knows it: cancelling it ends it (an order the engine did not know would get no
+    CANCELLED from it)."""
+    async with services.sessionmaker() as s:
+        order = await s.get(Order, uuid.UUID(order_id))
+        assert order is not None
+        assert order.status is OrderStatus.PENDING
+        hold = await s.get(Hold, order.hold_id)
+        assert hold is not None
+        assert hold.status is HoldStatus.ACTIVE
+        assert hold.amount == Decimal(held)
+    cancelled = await api.gql(CANCEL, {"id": order_id}, token)
+    payload = cancelled["data"]["cancelOrder"]
+    assert payload["order"]["status"] == "CANCELLED", cancelled
+    assert payload["errors"] == [], cancelled

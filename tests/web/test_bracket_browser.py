@@ -7,36 +7,16 @@ Screenshots go to var/screenshots/bracket-*.png.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from bourse.settings import Settings
-from models.services import Services, open_services
+from models.services import Services
 from tests.accounts.helpers import PASSWORD, new_user
 from tests.funds.helpers import deposit
 from tests.orders.conftest import symbol
 from tests.orders.helpers import list_asset
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack
 from tests.web.flows import SCREENSHOTS, assert_accessible, passed_steps, run_flow
 
 TIMEOUT_S = 180
 SPANISH = """mutation { updateProfile(input: {preferredLanguage: "es"}) { errors { code } } }"""
-
-
-@pytest.fixture(scope="module")
-async def stack(settings: Settings) -> AsyncIterator[Stack]:
-    async with running_stack(settings, shards=1, liquidity=False) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def services(stack: Stack) -> AsyncIterator[Services]:
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=2) as opened:
-        yield opened
 
 
 async def test_a_bracket_from_the_ticket_shows_its_legs(stack: Stack, services: Services) -> None:

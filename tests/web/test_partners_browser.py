@@ -18,7 +18,7 @@ import pytest
 
 from bourse.settings import Settings
 from models.accounts import ProfileChanges, Proof
-from models.services import Services, open_services
+from models.services import Services
 from tests.support.stack import Stack
 from tests.web.flows import SCREENSHOTS, Report, assert_accessible, passed_steps, run_flow
 
@@ -35,15 +35,6 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
         yield stack
     finally:
         await stack.stop_all()
-
-
-@pytest.fixture(scope="module")
-async def services(stack: Stack) -> AsyncIterator[Services]:
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=2) as opened:
-        yield opened
 
 
 def pkce() -> tuple[str, str]:

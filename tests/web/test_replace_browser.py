@@ -6,35 +6,15 @@ account cannot pay for, refused in the dialog). Screenshots go to var/screenshot
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from bourse.settings import Settings
-from models.services import Services, open_services
+from models.services import Services
 from tests.accounts.helpers import PASSWORD, new_user
 from tests.funds.helpers import deposit
 from tests.orders.conftest import symbol
 from tests.orders.helpers import list_asset
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack
 from tests.web.flows import SCREENSHOTS, assert_accessible, passed_steps, run_flow
 
 TIMEOUT_S = 150
-
-
-@pytest.fixture(scope="module")
-async def stack(settings: Settings) -> AsyncIterator[Stack]:
-    async with running_stack(settings, shards=1, liquidity=False) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def services(stack: Stack) -> AsyncIterator[Services]:
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=2) as opened:
-        yield opened
 
 
 async def test_replace_and_trailing_stop_in_the_browser(stack: Stack, services: Services) -> None:
