@@ -648,7 +648,7 @@ def _cash_transaction(
         amount=amount,
         currency=currency,
         status=TransactionStatus.COMPLETED,
-        payment_method=label,
+        memo=label,
         idempotency_key=f"corporate-action:{action_id}",
         request_fingerprint=str(action_id),
         journal_entry_id=entry_id,

@@ -15,12 +15,19 @@
   the rail to pay out and either consumes the hold with the journal entry (user cash → bank,
   COMPLETED) or releases it (FAILED: the money is available again). Settling checks the status
   under a row lock, so running the job twice changes nothing.
+- Payment method details are sealed (models/envelope.py, column ``fund_transactions.method``,
+  migration 0028): the fraud and velocity rules find "the same method" by its blind index
+  (``method_bidx``), and the idempotency fingerprint is keyed too, so no digest of the method
+  can be reversed by trying likely values. Rules, cases and statements see it masked
+  (:func:`mask_method`). A corporate action's row carries its label in ``memo`` instead: it
+  describes the action (``AAPL $0.24/share``), not the customer's bank.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,11 +40,11 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     func,
-    or_,
     select,
     tuple_,
 )
@@ -51,6 +58,7 @@ from models import pagination, validation
 from models.base import Base, uuid_pk
 from models.cases import require_not_frozen
 from models.constraints import violated_constraint
+from models.envelope import FieldCipher
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.kyc_gate import require_verified
 from models.ledger import AMOUNT, ZERO, AccountKind, Ledger, Leg
@@ -72,6 +80,11 @@ MAX_AMOUNT = Decimal(10) ** 12  # per request, whatever the limits say
 MAX_METHOD = 64
 MAX_KEY = 128
 PAGE_MAX = 100
+
+# The associated data of the sealed method (models/envelope.py), and the blind-index context of
+# the keyed idempotency fingerprint.
+METHOD_COLUMN = "fund_transactions.method"
+FINGERPRINT_CONTEXT = "fund_transactions.request_fingerprint"
 
 
 class TransactionType(enum.StrEnum):
@@ -100,8 +113,17 @@ class FundTransaction(Base):
     status: Mapped[TransactionStatus] = mapped_column(
         Enum(TransactionStatus, name="fund_transaction_status", native_enum=True)
     )
-    payment_method: Mapped[str | None] = mapped_column(String(MAX_METHOD))
-    withdrawal_method: Mapped[str | None] = mapped_column(String(MAX_METHOD))
+    # The deposit's or withdrawal's method, sealed, and its blind index for "the same method"
+    # lookups; the plaintext columns held it before migration 0028 and are emptied by
+    # models/sealing.py (expand/contract). Read it through `Funds.method_of`.
+    method_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    method_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    legacy_payment_method: Mapped[str | None] = mapped_column("payment_method", String(MAX_METHOD))
+    legacy_withdrawal_method: Mapped[str | None] = mapped_column(
+        "withdrawal_method", String(MAX_METHOD)
+    )
+    # A corporate action's row: what it paid for (not a customer's payment detail).
+    memo: Mapped[str | None] = mapped_column(String(MAX_METHOD))
     idempotency_key: Mapped[str] = mapped_column(String(MAX_KEY))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     hold_id: Mapped[uuid.UUID | None]
@@ -117,6 +139,7 @@ class FundTransaction(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_fund_transactions_idempotency"),
         Index("ix_fund_transactions_user_created", "user_id", "created_at", "id"),
+        Index("ix_fund_transactions_user_method", "user_id", "method_bidx"),
     )
 
 
@@ -188,9 +211,38 @@ def _text(value: str | None, field: str, max_len: int, what: str) -> str:
     return cleaned
 
 
-def _fingerprint(kind: TransactionType, amount: Decimal, currency: str, method: str) -> str:
-    raw = f"{kind}|{amount}|{currency}|{method}".encode()
-    return hashlib.sha256(raw).hexdigest()
+def _fingerprint_text(kind: TransactionType, amount: Decimal, currency: str, method: str) -> str:
+    return f"{kind}|{amount}|{currency}|{method}"
+
+
+def legacy_fingerprint(kind: TransactionType, amount: Decimal, currency: str, method: str) -> str:
+    """The unkeyed digest rows carried before migration 0028 (models/sealing.py re-keys them)."""
+    return hashlib.sha256(_fingerprint_text(kind, amount, currency, method).encode()).hexdigest()
+
+
+async def keyed_fingerprint(
+    fields: FieldCipher, kind: TransactionType, amount: Decimal, currency: str, method: str
+) -> str:
+    digest = await fields.blind_index(
+        _fingerprint_text(kind, amount, currency, method), column=FINGERPRINT_CONTEXT
+    )
+    return digest.hex()
+
+
+def mask_method(method: str) -> str:
+    """What rules, cases, statements and logs show of a method: its kind and last four
+    characters (``ach:…6789``, ``sandbox:…bank``), never the whole account."""
+    kind, sep, rest = method.rpartition(":")
+    tail = (rest if sep else method)[-4:]
+    return f"{kind}:…{tail}" if sep else f"…{tail}"
+
+
+def _same_fingerprint(stored: str, request: _Request) -> bool:
+    # A row written before migration 0028 by a process still running the old code (a rolling
+    # upgrade) carries the unkeyed digest until models/sealing.py re-keys it.
+    return hmac.compare_digest(stored, request.fingerprint) or hmac.compare_digest(
+        stored, request.legacy_fingerprint
+    )
 
 
 def _lock_key(user_id: uuid.UUID) -> int:
@@ -211,10 +263,13 @@ class _Request:
     method: str
     key: str
     new_device: bool = False  # the caller's device never signed in to this account before
+    # Keyed digests (`Funds._keyed`): set before the request reaches the database.
+    fingerprint: str = ""
+    method_bidx: bytes = b""
 
     @property
-    def fingerprint(self) -> str:
-        return _fingerprint(self.kind, self.amount, self.currency, self.method)
+    def legacy_fingerprint(self) -> str:
+        return legacy_fingerprint(self.kind, self.amount, self.currency, self.method)
 
 
 class Funds:
@@ -227,6 +282,7 @@ class Funds:
         schedule_withdrawal: ScheduleWithdrawal,
         notifier: Notifier | None = None,
         *,
+        fields: FieldCipher,
         monitoring: Monitoring | None = None,
         unverified_deposit_limit: Decimal | None = None,
         cases_opened: CasesOpened | None = None,
@@ -237,6 +293,7 @@ class Funds:
         self.unverified_deposit_limit = unverified_deposit_limit
         self._cases_opened = cases_opened
         self._sm = sessionmaker
+        self.fields = fields
         self.ledger = ledger
         self.rail = rail
         self.config = config
@@ -252,8 +309,10 @@ class Funds:
         payment_method: str | None,
         idempotency_key: str | None,
     ) -> FundTransaction:
-        request = self._validate(
-            user_id, TransactionType.DEPOSIT, amount, currency, payment_method, idempotency_key
+        request = await self._keyed(
+            self._validate(
+                user_id, TransactionType.DEPOSIT, amount, currency, payment_method, idempotency_key
+            )
         )
         made = await self._create(request)
         txn = made.txn
@@ -285,20 +344,22 @@ class Funds:
         has never completed a transfer with: the caller's fresh proof (issue 17).
         `new_device`: the caller's device never signed in to this account before (a fraud
         rule holds a large withdrawal from one)."""
-        request = self._validate(
-            user_id,
-            TransactionType.WITHDRAWAL,
-            amount,
-            currency,
-            withdrawal_method,
-            idempotency_key,
+        request = await self._keyed(
+            self._validate(
+                user_id,
+                TransactionType.WITHDRAWAL,
+                amount,
+                currency,
+                withdrawal_method,
+                idempotency_key,
+            )
         )  # fmt: skip
         if new_device:
             request = replace(request, new_device=True)
         if (
             prove_new_method is not None
             and await self._existing(request) is None
-            and not await self._knows_method(user_id, request.method)
+            and not await self._knows_method(user_id, request.method_bidx)
         ):
             await prove_new_method()
         made = await self._create(request)
@@ -389,22 +450,33 @@ class Funds:
         assert clean_key is not None
         return _Request(user_id, kind, value, code, clean_method, clean_key)
 
-    async def _knows_method(self, user_id: uuid.UUID, method: str) -> bool:
+    async def _keyed(self, request: _Request) -> _Request:
+        """The request with its keyed fingerprint and the method's blind index."""
+        fingerprint = await keyed_fingerprint(
+            self.fields, request.kind, request.amount, request.currency, request.method
+        )
+        bidx = await self.fields.blind_index(request.method, column=METHOD_COLUMN)
+        return replace(request, fingerprint=fingerprint, method_bidx=bidx)
+
+    async def method_of(self, txn: FundTransaction) -> str | None:
+        """The transfer's method, opened (or a corporate action's label)."""
+        if txn.method_sealed is not None:
+            return await self.fields.open(txn.method_sealed, column=METHOD_COLUMN, row=txn.id)
+        return txn.memo or txn.legacy_payment_method or txn.legacy_withdrawal_method
+
+    async def _knows_method(self, user_id: uuid.UUID, method_bidx: bytes) -> bool:
         """Whether a transfer with this method (either way) has completed for the user."""
         async with self._sm() as s:
-            return await self._knows_method_in(s, user_id, method)
+            return await self._knows_method_in(s, user_id, method_bidx)
 
     @staticmethod
-    async def _knows_method_in(s: AsyncSession, user_id: uuid.UUID, method: str) -> bool:
+    async def _knows_method_in(s: AsyncSession, user_id: uuid.UUID, method_bidx: bytes) -> bool:
         found = await s.scalar(
             select(FundTransaction.id)
             .where(
                 FundTransaction.user_id == user_id,
                 FundTransaction.status == TransactionStatus.COMPLETED,
-                or_(
-                    FundTransaction.payment_method == method,
-                    FundTransaction.withdrawal_method == method,
-                ),
+                FundTransaction.method_bidx == method_bidx,
             )
             .limit(1)
         )
@@ -421,7 +493,7 @@ class Funds:
                 )
             ).scalar_one_or_none()
         if txn is not None and (
-            txn.type is not request.kind or txn.request_fingerprint != request.fingerprint
+            txn.type is not request.kind or not _same_fingerprint(txn.request_fingerprint, request)
         ):
             raise DomainError.one(
                 ErrorCode.IDEMPOTENCY_KEY_REUSED,
@@ -436,6 +508,8 @@ class Funds:
         if existing is not None:
             return _Created(existing, False)
         made: _Created | None = None
+        txn_id = uuid.uuid4()
+        sealed = await self.fields.seal(request.method, column=METHOD_COLUMN, row=txn_id)
         try:
             async with self._sm.begin() as s:
                 await s.execute(select(func.pg_advisory_xact_lock(_lock_key(request.user_id))))
@@ -443,17 +517,17 @@ class Funds:
                 is_deposit = request.kind is TransactionType.DEPOSIT
                 await self._check_controls(s, request)
                 new_method = not is_deposit and not await self._knows_method_in(
-                    s, request.user_id, request.method
+                    s, request.user_id, request.method_bidx
                 )
                 txn = FundTransaction(
-                    id=uuid.uuid4(),
+                    id=txn_id,
                     user_id=request.user_id,
                     type=request.kind,
                     amount=request.amount,
                     currency=request.currency,
                     status=TransactionStatus.PENDING,
-                    payment_method=request.method if is_deposit else None,
-                    withdrawal_method=None if is_deposit else request.method,
+                    method_sealed=sealed,
+                    method_bidx=request.method_bidx,
                     idempotency_key=request.key,
                     request_fingerprint=request.fingerprint,
                     created_at=utcnow(),
@@ -483,7 +557,7 @@ class Funds:
                             id=txn.id,
                             amount=request.amount,
                             currency=request.currency,
-                            method=request.method,
+                            method=mask_method(request.method),
                             new_method=new_method,
                             new_device=request.new_device,
                             at=txn.created_at,
@@ -540,7 +614,7 @@ class Funds:
             await s.execute(
                 select(
                     func.count(),
-                    func.count().filter(FundTransaction.withdrawal_method == request.method),
+                    func.count().filter(FundTransaction.method_bidx == request.method_bidx),
                 ).where(
                     FundTransaction.user_id == request.user_id,
                     FundTransaction.type == TransactionType.WITHDRAWAL,
@@ -621,7 +695,7 @@ class Funds:
             return None
         if txn.status is not TransactionStatus.PENDING or txn.hold_reason is not None:
             return txn  # settled already, or held for review (models/monitoring.py)
-        result = await self.rail.payout(_transfer(txn, txn.withdrawal_method or ""))
+        result = await self.rail.payout(_transfer(txn, await self.method_of(txn) or ""))
         return await self.settle(txn.id, result)
 
     async def settle(self, transaction_id: uuid.UUID, result: RailResult) -> FundTransaction:

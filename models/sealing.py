@@ -7,6 +7,9 @@ later is covered without anyone remembering to.
 - :func:`seal_legacy` (run by ``bourse migrate`` and ``bourse up`` after the migrations): values
   written before migration 0021 (plaintext phone, date of birth and address; Fernet-encrypted
   TOTP secrets) are sealed into their new columns and the old ones emptied, row by row.
+- :func:`seal_legacy_transfers` (run beside it): payment methods written before migration 0028
+  are sealed with their blind index, their idempotency fingerprints re-keyed, and a corporate
+  action's label moved to ``memo``.
 - :func:`reencrypt` (``bourse keys rotate --reencrypt``): every value sealed under an older
   data key is re-sealed under the current one, 500 at a time in one statement, with a
   compare-and-set on the old value, so a customer's concurrent change is never overwritten and
@@ -27,6 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.base import Base
 from models.envelope import FieldCipher, sealed_column_context
+from models.funds import (
+    METHOD_COLUMN,
+    FundTransaction,
+    TransactionType,
+    keyed_fingerprint,
+    legacy_fingerprint,
+)
 from models.security import SecretBox
 from models.users import (
     ADDRESS_COLUMN,
@@ -81,6 +91,47 @@ async def seal_legacy(
             changed += len(users)
         if len(users) < BATCH:
             return changed
+
+
+async def seal_legacy_transfers(
+    sessionmaker: async_sessionmaker[AsyncSession], fields: FieldCipher
+) -> int:
+    """Seal the payment methods written before 0028; returns how many rows were changed."""
+    legacy = or_(
+        FundTransaction.legacy_payment_method.is_not(None),
+        FundTransaction.legacy_withdrawal_method.is_not(None),
+    )
+    changed = 0
+    while True:
+        async with sessionmaker.begin() as s:
+            rows = list(
+                await s.scalars(
+                    select(FundTransaction)
+                    .where(legacy)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for txn in rows:
+                await _seal_transfer(txn, fields)
+            changed += len(rows)
+        if len(rows) < BATCH:
+            return changed
+
+
+async def _seal_transfer(txn: FundTransaction, fields: FieldCipher) -> None:
+    method = txn.legacy_payment_method or txn.legacy_withdrawal_method
+    assert method is not None
+    txn.legacy_payment_method = txn.legacy_withdrawal_method = None
+    if txn.type not in (TransactionType.DEPOSIT, TransactionType.WITHDRAWAL):
+        txn.memo = method  # a corporate action's label
+        return
+    txn.method_sealed = await fields.seal(method, column=METHOD_COLUMN, row=txn.id)
+    txn.method_bidx = await fields.blind_index(method, column=METHOD_COLUMN)
+    if txn.request_fingerprint == legacy_fingerprint(txn.type, txn.amount, txn.currency, method):
+        txn.request_fingerprint = await keyed_fingerprint(
+            fields, txn.type, txn.amount, txn.currency, method
+        )
 
 
 async def _seal_user(user: User, fields: FieldCipher, box: SecretBox) -> None:

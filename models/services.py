@@ -302,6 +302,7 @@ async def open_services(
         monitoring=Monitoring(MonitoringConfig.from_settings(settings)),
         unverified_deposit_limit=settings.kyc_unverified_deposit_limit,
         cases_opened=lambda user_id, opened: audit_opened(audit, user_id, opened),
+        fields=fields,
     )
 
     @cache

@@ -194,7 +194,7 @@ def _seal_legacy(settings: Settings, database_url: str) -> None:
     columns (models/sealing.py); a no-op once done."""
     from models.db import create_engine, create_sessionmaker
     from models.envelope import FieldCipher, kms_for
-    from models.sealing import seal_legacy
+    from models.sealing import seal_legacy, seal_legacy_transfers
     from models.security import SecretBox
 
     async def run() -> None:
@@ -202,11 +202,17 @@ def _seal_legacy(settings: Settings, database_url: str) -> None:
         try:
             sm = create_sessionmaker(engine)
             box = SecretBox(settings.resolved_secret_key())
-            changed = await seal_legacy(sm, FieldCipher(sm, kms_for(settings)), box)
+            fields = FieldCipher(sm, kms_for(settings))
+            changed = await seal_legacy(sm, fields, box)
+            transfers = await seal_legacy_transfers(sm, fields)
         finally:
             await engine.dispose()
         if changed:
             print(f"sealed the personal data of {changed} user(s) written before encryption")
+        if transfers:
+            print(
+                f"sealed the payment methods of {transfers} transfer(s) written before encryption"
+            )
 
     asyncio.run(run())
 

@@ -415,7 +415,9 @@ class Documents:
 
     async def _render(self, s: AsyncSession, doc: Document) -> bytes:
         if doc.kind is DocumentKind.MONTHLY_STATEMENT:
-            data = await build_statement(s, doc.user_id, doc.period_start, doc.period_end)
+            data = await build_statement(
+                s, doc.user_id, doc.period_start, doc.period_end, fields=self._fields
+            )
             return statement_pdf(data) if doc.format is DocumentFormat.PDF else statement_csv(data)
         if doc.kind is DocumentKind.TRADE_CONFIRMATION:
             assert doc.reference_id is not None

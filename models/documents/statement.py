@@ -30,7 +30,8 @@ from bourse.money import plain, round_cash
 from models.assets import Asset
 from models.candles import Candle
 from models.corporate_actions import SPLIT_FILL_PREFIX, CorporateAction, CorporateActionEntry
-from models.funds import FundTransaction, TransactionStatus
+from models.envelope import FieldCipher
+from models.funds import METHOD_COLUMN, FundTransaction, TransactionStatus, mask_method
 from models.ledger import ZERO, AccountKind, LedgerAccount, Posting
 from models.positions import Lot, PositionFill, RealizedGain
 from models.users import User
@@ -131,8 +132,15 @@ async def _price_at(s: AsyncSession, asset: Asset, end: datetime) -> Decimal:
 
 
 async def build_statement(
-    s: AsyncSession, user_id: uuid.UUID, period_start: date, period_end: date
+    s: AsyncSession,
+    user_id: uuid.UUID,
+    period_start: date,
+    period_end: date,
+    *,
+    fields: FieldCipher | None = None,
 ) -> StatementData:
+    """`fields` opens each transfer's sealed method, shown masked; without it a transfer is
+    described by its kind only."""
     start, end = period_bounds(period_start, period_end)
     user = await s.get(User, user_id)
     if user is None:
@@ -242,7 +250,7 @@ async def build_statement(
             Activity(
                 at=t.completed_at,
                 kind=t.type.value,
-                description=_describe_funds(t),
+                description=_describe_funds(t, await _method(fields, t)),
                 asset_id=None,
                 quantity=None,
                 price=None,
@@ -275,14 +283,20 @@ async def build_statement(
     return data
 
 
-def _describe_funds(t: FundTransaction) -> str:
+async def _method(fields: FieldCipher | None, t: FundTransaction) -> str | None:
+    if t.method_sealed is None or fields is None:
+        return None
+    return mask_method(await fields.open(t.method_sealed, column=METHOD_COLUMN, row=t.id))
+
+
+def _describe_funds(t: FundTransaction, method: str | None) -> str:
     if t.type.value == "DEPOSIT":
-        return f"Deposit ({t.payment_method or 'bank'})"
+        return f"Deposit ({method})" if method else "Deposit"
     if t.type.value == "WITHDRAWAL":
-        return f"Withdrawal ({t.withdrawal_method or 'bank'})"
+        return f"Withdrawal ({method})" if method else "Withdrawal"
     if t.type.value == "DIVIDEND":
-        return f"Cash dividend: {t.payment_method or ''}".strip()
-    return f"Cash in lieu: {t.payment_method or ''}".strip()
+        return f"Cash dividend: {t.memo or ''}".strip()
+    return f"Cash in lieu: {t.memo or ''}".strip()
 
 
 def _cash_map(sums: dict[str, Decimal]) -> dict[str, Decimal]:

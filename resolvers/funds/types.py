@@ -19,6 +19,7 @@ from strawberry.types.scalar import ScalarDefinition
 from models.funds import AccountView, FundTransaction, cash
 from models.funds import TransactionStatus as TransactionStatusModel
 from models.funds import TransactionType as TransactionTypeModel
+from resolvers.context import Context
 from resolvers.errors import UserError
 from resolvers.relay import PageInfo
 
@@ -67,8 +68,6 @@ class TransactionNode:
     amount: Decimal
     currency: str
     status: TransactionStatusModel
-    payment_method: str | None
-    withdrawal_method: str | None
     created_at: datetime
     completed_at: datetime | None
     failure_reason: str | None
@@ -76,6 +75,24 @@ class TransactionNode:
         description="Set while a withdrawal is held for review (WITHDRAWAL_HELD): it stays "
         "PENDING, its money reserved, until compliance releases or refuses it."
     )
+
+    # Sealed at rest (models/funds.py); opened only when the field is asked for.
+    row: strawberry.Private[FundTransaction]
+
+    @strawberry.field(
+        description="A deposit's method; for a DIVIDEND or CASH_IN_LIEU, what it paid for. "
+        "Sealed at rest, shown whole only to its owner (and staff who may see the account)."
+    )
+    async def payment_method(self, info: strawberry.Info[Context, None]) -> str | None:
+        if self.row.type is TransactionTypeModel.WITHDRAWAL:
+            return None
+        return await info.context.services.funds.method_of(self.row)
+
+    @strawberry.field(description="A withdrawal's method, as `paymentMethod`.")
+    async def withdrawal_method(self, info: strawberry.Info[Context, None]) -> str | None:
+        if self.row.type is not TransactionTypeModel.WITHDRAWAL:
+            return None
+        return await info.context.services.funds.method_of(self.row)
 
     @classmethod
     def from_model(cls, txn: FundTransaction) -> TransactionNode:
@@ -85,8 +102,7 @@ class TransactionNode:
             amount=cash(txn.amount, txn.currency),
             currency=txn.currency,
             status=txn.status,
-            payment_method=txn.payment_method,
-            withdrawal_method=txn.withdrawal_method,
+            row=txn,
             created_at=txn.created_at,
             completed_at=txn.completed_at,
             failure_reason=txn.failure_reason,

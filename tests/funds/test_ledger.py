@@ -256,7 +256,12 @@ async def test_a_withdrawal_survives_a_failed_enqueue(
         raise ConnectionError("redis is down")
 
     funds = Funds(
-        services.sessionmaker, services.ledger, SandboxRail(), services.funds.config, broken_queue
+        services.sessionmaker,
+        services.ledger,
+        SandboxRail(),
+        services.funds.config,
+        broken_queue,
+        fields=services.fields,
     )
     user = await make_user()
     await funded(services, user, "30")

@@ -55,7 +55,7 @@ async def add_transfer(
         s.add(
             FundTransaction(
                 user_id=user, type=kind, amount=Decimal(amount), currency="USD", status=status,
-                payment_method="sandbox:bank", idempotency_key=uuid.uuid4().hex,
+                idempotency_key=uuid.uuid4().hex,
                 request_fingerprint="x", created_at=when, completed_at=when,
             )
         )  # fmt: skip
