@@ -168,6 +168,8 @@ class Settings(BaseSettings):
     # verifies a well-formed submission at once; a legal last name ending in -review or
     # -reject gives NEEDS_REVIEW or REJECTED).
     kyc_provider: str = "sandbox"
+    # A submission still PENDING this long (the provider never answered) is asked again.
+    kyc_reask_after_seconds: float = 300
     # Deposits an account may make (per currency, in total) before it is VERIFIED.
     kyc_unverified_deposit_limit: Decimal = Decimal("1000")
     # OFAC's sdn.csv (alt.csv read from beside it); unset: the fictional sample list.

@@ -3,8 +3,11 @@
 Cases are opened by the rules (`models/cases.py`); here a reviewer decides, with a note:
 
 - CLEAR: the case is CLEARED; its freeze (if any) lifts once no other freezing case is open; a
-  held withdrawal is released and paid out as usual; a KYC case (sanctions hit, duplicate tax
-  id, provider review) leaves the customer VERIFIED when no other KYC case is still open.
+  held withdrawal is released and paid out as usual; once no other KYC case is open, a
+  customer in NEEDS_REVIEW goes on: after our own checks' case (a sanctions name match, a
+  duplicate tax id), which stopped the submission before the identity provider saw it, back to
+  PENDING and the provider is asked (models/kyc.py); after the provider's own review request
+  (KYC_REVIEW), VERIFIED (the reviewer is the decision the provider asked for).
 - ESCALATE: the case is ESCALATED (referred on: a SAR, a senior reviewer); the freeze and any
   held withdrawal stay until a later CLEAR or CLOSE_ACCOUNT.
 - CLOSE_ACCOUNT: the case is CLOSED, the customer REJECTED (no trading, no withdrawals: the
@@ -22,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,11 +39,14 @@ from models.compliance_tables import (
     CaseKind,
     CaseStatus,
     ComplianceCase,
+    KycProfile,
 )
 from models.errors import DomainError, ErrorCode
 from models.funds import Funds
 from models.kyc import Kyc
 from models.users import KycStatus, User
+
+log = structlog.get_logger("bourse.compliance")
 
 KYC_KINDS = (CaseKind.SANCTIONS_HIT, CaseKind.DUPLICATE_TAX_ID, CaseKind.KYC_REVIEW)
 PAGE_MAX = 100
@@ -110,6 +117,7 @@ class Compliance:
         if not text:
             raise DomainError.one(ErrorCode.INVALID_INPUT, "Say why in the note.", "note")
         now = self.clock()
+        ask_provider = False
         async with self._sm.begin() as s:
             case = await s.get(ComplianceCase, case_id, with_for_update=True)
             if case is None:
@@ -138,8 +146,13 @@ class Compliance:
                     .values(revoked_at=now)
                 )
             elif decision is CaseDecision.CLEAR and case.kind in KYC_KINDS:
-                await self._clear_kyc(s, case)
+                ask_provider = await self._clear_kyc(s, case)
             await s.flush()
+        if ask_provider:
+            try:
+                await self._kyc.ask_provider(case.user_id)
+            except Exception:  # PENDING stays; the sweep (Kyc.reask_pending) asks again
+                log.warning("KYC provider could not be asked after a CLEAR", exc_info=True)
         if case.transaction_id is not None:
             if decision is CaseDecision.CLEAR:
                 await self._release_if_no_other_hold(case)
@@ -159,8 +172,9 @@ class Compliance:
         )
         return case
 
-    async def _clear_kyc(self, s: AsyncSession, case: ComplianceCase) -> None:
-        """The last open KYC case cleared: a customer waiting in NEEDS_REVIEW is verified."""
+    async def _clear_kyc(self, s: AsyncSession, case: ComplianceCase) -> bool:
+        """The last open KYC case cleared: a customer waiting in NEEDS_REVIEW goes on (the
+        module's docstring); True when the provider must now be asked."""
         others = await s.scalar(
             select(ComplianceCase.id)
             .where(
@@ -172,8 +186,16 @@ class Compliance:
             .limit(1)
         )
         profile_status = await self._kyc_status(s, case.user_id)
-        if others is None and profile_status is KycStatus.NEEDS_REVIEW:
-            await self._kyc.set_status(s, case.user_id, KycStatus.VERIFIED)
+        if others is not None or profile_status is not KycStatus.NEEDS_REVIEW:
+            return False
+        asked = await s.scalar(
+            select(KycProfile.provider_reference).where(KycProfile.user_id == case.user_id)
+        )
+        if asked is None and case.kind is not CaseKind.KYC_REVIEW:
+            await self._kyc.set_status(s, case.user_id, KycStatus.PENDING)
+            return True
+        await self._kyc.set_status(s, case.user_id, KycStatus.VERIFIED)
+        return False
 
     @staticmethod
     async def _kyc_status(s: AsyncSession, user_id: uuid.UUID) -> KycStatus | None:

@@ -12,6 +12,14 @@
 3. outside any transaction, the provider (`models/kyc_providers.py`) decides;
    `apply_decision` writes it only onto a profile still PENDING.
 
+The provider is asked about every submission, never skipped: a case our own checks opened
+sends the customer to NEEDS_REVIEW before the provider is asked, and a reviewer's CLEAR
+(models/compliance.py) puts the profile back to PENDING and asks it then (`ask_provider`), so a
+cleared name match is not an unverified identity. A submission left PENDING (the process died
+before the provider answered, or the provider was down) is asked again by `reask_pending`, an
+arq cron every few minutes; `apply_decision`'s compare-and-set makes a late second answer a
+no-op.
+
 Every decision is an audit event (`kyc.decision`, the system as actor, outcome the status).
 
 The gate: `require_verified` (placeOrder, replaceOrder, recurring buys as they run, withdrawals)
@@ -28,7 +36,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import structlog
 from sqlalchemy import func, select, update
@@ -198,7 +206,7 @@ class Kyc:
         self._sm = sessionmaker
         self.fields = fields
         self.provider = provider
-        self._sanctions = sanctions  # loaded once, lazily (the real list is ~20k names)
+        self._sanctions = sanctions  # the current list (models/sanctions.py SanctionsSource)
         self._audit = audit
         self._notify = notify
         self.clock = clock
@@ -350,6 +358,63 @@ class Kyc:
         if tell_verified or decision.status is not KycStatus.VERIFIED:
             await self._tell(user_id, decision.status, now)
         return True
+
+    async def ask_provider(self, user_id: uuid.UUID) -> bool:
+        """Ask the provider about the stored submission of a PENDING profile and apply its
+        answer; True when that changed the status. Safe to run twice (see `apply_decision`)."""
+        profile = await self.profile(user_id)
+        if profile is None or profile.status is not KycStatus.PENDING:
+            return False
+        decision = await self.provider.verify(user_id, await self._stored(profile))
+        return await self.apply_decision(user_id, decision)
+
+    async def reask_pending(self, older_than: timedelta, batch: int = 100) -> int:
+        """Every profile PENDING since before `older_than` ago, asked again (the sweep);
+        returns how many got a decision. One failing provider call does not stop the rest."""
+        cutoff = self.clock() - older_than
+        async with self._sm() as s:
+            stale = list(
+                await s.scalars(
+                    select(KycProfile.user_id)
+                    .where(
+                        KycProfile.status == KycStatus.PENDING,
+                        func.coalesce(KycProfile.decided_at, KycProfile.submitted_at) < cutoff,
+                    )
+                    .order_by(KycProfile.submitted_at)
+                    .limit(batch)
+                )
+            )
+        decided = 0
+        for user_id in stale:
+            try:
+                decided += await self.ask_provider(user_id)
+            except Exception:  # the provider is down: the next sweep asks again
+                log.warning("KYC provider could not be asked", user_id=str(user_id), exc_info=True)
+        return decided
+
+    async def _stored(self, profile: KycProfile) -> KycSubmission:
+        """The submission as the customer gave it, opened from the profile."""
+        user_id = profile.user_id
+        born = await self.fields.open(
+            profile.date_of_birth_sealed, column=KYC_DATE_OF_BIRTH_COLUMN, row=user_id
+        )
+        address = json.loads(
+            await self.fields.open(profile.address_sealed, column=KYC_ADDRESS_COLUMN, row=user_id)
+        )
+        return KycSubmission(
+            legal_first_name=profile.legal_first_name,
+            legal_last_name=profile.legal_last_name,
+            date_of_birth=date.fromisoformat(born),
+            line1=address["line1"],
+            line2=address.get("line2"),
+            city=address["city"],
+            region=address.get("region"),
+            postal_code=address["postalCode"],
+            country=address["country"],
+            tax_id=await self.fields.open(profile.tax_id_sealed, column=TAX_ID_COLUMN, row=user_id),
+            tax_id_kind=profile.tax_id_kind,
+            citizenship=profile.citizenship,
+        )
 
     async def set_status(self, s: AsyncSession, user_id: uuid.UUID, status: KycStatus) -> None:
         """A reviewer's decision (models/compliance.py), in the reviewer's transaction."""

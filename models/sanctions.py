@@ -12,7 +12,10 @@ names, so "Viktor Darkwater" finds "DARKWATER, Viktor Alexei". A score at or abo
 threshold (`BOURSE_SANCTIONS_MATCH_THRESHOLD`, 88 of 100) is a hit: a human decides, so the
 threshold leans to false positives. Vessels and aircraft are not compared with people's names.
 
-Pure: loading reads a file once, screening touches nothing else.
+Pure: loading reads a file once, screening touches nothing else. `SanctionsSource` is what the
+services hold: the list as the files say now, re-read when OFAC's new file is dropped in (its
+size or modification time changed), so a running platform screens against today's list
+without a restart.
 """
 
 from __future__ import annotations
@@ -61,6 +64,41 @@ def _person_order(name: str) -> str:
 def _clean(value: str | None) -> str:
     value = (value or "").strip()
     return "" if value == NULL else value
+
+
+class SanctionsSource:
+    """The current list of `sdn_csv` (and its `alt.csv`): loaded on first use, re-loaded when
+    either file changes. A file that cannot be read keeps the last good list (logged by the
+    caller's exception only on first load: a platform must not screen against nothing)."""
+
+    def __init__(self, sdn_csv: Path | None, threshold: float = 88) -> None:
+        self.path = sdn_csv or SAMPLE_LIST
+        self.threshold = threshold
+        self._list: SanctionsList | None = None
+        self._seen: tuple[tuple[int, int], ...] = ()
+
+    def _stamp(self) -> tuple[tuple[int, int], ...]:
+        stamps = []
+        for path in (self.path, self.path.with_name("alt.csv")):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                stamps.append((0, 0))
+            else:
+                stamps.append((st.st_mtime_ns, st.st_size))
+        return tuple(stamps)
+
+    def __call__(self) -> SanctionsList:
+        stamp = self._stamp()
+        if self._list is None or stamp != self._seen:
+            try:
+                loaded = SanctionsList.load(self.path, self.threshold)
+            except OSError:
+                if self._list is None:
+                    raise
+                return self._list  # mid-copy or unreadable: the last good list
+            self._list, self._seen = loaded, stamp
+        return self._list
 
 
 class SanctionsList:

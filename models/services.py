@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 
 from arq import ArqRedis, create_pool
@@ -65,7 +64,7 @@ from models.quotes import anchor_price
 from models.rails import SandboxRail
 from models.rate_limits import MutationRateLimiter, RateLimits
 from models.recurring import RecurringInvestments
-from models.sanctions import SanctionsList
+from models.sanctions import SanctionsSource
 from models.session_cache import SessionCache
 from models.settlement import FillsHook
 from models.storage import ObjectStore, StorageNotConfigured
@@ -305,10 +304,10 @@ async def open_services(
         fields=fields,
     )
 
-    @cache
-    def sanctions() -> SanctionsList:  # read once per process, on first use
-        path = Path(settings.sanctions_sdn_csv) if settings.sanctions_sdn_csv else None
-        return SanctionsList.load(path, settings.sanctions_match_threshold)
+    sanctions = SanctionsSource(  # re-read when the operator drops in a new list
+        Path(settings.sanctions_sdn_csv) if settings.sanctions_sdn_csv else None,
+        settings.sanctions_match_threshold,
+    )
 
     kyc = Kyc(
         sessionmaker,

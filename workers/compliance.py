@@ -1,6 +1,9 @@
-"""Compliance jobs: the daily sanctions screening of every customer's legal name (issue 17)."""
+"""Compliance jobs (issue 17): the daily sanctions screening of every customer's legal name,
+and the sweep that asks the identity provider again about submissions it never answered."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import structlog
 
@@ -20,3 +23,17 @@ async def screen_sanctions(ctx: dict[str, object]) -> int:
     if opened:
         log.warning("sanctions screening opened cases", cases=opened)
     return opened
+
+
+async def reask_pending_kyc(ctx: dict[str, object]) -> int:
+    """Every few minutes: a KYC submission left PENDING longer than
+    `kyc_reask_after_seconds` (a crash before the provider answered, the provider down) is
+    asked again (`models.kyc.Kyc.reask_pending`); a decision is applied once whatever races."""
+    services = ctx.get("services")
+    if not isinstance(services, Services):
+        return 0
+    after = timedelta(seconds=services.settings.kyc_reask_after_seconds)
+    decided = await services.kyc.reask_pending(after)
+    if decided:
+        log.info("pending KYC submissions decided on a second ask", decided=decided)
+    return decided

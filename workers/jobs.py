@@ -14,7 +14,7 @@ from arq.worker import Worker
 from bourse.process import service_main
 from bourse.settings import Settings
 from models.services import arq_queue_name, open_services
-from workers.compliance import screen_sanctions
+from workers.compliance import reask_pending_kyc, screen_sanctions
 from workers.documents import (
     apply_corporate_actions,
     generate_document,
@@ -78,6 +78,7 @@ def build_worker(
         cron_jobs=[
             cron(sweep_pending_withdrawals, second=0),  # every minute, one worker
             cron(screen_sanctions, hour=1, minute=30, second=0, timeout=3600),  # daily, UTC
+            cron(reask_pending_kyc, minute=set(range(2, 60, 5)), second=25),  # every 5 minutes
             cron(run_recurring_investments, second=5),  # every minute: the due runs
             cron(snapshot_portfolios, hour=0, minute=5, second=0, timeout=1800),  # daily, UTC
             # market data: close roll every minute, news every 5 minutes, candles hourly
