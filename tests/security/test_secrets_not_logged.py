@@ -1,7 +1,8 @@
 """Secrets never reach the logs: the platform's processes run as in production (INFO, JSON
-logs to files) through sign-up, a wrong guess, two-factor setup, sign-in with a code, a token
-refresh, a password reset by email and a sign-in with a recovery code; then every log is
-searched for every password, token, reset token, TOTP secret and recovery code involved."""
+logs to files) through sign-up, identity verification, a wrong guess, two-factor setup, sign-in
+with a code, a token refresh, a deposit and a withdrawal, a password reset by email and a
+sign-in with a recovery code; then every log is searched for every password, token, reset
+token, TOTP secret, recovery code, tax id and bank account number involved."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import re
 from pathlib import Path
 
 from bourse.settings import Settings
-from tests.accounts.helpers import LOGIN, REFRESH, new_user, next_code
+from tests.accounts.helpers import LOGIN, REFRESH, new_user, next_code, submit_kyc
 from tests.accounts.test_two_factor import BEGIN, CONFIRM
-from tests.funds.helpers import deposit
+from tests.funds.helpers import deposit, withdraw
+from tests.support.kyc import fresh_ssn
 from tests.support.smtp import SmtpServer, text_of
 from tests.support.stack import running_stack
 
@@ -30,9 +32,13 @@ async def test_no_secret_appears_in_any_log(
         running_stack(settings, shards=1, liquidity=False, jobs=True, log_dir=tmp_path) as stack,
         stack.client() as api,
     ):
-        _, email, session = await new_user(api, "logs")
+        _, email, session = await new_user(api, "logs", verified=False)
         secrets |= {"password": "Sturdy-Pass-42", "access token": session["token"],
                     "refresh token": session["refreshToken"]}  # fmt: skip
+        tax_id = fresh_ssn()
+        secrets |= {"tax id": tax_id, "tax id digits": tax_id.replace("-", "")}
+        kyc = await submit_kyc(api, session["token"], tax_id=tax_id)
+        assert kyc["user"]["kycStatus"] == "VERIFIED"
         wrong = "Not-My-Password-314"
         secrets["wrong guess"] = wrong
         guessed = await api.gql(LOGIN, {"input": {"email": email, "password": wrong}})
@@ -56,7 +62,11 @@ async def test_no_secret_appears_in_any_log(
         secrets |= {"second access token": tokens["token"],
                     "rotated refresh token": tokens["refreshToken"],
                     "refreshed refresh token": renewed["refreshToken"]}  # fmt: skip
-        assert (await deposit(api, renewed["token"], "25.00"))["errors"] == []
+        account_number = "7730021958"
+        secrets["bank account"] = account_number
+        bank = f"ach:021000021:{account_number}"
+        assert (await deposit(api, renewed["token"], "25.00", method=bank))["errors"] == []
+        assert (await withdraw(api, renewed["token"], "5.00", method=bank))["errors"] == []
 
         assert (await api.gql(RESET_REQUEST, {"e": email}))["data"]
         mail = await smtp.inbox.wait_for_subject(email, "Reset your Bourse password")
