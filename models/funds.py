@@ -231,10 +231,10 @@ async def keyed_fingerprint(
 
 def mask_method(method: str) -> str:
     """What rules, cases, statements and logs show of a method: its kind and last four
-    characters (``ach:…6789``, ``sandbox:…bank``), never the whole account."""
-    kind, sep, rest = method.rpartition(":")
+    characters (``ach:****6789``, ``sandbox:****bank``), never the whole account."""
+    scheme, sep, rest = method.partition(":")
     tail = (rest if sep else method)[-4:]
-    return f"{kind}:…{tail}" if sep else f"…{tail}"
+    return f"{scheme}:****{tail}" if sep else f"****{tail}"
 
 
 def _same_fingerprint(stored: str, request: _Request) -> bool:
