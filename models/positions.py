@@ -168,7 +168,11 @@ class PositionFill(Base):
     executed_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (PrimaryKeyConstraint("fill_id", "user_id", "side", name="pk_position_fills"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("fill_id", "user_id", "side", name="pk_position_fills"),
+        # A statement's or tax document's trades (migration 0029).
+        Index("ix_position_fills_user_executed", "user_id", "executed_at"),
+    )
 
 
 async def _currency(s: AsyncSession, asset_id: str) -> str:
