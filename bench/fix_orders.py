@@ -1,7 +1,7 @@
-"""placeOrder through the FIX 4.4 gateway beside GraphQL, in one run: orders/s and p99, and
-the ratios (the machine is shared: read the ratios, not the absolutes).
+"""placeOrder through the REST facade and the FIX 4.4 gateway beside GraphQL, in one run:
+orders/s and p99, and the ratios (the machine is shared: read the ratios, not the absolutes).
 
-    .venv/bin/python bench/fix_orders.py [--duration 10] [--sessions 8]
+    .venv/bin/python bench/fix_orders.py [--duration 10] [--sessions 8] [--runs 3]
 
 The platform runs as real processes (``tests.support.stack.Stack``: shards, settlement,
 liquidity provider, API, and ``python -m workers.fix``). Each of ``--sessions`` customers is
@@ -11,16 +11,21 @@ the engine and the settlement):
 
 - GraphQL: ``placeOrder`` over HTTP; latency = request to response (the order committed and
   sent to its shard);
+- REST: ``POST /api/orders`` with the seed's shape, the same bearer token; the same latency;
 - FIX: NewOrderSingle on the customer's partner session; latency = NewOrderSingle to the
   ExecutionReport ExecType=0 (New), which FIX sends once the shard accepted the order and the
   settlement logged it (the acknowledgement a FIX partner waits for: more work than the
   GraphQL response, so the FIX/GraphQL latency ratio is an upper bound).
+
+The three paths take turns, ``--runs`` times (GraphQL, REST, FIX, GraphQL, ...), so a change in
+the machine's load falls on all of them; each figure is the median over the runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import time
 import uuid
@@ -68,6 +73,20 @@ async def graphql_worker(base_url: str, trader: Trader, until: float, out: list[
             out.append(time.perf_counter() - start)
 
 
+async def rest_worker(base_url: str, trader: Trader, until: float, out: list[float]) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        body = {"assetId": SYMBOL, "orderType": "BUY", "orderSubType": "LIMIT", "quantity": "1",
+                "price": PRICE, "timeInForce": "GTC"}  # fmt: skip
+        while time.monotonic() < until:
+            start = time.perf_counter()
+            r = await http.post(
+                "/api/orders", json=body, headers={"Authorization": f"Bearer {trader.token}"}
+            )
+            if r.status_code != 201:
+                raise RuntimeError(r.text)
+            out.append(time.perf_counter() - start)
+
+
 async def fix_worker(port: int, comp_id: str, until: float, out: list[float]) -> None:
     client = FixClient("127.0.0.1", port, comp_id)
     logon = await client.logon(FIX_PASSWORD, reset=True)
@@ -93,7 +112,7 @@ def report(name: str, latencies: list[float], seconds: float) -> tuple[float, fl
     p99 = percentile(latencies, 0.99) if latencies else float("nan")
     p50 = percentile(latencies, 0.50) if latencies else float("nan")
     print(
-        f"{name:8} {len(latencies):6d} orders  {rate:8.1f} orders/s  "
+        f"{name:12} {len(latencies):6d} orders  {rate:8.1f} orders/s  "
         f"p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms"
     )
     return rate, p99
@@ -123,20 +142,39 @@ async def main(args: argparse.Namespace) -> None:
                     comp_id = f"B{t.user_id.hex[:12].upper()}"
                     await partners.add_partner(comp_id, t.email, FIX_PASSWORD)
                     comp_ids.append(comp_id)
-            print(f"{args.sessions} customers, closed loop, {args.duration:g} s each way")
-            results = {}
-            for name in ("graphql", "fix"):
-                out: list[float] = []
-                until = time.monotonic() + args.duration
-                start = time.monotonic()
-                if name == "graphql":
-                    jobs = [graphql_worker(stack.base_url, t, until, out) for t in traders]
-                else:
-                    jobs = [fix_worker(port, c, until, out) for c in comp_ids]
-                await asyncio.gather(*jobs)
-                results[name] = report(name, out, time.monotonic() - start)
-            (g_rate, g_p99), (f_rate, f_p99) = results["graphql"], results["fix"]
-            print(f"FIX / GraphQL: throughput {f_rate / g_rate:.2f}x, p99 {f_p99 / g_p99:.2f}x")
+            print(
+                f"{args.sessions} customers, closed loop, {args.duration:g} s per path and run, "
+                f"{args.runs} runs"
+            )
+            results: dict[str, list[tuple[float, float]]] = {}
+            for run in range(args.runs):
+                for name in ("graphql", "rest", "fix"):
+                    out: list[float] = []
+                    until = time.monotonic() + args.duration
+                    start = time.monotonic()
+                    if name == "graphql":
+                        jobs = [graphql_worker(stack.base_url, t, until, out) for t in traders]
+                    elif name == "rest":
+                        jobs = [rest_worker(stack.base_url, t, until, out) for t in traders]
+                    else:
+                        jobs = [fix_worker(port, c, until, out) for c in comp_ids]
+                    await asyncio.gather(*jobs)
+                    figures = report(f"{name} #{run + 1}", out, time.monotonic() - start)
+                    results.setdefault(name, []).append(figures)
+            med = {
+                name: (statistics.median(r for r, _ in runs), statistics.median(p for _, p in runs))
+                for name, runs in results.items()
+            }
+            print("medians:")
+            for name, (rate, p99) in med.items():
+                print(f"  {name:8} {rate:8.1f} orders/s  p99 {p99 * 1000:7.1f} ms")
+            g_rate, g_p99 = med["graphql"]
+            for name in ("rest", "fix"):
+                rate, p99 = med[name]
+                print(
+                    f"{name.upper()} / GraphQL: throughput {rate / g_rate:.2f}x, "
+                    f"p99 {p99 / g_p99:.2f}x"
+                )
         finally:
             await stack.stop_all()
 
@@ -145,4 +183,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per path")
     parser.add_argument("--sessions", type=int, default=8, help="customers (FIX sessions)")
+    parser.add_argument("--runs", type=int, default=3, help="turns of the three paths")
     asyncio.run(main(parser.parse_args()))

@@ -1,7 +1,7 @@
 """Matching core benchmark: orders per second per shard, and per-command latency.
 
     .venv/bin/python bench/matching_core.py [--commands 500000] [--runs 3] [--assets 4]
-        [--new-types]   # replaces and trailing stops in the mix too
+        [--new-types]   # replaces, trailing stops, brackets and OCO pairs in the mix too
 
 Workload (``matching.loadgen.OrderFlow``): about 60% passive limit adds, 25% cancels of live
 orders, 15% marketable orders (limit orders through the touch and market orders, each taking
@@ -42,7 +42,9 @@ def compile_direct(engine: Engine, commands: list[dict[str, Any]]) -> list[Call]
     out: list[Call] = []
     for c in commands:
         kind = c["cmd"]
-        if kind == "NEW_ORDER":
+        if kind == "NEW_ORDER" and c.get("order_class") not in (None, "SIMPLE"):
+            out.append((engine.apply, (c,)))  # linked: its legs decoded by apply
+        elif kind == "NEW_ORDER":
             out.append(
                 (
                     engine.new_order,
@@ -91,6 +93,8 @@ def classify(warmup: list[dict[str, Any]], commands: list[dict[str, Any]]) -> li
             kinds.append(c["cmd"].lower())
         elif c["order_type"] == "TRAILING_STOP":
             kinds.append("trailing stop")
+        elif c.get("order_class") in ("BRACKET", "OCO", "OTO"):
+            kinds.append("linked")
         elif len(events) == 1 and events[0][0] == "ACCEPTED":
             kinds.append("passive add")
         else:
@@ -112,7 +116,7 @@ def main() -> None:
     ap.add_argument(
         "--new-types",
         action="store_true",
-        help="add replaces and trailing stops to the mix (matching.loadgen new_types)",
+        help="add replaces, trailing stops and linked orders to the mix (loadgen new_types)",
     )
     args = ap.parse_args()
 

@@ -8,8 +8,8 @@ through the touch and market orders); ``extras=True`` adds a sprinkle of stop or
 reference prices, FOK / IOC / DAY orders, DAY expiries and linked orders (brackets, OCO) for
 coverage; ``new_types=True``
 (also on with ``extras``) adds replaces of live orders (half keeping priority: quantity down,
-half losing it: a new price) and trailing stops (by amount or percentage), about 6% of the flow,
-in place of passive adds.
+half losing it: a new price), trailing stops (by amount or percentage) and linked orders
+(brackets and OCO pairs), about 6% of the flow, in place of passive adds.
 """
 
 from __future__ import annotations
@@ -205,7 +205,10 @@ class OrderFlow:
 
     def _new_type(self, a: str) -> Command | None:
         rng = self.rng
-        if rng.random() < 0.35:
+        r = rng.random()
+        if r < 0.15:
+            return self._bracket(a)  # a bracket (its exits wait for its fills) or an OCO pair
+        if r < 0.50:
             side = "BUY" if rng.random() < 0.5 else "SELL"
             cmd = self._order(a, side, "TRAILING_STOP", "GTC", self._qty())
             if rng.random() < 0.5:
