@@ -34,6 +34,7 @@ from workers.notifications import (
 )
 from workers.recurring import run_recurring_investments
 from workers.snapshots import snapshot_portfolios
+from workers.webhooks import run_sender
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
 FUNCTIONS: list[Any] = [
@@ -67,8 +68,20 @@ def build_worker(
             ctx["exit_stack"] = stack
             if settings.s3_bucket:
                 await ctx["services"].documents.store.ensure_bucket()
+            # Partner webhooks: a sending loop beside the jobs (workers/webhooks.py).
+            stop = asyncio.Event()
+            ctx["webhooks_stop"] = stop
+            ctx["webhooks"] = asyncio.create_task(
+                run_sender(ctx["services"], stop), name="webhooks"
+            )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        stop = ctx.pop("webhooks_stop", None)
+        sender = ctx.pop("webhooks", None)
+        if isinstance(stop, asyncio.Event) and isinstance(sender, asyncio.Task):
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(sender, 15)
         stack = ctx.pop("exit_stack", None)
         if isinstance(stack, contextlib.AsyncExitStack):
             await stack.aclose()
