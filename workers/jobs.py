@@ -34,7 +34,7 @@ from workers.notifications import (
 )
 from workers.recurring import run_recurring_investments
 from workers.snapshots import snapshot_portfolios
-from workers.webhooks import run_sender
+from workers.webhooks import prune_webhook_events, run_sender
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
 FUNCTIONS: list[Any] = [
@@ -106,6 +106,8 @@ def build_worker(
             cron(apply_corporate_actions, minute=1, second=10, run_at_startup=True),
             # notifications whose producer died before planning their delivery
             cron(sweep_notifications, second=40),
+            # partner webhooks: events (and their delivery log) past the 30-day retention
+            cron(prune_webhook_events, hour=4, minute=15, second=0, timeout=600),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=arq_queue_name(settings),

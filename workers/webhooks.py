@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import time
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import structlog
 
 from bourse.clock import utcnow
 from models.services import Services
+from models.webhooks.events import prune
 from models.webhooks.sender import Claimed, Outcome, claim, finish, signature
 from models.webhooks.service import public_destination
 
@@ -101,3 +103,14 @@ async def run_sender(services: Services, stop: asyncio.Event) -> None:
             if sent < BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), settings.webhook_poll_seconds)
+
+
+async def prune_webhook_events(ctx: dict[str, Any]) -> int:
+    """Daily (arq cron): events past their retention go, with their delivery log."""
+    services = ctx["services"]
+    assert isinstance(services, Services)
+    async with services.sessionmaker.begin() as s:
+        removed = await prune(s, utcnow())
+    if removed:
+        log.info("webhook events pruned", removed=removed)
+    return removed

@@ -19,14 +19,16 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.partners.scopes import ApiScope
+from models.webhooks.tables import WebhookEvent
 
+RETENTION: Final = timedelta(days=30)  # events (and their delivery log) kept this long
 ALL: Final = "*"  # subscribe to every event the endpoint's credential may see
 
 ORDER_EVENTS: Final[Mapping[str, str]] = {
@@ -139,4 +141,10 @@ async def emit(s: AsyncSession, drafts: Sequence[Draft], now: datetime) -> int:
             "now": now,
         },
     )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune(s: AsyncSession, now: datetime, older_than: timedelta = RETENTION) -> int:
+    """Delete events older than the retention, their deliveries with them; how many."""
+    result = await s.execute(delete(WebhookEvent).where(WebhookEvent.created_at < now - older_than))
     return int(getattr(result, "rowcount", 0) or 0)

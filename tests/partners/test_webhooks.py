@@ -14,11 +14,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bourse.clock import utcnow
 from bourse.settings import Settings
@@ -27,15 +28,28 @@ from models.services import Services, open_services
 from models.webhooks import events as webhook_events
 from models.webhooks.sender import backoff, signature
 from models.webhooks.service import check_url
-from models.webhooks.tables import SECRET_COLUMN, WebhookDelivery, WebhookEndpoint
+from models.webhooks.tables import (
+    SECRET_COLUMN,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from tests.orders.conftest import symbol
 from tests.orders.helpers import list_asset, placed, trader, wait_book
-from tests.partners.helpers import create_key
+from tests.partners.helpers import (
+    CONNECTED,
+    REVOKE_APP,
+    admin_token,
+    consent,
+    create_app,
+    create_key,
+    exchange,
+)
 from tests.partners.webhook_receiver import Receiver, verify
 from tests.support.polling import eventually
 from tests.support.server import Api
 from tests.support.stack import Stack, running_stack
-from workers.webhooks import send_due
+from workers.webhooks import prune_webhook_events, send_due
 
 CREATE = """mutation($i: CreateWebhookInput!) { createWebhook(input: $i) {
   webhook { id url events enabled failingSince } secret errors { field code message } } }"""
@@ -449,3 +463,73 @@ async def test_the_delivery_log_pages(api: Api, services: Services, receiver: Re
     assert len(set(ids)) == 5
     bad = await api.gql(DELIVERIES, {"w": webhook_id, "after": "%%%"}, token)
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_partner_app_gets_its_customers_events_within_the_consent(
+    api: Api, services: Services, receiver: Receiver
+) -> None:
+    sym = symbol("WA")
+    await list_asset(services, sym, "20.00", liquidity=True)
+    await wait_book(services, sym)
+    admin = await admin_token(api, services)
+    app = await create_app(api, admin, ["READ_ACCOUNT", "TRADE", "FUNDS"], "Hooked App")
+    token, user_id = await trader(api, "300")
+    code, verifier = await consent(api, token, app, "read:accounts trade")  # no funds
+    status, issued = await exchange(api, app, code, verifier)
+    assert status == 200, issued
+    partner = issued["access_token"]
+    asked = await create(api, partner, receiver.url("app"), ["funds.withdrawal.completed"])
+    assert codes(asked) == ["INVALID_SCOPE"]
+    hook = await create(api, partner, receiver.url("app"), ["*"], receiver)
+    await create(api, token, receiver.url("app-control"), ["*"], receiver)
+    assert [w["id"] for w in (await api.gql(LIST, token=partner))["data"]["webhooks"]] == [
+        hook["webhook"]["id"]
+    ]
+    # Another customer's events never reach the app's endpoint.
+    other, _ = await trader(api, "50")
+    await deposit(api, token, "10")
+    await placed(api, partner, assetId=sym, orderType="BUY", orderSubType="MARKET", quantity="1")
+    await eventually(
+        lambda: asyncio.sleep(0, set(receiver.types("app"))),
+        lambda got: "order.filled" in got, timeout=30, what="the app's order events",
+    )  # fmt: skip
+    await eventually(
+        lambda: asyncio.sleep(0, set(receiver.types("app-control"))),
+        lambda got: {"funds.deposit.completed", "order.filled"} <= got, timeout=15,
+    )  # fmt: skip
+    await asyncio.sleep(1)
+    assert not any(t.startswith("funds.") for t in receiver.types("app"))
+    assert {e["userId"] for e in receiver.events("app")} == {str(user_id)}
+
+    # The customer withdraws consent: the app's endpoint receives nothing more.
+    [grant] = (await api.gql(CONNECTED, token=token))["data"]["connectedApps"]
+    assert (await api.gql(REVOKE_APP, {"id": grant["id"]}, token))["data"]["revokeConnectedApp"][
+        "errors"
+    ] == []
+    before = len(receiver.events("app"))
+    control = len(receiver.events("app-control"))
+    await placed(api, token, assetId=sym, orderType="BUY", orderSubType="MARKET", quantity="1")
+    await eventually(
+        lambda: asyncio.sleep(0, len(receiver.events("app-control"))),
+        lambda n: n >= control + 2, timeout=30, what="the control's events of the second order",
+    )  # fmt: skip
+    await asyncio.sleep(1)
+    assert len(receiver.events("app")) == before
+    assert other  # the other customer existed throughout
+
+
+async def test_events_past_the_retention_are_pruned_with_their_log(
+    api: Api, services: Services
+) -> None:
+    token, user_id = await trader(api)
+    hook = await create(api, token, "http://127.0.0.1:9/old", ["*"])
+    drafts = [webhook_events.Draft(user_id, "order.accepted", {"n": i}) for i in range(3)]
+    async with services.sessionmaker.begin() as s:
+        assert await webhook_events.emit(s, drafts, utcnow()) == 3
+        await s.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.user_id == user_id)
+            .values(created_at=utcnow() - webhook_events.RETENTION - timedelta(hours=1))
+        )
+    assert await prune_webhook_events({"services": services}) >= 3
+    assert await deliveries(api, token, hook["webhook"]["id"]) == []
