@@ -116,7 +116,7 @@ const en = {
     webhookSecretOnce: "Copy this signing secret now: it is shown only once.", webhookUrl: "Endpoint URL", webhookEvents: "Events to send", allEvents: "All events",
     createWebhook: "Add webhook", noWebhooks: "No webhooks yet.", webhookOn: "Active", webhookOff: "Disabled", webhookFailing: "Failing: recent deliveries gave up",
     enable: "Enable", disable: "Disable", deleteWebhook: "Delete", showLog: "Delivery log", hideLog: "Hide log", noDeliveries: "No deliveries yet.",
-    event: "Event", deliveryStatus: "Status", attempts: "Attempts", response: "Response", nextAttempt: "Next attempt", resend: "Resend",
+    event: "Event", deliveryStatus: "Status", attemptCount: "Attempts: {{count}}", response: "Response", nextAttemptAt: "Next try {{when}}", resend: "Resend",
     delivery: { PENDING: "Pending", DELIVERED: "Delivered", FAILED: "Failed" },
     apiKeys: "API keys", apiKeysBody: "Keys let your own scripts and tools use your account through the API, within the scopes you choose. Send one as Authorization: Bearer <key>.",
     secretOnce: "Copy this key now: it is shown only once.", secretSaved: "I've copied it", keyName: "Key name", scopes: "What it may do", createKey: "Create key",

@@ -118,7 +118,7 @@ const es: Messages = {
     webhookSecretOnce: "Copia ahora este secreto de firma: solo se muestra una vez.", webhookUrl: "URL del destino", webhookEvents: "Eventos que enviar", allEvents: "Todos los eventos",
     createWebhook: "Añadir webhook", noWebhooks: "Aún no tienes webhooks.", webhookOn: "Activo", webhookOff: "Desactivado", webhookFailing: "Con fallos: los últimos envíos se abandonaron",
     enable: "Activar", disable: "Desactivar", deleteWebhook: "Eliminar", showLog: "Registro de envíos", hideLog: "Ocultar registro", noDeliveries: "Aún no hay envíos.",
-    event: "Evento", deliveryStatus: "Estado", attempts: "Intentos", response: "Respuesta", nextAttempt: "Próximo intento", resend: "Reenviar",
+    event: "Evento", deliveryStatus: "Estado", attemptCount: "Intentos: {{count}}", response: "Respuesta", nextAttemptAt: "Próximo intento {{when}}", resend: "Reenviar",
     delivery: { PENDING: "Pendiente", DELIVERED: "Entregado", FAILED: "Fallido" },
     apiKeys: "Claves de API", apiKeysBody: "Las claves permiten que tus propios scripts y herramientas usen tu cuenta a través de la API, con los permisos que elijas. Envíala como Authorization: Bearer <clave>.",
     secretOnce: "Copia esta clave ahora: solo se muestra una vez.", secretSaved: "Ya la copié", keyName: "Nombre de la clave", scopes: "Qué puede hacer", createKey: "Crear clave",

@@ -88,26 +88,24 @@ export function Webhooks() {
       ) : null}
       <ul className="list" data-testid="webhooks">
         {hooks.map((w) => (
-          <li key={w.id} className="stack">
-            <div className="list-row">
-              <div>
-                <code className="small">{w.url}</code>
-                <div className="small muted">
-                  {w.events.includes(ALL) ? t("partners.allEvents") : w.events.join(" · ")}
-                </div>
-                <div className="small">
-                  {!w.enabled ? t("partners.webhookOff") : w.failingSince ? <span className="field-error">{t("partners.webhookFailing")}</span> : t("partners.webhookOn")}
-                </div>
+          <li key={w.id} className="stack webhook">
+            <div>
+              <code className="small webhook-url">{w.url}</code>
+              <div className="small muted">
+                {w.events.includes(ALL) ? t("partners.allEvents") : w.events.join(" · ")}
               </div>
+              <div className="small">
+                {!w.enabled ? t("partners.webhookOff") : w.failingSince ? <span className="field-error">{t("partners.webhookFailing")}</span> : t("partners.webhookOn")}
+              </div>
+            </div>
+            <div className="row gap wrap">
               <Button variant="secondary" onClick={() => setOpen(open === w.id ? null : w.id)}>
                 {open === w.id ? t("partners.hideLog") : t("partners.showLog")}
               </Button>
-              <div className="row gap">
-                <Button variant="secondary" busy={busy === w.id} onClick={() => void setEnabled(w.id, !w.enabled)}>
-                  {w.enabled ? t("partners.disable") : t("partners.enable")}
-                </Button>
-                <Button variant="secondary" onClick={() => void drop(w.id)}>{t("partners.deleteWebhook")}</Button>
-              </div>
+              <Button variant="secondary" busy={busy === w.id} onClick={() => void setEnabled(w.id, !w.enabled)}>
+                {w.enabled ? t("partners.disable") : t("partners.enable")}
+              </Button>
+              <Button variant="secondary" onClick={() => void drop(w.id)}>{t("partners.deleteWebhook")}</Button>
             </div>
             {open === w.id ? <DeliveryLog webhookId={w.id} /> : null}
           </li>
@@ -162,9 +160,7 @@ function DeliveryLog({ webhookId }: { webhookId: string }) {
           <tr>
             <th>{t("partners.event")}</th>
             <th>{t("partners.deliveryStatus")}</th>
-            <th>{t("partners.attempts")}</th>
             <th>{t("partners.response")}</th>
-            <th>{t("partners.nextAttempt")}</th>
             <th><span className="sr-only">{t("partners.resend")}</span></th>
           </tr>
         </thead>
@@ -172,10 +168,12 @@ function DeliveryLog({ webhookId }: { webhookId: string }) {
           {rows.map((d) => (
             <tr key={d.id}>
               <td><code>{d.eventType}</code><div className="muted">{formatDateTime(d.createdAt, locale)}</div></td>
-              <td>{t(`partners.delivery.${d.status}`)}</td>
-              <td>{d.attempts}</td>
-              <td>{d.responseCode ?? d.lastError ?? "—"}{d.latencyMs != null ? ` · ${d.latencyMs} ms` : ""}</td>
-              <td>{d.nextAttemptAt ? formatDateTime(d.nextAttemptAt, locale) : "—"}</td>
+              <td>
+                {t(`partners.delivery.${d.status}`)}
+                <div className="muted">{t("partners.attemptCount", { count: d.attempts })}</div>
+                {d.nextAttemptAt ? <div className="muted">{t("partners.nextAttemptAt", { when: formatDateTime(d.nextAttemptAt, locale) })}</div> : null}
+              </td>
+              <td>{d.responseCode ?? d.lastError ?? "—"}{d.latencyMs != null ? <div className="muted">{d.latencyMs} ms</div> : null}</td>
               <td><Button variant="secondary" busy={busy === d.id} onClick={() => void resend(d.id)}>{t("partners.resend")}</Button></td>
             </tr>
           ))}
