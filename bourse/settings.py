@@ -141,6 +141,16 @@ class Settings(BaseSettings):
     api_keys_per_user: int = 20
     oauth_access_token_seconds: int = 3_600
     oauth_code_seconds: int = 300
+    # Partner webhooks (models/webhooks): endpoints per owner (a customer's session, one API
+    # key, one partner app for one customer), attempts before a delivery gives up, the backoff
+    # (base * 2^(attempt-1), capped, jittered down to half), each POST's timeout, and how often
+    # the sender in the job worker looks for due deliveries.
+    webhooks_per_owner: int = 10
+    webhook_max_attempts: int = 8
+    webhook_retry_base_seconds: float = 30.0
+    webhook_retry_cap_seconds: float = 3_600.0
+    webhook_timeout_seconds: float = 5.0
+    webhook_poll_seconds: float = 1.0
     # Trusted documents on POST /graphql: "any" (every document; APQ registration allowed) or
     # "trusted" (the web client's manifest for apps, each partner's registered documents for
     # partners, anything for signed-in staff). Unset: "any" in development and tests,

@@ -46,6 +46,7 @@ from models.support_tables import (
 )
 from models.users import KycStatus, Role, User
 from models.watchlists import Watchlist, WatchlistItem
+from models.webhooks.tables import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ApiKey",
@@ -109,4 +110,7 @@ __all__ = [
     "User",
     "Watchlist",
     "WatchlistItem",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -99,6 +99,10 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_API_KEYS = "TOO_MANY_API_KEYS"
     INVALID_REDIRECT_URI = "INVALID_REDIRECT_URI"
     INVALID_DOCUMENT = "INVALID_DOCUMENT"
+    # partner webhooks
+    INVALID_URL = "INVALID_URL"
+    INVALID_EVENT_TYPE = "INVALID_EVENT_TYPE"
+    TOO_MANY_WEBHOOKS = "TOO_MANY_WEBHOOKS"
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,9 @@ from models.notifications.actions import record as record_notifications
 from models.notifications.messages import funds_draft, withdrawal_held_draft
 from models.rails import PaymentRail, RailOutcome, RailResult, RailTransfer
 from models.users import KycStatus, User
+from models.webhooks.events import Draft as WebhookDraft
+from models.webhooks.events import emit as emit_webhooks
+from models.webhooks.events import funds_event
 
 if TYPE_CHECKING:
     from models.compliance_tables import CaseKind
@@ -753,6 +756,9 @@ class Funds:
                     txn.currency,
                 )
                 told = await record_notifications(s, [draft], now=now)
+            kind = funds_event(txn.type.value, txn.status.value)
+            if kind is not None:  # partner webhooks, as durable as the money's move
+                await emit_webhooks(s, [WebhookDraft(txn.user_id, kind, _webhook_data(txn))], now)
         if self._notifier is not None:
             await self._notifier.announce(told)
         return txn
@@ -838,6 +844,22 @@ class Funds:
         async with self._sm() as s:
             items = list((await s.execute(query.limit(limit + 1))).scalars())
         return Page(items=items[:limit], has_next_page=len(items) > limit)
+
+
+def _webhook_data(txn: FundTransaction) -> dict[str, object]:
+    """A settled deposit or withdrawal as webhooks carry it (no payment-method details)."""
+    return {
+        "transaction": {
+            "id": str(txn.id),
+            "type": txn.type.value,
+            "status": txn.status.value,
+            "amount": str(cash(txn.amount, txn.currency)),
+            "currency": txn.currency,
+            "createdAt": txn.created_at.isoformat(),
+            "completedAt": None if txn.completed_at is None else txn.completed_at.isoformat(),
+            "failureReason": txn.failure_reason,
+        }
+    }
 
 
 def _transfer(txn: FundTransaction, method: str) -> RailTransfer:

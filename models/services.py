@@ -73,6 +73,7 @@ from models.support_files import ObjectStoreAttachments
 from models.throttle import LoginThrottle, ThrottleConfig
 from models.transfers import TransfersIn
 from models.watchlists import WatchlistConfig, Watchlists
+from models.webhooks.service import Webhooks
 
 REDIS_MAX_CONNECTIONS = 512  # per process; a request holds one only while a command runs
 
@@ -119,6 +120,7 @@ class Services:
     notification_preferences: NotificationPreferences
     push_subscriptions: PushSubscriptions
     partners: Partners
+    webhooks: Webhooks
     # Documents in S3: None in a process started without an S3 bucket (see `documents`).
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
@@ -431,6 +433,12 @@ async def open_services(
             ),
             TrustedDocumentStore(sessionmaker, settings.graphql_cache_size),
             rate_limits,
+        ),
+        webhooks=Webhooks(
+            sessionmaker,
+            fields,
+            per_owner=settings.webhooks_per_owner,
+            production=settings.env == "production",
         ),
         notifier=notifier,
         alerts=PriceAlerts(sessionmaker, redis, settings.redis_prefix),

@@ -90,6 +90,7 @@ from models.orders.linked import legs_hold_id
 from models.orders.view import FillView, OrderView
 from models.positions import AppliedFills, FillSide
 from models.positions import Side as PositionSide
+from models.webhooks import events as webhook_events
 
 log = structlog.get_logger("bourse.settlement")
 FILL_NAMESPACE = uuid.UUID("0b5e1a57-9f57-4c4b-8a77-3c1e0f5d2a10")
@@ -380,6 +381,20 @@ class Settlement:
             for n in notices
         ]
         cursors = await order_events.record(s, rows)
+        # Partner webhooks: the same notices, in the same transaction (models/webhooks).
+        await webhook_events.emit(
+            s,
+            [
+                webhook_events.Draft(
+                    n.user_id,
+                    webhook_events.ORDER_EVENTS[n.event],
+                    {k: v for k, v in n.payload().items() if k != "event"},
+                )
+                for n in notices
+                if n.event in webhook_events.ORDER_EVENTS
+            ],
+            utcnow(),
+        )
         return [replace(n, cursor=c) for n, c in zip(notices, cursors, strict=True)]
 
     async def _terms(self, s: AsyncSession, symbols: set[str]) -> dict[str, _AssetTerms]:

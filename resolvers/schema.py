@@ -38,6 +38,7 @@ from resolvers.notifications.preferences import PreferencesMutation, Preferences
 from resolvers.orders.recurring import RecurringMutation, RecurringQuery
 from resolvers.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from resolvers.partners.schema import PartnersMutation, PartnersQuery
+from resolvers.partners.webhooks import WebhooksMutation, WebhooksQuery
 from resolvers.portfolio.schema import PortfolioMutation, PortfolioQuery
 from resolvers.support.schema import SupportMutation, SupportQuery, SupportSubscription
 from resolvers.telemetry import OperationTelemetry
@@ -65,6 +66,7 @@ class Query(
     InboxQuery,
     PreferencesQuery,
     PartnersQuery,
+    WebhooksQuery,
 ):
     pass
 
@@ -85,6 +87,7 @@ class Mutation(
     InboxMutation,
     PreferencesMutation,
     PartnersMutation,
+    WebhooksMutation,
 ):
     pass
 

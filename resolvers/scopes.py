@@ -38,6 +38,19 @@ ROOT_SCOPES: dict[str, ApiScope] = {
     "withdraw": ApiScope.FUNDS,
 }
 ROOT_TYPES = frozenset({"Query", "Mutation", "Subscription"})
+# Webhooks (resolvers/partners/webhooks.py): any account scope opens them; which events an
+# endpoint receives then follows the credential's scopes (models/webhooks/events.py).
+ACCOUNT_SCOPES = frozenset({ApiScope.READ_ACCOUNT, ApiScope.TRADE, ApiScope.FUNDS})
+ANY_ACCOUNT_SCOPE = frozenset(
+    {
+        "webhooks",
+        "webhookDeliveries",
+        "createWebhook",
+        "updateWebhook",
+        "deleteWebhook",
+        "replayWebhookDelivery",
+    }
+)
 
 
 def required_scope(parent_type: str, field_name: str) -> ApiScope | None:
@@ -48,5 +61,7 @@ def required_scope(parent_type: str, field_name: str) -> ApiScope | None:
 
 
 def allows(scopes: frozenset[str], parent_type: str, field_name: str) -> bool:
+    if parent_type in ROOT_TYPES and field_name in ANY_ACCOUNT_SCOPE:
+        return bool(scopes & ACCOUNT_SCOPES)
     needed = required_scope(parent_type, field_name)
     return needed is not None and needed in scopes

@@ -145,6 +145,11 @@ def base_settings(
         # small ones (tests/security/test_mutation_rate_limits.py).
         mutations_per_minute_per_user=100_000,
         mutations_per_minute_per_ip=0,
+        # Webhook retries within seconds (tests/partners/test_webhooks.py): every sender of the
+        # run (the session's job worker, a stack's) retries alike.
+        webhook_retry_base_seconds=0.3,
+        webhook_max_attempts=4,
+        webhook_poll_seconds=0.2,
     )
 
 

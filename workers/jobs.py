@@ -34,6 +34,7 @@ from workers.notifications import (
 )
 from workers.recurring import run_recurring_investments
 from workers.snapshots import snapshot_portfolios
+from workers.webhooks import prune_webhook_events, run_sender
 from workers.withdrawals import complete_withdrawal, sweep_pending_withdrawals
 
 FUNCTIONS: list[Any] = [
@@ -67,8 +68,20 @@ def build_worker(
             ctx["exit_stack"] = stack
             if settings.s3_bucket:
                 await ctx["services"].documents.store.ensure_bucket()
+            # Partner webhooks: a sending loop beside the jobs (workers/webhooks.py).
+            stop = asyncio.Event()
+            ctx["webhooks_stop"] = stop
+            ctx["webhooks"] = asyncio.create_task(
+                run_sender(ctx["services"], stop), name="webhooks"
+            )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        stop = ctx.pop("webhooks_stop", None)
+        sender = ctx.pop("webhooks", None)
+        if isinstance(stop, asyncio.Event) and isinstance(sender, asyncio.Task):
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(sender, 15)
         stack = ctx.pop("exit_stack", None)
         if isinstance(stack, contextlib.AsyncExitStack):
             await stack.aclose()
@@ -94,6 +107,8 @@ def build_worker(
             cron(apply_corporate_actions, minute=1, second=10, run_at_startup=True),
             # notifications whose producer died before planning their delivery
             cron(sweep_notifications, second=40),
+            # partner webhooks: events (and their delivery log) past the 30-day retention
+            cron(prune_webhook_events, hour=4, minute=15, second=0, timeout=600),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=arq_queue_name(settings),

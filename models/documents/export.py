@@ -5,8 +5,8 @@ Generic on purpose, so a table added later is exported without anyone rememberin
 table with a `user_id` column gives that user's rows, and the `users` row is theirs by `id`.
 What is left out, and why:
 - credentials: columns ending in `_hash` or `_enc`, the TOTP secrets and blind indexes
-  (`_bidx`), and the tables that hold nothing else (reset tokens, email-change tokens, recovery
-  codes);
+  (`_bidx`), webhook signing secrets (`CREDENTIAL_COLUMNS`: shown once, as keys are), and
+  the tables that hold nothing else (reset tokens, email-change tokens, recovery codes);
 Sealed personal data (`<name>_sealed`, models/envelope.py) is opened and exported as `<name>`.
 - other people: any other column referring to `users.id` (a support agent's id, a counterparty's
   id), and from `fills`, which pair two users, only the user's own side;
@@ -52,9 +52,15 @@ def _json(value: object) -> object:
     return value
 
 
+CREDENTIAL_COLUMNS = frozenset({"webhook_endpoints.secret_sealed"})
+"""Sealed columns that hold a credential, not personal data: never exported."""
+
+
 def _kept(table: Table, column: Column[Any]) -> bool:
     name = column.name
     if name.endswith(("_hash", "_enc", "_bidx")) or name.startswith("totp_"):
+        return False
+    if f"{table.name}.{name}" in CREDENTIAL_COLUMNS:
         return False
     refers_to_users = any(fk.column.table.name == "users" for fk in column.foreign_keys)
     return not (refers_to_users and name != "user_id")

@@ -30,6 +30,7 @@ from graphql import (
 )
 
 from models.services import Services
+from tests.funds.helpers import deposit
 from tests.orders.conftest import symbol
 from tests.orders.helpers import list_asset, placed, trader
 from tests.support.server import Api
@@ -184,6 +185,17 @@ async def _owned_by_a(api: Api, services: Services, asset: str) -> tuple[str, di
         {"i": {"assetId": asset, "notional": "5", "frequency": "MONTHLY"}},
         ["createRecurringInvestment", "recurringInvestment", "id"],
     )  # fmt: skip
+    await one(
+        "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }",
+        {"i": {"url": "http://127.0.0.1:9/bola", "events": ["*"]}},
+        ["createWebhook", "webhook", "id"],
+    )  # fmt: skip
+    await deposit(api, token, "5")  # a delivery to that webhook, written with the deposit
+    log = await api.gql(
+        "query($w: ID!) { webhookDeliveries(webhookId: $w) { edges { node { id } } } }",
+        {"w": ids["createWebhook"]}, token,
+    )  # fmt: skip
+    ids["webhookDelivery"] = log["data"]["webhookDeliveries"]["edges"][0]["node"]["id"]
     notes = await api.gql("{ notifications(first: 1) { edges { node { id } } } }", token=token)
     ids["notification"] = notes["data"]["notifications"]["edges"][0]["node"]["id"]
     sessions = await api.gql("{ sessions { id } }", token=token)
@@ -261,7 +273,9 @@ async def test_a_second_customer_reaches_nothing_of_the_first_through_any_id(api
     # The walk covered what it must (a guard against the walk itself silently shrinking).
     for must in ("order", "portfolio", "watchlist", "supportTicket", "document", "notification",
                  "cancelOrder", "replaceOrder", "revokeSession", "cancelPriceAlert",
-                 "sendSupportMessage", "addPortfolioAsset", "supportMessages"):  # fmt: skip
+                 "sendSupportMessage", "addPortfolioAsset", "supportMessages",
+                 "webhookDeliveries", "replayWebhookDelivery", "updateWebhook",
+                 "deleteWebhook"):  # fmt: skip
         assert must in walked, must
 
     # Nothing of A's changed, and A (the control) still reaches all of it.
@@ -272,6 +286,8 @@ async def test_a_second_customer_reaches_nothing_of_the_first_through_any_id(api
     assert [a["status"] for a in after["priceAlerts"]] == ["ACTIVE"]
     assert [r["status"] for r in after["recurringInvestments"]] == ["ACTIVE"]
     assert ids["session"] in {s["id"] for s in after["sessions"]}
+    hooks = await api.gql("{ webhooks { id enabled } }", token=a_token)
+    assert hooks["data"]["webhooks"] == [{"id": ids["createWebhook"], "enabled": True}]
 
 
 async def test_a_batch_of_a_hundred_operations_is_refused_whole(api: Api) -> None:

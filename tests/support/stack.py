@@ -71,6 +71,9 @@ class Stack:
             "BOURSE_MARKET_HOURS": "always",
             "BOURSE_LP_INTERVAL_SECONDS": "0.2",
             "BOURSE_LOG_LEVEL": level,
+            "BOURSE_WEBHOOK_RETRY_BASE_SECONDS": str(settings.webhook_retry_base_seconds),
+            "BOURSE_WEBHOOK_MAX_ATTEMPTS": str(settings.webhook_max_attempts),
+            "BOURSE_WEBHOOK_POLL_SECONDS": str(settings.webhook_poll_seconds),
             # Every client of a test (or benchmark) stack is one address, 127.0.0.1.
             "BOURSE_MUTATIONS_PER_MINUTE_PER_IP": "0",
             **({"SMTP_URL": settings.smtp_url} if settings.smtp_url else {}),

@@ -6,8 +6,10 @@
 // tests/web/test_partners_browser.py, which creates the customers and the partner app and
 // checks, when asked, that a key works or not and that the code gives a token for this
 // customer. Same protocol as flow.mjs.
+// Webhooks in Settings too: one created (its signing secret shown once), a signed delivery
+// seen in its log (the test's receiver verifies the signature with that secret), resent.
 // Usage: node e2e/partners.mjs --base-url URL --out DIR --email E --email-es E --password P
-//        --authorize PATH --authorize-es PATH --callback URL
+//        --authorize PATH --authorize-es PATH --callback URL --webhook URL
 import { join } from "node:path";
 import { args, ask, audit, BASE, launch, OUT, problems, reportFailure, step } from "./harness.mjs";
 
@@ -94,6 +96,34 @@ try {
     await page.getByText("No apps are connected to your account.").waitFor();
   });
 
+  await step("a webhook in Settings: its secret is shown once, a signed delivery in its log, resent", async () => {
+    await page.goto("/settings");
+    const card = page.locator("section.card").filter({ has: page.getByRole("heading", { name: "Webhooks" }) }).first();
+    await card.getByLabel("Endpoint URL").fill(args.webhook);
+    await card.getByRole("button", { name: "Add webhook" }).click();
+    const shown = page.getByTestId("webhook-secret");
+    await shown.waitFor();
+    const secret = (await shown.locator("code").innerText()).trim();
+    if (!secret.startsWith("whsec_")) throw new Error(`unexpected secret ${secret}`);
+    await audit(page, "settings webhooks");
+    await shown.scrollIntoViewIfNeeded();
+    await snap(page, "webhook-created");
+    if ((await ask({ need: "webhook-event", secret })) !== "ok") throw new Error("no signed delivery arrived");
+    await card.getByRole("button", { name: "I've copied it" }).click();
+    if (await card.getByText(secret).count()) throw new Error("the secret is still shown");
+    const row = page.getByTestId("webhooks").locator("li").filter({ hasText: args.webhook });
+    await row.getByRole("button", { name: "Delivery log" }).click();
+    const log = row.getByTestId("webhook-deliveries");
+    await log.getByText("funds.deposit.completed").waitFor();
+    await log.getByText("Delivered").waitFor();
+    await audit(page, "webhook delivery log");
+    await log.scrollIntoViewIfNeeded();
+    await snap(page, "webhook-log");
+    await log.getByRole("button", { name: "Resend" }).click();
+    await log.getByText("Pending").waitFor();
+    if ((await ask({ need: "webhook-replayed" })) !== "ok") throw new Error("the resend did not arrive");
+  });
+
   await step("an invalid request is shown, not redirected", async () => {
     await page.goto("/oauth/authorize?client_id=bpa_nobody&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&code_challenge_method=S256");
     await page.getByTestId("oauth-invalid").waitFor();
@@ -120,6 +150,13 @@ try {
     await page.getByTestId("api-key-secret").scrollIntoViewIfNeeded();
     await snap(page, "es-api-key");
     await page.getByRole("heading", { name: "Aplicaciones conectadas" }).waitFor();
+    const hooks = page.locator("section.card").filter({ has: page.getByRole("heading", { name: "Webhooks" }) }).first();
+    await hooks.getByText("Aún no tienes webhooks.").waitFor();
+    await hooks.getByLabel("URL del destino").fill("ftp://no");
+    await hooks.getByRole("button", { name: "Añadir webhook" }).click();
+    await hooks.getByText("Indica una dirección https:// de internet pública.").first().waitFor();
+    await hooks.scrollIntoViewIfNeeded();
+    await snap(page, "es-webhooks");
   });
 
   await step("in Spanish: the consent screen", async () => {

@@ -9,6 +9,7 @@ import { fieldError, transportError, type UserErrorLike } from "../../ui/errors"
 import { NotificationSettings } from "../notifications/Preferences";
 import { ApiKeys } from "../partners/ApiKeys";
 import { ConnectedApps } from "../partners/ConnectedApps";
+import { Webhooks } from "../partners/Webhooks";
 import { IdentityCard } from "../kyc/Identity";
 import { Devices } from "./Devices";
 import { Privacy } from "./Privacy";
@@ -30,6 +31,7 @@ export function Settings() {
         <Devices />
         <ApiKeys />
         <ConnectedApps />
+        <Webhooks />
         <Privacy />
       </div>
       <p className="muted small">{t("settings.chartsNotice")} <a href="https://www.tradingview.com/" target="_blank" rel="noopener noreferrer">TradingView</a></p>
