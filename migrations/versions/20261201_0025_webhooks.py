@@ -2,7 +2,7 @@
 delivery row per (endpoint, event).
 
 Revision ID: 0025
-Revises: 0020
+Revises: 0029
 Create Date: 2026-12-01 21:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0025"
-down_revision: str | None = "0020"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
