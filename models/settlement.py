@@ -60,6 +60,7 @@ from matching.wire import (
     ReplacedEvent,
     ReplaceRejectedEvent,
     ResizedEvent,
+    SplitAdjustedEvent,
     StopMovedEvent,
     TriggeredEvent,
     WireEvent,
@@ -311,6 +312,8 @@ class Settlement:
                     order.updated_at = utcnow()
                     kind = "ACTIVATED" if ev.reason == "ACTIVATED" else "REDUCED"
                     batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
+            elif isinstance(ev, SplitAdjustedEvent):
+                self._split_adjusted(batch, ev)
             elif isinstance(ev, StopMovedEvent):
                 order = batch.order(ev.order_id)
                 terms = batch.assets.get(ev.asset_id)
@@ -553,6 +556,34 @@ class Settlement:
                     fill,
                 )
             )
+
+    def _split_adjusted(self, batch: _Batch, ev: SplitAdjustedEvent) -> None:
+        """A stock split's terms as the engine applied them (``core/split.py``): the split's
+        own transaction already wrote the same terms (``models/corporate_actions.py``), so this
+        changes nothing unless a fill was in flight; the engine's terms win. The user's price
+        fields that the order does not have (a stop buy's cap is the broker's) stay absent."""
+        order = batch.order(ev.order_id)
+        terms = batch.assets.get(ev.asset_id)
+        if order is None or terms is None or order.status in FINAL_STATUSES:
+            return
+        qs, ps = terms.scales.qty_scale, terms.scales.price_scale
+        quantity, filled = from_fixed(ev.quantity, qs), from_fixed(ev.filled, qs)
+        price = None if ev.price is None else from_fixed(ev.price, ps)
+        stop = None if ev.stop_price is None else from_fixed(ev.stop_price, ps)
+        if (order.quantity, order.filled_quantity) != (quantity, filled):
+            log.warning("split: engine and record differ", order_id=str(order.id))
+        order.quantity, order.filled_quantity = quantity, filled
+        if (
+            order.price is not None
+            and price is not None
+            and order.sub_type is not (OrderSubType.STOP_LOSS)
+        ):
+            order.price = price
+        if order.stop_price is not None and stop is not None:
+            order.stop_price = stop
+        if order.trail_amount is not None and ev.trail_amount:
+            order.trail_amount = from_fixed(ev.trail_amount, ps)
+        order.updated_at = utcnow()
 
     def _replaced(self, batch: _Batch, ev: ReplacedEvent | ReplaceRejectedEvent) -> None:
         order = batch.order(ev.order_id)
