@@ -1,0 +1,193 @@
+"""A stock split with open orders, on the real platform (API, shard, settlement processes,
+PostgreSQL, Redis): the orders' terms in ``order(id)`` and in the engine, holds, cost basis and
+market value, price alerts, the ledger, and the engine's book after a shard restart."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bourse.keys import shard_for
+from models.assets import Asset
+from models.corporate_actions import SplitRequest
+from models.notifications.tables import PriceAlert
+from models.positions import Position
+from models.services import Services
+from tests.notifications.helpers import CREATE_ALERT
+from tests.orders.conftest import symbol
+from tests.orders.helpers import (
+    ACCOUNT,
+    get_order,
+    grant_shares,
+    list_asset,
+    placed,
+    trader,
+    wait_order,
+)
+from tests.support.polling import eventually
+from tests.support.server import Api
+from tests.support.stack import Stack
+
+D = Decimal
+pytestmark = pytest.mark.timeout(240)
+
+
+async def held_cash(api: Api, token: str) -> D:
+    body = await api.gql(ACCOUNT, token=token)
+    (usd,) = [c for c in body["data"]["account"]["cash"] if c["currency"] == "USD"]
+    return D(usd["held"])
+
+
+async def book_when(services: Services, asset: str, check: Any, what: str) -> dict[str, Any]:
+    async def fetch() -> dict[str, Any]:
+        return await services.exchange.book(asset) or {}
+
+    found: dict[str, Any] = await eventually(fetch, check, timeout=30, what=what)
+    return found
+
+
+def levels(book: dict[str, Any], side: str) -> list[tuple[D, D]]:
+    return [(D(p), D(q)) for p, q, _ in book.get(side) or []]
+
+
+async def split(services: Services, asset: str, n: int, d: int) -> None:
+    today = datetime.now(UTC).date()
+    action = await services.corporate_actions.record_split(
+        uuid.uuid4(), SplitRequest(asset, n, d, today)
+    )
+    assert action.status.value == "APPLIED"
+
+
+async def test_two_for_one_adjusts_orders_holds_alerts_and_the_book(
+    stack: Stack, stack_services: Services
+) -> None:
+    services = stack_services
+    asset = symbol("SPL")
+    await list_asset(services, asset, "100.00", fractionable=False)
+    async with stack.client() as api:
+        buyer, _ = await trader(api, "5000")
+        seller, seller_id = await trader(api)
+        await grant_shares(services, seller_id, asset, "10")
+        bid = await placed(api, buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                           quantity="10", price="80.00", timeInForce="GTC")  # fmt: skip
+        stop = await placed(api, seller, assetId=asset, orderType="SELL",
+                            orderSubType="STOP_LOSS", quantity="10", stopPrice="90.00",
+                            timeInForce="GTC")  # fmt: skip
+        await wait_order(api, buyer, bid["id"], {"PENDING"})
+        await wait_order(api, seller, stop["id"], {"PENDING"})
+        alert = await api.gql(
+            CREATE_ALERT,
+            {"input": {"assetId": asset, "condition": "PRICE_ABOVE", "threshold": "120.00"}},
+            buyer,
+        )
+        assert alert["data"]["createPriceAlert"]["errors"] == []
+        await book_when(services, asset, lambda b: levels(b, "bids") == [(D(80), D(10))], "bid")
+        held_before = await held_cash(api, buyer)
+        assert held_before == D("800.00")
+        async with services.sessionmaker() as s:
+            pos = await s.get(Position, (seller_id, asset))
+            assert pos is not None
+            cost_before, value_before = pos.cost_basis, pos.quantity * D(100)
+
+        await split(services, asset, 2, 1)
+
+        # order(id): quantity doubled, price halved; the stop's stop price halved.
+        got = await get_order(api, buyer, bid["id"])
+        assert got is not None
+        assert (D(got["quantity"]), D(got["price"]), got["status"]) == (D(20), D(40), "PENDING")
+        got_stop = await get_order(api, seller, stop["id"])
+        assert got_stop is not None
+        assert (D(got_stop["quantity"]), D(got_stop["stopPrice"])) == (D(20), D(45))
+        # The hold is unchanged to the cent: 20 x 40.00 = 10 x 80.00.
+        assert await held_cash(api, buyer) == held_before
+        async with services.sessionmaker() as s:
+            pos = await s.get(Position, (seller_id, asset))
+            a = await s.get(Asset, asset)
+            assert pos is not None
+            assert a is not None
+            assert pos.quantity == D(20)
+            assert pos.cost_basis == cost_before
+            assert pos.quantity * a.reference_price == value_before
+            (threshold,) = await s.scalars(
+                select(PriceAlert.threshold).where(PriceAlert.asset_id == asset)
+            )
+            assert threshold == D(60)
+            assert await services.ledger.check(s) == []
+        # The engine's book has the adjusted order (through the SPLIT command).
+        after = await book_when(
+            services, asset, lambda b: levels(b, "bids") == [(D(40), D(20))], "split bid"
+        )
+
+        # The split replays identically after a shard restart: the same book.
+        shard = f"shard-{shard_for(asset, stack.settings.matching_shards)}"
+        await stack.kill(shard)
+        await stack.start(shard)
+        restarted = await book_when(
+            services, asset, lambda b: b.get("input_id") is not None, "restarted shard's book"
+        )
+        assert levels(restarted, "bids") == levels(after, "bids")
+        assert levels(restarted, "asks") == levels(after, "asks")
+
+        # A matching trade at the new price fills the adjusted order completely.
+        other, other_id = await trader(api)
+        await grant_shares(services, other_id, asset, "20")
+        await placed(api, other, assetId=asset, orderType="SELL", orderSubType="LIMIT",
+                     quantity="20", price="40.00", timeInForce="GTC")  # fmt: skip
+        done = await wait_order(api, buyer, bid["id"], {"EXECUTED"}, timeout=30)
+        assert {(D(f["quantity"]), D(f["price"])) for f in done["fills"]} == {(D(20), D(40))}
+        assert await held_cash(api, buyer) == D(0)
+        async with services.sessionmaker() as s:
+            assert await services.ledger.check(s) == []
+
+
+async def test_three_for_two_and_one_for_ten_round_as_documented(
+    stack: Stack, stack_services: Services
+) -> None:
+    services = stack_services
+    asset = symbol("SPR")
+    await list_asset(services, asset, "100.00", fractionable=False)
+    async with stack.client() as api:
+        buyer, _ = await trader(api, "5000")
+        odd = await placed(api, buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                           quantity="7", price="100.01", timeInForce="GTC")  # fmt: skip
+        small = await placed(api, buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                             quantity="5", price="99.00", timeInForce="GTC")  # fmt: skip
+        await wait_order(api, buyer, odd["id"], {"PENDING"})
+        await wait_order(api, buyer, small["id"], {"PENDING"})
+        assert await held_cash(api, buyer) == D("700.07") + D("495.00")
+
+        # 3-for-2: 7 -> 10.5 -> 10 (down to whole shares); 100.01 / 1.5 = 66.6733 -> 66.67
+        # (a buy's limit rounds down); the hold is what placing 10 @ 66.67 fresh holds.
+        await split(services, asset, 3, 2)
+        got = await get_order(api, buyer, odd["id"])
+        assert got is not None
+        assert (D(got["quantity"]), D(got["price"])) == (D(10), D("66.67"))
+        got = await get_order(api, buyer, small["id"])
+        assert got is not None
+        assert (D(got["quantity"]), D(got["price"])) == (D(7), D(66))  # 7.5 -> 7, 99 / 1.5
+        assert await held_cash(api, buyer) == D("666.70") + D("462.00")
+        await book_when(
+            services,
+            asset,
+            lambda b: levels(b, "bids") == [(D("66.67"), D(10)), (D(66), D(7))],
+            "3-for-2 book",
+        )
+
+        # 1-for-10: 10 -> 1 @ 666.70; 7 -> 0.7 -> nothing: cancelled, its hold released.
+        await split(services, asset, 1, 10)
+        got = await get_order(api, buyer, odd["id"])
+        assert got is not None
+        assert (D(got["quantity"]), D(got["price"])) == (D(1), D("666.70"))
+        gone = await wait_order(api, buyer, small["id"], {"CANCELLED"})
+        assert gone["cancelReason"] == "SPLIT"
+        assert await held_cash(api, buyer) == D("666.70")
+        await book_when(
+            services, asset, lambda b: levels(b, "bids") == [(D("666.70"), D(1))], "reverse book"
+        )
+        async with services.sessionmaker() as s:
+            assert await services.ledger.check(s) == []
