@@ -13,9 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from bourse.keys import shard_for
+from matching.core import Engine
+from matching.wire import decode_command
 from models.assets import Asset
 from models.corporate_actions import SplitRequest
+from models.engine_record import rebuild_commands
+from models.exchange import scales
 from models.notifications.tables import PriceAlert
+from models.orders.outbox import OutboxEntry
 from models.positions import Position
 from models.services import Services
 from tests.notifications.helpers import CREATE_ALERT
@@ -132,6 +137,27 @@ async def test_two_for_one_adjusts_orders_holds_alerts_and_the_book(
         )
         assert levels(restarted, "bids") == levels(after, "bids")
         assert levels(restarted, "asks") == levels(after, "asks")
+        # A rebuild from PostgreSQL (Redis lost) gives the same book, and ignores the split's
+        # command if the outbox sent it again.
+        shards = stack.settings.matching_shards
+        async with services.sessionmaker() as s:
+            cmds, _ = await rebuild_commands(s, shard_for(asset, shards), shards)
+            a = await s.get(Asset, asset)
+            assert a is not None
+            (split_row,) = await s.scalars(
+                select(OutboxEntry.command).where(
+                    OutboxEntry.asset_id == asset, OutboxEntry.command.contains('"SPLIT"')
+                )
+            )
+        rebuilt = Engine()
+        for c in cmds:
+            rebuilt.apply(c)
+        assert rebuilt.apply(decode_command(split_row)) == []
+        sc = scales(a)
+        bids, _ = rebuilt.depth(asset)
+        assert [(sc.price_decimal(p), D(q)) for p, q, _ in bids] == levels(after, "bids")
+        stop_order = rebuilt.orders[stop["id"]]
+        assert (stop_order.stop_price, stop_order.remaining) == (sc.price(D(45)), 20)
 
         # A matching trade at the new price fills the adjusted order completely.
         other, other_id = await trader(api)
