@@ -106,7 +106,7 @@ def test_partly_filled_trailing_parked_and_linked_orders() -> None:
     ]
     e.new_order(
         "entry", "u3", "X", "BUY", "LIMIT", "GTC", 6, 9800, order_class="BRACKET", legs=legs
-    )  # noqa: E501
+    )
     e.session("X", "EXTENDED")
     e.new_order("late", "u4", "X", "BUY", "LIMIT", "GTC", 3, 9700)  # parked
     ev = e.split("X", "s", 2, 1)
