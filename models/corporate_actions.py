@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+import structlog
 from sqlalchemy import (
     CheckConstraint,
     Date,
@@ -107,7 +108,9 @@ from models.orders.tables import OPEN_STATUSES, Order, OrderStatus, Side
 from models.portfolio_tables import PortfolioAsset
 from models.portfolios import clean_symbol
 from models.positions import Lot, Position, apply_fill
+from models.quotes import split_adjusted, split_live_quote
 
+log = structlog.get_logger("bourse.corporate_actions")
 EXACT = Decimal("1e-18")  # the ledger's scale: AMOUNT is Numeric(38, 18)
 SPLIT_FILL_PREFIX = "split:"  # a split's cash-in-lieu sale's fill id: split:<action>:<user>
 MAX_RATIO_TERM = 1000
@@ -320,11 +323,33 @@ class CorporateActions:
         told: list[NotificationView] = []
         commands: list[OutboxEntry] = []
         action = await self._apply_if_due(action_id, told, commands)
-        if commands and self._exchange is not None:
+        if commands and self._exchange is not None and action is not None:
             await self._send(commands)
+            await self._split_quote(action)
         if self._notifier is not None:
             await self._notifier.announce(told)
         return action
+
+    async def _split_quote(self, action: CorporateAction) -> None:
+        """The live quote in Redis in post-split prices (best effort: the feed's next quote
+        replaces it anyway; see ``workers/marketdata/feed.py`` for the feed's own state)."""
+        assert self._exchange is not None
+        assert action.numerator is not None
+        assert action.denominator is not None
+        async with self._sm() as s:
+            asset = await s.get(Asset, action.asset_id)
+        if asset is None:
+            return
+        try:
+            await split_live_quote(
+                self._exchange.redis,
+                self._exchange.prefix,
+                asset,
+                action.numerator,
+                action.denominator,
+            )
+        except Exception as exc:  # a stale quote is replaced by the feed's next one
+            log.warning("could not rescale the live quote after a split", error=str(exc))
 
     async def _send(self, rows: list[OutboxEntry]) -> None:
         """Send a split's committed SPLIT command and mark it sent (the relay sends it if this
@@ -503,9 +528,10 @@ class CorporateActions:
         ).all()
         await self.ledger.lock(s, [*shares.values(), *cash.values(), *hold_accounts])
         # Split-adjusted prices: the reference price and the last close, on the tick grid.
-        asset.reference_price = _on_grid(asset.reference_price * den / num, asset.tick_size)
+        n, d = action.numerator, action.denominator
+        asset.reference_price = split_adjusted(asset.reference_price, n, d, asset.tick_size)
         if asset.previous_close is not None:
-            asset.previous_close = _on_grid(asset.previous_close * den / num, asset.tick_size)
+            asset.previous_close = split_adjusted(asset.previous_close, n, d, asset.tick_size)
         # Closed lots too, so every lot's quantity is in today's shares (the wash-sale
         # derivation compares them with split-adjusted sales); their cost is unchanged.
         await s.execute(
@@ -844,11 +870,6 @@ SMALLEST_QUANTITY = Decimal("1e-18")  # the AMOUNT columns' step
 
 def _scale(quantity: Decimal, num: Decimal, den: Decimal) -> Decimal:
     return (quantity * num / den).quantize(EXACT, rounding=ROUND_DOWN)
-
-
-def _on_grid(price: Decimal, tick: Decimal) -> Decimal:
-    ticks = (price / tick).to_integral_value(ROUND_DOWN)
-    return max(ticks, Decimal(1)) * tick
 
 
 __all__ = [
