@@ -98,13 +98,13 @@ from models.ledger import (
     Leg,
     Posting,
 )
-from models.notifications.actions import NotificationView, Notifier
+from models.notifications.actions import Draft, NotificationView, Notifier
 from models.notifications.actions import record as record_notifications
-from models.notifications.messages import corporate_action_draft
+from models.notifications.messages import corporate_action_draft, split_order_draft
 from models.notifications.tables import AlertCondition, AlertStatus, PriceAlert
 from models.orders.linked import legs_hold_id
 from models.orders.outbox import OutboxEntry
-from models.orders.tables import OPEN_STATUSES, Order, OrderStatus, Side
+from models.orders.tables import OPEN_STATUSES, Order, OrderClass, OrderStatus, Side
 from models.portfolio_tables import PortfolioAsset
 from models.portfolios import clean_symbol
 from models.positions import Lot, Position, apply_fill
@@ -378,18 +378,22 @@ class CorporateActions:
             ).scalar_one_or_none()
             if action is None:
                 return None
+            order_notes: list[Draft] = []
             if action.status is CorporateActionStatus.SCHEDULED and (
                 action.effective_date <= _today()
             ):
                 if action.kind is CorporateActionKind.CASH_DIVIDEND:
                     await self._pay_dividend(s, action)
                 else:
-                    commands.append(await self._split(s, action))
+                    row, order_notes = await self._split(s, action)
+                    commands.append(row)
                 action.status = CorporateActionStatus.APPLIED
                 action.applied_at = utcnow()
                 if self._notifier is not None:
                     await s.flush()
                     told.extend(await self._tell_holders(s, action))
+                    if order_notes:
+                        told.extend(await record_notifications(s, order_notes))
             await s.flush()
             s.expunge(action)
             return action
@@ -491,7 +495,9 @@ class CorporateActions:
         action.total_cash = total
         await s.flush()
 
-    async def _split(self, s: AsyncSession, action: CorporateAction) -> OutboxEntry:
+    async def _split(
+        self, s: AsyncSession, action: CorporateAction
+    ) -> tuple[OutboxEntry, list[Draft]]:
         assert action.numerator is not None
         assert action.denominator is not None
         num, den = Decimal(action.numerator), Decimal(action.denominator)
@@ -651,7 +657,7 @@ class CorporateActions:
         )
         action.holders = len(holders)
         action.total_cash = total_cash
-        await self._adjust_orders(s, action, asset)
+        notes = await self._adjust_orders(s, action, asset)
         await self._adjust_alerts(s, action, asset)
         row = OutboxEntry(
             order_id=action.id,
@@ -670,10 +676,13 @@ class CorporateActions:
         )
         s.add(row)
         await s.flush()
-        return row
+        return row, notes
 
-    async def _adjust_orders(self, s: AsyncSession, action: CorporateAction, asset: Asset) -> None:
-        """Every open order of the asset by the engine's split rules (the module docstring)."""
+    async def _adjust_orders(
+        self, s: AsyncSession, action: CorporateAction, asset: Asset
+    ) -> list[Draft]:
+        """Every open order of the asset by the engine's split rules (the module docstring);
+        a notification for each order's owner."""
         assert action.numerator is not None
         assert action.denominator is not None
         n, d = action.numerator, action.denominator
@@ -690,8 +699,9 @@ class CorporateActions:
                 .with_for_update()
             )
         ).all()
+        notes: list[Draft] = []
         if not orders:
-            return
+            return notes
         ids = [o.id for o in orders]
         # The engine's limit of each order (a stop / trailing buy's cap is the broker's, not
         # the user's): the latest NEW_ORDER / REPLACE price in the outbox.
@@ -734,13 +744,25 @@ class CorporateActions:
                 continue
             new_rem = split_quantity(remaining, n, d, lot)
             new_filled = split_quantity(filled, n, d, lot)
+            shown = o.price if o.price is not None else o.stop_price
+            before = (from_fixed(remaining, qs), shown)
             hold = holds.get(o.hold_id) if o.hold_id is not None else None
             if remaining and not new_rem:
-                o.status = OrderStatus.CANCELLED
-                o.cancel_reason = "SPLIT"
-                o.updated_at = now
-                if hold is not None and o.order_class.value == "SIMPLE":
-                    await self.ledger.release_hold(s, hold.id)
+                # Nothing left: the engine cancels it (reason SPLIT). A simple order is
+                # cancelled here too, its hold released; a linked one (its group and shared
+                # holds go with it) is left to the settlement of the engine's CANCELLED events.
+                if o.order_class is OrderClass.SIMPLE:
+                    o.status = OrderStatus.CANCELLED
+                    o.cancel_reason = "SPLIT"
+                    o.updated_at = now
+                    if hold is not None:
+                        await self.ledger.release_hold(s, hold.id)
+                    notes.append(
+                        split_order_draft(
+                            o.user_id, action.id, o.id, asset.symbol, o.side.value, before,
+                            (ZERO, None),
+                        )
+                    )  # fmt: skip
                 continue
             o.filled_quantity = from_fixed(new_filled, qs)
             o.quantity = from_fixed(new_filled + new_rem, qs)
@@ -755,9 +777,18 @@ class CorporateActions:
                     split_trail(to_fixed(o.trail_amount, ps), n, d, tick), ps
                 )
             o.updated_at = now
+            after = (from_fixed(new_rem, qs), o.price if o.price is not None else o.stop_price)
+            if new_rem:
+                notes.append(
+                    split_order_draft(
+                        o.user_id, action.id, o.id, asset.symbol, o.side.value, before, after
+                    )
+                )
             cap = engine_price.get(o.id)
             new_cap = split_price(cap, n, d, tick, not buy) if cap else 0
-            # Holds: shares by the quantity rule; a buy's cash as placing it fresh would hold.
+            # Holds: shares by the quantity rule; a buy's cash as placing it fresh would hold
+            # (its own hold: a simple order's or a bracket / OTO entry's; an OCO's is shared).
+            own_cash_hold = o.parent_id is None and o.order_class is not OrderClass.OCO
             for h_id in (o.hold_id, legs_hold_id(o.id)):
                 h = holds.get(h_id) if h_id is not None else None
                 if h is None or h.id in share_holds_done:
@@ -769,7 +800,7 @@ class CorporateActions:
                     share_holds_done.add(h.id)
                     fixed = split_quantity(to_fixed(h.amount, qs, ROUND_DOWN), n, d, lot)
                     await self._resize_hold(s, h, from_fixed(fixed, qs))
-                elif buy and h.id == o.hold_id and new_cap and o.order_class.value == "SIMPLE":
+                elif buy and h.id == o.hold_id and new_cap and own_cash_hold:
                     fresh = round_cash(
                         from_fixed(new_rem, qs) * from_fixed(new_cap, ps), o.currency, ROUND_CEILING
                     )
@@ -797,6 +828,7 @@ class CorporateActions:
                     )
                 )
         await s.flush()
+        return notes
 
     async def _resize_hold(self, s: AsyncSession, hold: Hold, amount: Decimal) -> None:
         """Set an active hold to ``amount`` (its account is locked): the account's ``held``

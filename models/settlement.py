@@ -584,6 +584,7 @@ class Settlement:
         if order.trail_amount is not None and ev.trail_amount:
             order.trail_amount = from_fixed(ev.trail_amount, ps)
         order.updated_at = utcnow()
+        batch.notices.append(Notice(order.user_id, "SPLIT_ADJUSTED", OrderView.of(order)))
 
     def _replaced(self, batch: _Batch, ev: ReplacedEvent | ReplaceRejectedEvent) -> None:
         order = batch.order(ev.order_id)

@@ -19,7 +19,8 @@ from models.assets import Asset
 from models.corporate_actions import SplitRequest
 from models.engine_record import rebuild_commands
 from models.exchange import scales
-from models.notifications.tables import PriceAlert
+from models.ledger import AccountKind
+from models.notifications.tables import Kind, Notification, PriceAlert
 from models.orders.outbox import OutboxEntry
 from models.positions import Position
 from models.services import Services
@@ -122,6 +123,19 @@ async def test_two_for_one_adjusts_orders_holds_alerts_and_the_book(
                 select(PriceAlert.threshold).where(PriceAlert.asset_id == asset)
             )
             assert threshold == D(60)
+            # The stop-loss sell's share hold follows its quantity: 10 -> 20 shares.
+            shares = await services.ledger.balances(s, seller_id, AccountKind.SHARES)
+            assert [(b.total, b.held) for b in shares if b.asset == asset] == [(D(20), D(20))]
+            # Each order's owner is told (inbox), in the split's transaction.
+            told = (
+                await s.scalars(
+                    select(Notification.body).where(
+                        Notification.order_id == uuid.UUID(bid["id"]),
+                        Notification.kind == Kind.CORPORATE_ACTION,
+                    )
+                )
+            ).all()
+            assert told == [f"{asset} split: your open buy order for 10 at 80 is now 20 at 40."]
             assert await services.ledger.check(s) == []
         # The engine's book has the adjusted order (through the SPLIT command).
         after = await book_when(
