@@ -150,6 +150,9 @@ class CorporateAction(Base):
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     applied_at: Mapped[datetime | None]
+    # A split: when the settlement applied the engine's SPLIT_APPLIED (until then a fill of the
+    # asset is one the engine made before the split: settled in post-split shares).
+    engine_applied_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_corporate_actions_asset", "asset_id", "effective_date"),

@@ -231,3 +231,43 @@ async def test_three_for_two_and_one_for_ten_round_as_documented(
         )
         async with services.sessionmaker() as s:
             assert await services.ledger.check(s) == []
+
+
+async def test_a_trade_in_flight_at_the_split_settles_in_post_split_shares(
+    stack: Stack, stack_services: Services
+) -> None:
+    """The engine trades, the settlement has not applied it yet (stopped), the split commits:
+    the trade then settles as if before the split (shares x 2, price / 2, cash as traded)."""
+    services = stack_services
+    asset = symbol("SPF")
+    await list_asset(services, asset, "100.00", fractionable=False)
+    settlement = f"settlement-{shard_for(asset, stack.settings.matching_shards)}"
+    async with stack.client() as api:
+        buyer, buyer_id = await trader(api, "5000")
+        seller, seller_id = await trader(api)
+        await grant_shares(services, seller_id, asset, "10")
+        await stack.kill(settlement)
+        try:
+            ask = await placed(api, seller, assetId=asset, orderType="SELL",
+                               orderSubType="LIMIT", quantity="10", price="100.00",
+                               timeInForce="GTC")  # fmt: skip
+            bid = await placed(api, buyer, assetId=asset, orderType="BUY",
+                               orderSubType="LIMIT", quantity="10", price="100.00",
+                               timeInForce="GTC")  # fmt: skip
+            # Traded in the engine (the book is empty again), not settled.
+            await book_when(services, asset, lambda b: b.get("last_price") is not None, "the trade")
+            await split(services, asset, 2, 1)
+        finally:
+            await stack.start(settlement)
+        done = await wait_order(api, buyer, bid["id"], {"EXECUTED"}, timeout=60)
+        assert (D(done["quantity"]), D(done["filledQuantity"])) == (D(20), D(20))
+        await wait_order(api, seller, ask["id"], {"EXECUTED"}, timeout=60)
+        async with services.sessionmaker() as s:
+            bought = await s.get(Position, (buyer_id, asset))
+            assert bought is not None
+            assert (bought.quantity, bought.cost_basis) == (D(20), D("1000.00"))
+            for who, shares in ((buyer_id, D(20)), (seller_id, D(0))):
+                held = await services.ledger.balances(s, who, AccountKind.SHARES)
+                assert [b.total for b in held if b.asset == asset] in ([shares], [])
+            assert await services.ledger.check(s) == []
+        assert await held_cash(api, buyer) == D(0)
