@@ -40,8 +40,11 @@
   to what this transaction wrote, unless a fill was in flight). The rule: PostgreSQL is changed
   with the command's outbox row, and the engine's events win for the terms afterwards. A crash
   before the commit changes neither; after it, the outbox delivers the command.
-- Known gap: a fill the engine made before the SPLIT command but not yet settled when the split
-  commits is settled in pre-split shares. Record splits with the asset's market closed.
+- Between the commit and the engine: ``assets.splitting`` refuses new orders and replaces of
+  the asset (ASSET_NOT_TRADABLE) and the liquidity provider pauses, until the settlement
+  applies the engine's SPLIT_APPLIED (it clears the flag and sets the action's
+  ``engine_applied_at``); a fill the engine made before the SPLIT but settled after the split
+  committed is settled in post-split shares (``models/settlement.py``).
 - Idempotency: an action is applied under its row lock, once (status SCHEDULED → APPLIED); each
   holder's effect is one ``corporate_action_entries`` row (primary key action, user) and the
   funds row's idempotency key is the action's id.
@@ -538,6 +541,7 @@ class CorporateActions:
         await self.ledger.lock(s, [*shares.values(), *cash.values(), *hold_accounts])
         # Split-adjusted prices: the reference price and the last close, on the tick grid.
         n, d = action.numerator, action.denominator
+        asset.splitting = True  # until the settlement sees the engine's SPLIT_APPLIED
         asset.reference_price = split_adjusted(asset.reference_price, n, d, asset.tick_size)
         if asset.previous_close is not None:
             asset.previous_close = split_adjusted(asset.previous_close, n, d, asset.tick_size)

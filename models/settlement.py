@@ -374,15 +374,26 @@ class Settlement:
                 batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
         await batch.ledger.write(s)
         if batch.splits_seen:
-            await s.execute(
-                update(CorporateAction)
-                .where(
-                    CorporateAction.id.in_(batch.splits_seen),
-                    CorporateAction.engine_applied_at.is_(None),
+            applied = (
+                await s.scalars(
+                    update(CorporateAction)
+                    .where(
+                        CorporateAction.id.in_(batch.splits_seen),
+                        CorporateAction.engine_applied_at.is_(None),
+                    )
+                    .values(engine_applied_at=utcnow())
+                    .returning(CorporateAction.asset_id)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(engine_applied_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+            ).all()
+            still = {a for a, pending in batch.pre_split.items() if pending}
+            if reopened := set(applied) - still:  # the engine has the split: trading resumes
+                await s.execute(
+                    update(Asset)
+                    .where(Asset.symbol.in_(reopened))
+                    .values(splitting=False)
+                    .execution_options(synchronize_session=False)
+                )
         await s.flush()  # the orders
         if self._on_fills is not None and batch.sides:
             result = await self._on_fills(s, batch.sides)

@@ -1,10 +1,11 @@
-"""corporate_actions.engine_applied_at: when the settlement saw the engine apply a split
+"""corporate_actions.engine_applied_at and assets.splitting: a split until the engine has it
 
 A stock split adjusts PostgreSQL in its own transaction and the matching books through a SPLIT
 command (``models/corporate_actions.py``). Until the settlement has applied the engine's
 SPLIT_APPLIED event (this column set), a fill of the asset comes from before the split in the
 engine's order (it was in flight when the split committed) and is settled in post-split shares
-(``models/settlement.py``).
+(``models/settlement.py``). ``assets.splitting`` is set meanwhile: no new order or replace of
+the asset until the settlement has seen SPLIT_APPLIED (it clears the flag).
 
 Revision ID: 0026
 Revises: 0020
@@ -24,6 +25,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column(
+        'assets',
+        sa.Column('splitting', sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+    op.add_column(
         'corporate_actions',
         sa.Column('engine_applied_at', sa.DateTime(timezone=True), nullable=True),
     )
@@ -37,3 +42,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column('corporate_actions', 'engine_applied_at')
+    op.drop_column('assets', 'splitting')

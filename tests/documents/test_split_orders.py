@@ -31,6 +31,7 @@ from tests.orders.helpers import (
     get_order,
     grant_shares,
     list_asset,
+    place,
     placed,
     trader,
     wait_order,
@@ -257,6 +258,11 @@ async def test_a_trade_in_flight_at_the_split_settles_in_post_split_shares(
             # Traded in the engine (the book is empty again), not settled.
             await book_when(services, asset, lambda b: b.get("last_price") is not None, "the trade")
             await split(services, asset, 2, 1)
+            # Until the settlement has seen the engine apply it, no new order of the asset.
+            refused = await place(api, buyer, assetId=asset, orderType="BUY",
+                                  orderSubType="LIMIT", quantity="1", price="50.00",
+                                  timeInForce="GTC")  # fmt: skip
+            assert [e["code"] for e in refused["errors"]] == ["ASSET_NOT_TRADABLE"]
         finally:
             await stack.start(settlement)
         done = await wait_order(api, buyer, bid["id"], {"EXECUTED"}, timeout=60)
@@ -271,3 +277,13 @@ async def test_a_trade_in_flight_at_the_split_settles_in_post_split_shares(
                 assert [b.total for b in held if b.asset == asset] in ([shares], [])
             assert await services.ledger.check(s) == []
         assert await held_cash(api, buyer) == D(0)
+
+        async def reopened() -> bool:
+            async with services.sessionmaker() as s:
+                a = await s.get(Asset, asset)
+                return a is not None and not a.splitting
+
+        await eventually(reopened, lambda ok: ok, timeout=30, what="trading resumes")
+        again = await place(api, buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                            quantity="1", price="50.00", timeInForce="GTC")  # fmt: skip
+        assert again["errors"] == []
