@@ -40,6 +40,9 @@ from .core.constants import (
     REPLACED,
     RESIZED,
     SESSION,
+    SPLIT,
+    SPLIT_ADJUSTED,
+    SPLIT_APPLIED,
     STOP_MOVED,
     TRIGGERED,
 )
@@ -151,6 +154,15 @@ class AddAssetCommand(TypedDict):
     fill_seq: NotRequired[int]  # the asset's fills so far: the next fill id is above it
 
 
+class SplitCommand(TypedDict):
+    cmd: Literal["SPLIT"]
+    asset_id: str
+    split_id: str  # the corporate action's id: a repeat is ignored
+    numerator: int
+    denominator: int
+    ts: int
+
+
 Command = (
     NewOrderCommand
     | CancelCommand
@@ -159,6 +171,7 @@ Command = (
     | AddAssetCommand
     | ReplaceCommand
     | SessionCommand
+    | SplitCommand
 )
 
 
@@ -264,6 +277,20 @@ def replace(
     }
 
 
+def split(
+    asset_id: str, split_id: str, *, numerator: int, denominator: int, ts: int
+) -> SplitCommand:
+    """A numerator-for-denominator stock split of every live order of the asset."""
+    return {
+        "cmd": "SPLIT",
+        "asset_id": asset_id,
+        "split_id": split_id,
+        "numerator": numerator,
+        "denominator": denominator,
+        "ts": ts,
+    }
+
+
 def cancel(order_id: str, asset_id: str, *, ts: int) -> CancelCommand:
     return {"cmd": "CANCEL", "order_id": order_id, "asset_id": asset_id, "ts": ts}
 
@@ -315,6 +342,7 @@ _ASSET_REQUIRED: Final = {
     ADD_ASSET: ("asset_id",),
     REPLACE: ("order_id", "asset_id", "replace_id"),
     SESSION: ("asset_id",),
+    SPLIT: ("asset_id", "split_id"),
 }
 
 
@@ -613,6 +641,38 @@ class AssetConfiguredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SplitAppliedEvent:
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: None
+    split_id: str
+    numerator: int
+    denominator: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class SplitAdjustedEvent:
+    """A live order's terms after a stock split (``quantity`` = ``filled`` + ``remaining``,
+    all in post-split shares)."""
+
+    input_id: str
+    idx: int
+    asset_id: str
+    order_id: str
+    user_id: str
+    split_id: str
+    quantity: int
+    remaining: int
+    filled: int
+    price: int | None  # the engine's limit price (a buy's cap)
+    stop_price: int | None
+    trail_amount: int  # 0: none (or a trail in bps)
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class OtherEvent:
     """An event type this version does not know (a newer engine's): consumers skip it."""
 
@@ -637,6 +697,8 @@ WireEvent = (
     | ReplaceRejectedEvent
     | StopMovedEvent
     | ResizedEvent
+    | SplitAppliedEvent
+    | SplitAdjustedEvent
     | OtherEvent
 )
 OrderEndEvent = CancelledEvent | ExpiredEvent | RejectedEvent  # the order ends (not filled)
@@ -654,6 +716,8 @@ _RECORDS: Final[dict[str, Any]] = {
     REPLACE_REJECTED: ReplaceRejectedEvent,
     STOP_MOVED: StopMovedEvent,
     RESIZED: ResizedEvent,
+    SPLIT_APPLIED: SplitAppliedEvent,
+    SPLIT_ADJUSTED: SplitAdjustedEvent,
 }
 _RECORD_FIELDS: Final = {
     name: tuple(f.name for f in dataclass_fields(cls)) for name, cls in _RECORDS.items()

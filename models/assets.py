@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    false,
     func,
     or_,
     select,
@@ -67,6 +68,10 @@ class Asset(Timestamps, Base):
     quantity_increment: Mapped[Decimal] = mapped_column(PRICE)
     fractionable: Mapped[bool] = mapped_column(Boolean)
     tradable: Mapped[bool] = mapped_column(Boolean)
+    # A stock split committed in PostgreSQL whose SPLIT the engine has not applied yet (the
+    # settlement clears it on SPLIT_APPLIED): no new order or replace meanwhile, so nothing
+    # planned on post-split prices reaches a pre-split book (models/corporate_actions.py).
+    splitting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     market_calendar: Mapped[str] = mapped_column(String(16))
     reference_price: Mapped[Decimal] = mapped_column(PRICE)
     # The last close (the reference price at the previous session's close): marketSummary's

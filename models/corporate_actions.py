@@ -19,8 +19,32 @@
   statement: quantity x ratio (to 18 decimals, rounded down, never below 10^-18 so the row
   stays a holding), cost basis unchanged, so the purchase price is divided by the ratio (they
   hold no ledger shares: no cash in lieu, no journal entry).
-  A split is refused (OPEN_ORDERS) while the asset has open orders: their quantities, prices
-  and holds live in the matching books too, and adjusting those needs a shard command (not built).
+  Open orders are adjusted in the same transaction, by the matching core's own rules
+  (``matching/core/split.py``, so PostgreSQL and the engine compute the same terms): remaining
+  and filled quantities x ratio rounded down to the quantity increment, limit prices / ratio
+  to the tick in the customer's favour (a buy's down, a sell's up), stop prices away from the
+  market (a sell's down, a buy's up), trail amounts / ratio (down, at least one tick). An order
+  left with nothing is cancelled (reason SPLIT) and its hold released. Holds follow the
+  placement rule (``models/orders/rules.py``): a sell's share hold is its new remaining
+  quantity; a buy's cash hold is remaining x engine price rounded UP, exactly what placing the
+  adjusted order fresh would hold (never more than before: prices round down for buys, so the
+  difference is released). Orders queued for a market open get their unsent NEW_ORDER
+  rewritten with the new terms. Price alerts' price thresholds are divided by the ratio (to the
+  tick, nearest); percentage alerts are unchanged; recurring investments are notional:
+  unchanged.
+- The engine: the same transaction writes a ``SPLIT`` command (``matching.wire.split``, the
+  action id as ``split_id``) to the order outbox, sent after the commit (or by the relay): so
+  PostgreSQL and the command commit together, and the shard applies it exactly once (a repeated
+  split id is ignored) in its stream's order, where replay and snapshots reproduce it. Its
+  SPLIT_ADJUSTED events carry the engine's terms; settlement writes them to the orders (equal
+  to what this transaction wrote, unless a fill was in flight). The rule: PostgreSQL is changed
+  with the command's outbox row, and the engine's events win for the terms afterwards. A crash
+  before the commit changes neither; after it, the outbox delivers the command.
+- Between the commit and the engine: ``assets.splitting`` refuses new orders and replaces of
+  the asset (ASSET_NOT_TRADABLE) and the liquidity provider pauses, until the settlement
+  applies the engine's SPLIT_APPLIED (it clears the flag and sets the action's
+  ``engine_applied_at``); a fill the engine made before the SPLIT but settled after the split
+  committed is settled in post-split shares (``models/settlement.py``).
 - Idempotency: an action is applied under its row lock, once (status SCHEDULED → APPLIED); each
   holder's effect is one ``corporate_action_entries`` row (primary key action, user) and the
   funds row's idempotency key is the action's id.
@@ -34,8 +58,9 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+import structlog
 from sqlalchemy import (
     CheckConstraint,
     Date,
@@ -52,31 +77,43 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bourse.clock import utcnow
-from bourse.money import fill_cash
+from bourse.clock import now_ns, utcnow
+from bourse.money import fill_cash, round_cash
+from matching.codec import from_fixed, to_fixed
+from matching.core.split import split_price, split_quantity, split_trail
+from matching.wire import decode_command, encode_command
+from matching.wire import split as split_command
 from models import validation
 from models.assets import Asset
 from models.base import Base, uuid_pk
 from models.errors import DomainError, ErrorCode, ProblemCollector
+from models.exchange import Exchange, scales
 from models.funds import FundTransaction, TransactionStatus, TransactionType
 from models.ledger import (
     AMOUNT,
     ZERO,
     AccountKind,
+    Hold,
+    HoldStatus,
     Ledger,
     LedgerAccount,
     LedgerBatch,
     Leg,
     Posting,
 )
-from models.notifications.actions import NotificationView, Notifier
+from models.notifications.actions import Draft, NotificationView, Notifier
 from models.notifications.actions import record as record_notifications
-from models.notifications.messages import corporate_action_draft
-from models.orders.tables import OPEN_STATUSES, Order
+from models.notifications.messages import corporate_action_draft, split_order_draft
+from models.notifications.tables import AlertCondition, AlertStatus, PriceAlert
+from models.orders.linked import legs_hold_id
+from models.orders.outbox import OutboxEntry
+from models.orders.tables import OPEN_STATUSES, Order, OrderClass, OrderStatus, Side
 from models.portfolio_tables import PortfolioAsset
 from models.portfolios import clean_symbol
 from models.positions import Lot, Position, apply_fill
+from models.quotes import split_adjusted, split_live_quote
 
+log = structlog.get_logger("bourse.corporate_actions")
 EXACT = Decimal("1e-18")  # the ledger's scale: AMOUNT is Numeric(38, 18)
 SPLIT_FILL_PREFIX = "split:"  # a split's cash-in-lieu sale's fill id: split:<action>:<user>
 MAX_RATIO_TERM = 1000
@@ -116,6 +153,9 @@ class CorporateAction(Base):
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     applied_at: Mapped[datetime | None]
+    # A split: when the settlement applied the engine's SPLIT_APPLIED (until then a fill of the
+    # asset is one the engine made before the split: settled in post-split shares).
+    engine_applied_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_corporate_actions_asset", "asset_id", "effective_date"),
@@ -183,10 +223,12 @@ class CorporateActions:
         ledger: Ledger,
         *,
         notifier: Notifier | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self._sm = sessionmaker
         self.ledger = ledger
         self._notifier = notifier  # each holder is told (CORPORATE_ACTION)
+        self._exchange = exchange  # sends a split's SPLIT command after the commit
 
     async def _asset(self, s: AsyncSession, asset_id: str) -> Asset:
         symbol = clean_symbol(asset_id)
@@ -266,23 +308,8 @@ class CorporateActions:
                 created_by=admin_id,
                 created_at=utcnow(),
             )
-            if action.effective_date <= _today():
-                await self._refuse_open_orders(s, asset.symbol)
             s.add(action)
         return await self.apply_if_due(action.id) or action
-
-    async def _refuse_open_orders(self, s: AsyncSession, asset_id: str) -> None:
-        open_orders = await s.scalar(
-            select(func.count())
-            .select_from(Order)
-            .where(Order.asset_id == asset_id, Order.status.in_(list(OPEN_STATUSES)))
-        )
-        if open_orders:
-            raise DomainError.one(
-                ErrorCode.OPEN_ORDERS,
-                f"{asset_id} has {open_orders} open order(s); a split applies once none are open.",
-                "assetId",
-            )
 
     async def due(self) -> list[uuid.UUID]:
         """Scheduled actions whose date has come (the cron applies them)."""
@@ -300,13 +327,54 @@ class CorporateActions:
     async def apply_if_due(self, action_id: uuid.UUID) -> CorporateAction | None:
         """Apply the action once if its date has come; the action as it stands after."""
         told: list[NotificationView] = []
-        action = await self._apply_if_due(action_id, told)
+        commands: list[OutboxEntry] = []
+        action = await self._apply_if_due(action_id, told, commands)
+        if commands and self._exchange is not None and action is not None:
+            await self._send(commands)
+            await self._split_quote(action)
         if self._notifier is not None:
             await self._notifier.announce(told)
         return action
 
+    async def _split_quote(self, action: CorporateAction) -> None:
+        """The live quote in Redis in post-split prices (best effort: the feed's next quote
+        replaces it anyway; see ``workers/marketdata/feed.py`` for the feed's own state)."""
+        assert self._exchange is not None
+        assert action.numerator is not None
+        assert action.denominator is not None
+        async with self._sm() as s:
+            asset = await s.get(Asset, action.asset_id)
+        if asset is None:
+            return
+        try:
+            await split_live_quote(
+                self._exchange.redis,
+                self._exchange.prefix,
+                asset,
+                action.numerator,
+                action.denominator,
+            )
+        except Exception as exc:  # a stale quote is replaced by the feed's next one
+            log.warning("could not rescale the live quote after a split", error=str(exc))
+
+    async def _send(self, rows: list[OutboxEntry]) -> None:
+        """Send a split's committed SPLIT command and mark it sent (the relay sends it if this
+        fails: the shard ignores a repeat)."""
+        assert self._exchange is not None
+        try:
+            await self._exchange.send_encoded([(r.asset_id, r.command, None) for r in rows])
+        except Exception:  # the outbox relay delivers it
+            return
+        async with self._sm.begin() as s:
+            await s.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id.in_([r.id for r in rows]))
+                .values(sent_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
     async def _apply_if_due(
-        self, action_id: uuid.UUID, told: list[NotificationView]
+        self, action_id: uuid.UUID, told: list[NotificationView], commands: list[OutboxEntry]
     ) -> CorporateAction | None:
         async with self._sm.begin() as s:
             action = (
@@ -316,19 +384,22 @@ class CorporateActions:
             ).scalar_one_or_none()
             if action is None:
                 return None
+            order_notes: list[Draft] = []
             if action.status is CorporateActionStatus.SCHEDULED and (
                 action.effective_date <= _today()
             ):
                 if action.kind is CorporateActionKind.CASH_DIVIDEND:
                     await self._pay_dividend(s, action)
                 else:
-                    await self._refuse_open_orders(s, action.asset_id)
-                    await self._split(s, action)
+                    row, order_notes = await self._split(s, action)
+                    commands.append(row)
                 action.status = CorporateActionStatus.APPLIED
                 action.applied_at = utcnow()
                 if self._notifier is not None:
                     await s.flush()
                     told.extend(await self._tell_holders(s, action))
+                    if order_notes:
+                        told.extend(await record_notifications(s, order_notes))
             await s.flush()
             s.expunge(action)
             return action
@@ -430,7 +501,9 @@ class CorporateActions:
         action.total_cash = total
         await s.flush()
 
-    async def _split(self, s: AsyncSession, action: CorporateAction) -> None:
+    async def _split(
+        self, s: AsyncSession, action: CorporateAction
+    ) -> tuple[OutboxEntry, list[Draft]]:
         assert action.numerator is not None
         assert action.denominator is not None
         num, den = Decimal(action.numerator), Decimal(action.denominator)
@@ -455,11 +528,23 @@ class CorporateActions:
             h.user_id: await self.ledger.account_id(s, h.user_id, AccountKind.CASH, ccy)
             for h in holders
         }
-        await self.ledger.lock(s, [*shares.values(), *cash.values()])
+        # The open orders' holds' accounts too, in the same id-ordered lock (the ledger's rule:
+        # accounts, then orders, then holds, as the settlement and a cancel take them).
+        hold_accounts = (
+            await s.scalars(
+                select(Hold.account_id)
+                .join(Order, Order.hold_id == Hold.id)
+                .where(Order.asset_id == asset.symbol, Order.status.in_(list(OPEN_STATUSES)))
+                .where(Hold.status == HoldStatus.ACTIVE)
+            )
+        ).all()
+        await self.ledger.lock(s, [*shares.values(), *cash.values(), *hold_accounts])
         # Split-adjusted prices: the reference price and the last close, on the tick grid.
-        asset.reference_price = _on_grid(asset.reference_price * den / num, asset.tick_size)
+        n, d = action.numerator, action.denominator
+        asset.splitting = True  # until the settlement sees the engine's SPLIT_APPLIED
+        asset.reference_price = split_adjusted(asset.reference_price, n, d, asset.tick_size)
         if asset.previous_close is not None:
-            asset.previous_close = _on_grid(asset.previous_close * den / num, asset.tick_size)
+            asset.previous_close = split_adjusted(asset.previous_close, n, d, asset.tick_size)
         # Closed lots too, so every lot's quantity is in today's shares (the wash-sale
         # derivation compares them with split-adjusted sales); their cost is unchanged.
         await s.execute(
@@ -579,6 +664,219 @@ class CorporateActions:
         )
         action.holders = len(holders)
         action.total_cash = total_cash
+        notes = await self._adjust_orders(s, action, asset)
+        await self._adjust_alerts(s, action, asset)
+        row = OutboxEntry(
+            order_id=action.id,
+            asset_id=asset.symbol,
+            command=encode_command(
+                split_command(
+                    asset.symbol,
+                    str(action.id),
+                    numerator=action.numerator,
+                    denominator=action.denominator,
+                    ts=now_ns(),
+                )
+            ),
+            available_at=now,
+            created_at=now,
+        )
+        s.add(row)
+        await s.flush()
+        return row, notes
+
+    async def _adjust_orders(
+        self, s: AsyncSession, action: CorporateAction, asset: Asset
+    ) -> list[Draft]:
+        """Every open order of the asset by the engine's split rules (the module docstring);
+        a notification for each order's owner."""
+        assert action.numerator is not None
+        assert action.denominator is not None
+        n, d = action.numerator, action.denominator
+        sc = scales(asset)
+        ps, qs = sc.price_scale, sc.qty_scale
+        tick = to_fixed(asset.tick_size, ps)
+        lot = to_fixed(asset.quantity_increment, qs)
+        now = utcnow()
+        orders = (
+            await s.scalars(
+                select(Order)
+                .where(Order.asset_id == asset.symbol, Order.status.in_(list(OPEN_STATUSES)))
+                .order_by(Order.id)
+                .with_for_update()
+            )
+        ).all()
+        notes: list[Draft] = []
+        if not orders:
+            return notes
+        ids = [o.id for o in orders]
+        # The engine's limit of each order (a stop / trailing buy's cap is the broker's, not
+        # the user's): the latest NEW_ORDER / REPLACE price in the outbox.
+        engine_price: dict[uuid.UUID, int] = {}
+        queued_rows: dict[uuid.UUID, list[OutboxEntry]] = {}
+        for row in (
+            await s.scalars(
+                select(OutboxEntry).where(OutboxEntry.order_id.in_(ids)).order_by(OutboxEntry.id)
+            )
+        ).all():
+            cmd = decode_command(row.command)
+            if cmd.get("cmd") in ("NEW_ORDER", "REPLACE") and cmd.get("price"):
+                engine_price[row.order_id] = int(cmd["price"])
+            if row.sent_at is None and cmd.get("cmd") == "NEW_ORDER":
+                queued_rows.setdefault(row.order_id, []).append(row)
+        holds = {
+            h.id: h
+            for h in (
+                await s.scalars(
+                    select(Hold)
+                    .where(
+                        Hold.id.in_(
+                            {o.hold_id for o in orders if o.hold_id is not None}
+                            | {legs_hold_id(i) for i in ids}
+                        ),
+                        Hold.status == HoldStatus.ACTIVE,
+                    )
+                    .order_by(Hold.id)
+                    .with_for_update()
+                )
+            ).all()
+        }
+        share_holds_done: set[uuid.UUID] = set()
+        for o in orders:
+            buy = o.side is Side.BUY
+            filled = to_fixed(o.filled_quantity, qs, ROUND_DOWN)
+            quantity = to_fixed(o.quantity, qs, ROUND_DOWN) if o.quantity is not None else None
+            remaining = (quantity - filled) if quantity is not None else 0
+            if quantity is None:  # a notional market buy: it never rests
+                continue
+            new_rem = split_quantity(remaining, n, d, lot)
+            new_filled = split_quantity(filled, n, d, lot)
+            shown = o.price if o.price is not None else o.stop_price
+            before = (from_fixed(remaining, qs), shown)
+            hold = holds.get(o.hold_id) if o.hold_id is not None else None
+            if remaining and not new_rem:
+                # Nothing left: the engine cancels it (reason SPLIT). A simple order is
+                # cancelled here too, its hold released; a linked one (its group and shared
+                # holds go with it) is left to the settlement of the engine's CANCELLED events.
+                if o.order_class is OrderClass.SIMPLE:
+                    o.status = OrderStatus.CANCELLED
+                    o.cancel_reason = "SPLIT"
+                    o.updated_at = now
+                    if hold is not None:
+                        await self.ledger.release_hold(s, hold.id)
+                    notes.append(
+                        split_order_draft(
+                            o.user_id, action.id, o.id, asset.symbol, o.side.value, before,
+                            (ZERO, None),
+                        )
+                    )  # fmt: skip
+                continue
+            o.filled_quantity = from_fixed(new_filled, qs)
+            o.quantity = from_fixed(new_filled + new_rem, qs)
+            if o.price is not None:
+                o.price = from_fixed(split_price(to_fixed(o.price, ps), n, d, tick, not buy), ps)
+            if o.stop_price is not None:
+                o.stop_price = from_fixed(
+                    split_price(to_fixed(o.stop_price, ps), n, d, tick, buy), ps
+                )
+            if o.trail_amount is not None:
+                o.trail_amount = from_fixed(
+                    split_trail(to_fixed(o.trail_amount, ps), n, d, tick), ps
+                )
+            o.updated_at = now
+            after = (from_fixed(new_rem, qs), o.price if o.price is not None else o.stop_price)
+            if new_rem:
+                notes.append(
+                    split_order_draft(
+                        o.user_id, action.id, o.id, asset.symbol, o.side.value, before, after
+                    )
+                )
+            cap = engine_price.get(o.id)
+            new_cap = split_price(cap, n, d, tick, not buy) if cap else 0
+            # Holds: shares by the quantity rule; a buy's cash as placing it fresh would hold
+            # (its own hold: a simple order's or a bracket / OTO entry's; an OCO's is shared).
+            own_cash_hold = o.parent_id is None and o.order_class is not OrderClass.OCO
+            for h_id in (o.hold_id, legs_hold_id(o.id)):
+                h = holds.get(h_id) if h_id is not None else None
+                if h is None or h.id in share_holds_done:
+                    continue
+                kind = await s.scalar(
+                    select(LedgerAccount.kind).where(LedgerAccount.id == h.account_id)
+                )
+                if kind is AccountKind.SHARES:
+                    share_holds_done.add(h.id)
+                    fixed = split_quantity(to_fixed(h.amount, qs, ROUND_DOWN), n, d, lot)
+                    await self._resize_hold(s, h, from_fixed(fixed, qs))
+                elif buy and h.id == o.hold_id and new_cap and own_cash_hold:
+                    fresh = round_cash(
+                        from_fixed(new_rem, qs) * from_fixed(new_cap, ps), o.currency, ROUND_CEILING
+                    )
+                    if fresh < h.amount:
+                        await self._resize_hold(s, h, fresh)
+            for row in queued_rows.get(o.id, []):
+                cmd = decode_command(row.command)
+                if cmd.get("quantity"):
+                    cmd["quantity"] = split_quantity(int(cmd["quantity"]), n, d, lot)
+                for key, up in (("price", not buy), ("stop_price", buy)):
+                    if cmd.get(key):
+                        cmd[key] = split_price(int(cmd[key]), n, d, tick, up)
+                if cmd.get("trail_amount"):
+                    cmd["trail_amount"] = split_trail(int(cmd["trail_amount"]), n, d, tick)
+                # A new row (after the SPLIT's), so a rebuild never applies the split to it again.
+                await s.delete(row)
+                s.add(
+                    OutboxEntry(
+                        order_id=row.order_id,
+                        asset_id=row.asset_id,
+                        command=encode_command(cmd),
+                        trace_parent=row.trace_parent,
+                        available_at=row.available_at,
+                        created_at=row.created_at,
+                    )
+                )
+        await s.flush()
+        return notes
+
+    async def _resize_hold(self, s: AsyncSession, hold: Hold, amount: Decimal) -> None:
+        """Set an active hold to ``amount`` (its account is locked): the account's ``held``
+        moves by the difference; a hold brought to nothing is released."""
+        if amount <= 0:
+            await self.ledger.release_hold(s, hold.id)
+            return
+        delta = amount - hold.amount
+        if not delta:
+            return
+        hold.amount = amount
+        await s.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == hold.account_id)
+            .values(held=LedgerAccount.held + delta)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def _adjust_alerts(self, s: AsyncSession, action: CorporateAction, asset: Asset) -> None:
+        """Price alerts' thresholds / ratio (nearest tick, at least one); percentages stay."""
+        assert action.numerator is not None
+        assert action.denominator is not None
+        ratio = Decimal(action.numerator) / Decimal(action.denominator)
+        tick = asset.tick_size
+        alerts = (
+            await s.scalars(
+                select(PriceAlert)
+                .where(
+                    PriceAlert.asset_id == asset.symbol,
+                    PriceAlert.condition.in_(
+                        [AlertCondition.PRICE_ABOVE, AlertCondition.PRICE_BELOW]
+                    ),
+                    PriceAlert.status == AlertStatus.ACTIVE,
+                )
+                .with_for_update()
+            )
+        ).all()
+        for alert in alerts:
+            ticks = (alert.threshold / ratio / tick).to_integral_value(ROUND_HALF_UP)
+            alert.threshold = max(ticks, Decimal(1)) * tick
+            alert.updated_at = utcnow()
         await s.flush()
 
     async def actions(self, asset_id: str | None = None) -> list[CorporateAction]:
@@ -611,11 +909,6 @@ SMALLEST_QUANTITY = Decimal("1e-18")  # the AMOUNT columns' step
 
 def _scale(quantity: Decimal, num: Decimal, den: Decimal) -> Decimal:
     return (quantity * num / den).quantize(EXACT, rounding=ROUND_DOWN)
-
-
-def _on_grid(price: Decimal, tick: Decimal) -> Decimal:
-    ticks = (price / tick).to_integral_value(ROUND_DOWN)
-    return max(ticks, Decimal(1)) * tick
 
 
 __all__ = [

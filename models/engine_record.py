@@ -23,6 +23,13 @@ also fences settlement and records the new epoch:
    command never reached an engine whose events were settled); every other order comes back
    ``restored``: no ACCEPTED again, its filled quantity carried over. A notional buy comes
    back with the cash it has left.
+   Stock splits: an order whose ``NEW_ORDER`` row is older than an asset's ``SPLIT`` row comes
+   back with the split's terms (``_split_terms``: the engine's rules, applied in outbox order
+   with the settled replaces; its quantities are PostgreSQL's, adjusted in the split's own
+   transaction). Each asset's ``SPLIT`` commands also go in right after its ``ADD_ASSET``,
+   into the empty book, so the engine knows their ids (one the outbox sends again changes
+   nothing), and the reference price is the last trade's only when it is newer than the
+   asset's latest split (else the asset's split-adjusted reference price).
 4. **What users asked and the engine never answered**: a pending replace's ``REPLACE`` and a
    requested cancel's ``CANCEL``, sent again after the orders (the engine ignores a repeated
    replace id; a cancel of an order no longer live is rejected harmlessly).
@@ -48,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bourse.clock import now_ns, utcnow
 from bourse.keys import events_key, shard_for
 from matching.codec import to_fixed
+from matching.core.split import split_price, split_trail
 from matching.record import Drift, RecordState, RecordUnavailableError
 from matching.wire import cancel, decode_command
 from models.assets import Asset
@@ -284,10 +292,33 @@ async def rebuild_commands(
     commands: list[Mapping[str, Any]] = []
     seqs = await _fill_seqs(s, symbols)
     last_prices = await _last_prices(s, symbols)
+    # Stock splits (their SPLIT commands in the outbox, by asset): an order in the book when
+    # one was written comes back with the split's terms (the engine's own rules).
+    splits: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    split_at: dict[str, datetime] = {}  # each asset's latest split
+    for row in (
+        await s.scalars(
+            select(OutboxEntry)
+            .where(
+                OutboxEntry.asset_id.in_(symbols),
+                OutboxEntry.command.contains('"cmd":"SPLIT"'),
+            )
+            .order_by(OutboxEntry.id)
+        )
+    ).all():
+        cmd = decode_command(row.command)
+        if cmd.get("cmd") == "SPLIT":
+            splits.setdefault(row.asset_id, []).append((row.id, cmd))
+            split_at[row.asset_id] = row.created_at
     for a in assets:
         add, _reference = configure_commands(a, ts)
         commands.append({**add, "fill_seq": seqs.get(a.symbol, 0)})
-        price = last_prices.get(a.symbol, a.reference_price)
+        # The asset's splits, into its still empty book: the engine remembers their ids, so
+        # one the outbox sends again is ignored (the orders below already carry its terms).
+        commands.extend({**c, "ts": ts} for _, c in splits.get(a.symbol, []))
+        price, at = last_prices.get(a.symbol, (a.reference_price, None))
+        if at is not None and a.symbol in split_at and at < split_at[a.symbol]:
+            price = a.reference_price  # the last trade was in pre-split shares
         commands.append(reference_command(a, price, ts))
 
     now = utcnow()
@@ -307,12 +338,14 @@ async def rebuild_commands(
         return commands, 0
     ids = [o.id for o in orders]
     outbox: dict[Any, list[dict[str, Any]]] = {}
+    positions: dict[Any, list[int]] = {}  # each command's outbox row id, in the same order
     for row in (
         await s.scalars(
             select(OutboxEntry).where(OutboxEntry.order_id.in_(ids)).order_by(OutboxEntry.id)
         )
     ).all():
         outbox.setdefault(row.order_id, []).append(decode_command(row.command))
+        positions.setdefault(row.order_id, []).append(row.id)
     replacements: dict[Any, list[OrderReplacement]] = {}
     for r in (
         await s.scalars(
@@ -332,7 +365,17 @@ async def rebuild_commands(
             log.error("open order without its NEW_ORDER in the outbox", order_id=str(o.id))
             continue
         asset = by_symbol[o.asset_id]
-        cmd, priority = _restored_command(o, asset, first, cmds, replacements.get(o.id, []))
+        rows = positions.get(o.id, [])
+        first_row = rows[cmds.index(first)]
+        timeline = {
+            str(c.get("replace_id")): rows[i]
+            for i, c in enumerate(cmds)
+            if c.get("cmd") == "REPLACE"
+        }
+        later = [(i, c) for i, c in splits.get(o.asset_id, []) if i > first_row]
+        cmd, priority = _restored_command(
+            o, asset, first, cmds, replacements.get(o.id, []), later, timeline
+        )
         restored.append((priority, str(o.id), cmd))
         pending = [r for r in replacements.get(o.id, []) if r.status == ReplaceStatus.PENDING]
         for r in pending:
@@ -356,23 +399,39 @@ def _restored_command(
     first: dict[str, Any],
     cmds: Sequence[dict[str, Any]],
     replacements: Sequence[OrderReplacement],
+    splits: Sequence[tuple[int, Mapping[str, Any]]] = (),
+    replace_rows: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, Any], datetime]:
-    """The command that puts ``o`` back in the book as it stands, and its time priority."""
+    """The command that puts ``o`` back in the book as it stands, and its time priority.
+    ``splits``: the asset's SPLIT commands written after the order's NEW_ORDER (outbox row id,
+    command), applied in outbox order with the settled replaces (``replace_rows``: each
+    REPLACE's outbox row id), so a replace after a split is not split again."""
     sc = scales(asset)
     cmd = dict(first)
     priority = o.created_at
     by_id = {c.get("replace_id"): c for c in cmds if c.get("cmd") == "REPLACE"}
+    steps: list[tuple[int, Mapping[str, Any], OrderReplacement | None]] = [
+        (i, c, None) for i, c in splits
+    ]
     for r in replacements:
         if r.status != ReplaceStatus.REPLACED:
             continue
         applied = by_id.get(str(r.id))
         if applied is None:
             continue
+        steps.append(((replace_rows or {}).get(str(r.id), 0), applied, r))
+    steps.sort(key=lambda step: step[0])
+    for _, step, replaced in steps:
+        if replaced is None:
+            _split_terms(cmd, step, asset)
+            continue
         for key in ("quantity", "price", "stop_price", "tif", "trail_amount", "trail_bps"):
-            if applied.get(key) is not None:
-                cmd[key] = applied[key]
-        if not r.kept_priority:
-            priority = max(priority, r.settled_at or r.created_at)
+            if step.get(key) is not None:
+                cmd[key] = step[key]
+        if not replaced.kept_priority:
+            priority = max(priority, replaced.settled_at or replaced.created_at)
+    if splits and o.quantity is not None and cmd.get("quantity") is not None:
+        cmd["quantity"] = to_fixed(o.quantity, sc.qty_scale, ROUND_DOWN)  # split-adjusted
     filled = to_fixed(o.filled_quantity, sc.qty_scale, ROUND_DOWN)
     kind = str(cmd.get("order_type"))
     if o.sub_type is OrderSubType.TRAILING_STOP and o.stop_price is not None:
@@ -399,6 +458,34 @@ def _restored_command(
     return cmd, priority
 
 
+def _split_terms(cmd: dict[str, Any], split: Mapping[str, Any], asset: Asset) -> None:
+    """A restored command's prices after a SPLIT, by the engine's rules (its quantity is
+    PostgreSQL's, already split-adjusted in the split's transaction)."""
+    sc = scales(asset)
+    n, d = int(split.get("numerator") or 1), int(split.get("denominator") or 1)
+    tick = to_fixed(asset.tick_size, sc.price_scale)
+    buy = cmd.get("side") == "BUY"
+    if cmd.get("price"):
+        cmd["price"] = split_price(int(cmd["price"]), n, d, tick, not buy)
+    if cmd.get("stop_price"):
+        cmd["stop_price"] = split_price(int(cmd["stop_price"]), n, d, tick, buy)
+    if cmd.get("trail_amount"):
+        cmd["trail_amount"] = split_trail(int(cmd["trail_amount"]), n, d, tick)
+    legs = cmd.get("legs")
+    if isinstance(legs, list):
+        leg_buy = buy if cmd.get("order_class") == "OCO" else not buy
+        cmd["legs"] = [
+            {
+                **leg,
+                "price": split_price(int(leg.get("price") or 0), n, d, tick, not leg_buy) or None,
+                "stop_price": split_price(int(leg.get("stop_price") or 0), n, d, tick, leg_buy)
+                or None,
+            }
+            for leg in legs
+            if isinstance(leg, Mapping)
+        ]
+
+
 async def _fill_seqs(s: AsyncSession, symbols: Sequence[str]) -> dict[str, int]:
     """The highest engine fill number already settled per asset (fill ids are
     ``<asset>:<n>``)."""
@@ -412,11 +499,12 @@ async def _fill_seqs(s: AsyncSession, symbols: Sequence[str]) -> dict[str, int]:
 
 
 async def _last_prices(s: AsyncSession, symbols: Sequence[str]) -> dict[str, Any]:
-    """Each asset's last settled trade price (the mark the engine had, near enough)."""
+    """Each asset's last settled trade (price, executed at): the mark the engine had, near
+    enough."""
     latest = (
-        select(Fill.asset_id, Fill.price)
+        select(Fill.asset_id, Fill.price, Fill.executed_at)
         .where(Fill.asset_id.in_(symbols))
         .distinct(Fill.asset_id)
         .order_by(Fill.asset_id, Fill.executed_at.desc(), Fill.id.desc())
     )
-    return {sym: price for sym, price in (await s.execute(latest)).all()}
+    return {sym: (price, at) for sym, price, at in (await s.execute(latest)).all()}

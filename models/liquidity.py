@@ -166,7 +166,11 @@ class Liquidity:
             rows = await s.execute(
                 select(LiquidityConfig, Asset)
                 .join(Asset, Asset.symbol == LiquidityConfig.asset_id)
-                .where(LiquidityConfig.enabled.is_(True), Asset.tradable.is_(True))
+                .where(
+                    LiquidityConfig.enabled.is_(True),
+                    Asset.tradable.is_(True),
+                    Asset.splitting.is_(False),  # a split on its way to the engine
+                )
                 .order_by(Asset.symbol)
             )
             return [(asset, self.quoting(cfg)) for cfg, asset in rows.tuples()]

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from redis.asyncio import Redis
@@ -140,6 +140,47 @@ def display_price(value: Decimal, tick_size: Decimal | None = None) -> Decimal:
     if plain.as_tuple().exponent > 0:  # type: ignore[operator]
         return plain.quantize(Decimal(1))
     return plain
+
+
+def split_adjusted(value: Decimal, numerator: int, denominator: int, tick: Decimal) -> Decimal:
+    """A reference-like price after a numerator-for-denominator stock split: ``value`` / (n/d)
+    rounded down to the tick, at least one tick (the asset's reference price and previous
+    close, the live quote, the feed's price walk: one rule, so they agree)."""
+    ticks = (value * denominator / numerator / tick).to_integral_value(ROUND_DOWN)
+    return max(ticks, Decimal(1)) * tick
+
+
+def split_quote(q: QuoteData, numerator: int, denominator: int, tick: Decimal) -> QuoteData:
+    """The quote in post-split prices (``split_adjusted`` on each price it carries)."""
+
+    def adjust(v: Decimal | None) -> Decimal | None:
+        if v is None:
+            return None
+        return display_price(split_adjusted(v, numerator, denominator, tick), tick)
+
+    price = adjust(q.price)
+    assert price is not None
+    return QuoteData(
+        asset_id=q.asset_id,
+        price=price,
+        bid=adjust(q.bid),
+        ask=adjust(q.ask),
+        timestamp=q.timestamp,
+        last_trade=adjust(q.last_trade),
+        reference=adjust(q.reference),
+    )
+
+
+async def split_live_quote(
+    redis: Redis, prefix: str, asset: Asset, numerator: int, denominator: int
+) -> None:
+    """Rescale the asset's live quote in Redis (if any) after a split, and publish it, so
+    readers (the liquidity provider's ladder, order planning) do not see the old prices."""
+    found = (await read_quotes(redis, prefix, [asset.symbol])).get(asset.symbol)
+    if found is None:
+        return
+    adjusted = split_quote(found, numerator, denominator, asset.tick_size)
+    await write_quotes(redis, prefix, [adjusted], publish=True)
 
 
 def price_of(asset: Asset, quotes: dict[str, QuoteData]) -> QuoteData:

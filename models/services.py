@@ -402,7 +402,9 @@ async def open_services(
             notifier=notifier,
             audit=audit,
         ),
-        corporate_actions=CorporateActions(sessionmaker, ledger, notifier=notifier),
+        corporate_actions=CorporateActions(
+            sessionmaker, ledger, notifier=notifier, exchange=exchange
+        ),
         wash_sales=WashSaleAdjustments(sessionmaker),
         audit=audit,
         fields=fields,

@@ -38,11 +38,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import ROUND_CEILING
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any, Final
 
 import structlog
-from sqlalchemy import String, select
+from sqlalchemy import String, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -60,6 +60,8 @@ from matching.wire import (
     ReplacedEvent,
     ReplaceRejectedEvent,
     ResizedEvent,
+    SplitAdjustedEvent,
+    SplitAppliedEvent,
     StopMovedEvent,
     TriggeredEvent,
     WireEvent,
@@ -67,6 +69,7 @@ from matching.wire import (
 from models import bulk
 from models.assets import Asset
 from models.base import Base
+from models.corporate_actions import CorporateAction, CorporateActionKind, CorporateActionStatus
 from models.exchange import scales
 from models.ledger import AccountKind, Ledger, LedgerBatch, Leg
 from models.notifications.actions import NotificationView
@@ -92,6 +95,7 @@ from models.positions import AppliedFills, FillSide
 from models.positions import Side as PositionSide
 from models.webhooks import events as webhook_events
 
+SPLIT_EXACT = Decimal("1e-18")  # the ledger's scale
 log = structlog.get_logger("bourse.settlement")
 FILL_NAMESPACE = uuid.UUID("0b5e1a57-9f57-4c4b-8a77-3c1e0f5d2a10")
 
@@ -180,6 +184,11 @@ class _Batch:
     sides: list[FillSide] = field(default_factory=list)
     # Ledger accounts by (owner, asset): a user's CASH / SHARES, or (None, asset) the LP's.
     accounts: dict[tuple[uuid.UUID | None, str], uuid.UUID] = field(default_factory=dict)
+    # Stock splits PostgreSQL applied whose SPLIT_APPLIED the settlement has not seen yet, by
+    # asset: (action id, numerator, denominator), oldest first. A fill of such an asset is
+    # from before the split in the engine's order (it was in flight when the split committed).
+    pre_split: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    splits_seen: list[uuid.UUID] = field(default_factory=list)
     replacements: dict[uuid.UUID, OrderReplacement] = field(default_factory=dict)
 
     def order(self, raw_id: str | None) -> Order | None:
@@ -295,6 +304,28 @@ class Settlement:
             )
             batch.replacements = {r.id: r for r in rows}
 
+        split_assets = {
+            ev.asset_id for _, _, ev in fresh if isinstance(ev, FillEvent | SplitAppliedEvent)
+        }
+        if split_assets:
+            for row in await s.execute(
+                select(
+                    CorporateAction.id,
+                    CorporateAction.asset_id,
+                    CorporateAction.numerator,
+                    CorporateAction.denominator,
+                )
+                .where(
+                    CorporateAction.kind == CorporateActionKind.STOCK_SPLIT,
+                    CorporateAction.status == CorporateActionStatus.APPLIED,
+                    CorporateAction.engine_applied_at.is_(None),
+                    CorporateAction.asset_id.in_(split_assets),
+                )
+                .order_by(CorporateAction.applied_at)
+            ):
+                batch.pre_split.setdefault(row.asset_id, []).append(
+                    (str(row.id), int(row.numerator or 1), int(row.denominator or 1))
+                )
         new_fills = await self._insert_fills(s, batch, fresh)
         for _, _, ev in fresh:
             if isinstance(ev, FillEvent):
@@ -312,6 +343,13 @@ class Settlement:
                     order.updated_at = utcnow()
                     kind = "ACTIVATED" if ev.reason == "ACTIVATED" else "REDUCED"
                     batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
+            elif isinstance(ev, SplitAdjustedEvent):
+                self._split_adjusted(batch, ev)
+            elif isinstance(ev, SplitAppliedEvent):
+                pending = batch.pre_split.get(ev.asset_id, [])
+                batch.pre_split[ev.asset_id] = [p for p in pending if p[0] != ev.split_id]
+                if (seen := _uuid(ev.split_id)) is not None:
+                    batch.splits_seen.append(seen)
             elif isinstance(ev, StopMovedEvent):
                 order = batch.order(ev.order_id)
                 terms = batch.assets.get(ev.asset_id)
@@ -336,6 +374,27 @@ class Settlement:
                 kind = "TRIGGERED" if isinstance(ev, TriggeredEvent) else "ACCEPTED"
                 batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
         await batch.ledger.write(s)
+        if batch.splits_seen:
+            applied = (
+                await s.scalars(
+                    update(CorporateAction)
+                    .where(
+                        CorporateAction.id.in_(batch.splits_seen),
+                        CorporateAction.engine_applied_at.is_(None),
+                    )
+                    .values(engine_applied_at=utcnow())
+                    .returning(CorporateAction.asset_id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            still = {a for a, pending in batch.pre_split.items() if pending}
+            if reopened := set(applied) - still:  # the engine has the split: trading resumes
+                await s.execute(
+                    update(Asset)
+                    .where(Asset.symbol.in_(reopened))
+                    .values(splitting=False)
+                    .execution_options(synchronize_session=False)
+                )
         await s.flush()  # the orders
         if self._on_fills is not None and batch.sides:
             result = await self._on_fills(s, batch.sides)
@@ -490,6 +549,12 @@ class Settlement:
         price = from_fixed(ev.price, sc.price_scale)
         qty = from_fixed(ev.quantity, sc.qty_scale)
         value = fill_cash(qty, price, terms.currency)
+        for _, n, d in batch.pre_split.get(ev.asset_id, []):
+            # A trade from before a split PostgreSQL has already applied (the holdings it
+            # moves were split without it): its shares x n/d and price / (n/d), the cash as
+            # traded. A fraction finer than the increment is kept (no cash in lieu for it).
+            qty = (qty * n / d).quantize(SPLIT_EXACT, rounding=ROUND_DOWN)
+            price = (price * d / n).quantize(SPLIT_EXACT, rounding=ROUND_DOWN)
         at = utc_from_ns(ev.ts or 0)
         taker_side = Side(ev.taker_side)
         maker_user, taker_user = _uuid(ev.maker_user_id), _uuid(ev.taker_user_id)
@@ -538,7 +603,9 @@ class Settlement:
             if order is None or user is None:
                 continue
             order.filled_quantity += qty
-            order.filled_value += price * qty
+            order.filled_value += from_fixed(ev.price, sc.price_scale) * from_fixed(
+                ev.quantity, sc.qty_scale
+            )  # the value as traded (equal to price x qty unless the trade predates a split)
             order.updated_at = utcnow()
             if done:
                 order.status = OrderStatus.EXECUTED
@@ -568,6 +635,35 @@ class Settlement:
                     fill,
                 )
             )
+
+    def _split_adjusted(self, batch: _Batch, ev: SplitAdjustedEvent) -> None:
+        """A stock split's terms as the engine applied them (``core/split.py``): the split's
+        own transaction already wrote the same terms (``models/corporate_actions.py``), so this
+        changes nothing unless a fill was in flight; the engine's terms win. The user's price
+        fields that the order does not have (a stop buy's cap is the broker's) stay absent."""
+        order = batch.order(ev.order_id)
+        terms = batch.assets.get(ev.asset_id)
+        if order is None or terms is None or order.status in FINAL_STATUSES:
+            return
+        qs, ps = terms.scales.qty_scale, terms.scales.price_scale
+        quantity, filled = from_fixed(ev.quantity, qs), from_fixed(ev.filled, qs)
+        price = None if ev.price is None else from_fixed(ev.price, ps)
+        stop = None if ev.stop_price is None else from_fixed(ev.stop_price, ps)
+        if (order.quantity, order.filled_quantity) != (quantity, filled):
+            log.warning("split: engine and record differ", order_id=str(order.id))
+        order.quantity, order.filled_quantity = quantity, filled
+        if (
+            order.price is not None
+            and price is not None
+            and order.sub_type is not (OrderSubType.STOP_LOSS)
+        ):
+            order.price = price
+        if order.stop_price is not None and stop is not None:
+            order.stop_price = stop
+        if order.trail_amount is not None and ev.trail_amount:
+            order.trail_amount = from_fixed(ev.trail_amount, ps)
+        order.updated_at = utcnow()
+        batch.notices.append(Notice(order.user_id, "SPLIT_ADJUSTED", OrderView.of(order)))
 
     def _replaced(self, batch: _Batch, ev: ReplacedEvent | ReplaceRejectedEvent) -> None:
         order = batch.order(ev.order_id)

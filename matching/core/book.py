@@ -227,12 +227,12 @@ class Book:
         if self.links and not self.linking:
             self._run_links(ev, ts)
 
-    def cancel(self, o: Order, ev: list[Event], ts: int) -> None:
-        """Cancel a live order of this book (or a waiting leg) at the owner's request. A linked
-        order takes its group with it: the entry's legs (reason PARENT), a leg's siblings and
-        live entry (reason OCO)."""
+    def cancel(self, o: Order, ev: list[Event], ts: int, reason: str = USER) -> None:
+        """Cancel a live order of this book (or a waiting leg) at the owner's request (or
+        ``reason``: a split that leaves it nothing). A linked order takes its group with it:
+        the entry's legs (reason PARENT), a leg's siblings and live entry (reason OCO)."""
         oid = o.order_id
-        ev.append((CANCELLED, self.asset_id, oid, o.user_id, USER, o.remaining, o.filled, ts))
+        ev.append((CANCELLED, self.asset_id, oid, o.user_id, reason, o.remaining, o.filled, ts))
         if self.pending and oid in self.pending:
             del self.pending[oid]
             o.remaining = 0

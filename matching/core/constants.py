@@ -49,8 +49,11 @@ REPLACE: Final = "REPLACE"
 # session (orders not flagged extended_hours are parked: they neither trade nor trigger), at
 # the regular open it leaves it (the parked orders come back, oldest first).
 SESSION: Final = "SESSION"
+# SPLIT {split_id, numerator, denominator}: a stock split adjusts every live order of the asset
+# (quantities x n/d, prices / (n/d)) and the book's prices, keeping time priority (core/split.py).
+SPLIT: Final = "SPLIT"
 COMMANDS: Final = frozenset(
-    {NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE, SESSION}
+    {NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE, SESSION, SPLIT}
 )
 EXTENDED: Final = "EXTENDED"
 # EXPIRE_DAY's optional "session": REGULAR expires the DAY orders not flagged extended_hours
@@ -83,6 +86,9 @@ STOP_MOVED: Final = "STOP_MOVED"  # a trailing stop's stop (and a buy's limit ca
 # OCO (a leg shrank with its sibling's fill: they sell the same shares).
 RESIZED: Final = "RESIZED"
 ACTIVATED: Final = "ACTIVATED"
+# SPLIT: the asset-level event first, then one SPLIT_ADJUSTED per live order (its new terms).
+SPLIT_APPLIED: Final = "SPLIT_APPLIED"
+SPLIT_ADJUSTED: Final = "SPLIT_ADJUSTED"
 
 # CANCELLED reasons
 USER: Final = "USER"
@@ -94,6 +100,7 @@ NO_LIQUIDITY: Final = "NO_LIQUIDITY"
 NOTIONAL_TOO_SMALL: Final = "NOTIONAL_TOO_SMALL"
 # (OCO is also a CANCELLED reason: a linked order filled or ended.)
 SESSION_CLOSED: Final = "SESSION_CLOSED"  # an order that cannot wait, outside its session
+SPLIT_CANCELLED: Final = "SPLIT"  # a stock split left the order with nothing (rounded down)
 PARENT: Final = "PARENT"  # the entry of a bracket / OTO ended with nothing filled, or cancelled
 
 # REJECTED / CANCEL_REJECTED reasons
@@ -115,6 +122,7 @@ INVALID_STP: Final = "INVALID_STP"
 INVALID_CONFIG: Final = "INVALID_CONFIG"
 SCALE_CHANGE_WITH_OPEN_ORDERS: Final = "SCALE_CHANGE_WITH_OPEN_ORDERS"
 WRONG_SHARD: Final = "WRONG_SHARD"
+INVALID_RATIO: Final = "INVALID_RATIO"  # a SPLIT's numerator / denominator
 
 BPS: Final = 10_000
 DEFAULT_COLLAR_BPS: Final = 500

@@ -37,6 +37,7 @@ from .constants import (
     INVALID_ORDER_TYPE,
     INVALID_PRICE,
     INVALID_QUANTITY,
+    INVALID_RATIO,
     INVALID_SIDE,
     INVALID_STOP_PRICE,
     INVALID_STP,
@@ -61,6 +62,7 @@ from .constants import (
     SESSION,
     SESSION_CLOSED,
     SIMPLE,
+    SPLIT,
     STOP_LIMIT,
     STOP_LOSS,
     TRAILING_STOP,
@@ -70,6 +72,7 @@ from .constants import (
 )
 from .events import Event
 from .order import Group, Order
+from .split import apply_split
 
 # Canonical objects for incoming names: the book compares them with ``is``.
 _SIDES = {BUY: BUY, SELL: SELL}
@@ -93,6 +96,7 @@ _LEG_TYPES = {
 }
 
 DEFAULT_DEDUP_WINDOW = 100_000
+MAX_SPLIT_TERM = 1_000_000  # a SPLIT's numerator and denominator
 
 
 class Engine:
@@ -664,6 +668,27 @@ class Engine:
             )
         ]
 
+    def split(
+        self, asset_id: str, split_id: str, numerator: int, denominator: int, ts: int = 0
+    ) -> list[Event]:
+        """SPLIT: a numerator-for-denominator stock split adjusts every live order of the asset
+        and the book's prices (``core/split.py``). A repeated ``split_id`` is ignored (no
+        events); a ratio that is not two different positive integers is REJECTED
+        INVALID_RATIO."""
+        if split_id in self.seen:
+            return []
+        self._remember(split_id)
+        book = self.books.get(asset_id)
+        if book is None:
+            return [(REJECTED, asset_id, None, None, UNKNOWN_ASSET, ts)]
+        if not 0 < numerator <= MAX_SPLIT_TERM or not 0 < denominator <= MAX_SPLIT_TERM:
+            return [(REJECTED, asset_id, None, None, INVALID_RATIO, ts)]
+        if numerator == denominator:
+            return [(REJECTED, asset_id, None, None, INVALID_RATIO, ts)]
+        ev: list[Event] = []
+        apply_split(book, split_id, numerator, denominator, ev, ts)
+        return ev
+
     def _remember(self, order_id: str) -> None:
         self.seen.add(order_id)
         self.seen_fifo.append(order_id)
@@ -771,6 +796,14 @@ class Engine:
                 return self.session(_str(cmd, "asset_id"), which, ts)
             if kind == REFERENCE_PRICE:
                 return self.reference_price(_str(cmd, "asset_id"), _int(cmd, "price"), ts)
+            if kind == SPLIT:
+                return self.split(
+                    _str(cmd, "asset_id"),
+                    _str(cmd, "split_id"),
+                    _int(cmd, "numerator"),
+                    _int(cmd, "denominator"),
+                    ts,
+                )
             if kind == ADD_ASSET:
                 lot = cmd.get("lot_size")
                 collar = cmd.get("collar_bps")

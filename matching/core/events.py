@@ -22,6 +22,8 @@ from .constants import (
     REPLACE_REJECTED,
     REPLACED,
     RESIZED,
+    SPLIT_ADJUSTED,
+    SPLIT_APPLIED,
     STOP_MOVED,
     TRIGGERED,
 )
@@ -94,6 +96,22 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     STOP_MOVED: ("asset_id", "order_id", "user_id", "stop_price", "price", "water", "ts"),
     # A linked order's new total ``quantity`` and ``remaining`` (``reason`` ACTIVATED or OCO).
     RESIZED: ("asset_id", "order_id", "user_id", "quantity", "remaining", "reason", "ts"),
+    # SPLIT: the asset's split (numerator-for-denominator), then each live order's new terms
+    # (``trail_amount``: a trailing stop's trail in price units, 0 when none or in bps).
+    SPLIT_APPLIED: ("asset_id", "split_id", "numerator", "denominator", "ts"),
+    SPLIT_ADJUSTED: (
+        "asset_id",
+        "order_id",
+        "user_id",
+        "split_id",
+        "quantity",
+        "remaining",
+        "filled",
+        "price",
+        "stop_price",
+        "trail_amount",
+        "ts",
+    ),
     ASSET_CONFIGURED: (
         "asset_id",
         "price_scale",

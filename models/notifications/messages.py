@@ -211,6 +211,42 @@ def recurring_skipped_draft(
     )
 
 
+def split_order_draft(
+    user_id: uuid.UUID,
+    action_id: uuid.UUID,
+    order_id: uuid.UUID,
+    asset_id: str,
+    side: str,
+    before: tuple[Decimal, Decimal | None],
+    after: tuple[Decimal, Decimal | None],
+) -> Draft:
+    """An open order a stock split adjusted: (remaining quantity, limit or stop price) before
+    and after; a quantity of 0 after means the split cancelled it."""
+
+    def terms(quantity: Decimal, price: Decimal | None) -> str:
+        return f"{_qty(quantity)}" + ("" if price is None else f" at {_qty(price)}")
+
+    if after[0] > 0:
+        body = (
+            f"{asset_id} split: your open {side.lower()} order for {terms(*before)} is now "
+            f"{terms(*after)}."
+        )
+    else:
+        body = (
+            f"{asset_id} split: your open {side.lower()} order for {terms(*before)} was "
+            "cancelled: less than one share was left after the split."
+        )
+    return Draft(
+        user_id=user_id,
+        kind=Kind.CORPORATE_ACTION,
+        title=f"Stock split: {asset_id} order adjusted",
+        body=body,
+        dedupe_key=f"corporate-action:{action_id}:order:{order_id}",
+        asset_id=asset_id,
+        order_id=order_id,
+    )
+
+
 def corporate_action_draft(
     user_id: uuid.UUID,
     action_id: uuid.UUID,

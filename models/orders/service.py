@@ -191,6 +191,8 @@ class OrderBook:
             raise DomainError.one(
                 ErrorCode.ASSET_NOT_TRADABLE, f"{symbol} is not tradable now.", "assetId"
             )
+        if asset.splitting:
+            raise _splitting(symbol)
         reference = await self._reference_price(asset)
         linked: LinkedPlan | None = None
         if req.order_class is not OrderClass.SIMPLE or take_profit or stop_loss:
@@ -435,6 +437,8 @@ class OrderBook:
             )
         asset = await s.get(Asset, order.asset_id)
         assert asset is not None
+        if asset.splitting:
+            raise _splitting(asset.symbol)
         planned = plan_replace(order, req, asset, await self._reference_price(asset), self.config)
         held = (
             await self._ledger.hold_amount(s, order.hold_id) if order.hold_id is not None else None
@@ -584,6 +588,15 @@ class OrderBook:
                     if key is not None and key in found:
                         found[key].append(f)
         return found
+
+
+def _splitting(symbol: str) -> DomainError:
+    """A stock split is reaching the matching engine (seconds): see ``Asset.splitting``."""
+    return DomainError.one(
+        ErrorCode.ASSET_NOT_TRADABLE,
+        f"{symbol} is being split; orders resume in a moment.",
+        "assetId",
+    )
 
 
 def _insufficient_for_replace(side: Side, more: Decimal, asset: Asset) -> DomainError:

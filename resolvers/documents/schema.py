@@ -156,7 +156,9 @@ class DocumentsMutation:
         payload=CorporateActionPayload,
         description="ADMIN: a numerator-for-denominator stock split on the effective date: "
         "positions and open lots scaled (total cost unchanged), cash in lieu of fractions finer "
-        "than the asset's increment. Refused while the asset has open orders.",
+        "than the asset's increment; open orders (quantities, prices, holds, in the books too), "
+        "price alerts and the reference price adjusted in the same transaction. OPEN_ORDERS is "
+        "no longer returned (kept for compatibility).",
         audit="admin.stock_split_recorded",
     )
     async def record_stock_split(

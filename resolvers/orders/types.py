@@ -49,6 +49,7 @@ class OrderEvent(enum.Enum):
     REPLACED = "REPLACED"
     ACTIVATED = "ACTIVATED"  # a bracket's / OTO's exit became active, or grew, as its entry filled
     REDUCED = "REDUCED"  # a linked exit shrank because its sibling filled (same shares)
+    SPLIT_ADJUSTED = "SPLIT_ADJUSTED"  # a stock split changed its quantity and prices
 
 
 @strawberry.type(description="One execution of an order at one price.")

@@ -7,7 +7,9 @@ import json
 import os
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +23,9 @@ from bourse.keys import marketdata_lease_key as lease_key
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
 from models.assets import Assets
+from models.corporate_actions import CorporateActions, SplitRequest
+from models.exchange import Exchange
+from models.ledger import Ledger
 from models.quotes import QuoteData, read_quotes
 from tests.market.feed_helpers import (
     RecordingSink,
@@ -185,6 +190,43 @@ async def test_new_assets_join_the_provider(env: Env) -> None:
         await eventually(lambda: _asked_for(provider, later.symbol))
         provider.put(later.symbol, "42.00")
         await eventually(lambda: _quote_priced(redis, fs, later.symbol, "42"))
+
+
+async def test_a_stock_split_rescales_the_feeds_prices(env: Env) -> None:
+    """After a 2-for-1 split the feed's quote, its reference to the engine and the stored
+    price are halved (it does not put the pre-split price back), and the provider restarts
+    from the new price."""
+    fs, redis, sessionmaker = env
+    asset = await create_asset(fs, redis, sessionmaker, price="100.00")
+    provider = ScriptedProvider()
+    async with running_feed(fs, provider, sessionmaker):
+        await eventually(lambda: _asked_for(provider, asset.symbol))
+        provider.put(asset.symbol, "100.00")
+        await eventually(lambda: _quote_priced(redis, fs, asset.symbol, "100.00"))
+        calls = len(provider.calls)
+        actions = CorporateActions(
+            sessionmaker, Ledger(), exchange=Exchange(redis, fs.redis_prefix, 1)
+        )
+        today = datetime.now(UTC).date()
+        done = await actions.record_split(uuid.uuid4(), SplitRequest(asset.symbol, 2, 1, today))
+        assert done.status.value == "APPLIED"
+        await eventually(lambda: _quote_priced(redis, fs, asset.symbol, "50.00"))
+        await eventually(lambda: _async(len(provider.calls) > calls))  # restarted
+        await eventually(
+            lambda: _last_reference_is(redis, fs, asset.symbol, 5000), what="reference 50.00"
+        )
+        await asyncio.sleep(0.6)  # a persist and an assets refresh later: still 50.00
+        stored = await Assets(sessionmaker, _no_market).get(asset.symbol)
+        assert stored is not None
+        assert stored.reference_price == Decimal("50.00")
+        q = await quote_of(redis, fs, asset.symbol)
+        assert q is not None
+        assert q.price == Decimal("50.00")
+
+
+async def _last_reference_is(redis: Redis, fs: Settings, symbol: str, price: int) -> bool:
+    refs = await reference_commands(redis, fs, symbol)
+    return bool(refs) and refs[-1]["price"] == price
 
 
 async def test_one_feed_per_prefix_the_second_stands_by(env: Env) -> None:

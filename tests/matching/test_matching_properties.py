@@ -14,8 +14,10 @@ the command's matching is done, and parked orders are flagged, not moved.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -523,7 +525,7 @@ class Model:
                 self._add(o, ev, ts)
         return ev
 
-    def cancel(self, oid: str, a: str, ts: int) -> list[Event]:
+    def cancel(self, oid: str, a: str, ts: int, reason: str = "USER") -> list[Event]:
         o = self.live.get(oid)
         if o is None or o.asset != a:
             o = self.pending.get(oid)
@@ -532,7 +534,7 @@ class Model:
             del self.pending[oid]
         else:
             del self.live[oid]
-        ev: list[Event] = [("CANCELLED", a, oid, o.uid, "USER", o.rem, o.filled, ts)]
+        ev: list[Event] = [("CANCELLED", a, oid, o.uid, reason, o.rem, o.filled, ts)]
         o.rem = 0
         g = o.group
         if g is not None:
@@ -638,6 +640,79 @@ class Model:
             ext=o.ext,
         )
         self._add(n, ev, ts)
+        return ev
+
+    def split(self, a: str, sid: str, n: int, d: int, ts: int) -> list[Event]:
+        """Quantities x n/d down to the lot; limits / (n/d) in the customer's favour (a buy's
+        down, a sell's up), stops away from the market (a sell's down, a buy's up); marks
+        down; resting orders re-ranked by (old price, old arrival)."""
+        if sid in self.seen:
+            return []
+        self.seen.add(sid)
+        if a not in self.assets:
+            return [("REJECTED", a, None, None, "UNKNOWN_ASSET", ts)]
+        if not (0 < n <= 10**6 and 0 < d <= 10**6) or n == d:
+            return [("REJECTED", a, None, None, "INVALID_RATIO", ts)]
+        cfg = self.assets[a]
+        lot: int = cfg["lot"]
+        tick: int = cfg["tick"]
+        r = Fraction(n, d)
+
+        def qty(q: int) -> int:
+            return math.floor(q * r / lot) * lot
+
+        def px(p: int, up: bool) -> int:
+            if not p:
+                return 0
+            x = p / r / tick
+            return max(math.ceil(x) if up else math.floor(x), 1) * tick
+
+        def mark(p: int) -> int:
+            return max(math.floor(p / r), 1) if p else 0
+
+        ev: list[Event] = [("SPLIT_APPLIED", a, sid, n, d, ts)]
+        members = [o for o in self.live.values() if o.asset == a]
+        members += [o for o in self.pending.values() if o.asset == a]
+        for o in sorted(members, key=lambda o: o.seq):
+            if o.rem and not qty(o.rem) and (o.oid in self.live or o.oid in self.pending):
+                ev += self.cancel(o.oid, a, ts, "SPLIT")
+        members = [o for o in members if o.oid in self.live or o.oid in self.pending]
+        resting = [o for o in members if o.oid in self.live and not o.waiting and not o.parked]
+        resting.sort(key=lambda o: (-o.price if o.side == "BUY" else o.price, o.arrival))
+        for o in resting:
+            self.arrival += 1
+            o.arrival = self.arrival
+        for o in members:
+            o.rem, o.filled = qty(o.rem), qty(o.filled)
+            o.qty = o.filled + o.rem
+            o.price = px(o.price, o.side == "SELL")
+            o.stop = px(o.stop, o.side == "BUY")
+            o.trail = max(math.floor(o.trail / r / tick), 1) * tick if o.trail else 0
+            o.water = mark(o.water)
+            g = o.group
+            if g is not None and g.parent is o:
+                g.pfilled = qty(g.pfilled)
+            if g is not None and g.legs and g.legs[0] is o:
+                g.lfilled = [qty(f) for f in g.lfilled or []]
+        for key in ("last", "ref", "mark"):
+            cfg[key] = mark(cfg[key])
+        for o in sorted(members, key=lambda o: o.seq):
+            ev.append(
+                (
+                    "SPLIT_ADJUSTED",
+                    a,
+                    o.oid,
+                    o.uid,
+                    sid,
+                    o.qty,
+                    o.rem,
+                    o.filled,
+                    o.price,
+                    o.stop,
+                    o.trail,
+                    ts,
+                )
+            )
         return ev
 
     def expire_day(self, a: str, ts: int) -> list[Event]:
@@ -967,6 +1042,8 @@ def model_apply(m: Model, c: dict[str, Any]) -> list[Event]:
         return m.expire_day(c["asset_id"], c["ts"])
     if k == "REFERENCE_PRICE":
         return m.reference_price(c["asset_id"], c["price"], c["ts"])
+    if k == "SPLIT":
+        return m.split(c["asset_id"], c["split_id"], c["numerator"], c["denominator"], c["ts"])
     return m.add_asset(
         c["asset_id"],
         c["price_scale"],
@@ -1113,7 +1190,7 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
             if order_ids:
                 oid = draw(st.sampled_from(order_ids))
                 cmds.append({"cmd": "CANCEL", "order_id": oid, "asset_id": a, "ts": ts})
-        elif kind < 95:
+        elif kind < 93:
             cmds.append(
                 {
                     "cmd": "REFERENCE_PRICE",
@@ -1122,8 +1199,21 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
                     "ts": ts,
                 }
             )
-        elif kind < 97:
+        elif kind < 94:
             cmds.append({"cmd": "EXPIRE_DAY", "asset_id": a, "ts": ts})
+        elif kind < 97:
+            n, d = draw(st.sampled_from([(2, 1), (3, 2), (1, 2), (1, 10), (5, 4), (1, 1)]))
+            sid = draw(st.sampled_from([f"s{i}", "s-repeat"]))  # a repeat is ignored
+            cmds.append(
+                {
+                    "cmd": "SPLIT",
+                    "asset_id": a,
+                    "split_id": sid,
+                    "numerator": n,
+                    "denominator": d,
+                    "ts": ts,
+                }
+            )
         else:
             which = draw(st.sampled_from(["EXTENDED", "REGULAR"]))
             cmds.append({"cmd": "SESSION", "asset_id": a, "session": which, "ts": ts})
@@ -1291,6 +1381,8 @@ def test_quantity_is_conserved_and_fok_is_all_or_nothing(cmds: list[dict[str, An
                 ended[ev[2]] = 0
             elif ev[0] == "RESIZED":  # a linked order's new total
                 ordered[ev[2]] = ev[4]
+            elif ev[0] == "SPLIT_ADJUSTED":  # a stock split: everything in the new shares
+                ordered[ev[2]], filled[ev[2]], ended[ev[2]] = ev[5], ev[7], 0
     for oid, qty in ordered.items():
         live = engine.orders.get(oid)
         remaining = live.remaining if live else 0

@@ -54,6 +54,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -66,8 +67,9 @@ from bourse.settings import Settings
 from matching.codec import AssetScales, asset_scales, from_fixed
 from matching.wire import FillEvent, RejectedEvent, read_event
 from models.assets import Asset, Assets
+from models.corporate_actions import CorporateAction, CorporateActionKind, CorporateActionStatus
 from models.exchange import Exchange
-from models.quotes import QuoteData, display_price, read_quotes, write_quotes
+from models.quotes import QuoteData, display_price, read_quotes, split_adjusted, write_quotes
 from workers.marketdata.providers import (
     DEFAULT_VOLATILITY,
     Instrument,
@@ -171,6 +173,8 @@ class MarketDataFeed:
         self.sinks = list(sinks)
         self.exchange = Exchange(redis, self.prefix, self.shards)
         self.assets = Assets(sessionmaker, self.exchange.configure)
+        self._sm = sessionmaker
+        self._splits_after = utcnow()  # stock splits applied since are rescaled in the state
         self.states: dict[str, AssetState] = {}
         self.stats = FeedStats()
         self.fresh = timedelta(seconds=settings.marketdata_trade_fresh_seconds)
@@ -270,16 +274,57 @@ class MarketDataFeed:
             else:
                 state.asset = a
                 state.scales = asset_scales(a.tick_size, a.quantity_increment)
+        split = False if initial else await self._apply_splits()
         for symbol in removed:
             del self.states[symbol]
         if added:
             await self._restore([a.symbol for a in added])
             # ADD_ASSET is idempotent: make sure every shard knows the books we price.
             await self.exchange.configure(added)
-        if added or removed:
+        if added or removed or split:
             if not initial:
                 log.info("asset universe changed", added=[a.symbol for a in added])
-            self._universe_changed.set()
+            self._universe_changed.set()  # the provider restarts from the states' prices
+
+    async def _apply_splits(self) -> bool:
+        """Stock splits applied since the last look (``models/corporate_actions.py``): the
+        state's prices (reference, last trade, bid, ask) in post-split prices, by the same rule
+        as the asset's reference price (``models.quotes.split_adjusted``), so the feed neither
+        publishes nor sends the engine a pre-split price again. Checked with the assets (every
+        ``marketdata_assets_refresh_seconds``): until then the feed may still send its old
+        price, which is why splits are recorded with the market closed."""
+        async with self._sm() as s:
+            rows = (
+                (
+                    await s.execute(
+                        select(CorporateAction)
+                        .where(
+                            CorporateAction.kind == CorporateActionKind.STOCK_SPLIT,
+                            CorporateAction.status == CorporateActionStatus.APPLIED,
+                            CorporateAction.applied_at > self._splits_after,
+                        )
+                        .order_by(CorporateAction.applied_at)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        found = False
+        for action in rows:
+            assert action.applied_at is not None
+            self._splits_after = max(self._splits_after, action.applied_at)
+            state = self.states.get(action.asset_id)
+            if state is None or action.numerator is None or action.denominator is None:
+                continue
+            n, d, tick = action.numerator, action.denominator, state.asset.tick_size
+            for name in ("reference", "last_trade", "bid", "ask"):
+                value = getattr(state, name)
+                if value is not None:
+                    setattr(state, name, display_price(split_adjusted(value, n, d, tick), tick))
+            state.touch(utcnow())
+            state.reference_pending = state.persist_pending = state.reference is not None
+            found = True
+        return found
 
     async def _restore(self, symbols: Sequence[str]) -> None:
         """Continue from the quotes in Redis (fresher than the table's reference prices)."""

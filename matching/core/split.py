@@ -1,0 +1,176 @@
+"""A stock split applied to one asset's book (the ``SPLIT`` command), and its rounding rules.
+
+A split of ``numerator``-for-``denominator`` (ratio r = n / d; 2-for-1 doubles quantities,
+1-for-10 divides them by ten) adjusts every live order of the asset where it stands: resting
+orders, waiting stops and trailing stops, linked legs (live or waiting for their entry) and
+orders parked for the regular session. Integers only; the rules (also used by PostgreSQL's
+side, ``models/corporate_actions.py``, so both compute the same terms):
+
+- **Quantities** (``remaining``, ``filled``, hence ``quantity = filled + remaining``) are
+  multiplied by r and rounded DOWN to the lot (``split_quantity``): an order never grows past
+  what the split gives. An order whose remaining quantity rounds to nothing is cancelled first
+  (``CANCELLED`` reason ``SPLIT``, its quantities as they stood; a linked order's group goes
+  with it, as at a cancel).
+- **Prices** are divided by r and rounded to the tick (``split_price``), never below one
+  tick. **Limit prices** (a limit, a stop-limit's limit, a trailing buy's cap) round **in the
+  customer's favour**: a buy's DOWN (it never pays more per share than agreed, and its hold,
+  quantity x price, never grows), a sell's UP (it never receives less); the two sides round
+  apart, so a book that was not crossed stays uncrossed (a bid below an ask stays below it).
+  **Stop prices** round **away from the market**: a sell stop's DOWN, a buy stop's UP, so the
+  rounding alone never brings a stop closer to triggering. A reverse split (r < 1) multiplies
+  prices by an integer: exact.
+- **Trail amounts** are divided by r, rounded down to the tick (at least one tick); trails in
+  basis points are unchanged. **Water marks** and the book's **last trade, reference and mark**
+  are divided by r and rounded down (at least 1): the collar's anchor and the stop trigger move
+  with the shares, so the market does not jump.
+- **Time priority is kept**: within a side, the new levels are filled from the old ones best
+  price first, each level's orders in their order; two old levels that round to one new price
+  keep price-then-time priority from before the split. Stops keep their acceptance order.
+- Linked groups' fill counters (what was passed on to the legs) scale by the same rule as
+  ``filled``, so a group passes nothing on twice and nothing is lost.
+
+The command is idempotent: its ``split_id`` is remembered with the order ids (the engine's
+duplicate window), so a resent ``SPLIT`` is ignored with no event.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify
+
+from .book import NO_WATER, Book, BookSide
+from .constants import BUY, SPLIT_ADJUSTED, SPLIT_APPLIED, SPLIT_CANCELLED, TRAILING_STOP
+from .events import Event
+from .order import Level, Order
+
+
+def split_quantity(quantity: int, numerator: int, denominator: int, lot: int) -> int:
+    """``quantity`` x n / d, rounded down to the lot."""
+    return quantity * numerator // denominator // lot * lot
+
+
+def split_price(price: int, numerator: int, denominator: int, tick: int, up: bool) -> int:
+    """``price`` / (n / d) on the tick grid, rounded up or down, at least one tick; 0 stays 0
+    (absent). A limit rounds up for a sell (``up = side is SELL``), a stop up for a buy."""
+    if not price:
+        return 0
+    step = numerator * tick
+    ticks = -(-price * denominator // step) if up else price * denominator // step
+    return max(ticks, 1) * tick
+
+
+def split_trail(trail: int, numerator: int, denominator: int, tick: int) -> int:
+    """A trail amount / (n / d), rounded down to the tick, at least one tick (0: none)."""
+    if not trail:
+        return 0
+    return max(trail * denominator // (numerator * tick), 1) * tick
+
+
+def split_mark(mark: int, numerator: int, denominator: int) -> int:
+    """A mark (last trade, reference, water mark) / (n / d), rounded down, at least 1."""
+    if not mark:
+        return 0
+    return max(mark * denominator // numerator, 1)
+
+
+def _live_stops(book: Book) -> list[Order]:
+    """The waiting stops, each once (their heaps' current entries), by acceptance."""
+    out: dict[str, Order] = {}
+    for heap, sign in ((book.buy_stops, 1), (book.sell_stops, -1)):
+        for key, _seq, o in heap:
+            if o.remaining and key * sign == o.stop_price:
+                out[o.order_id] = o
+    return sorted(out.values(), key=lambda o: o.seq)
+
+
+def _resting(side: BookSide) -> list[Order]:
+    """A side's orders, best price first, each level in time priority."""
+    out: list[Order] = []
+    for k in reversed(side.keys):
+        out.extend(side.levels[k].orders.values())
+    return out
+
+
+def apply_split(
+    book: Book, split_id: str, numerator: int, denominator: int, ev: list[Event], ts: int
+) -> None:
+    """Adjust every live order of ``book`` for a numerator-for-denominator split (see the
+    module's rules): ``SPLIT_APPLIED``, the ``CANCELLED`` (reason ``SPLIT``) of orders left
+    with nothing, then one ``SPLIT_ADJUSTED`` per order adjusted, by acceptance."""
+    cfg = book.config
+    lot, tick = cfg.lot_size, cfg.tick_size
+    n, d = numerator, denominator
+    asset = book.asset_id
+    bids, asks = _resting(book.bids), _resting(book.asks)
+    stops = _live_stops(book)
+    everyone = bids + asks + stops + list(book.parked.values()) + list(book.pending.values())
+    ev.append((SPLIT_APPLIED, asset, split_id, n, d, ts))
+    before = len(ev)
+    # 1. Orders the split leaves nothing of: cancelled as they stand (with their group).
+    for o in sorted(everyone, key=lambda o: o.seq):
+        gone = not split_quantity(o.remaining, n, d, lot)
+        if o.remaining and gone and (o.order_id in book.orders or o.order_id in book.pending):
+            book.cancel(o, ev, ts, SPLIT_CANCELLED)
+    if len(ev) != before:
+        everyone = [o for o in everyone if o.remaining or o.order_id in book.pending]
+        bids = [o for o in bids if o.remaining]
+        asks = [o for o in asks if o.remaining]
+        stops = [o for o in stops if o.remaining]
+        book.ext_day = {oid for oid in book.ext_day if oid in book.day}
+    # 2. Every order's terms.
+    for o in everyone:
+        o.remaining = split_quantity(o.remaining, n, d, lot)
+        o.filled = split_quantity(o.filled, n, d, lot)
+        o.quantity = o.filled + o.remaining
+        buy = o.side is BUY
+        o.price = split_price(o.price, n, d, tick, not buy)
+        o.stop_price = split_price(o.stop_price, n, d, tick, buy)
+        o.trail = split_trail(o.trail, n, d, tick)
+        if o.water:
+            o.water = split_mark(o.water, n, d)
+        g = o.group
+        if g is not None and g.parent is o:
+            g.pfilled = split_quantity(g.pfilled, n, d, lot)
+        if g is not None and g.legs and g.legs[0] is o:
+            g.lfilled = [split_quantity(f, n, d, lot) for f in g.lfilled]
+    # 3. The book's structures, rebuilt in the same priority.
+    for side, orders in ((book.bids, bids), (book.asks, asks)):
+        levels: dict[int, Level] = {}
+        for o in orders:
+            k = o.price * side.sign
+            lvl = levels.get(k)
+            if lvl is None:
+                lvl = levels[k] = Level()
+            lvl.orders[o.order_id] = o
+            lvl.volume += o.remaining
+        side.levels = levels
+        side.keys = sorted(levels)
+    book.buy_stops = [(o.stop_price, o.seq, o) for o in stops if o.side is BUY]
+    book.sell_stops = [(-o.stop_price, o.seq, o) for o in stops if o.side is not BUY]
+    trailing = [o for o in stops if o.order_type is TRAILING_STOP]
+    book.trail_sells = [(o.water, o.seq, o) for o in trailing if o.side is not BUY]
+    book.trail_buys = [(-(o.water or NO_WATER), o.seq, o) for o in trailing if o.side is BUY]
+    for heap in (book.buy_stops, book.sell_stops, book.trail_sells, book.trail_buys):
+        heapify(heap)
+    book.last_price = split_mark(book.last_price, n, d)
+    book.ref_price = split_mark(book.ref_price, n, d)
+    book.mark = split_mark(book.mark, n, d)
+    for o in sorted(everyone, key=lambda o: o.seq):
+        ev.append(
+            (
+                SPLIT_ADJUSTED,
+                asset,
+                o.order_id,
+                o.user_id,
+                split_id,
+                o.quantity,
+                o.remaining,
+                o.filled,
+                o.price,
+                o.stop_price,
+                o.trail,
+                ts,
+            )
+        )
+
+
+__all__ = ["apply_split", "split_mark", "split_price", "split_quantity", "split_trail"]
