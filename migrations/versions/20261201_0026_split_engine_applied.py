@@ -8,7 +8,7 @@ engine's order (it was in flight when the split committed) and is settled in pos
 the asset until the settlement has seen SPLIT_APPLIED (it clears the flag).
 
 Revision ID: 0026
-Revises: 0020
+Revises: 0025
 Create Date: 2026-12-01 21:45:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0026'
-down_revision: str | None = '0020'
+down_revision: str | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
