@@ -49,8 +49,12 @@ REPLACE: Final = "REPLACE"
 # session (orders not flagged extended_hours are parked: they neither trade nor trigger), at
 # the regular open it leaves it (the parked orders come back, oldest first).
 SESSION: Final = "SESSION"
+# RESYNC {order_id, asset_id, filled, remaining}: the system of record's view of a live order
+# (the reconciler's repair of a remaining-quantity drift; remaining 0 ends it): the engine takes
+# it in place, with no event of its own (the record already has it).
+RESYNC: Final = "RESYNC"
 COMMANDS: Final = frozenset(
-    {NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE, SESSION}
+    {NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE, SESSION, RESYNC}
 )
 EXTENDED: Final = "EXTENDED"
 # EXPIRE_DAY's optional "session": REGULAR expires the DAY orders not flagged extended_hours
