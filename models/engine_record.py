@@ -22,7 +22,9 @@ also fences settlement and records the new epoch:
    nothing filled is sent as it was first sent (it executes now, ACCEPTED and all: its first
    command never reached an engine whose events were settled); every other order comes back
    ``restored``: no ACCEPTED again, its filled quantity carried over. A notional buy comes
-   back with the cash it has left.
+   back with the cash it has left. A linked group (bracket, OTO, OCO) with any open member
+   goes back once, at its root's priority, as the root's ``NEW_ORDER`` with every member's
+   recorded state (``_restored_group``; the engine derives the group from it).
 4. **What users asked and the engine never answered**: a pending replace's ``REPLACE`` and a
    requested cancel's ``CANCEL``, sent again after the orders (the engine ignores a repeated
    replace id; a cancel of an order no longer live is rejected harmlessly).
