@@ -464,6 +464,7 @@ class Engine:
             or type(legs) is not list
             or len(legs) != len(allowed)
             or len(set(ids)) != len(ids)
+            or len(ids) != len(legs) + 1
             or quantity <= 0
             or not 0 <= filled <= quantity
         ):
