@@ -5,13 +5,28 @@ Every ``reconcile_interval`` seconds (in the loop's housekeeping, with the engin
 Redis) the shard asks the record (``matching.record.Record.drift``) which of its open orders
 the engine does not have live (**missing**: a command lost with Redis' last writes, which the
 outbox had marked sent) and which of the engine's live orders the record holds final
-(**ended**: the events that ended it were settled, then lost with Redis). The record answers
-only once settlement has reached the engine's last event, so it shows all the engine did.
+(**ended**: the events that ended it were settled, then lost with Redis), and which live
+orders it has with another open quantity (**resync**). The record answers only once
+settlement has reached the engine's last event, so it shows all the engine did: a
+difference left then is drift, never a fill in flight.
+
+Linked orders (brackets, OTO, OCO) are compared like any order, their legs waiting for the
+entry's first fill included (live, with nothing to compare yet). A missing linked order goes
+back with its group, as the rebuild sends it, and only when none of the group is live; one
+the record holds final is ended alone (a RESYNC to remaining 0, not a CANCEL, which would
+take its whole group: a bracket's executed entry leaves its exits live).
+
+**The remaining-quantity rule: PostgreSQL wins.** What it settled is what happened; a fill
+the engine made that was never settled did not (the rebuild's rule, docs/ARCHITECTURE.md
+"Losing Redis": the fence dropped its events, nobody was shown it). So the engine's order
+takes the record's filled and remaining quantities (``RESYNC``, in place, keeping its time
+priority: it was there), with no event (the record already has them).
 
 A suspect is repaired only when it is seen in two rounds in a row and the engine still agrees
 (an order in flight, its command still in the stream, is not a drift): a missing order is put
 back (``Record.restore``: the rebuild's command for it, PostgreSQL wins), an ended one is
-cancelled in the engine. Both go through the input stream like any command, so replay stays
+cancelled in the engine, a resync is sent with the record's quantities. All go through the
+input stream like any command, so replay stays
 deterministic. Each repair is logged (order ids) and counted (``repairs``, and in the record).
 
 A mixin of ``matching.shard.Shard``.
@@ -33,7 +48,7 @@ from bourse.clock import now_ns
 from .core.engine import Engine
 from .record import Record, RecordUnavailableError
 from .shard_config import ShardConfig
-from .wire import COMMAND_FIELD, cancel, encode_command
+from .wire import COMMAND_FIELD, cancel, encode_command, resync
 
 log = logging.getLogger("matching.shard")
 LP_PREFIX = "lp-"  # the liquidity provider's orders live only in the engine
@@ -63,7 +78,14 @@ class Reconcile:
         assert self.record is not None
         cfg = self.config
         self._next_reconcile = time.monotonic() + cfg.reconcile_interval
-        live = frozenset(o for o in self.engine.orders if not o.startswith(LP_PREFIX))
+        live: dict[str, int | None] = {
+            oid: o.remaining
+            for oid, o in self.engine.orders.items()
+            if not oid.startswith(LP_PREFIX)
+        }
+        for book in self.engine.books.values():
+            for oid in book.pending:  # a leg waiting for its entry's first fill: live too
+                live[oid] = None
         try:
             # Bounded: the loop waits for this (PostgreSQL down must not stall matching).
             drift = await asyncio.wait_for(
@@ -83,6 +105,9 @@ class Reconcile:
         for oid in drift.ended:
             if oid in orders:
                 now[oid] = "ended"
+        for oid, (filled, remaining) in drift.resync.items():
+            if oid in orders and orders[oid].remaining != remaining:
+                now[oid] = f"resync {filled} {remaining}"
         confirmed = {oid: kind for oid, kind in now.items() if self._suspects.get(oid) == kind}
         self._suspects = {oid: kind for oid, kind in now.items() if oid not in confirmed}
         if not confirmed:
@@ -101,6 +126,10 @@ class Reconcile:
         for oid, kind in sorted(confirmed.items()):
             if kind == "ended":
                 commands.append(dict(cancel(oid, orders[oid].asset_id, ts=ts)))
+            elif kind.startswith("resync"):
+                filled, remaining = drift.resync[oid]
+                asset = orders[oid].asset_id
+                commands.append(dict(resync(oid, asset, filled=filled, remaining=remaining, ts=ts)))
         if not commands:
             return 0
         pipe = self.redis.pipeline(transaction=False)
@@ -109,7 +138,12 @@ class Reconcile:
         await pipe.execute()
         self.repairs += len(confirmed)
         for oid, kind in sorted(confirmed.items()):
-            what = "put back from the record" if kind == "missing" else "cancelled (record: final)"
+            if kind == "missing":
+                what = "put back from the record"
+            elif kind == "ended":
+                what = "cancelled (record: final)"
+            else:
+                what = "filled {} remaining {} as the record has it".format(*kind.split()[1:])
             log.warning("shard %s: reconciler repaired order %s: %s", cfg.shard, oid, what)
         with contextlib.suppress(RecordUnavailableError, TimeoutError):  # logged above
             await asyncio.wait_for(

@@ -16,7 +16,7 @@ empty engine with a new epoch, as a first start always did.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -36,11 +36,16 @@ class RecordState:
 @dataclass(frozen=True, slots=True)
 class Drift:
     """Where the record and the engine disagree (``matching/reconcile.py``): orders the record
-    holds open (placed more than a grace period ago) that the engine does not have live, and
-    orders live in the engine that the record holds final."""
+    holds open (placed more than a grace period ago) that the engine does not have live
+    (``missing``; a linked order only when none of its group is live), simple orders live in
+    the engine that the record holds final (``ended``), and live orders whose open quantity
+    the record has otherwise (``resync``: order id → the record's filled and remaining, engine
+    units; remaining 0 for a linked order the record holds final, which a CANCEL would end
+    with its whole group)."""
 
     missing: frozenset[str]
     ended: frozenset[str]
+    resync: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class Record(Protocol):
@@ -62,9 +67,10 @@ class Record(Protocol):
         ...
 
     async def drift(
-        self, shard: int, shards: int, events_id: str, live: frozenset[str]
+        self, shard: int, shards: int, events_id: str, live: Mapping[str, int | None]
     ) -> Drift | None:
-        """Compare the engine's ``live`` user orders with the record's open ones; None while
+        """Compare the engine's ``live`` user orders (id → remaining quantity; None for a leg
+        waiting for its entry) with the record's open ones; None while
         settlement has not reached ``events_id`` (the engine's last event: the record would
         not show what the engine did yet)."""
         ...

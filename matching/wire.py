@@ -39,6 +39,7 @@ from .core.constants import (
     REPLACE_REJECTED,
     REPLACED,
     RESIZED,
+    RESYNC,
     SESSION,
     SPLIT,
     SPLIT_ADJUSTED,
@@ -84,6 +85,7 @@ class NewOrderCommand(TypedDict):
     # ``quantity`` already filled (matching/README.md, "Losing Redis").
     restored: NotRequired[bool]
     filled: NotRequired[int]
+    ended: NotRequired[bool]  # a restored group's order itself is final in the record
     order_class: NotRequired[str]  # BRACKET | OCO | OTO (absent: a simple order)
     legs: NotRequired[list[LegSpec]]  # the linked orders, see matching/README.md
 
@@ -96,6 +98,23 @@ class LegSpec(TypedDict):
     tif: str  # GTC | DAY
     price: int | None
     stop_price: int | None
+    # A restored group's (NEW_ORDER ``restored``): the leg as the record has it, its
+    # ``quantity`` and ``filled``, and ``ended`` (final in the record).
+    quantity: NotRequired[int]
+    filled: NotRequired[int]
+    ended: NotRequired[bool]
+
+
+class ResyncCommand(TypedDict):
+    """The record's view of a live order (the reconciler's repair): ``filled`` and
+    ``remaining`` (0: it has ended) replace the engine's, in place, with no event."""
+
+    cmd: Literal["RESYNC"]
+    order_id: str
+    asset_id: str
+    filled: int
+    remaining: int
+    ts: int
 
 
 class SessionCommand(TypedDict):
@@ -170,6 +189,7 @@ Command = (
     | ReferencePriceCommand
     | AddAssetCommand
     | ReplaceCommand
+    | ResyncCommand
     | SessionCommand
     | SplitCommand
 )
@@ -242,6 +262,17 @@ def leg(
         "tif": tif,
         "price": price,
         "stop_price": stop_price,
+    }
+
+
+def resync(order_id: str, asset_id: str, *, filled: int, remaining: int, ts: int) -> ResyncCommand:
+    return {
+        "cmd": "RESYNC",
+        "order_id": order_id,
+        "asset_id": asset_id,
+        "filled": filled,
+        "remaining": remaining,
+        "ts": ts,
     }
 
 
@@ -343,6 +374,7 @@ _ASSET_REQUIRED: Final = {
     REPLACE: ("order_id", "asset_id", "replace_id"),
     SESSION: ("asset_id",),
     SPLIT: ("asset_id", "split_id"),
+    RESYNC: ("order_id", "asset_id"),
 }
 
 

@@ -30,6 +30,9 @@ also fences settlement and records the new epoch:
    into the empty book, so the engine knows their ids (one the outbox sends again changes
    nothing), and the reference price is the last trade's only when it is newer than the
    asset's latest split (else the asset's split-adjusted reference price).
+   A linked group (bracket, OTO, OCO) with any open member
+   goes back once, at its root's priority, as the root's ``NEW_ORDER`` with every member's
+   recorded state (``_restored_group``; the engine derives the group from it).
 4. **What users asked and the engine never answered**: a pending replace's ``REPLACE`` and a
    requested cancel's ``CANCEL``, sent again after the orders (the engine ignores a repeated
    replace id; a cancel of an order no longer live is rejected harmlessly).
@@ -66,6 +69,7 @@ from models.orders import (
     OPEN_STATUSES,
     Fill,
     Order,
+    OrderClass,
     OrderReplacement,
     OrderSubType,
     OutboxEntry,
@@ -138,7 +142,7 @@ class EngineRecord:
         return commands
 
     async def drift(
-        self, shard: int, shards: int, events_id: str, live: frozenset[str]
+        self, shard: int, shards: int, events_id: str, live: Mapping[str, int | None]
     ) -> Drift | None:
         try:
             async with self.sessionmaker() as s:
@@ -178,7 +182,12 @@ class EngineRecord:
 
 
 async def _drift(
-    s: AsyncSession, prefix: str, shard: int, shards: int, events_id: str, live: frozenset[str]
+    s: AsyncSession,
+    prefix: str,
+    shard: int,
+    shards: int,
+    events_id: str,
+    live: Mapping[str, int | None],
 ) -> Drift | None:
     """See ``matching.record.Record.drift``."""
     cursor = await s.get(SettlementCursor, events_key(prefix, shard))
@@ -186,19 +195,19 @@ async def _drift(
         cursor is None or stream_id_key(cursor.last_id) < stream_id_key(events_id)
     ):
         return None
-    symbols = [
-        sym
-        for sym in (await s.scalars(select(Asset.symbol))).all()
-        if shard_for(sym, shards) == shard
-    ]
+    assets = {
+        a.symbol: a
+        for a in (await s.scalars(select(Asset))).all()
+        if shard_for(a.symbol, shards) == shard
+    }
     epoch = await s.get(MatchingEpoch, shard)
-    if not symbols or epoch is None:
+    if not assets or epoch is None:
         return Drift(frozenset(), frozenset())
     now = utcnow()
-    open_ids = (
-        await s.scalars(
-            select(Order.id).where(
-                Order.asset_id.in_(symbols),
+    open_rows = (
+        await s.execute(
+            select(Order.id, Order.parent_id, Order.order_class).where(
+                Order.asset_id.in_(list(assets)),
                 Order.status.in_(list(OPEN_STATUSES)),
                 Order.created_at < now - DRIFT_GRACE,
                 Order.created_at >= epoch.started_at,  # older ones were in the rebuild
@@ -206,16 +215,68 @@ async def _drift(
             )
         )
     ).all()
-    missing = frozenset(str(i) for i in open_ids) - live
+    missing = {str(i) for i, _, _ in open_rows} - set(live)
+    # A linked order goes back with its group (the group's one command): only when none of
+    # the group is live in the engine (a group the engine half has is not put together here).
+    roots = {
+        parent or i
+        for i, parent, kind in open_rows
+        if kind is not OrderClass.SIMPLE and str(i) in missing
+    }
+    if roots:
+        for i, parent in (
+            await s.execute(
+                select(Order.id, Order.parent_id).where(
+                    Order.id.in_(list(roots)) | Order.parent_id.in_(list(roots))
+                )
+            )
+        ).all():
+            if str(i) in live:
+                root = parent or i
+                split = {str(m) for m, p, _ in open_rows if (p or m) == root} & missing
+                if split:
+                    log.error(
+                        "linked group partly live in the engine: not put back",
+                        live=str(i),
+                        missing=sorted(split),
+                    )
+                missing -= split
     ids = [i for i in (_uuid(x) for x in live) if i is not None]
     ended: set[str] = set()
+    resync: dict[str, tuple[int, int]] = {}
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
-        rows = await s.scalars(
-            select(Order.id).where(Order.id.in_(chunk), Order.status.not_in(list(OPEN_STATUSES)))
+        rows = await s.execute(
+            select(
+                Order.id,
+                Order.asset_id,
+                Order.status,
+                Order.order_class,
+                Order.quantity,
+                Order.filled_quantity,
+            ).where(Order.id.in_(chunk))
         )
-        ended.update(str(i) for i in rows.all())
-    return Drift(missing, frozenset(ended))
+        for i, symbol, status, kind, quantity, filled_quantity in rows.all():
+            oid = str(i)
+            asset = assets.get(symbol)
+            if asset is None:
+                continue
+            sc = scales(asset)
+            filled = to_fixed(filled_quantity, sc.qty_scale, ROUND_DOWN)
+            linked = kind is not OrderClass.SIMPLE
+            if status not in OPEN_STATUSES:
+                if linked:  # ended alone: a CANCEL would take its group with it
+                    resync[oid] = (filled, 0)
+                else:
+                    ended.add(oid)
+                continue
+            engine_remaining = live.get(oid)
+            if engine_remaining is None or quantity is None:
+                continue  # a waiting leg (nothing to compare yet), a notional buy
+            remaining = to_fixed(quantity, sc.qty_scale, ROUND_DOWN) - filled
+            if remaining != engine_remaining and remaining > 0:
+                resync[oid] = (filled, remaining)
+    return Drift(frozenset(missing), frozenset(ended), resync)
 
 
 def _uuid(raw: str) -> uuid.UUID | None:
@@ -336,7 +397,22 @@ async def rebuild_commands(
     ).all()
     if not orders:
         return commands, 0
-    ids = [o.id for o in orders]
+    # Linked orders go back as groups: every row of a group with an open member, the final
+    # ones too (their fills decide the others' state), under its root's NEW_ORDER.
+    roots = {o.parent_id or o.id for o in orders if o.order_class is not OrderClass.SIMPLE}
+    members: dict[uuid.UUID, list[Order]] = {}
+    if roots:
+        for member in (
+            await s.scalars(
+                select(Order).where(
+                    (Order.id.in_(list(roots))) | (Order.parent_id.in_(list(roots)))
+                )
+            )
+        ).all():
+            members.setdefault(member.parent_id or member.id, []).append(member)
+    simple = [o for o in orders if o.order_class is OrderClass.SIMPLE]
+    group_roots = [ms for r in roots if (ms := members.get(r))]
+    ids = [o.id for o in simple] + [r for r in roots]
     outbox: dict[Any, list[dict[str, Any]]] = {}
     positions: dict[Any, list[int]] = {}  # each command's outbox row id, in the same order
     for row in (
@@ -358,7 +434,34 @@ async def rebuild_commands(
 
     restored: list[tuple[datetime, str, Mapping[str, Any]]] = []
     after: list[Mapping[str, Any]] = []
-    for o in orders:
+    linked_open = 0  # a group's open orders beyond the one command that carries them
+    for group in group_roots:
+        root = next((m for m in group if m.parent_id is None), None)
+        if root is None:
+            continue
+        first = next((c for c in outbox.get(root.id, []) if c.get("cmd") == "NEW_ORDER"), None)
+        if first is None:
+            log.error(
+                "open linked order without its NEW_ORDER in the outbox", order_id=str(root.id)
+            )
+            continue
+        root_rows = positions.get(root.id, [])
+        root_row = root_rows[outbox[root.id].index(first)]
+        since = [c for i, c in splits.get(root.asset_id, []) if i > root_row]
+        if since:  # a split since: the engine's terms for prices, PostgreSQL's quantities
+            first = dict(first)
+            for step in since:
+                _split_terms(first, step, by_symbol[root.asset_id])
+            if root.quantity is not None and first.get("quantity") is not None:
+                sc = scales(by_symbol[root.asset_id])
+                first["quantity"] = to_fixed(root.quantity, sc.qty_scale, ROUND_DOWN)
+        cmd = _restored_group(root, group, by_symbol[root.asset_id], first)
+        restored.append((root.created_at, str(root.id), cmd))
+        linked_open += sum(1 for m in group if m.status in OPEN_STATUSES) - 1
+        for m in group:
+            if m.cancel_requested_at is not None and m.status in OPEN_STATUSES:
+                after.append(dict(cancel(str(m.id), m.asset_id, ts=ts)))
+    for o in simple:
         cmds = outbox.get(o.id, [])
         first = next((c for c in cmds if c.get("cmd") == "NEW_ORDER"), None)
         if first is None:
@@ -390,7 +493,47 @@ async def rebuild_commands(
     restored.sort(key=lambda item: (item[0], item[1]))
     commands.extend(c for _, _, c in restored)
     commands.extend(after)
-    return commands, len(restored)
+    return commands, len(restored) + linked_open
+
+
+def _restored_group(
+    root: Order, rows: Sequence[Order], asset: Asset, first: dict[str, Any]
+) -> dict[str, Any]:
+    """A linked group's command: its root's NEW_ORDER (the engine's terms), ``restored``, the
+    root's fills (``ended``: final) and each leg's quantity, fills and end as recorded; the
+    engine derives the group's state from them (``Engine.restore_group``). A market entry
+    (a LIMIT IOC) that never executed goes as it was first sent: it executes now."""
+    sc = scales(asset)
+    by_id = {str(m.id): m for m in rows}
+    filled = to_fixed(root.filled_quantity, sc.qty_scale, ROUND_DOWN)
+    ended = root.status not in OPEN_STATUSES
+    never_ran = all(m.status in OPEN_STATUSES and not m.filled_quantity for m in rows)
+    if str(first.get("tif")) not in _RESTING_TIFS and never_ran:
+        return first
+    cmd = dict(first)
+    cmd["restored"] = True
+    cmd["filled"] = filled
+    if ended:
+        cmd["ended"] = True
+    legs: list[dict[str, Any]] = []
+    for spec in first.get("legs") or []:
+        spec = dict(spec)
+        m = by_id.get(str(spec.get("order_id")))
+        if m is None:  # not written (cannot happen: legs are written with their root)
+            spec.update(quantity=0, filled=0, ended=True)
+        else:
+            kind = str(spec.get("order_type"))
+            if m.triggered_at is not None and kind in _TRIGGERED_TYPE:
+                spec["order_type"] = _TRIGGERED_TYPE[kind]  # what it became
+                if spec["order_type"] == "MARKET":
+                    spec["price"] = None
+                spec["stop_price"] = None
+            spec["quantity"] = to_fixed(m.quantity or 0, sc.qty_scale, ROUND_DOWN)
+            spec["filled"] = to_fixed(m.filled_quantity, sc.qty_scale, ROUND_DOWN)
+            spec["ended"] = m.status not in OPEN_STATUSES
+        legs.append(spec)
+    cmd["legs"] = legs
+    return cmd
 
 
 def _restored_command(

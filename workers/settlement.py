@@ -6,7 +6,9 @@
   ``settlement`` in batches; per batch, ONE PostgreSQL transaction (``models.settlement``) and
   only after its commit the XACK and the users' notices (Redis PUBLISH on
   ``<P>orders:<user_id>``, read by ``orderUpdates``). On start it first re-reads its pending
-  entries (delivered, never acknowledged): the PostgreSQL cursor skips those already applied.
+  entries (delivered, never acknowledged): the PostgreSQL cursor skips those already applied;
+  a pending entry the stream no longer has (lost with an AOF's last second, trimmed) is
+  acknowledged, so it cannot hold the trimmer back.
 - ``OutboxRelay`` sends outbox commands nobody sent: the API sends right after its commit, so
   only rows older than a grace period (a crash between commit and send) or queued orders whose
   market has opened are picked, with SKIP LOCKED so several relays can run. The shard ignores a
@@ -94,14 +96,28 @@ class SettlementConsumer:
 
     async def _read(self, block_ms: int | None) -> list[tuple[str, str, str, str | None]]:
         redis = self.services.redis
-        if not self._pending_done:
+        while not self._pending_done:
             raw = await redis.xreadgroup(
                 GROUP, CONSUMER, dict.fromkeys(self.streams, "0"), count=self.batch_size
             )
             entries = _flatten(raw)
+            gone = _gone(raw)
+            if gone:
+                # Pending entries the stream no longer has (lost with an AOF's last second, or
+                # trimmed): nothing to apply (a rebuild's fence dropped what was lost), and
+                # left pending they would bound every trim of the stream for ever.
+                pipe = redis.pipeline(transaction=False)
+                for stream, ids in gone.items():
+                    pipe.xack(stream, GROUP, *ids)
+                await pipe.execute()
+                log.warning(
+                    "pending events gone from the stream; acknowledged",
+                    entries=sum(len(ids) for ids in gone.values()),
+                )
             if entries:
                 return entries
-            self._pending_done = True
+            if not gone:
+                self._pending_done = True
         raw = await redis.xreadgroup(
             GROUP,
             CONSUMER,
@@ -212,6 +228,16 @@ def _trace_spans(
             if order_id:
                 by_order[order_id] = onward_of[parent]
     return by_order
+
+
+def _gone(raw: Any) -> dict[str, list[str]]:
+    """The pending entries of a read whose stream entry is gone (no fields), per stream."""
+    out: dict[str, list[str]] = {}
+    for stream, items in raw or []:
+        for entry_id, fields in items:
+            if not fields:
+                out.setdefault(_s(stream), []).append(_s(entry_id))
+    return out
 
 
 def _flatten(raw: Any) -> list[tuple[str, str, str, str | None]]:

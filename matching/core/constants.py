@@ -52,8 +52,12 @@ SESSION: Final = "SESSION"
 # SPLIT {split_id, numerator, denominator}: a stock split adjusts every live order of the asset
 # (quantities x n/d, prices / (n/d)) and the book's prices, keeping time priority (core/split.py).
 SPLIT: Final = "SPLIT"
+# RESYNC {order_id, asset_id, filled, remaining}: the system of record's view of a live order
+# (the reconciler's repair of a remaining-quantity drift; remaining 0 ends it): the engine takes
+# it in place, with no event of its own (the record already has it).
+RESYNC: Final = "RESYNC"
 COMMANDS: Final = frozenset(
-    {NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE, SESSION, SPLIT}
+    {NEW_ORDER, CANCEL, EXPIRE_DAY, REFERENCE_PRICE, ADD_ASSET, REPLACE, SESSION, SPLIT, RESYNC}
 )
 EXTENDED: Final = "EXTENDED"
 # EXPIRE_DAY's optional "session": REGULAR expires the DAY orders not flagged extended_hours

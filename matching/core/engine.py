@@ -14,6 +14,7 @@ from typing import Any
 from .book import AssetConfig, Book
 from .constants import (
     ACCEPTED,
+    ACTIVATED,
     ADD_ASSET,
     ASSET_CONFIGURED,
     BPS,
@@ -51,12 +52,15 @@ from .constants import (
     NEW_ORDER,
     OCO,
     OTO,
+    PARENT,
     REFERENCE_PRICE,
     REGULAR,
     REJECTED,
     REPLACE,
     REPLACE_REJECTED,
     REPLACED,
+    RESIZED,
+    RESYNC,
     SCALE_CHANGE_WITH_OPEN_ORDERS,
     SELL,
     SESSION,
@@ -412,6 +416,202 @@ class Engine:
         book._queue(g)
         book._run_links(ev, ts)
 
+    def restore_group(
+        self,
+        cmd: Mapping[str, Any],
+        order_id: str,
+        user_id: str,
+        asset_id: str,
+        quantity: int,
+        price: int,
+        stop_price: int,
+        filled: int,
+        ended: bool,
+        order_class: str,
+        legs: Any,
+        ts: int,
+    ) -> list[Event]:
+        """A linked group rebuilt from the system of record (NEW_ORDER ``restored`` with
+        ``order_class``): the order itself (``filled``; ``ended``: final in the record) and its
+        ``legs`` with their ``quantity``, ``filled`` and ``ended``. No ACCEPTED. The group's
+        state follows from the record's fills, the one thing settled for sure: a bracket's /
+        OTO's exits are active once its entry has filled (for what it filled), an OCO's from
+        the start (for its quantity), and every live exit holds what the group's fills left
+        unsold (they sell the same shares); a recorded quantity that differs gets RESIZED. A
+        group the record shows partly over is ended as the engine would have ended it: an exit
+        that ended (or sold everything) ends the others, an exit's fill ends the entry's
+        remainder, an entry that ended unfilled takes its waiting exits (PARENT). A group with
+        any member still live is a repeat (no events)."""
+        kind = _CLASSES.get(order_class)
+        book = self.books.get(asset_id)
+        ids = [order_id, *_leg_ids(legs)]
+        if book is not None and any(i in self.orders or i in book.pending for i in ids):
+            return []
+        for i in ids:
+            if i not in self.seen:
+                self._remember(i)
+        if book is None:
+            return [(REJECTED, asset_id, order_id, user_id, UNKNOWN_ASSET, ts)]
+        s = _SIDES.get(cmd.get("side"))  # type: ignore[arg-type]
+        t = _TYPES.get(cmd.get("order_type"))  # type: ignore[arg-type]
+        f = _TIFS.get(cmd.get("tif"))  # type: ignore[arg-type]
+        stp = cmd.get("stp")
+        mode = book.config.stp if stp is None else _STPS.get(stp)
+        allowed = None if kind is None else _LEG_TYPES[kind]
+        if (
+            kind is None
+            or s is None
+            or t is None
+            or f is None
+            or mode is None
+            or allowed is None
+            or type(legs) is not list
+            or len(legs) != len(allowed)
+            or len(set(ids)) != len(ids)
+            or len(ids) != len(legs) + 1
+            or quantity <= 0
+            or not 0 <= filled <= quantity
+        ):
+            return [(REJECTED, asset_id, order_id, user_id, INVALID_LEGS, ts)]
+        leg_side = s if kind is OCO else (SELL if s is BUY else BUY)
+        self.seq += 1
+        o = Order(order_id, user_id, asset_id, s, t, f, quantity, price, stop_price, 0, mode,
+                  self.seq, ts)  # fmt: skip
+        o.filled = filled
+        o.remaining = 0 if ended else quantity - filled
+        members: list[Order] = []
+        done: list[bool] = []
+        for spec in legs:
+            if not isinstance(spec, Mapping):
+                return [(REJECTED, asset_id, order_id, user_id, INVALID_LEGS, ts)]
+            lt = _TYPES.get(spec.get("order_type"))  # type: ignore[arg-type]
+            lf = _TIFS.get(spec.get("tif"))  # type: ignore[arg-type]
+            lp = spec.get("price") or 0
+            ls = spec.get("stop_price") or 0
+            lq = spec.get("quantity") or 0
+            lfd = spec.get("filled") or 0
+            le = spec.get("ended") or False
+            if (
+                lt is None
+                or lt is TRAILING_STOP
+                or lf is None
+                or type(lp) is not int
+                or type(ls) is not int
+                or type(lq) is not int
+                or type(lfd) is not int
+                or type(le) is not bool
+                or lfd < 0
+            ):
+                return [(REJECTED, asset_id, order_id, user_id, INVALID_LEGS, ts)]
+            self.seq += 1
+            b = Order(spec["order_id"], user_id, asset_id, leg_side, lt, lf, lq, lp, ls, 0, mode,
+                      self.seq, ts)  # fmt: skip
+            b.filled = lfd
+            members.append(b)
+            done.append(le)
+        ev: list[Event] = []
+        if kind is OCO:
+            exits, exits_done = [o, *members], [ended, *done]
+            g = Group(kind, None, exits, True)
+            activated = quantity
+        else:
+            exits, exits_done = members, done
+            g = Group(kind, o, exits, filled > 0)
+            g.pfilled = activated = filled
+        sold = sum(b.filled for b in exits)
+        g.lfilled = [b.filled for b in exits]
+        left = activated - sold
+        over = g.active and (left <= 0 or any(exits_done))
+        if not g.active and any(exits_done):
+            over = True  # a waiting exit ended: the group was cancelled
+        for m in [o, *members]:
+            m.group = g
+        if kind is not OCO:
+            if o.remaining and (sold or over):
+                ev.append((CANCELLED, asset_id, order_id, user_id, OCO, o.remaining, filled, ts))
+                o.remaining = 0
+            g.parent = o if o.remaining else None
+        for b, b_done in zip(exits, exits_done, strict=True):
+            if b_done:
+                b.remaining = 0
+                continue
+            if not g.active:  # waits for its entry's first fill (quantity 0, as accepted)
+                b.quantity = b.remaining = 0
+                if over:  # its sibling ended: the group was cancelled
+                    ev.append((CANCELLED, asset_id, b.order_id, user_id, OCO, 0, 0, ts))
+                elif g.parent is None:  # the entry ended with nothing filled
+                    ev.append((CANCELLED, asset_id, b.order_id, user_id, PARENT, 0, 0, ts))
+                else:
+                    book.pending[b.order_id] = b
+                continue
+            if over:
+                rem = max(0, b.quantity - b.filled)
+                ev.append((CANCELLED, asset_id, b.order_id, user_id, OCO, rem, b.filled, ts))
+                b.remaining = 0
+                continue
+            recorded = b.quantity
+            b.quantity = left + b.filled
+            b.remaining = left
+            if b.quantity != recorded:
+                # Shrunk by a sibling's sale, else sized by the entry's fills (a waiting leg's
+                # row shows the entry's quantity until its first ACTIVATED).
+                shrunk = b.quantity < recorded and (kind is OCO or sold > 0)
+                why = OCO if shrunk or kind is OCO else ACTIVATED
+                ev.append((RESIZED, asset_id, b.order_id, user_id, b.quantity, left, why, ts))
+        if over or (not g.active and g.parent is None):
+            if g.parent is not None:
+                p = g.parent
+                ev.append(
+                    (CANCELLED, asset_id, p.order_id, user_id, OCO, p.remaining, p.filled, ts)
+                )
+                p.remaining = 0
+                g.parent = None
+            return ev
+        linking = book.linking
+        book.linking = True
+        for m in [o, *members]:
+            if m.remaining:
+                book.add(m, ev, ts)
+        book.linking = linking
+        book._queue(g)
+        book._run_links(ev, ts)
+        return ev
+
+    def resync(
+        self, order_id: str, asset_id: str, filled: int, remaining: int, ts: int = 0
+    ) -> list[Event]:
+        """RESYNC: the system of record's ``filled`` and ``remaining`` for a live order (the
+        reconciler's repair of a drift; PostgreSQL wins). In place, keeping its time priority,
+        with no event of its own; ``remaining`` 0 ends it quietly (the record holds it final).
+        A linked order's group passes on nothing twice (its counters move with the record's
+        fills) and ends as it would have (``Book._link``). An order that is not live: no
+        events."""
+        o = self.orders.get(order_id)
+        if o is None or o.asset_id != asset_id:
+            return []
+        if filled < 0 or remaining < 0:
+            return [(REJECTED, asset_id, order_id, o.user_id, MALFORMED, ts)]
+        book = self.books[asset_id]
+        df = filled - o.filled
+        g = o.group
+        if g is not None:
+            if g.parent is o:
+                g.pfilled += df
+            for i, b in enumerate(g.legs):
+                if b is o:
+                    g.lfilled[i] += df
+        if not remaining:
+            book._remove(o)
+        else:
+            book.reduce(o, remaining)  # in place: a LIMIT's level volume follows
+        o.filled = filled
+        o.quantity = filled + remaining
+        ev: list[Event] = []
+        if g is not None:
+            book._queue(g)
+            book._run_links(ev, ts)
+        return ev
+
     def cancel(self, order_id: str, asset_id: str, ts: int = 0) -> list[Event]:
         """CANCEL: the live order's remainder is cancelled (reason USER); a linked order's
         group goes with it (``Book.cancel``), a waiting leg's too."""
@@ -744,6 +944,13 @@ class Engine:
                     if type(oid) is str and oid:
                         self._remember(oid)
                     return [_malformed(cmd, MALFORMED)]
+                if restored and oc is not None and oc != SIMPLE:
+                    ended = g("ended") or False
+                    if type(ended) is not bool:
+                        raise TypeError("ended")
+                    return self.restore_group(
+                        cmd, oid, uid, aid, q, p, sp, done, ended, oc, legs, ts
+                    )
                 return self.new_order(
                     oid,
                     uid,
@@ -802,6 +1009,14 @@ class Engine:
                     _str(cmd, "split_id"),
                     _int(cmd, "numerator"),
                     _int(cmd, "denominator"),
+                    ts,
+                )
+            if kind == RESYNC:
+                return self.resync(
+                    _str(cmd, "order_id"),
+                    _str(cmd, "asset_id"),
+                    _int(cmd, "filled"),
+                    _int(cmd, "remaining"),
                     ts,
                 )
             if kind == ADD_ASSET:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -39,6 +40,7 @@ from tests.market.feed_helpers import (
     running_shards,
 )
 from tests.support.polling import eventually
+from workers.marketdata.feed import _cancel_all
 
 
 @pytest.fixture
@@ -329,3 +331,42 @@ async def test_the_feed_process_runs_under_bourse_up_and_stops_cleanly(
         code = await asyncio.wait_for(proc.wait(), 30)
     assert code == 0
     assert await redis.get(lease_key(fs.redis_prefix)) is None
+
+
+async def test_a_loop_that_swallows_its_cancel_does_not_stop_the_feed_restarting() -> None:
+    """After Redis was unreachable a few seconds the feed's restart (lease lost) sometimes
+    waited for ever on one loop still "cancelling": its cancel had been swallowed inside a
+    Redis call. The loops are cancelled again, and the wait is bounded."""
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1  # as a library that turns the cancel into an error would
+
+    released = asyncio.Event()
+
+    async def obstinate() -> None:
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(30)
+
+    polite = asyncio.create_task(asyncio.sleep(30))
+    once = asyncio.create_task(stubborn(), name="stubborn")
+    never = asyncio.create_task(obstinate(), name="obstinate")
+    await asyncio.sleep(0)
+    started = asyncio.get_running_loop().time()
+    await _cancel_all([polite, once, never])
+    assert asyncio.get_running_loop().time() - started < 10
+    assert polite.cancelled()
+    assert once.cancelled()
+    assert swallowed == 1
+    assert not never.done()  # left behind (logged), not waited on for ever
+    released.set()
+    never.cancel()
+    await never

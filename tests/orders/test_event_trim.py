@@ -10,7 +10,7 @@ import pytest
 from bourse.keys import events_key, snapshot_key
 from bourse.settings import Settings
 from models.services import Services, open_services
-from workers.settlement import EventTrimmer
+from workers.settlement import EventTrimmer, SettlementConsumer
 
 
 @pytest.fixture
@@ -80,3 +80,33 @@ async def test_pending_entries_acknowledged_between_the_two_reads_are_no_error(
     finally:
         redis.xinfo_groups = groups  # type: ignore[method-assign]
     assert [e[0].decode() for e in await redis.xrange(stream)] == ids[3:]
+
+
+async def test_pending_entries_gone_from_the_stream_do_not_hold_the_trim(
+    services: Services,
+) -> None:
+    """After an AOF loss the settlement group's pending list can name entries the stream no
+    longer has (and a trimmed entry is gone too): XREADGROUP gives them back without fields,
+    forever, and the oldest of them bounded every trim, so the stream grew without end. The
+    settlement acknowledges them (nothing to apply: the fence and the rebuild dropped them),
+    reads the real pending entries behind them, and the trim moves on."""
+    redis, prefix = services.redis, services.settings.redis_prefix
+    stream = events_key(prefix, 0)
+    await redis.xgroup_create(stream, "settlement", id="0", mkstream=True)
+    phantoms = [(await redis.xadd(stream, {"event": "{}"})).decode() for _ in range(3)]
+    await redis.xreadgroup("settlement", "settlement", {stream: ">"})  # delivered, pending
+    await redis.xdel(stream, *phantoms)  # gone from the stream, still pending
+    later = [(await redis.xadd(stream, {"event": f"{i}"})).decode() for i in range(5)]
+    await redis.set(
+        snapshot_key(prefix, 0), json.dumps({"events_id": later[-1], "input_id": "1-0"})
+    )
+    await redis.xreadgroup("settlement", "other", {stream: ">"})
+    await redis.xack(stream, "settlement", *later)
+    trimmer = EventTrimmer(services, [0], approximate=False)
+    assert await trimmer.safe_point(0) == phantoms[0]  # what held the trim
+
+    consumer = SettlementConsumer(services, [0], batch_size=2)  # two reads of phantoms
+    assert await consumer._read(None) == []
+    assert (await redis.xpending(stream, "settlement"))["pending"] == 0
+    assert await trimmer.safe_point(0) == later[-1]
+    assert await trimmer.step() == 4

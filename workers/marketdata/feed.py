@@ -155,6 +155,35 @@ class FeedStats:
     errors: int = 0
 
 
+CANCEL_GRACE_S = 2.0  # a loop that has not ended this long after its cancel is cancelled again
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the feed's loops and wait for them, bounded: a cancel a library swallowed (a
+    loop seen "cancelling" for ever after Redis was unreachable, the feed never starting again)
+    is repeated, and after three tries the loop is left behind, logged, rather than the feed
+    waiting on it for ever."""
+    pending = set(tasks)
+    for _ in range(3):
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_GRACE_S)
+        if not pending:
+            return
+    log.error("feed loops did not end when cancelled", tasks=sorted(t.get_name() for t in pending))
+
+
+def _unless_cancelled() -> None:
+    """Re-raise a cancellation that reached a loop as an error: redis-py (and ``asyncio.timeout``
+    on 3.11, when a cancel races a socket timeout) can report the task's cancellation as a
+    ``TimeoutError`` / ``ConnectionError``. A loop that logged it and went on would never end,
+    and a feed whose lease was lost waits for every loop to end before it starts again: it
+    stopped quoting for good after Redis was unreachable for a few seconds."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class MarketDataFeed:
     def __init__(
         self,
@@ -205,9 +234,7 @@ class MarketDataFeed:
             ]
             stopper = asyncio.create_task(stop.wait(), name="stop")
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-            for task in [*tasks, stopper]:
-                task.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+            await _cancel_all([*tasks, stopper])
             for task in done:
                 error = None if task is stopper or task.cancelled() else task.exception()
                 if error is not None:
@@ -250,6 +277,7 @@ class MarketDataFeed:
             try:
                 await self._lease.refresh()
             except (RedisError, OSError) as exc:
+                _unless_cancelled()
                 log.warning("lease refresh failed", error=repr(exc))
                 if time.monotonic() - last_ok > LEASE_MS / 1000:
                     raise LeaseLostError("could not refresh the lease in time") from exc
@@ -343,6 +371,7 @@ class MarketDataFeed:
             try:
                 await self._load_assets()
             except (SQLAlchemyError, OSError, RedisError) as exc:
+                _unless_cancelled()
                 self.stats.errors += 1
                 log.warning("could not refresh assets", error=repr(exc))
 
@@ -451,6 +480,7 @@ class MarketDataFeed:
                     await self._on_events(entries)
                     backoff = 0.1
             except (RedisError, OSError) as exc:
+                _unless_cancelled()
                 self.stats.errors += 1
                 log.warning("reading trades failed; retrying", error=repr(exc), retry_in=backoff)
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
@@ -536,6 +566,7 @@ class MarketDataFeed:
                     if msg is not None and msg.get("type") == "pmessage":
                         self._on_book(msg["data"])
             except (RedisError, OSError) as exc:
+                _unless_cancelled()
                 self.stats.errors += 1
                 log.warning("book updates interrupted; retrying", error=repr(exc))
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
@@ -581,6 +612,7 @@ class MarketDataFeed:
             try:
                 await self._flush()
             except (RedisError, OSError) as exc:
+                _unless_cancelled()
                 self.stats.errors += 1
                 log.warning("publishing quotes failed; retrying", error=repr(exc))
                 await asyncio.sleep(min(1.0, interval * 10))
@@ -599,6 +631,7 @@ class MarketDataFeed:
             try:
                 await self._persist()
             except (SQLAlchemyError, OSError) as exc:
+                _unless_cancelled()
                 self.stats.errors += 1
                 log.warning("storing reference prices failed; retrying", error=repr(exc))
 
