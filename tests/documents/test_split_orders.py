@@ -287,3 +287,55 @@ async def test_a_trade_in_flight_at_the_split_settles_in_post_split_shares(
         again = await place(api, buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
                             quantity="1", price="50.00", timeInForce="GTC")  # fmt: skip
         assert again["errors"] == []
+
+
+async def test_a_bracket_rebuilt_after_a_split_keeps_the_splits_terms(
+    stack: Stack, stack_services: Services
+) -> None:
+    """A resting bracket (its exits waiting for the entry) across a 2-for-1 split, then a
+    rebuild from PostgreSQL (Redis lost): the rebuilt group has the split's prices and
+    quantities, entry and exits alike, and ignores the split's command sent again."""
+    from tests.orders.test_brackets import bracket
+
+    services = stack_services
+    asset = symbol("SPB")
+    await list_asset(services, asset, "100.00", fractionable=False)
+    async with stack.client() as api:
+        buyer, _ = await trader(api, "5000")
+        entry = await bracket(api, buyer, asset, quantity="10", price="90.00",
+                              takeProfit={"price": "110.00"},
+                              stopLoss={"stopPrice": "85.00"})  # fmt: skip
+        await wait_order(api, buyer, entry["id"], {"PENDING"})
+        await book_when(services, asset, lambda b: levels(b, "bids") == [(D(90), D(10))], "bid")
+        await split(services, asset, 2, 1)
+        after = await book_when(
+            services, asset, lambda b: levels(b, "bids") == [(D(45), D(20))], "split bid"
+        )
+        got = await get_order(api, buyer, entry["id"])
+        assert got is not None
+        assert (D(got["quantity"]), D(got["price"])) == (D(20), D(45))
+
+    shards = stack.settings.matching_shards
+    async with services.sessionmaker() as s:
+        cmds, _ = await rebuild_commands(s, shard_for(asset, shards), shards)
+        a = await s.get(Asset, asset)
+        assert a is not None
+        (split_row,) = await s.scalars(
+            select(OutboxEntry.command).where(
+                OutboxEntry.asset_id == asset, OutboxEntry.command.contains('"SPLIT"')
+            )
+        )
+    rebuilt = Engine()
+    for c in cmds:
+        rebuilt.apply(c)
+    assert rebuilt.apply(decode_command(split_row)) == []
+    sc = scales(a)
+    bids, _ = rebuilt.depth(asset)
+    assert [(sc.price_decimal(p), D(q)) for p, q, _ in bids] == levels(after, "bids")
+    root = rebuilt.orders[entry["id"]]
+    assert (root.price, root.remaining) == (sc.price(D(45)), 20)
+    group = root.group
+    assert group is not None
+    exits = {o.order_type: o for o in group.legs}
+    assert exits["LIMIT"].price == sc.price(D(55))
+    assert exits["STOP_LOSS"].stop_price == sc.price(D("42.50"))
