@@ -76,6 +76,7 @@ class Stack:
             "BOURSE_WEBHOOK_POLL_SECONDS": str(settings.webhook_poll_seconds),
             # Every client of a test (or benchmark) stack is one address, 127.0.0.1.
             "BOURSE_MUTATIONS_PER_MINUTE_PER_IP": "0",
+            "BOURSE_MUTATIONS_PER_MINUTE_PER_USER": str(settings.mutations_per_minute_per_user),
             **({"SMTP_URL": settings.smtp_url} if settings.smtp_url else {}),
             **({"BOURSE_FIX_PORT": str(settings.fix_port)} if settings.fix_port else {}),
             "PORT": str(self.port),
