@@ -267,6 +267,19 @@ class Settlement:
             for asset in (terms.currency, terms.symbol):
                 batch.accounts[(None, asset)] = await self._lp_account(s, asset)
                 accounts.add(batch.accounts[(None, asset)])
+        # A split's asset row first, as the split itself takes it (models/corporate_actions.py:
+        # the asset, then ledger accounts): this batch clears its `splitting` below, and taking
+        # the row only then, behind the accounts, deadlocked with the asset's next split.
+        splitting = sorted(
+            {ev.asset_id for _, _, ev in fresh if isinstance(ev, SplitAppliedEvent) and ev.asset_id}
+        )
+        if splitting:
+            await s.execute(
+                select(Asset.symbol)
+                .where(Asset.symbol.in_(splitting))
+                .order_by(Asset.symbol)
+                .with_for_update()
+            )
         await self._ledger.lock(s, accounts)
         if order_ids:
             locked = (

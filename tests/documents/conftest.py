@@ -23,10 +23,7 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
 @pytest.fixture(scope="module")
 async def stack_services(stack: Stack) -> AsyncIterator[Services]:
     """In-process services bound to the stack's key prefix and the run's bucket."""
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=4) as services:
+    async with stack.services(pool_size=4) as services:
         yield services
 
 

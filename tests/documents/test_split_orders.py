@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bourse.keys import shard_for
+from matching.codec import AssetScales
 from matching.core import Engine
 from matching.wire import decode_command
 from models.assets import Asset
@@ -60,6 +61,28 @@ async def book_when(services: Services, asset: str, check: Any, what: str) -> di
 
 def levels(book: dict[str, Any], side: str) -> list[tuple[D, D]]:
     return [(D(p), D(q)) for p, q, _ in book.get(side) or []]
+
+
+async def rebuilt_from_postgres(
+    stack: Stack, services: Services, asset: str
+) -> tuple[Engine, AssetScales]:
+    """An engine rebuilt from PostgreSQL alone (Redis lost: models/engine_record.py) for the
+    asset's shard, checked to ignore the asset's SPLIT command sent again."""
+    shards = stack.settings.matching_shards
+    async with services.sessionmaker() as s:
+        cmds, _ = await rebuild_commands(s, shard_for(asset, shards), shards)
+        a = await s.get(Asset, asset)
+        assert a is not None
+        (split_row,) = await s.scalars(
+            select(OutboxEntry.command).where(
+                OutboxEntry.asset_id == asset, OutboxEntry.command.contains('"SPLIT"')
+            )
+        )
+    rebuilt = Engine()
+    for c in cmds:
+        rebuilt.apply(c)
+    assert rebuilt.apply(decode_command(split_row)) == []
+    return rebuilt, scales(a)
 
 
 async def split(services: Services, asset: str, n: int, d: int) -> None:
@@ -154,21 +177,7 @@ async def test_two_for_one_adjusts_orders_holds_alerts_and_the_book(
         assert levels(restarted, "asks") == levels(after, "asks")
         # A rebuild from PostgreSQL (Redis lost) gives the same book, and ignores the split's
         # command if the outbox sent it again.
-        shards = stack.settings.matching_shards
-        async with services.sessionmaker() as s:
-            cmds, _ = await rebuild_commands(s, shard_for(asset, shards), shards)
-            a = await s.get(Asset, asset)
-            assert a is not None
-            (split_row,) = await s.scalars(
-                select(OutboxEntry.command).where(
-                    OutboxEntry.asset_id == asset, OutboxEntry.command.contains('"SPLIT"')
-                )
-            )
-        rebuilt = Engine()
-        for c in cmds:
-            rebuilt.apply(c)
-        assert rebuilt.apply(decode_command(split_row)) == []
-        sc = scales(a)
+        rebuilt, sc = await rebuilt_from_postgres(stack, services, asset)
         bids, _ = rebuilt.depth(asset)
         assert [(sc.price_decimal(p), D(q)) for p, q, _ in bids] == levels(after, "bids")
         stop_order = rebuilt.orders[stop["id"]]
@@ -315,21 +324,7 @@ async def test_a_bracket_rebuilt_after_a_split_keeps_the_splits_terms(
         assert got is not None
         assert (D(got["quantity"]), D(got["price"])) == (D(20), D(45))
 
-    shards = stack.settings.matching_shards
-    async with services.sessionmaker() as s:
-        cmds, _ = await rebuild_commands(s, shard_for(asset, shards), shards)
-        a = await s.get(Asset, asset)
-        assert a is not None
-        (split_row,) = await s.scalars(
-            select(OutboxEntry.command).where(
-                OutboxEntry.asset_id == asset, OutboxEntry.command.contains('"SPLIT"')
-            )
-        )
-    rebuilt = Engine()
-    for c in cmds:
-        rebuilt.apply(c)
-    assert rebuilt.apply(decode_command(split_row)) == []
-    sc = scales(a)
+    rebuilt, sc = await rebuilt_from_postgres(stack, services, asset)
     bids, _ = rebuilt.depth(asset)
     assert [(sc.price_decimal(p), D(q)) for p, q, _ in bids] == levels(after, "bids")
     root = rebuilt.orders[entry["id"]]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from bourse.settings import Settings
-from models.services import Services, open_services
+from models.services import Services
 from tests.accounts.helpers import new_user
 from tests.funds.helpers import deposit
 from tests.support.polling import eventually
@@ -42,10 +42,7 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
 
 @pytest.fixture(scope="module")
 async def stack_services(stack: Stack) -> AsyncIterator[Services]:
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=4) as services:
+    async with stack.services(pool_size=4) as services:
         yield services
         async with services.sessionmaker.begin() as session:
             from sqlalchemy import update

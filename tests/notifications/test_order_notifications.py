@@ -19,7 +19,7 @@ from matching.wire import read_event
 from models.notifications import Kind, Notification
 from models.orders import FINAL_STATUSES, Order, OrderStatus
 from models.quotes import QuoteData, write_quotes
-from models.services import Services, open_services
+from models.services import Services
 from models.settlement import Settlement, SettlementCursor
 from tests.notifications.helpers import CREATE_ALERT, INBOX, alert_input
 from tests.orders.conftest import symbol
@@ -30,12 +30,8 @@ from tests.support.stack import Stack, running_stack
 
 @pytest.fixture
 async def stack_services(settings: Settings) -> AsyncIterator[tuple[Stack, Services]]:
-    async with running_stack(settings) as stack:
-        s = stack.settings
-        assert s.database_url
-        assert s.redis_url
-        async with open_services(s, s.database_url, s.redis_url, pool_size=4) as services:
-            yield stack, services
+    async with running_stack(settings) as stack, stack.services(pool_size=4) as services:
+        yield stack, services
 
 
 async def _counts(services: Services, user_ids: list[uuid.UUID]) -> dict[str, int]:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bourse.settings import Settings
-from models.services import Services, open_services
+from models.services import Services
 from tests.support.stack import Stack, running_stack
 
 
@@ -21,10 +21,7 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
 @pytest.fixture(scope="module")
 async def stack_services(stack: Stack) -> AsyncIterator[Services]:
     """In-process services bound to the stack's key prefix (for setting up assets)."""
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=4) as services:
+    async with stack.services(pool_size=4) as services:
         yield services
         # Stop quoting this module's assets: the next module's stack has other shards.
         async with services.sessionmaker.begin() as session:

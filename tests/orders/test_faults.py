@@ -19,7 +19,7 @@ from bourse.settings import Settings
 from matching.wire import decode_event
 from models.ledger import JournalEntry
 from models.orders import FINAL_STATUSES, Fill, Order
-from models.services import Services, open_services
+from models.services import Services
 from models.settlement import FILL_NAMESPACE
 from tests.orders.conftest import symbol
 from tests.orders.helpers import (
@@ -40,12 +40,8 @@ BURST_SECONDS = 6.0
 
 @pytest.fixture
 async def chaos_stack(settings: Settings) -> AsyncIterator[tuple[Stack, Services]]:
-    async with running_stack(settings) as stack:
-        s = stack.settings
-        assert s.database_url
-        assert s.redis_url
-        async with open_services(s, s.database_url, s.redis_url, pool_size=4) as services:
-            yield stack, services
+    async with running_stack(settings) as stack, stack.services(pool_size=4) as services:
+        yield stack, services
 
 
 async def _trade(

@@ -20,7 +20,7 @@ from bourse.settings import Settings
 from models.ledger import AccountKind, JournalEntry
 from models.orders import FINAL_STATUSES, Fill, Order
 from models.positions import Lot, Position, PositionFill
-from models.services import Services, open_services
+from models.services import Services
 from models.settlement import FILL_NAMESPACE, SettlementCursor
 from tests.orders.conftest import symbol
 from tests.orders.helpers import (
@@ -41,12 +41,8 @@ TRADERS = 6
 
 @pytest.fixture
 async def stack_services(settings: Settings) -> AsyncIterator[tuple[Stack, Services]]:
-    async with running_stack(settings) as stack:
-        s = stack.settings
-        assert s.database_url
-        assert s.redis_url
-        async with open_services(s, s.database_url, s.redis_url, pool_size=4) as services:
-            yield stack, services
+    async with running_stack(settings) as stack, stack.services(pool_size=4) as services:
+        yield stack, services
 
 
 async def _backlog(api: Api, tokens: list[str], sym: str, orders: int, seed: int) -> list[str]:

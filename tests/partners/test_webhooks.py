@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from bourse.clock import utcnow
 from bourse.settings import Settings
 from models.errors import DomainError
-from models.services import Services, open_services
+from models.services import Services
 from models.webhooks import events as webhook_events
 from models.webhooks.sender import backoff, signature
 from models.webhooks.service import check_url
@@ -76,10 +76,7 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
 
 @pytest.fixture(scope="module")
 async def services(stack: Stack) -> AsyncIterator[Services]:
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=4) as opened:
+    async with stack.services(pool_size=4) as opened:
         yield opened
 
 

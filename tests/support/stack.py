@@ -26,6 +26,7 @@ import httpx
 from bourse.app.platform import API_COMMAND, child_commands, service_env
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
+from models.services import Services, open_services
 from tests.support.server import Api, free_port
 
 
@@ -159,6 +160,16 @@ class Stack:
     async def client(self) -> AsyncIterator[Api]:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as http:
             yield Api(self.base_url, http)
+
+    @asynccontextmanager
+    async def services(self, pool_size: int = 4) -> AsyncIterator[Services]:
+        """In-process services on the stack's database, Redis key prefix and bucket: what a
+        test reads and arranges beside the processes."""
+        s = self.settings
+        assert s.database_url
+        assert s.redis_url
+        async with open_services(s, s.database_url, s.redis_url, pool_size=pool_size) as opened:
+            yield opened
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bourse.settings import Settings
-from models.services import Services, open_services
+from models.services import Services
 from tests.support.stack import Stack, running_stack
 
 
@@ -20,8 +20,5 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
 
 @pytest.fixture(scope="module")
 async def services(stack: Stack) -> AsyncIterator[Services]:
-    s = stack.settings
-    assert s.database_url
-    assert s.redis_url
-    async with open_services(s, s.database_url, s.redis_url, pool_size=2) as opened:
+    async with stack.services(pool_size=2) as opened:
         yield opened
