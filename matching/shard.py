@@ -50,7 +50,7 @@ from bourse.lease import LeaseLostError as LeaseLostError  # re-exported: the sh
 
 from . import resp
 from .codec import format_fixed
-from .core.constants import REJECTED, WRONG_SHARD
+from .core.constants import REJECTED, RESYNC, WRONG_SHARD
 from .core.engine import Engine
 from .core.events import Event
 from .rebuild import Rebuild
@@ -128,6 +128,7 @@ class Shard(Recovery, Rebuild, Reconcile):
         self.commands = 0
         self.events = 0
         self._owned: dict[str, bool] = {}
+        self._silent: dict[str, int] = {}  # see _apply_one
         self._published: dict[str, str] = {}
         self._stop = asyncio.Event()
         # False while the engine may hold changes Redis has not committed (mid-batch, mid-
@@ -400,7 +401,12 @@ class Shard(Recovery, Rebuild, Reconcile):
                         ts if type(ts) is int else 0,
                     )
                 ]
-        return self.engine.apply(cmd)
+        events = self.engine.apply(cmd)
+        if not events and cmd.get("cmd") == RESYNC and type(asset) is str:
+            # A repair has no event of its own, but the book changed: publish its depth.
+            ts = cmd.get("ts")
+            self._silent[asset] = ts if type(ts) is int else 0
+        return events
 
     def _prepare(self, entries: list[Entry]) -> Batch:
         """Apply a batch to the engine and build its transaction: XADD every event, XACK
@@ -417,6 +423,7 @@ class Shard(Recovery, Rebuild, Reconcile):
         out: list[str] = []
         traced: dict[int, str] = {}  # index in `out` → the traceparent its entry carries
         touched: dict[str, int] = {}
+        self._silent = touched  # books changed by commands without events (RESYNC)
         apply_one = self._apply_one
         tracing_on = tracing.active()
         for eid, fields in entries:
