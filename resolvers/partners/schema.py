@@ -8,8 +8,6 @@ mint, list or revoke credentials.
 
 from __future__ import annotations
 
-import uuid
-
 import strawberry
 from graphql import GraphQLError, parse, validate
 
@@ -34,6 +32,7 @@ from resolvers.partners.types import (
     RegisterTrustedDocumentsPayload,
     RevokeApiKeyPayload,
     RevokeConnectedAppPayload,
+    parse_id,
 )
 from resolvers.permissions import IsAdmin, IsAuthenticated
 
@@ -44,13 +43,6 @@ AUTHORIZE_ERRORS = (
     ErrorCode.INVALID_SCOPE,
     ErrorCode.INVALID_INPUT,
 )
-
-
-def _id(value: strawberry.ID) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise DomainError.one(ErrorCode.NOT_FOUND, "Not found.", "id") from None
 
 
 async def _authorization(call: SignedIn, r: OAuthAuthorizationInput) -> AuthorizationRequest:
@@ -115,7 +107,7 @@ class PartnersMutation:
         audit="partners.api_key_revoked",
     )
     async def revoke_api_key(self, call: SignedIn, id: strawberry.ID) -> RevokeApiKeyPayload:
-        key = await call.services.partners.keys.revoke(call.principal.user_id, _id(id))
+        key = await call.services.partners.keys.revoke(call.principal.user_id, parse_id(id))
         return RevokeApiKeyPayload(api_key=ApiKeyType.from_model(key))
 
     @mutation(
@@ -147,7 +139,7 @@ class PartnersMutation:
     async def revoke_connected_app(
         self, call: SignedIn, id: strawberry.ID
     ) -> RevokeConnectedAppPayload:
-        await call.services.partners.apps.revoke_grant(call.principal.user_id, _id(id))
+        await call.services.partners.apps.revoke_grant(call.principal.user_id, parse_id(id))
         return RevokeConnectedAppPayload()
 
     @mutation(

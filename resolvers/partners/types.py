@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import strawberry
 
+from models.errors import DomainError, ErrorCode
 from models.partners.oauth import ConnectedApp
 from models.partners.scopes import ApiScope as ApiScopeModel
 from models.partners.tables import ApiKey, PartnerApp
@@ -170,3 +172,12 @@ class AuthorizePartnerAppPayload:
 @strawberry.type
 class RevokeConnectedAppPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def parse_id(value: strawberry.ID, field: str = "id") -> uuid.UUID:
+    """A partner object's id: one that is not a UUID names nothing of the caller's (NOT_FOUND,
+    as another customer's id does)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise DomainError.one(ErrorCode.NOT_FOUND, "Not found.", field) from None

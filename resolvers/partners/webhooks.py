@@ -8,7 +8,6 @@ only the events its scopes allow.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import strawberry
@@ -22,6 +21,7 @@ from models.webhooks.tables import WebhookDelivery, WebhookEndpoint
 from resolvers.calls import Call, SignedIn, query
 from resolvers.errors import ApiError, UserError, bad_input
 from resolvers.mutations import mutation
+from resolvers.partners.types import parse_id
 from resolvers.permissions import IsAuthenticated
 from resolvers.relay import PageInfo, page_info
 
@@ -149,13 +149,6 @@ class ReplayWebhookDeliveryPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _id(value: strawberry.ID, field: str = "id") -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise DomainError.one(ErrorCode.NOT_FOUND, "Not found.", field) from None
-
-
 URL_ERRORS = (ErrorCode.INVALID_URL, ErrorCode.INVALID_EVENT_TYPE, ErrorCode.INVALID_SCOPE)
 
 
@@ -179,7 +172,7 @@ class WebhooksQuery:
     ) -> WebhookDeliveryConnection:
         try:
             page = await call.services.webhooks.deliveries(
-                Owner.of(call.principal), _id(webhook_id, "webhookId"), first, after
+                Owner.of(call.principal), parse_id(webhook_id, "webhookId"), first, after
             )
         except DomainError as exc:
             if exc.problems[0].code is ErrorCode.NOT_FOUND:
@@ -231,7 +224,7 @@ class WebhooksMutation:
     async def update_webhook(self, call: SignedIn, input: UpdateWebhookInput) -> WebhookPayload:
         endpoint = await call.services.webhooks.update(
             Owner.of(call.principal),
-            _id(input.id),
+            parse_id(input.id),
             enabled=input.enabled,
             url=input.url,
             events=input.events,
@@ -246,7 +239,7 @@ class WebhooksMutation:
         audit="partners.webhook_deleted",
     )
     async def delete_webhook(self, call: SignedIn, id: strawberry.ID) -> DeleteWebhookPayload:
-        await call.services.webhooks.delete(Owner.of(call.principal), _id(id))
+        await call.services.webhooks.delete(Owner.of(call.principal), parse_id(id))
         return DeleteWebhookPayload(deleted_id=id)
 
     @mutation(
@@ -259,5 +252,5 @@ class WebhooksMutation:
     async def replay_webhook_delivery(
         self, call: SignedIn, id: strawberry.ID
     ) -> ReplayWebhookDeliveryPayload:
-        delivery = await call.services.webhooks.replay(Owner.of(call.principal), _id(id))
+        delivery = await call.services.webhooks.replay(Owner.of(call.principal), parse_id(id))
         return ReplayWebhookDeliveryPayload(delivery=WebhookDeliveryType.from_model(delivery))
