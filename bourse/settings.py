@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # API processes `bourse up` runs on the one port (SO_REUSEPORT). 1 by default: on a 2-core
     # box the shards, settlement, PostgreSQL and Redis need the other core; see bench/README.
     api_processes: int = Field(default=1, ge=1, le=64)
+    # API nodes `bourse up` runs behind HAProxy (BOURSE_API_NODES or `--api-nodes N`): HAProxy
+    # on PORT, the nodes on the next N ports of HOST (bourse.app.loadbalancer). 1 by default:
+    # one node, no balancer. A node stands for a machine of a fleet; see docs/SCALING.md.
+    api_nodes: int = Field(default=1, ge=1, le=64)
     # S3 (documents): boto3's standard variables plus BOURSE_S3_BUCKET. With neither an endpoint
     # nor a bucket configured, an embedded SeaweedFS under var/s3 serves (bourse.embedded.s3).
     # (Each alias list starts with the field's own name, so `Settings(s3_bucket=...)` works.)

@@ -35,6 +35,11 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     prepare_multiprocess_dir(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     from bourse.app.platform import run_platform
 
+    if args.api_nodes is not None:
+        if args.api_nodes < 1:
+            print("bourse up: --api-nodes must be at least 1", file=sys.stderr)
+            return 2
+        settings = settings.model_copy(update={"api_nodes": args.api_nodes})
     with service_urls(settings) as urls:
         upgrade(urls.database_url)
         _seal_legacy(settings, urls.database_url)
@@ -350,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the whole platform in the foreground")
     up.add_argument("--demo", action="store_true", help="load demo data first (idempotent)")
+    up.add_argument(
+        "--api-nodes",
+        type=int,
+        help="N API nodes behind HAProxy on PORT (default BOURSE_API_NODES, 1: no balancer)",
+    )
     up.set_defaults(func=_cmd_up)
 
     admin = sub.add_parser("admin", help="staff accounts")

@@ -23,7 +23,15 @@ from typing import Any
 
 import httpx
 
-from bourse.app.platform import API_COMMAND, child_commands, service_env
+from bourse.app.loadbalancer import Node, haproxy_argv, haproxy_binary, haproxy_config
+from bourse.app.platform import (
+    API_COMMAND,
+    NODE_HOST,
+    child_commands,
+    node_env,
+    node_trusted_proxies,
+    service_env,
+)
 from bourse.runtime import ServiceUrls
 from bourse.settings import Settings
 from models.services import Services, open_services
@@ -41,10 +49,14 @@ class Stack:
         jobs: bool = False,
         log_dir: Path | None = None,
         metrics_dir: Path | None = None,
+        api_nodes: int = 1,
+        work_dir: Path | None = None,
     ) -> None:
         """`jobs`: a job worker process too (`python -m workers.jobs`). `log_dir`: every
         process logs at INFO, as in production, to `log_dir/<name>.log` (else WARNING, to the
-        test's stderr)."""
+        test's stderr). `api_nodes` > 1: API nodes `api-1` … `api-N` behind HAProxy
+        (`haproxy`, its configuration and admin socket in `work_dir`), as `bourse up
+        --api-nodes N` runs them; `base_url` is then the balancer."""
         self.log_dir = log_dir
         level = "INFO" if log_dir else "WARNING"
         self.prefix = f"{settings.redis_prefix}stk{uuid.uuid4().hex[:6]}:"
@@ -96,16 +108,46 @@ class Stack:
         }
         if jobs:
             self.commands["jobs"] = [sys.executable, "-m", "workers.jobs"]
-        self.commands["api"] = API_COMMAND
+        # Per-process environments where they differ from `env` (the API nodes' ports).
+        self.envs: dict[str, dict[str, str]] = {}
+        self.nodes: list[Node] = []
+        self.admin_socket: Path | None = None
+        if api_nodes == 1:
+            self.commands["api"] = API_COMMAND
+        else:
+            self._balance(api_nodes, work_dir)
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def _balance(self, count: int, work_dir: Path | None) -> None:
+        binary = haproxy_binary()
+        if binary is None or work_dir is None:
+            raise RuntimeError("several API nodes need Debian's haproxy and a work_dir")
+        trusted = node_trusted_proxies(self.settings)
+        self.nodes = [Node(f"api-{i}", NODE_HOST, free_port()) for i in range(1, count + 1)]
+        for node in self.nodes:
+            self.commands[node.name] = API_COMMAND
+            self.envs[node.name] = node_env(self.env, node, trusted)
+        self.admin_socket = work_dir / "haproxy.sock"
+        config = work_dir / "haproxy.cfg"
+        # Checks every 300 ms: a killed node is out of the pool within a second.
+        config.write_text(
+            haproxy_config(
+                "127.0.0.1", self.port, self.nodes, admin_socket=self.admin_socket,
+                check_interval_ms=300,
+            )
+        )  # fmt: skip
+        self.commands["haproxy"] = haproxy_argv(binary, config)
+
+    def is_api(self, name: str) -> bool:
+        return name == "api" or any(node.name == name for node in self.nodes)
 
     async def start(self, name: str) -> None:
         log = (self.log_dir / f"{name}.log").open("ab") if self.log_dir else None
         try:
             self.procs[name] = await asyncio.create_subprocess_exec(
                 *self.commands[name],
-                env=self.env,
+                env=self.envs.get(name, self.env),
                 stdout=log or asyncio.subprocess.DEVNULL,
                 stderr=log,
             )
@@ -114,6 +156,8 @@ class Stack:
                 log.close()  # the child holds its own descriptor
         if name == "api":
             await self.wait_ready()
+        elif self.is_api(name):
+            await self.wait_ready(node=name)
 
     async def kill(self, name: str) -> None:
         proc = self.procs.pop(name)
@@ -121,28 +165,38 @@ class Stack:
             proc.send_signal(signal.SIGKILL)
         await proc.wait()
 
-    async def wait_ready(self, timeout: float = 90) -> None:
+    async def wait_ready(self, timeout: float = 90, *, node: str | None = None) -> None:
+        """Until `/readyz` answers 200: the API's, or one node's (`node`) directly."""
         # Generous: every process of the stack imports the platform at once, and on a shared
         # two-core machine under load the API was seen to take 40 s to bind its port.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with httpx.AsyncClient(base_url=self.base_url) as http:
+        base = self.base_url
+        if node is not None:
+            port = next(n.port for n in self.nodes if n.name == node)
+            base = f"http://{NODE_HOST}:{port}"
+        async with httpx.AsyncClient(base_url=base) as http:
             while True:
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get("/readyz")).status_code == 200:
                         return
                 if loop.time() > deadline:
                     raise TimeoutError("the API never became ready")
-                proc = self.procs.get("api")
+                proc = self.procs.get(node or ("haproxy" if self.nodes else "api"))
                 if proc is not None and proc.returncode is not None:
-                    raise RuntimeError(f"the API exited with {proc.returncode}")
+                    raise RuntimeError(f"the API ({node or 'api'}) exited with {proc.returncode}")
                 await asyncio.sleep(0.1)
 
     async def start_all(self) -> None:
         for name in self.commands:
-            if name != "api":
+            if not self.is_api(name) and name != "haproxy":
                 await self.start(name)
-        await self.start("api")
+        if self.nodes:
+            await asyncio.gather(*(self.start(node.name) for node in self.nodes))
+            await self.start("haproxy")
+            await self.wait_ready()
+        else:
+            await self.start("api")
 
     async def stop_all(self) -> None:
         for proc in self.procs.values():
