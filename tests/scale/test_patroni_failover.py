@@ -8,7 +8,9 @@ A burst of orders and deposits; mid-burst the primary's Patroni and PostgreSQL a
 new connections land on it, and afterwards: orders are accepted again, every order and every
 deposit the API acknowledged is in PostgreSQL (synchronous_mode: an acknowledged commit was
 flushed on the standby before the client heard of it), every accepted order final, no fill
-applied twice, the ledger check clean.
+applied twice, the ledger check clean. Every node is also a read replica
+(`DATABASE_REPLICA_URL`): the lag-tolerant reads follow whichever node is a standby, and the
+killed node, restarted, rejoins (rewound) as the synchronous standby and takes them again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import select, text
 from bourse.migrate import upgrade_async
 from bourse.settings import Settings
 from models.funds import FundTransaction
-from models.services import open_services
+from models.services import Services, open_services
 from tests.funds.helpers import DEPOSIT
 from tests.orders.conftest import symbol
 from tests.orders.helpers import cancel_open_orders, list_asset, wait_book
@@ -83,7 +85,15 @@ async def test_primary_killed_mid_burst_nothing_acknowledged_is_lost(settings: S
     async with PatroniCluster() as cluster:
         url = cluster.database_url
         await upgrade_async(url)
-        own = settings.model_copy(update={"database_url": url})
+        # Every node listed as a read replica too, as the runbook says: whichever is in
+        # recovery takes the lag-tolerant reads, the primary (not in recovery) never does.
+        own = settings.model_copy(
+            update={
+                "database_url": url,
+                "database_replica_url": ",".join(cluster.node_url(n) for n in cluster.nodes),
+                "replica_check_seconds": 0.5,
+            }
+        )
         async with running_stack(own) as stack:
             s = stack.settings
             assert s.redis_url
@@ -99,6 +109,13 @@ async def test_primary_killed_mid_burst_nothing_acknowledged_is_lost(settings: S
                 standby = [m["name"] for m in members if m["role"] == "sync_standby"]
                 assert len(standby) == 1, members
                 assert standby[0] in str(names), names
+                by_name = {n.name: n for n in cluster.nodes}
+                await eventually(
+                    lambda: _reads_port(services),
+                    lambda port: port == by_name[standby[0]].pg_port,
+                    timeout=20,
+                    what="lag-tolerant reads on the standby",
+                )
                 sym = symbol("PF")
                 await list_asset(services, sym, "100.00", liquidity=True)
                 await wait_book(services, sym)
@@ -127,6 +144,14 @@ async def test_primary_killed_mid_burst_nothing_acknowledged_is_lost(settings: S
                 )
                 stop.set()
                 await asyncio.gather(*tasks)
+                # The promoted node left the replicas (out of recovery), the dead one is down:
+                # lag-tolerant reads answer from the new primary.
+                await eventually(
+                    lambda: _reads_port(services),
+                    lambda port: port == promoted.pg_port,
+                    timeout=20,
+                    what="lag-tolerant reads on the new primary",
+                )
                 ready_s = await wait_ready(api, 60)
                 print(
                     f"patroni failover: {before} orders before the kill, promoted in "
@@ -160,6 +185,22 @@ async def test_primary_killed_mid_burst_nothing_acknowledged_is_lost(settings: S
                 fills = await assert_consistent(services, user_ids, out.accepted, sym)
                 assert len(fills) > 10, "too few fills to prove anything"
 
+                # The dead machine comes back: rewound, it rejoins as the synchronous standby
+                # and takes the lag-tolerant reads again.
+                cluster.restart_node(killed)
+                await cluster.wait_member(killed.name, {"sync_standby"}, timeout=180)
+                await eventually(
+                    lambda: _reads_port(services),
+                    lambda port: port == killed.pg_port,
+                    timeout=30,
+                    what="lag-tolerant reads on the rejoined node",
+                )
+
 
 async def _count(out: Burst) -> int:
     return len(out.accepted)
+
+
+async def _reads_port(services: Services) -> int:
+    async with services.reads() as s:
+        return int(await s.scalar(text("SELECT inet_server_port()")) or 0)

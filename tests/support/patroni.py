@@ -137,6 +137,28 @@ class PatroniCluster:
             f"postgresql://postgres:{PASSWORD}@/postgres?{hosts}&target_session_attrs=read-write"
         )
 
+    def node_url(self, node: Node) -> str:
+        """One node alone (a read replica's URL: `DATABASE_REPLICA_URL`)."""
+        return f"postgresql://postgres:{PASSWORD}@127.0.0.1:{node.pg_port}/postgres"
+
+    def restart_node(self, node: Node) -> None:
+        """Bring a killed node back: what its machine's boot does. Patroni rewinds it
+        (``use_pg_rewind``) and it rejoins as a replica of the new primary."""
+        self._kill_postgres(node)  # a SIGKILLed postmaster's backends, if any are left
+        self.start_node(node)
+
+    async def wait_member(self, name: str, roles: set[str], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            members = (await self.cluster()).get("members", [])
+            last = members
+            if any(m.get("name") == name and m.get("role") in roles
+                   and m.get("state") in ("running", "streaming") for m in members):  # fmt: skip
+                return
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"{name} not {roles} within {timeout}s: {last}; see {self.dir}")
+
     # ---- processes -------------------------------------------------------------------------
 
     def _start_etcd(self) -> None:
