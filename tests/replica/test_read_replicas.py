@@ -29,7 +29,7 @@ from tests.orders.conftest import symbol
 from tests.orders.helpers import ORDERS, list_asset, placed, trader
 from tests.support.pg_replica import ReplicatedPostgres, StreamingReplica
 from tests.support.polling import eventually
-from tests.support.server import running_api
+from tests.support.server import Api, running_api
 
 CHECK_S = 0.2
 
@@ -92,6 +92,18 @@ async def news_ids(services: Services) -> set[str]:
     return {n.id for n in await services.news.latest(None, 50)}
 
 
+def api_services(api: Api) -> Services:
+    assert api.app is not None
+    services: Services = api.app.state.services
+    return services
+
+
+async def api_news_ids(api: Api) -> set[str]:
+    body = await api.gql("query($n: Int) { news(first: $n) { id } }", {"n": 50})
+    assert "errors" not in body, body
+    return {n["id"] for n in body["data"]["news"]}
+
+
 def gauge(name: str, replica: str) -> float | None:
     return REGISTRY.get_sample_value(name, {"replica": replica})
 
@@ -111,8 +123,12 @@ async def test_lag_tolerant_reads_run_on_the_replica(
 ) -> None:
     replica = replica_of(replicated)
     own = own_settings(settings, replicated, max_lag=60.0)
-    async with open_services(own, replicated.url, own.redis_url or "") as services:
+    async with (
+        open_services(own, replicated.url, own.redis_url or "") as services,
+        running_api(own) as api,
+    ):
         await taking_reads(services)
+        await taking_reads(api_services(api))
         name = services.replicas.replicas[0].name
         assert await in_recovery(services)  # the seam's session is on the replica
         async with services.sessionmaker() as s:  # the primary's is not
@@ -138,6 +154,7 @@ async def test_lag_tolerant_reads_run_on_the_replica(
             )
             assert services.replicas.replicas[0].available
             assert item.id not in await news_ids(services)
+            assert item.id not in await api_news_ids(api)  # the `news` query: the same
         finally:
             await replica.resume_replay()
         await eventually(
@@ -162,8 +179,12 @@ async def test_past_the_bound_reads_fall_back_to_the_primary_and_come_back(
 ) -> None:
     replica = replica_of(replicated)
     own = own_settings(settings, replicated, max_lag=1.0)
-    async with open_services(own, replicated.url, own.redis_url or "") as services:
+    async with (
+        open_services(own, replicated.url, own.redis_url or "") as services,
+        running_api(own) as api,
+    ):
         await taking_reads(services)
+        await taking_reads(api_services(api))
         name = services.replicas.replicas[0].name
         await replica.pause_replay()
         try:
@@ -177,6 +198,12 @@ async def test_past_the_bound_reads_fall_back_to_the_primary_and_come_back(
                 what="the fresh row through the fallback",
             )
             assert item.id in ids
+            await eventually(
+                lambda: api_news_ids(api),
+                lambda ids: item.id in ids,
+                timeout=10,
+                what="the fresh row through the `news` query",
+            )
             assert not services.replicas.replicas[0].available
             assert not await in_recovery(services)
             assert gauge("bourse_replica_available", name) == 0
