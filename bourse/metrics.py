@@ -52,6 +52,26 @@ db_connections_in_use = Gauge(
     multiprocess_mode="livesum",
 )
 
+# Read replicas (models/replicas.py): labelled by replica (host:port/database, set by the
+# deployment). Every process measures; the scrape shows the worst.
+replica_lag_seconds = Gauge(
+    "bourse_replica_lag_seconds",
+    "A read replica's lag behind the primary (an upper bound, from WAL positions).",
+    ["replica"],
+    multiprocess_mode="livemax",
+)
+replica_available = Gauge(
+    "bourse_replica_available",
+    "1 while a read replica takes reads (reachable, replaying, within the lag bound), else 0.",
+    ["replica"],
+    multiprocess_mode="livemin",
+)
+db_reads = Counter(
+    "bourse_db_reads_total",
+    "Lag-tolerant read sessions by where they ran (replica, or primary as the fallback).",
+    ["target"],
+)
+
 # ---- orders, matching, settlement ----
 # Placed and refused orders: bourse_mutations_total{mutation="placeOrder"}.
 orders_finished = Counter(

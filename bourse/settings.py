@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     # --- runtime contract (unprefixed names) ---
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    # Read replicas (models/replicas.py): one or more PostgreSQL streaming replicas, comma-
+    # separated, for the reads that may lag (market history, news, help search, document
+    # lists, analytics). Unset: every read on DATABASE_URL, as before.
+    database_replica_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("database_replica_url", "DATABASE_REPLICA_URL"),
+    )
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
     port: int = Field(default=8000, validation_alias="PORT")
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
@@ -239,6 +246,10 @@ class Settings(BaseSettings):
     # The bound on a whole mutation (its calls to PostgreSQL and Redis together): past it the
     # payload says SERVICE_UNAVAILABLE (resolvers.mutations).
     mutation_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Read replicas: past this lag (seconds, measured from WAL positions every check) or while
+    # unreachable, a replica's reads go to the primary; back once caught up.
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    replica_check_seconds: float = Field(default=1.0, gt=0)
     settlement_batch_size: int = 500
     outbox_relay_interval_seconds: float = 1.0
 

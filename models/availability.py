@@ -29,6 +29,9 @@ _DOWN: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
     asyncpg.InterfaceError,  # a connection closed under a query
     asyncpg.TooManyConnectionsError,  # the server's connection slots are all taken
+    # A multi-host DATABASE_URL (target_session_attrs=read-write) found no primary among its
+    # hosts: a failover is in progress (docs/OPERATIONS.md, "PostgreSQL failover").
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
 )
 
 

@@ -150,8 +150,12 @@ class CandleStore:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         retention: Retention | None = None,
+        *,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        # `history` may lag (models/replicas.py); writes and the writers' own reads may not.
+        self._reads = reads or sessionmaker
         self.retention = retention or Retention()
         self._known: set[Partition] = set()
 
@@ -281,10 +285,17 @@ class CandleStore:
     # ---- reading --------------------------------------------------------------------------
 
     async def stored(
-        self, asset_id: str, interval: CandleInterval, start: datetime, end: datetime
+        self,
+        asset_id: str,
+        interval: CandleInterval,
+        start: datetime,
+        end: datetime,
+        *,
+        may_lag: bool = False,
     ) -> list[CandleData]:
-        """Stored candles of one interval with ``start <= bucket_start < end``."""
-        async with self._sessionmaker() as s:
+        """Stored candles of one interval with ``start <= bucket_start < end`` (``may_lag``:
+        from a read replica when one is fit)."""
+        async with (self._reads if may_lag else self._sessionmaker)() as s:
             rows = await s.execute(
                 text(
                     "SELECT * FROM candles WHERE asset_id = :a AND interval = :i "
@@ -300,12 +311,13 @@ class CandleStore:
         finer: CandleInterval,
         coarser: CandleInterval,
         spans: Sequence[tuple[datetime, datetime]],
+        sessionmaker: async_sessionmaker[AsyncSession],
     ) -> list[CandleData]:
         stmt = text(_ROLLUP_SQL).bindparams(
             bindparam("starts", type_=ARRAY(DateTime(timezone=True))),
             bindparam("ends", type_=ARRAY(DateTime(timezone=True))),
         )
-        async with self._sessionmaker() as s:
+        async with sessionmaker() as s:
             rows = await s.execute(
                 stmt,
                 {
@@ -324,14 +336,16 @@ class CandleStore:
         self, asset_id: str, interval: CandleInterval, start: datetime, end: datetime
     ) -> list[CandleData]:
         """Candles of ``interval`` for buckets in ``[floor(start), end)``: stored ones, and where
-        a bucket has none, rolled up from the coarsest finer interval that has data there."""
+        a bucket has none, rolled up from the coarsest finer interval that has data there.
+        Charts may lag by the replicas' bound: read from one when fit."""
         lo = interval.floor(start)
-        found = {c.bucket_start: c for c in await self.stored(asset_id, interval, lo, end)}
+        stored = await self.stored(asset_id, interval, lo, end, may_lag=True)
+        found = {c.bucket_start: c for c in stored}
         for finer in interval.finer():
             gaps = _gaps(lo, end, interval, found.keys())
             if not gaps:
                 break
-            for c in await self._rollup_rows(asset_id, finer, interval, gaps):
+            for c in await self._rollup_rows(asset_id, finer, interval, gaps, self._reads):
                 found.setdefault(c.bucket_start, c)
         return [found[k] for k in sorted(found)]
 

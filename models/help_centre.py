@@ -204,8 +204,16 @@ def _search_sql(mode: tuple[str, str]) -> str:
 
 
 class HelpCentre:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        reads: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self._sm = sessionmaker
+        # Customers' searches and listings may lag (models/replicas.py); staff editing
+        # articles (include_unpublished) read what they just saved, from the primary.
+        self._reads = reads or sessionmaker
         self._trigram: bool | None = None
         self._vocabulary: dict[str, tuple[float, list[str]]] = {}  # locale → (read at, words)
 
@@ -276,7 +284,7 @@ class HelpCentre:
             "limit": limit + 1,
             "options": HEADLINE_OPTIONS,
         }
-        async with self._sm() as s:
+        async with (self._sm if include_unpublished else self._reads)() as s:
             trigram = await self._has_trigram(s)
             if not trigram:
                 words = await self._corrected(s, loc, words)
@@ -318,7 +326,7 @@ class HelpCentre:
                 | ((HelpArticle.updated_at == at) & (HelpArticle.id < ident))
             )
         stmt = stmt.order_by(HelpArticle.updated_at.desc(), HelpArticle.id.desc()).limit(limit + 1)
-        async with self._sm() as s:
+        async with (self._sm if include_unpublished else self._reads)() as s:
             found = list(await s.scalars(stmt))
         return Page([_view(a) for a in found[:limit]], len(found) > limit)
 

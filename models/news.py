@@ -60,8 +60,14 @@ class NewsSource(Protocol):
 
 
 class NewsStore:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        reads: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._reads = reads or sessionmaker  # `latest` may lag (models/replicas.py)
 
     async def ingest(self, items: Sequence[NewsItemData]) -> int:
         """Store items not seen before (by id); returns how many were new."""
@@ -92,5 +98,5 @@ class NewsStore:
         stmt = select(NewsItem).order_by(NewsItem.published_at.desc(), NewsItem.id).limit(limit)
         if asset_id is not None:
             stmt = stmt.where(NewsItem.asset_ids.contains([asset_id]))
-        async with self._sessionmaker() as s:
+        async with self._reads() as s:
             return list((await s.scalars(stmt)).all())

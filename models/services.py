@@ -64,6 +64,7 @@ from models.quotes import anchor_price
 from models.rails import SandboxRail
 from models.rate_limits import MutationRateLimiter, RateLimits
 from models.recurring import RecurringInvestments
+from models.replicas import Replicas, replica_urls
 from models.sanctions import SanctionsSource
 from models.session_cache import SessionCache
 from models.settlement import FillsHook
@@ -89,6 +90,9 @@ class Services:
     redis_url: str
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Lag-tolerant reads (models/replicas.py): `replicas.sessionmaker` opens sessions on a
+    # healthy replica, else on the primary; it is `sessionmaker` when none is configured.
+    replicas: Replicas
     redis: Redis
     jobs: ArqRedis
     accounts: Accounts
@@ -125,6 +129,12 @@ class Services:
     documents_or_none: Documents | None = None
     # Positions and tax lots per fill (models.positions), inside the settlement transaction.
     on_fills: FillsHook | None = None
+
+    @property
+    def reads(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for the reads that may lag (market history, news, help search, document
+        lists, analytics): on a replica within the lag bound, else on the primary."""
+        return self.replicas.sessionmaker
 
     @property
     def documents(self) -> Documents:
@@ -280,6 +290,16 @@ async def open_services(
         notify=lambda draft: services.notifier.notify(draft),
     )
     sessionmaker = create_sessionmaker(engine)
+    replicas = Replicas(
+        engine,
+        sessionmaker,
+        replica_urls(settings.database_replica_url),
+        max_lag_seconds=settings.replica_max_lag_seconds,
+        check_seconds=settings.replica_check_seconds,
+        pool_size=pool_size,
+        timeout=bound,
+    )
+    reads = replicas.sessionmaker
     notifier = Notifier(
         sessionmaker,
         redis,
@@ -343,6 +363,7 @@ async def open_services(
         redis_url=redis_url,
         engine=engine,
         sessionmaker=sessionmaker,
+        replicas=replicas,
         redis=redis,
         jobs=jobs,
         accounts=accounts,
@@ -378,8 +399,8 @@ async def open_services(
             ),
         ),
         performance=Performances(sessionmaker, redis, settings.redis_prefix),
-        candles=CandleStore(sessionmaker, candle_retention(settings)),
-        news=NewsStore(sessionmaker),
+        candles=CandleStore(sessionmaker, candle_retention(settings), reads=reads),
+        news=NewsStore(sessionmaker, reads=reads),
         recurring=RecurringInvestments(
             sessionmaker,
             orders,
@@ -387,7 +408,7 @@ async def open_services(
             email_of=lambda user_id: _email_of(accounts, user_id),
             notifier=notifier,
         ),
-        help_centre=HelpCentre(sessionmaker),
+        help_centre=HelpCentre(sessionmaker, reads=reads),
         support=SupportDesk(
             sessionmaker,
             redis,
@@ -456,11 +477,14 @@ async def open_services(
             retry_after=timedelta(seconds=settings.document_retry_after_seconds),
             notifier=notifier,
             fields=services.fields,
+            reads=reads,
         )
         services.support.files = ObjectStoreAttachments(sessionmaker, store)
+    replicas.start()
     try:
         yield services
     finally:
+        await replicas.aclose()
         await orders.aclose()
         await jobs.aclose()
         await redis.aclose()

@@ -59,6 +59,14 @@ async def collect(settings: Settings, database_url: str, redis_url: str) -> list
             )
         except (SQLAlchemyError, OSError) as exc:
             lines.append(Line("postgresql", False, f"unreachable: {exc}"))
+        # Read replicas (models/replicas.py): one measurement now. A replica lagging or down
+        # warns: its reads go to the primary meanwhile, so nothing fails.
+        replicas = services.replicas
+        if replicas.replicas:
+            await replicas.check()
+        for r in replicas.replicas:
+            detail = r.detail if r.available else f"{r.detail}; its reads go to the primary"
+            lines.append(Line(f"replica {r.name}", r.available, detail, required=False))
         redis, prefix = services.redis, settings.redis_prefix
         try:
             started = time.perf_counter()

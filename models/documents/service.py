@@ -91,8 +91,12 @@ class Documents:
         retry_after: timedelta = timedelta(minutes=2),
         notifier: Notifier | None = None,
         fields: FieldCipher | None = None,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._fields = fields  # opens sealed personal data for a data export
+        # The documents list may lag (models/replicas.py); one document by id (polled for
+        # READY after a request) is read on the primary.
+        self._reads = reads or sessionmaker
         self._notifier = notifier  # statements, tax documents and exports say they are ready
         self._sm = sessionmaker
         self.store = store
@@ -453,7 +457,9 @@ class Documents:
         year: int | None = None,
         first: int | None = None,
         after: str | None = None,
+        may_lag: bool = False,
     ) -> DocumentPage:
+        """Newest first; ``may_lag``: from a read replica when one is fit."""
         limit = pagination.page_size(first)
         query = select(Document).where(Document.user_id == user_id)
         if kind is not None:
@@ -469,7 +475,7 @@ class Documents:
             at, ident = pagination.decode_cursor(after, uuid.UUID)
             query = query.where(tuple_(Document.created_at, Document.id) < tuple_(at, ident))
         query = query.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit + 1)
-        async with self._sm() as s:
+        async with (self._reads if may_lag else self._sm)() as s:
             items = list((await s.scalars(query)).all())
         return DocumentPage(items=items[:limit], has_next_page=len(items) > limit)
 

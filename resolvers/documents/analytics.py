@@ -66,8 +66,9 @@ class AnalyticsQuery:
             raise ApiError("No such portfolio.", ErrorCode.NOT_FOUND.value, field="portfolioId")
         services = call.services
         try:
+            # Analytics may lag (models/replicas.py): a replica's session when one is fit.
             result = await analytics(
-                services.sessionmaker, services.redis, services.settings.redis_prefix,
+                services.reads, services.redis, services.settings.redis_prefix,
                 ref(found), start_date, end_date, benchmark,
             )  # fmt: skip
         except DomainError as exc:

@@ -45,8 +45,9 @@ class DocumentsQuery:
         documents = call.services.documents
         try:
             page = await documents.page(
-                call.principal.user_id, kind=kind, year=year, first=first, after=after
-            )
+                call.principal.user_id, kind=kind, year=year, first=first, after=after,
+                may_lag=True,
+            )  # fmt: skip
         except DomainError as exc:
             raise bad_input(exc) from None
         edges = [
