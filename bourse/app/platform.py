@@ -94,6 +94,8 @@ def child_commands(settings: Settings, urls: ServiceUrls) -> list[tuple[str, lis
 def service_env(settings: Settings, urls: ServiceUrls) -> dict[str, str]:
     """The variables that point a child process at this platform's services (S3 included)."""
     env = {"DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
+    if settings.jobs_redis_url:
+        env["BOURSE_JOBS_REDIS_URL"] = settings.jobs_redis_url
     if settings.s3_endpoint_url:
         env["AWS_ENDPOINT_URL_S3"] = settings.s3_endpoint_url
     if settings.s3_bucket:
