@@ -154,7 +154,9 @@ def connect(
 def _node_kwargs(redis: Redis) -> dict[str, Any]:
     """A cluster client's per-connection options (credentials, timeouts, decoding)."""
     kwargs = dict(cast(RedisCluster, redis).connection_kwargs)
-    for drop in ("host", "port", "max_connections", "connection_class", "parser_class"):
+    # Cluster-only entries (the cluster's parser and response callbacks); the connection
+    # class stays (SSLConnection under rediss+cluster://).
+    for drop in ("host", "port", "max_connections", "parser_class", "response_callbacks"):
         kwargs.pop(drop, None)
     return kwargs
 
@@ -264,3 +266,14 @@ async def xreadgroup(
         elif reply:
             out.extend(reply)
     return out
+
+
+async def delete_matching(redis: Redis, pattern: str) -> int:
+    """Delete every key matching ``pattern`` (tests' and tools' clean-up): SCAN on every master
+    of a cluster (redis-py's cluster ``scan_iter`` visits each), DEL in chunks (split by slot
+    on a cluster)."""
+    found = [k async for k in redis.scan_iter(match=pattern, count=1000)]
+    deleted = 0
+    for i in range(0, len(found), 500):
+        deleted += int(await redis.delete(*found[i : i + 500]))
+    return deleted

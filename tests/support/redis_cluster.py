@@ -20,6 +20,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -70,12 +71,16 @@ class RedisClusterProcesses:
         while len(self.ports) < self.count:
             port = free_port()
             # The cluster bus listens on port + 10000: both must be free.
-            if port not in self.ports and port + 10000 < 65536:
+            if port not in self.ports and port + 10000 < 65536 and _bindable(port + 10000):
                 self.ports.append(port)
         for port in self.ports:
             self._spawn(port)
         for port in self.ports:
-            await _wait_ping(port)
+            try:
+                await _wait_ping(port)
+            except RuntimeError as exc:
+                log = (self.dir / str(port) / "redis.log").read_text(errors="replace")
+                raise RuntimeError(f"{exc}: {log[-1500:]}") from exc
         cli = shutil.which("redis-cli") or str(find_redis_server().with_name("redis-cli"))
         create = await asyncio.create_subprocess_exec(
             cli, "--cluster", "create", *(f"{HOST}:{p}" for p in self.ports),
@@ -157,6 +162,15 @@ class RedisClusterProcesses:
         for port in list(self.procs):
             self.kill_node(port)
         self.procs.clear()
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
 
 
 async def _wait_ping(port: int) -> None:
