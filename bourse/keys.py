@@ -5,8 +5,8 @@ space at once. ``P`` is the deployment's key prefix (e.g. ``"bourse:"``, or ``""
 of shard ``K`` carries the hash tag ``{K}`` so a Redis Cluster keeps them in one slot (the
 shard's MULTI/EXEC spans several of them); the login throttle's two keys of one account share
 a ``{kind:ident}`` tag (one script reads both). Every other command or script touches one key,
-or runs key by key on a cluster (``bourse/redis_client.py``); ``tests/matching/
-test_redis_cluster_keys.py`` checks it. Pub/sub channels are classic (PUBLISH is broadcast by a
+or runs key by key on a cluster (``bourse/redis_client.py``); ``tests/scale/
+test_redis_client.py`` checks it. Pub/sub channels are classic (PUBLISH is broadcast by a
 cluster to every node), see docs/ARCHITECTURE.md "Redis Cluster".
 """
 
