@@ -10,6 +10,7 @@ SCAN clean-up visiting every master, and a PUBLISH from a cluster pipeline reach
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -256,3 +257,59 @@ async def test_the_clean_up_scans_every_master(
     assert len(holders) == 3  # the keys are spread over every master
     assert await redis_client.delete_matching(redis, f"{prefix}*") == len(names)
     assert await redis_client.mget(redis, names) == [None] * len(names)
+
+
+async def test_the_hub_moves_to_another_node_when_its_node_dies(
+    on_cluster: Services, cluster: RedisClusterProcesses
+) -> None:
+    """(Last in the module: it kills a node of the module's cluster.) The hub's node is
+    SIGKILLed (a master: its replica is promoted first); the hub reconnects to another node,
+    tells its subscriber to resync, and hears the next message."""
+    prefix = on_cluster.settings.redis_prefix
+    name = f"{prefix}hub-under-test"
+    channel = keys.user_channel(prefix, uuid.uuid4().hex)
+    hub = Hub(cluster.url, name=name)
+    await hub.start()
+    sub = BoundedQueueSubscriber()
+    try:
+        async with hub.subscription([channel], sub):
+            await redis_client.publish(on_cluster.redis, channel, "before")
+            first = await asyncio.wait_for(sub.get(), 10)
+            assert [m.data for m in first.messages] == [b"before"]
+            port = await _node_of(cluster, name)
+            masters = [p for _, p in await cluster.masters()]
+            if port in masters:
+                await cluster.kill_master(masters.index(port))
+            else:
+                cluster.kill_node(port)
+                await cluster.wait_ok()
+            resynced = False
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            heard: list[bytes] = []
+            while b"after" not in heard:
+                assert loop.time() < deadline, f"nothing heard after the node died: {heard}"
+                with contextlib.suppress(Exception):  # a failover under way: try again
+                    await redis_client.publish(on_cluster.redis, channel, "after")
+                with contextlib.suppress(TimeoutError):
+                    delivery = await asyncio.wait_for(sub.get(), 1)
+                    resynced = resynced or delivery.resync
+                    heard += [m.data for m in delivery.messages]
+            assert resynced, "the subscriber was not told to resync after the reconnect"
+            assert hub.stats.reconnects >= 1
+            assert await _node_of(cluster, name) != port
+    finally:
+        await hub.close()
+
+
+async def _node_of(cluster: RedisClusterProcesses, client_name: str) -> int:
+    for port, proc in cluster.procs.items():
+        if proc.poll() is not None:
+            continue
+        node = Redis(host="127.0.0.1", port=port, decode_responses=True)
+        try:
+            if any(c.get("name") == client_name for c in await node.client_list()):
+                return port
+        finally:
+            await node.aclose()
+    raise AssertionError(f"no node has a client named {client_name}")

@@ -17,15 +17,17 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import select
+from websockets.asyncio.client import ClientConnection
 
 from bourse.keys import input_key, shard_for
 from bourse.settings import Settings
@@ -63,6 +65,7 @@ class ClusterPlatform:
     services: Services
     cluster: RedisClusterProcesses
     symbols: dict[int, str]  # shard -> an asset it owns
+    bursts: dict[int, Burst] = field(default_factory=dict)  # the last burst per shard
 
 
 @pytest.fixture(scope="module")
@@ -205,38 +208,10 @@ async def test_a_master_killed_mid_burst(platform: ClusterPlatform) -> None:
 
     async with p.stack.client() as api:
         traders = {k: await _traders(p, api, sym) for k, sym in p.symbols.items()}
-        out: dict[int, Burst] = {k: Burst() for k in p.symbols}
-        runs = [run_burst(api, traders[k][0], sym, out[k]) for k, sym in p.symbols.items()]
-        started = [await r for r in runs]
-        await asyncio.sleep(3.0)
-        killed = await p.cluster.kill_master(index)
-        assert killed == owner
-        promoted = await p.cluster.master_of_slot(slot)
-        assert promoted != owner
-        print(f"master {owner} of slot {slot} killed; {promoted} promoted")
-        await asyncio.sleep(5.0)
-        for stop, _ in started:
-            stop.set()
-        for _, tasks in started:
-            await asyncio.gather(*tasks)
-        ready_after = await wait_ready(api, 60)
-        counts = {k: (len(b.accepted), b.unavailable, b.failed) for k, b in out.items()}
-        print(f"/readyz 200 {ready_after:.1f}s after; (accepted, unavailable, failed): {counts}")
-        for burst in out.values():
-            assert burst.failed == 0, f"requests failed without an answer: {counts}"
-
-        # The shard on the promoted master trades again: a fresh trader's market order fills.
+        # A subscriber open across the failover, whichever node the API's hub listens on.
         fresh, fresh_id = await trader(api, "100000")
-
-        async def executes() -> str:
-            return str((await _market_buy(api, fresh, p.symbols[victim_shard]))["status"])
-
-        await eventually(
-            executes,
-            lambda st: st == "EXECUTED",
-            timeout=60,
-            what="a market order on the failed-over shard executed",
-        )
+        async with order_updates(api, fresh) as updates:
+            await _burst_through_a_failover(p, api, traders, fresh, updates, slot, index, owner)
         tokens, ids = traders[victim_shard]
         traders[victim_shard] = ([*tokens, fresh], [*ids, fresh_id])
         everyone = [u for _, ids in traders.values() for u in ids]
@@ -245,6 +220,71 @@ async def test_a_master_killed_mid_burst(platform: ClusterPlatform) -> None:
             await cancel_open_orders(api, services, dict(zip(ids, tokens, strict=True)))
         await quiescent(services, everyone, timeout=90)
         for k, sym in p.symbols.items():
-            fills = await assert_consistent(services, traders[k][1], out[k].accepted, sym)
-            assert len(out[k].accepted) > 10, f"too few orders on {sym}: {out[k]}"
+            fills = await assert_consistent(services, traders[k][1], p.bursts[k].accepted, sym)
+            assert len(p.bursts[k].accepted) > 10, f"too few orders on {sym}: {p.bursts[k]}"
             assert fills, f"no fill on {sym}"
+
+
+async def _hub_nodes(p: ClusterPlatform) -> list[int]:
+    """The ports of the nodes the API's pub/sub hub is connected to (CLIENT LIST by name)."""
+    found: list[int] = []
+    name = f"{p.stack.prefix}api-hub"
+    for port, proc in p.cluster.procs.items():
+        if proc.poll() is not None:
+            continue
+        node = Redis(host="127.0.0.1", port=port, decode_responses=True)
+        try:
+            if any(c.get("name") == name for c in await node.client_list()):
+                found.append(port)
+        finally:
+            await node.aclose()
+    return found
+
+
+async def _burst_through_a_failover(
+    p: ClusterPlatform,
+    api: Api,
+    traders: dict[int, tuple[list[str], list[uuid.UUID]]],
+    fresh: str,
+    updates: ClientConnection,
+    slot: int,
+    index: int,
+    owner: tuple[str, int],
+) -> None:
+    victim_shard = 0
+    out: dict[int, Burst] = {k: Burst() for k in p.symbols}
+    p.bursts = out
+    runs = [run_burst(api, traders[k][0], sym, out[k]) for k, sym in p.symbols.items()]
+    started = [await r for r in runs]
+    await asyncio.sleep(3.0)
+    hub_nodes = await _hub_nodes(p)
+    killed = await p.cluster.kill_master(index)
+    assert killed == owner
+    promoted = await p.cluster.master_of_slot(slot)
+    assert promoted != owner
+    print(f"master {owner} of slot {slot} killed; {promoted} promoted; hub was on {hub_nodes}")
+    await asyncio.sleep(5.0)
+    for stop, _ in started:
+        stop.set()
+    for _, tasks in started:
+        await asyncio.gather(*tasks)
+    ready_after = await wait_ready(api, 60)
+    counts = {k: (len(b.accepted), b.unavailable, b.failed) for k, b in out.items()}
+    print(f"/readyz 200 {ready_after:.1f}s after; (accepted, unavailable, failed): {counts}")
+    for burst in out.values():
+        assert burst.failed == 0, f"requests failed without an answer: {counts}"
+
+    # The shard on the promoted master trades again: a fresh trader's market order fills,
+    # and the subscriber opened before the failover hears its fill.
+    async def executes() -> dict[str, Any]:
+        return await _market_buy(api, fresh, p.symbols[victim_shard])
+
+    order = await eventually(
+        executes,
+        lambda o: o["status"] == "EXECUTED",
+        timeout=60,
+        what="a market order on the failed-over shard executed",
+    )
+    seen = await updates_until(updates, order["id"], {"FILL"}, timeout=30)
+    assert seen[-1]["order"]["id"] == order["id"]
+    print(f"hub now on {await _hub_nodes(p)}")

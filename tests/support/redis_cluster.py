@@ -57,6 +57,9 @@ class RedisClusterProcesses:
             "--bind", HOST, "--port", str(port), "--dir", str(node_dir),
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", str(self.node_timeout_ms),
+            # Replicas sync at once (the default waits 5 s for more replicas to share one
+            # transfer): a replica that never synced does not take over a dead master.
+            "--repl-diskless-sync-delay", "0",
             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
             "--protected-mode", "yes", "--daemonize", "no",
         ]  # fmt: skip
@@ -97,7 +100,8 @@ class RedisClusterProcesses:
 
     async def wait_ok(self, timeout: float = 60) -> None:
         """Until every live node says ``cluster_state:ok`` and sees ``masters`` masters,
-        each covering slots (and none of them failed)."""
+        each covering slots (and none of them failed), and every live replica's link to its
+        master is up (so it can take over)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -110,6 +114,9 @@ class RedisClusterProcesses:
                     ok = False
                     break
                 if "cluster_state:ok" not in info or len(masters) != self.n_masters:
+                    ok = False
+                    break
+                if not await _replica_synced(port):
                     ok = False
                     break
             if ok:
@@ -135,7 +142,8 @@ class RedisClusterProcesses:
 
     async def kill_master(self, index: int, timeout: float = 60) -> tuple[str, int]:
         """SIGKILL master ``index`` (of ``masters()``); return once a replica has taken over
-        its slots and the cluster is ok again. Returns the killed node's address."""
+        its slots and the cluster is ok again. Returns the killed node's address. The master
+        needs a live replica (a promoted one has none: its old master is dead)."""
         host, port = (await self.masters())[index]
         self.kill_node(port)
         loop = asyncio.get_running_loop()
@@ -184,6 +192,16 @@ async def _wait_ping(port: int) -> None:
     finally:
         await client.aclose()
     raise RuntimeError(f"redis-server did not start on {port}")
+
+
+async def _replica_synced(port: int) -> bool:
+    """A master, or a replica whose link to its master is up (INFO replication)."""
+    client = Redis(host=HOST, port=port, socket_timeout=1)
+    try:
+        info = await client.info("replication")
+    finally:
+        await client.aclose()
+    return bool(info.get("role") != "slave" or info.get("master_link_status") == "up")
 
 
 async def _cluster_info(port: int) -> str:
