@@ -34,7 +34,14 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir.absolute()))
     prepare_multiprocess_dir(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     from bourse.app.platform import run_platform
+    from bourse.redis_client import JobsRedisRequired, jobs_url
 
+    if settings.redis_url:  # a cluster needs a plain Redis for arq's queue: say so up front
+        try:
+            jobs_url(settings.redis_url, settings.jobs_redis_url)
+        except JobsRedisRequired as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
     with service_urls(settings) as urls:
         upgrade(urls.database_url)
         _seal_legacy(settings, urls.database_url)
