@@ -3,7 +3,11 @@
 One builder per key, all here, so a reader (or a Redis Cluster migration) sees the whole key
 space at once. ``P`` is the deployment's key prefix (e.g. ``"bourse:"``, or ``""``). Every key
 of shard ``K`` carries the hash tag ``{K}`` so a Redis Cluster keeps them in one slot (the
-shard's MULTI/EXEC spans several of them).
+shard's MULTI/EXEC spans several of them); the login throttle's two keys of one account share
+a ``{kind:ident}`` tag (one script reads both). Every other command or script touches one key,
+or runs key by key on a cluster (``bourse/redis_client.py``); ``tests/scale/
+test_redis_client.py`` checks it. Pub/sub channels are classic (PUBLISH is broadcast by a
+cluster to every node), see docs/ARCHITECTURE.md "Redis Cluster".
 """
 
 from __future__ import annotations
@@ -163,13 +167,15 @@ def quotes_pattern(prefix: str) -> str:
 
 
 def login_fail_key(prefix: str, kind: str, ident: str) -> str:
-    """Counter (with a TTL): recent failed sign-ins per account or per IP."""
-    return f"{prefix}login:fail:{kind}:{ident}"
+    """Counter (with a TTL): recent failed sign-ins per account or per IP. The ``{kind:ident}``
+    hash tag puts it in the slot of its ``login_lock_key`` (one Lua script uses both)."""
+    return f"{prefix}login:fail:{{{kind}:{ident}}}"
 
 
 def login_lock_key(prefix: str, kind: str, ident: str) -> str:
-    """String (with a TTL): sign-in locked for this account or IP."""
-    return f"{prefix}login:lock:{kind}:{ident}"
+    """String (with a TTL): sign-in locked for this account or IP (same slot as the
+    ``login_fail_key``)."""
+    return f"{prefix}login:lock:{{{kind}:{ident}}}"
 
 
 def mutation_rate_key(prefix: str, scope: str, ident: str, window: int) -> str:

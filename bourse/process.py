@@ -21,6 +21,7 @@ import uvloop
 
 from bourse import tracing
 from bourse.logs import configure_logging
+from bourse.redis_client import JobsRedisRequired, jobs_url
 from bourse.settings import Settings, get_settings
 
 # run(settings, database_url, redis_url, stop): returns when ``stop`` is set (SIGINT / SIGTERM).
@@ -35,6 +36,11 @@ def service_main(run: Run, name: str | None = None) -> int:
     settings = get_settings()
     if not settings.database_url or not settings.redis_url:
         print("DATABASE_URL and REDIS_URL are required", file=sys.stderr)
+        return 2
+    try:
+        jobs_url(settings.redis_url, settings.jobs_redis_url)
+    except JobsRedisRequired as exc:
+        print(str(exc), file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     tracing.configure(name or f"bourse-{Path(sys.argv[0]).stem}")

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
 
     # --- runtime contract (unprefixed names) ---
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # REDIS_URL: `redis://host:port/db` (one Redis) or `redis+cluster://host:port[,host:port]`
+    # (a Redis Cluster, by seed nodes; bourse/redis_client.py).
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     # Read replicas (models/replicas.py): one or more PostgreSQL streaming replicas, comma-
     # separated, for the reads that may lag (market history, news, help search, document
@@ -43,6 +45,9 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("database_replica_url", "DATABASE_REPLICA_URL"),
     )
+    # arq's job queue cannot use a cluster (BOURSE_JOBS_REDIS_URL, a plain redis://): defaults
+    # to REDIS_URL when that is a plain Redis, required when it is a cluster.
+    jobs_redis_url: str | None = None
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
     port: int = Field(default=8000, validation_alias="PORT")
     host: str = Field(default="127.0.0.1", validation_alias="HOST")

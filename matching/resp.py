@@ -14,7 +14,7 @@ import inspect
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 _MULTI = b"*1\r\n$5\r\nMULTI\r\n"
 _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
@@ -75,6 +75,21 @@ class Transaction:
 
     def payload(self) -> bytes:
         return b"".join([*self.parts, _EXEC])
+
+
+_REDIRECTS = ("MOVED ", "ASK ", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN")
+
+
+class SlotMovedError(RedisError):
+    """A Redis Cluster answered that the key's slot is served elsewhere (MOVED / ASK), not
+    served now (CLUSTERDOWN, TRYAGAIN) or that the node is a replica (READONLY): a Redis
+    error like a lost connection (the caller re-resolves the slot's master and recovers)."""
+
+
+def redirected(exc: ResponseError) -> bool:
+    """Whether an error reply (or an EXECABORT caused by one) is a cluster redirection."""
+    text = str(exc)
+    return text.startswith(_REDIRECTS) or any(f" {r}" in text for r in ("MOVED ", "ASK "))
 
 
 class GuardError(RuntimeError):

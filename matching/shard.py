@@ -19,6 +19,7 @@ are in ``matching/shard_config.py`` (re-exported here). See matching/README.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -31,7 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from bourse import metrics, tracing
+from bourse import metrics, redis_client, tracing
 from bourse.keys import (
     GROUP,
     applied_key,
@@ -88,18 +89,23 @@ class Shard(Recovery, Rebuild, Reconcile):
         self._suspects: dict[str, str] = {}
         self._next_reconcile = time.monotonic() + config.reconcile_interval
         self._owns_redis = redis is None
-        # No transparent retries: a re-sent XREADGROUP would skip the entries whose reply was
-        # lost (they stay pending) and break input order. Errors go to explicit recovery.
-        self.redis: Redis = redis or Redis.from_url(
-            config.redis_url,
-            decode_responses=True,
-            client_name=f"{config.prefix}matching-shard-{config.shard}",
-            retry=Retry(NoBackoff(), 0),
-            # Bounded: a Redis that stops answering (partitioned, paused) is an error to
-            # recover from, not a wait without end (well above any BLOCK the shard uses).
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=SOCKET_TIMEOUT_S,
-        )
+        # On a Redis Cluster (redis+cluster://) every key of the shard is in the slot of
+        # ``{K}``: the shard talks to that slot's master over a plain client (its raw
+        # MULTI/EXEC needs one node's connection), and ``_cluster`` (a cluster client used
+        # only to read the slot map) re-resolves the master in the recovery path, after a
+        # failover or a MOVED. On a plain Redis nothing of this runs.
+        self._cluster: Redis | None = None
+        self._pinned: tuple[str, int] | None = None
+        if redis is None and redis_client.is_cluster_url(config.redis_url):
+            self._cluster = redis_client.connect(
+                config.redis_url,
+                socket_timeout=SOCKET_TIMEOUT_S,
+                socket_connect_timeout=SOCKET_TIMEOUT_S,
+            )
+            host, port = redis_client.parse_cluster_url(config.redis_url).nodes[0]
+            redis = redis_client.node_client(self._cluster, host, port, **self._client_options())
+            self._pinned = (host, port)
+        self.redis: Redis = redis or Redis.from_url(config.redis_url, **self._client_options())
         p, k = config.prefix, config.shard
         self.in_key = input_key(p, k)
         self.events_key = events_key(p, k)
@@ -137,6 +143,32 @@ class Shard(Recovery, Rebuild, Reconcile):
         self._last_snapshot = time.monotonic()
         self._next_heartbeat = 0.0
 
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "decode_responses": True,
+            "client_name": f"{self.config.prefix}matching-shard-{self.config.shard}",
+            # No transparent retries: a re-sent XREADGROUP would skip the entries whose reply
+            # was lost (they stay pending) and break input order. Errors go to recovery.
+            "retry": Retry(NoBackoff(), 0),
+            # Bounded: a Redis that stops answering (partitioned, paused) is an error to
+            # recover from, not a wait without end (well above any BLOCK the shard uses).
+            "socket_timeout": SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": SOCKET_TIMEOUT_S,
+        }
+
+    async def _repin(self) -> None:
+        """Cluster only: point the shard's client at the current master of its slot."""
+        assert self._cluster is not None
+        where = await redis_client.master_of(self._cluster, self.in_key)
+        if where == self._pinned:
+            return
+        log.warning("shard %s: slot master is now %s:%s", self.config.shard, *where)
+        old, self._pinned = self.redis, where
+        self.redis = redis_client.node_client(self._cluster, *where, **self._client_options())
+        self.lease.redis = self.redis
+        with contextlib.suppress(Exception):
+            await old.aclose()
+
     # ------------------------------------------------------------------ lifecycle
 
     def stop(self) -> None:
@@ -162,6 +194,8 @@ class Shard(Recovery, Rebuild, Reconcile):
         delay = 0.05
         while True:
             try:
+                if self._cluster is not None:
+                    await self._repin()
                 await self.redis.ping()
                 return
             except (RedisError, OSError) as exc:  # not up yet, or loading its dataset
@@ -231,6 +265,8 @@ class Shard(Recovery, Rebuild, Reconcile):
         finally:
             if self._owns_redis:
                 await self.redis.aclose()
+            if self._cluster is not None:
+                await self._cluster.aclose()
 
     def _snapshot_due(self, now: float) -> bool:
         cfg = self.config
@@ -376,6 +412,8 @@ class Shard(Recovery, Rebuild, Reconcile):
         except resp.GuardError as exc:
             raise self.lease.lost(str(exc)) from exc
         except ResponseError as exc:
+            if resp.redirected(exc):  # the slot moved (cluster): re-resolve, then recover
+                raise resp.SlotMovedError(f"shard {self.config.shard}: {exc}") from exc
             if "NOGROUP" in str(exc):  # the input stream or its group vanished: Redis lost it
                 raise StateLostError(f"shard {self.config.shard}: {exc}") from exc
             raise CommitError(f"transaction ending {last} was refused: {exc!r}") from exc
@@ -488,6 +526,8 @@ class Shard(Recovery, Rebuild, Reconcile):
             except resp.GuardError as exc:
                 raise self.lease.lost(str(exc)) from exc
             except ResponseError as exc:
+                if resp.redirected(exc):
+                    raise resp.SlotMovedError(f"shard {self.config.shard}: {exc}") from exc
                 raise CommitError(f"batch ending {batch.last} was refused: {exc!r}") from exc
             except (OSError, RedisError) as exc:
                 log.warning("shard %s: commit failed (%r); checking", self.config.shard, exc)

@@ -23,6 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bourse import redis_client
 from bourse.clock import utcnow
 from bourse.keys import book_key, fx_key, quote_channel, quote_key, shard_for
 from models.assets import Asset
@@ -85,7 +86,7 @@ async def read_quotes(redis: Redis, prefix: str, symbols: Sequence[str]) -> dict
     """The latest quote of each symbol that has one, in one round trip (MGET)."""
     if not symbols:
         return {}
-    raws = await redis.mget([quote_key(prefix, s) for s in symbols])
+    raws = await redis_client.mget(redis, [quote_key(prefix, s) for s in symbols])
     return {s: QuoteData.from_json(r) for s, r in zip(symbols, raws, strict=True) if r is not None}
 
 
@@ -120,12 +121,18 @@ async def write_quotes(
         return
     mapping = {quote_key(prefix, symbol): body for symbol, body in bodies.items()}
     if not publish:
-        await redis.mset(mapping)
+        await redis_client.mset(redis, mapping)
         return
-    pipe = redis.pipeline(transaction=True)
-    pipe.mset(mapping)
+    if redis_client.is_cluster(redis):
+        # No MULTI/EXEC across slots: every quote is stored before the first is published,
+        # which keeps the promise above (the key is never older than a message heard).
+        await redis_client.mset(redis, mapping)
+        pipe = redis.pipeline(transaction=False)
+    else:
+        pipe = redis.pipeline(transaction=True)
+        pipe.mset(mapping)
     for symbol, body in bodies.items():
-        pipe.publish(quote_channel(prefix, symbol), body)
+        redis_client.publish(pipe, quote_channel(prefix, symbol), body)
     await pipe.execute()
 
 

@@ -10,6 +10,7 @@ proxy is trusted (`BOURSE_TRUSTED_PROXIES`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bourse import redis_client
 from bourse.clock import utcnow
 from bourse.keys import mutation_rate_key
 
@@ -54,6 +56,7 @@ class MutationRateLimiter:
         self._limits = limits
         self._clock = clock
         self._take: Any = redis.register_script(_TAKE)
+        self._cluster = redis_client.is_cluster(redis)
 
     async def allow(self, user_id: str | None, ip: str | None) -> bool:
         """Count one mutation for the caller; False when a limit is passed this window."""
@@ -69,6 +72,16 @@ class MutationRateLimiter:
             args.append(limits.per_ip)
         if not keys:
             return True
+        if self._cluster and len(keys) > 1:
+            # The keys live in different slots: one script call per key (each counts its
+            # key, as the loop below does), concurrently; allowed when every one allows.
+            taken = await asyncio.gather(
+                *(
+                    self._take(keys=[key], args=[limit, limits.window_seconds])
+                    for key, limit in zip(keys, args, strict=True)
+                )
+            )
+            return all(bool(t) for t in taken)
         return bool(await self._take(keys=keys, args=[*args, limits.window_seconds]))
 
     async def allow_credential(self, kind: str, ident: str, per_window: int) -> bool:

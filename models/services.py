@@ -15,12 +15,13 @@ from pathlib import Path
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bourse import redis_client
 from bourse.keys import arq_queue, session_revocations
 from bourse.settings import Settings
 from models import security
@@ -222,27 +223,29 @@ async def open_services(
     # Every command bounded (models.availability); one quick retry for a dropped connection.
     # A blocking pool: it connects outside its lock (redis-py's default pool connects under
     # it, so while Redis hangs every request would queue behind each other's connect).
-    redis: Redis = Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            redis_url,
-            max_connections=REDIS_MAX_CONNECTIONS,
-            timeout=bound,
-            decode_responses=False,
-            socket_timeout=bound,
-            socket_connect_timeout=bound,
-            # Retried once only when a pooled connection turns out dead (Redis restarted);
-            # a timeout is an answer: Redis is not answering now.
-            retry=Retry(
-                ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(RedisConnectionError,)
-            ),
-            health_check_interval=15,
-            # No CLIENT SETINFO round trips on connect: one more wait on a Redis that hangs.
-            lib_name=None,
-            lib_version=None,
-        )
+    # A blocking pool on plain Redis: it connects outside its lock (redis-py's default pool
+    # connects under it, so while Redis hangs every request would queue behind each other's
+    # connect). On a cluster: one pool per node (bourse/redis_client.py).
+    redis: Redis = redis_client.connect(
+        redis_url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        pool_timeout=None if redis_client.is_cluster_url(redis_url) else bound,
+        decode_responses=False,
+        socket_timeout=bound,
+        socket_connect_timeout=bound,
+        # Retried once only when a pooled connection turns out dead (Redis restarted);
+        # a timeout is an answer: Redis is not answering now.
+        retry=Retry(
+            ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(RedisConnectionError,)
+        ),
+        health_check_interval=15,
+        # No CLIENT SETINFO round trips on connect: one more wait on a Redis that hangs.
+        lib_info=False,
     )
+    # arq's queue: a plain Redis of its own when REDIS_URL is a cluster (arq cannot use one).
     jobs = await create_pool(
-        RedisSettings.from_dsn(redis_url), default_queue_name=arq_queue_name(settings)
+        RedisSettings.from_dsn(redis_client.jobs_url(redis_url, settings.jobs_redis_url)),
+        default_queue_name=arq_queue_name(settings),
     )
     hasher = security.password_hasher(
         settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
@@ -284,8 +287,8 @@ async def open_services(
         queue_password_reset=lambda address: services.queue_password_reset(address),
         link_base=settings.link_base_url,
         sessions=SessionCache(timedelta(seconds=settings.session_cache_seconds)),
-        publish_revocation=lambda message: redis.publish(
-            session_revocations(settings.redis_prefix), message
+        publish_revocation=lambda message: redis_client.publish(
+            redis, session_revocations(settings.redis_prefix), message
         ),
         notify=lambda draft: services.notifier.notify(draft),
     )

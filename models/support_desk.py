@@ -43,7 +43,7 @@ from redis.asyncio import Redis
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bourse import keys
+from bourse import keys, redis_client
 from bourse.clock import utcnow
 from models import pagination
 from models.audit import AuditLog, Entry
@@ -338,11 +338,11 @@ class SupportDesk:
 
     async def _publish(self, ticket_id: uuid.UUID, doc: dict[str, object], internal: bool) -> None:
         data = json.dumps(doc)
-        await self._redis.publish(keys.support_channel(self._prefix, str(ticket_id), True), data)
+        channel = keys.support_channel(self._prefix, str(ticket_id), True)
+        await redis_client.publish(self._redis, channel, data)
         if not internal:
-            await self._redis.publish(
-                keys.support_channel(self._prefix, str(ticket_id), False), data
-            )
+            channel = keys.support_channel(self._prefix, str(ticket_id), False)
+            await redis_client.publish(self._redis, channel, data)
 
     # ---- customers ----
 

@@ -84,4 +84,4 @@ class LoginThrottle:
             await self._release(keys=[self._keys("ip", ip)[0]])
 
     async def clear_account(self, account: str) -> None:
-        await self._redis.delete(*self._keys("acct", account))
+        await self._redis.delete(*self._keys("acct", account))  # one slot: see bourse.keys

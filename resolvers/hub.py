@@ -40,11 +40,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from bourse import redis_client
 
 log = structlog.get_logger("resolvers.hub")
 
@@ -185,7 +186,10 @@ class Hub:
     def __init__(self, redis_url: str, *, name: str = "bourse-hub") -> None:
         # A client of its own without hidden retries: every connection error must reach the
         # listener, which reconnects and tells subscribers to resync.
-        self._redis = Redis.from_url(
+        # On a Redis Cluster every channel is a classic one (PUBLISH is broadcast to every
+        # node): the connection goes to any node, another one after a reconnect
+        # (bourse/redis_client.py, docs/ARCHITECTURE.md "Redis Cluster").
+        self._redis = redis_client.connect(
             redis_url, client_name=name, retry=Retry(NoBackoff(), 0), health_check_interval=15
         )
         self._channels: dict[str, set[Subscriber]] = {}
@@ -291,13 +295,13 @@ class Hub:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def _connect(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = redis_client.pubsub(self._redis, ignore_subscribe_messages=True)
         try:
             channels = list(self._channels)
             await pubsub.subscribe(*channels)
         except BaseException:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise
         # Changes queued meanwhile stay queued: the pump applies them against the current set
         # (subscribing twice to a channel is harmless).

@@ -41,7 +41,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from bourse import metrics
+from bourse import metrics, redis_client
 from bourse.clock import utcnow
 from bourse.keys import alert_changes_channel, quotes_pattern, shard_for
 from bourse.process import service_main
@@ -222,7 +222,7 @@ class Evaluator:
     async def _session(
         self, redis: Redis, prefix: str, stop: asyncio.Event, base_refresh: float
     ) -> None:
-        pubsub = redis.pubsub()
+        pubsub = redis_client.pubsub(redis)
         try:
             changes = alert_changes_channel(prefix)
             await pubsub.subscribe(changes)

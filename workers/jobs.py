@@ -12,6 +12,7 @@ from arq.cron import cron
 from arq.worker import Worker
 
 from bourse.process import service_main
+from bourse.redis_client import jobs_url
 from bourse.settings import Settings
 from models.services import arq_queue_name, open_services
 from workers.compliance import reask_pending_kyc, screen_sanctions
@@ -110,7 +111,8 @@ def build_worker(
             # partner webhooks: events (and their delivery log) past the 30-day retention
             cron(prune_webhook_events, hour=4, minute=15, second=0, timeout=600),
         ],
-        redis_settings=RedisSettings.from_dsn(redis_url),
+        # arq cannot use a cluster: BOURSE_JOBS_REDIS_URL then (bourse/redis_client.py).
+        redis_settings=RedisSettings.from_dsn(jobs_url(redis_url, settings.jobs_redis_url)),
         queue_name=arq_queue_name(settings),
         ctx={"settings": settings},
         on_startup=on_startup,

@@ -45,7 +45,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bourse import metrics, tracing
+from bourse import metrics, redis_client, tracing
 from bourse.clock import utcnow
 from bourse.keys import (
     engine_session_key,
@@ -97,8 +97,8 @@ class SettlementConsumer:
     async def _read(self, block_ms: int | None) -> list[tuple[str, str, str, str | None]]:
         redis = self.services.redis
         while not self._pending_done:
-            raw = await redis.xreadgroup(
-                GROUP, CONSUMER, dict.fromkeys(self.streams, "0"), count=self.batch_size
+            raw = await redis_client.xreadgroup(
+                redis, GROUP, CONSUMER, dict.fromkeys(self.streams, "0"), count=self.batch_size
             )
             entries = _flatten(raw)
             gone = _gone(raw)
@@ -118,7 +118,8 @@ class SettlementConsumer:
                 return entries
             if not gone:
                 self._pending_done = True
-        raw = await redis.xreadgroup(
+        raw = await redis_client.xreadgroup(
+            redis,
             GROUP,
             CONSUMER,
             dict.fromkeys(self.streams, ">"),
@@ -151,7 +152,9 @@ class SettlementConsumer:
         for notice in notices:
             traced = onward.get(str(notice.order.id)) if onward else None
             notice = replace(notice, trace=traced) if traced else notice
-            pipe.publish(user_channel(self.prefix, str(notice.user_id)), notice.to_json())
+            redis_client.publish(
+                pipe, user_channel(self.prefix, str(notice.user_id)), notice.to_json()
+            )
         await pipe.execute()
         await self.services.notifier.announce(settled.notifications)
         return len(entries)

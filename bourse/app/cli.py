@@ -34,12 +34,19 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir.absolute()))
     prepare_multiprocess_dir(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     from bourse.app.platform import run_platform
+    from bourse.redis_client import JobsRedisRequired, jobs_url
 
     if args.api_nodes is not None:
         if args.api_nodes < 1:
             print("bourse up: --api-nodes must be at least 1", file=sys.stderr)
             return 2
         settings = settings.model_copy(update={"api_nodes": args.api_nodes})
+    if settings.redis_url:  # a cluster needs a plain Redis for arq's queue: say so up front
+        try:
+            jobs_url(settings.redis_url, settings.jobs_redis_url)
+        except JobsRedisRequired as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
     with service_urls(settings) as urls:
         upgrade(urls.database_url)
         _seal_legacy(settings, urls.database_url)

@@ -102,6 +102,8 @@ def service_env(settings: Settings, urls: ServiceUrls) -> dict[str, str]:
     env = {"DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
     if settings.database_replica_url:
         env["DATABASE_REPLICA_URL"] = settings.database_replica_url
+    if settings.jobs_redis_url:
+        env["BOURSE_JOBS_REDIS_URL"] = settings.jobs_redis_url
     if settings.s3_endpoint_url:
         env["AWS_ENDPOINT_URL_S3"] = settings.s3_endpoint_url
     if settings.s3_bucket:

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bourse import redis_client
 from bourse.clock import utcnow
 from bourse.keys import notification_channel
 from models import bulk
@@ -224,7 +225,8 @@ class Notifier:
             pipe = self._redis.pipeline(transaction=False)
             for n in rows:
                 if n.read_at is None:  # None: the kind is on in the app (see ``record``)
-                    pipe.publish(notification_channel(self._prefix, str(n.user_id)), n.to_json())
+                    channel = notification_channel(self._prefix, str(n.user_id))
+                    redis_client.publish(pipe, channel, n.to_json())
             await pipe.execute()
         except Exception:
             log.warning("notification publish failed", exc_info=True, count=len(rows))

@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bourse import redis_client
 from bourse.clock import utcnow
 from bourse.keys import alert_changes_channel
 from models.assets import Asset
@@ -260,7 +261,9 @@ class PriceAlerts:
 
     async def _changed(self, alert: ArmedAlert, op: str) -> None:
         """Tell the evaluators (best effort: they also re-read PostgreSQL on (re)start)."""
-        await self._redis.publish(alert_changes_channel(self._prefix), alert.to_json(op))
+        await redis_client.publish(
+            self._redis, alert_changes_channel(self._prefix), alert.to_json(op)
+        )
 
     # ---- the evaluator's side ----
 

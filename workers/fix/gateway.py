@@ -22,6 +22,7 @@ import json
 
 import structlog
 
+from bourse import redis_client
 from bourse.keys import user_channel
 from bourse.settings import Settings
 from models import security
@@ -102,7 +103,7 @@ class Gateway:
         """Every order event of the partner's customer after the session's cursor, in order."""
         services = self.services
         channel = user_channel(services.settings.redis_prefix, str(partner.user_id))
-        pubsub = services.redis.pubsub()
+        pubsub = redis_client.pubsub(services.redis)
         cursor = session.event_cursor
         try:
             await pubsub.subscribe(channel)

@@ -58,7 +58,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bourse import metrics
+from bourse import metrics, redis_client
 from bourse.clock import utcnow
 from bourse.keys import depth_channel, events_key
 from bourse.keys import marketdata_lease_key as lease_key
@@ -466,7 +466,8 @@ class MarketDataFeed:
                 await self._ensure_groups()
                 while True:
                     cursor = "0" if backlog else ">"
-                    reply = await self.redis.xreadgroup(
+                    reply = await redis_client.xreadgroup(
+                        self.redis,
                         GROUP,
                         CONSUMER,
                         dict.fromkeys(self._event_keys(), cursor),
@@ -556,7 +557,7 @@ class MarketDataFeed:
         backoff = 0.1
         pattern = _glob_escape(depth_channel(self.prefix, "")) + "*"
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = redis_client.pubsub(self.redis, ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(pattern)
                 await self._read_books()  # after subscribing: no change can fall in between

@@ -8,6 +8,7 @@ import contextlib
 import structlog
 from redis.asyncio import Redis
 
+from bourse import redis_client
 from bourse.lease import LeaseLostError
 from bourse.settings import Settings
 from models.availability import is_unavailable
@@ -43,7 +44,7 @@ async def _run_once(
     settings: Settings, database_url: str, redis_url: str, stop: asyncio.Event
 ) -> None:
     engine = create_engine(database_url, pool_size=2, timeout=settings.dependency_timeout_seconds)
-    redis: Redis = Redis.from_url(
+    redis: Redis = redis_client.connect(
         redis_url,
         client_name=f"{settings.redis_prefix}marketdata",
         # Bounded (above the feed's 1 s BLOCK): a Redis that hangs is an error, not a wait.
