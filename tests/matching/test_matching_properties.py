@@ -1303,11 +1303,24 @@ def check_book_structure(engine: Engine) -> None:
         assert len({id(o) for o in stops}) == len(stops)  # one live entry per stop
         trailing = [o for o in stops if o.order_type == "TRAILING_STOP"]
         assert len(trailing) == book.trail_count
-        tracked = [e[2] for e in book.trail_sells if e[0] == e[2].water and e[2].remaining]
-        tracked += [
-            e[2] for e in book.trail_buys if e[0] == -(e[2].water or NO_WATER) and e[2].remaining
-        ]
-        tracked = [o for o in tracked if o.order_type == "TRAILING_STOP"]
+        tracked = []
+        entries = 0
+        for buckets, keys, sells in (
+            (book.trail_sells, book.trail_sell_keys, True),
+            (book.trail_buys, book.trail_buy_keys, False),
+        ):
+            assert sorted(keys) == sorted(buckets)  # one heap key per bucket
+            assert not keys or keys[0] == min(keys)
+            for k, bucket in buckets.items():
+                assert bucket
+                assert [o.seq for o in bucket] == sorted(o.seq for o in bucket)  # by acceptance
+                entries += len(bucket)
+                live = [o for o in bucket if o.remaining and o.order_type == "TRAILING_STOP"]
+                for o in live:  # filed at its water mark, on its side
+                    assert k == (o.water if sells else -(o.water or NO_WATER))
+                    assert (o.side == "SELL") is sells
+                tracked += live
+        assert entries == book.trail_entries
         assert sorted(map(id, tracked)) == sorted(map(id, trailing))  # one entry each
         indexed += len(stops)
         for oid, o in book.day.items():
