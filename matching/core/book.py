@@ -462,23 +462,20 @@ class Book:
             merged = bool(keys) and keys[0] < mark
             while keys and keys[0] < mark:
                 members += buckets.pop(pop(keys))  # ascending water mark, each by acceptance
-            kept: list[Order] = []
+            kept = [o for o in members if o.remaining and o.order_type is TRAILING_STOP]
             fresh: list[tuple[int, int, Order]] = []
-            for o in members:
-                if not o.remaining or o.order_type is not TRAILING_STOP:
-                    continue  # dead
-                kept.append(o)
+            for o in kept:
                 o.water = mark
                 # As trail_stop(SELL, ...), inline: the hot path of a rising market.
-                s = mark - o.trail if o.trail else mark * (BPS - o.trail_bps) // BPS
+                t = o.trail
+                s = mark - t if t else mark * (BPS - o.trail_bps) // BPS
                 s -= s % tick
                 if s < tick:
                     s = tick
-                if s <= o.stop_price:
-                    continue
-                o.stop_price = s
-                fresh.append((-s, o.seq, o))
-                append((STOP_MOVED, asset, o.order_id, o.user_id, s, o.price, mark, ts))
+                if s > o.stop_price:
+                    o.stop_price = s
+                    fresh.append((-s, o.seq, o))
+                    append((STOP_MOVED, asset, o.order_id, o.user_id, s, o.price, mark, ts))
             self._rebucket(buckets, keys, mark, kept, merged, len(members))
             if fresh:
                 self._push_stops(self.sell_stops, fresh, -1)
@@ -491,14 +488,12 @@ class Book:
             merged = bool(keys) and keys[0] < key
             while keys and keys[0] < key:
                 members += buckets.pop(pop(keys))
-            kept = []
+            kept = [o for o in members if o.remaining and o.order_type is TRAILING_STOP]
             fresh = []
-            for o in members:
-                if not o.remaining or o.order_type is not TRAILING_STOP:
-                    continue
-                kept.append(o)
+            for o in kept:
                 o.water = mark
-                s = mark + o.trail if o.trail else -(-mark * (BPS + o.trail_bps) // BPS)
+                t = o.trail
+                s = mark + t if t else -(-mark * (BPS + o.trail_bps) // BPS)
                 s += -s % tick
                 if s >= o.stop_price:
                     continue
