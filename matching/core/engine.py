@@ -180,9 +180,11 @@ class Engine:
         if book is None:
             return [(REJECTED, asset_id, order_id, user_id, UNKNOWN_ASSET, ts)]
         cfg = book.config
-        s = _SIDES.get(side)
-        t = _TYPES.get(order_type)
-        f = _TIFS.get(tif)
+        # Canonical names: the edge interns them to these objects, so identity usually decides
+        # without a dict lookup.
+        s = side if side is BUY or side is SELL else _SIDES.get(side)
+        t = order_type if order_type is LIMIT else _TYPES.get(order_type)
+        f = tif if tif is GTC or tif is DAY else _TIFS.get(tif)
         mode = cfg.stp if stp is None else _STPS.get(stp)
         tick = cfg.tick_size
         kind = None
