@@ -1466,3 +1466,20 @@ def test_garbage_commands_are_rejected_never_raise(cmd: Any) -> None:
     events = engine.apply(cmd)
     assert all(isinstance(ev, tuple) for ev in events)
     check_book_structure(engine)
+
+
+def test_a_long_loadgen_flow_matches_reference_model() -> None:
+    """The bench's own flow with the new types (trailing stops accumulating, so the mark moves
+    whole water-mark buckets, merges them into one at the new mark, and pushes many moved
+    stops at once), 8,000 commands: the engine's events equal the model's, command
+    by command. The flow must have moved trailing stops often enough to prove anything."""
+    from matching.loadgen import OrderFlow
+
+    flow = OrderFlow(seed=7, assets=2, users=40, new_types=True)
+    cmds = flow.setup(depth=30) + flow.commands(8_000)
+    _, _, outs = run_both(cmds)
+    moved = [e for out in outs for e in out if e[0] == "STOP_MOVED"]
+    triggered = [e for out in outs for e in out if e[0] == "TRIGGERED"]
+    assert len(moved) > 800, len(moved)
+    assert len({e[2] for e in moved}) > 20  # many stops, not one moving often
+    assert triggered
