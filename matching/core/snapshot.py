@@ -190,7 +190,7 @@ def load_engine(data: dict[str, Any]) -> Engine:
             book.stop_count += 1
             if o.order_type is TRAILING_STOP:
                 book._track(o)
-        for heap in (book.buy_stops, book.sell_stops, book.trail_sells, book.trail_buys):
+        for heap in (book.buy_stops, book.sell_stops):
             heapify(heap)
         book.extended = bool(b.get("extended", False))
         for rec in b.get("parked", ()):

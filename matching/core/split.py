@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from heapq import heapify
 
-from .book import NO_WATER, Book, BookSide
+from .book import Book, BookSide
 from .constants import BUY, SPLIT_ADJUSTED, SPLIT_APPLIED, SPLIT_CANCELLED, TRAILING_STOP
 from .events import Event
 from .order import Level, Order
@@ -146,11 +146,9 @@ def apply_split(
         side.keys = sorted(levels)
     book.buy_stops = [(o.stop_price, o.seq, o) for o in stops if o.side is BUY]
     book.sell_stops = [(-o.stop_price, o.seq, o) for o in stops if o.side is not BUY]
-    trailing = [o for o in stops if o.order_type is TRAILING_STOP]
-    book.trail_sells = [(o.water, o.seq, o) for o in trailing if o.side is not BUY]
-    book.trail_buys = [(-(o.water or NO_WATER), o.seq, o) for o in trailing if o.side is BUY]
-    for heap in (book.buy_stops, book.sell_stops, book.trail_sells, book.trail_buys):
+    for heap in (book.buy_stops, book.sell_stops):
         heapify(heap)
+    book.retrack([o for o in stops if o.order_type is TRAILING_STOP])
     book.last_price = split_mark(book.last_price, n, d)
     book.ref_price = split_mark(book.ref_price, n, d)
     book.mark = split_mark(book.mark, n, d)

@@ -1303,11 +1303,24 @@ def check_book_structure(engine: Engine) -> None:
         assert len({id(o) for o in stops}) == len(stops)  # one live entry per stop
         trailing = [o for o in stops if o.order_type == "TRAILING_STOP"]
         assert len(trailing) == book.trail_count
-        tracked = [e[2] for e in book.trail_sells if e[0] == e[2].water and e[2].remaining]
-        tracked += [
-            e[2] for e in book.trail_buys if e[0] == -(e[2].water or NO_WATER) and e[2].remaining
-        ]
-        tracked = [o for o in tracked if o.order_type == "TRAILING_STOP"]
+        tracked = []
+        entries = 0
+        for buckets, keys, sells in (
+            (book.trail_sells, book.trail_sell_keys, True),
+            (book.trail_buys, book.trail_buy_keys, False),
+        ):
+            assert sorted(keys) == sorted(buckets)  # one heap key per bucket
+            assert not keys or keys[0] == min(keys)
+            for k, bucket in buckets.items():
+                assert bucket
+                assert [o.seq for o in bucket] == sorted(o.seq for o in bucket)  # by acceptance
+                entries += len(bucket)
+                live = [o for o in bucket if o.remaining and o.order_type == "TRAILING_STOP"]
+                for o in live:  # filed at its water mark, on its side
+                    assert k == (o.water if sells else -(o.water or NO_WATER))
+                    assert (o.side == "SELL") is sells
+                tracked += live
+        assert entries == book.trail_entries
         assert sorted(map(id, tracked)) == sorted(map(id, trailing))  # one entry each
         indexed += len(stops)
         for oid, o in book.day.items():
@@ -1453,3 +1466,20 @@ def test_garbage_commands_are_rejected_never_raise(cmd: Any) -> None:
     events = engine.apply(cmd)
     assert all(isinstance(ev, tuple) for ev in events)
     check_book_structure(engine)
+
+
+def test_a_long_loadgen_flow_matches_reference_model() -> None:
+    """The bench's own flow with the new types (trailing stops accumulating, so the mark moves
+    whole water-mark buckets, merges them into one at the new mark, and pushes many moved
+    stops at once), 8,000 commands: the engine's events equal the model's, command
+    by command. The flow must have moved trailing stops often enough to prove anything."""
+    from matching.loadgen import OrderFlow
+
+    flow = OrderFlow(seed=7, assets=2, users=40, new_types=True)
+    cmds = flow.setup(depth=30) + flow.commands(8_000)
+    _, _, outs = run_both(cmds)
+    moved = [e for out in outs for e in out if e[0] == "STOP_MOVED"]
+    triggered = [e for out in outs for e in out if e[0] == "TRIGGERED"]
+    assert len(moved) > 800, len(moved)
+    assert len({e[2] for e in moved}) > 20  # many stops, not one moving often
+    assert triggered
