@@ -66,6 +66,11 @@ def lease_key(prefix: str, shard: int) -> str:
     return f"{_base(prefix, shard)}:lease"
 
 
+def settlement_lease_key(prefix: str, shard: int) -> str:
+    """String: the token of the one settlement consumer of the shard's events (short TTL)."""
+    return f"{_base(prefix, shard)}:settlement-lease"
+
+
 def book_key(prefix: str, shard: int, asset_id: str) -> str:
     """String: top of book and depth of one asset (JSON)."""
     return f"{_base(prefix, shard)}:book:{asset_id}"

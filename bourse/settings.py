@@ -256,6 +256,9 @@ class Settings(BaseSettings):
     replica_max_lag_seconds: float = Field(default=5.0, gt=0)
     replica_check_seconds: float = Field(default=1.0, gt=0)
     settlement_batch_size: int = 500
+    # One settlement consumer per shard, by lease (workers.settlement.ShardLeases): a standby
+    # process for the same shards takes over this long after the holder stops refreshing.
+    settlement_lease_seconds: float = Field(default=10.0, gt=0.5)
     outbox_relay_interval_seconds: float = 1.0
 
     # --- liquidity provider (per asset configuration lives in the database) ---

@@ -40,7 +40,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,9 +52,11 @@ from bourse.keys import (
     events_key,
     expiry_key,
     input_key,
+    settlement_lease_key,
     snapshot_key,
     user_channel,
 )
+from bourse.lease import Lease, LeaseLostError
 from bourse.process import service_main
 from bourse.settings import Settings
 from matching.client import group_lag
@@ -503,6 +505,70 @@ async def run_every(
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+class ShardLeases:
+    """One settlement consumer per shard, whichever processes (and machines) run: each shard's
+    events are read by the holder of its lease (``bourse.lease``), so a shard's events are
+    applied in order by one process. A second process for the same shards stands by and takes
+    over once the holder stops refreshing (crashed, partitioned) for the lease's TTL. A holder
+    whose lease key vanished (Redis restarted empty) takes it again; one that finds another
+    holder stops (the supervisor restarts it as a standby). A batch it was applying meanwhile
+    is harmless: the PostgreSQL cursor skips entries already settled."""
+
+    def __init__(self, redis: Any, prefix: str, shards: Sequence[int], ttl_s: float) -> None:
+        ttl_ms = int(ttl_s * 1000)
+        self.refresh_s = ttl_s / 4
+        self.leases = [Lease(redis, settlement_lease_key(prefix, k), ttl_ms) for k in shards]
+        self.shards = list(shards)
+
+    async def acquire(self, stop: asyncio.Event) -> bool:
+        async def wait(seconds: float) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+
+        def standing_by(holder: object) -> None:
+            log.info("another settlement consumer holds the shard; standing by", holder=_s(holder))
+
+        def redis_down(exc: Exception) -> None:
+            log.warning("redis unavailable; retrying", error=repr(exc))
+
+        for lease in self.leases:
+            if not await lease.acquire(
+                stop.is_set, poll=self.refresh_s, wait=wait, on_wait=standing_by,
+                on_error=redis_down, retry_on=(RedisError, OSError),
+            ):  # fmt: skip
+                return False
+        log.info("settlement holds its shards' leases", shards=self.shards)
+        return True
+
+    async def keep(self, stop: asyncio.Event) -> None:
+        """Refresh every lease until ``stop``; LeaseLostError once another process holds one.
+        While Redis does not answer it keeps trying (the consumer cannot read either), and
+        takes the lease again when Redis is back and nobody else has."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.refresh_s)
+            if stop.is_set():
+                return
+            try:
+                for lease in self.leases:
+                    try:
+                        await lease.refresh()
+                    except LeaseLostError:
+                        # Gone without another holder (Redis restarted empty, a failover lost
+                        # the key, it expired while Redis was away): taken again, as the shard
+                        # does. Another holder: stop.
+                        if not await lease.reclaim():
+                            raise
+                        log.warning("settlement lease lost and reclaimed", key=lease.key)
+            except (RedisError, OSError) as exc:  # down, failing over (CLUSTERDOWN), loading
+                log.warning("settlement lease refresh failed", error=repr(exc))
+
+    async def release(self) -> None:
+        for lease in self.leases:
+            with contextlib.suppress(Exception):
+                await lease.release()
+
+
 async def run(
     settings: Settings,
     database_url: str,
@@ -510,25 +576,44 @@ async def run(
     stop: asyncio.Event,
     shards: Sequence[int] | None = None,
 ) -> None:
-    """The settlement of ``shards`` (default: all) until ``stop``."""
+    """The settlement of ``shards`` (default: all) until ``stop``, once it holds their leases."""
     shards = list(range(settings.matching_shards)) if shards is None else shards
     async with open_services(settings, database_url, redis_url, pool_size=4) as services:
-        consumer = SettlementConsumer(services, shards, batch_size=settings.settlement_batch_size)
-        relay = OutboxRelay(services)
-        expiry = DayExpiry(services)
-        trimmer = EventTrimmer(services, shards)
-        log.info("settlement started", shards=list(shards))
-        # A task group: an unexpected error in one task cancels the others and ends the
-        # process (non-zero exit), so the supervisor restarts it with a clean slate.
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(consumer.run(stop))
-            tasks.create_task(run_every(settings.outbox_relay_interval_seconds, stop, relay.step))
-            tasks.create_task(run_every(5.0, stop, expiry.step))
-            tasks.create_task(run_every(5.0, stop, EngineSessions(services).step))
-            tasks.create_task(run_every(60.0, stop, trimmer.step))
-            tasks.create_task(run_every(3600.0, stop, OrderEventsPruner(services).step))
-            tasks.create_task(run_every(5.0, stop, LagProbe(services, shards).step))
+        leases = ShardLeases(
+            services.redis, settings.redis_prefix, shards, settings.settlement_lease_seconds
+        )
+        if not await leases.acquire(stop):
+            return
+        try:
+            await _settle(services, settings, shards, leases, stop)
+        finally:
+            await leases.release()
     log.info("settlement stopped")
+
+
+async def _settle(
+    services: Services,
+    settings: Settings,
+    shards: Sequence[int],
+    leases: ShardLeases,
+    stop: asyncio.Event,
+) -> None:
+    consumer = SettlementConsumer(services, shards, batch_size=settings.settlement_batch_size)
+    relay = OutboxRelay(services)
+    expiry = DayExpiry(services)
+    trimmer = EventTrimmer(services, shards)
+    log.info("settlement started", shards=list(shards))
+    # A task group: an unexpected error in one task cancels the others and ends the
+    # process (non-zero exit), so the supervisor restarts it with a clean slate.
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(consumer.run(stop))
+        tasks.create_task(run_every(settings.outbox_relay_interval_seconds, stop, relay.step))
+        tasks.create_task(run_every(5.0, stop, expiry.step))
+        tasks.create_task(run_every(5.0, stop, EngineSessions(services).step))
+        tasks.create_task(run_every(60.0, stop, trimmer.step))
+        tasks.create_task(run_every(3600.0, stop, OrderEventsPruner(services).step))
+        tasks.create_task(run_every(5.0, stop, LagProbe(services, shards).step))
+        tasks.create_task(leases.keep(stop))
 
 
 def main(argv: list[str] | None = None) -> int:
