@@ -12,6 +12,7 @@ wait for a pooled connection), so a request never waits on a dead dependency pas
 from __future__ import annotations
 
 import asyncpg
+from redis.exceptions import ClusterDownError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -32,7 +33,13 @@ _DOWN: tuple[type[BaseException], ...] = (
     # A multi-host DATABASE_URL (target_session_attrs=read-write) found no primary among its
     # hosts: a failover is in progress (docs/OPERATIONS.md, "PostgreSQL failover").
     asyncpg.exceptions.TargetServerAttributeNotMatched,
+    # A Redis Cluster failing over: CLUSTERDOWN until a replica is promoted (MASTERDOWN is one),
+    # TRYAGAIN while a slot moves (docs/OPERATIONS.md, "Redis Cluster master failover").
+    ClusterDownError,
+    TryAgainError,
 )
+# The same answers as raw replies (matching/resp.py parses them into a plain ResponseError).
+_DOWN_REPLIES: tuple[str, ...] = ("CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "LOADING")
 
 
 def is_unavailable(exc: BaseException | None) -> bool:
@@ -40,6 +47,8 @@ def is_unavailable(exc: BaseException | None) -> bool:
     seen = 0
     while exc is not None and seen < 8:
         if isinstance(exc, _DOWN):
+            return True
+        if isinstance(exc, ResponseError) and str(exc).startswith(_DOWN_REPLIES):
             return True
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return True

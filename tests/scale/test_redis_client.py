@@ -313,3 +313,19 @@ async def _node_of(cluster: RedisClusterProcesses, client_name: str) -> int:
         finally:
             await node.aclose()
     raise AssertionError(f"no node has a client named {client_name}")
+
+
+def test_a_cluster_failing_over_is_a_dependency_down_not_a_bug() -> None:
+    """CLUSTERDOWN / TRYAGAIN (raised by the cluster client or read raw by the shard) are
+    retried by the workers and answered SERVICE_UNAVAILABLE by the API; other errors are not.
+    (A settlement process stopped on CLUSTERDOWN during the multi-node test's failover.)"""
+    from redis.exceptions import ClusterDownError, ResponseError, TryAgainError
+
+    from models.availability import is_unavailable
+
+    assert is_unavailable(ClusterDownError("The cluster is down"))  # type: ignore[no-untyped-call]
+    assert is_unavailable(TryAgainError("TRYAGAIN"))  # type: ignore[no-untyped-call]
+    assert is_unavailable(ResponseError("CLUSTERDOWN The cluster is down"))
+    assert is_unavailable(ResponseError("LOADING Redis is loading the dataset in memory"))
+    assert not is_unavailable(ResponseError("WRONGTYPE Operation against a key"))
+    assert not is_unavailable(ValueError("a bug"))
