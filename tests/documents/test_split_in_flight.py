@@ -221,6 +221,85 @@ async def test_a_replace_committed_before_a_split_and_sent_after_it(
         assert await services.ledger.check(s) == []
 
 
+async def test_a_placement_between_reading_the_asset_and_writing_its_order_holds_the_split(
+    stack: Stack, stack_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race made certain: a placement has read the asset (not splitting) and is paused
+    before its write (in its reference price read) when the split starts. The split waits
+    for it (the asset row's FOR KEY SHARE against the split's FOR UPDATE), then rewrites it;
+    without the lock the split would commit first and the order would stand in PostgreSQL
+    at 10 x 80.01 while the engine caught its command up to 20 x 40.00."""
+    services = stack_services
+    asset = symbol("SLP")
+    await list_asset(services, asset, "100.00", fractionable=False)
+    async with stack.client() as api:
+        _, buyer_id = await trader(api, "5000")
+    reference = services.orders._reference_price
+    paused, go = asyncio.Event(), asyncio.Event()
+
+    async def slow_reference(a: Asset) -> D:
+        paused.set()
+        await go.wait()
+        return await reference(a)
+
+    monkeypatch.setattr(services.orders, "_reference_price", slow_reference)
+    placing = asyncio.create_task(services.orders.place(buyer_id, buy(asset, "10", "80.01")))
+    await asyncio.wait_for(paused.wait(), 15)
+    splitting = asyncio.create_task(split(services, asset, 2, 1))
+    await asyncio.sleep(1.0)
+    assert not splitting.done(), "the split did not wait for the placement in flight"
+    go.set()
+    order = await placing
+    await splitting
+    await engine_has_split(services, asset)
+    row = await order_row(services, order.id)
+    assert (row.quantity, row.price) == (D(20), D(40))
+    assert await hold_amount(services, row) == D("800.00")
+    await book_when(services, asset, lambda b: levels(b, "bids") == [(D(40), D(20))], "book")
+
+
+async def test_a_replace_between_reading_the_asset_and_writing_holds_the_split(
+    stack: Stack, stack_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for replaceOrder: the split waits for the replace in flight, then rewrites
+    its pending terms; the engine catches the REPLACE up; both end at 24 x 42.50."""
+    services = stack_services
+    asset = symbol("SLQ")
+    await list_asset(services, asset, "100.00", fractionable=False)
+    async with stack.client() as api:
+        _, buyer_id = await trader(api, "5000")
+    order = await services.orders.place(buyer_id, buy(asset, "10", "90.00"))
+    await book_when(services, asset, lambda b: levels(b, "bids") == [(D(90), D(10))], "the bid")
+    reference = services.orders._reference_price
+    paused, go = asyncio.Event(), asyncio.Event()
+
+    async def slow_reference(a: Asset) -> D:
+        paused.set()
+        await go.wait()
+        return await reference(a)
+
+    monkeypatch.setattr(services.orders, "_reference_price", slow_reference)
+    asked = ReplaceOrderRequest(quantity="12", price="85.01")
+    replacing = asyncio.create_task(services.orders.replace(buyer_id, str(order.id), asked))
+    await asyncio.wait_for(paused.wait(), 15)
+    splitting = asyncio.create_task(split(services, asset, 2, 1))
+    await asyncio.sleep(1.0)
+    assert not splitting.done(), "the split did not wait for the replace in flight"
+    go.set()
+    await replacing
+    await splitting
+    await book_when(
+        services, asset, lambda b: levels(b, "bids") == [(D("42.50"), D(24))], "the replace"
+    )
+
+    async def settled() -> Order:
+        return await order_row(services, order.id)
+
+    row = await eventually(settled, lambda o: o.quantity == D(24), timeout=15, what="REPLACED")
+    assert (row.quantity, row.price) == (D(24), D("42.50"))
+    assert await hold_amount(services, row) == D("1020.00")
+
+
 async def test_placements_racing_a_split_end_in_post_split_terms(stack: Stack) -> None:
     """Many placements and the split at once (a pool wide enough for them to overlap): each
     order either committed before the split read the open orders (rewritten: 20 at 40.00,
