@@ -261,8 +261,11 @@ async def test_a_placement_between_reading_the_asset_and_writing_its_order_holds
 async def test_a_replace_between_reading_the_asset_and_writing_holds_the_split(
     stack: Stack, stack_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same for replaceOrder: the split waits for the replace in flight, then rewrites
-    its pending terms; the engine catches the REPLACE up; both end at 24 x 42.50."""
+    """The same for replaceOrder: the split waits for the replace in flight (it holds the
+    asset row, and already the hold's account and the order, which the split locks too), then
+    rewrites its pending terms; the engine catches the REPLACE up; both end at 24 x 42.50.
+    (The account and order locks alone serialise these two: this one passes without the
+    asset lock; the placement's test above does not.)"""
     services = stack_services
     asset = symbol("SLQ")
     await list_asset(services, asset, "100.00", fractionable=False)
