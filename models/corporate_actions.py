@@ -28,7 +28,10 @@
   placement rule (``models/orders/rules.py``): a sell's share hold is its new remaining
   quantity; a buy's cash hold is remaining x engine price rounded UP, exactly what placing the
   adjusted order fresh would hold (never more than before: prices round down for buys, so the
-  difference is released). Orders queued for a market open get their unsent NEW_ORDER
+  difference is released); an OCO buy's one hold, its remaining x the dearer of its two limits;
+  an order with a replace the engine has not answered, what either answer needs (the pending
+  replace's requested terms are split too: its REPLACE, stamped with the old split count, is
+  adjusted the same way by the engine). Orders queued for a market open get their unsent NEW_ORDER
   rewritten with the new terms. Price alerts' price thresholds are divided by the ratio (to the
   tick, nearest); percentage alerts are unchanged; recurring investments are notional:
   unchanged.
@@ -736,6 +739,8 @@ class CorporateActions:
         # engine refused or has not answered aside); a pending replace's, apart.
         engine_price: dict[uuid.UUID, int] = {}
         pending_price: dict[uuid.UUID, int] = {}
+        # An OCO's limits, the order's and its legs' (its one cash hold covers the dearer).
+        oco_prices: dict[uuid.UUID, list[int]] = {}
         queued_rows: dict[uuid.UUID, list[OutboxEntry]] = {}
         for row in (
             await s.scalars(
@@ -751,6 +756,12 @@ class CorporateActions:
                 kind == "NEW_ORDER" or (kind == "REPLACE" and asked == ReplaceStatus.REPLACED)
             ):
                 engine_price[row.order_id] = int(cmd["price"])
+            if kind == "NEW_ORDER" and cmd.get("order_class") == "OCO":
+                legs = cmd.get("legs")
+                limits = [cmd.get("price")]
+                if isinstance(legs, list):
+                    limits += [g.get("price") for g in legs if isinstance(g, dict)]
+                oco_prices[row.order_id] = [p for p in limits if isinstance(p, int) and p > 0]
             if row.sent_at is None and kind == "NEW_ORDER":
                 queued_rows.setdefault(row.order_id, []).append(row)
         holds = {
@@ -878,6 +889,15 @@ class CorporateActions:
                     if asked_rem and asked_cap:  # either answer to the pending replace
                         asked_hold = from_fixed(asked_rem, qs) * from_fixed(asked_cap, ps)
                         fresh = max(fresh, round_cash(asked_hold, o.currency, ROUND_CEILING))
+                    if fresh < h.amount:
+                        await self._resize_hold(s, h, fresh)
+                elif buy and h.id == o.hold_id and o.id in oco_prices and oco_prices[o.id]:
+                    # An OCO buy's one hold: its remaining x the dearer of its two limits, as
+                    # placing it fresh would hold (models/orders/linked.py).
+                    worst = max(split_price(p, n, d, tick, False) for p in oco_prices[o.id])
+                    fresh = round_cash(
+                        from_fixed(new_rem, qs) * from_fixed(worst, ps), o.currency, ROUND_CEILING
+                    )
                     if fresh < h.amount:
                         await self._resize_hold(s, h, fresh)
             for row in queued_rows.get(o.id, []):

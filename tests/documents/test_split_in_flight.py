@@ -35,7 +35,7 @@ from models.orders.tables import Order, OrderSubType, Side, TimeInForce
 from models.services import Services
 from tests.documents.test_split_orders import book_when, levels, split
 from tests.orders.conftest import symbol
-from tests.orders.helpers import grant_shares, list_asset, trader
+from tests.orders.helpers import grant_shares, list_asset, placed, trader
 from tests.support.polling import eventually
 from tests.support.stack import Stack
 
@@ -356,3 +356,32 @@ async def test_placements_racing_a_split_end_in_post_split_terms(stack: Stack) -
         await book_when(services, asset, lambda b: levels(b, "bids") == want, "every order")
         async with services.sessionmaker() as s:
             assert await services.ledger.check(s) == []
+
+
+async def test_an_oco_buys_shared_hold_is_trimmed_by_the_split(
+    stack: Stack, stack_services: Services
+) -> None:
+    """An OCO buy holds once for both legs, at the dearer limit (10 x 110.01 = 1,100.10):
+    after a 2-for-1 that is 20 x 55.00 = 1,100.00, what placing it fresh would hold."""
+    services = stack_services
+    asset = symbol("SLO")
+    await list_asset(services, asset, "100.00", fractionable=False)
+    async with stack.client() as api:
+        token, buyer_id = await trader(api, "5000")
+        oco = await placed(api, token, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                           quantity="10", price="90.00", timeInForce="GTC", orderClass="OCO",
+                           takeProfit={"price": "90.00"},
+                           stopLoss={"stopPrice": "110.00", "price": "110.01"})  # fmt: skip
+    await book_when(services, asset, lambda b: levels(b, "bids") == [(D(90), D(10))], "the bid")
+    row = await order_row(services, uuid.UUID(oco["id"]))
+    assert await hold_amount(services, row) == D("1100.10")
+    await split(services, asset, 2, 1)
+    row = await order_row(services, row.id)
+    assert (row.quantity, row.price) == (D(20), D(45))
+    assert await hold_amount(services, row) == D("1100.00")
+    await engine_has_split(services, asset)
+    await book_when(services, asset, lambda b: levels(b, "bids") == [(D(45), D(20))], "split")
+    async with services.sessionmaker() as s:
+        cash = await services.ledger.balances(s, buyer_id, AccountKind.CASH)
+        assert [b.held for b in cash if b.asset == "USD"] == [D("1100.00")]
+        assert await services.ledger.check(s) == []
