@@ -88,6 +88,9 @@ class NewOrderCommand(TypedDict):
     ended: NotRequired[bool]  # a restored group's order itself is final in the record
     order_class: NotRequired[str]  # BRACKET | OCO | OTO (absent: a simple order)
     legs: NotRequired[list[LegSpec]]  # the linked orders, see matching/README.md
+    # The asset's split count when the order was planned (``assets.split_seq``): the engine
+    # adjusts an order stamped before a split it has applied (core/split.py ``catch_up``).
+    split_seq: NotRequired[int]
 
 
 class LegSpec(TypedDict):
@@ -136,6 +139,7 @@ class ReplaceCommand(TypedDict):
     trail_amount: int | None
     trail_bps: int | None
     ts: int
+    split_seq: NotRequired[int]  # as NEW_ORDER's: the asset's split count when planned
 
 
 class CancelCommand(TypedDict):
@@ -180,6 +184,7 @@ class SplitCommand(TypedDict):
     numerator: int
     denominator: int
     ts: int
+    split_seq: NotRequired[int]  # the asset's split count after this split (1, 2, ...)
 
 
 Command = (
@@ -216,6 +221,7 @@ def new_order(
     filled: int = 0,
     order_class: str | None = None,
     legs: list[LegSpec] | None = None,
+    split_seq: int | None = None,
 ) -> NewOrderCommand:
     cmd: NewOrderCommand = {
         "cmd": "NEW_ORDER",
@@ -245,6 +251,8 @@ def new_order(
     if order_class is not None:
         cmd["order_class"] = order_class
         cmd["legs"] = list(legs or [])
+    if split_seq is not None:
+        cmd["split_seq"] = split_seq
     return cmd
 
 
@@ -292,8 +300,9 @@ def replace(
     stop_price: int | None = None,
     trail_amount: int | None = None,
     trail_bps: int | None = None,
+    split_seq: int | None = None,
 ) -> ReplaceCommand:
-    return {
+    cmd: ReplaceCommand = {
         "cmd": "REPLACE",
         "order_id": order_id,
         "asset_id": asset_id,
@@ -306,13 +315,23 @@ def replace(
         "trail_bps": trail_bps,
         "ts": ts,
     }
+    if split_seq is not None:
+        cmd["split_seq"] = split_seq
+    return cmd
 
 
 def split(
-    asset_id: str, split_id: str, *, numerator: int, denominator: int, ts: int
+    asset_id: str,
+    split_id: str,
+    *,
+    numerator: int,
+    denominator: int,
+    ts: int,
+    split_seq: int | None = None,
 ) -> SplitCommand:
-    """A numerator-for-denominator stock split of every live order of the asset."""
-    return {
+    """A numerator-for-denominator stock split of every live order of the asset
+    (``split_seq``: the asset's split count after it)."""
+    cmd: SplitCommand = {
         "cmd": "SPLIT",
         "asset_id": asset_id,
         "split_id": split_id,
@@ -320,6 +339,9 @@ def split(
         "denominator": denominator,
         "ts": ts,
     }
+    if split_seq is not None:
+        cmd["split_seq"] = split_seq
+    return cmd
 
 
 def cancel(order_id: str, asset_id: str, *, ts: int) -> CancelCommand:

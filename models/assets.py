@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -72,6 +73,11 @@ class Asset(Timestamps, Base):
     # settlement clears it on SPLIT_APPLIED): no new order or replace meanwhile, so nothing
     # planned on post-split prices reaches a pre-split book (models/corporate_actions.py).
     splitting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # How many stock splits the asset has had (bumped in each split's transaction; its SPLIT
+    # command carries the new count). Orders and replaces stamp it on their command, read
+    # under the row's FOR KEY SHARE lock: the engine adjusts a command stamped before a split
+    # that reaches it after the split (matching/core/split.py ``catch_up``).
+    split_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     market_calendar: Mapped[str] = mapped_column(String(16))
     reference_price: Mapped[Decimal] = mapped_column(PRICE)
     # The last close (the reference price at the previous session's close): marketSummary's

@@ -28,7 +28,10 @@
   placement rule (``models/orders/rules.py``): a sell's share hold is its new remaining
   quantity; a buy's cash hold is remaining x engine price rounded UP, exactly what placing the
   adjusted order fresh would hold (never more than before: prices round down for buys, so the
-  difference is released). Orders queued for a market open get their unsent NEW_ORDER
+  difference is released); an OCO buy's one hold, its remaining x the dearer of its two limits;
+  an order with a replace the engine has not answered, what either answer needs (the pending
+  replace's requested terms are split too: its REPLACE, stamped with the old split count, is
+  adjusted the same way by the engine). Orders queued for a market open get their unsent NEW_ORDER
   rewritten with the new terms. Price alerts' price thresholds are divided by the ratio (to the
   tick, nearest); percentage alerts are unchanged; recurring investments are notional:
   unchanged.
@@ -107,7 +110,15 @@ from models.notifications.messages import corporate_action_draft, split_order_dr
 from models.notifications.tables import AlertCondition, AlertStatus, PriceAlert
 from models.orders.linked import legs_hold_id
 from models.orders.outbox import OutboxEntry
-from models.orders.tables import OPEN_STATUSES, Order, OrderClass, OrderStatus, Side
+from models.orders.tables import (
+    OPEN_STATUSES,
+    Order,
+    OrderClass,
+    OrderReplacement,
+    OrderStatus,
+    ReplaceStatus,
+    Side,
+)
 from models.portfolio_tables import PortfolioAsset
 from models.portfolios import clean_symbol
 from models.positions import Lot, Position, apply_fill
@@ -542,6 +553,7 @@ class CorporateActions:
         # Split-adjusted prices: the reference price and the last close, on the tick grid.
         n, d = action.numerator, action.denominator
         asset.splitting = True  # until the settlement sees the engine's SPLIT_APPLIED
+        asset.split_seq += 1  # commands stamped before it catch up in the engine
         asset.reference_price = split_adjusted(asset.reference_price, n, d, asset.tick_size)
         if asset.previous_close is not None:
             asset.previous_close = split_adjusted(asset.previous_close, n, d, asset.tick_size)
@@ -676,6 +688,7 @@ class CorporateActions:
                     numerator=action.numerator,
                     denominator=action.denominator,
                     ts=now_ns(),
+                    split_seq=asset.split_seq,
                 )
             ),
             available_at=now,
@@ -710,9 +723,24 @@ class CorporateActions:
         if not orders:
             return notes
         ids = [o.id for o in orders]
+        # Replaces the engine has not answered: their requested terms are split too (the
+        # settlement of REPLACED takes the user's price from the row; the engine adjusts the
+        # REPLACE itself by its stamp), and the hold covers either answer.
+        replacements = (
+            await s.execute(
+                select(OrderReplacement.id, OrderReplacement.status).where(
+                    OrderReplacement.order_id.in_(ids)
+                )
+            )
+        ).all()
+        status = {str(r.id): r.status for r in replacements}
         # The engine's limit of each order (a stop / trailing buy's cap is the broker's, not
-        # the user's): the latest NEW_ORDER / REPLACE price in the outbox.
+        # the user's): the latest NEW_ORDER / REPLACE price in the outbox (a replace the
+        # engine refused or has not answered aside); a pending replace's, apart.
         engine_price: dict[uuid.UUID, int] = {}
+        pending_price: dict[uuid.UUID, int] = {}
+        # An OCO's limits, the order's and its legs' (its one cash hold covers the dearer).
+        oco_prices: dict[uuid.UUID, list[int]] = {}
         queued_rows: dict[uuid.UUID, list[OutboxEntry]] = {}
         for row in (
             await s.scalars(
@@ -720,9 +748,21 @@ class CorporateActions:
             )
         ).all():
             cmd = decode_command(row.command)
-            if cmd.get("cmd") in ("NEW_ORDER", "REPLACE") and cmd.get("price"):
+            kind = cmd.get("cmd")
+            asked = status.get(str(cmd.get("replace_id"))) if kind == "REPLACE" else None
+            if kind == "REPLACE" and asked == ReplaceStatus.PENDING:
+                pending_price[row.order_id] = int(cmd.get("price") or 0)
+            elif cmd.get("price") and (
+                kind == "NEW_ORDER" or (kind == "REPLACE" and asked == ReplaceStatus.REPLACED)
+            ):
                 engine_price[row.order_id] = int(cmd["price"])
-            if row.sent_at is None and cmd.get("cmd") == "NEW_ORDER":
+            if kind == "NEW_ORDER" and cmd.get("order_class") == "OCO":
+                legs = cmd.get("legs")
+                limits = [cmd.get("price")]
+                if isinstance(legs, list):
+                    limits += [g.get("price") for g in legs if isinstance(g, dict)]
+                oco_prices[row.order_id] = [p for p in limits if isinstance(p, int) and p > 0]
+            if row.sent_at is None and kind == "NEW_ORDER":
                 queued_rows.setdefault(row.order_id, []).append(row)
         holds = {
             h.id: h
@@ -737,6 +777,20 @@ class CorporateActions:
                         Hold.status == HoldStatus.ACTIVE,
                     )
                     .order_by(Hold.id)
+                    .with_for_update()
+                )
+            ).all()
+        }
+        pending = {
+            r.order_id: r
+            for r in (
+                await s.scalars(
+                    select(OrderReplacement)
+                    .where(
+                        OrderReplacement.order_id.in_(ids),
+                        OrderReplacement.status == ReplaceStatus.PENDING,
+                    )
+                    .order_by(OrderReplacement.id)
                     .with_for_update()
                 )
             ).all()
@@ -793,6 +847,27 @@ class CorporateActions:
                 )
             cap = engine_price.get(o.id)
             new_cap = split_price(cap, n, d, tick, not buy) if cap else 0
+            # A pending replace's terms, as the engine will take its REPLACE (stamped before
+            # this split): its new total quantity down to the lot, prices by the same rules.
+            asked_rem, asked_cap = 0, 0
+            if (r := pending.get(o.id)) is not None:
+                total = split_quantity(to_fixed(r.quantity, qs, ROUND_DOWN), n, d, lot)
+                asked_rem = max(total - new_filled, 0)
+                r.quantity = from_fixed(total, qs)
+                if r.price is not None:
+                    r.price = from_fixed(
+                        split_price(to_fixed(r.price, ps), n, d, tick, not buy), ps
+                    )
+                if r.stop_price is not None:
+                    r.stop_price = from_fixed(
+                        split_price(to_fixed(r.stop_price, ps), n, d, tick, buy), ps
+                    )
+                if r.trail_amount is not None:
+                    r.trail_amount = from_fixed(
+                        split_trail(to_fixed(r.trail_amount, ps), n, d, tick), ps
+                    )
+                asked_price = pending_price.get(o.id)
+                asked_cap = split_price(asked_price, n, d, tick, not buy) if asked_price else 0
             # Holds: shares by the quantity rule; a buy's cash as placing it fresh would hold
             # (its own hold: a simple order's or a bracket / OTO entry's; an OCO's is shared).
             own_cash_hold = o.parent_id is None and o.order_class is not OrderClass.OCO
@@ -811,6 +886,18 @@ class CorporateActions:
                     fresh = round_cash(
                         from_fixed(new_rem, qs) * from_fixed(new_cap, ps), o.currency, ROUND_CEILING
                     )
+                    if asked_rem and asked_cap:  # either answer to the pending replace
+                        asked_hold = from_fixed(asked_rem, qs) * from_fixed(asked_cap, ps)
+                        fresh = max(fresh, round_cash(asked_hold, o.currency, ROUND_CEILING))
+                    if fresh < h.amount:
+                        await self._resize_hold(s, h, fresh)
+                elif buy and h.id == o.hold_id and o.id in oco_prices and oco_prices[o.id]:
+                    # An OCO buy's one hold: its remaining x the dearer of its two limits, as
+                    # placing it fresh would hold (models/orders/linked.py).
+                    worst = max(split_price(p, n, d, tick, False) for p in oco_prices[o.id])
+                    fresh = round_cash(
+                        from_fixed(new_rem, qs) * from_fixed(worst, ps), o.currency, ROUND_CEILING
+                    )
                     if fresh < h.amount:
                         await self._resize_hold(s, h, fresh)
             for row in queued_rows.get(o.id, []):
@@ -822,6 +909,7 @@ class CorporateActions:
                         cmd[key] = split_price(int(cmd[key]), n, d, tick, up)
                 if cmd.get("trail_amount"):
                     cmd["trail_amount"] = split_trail(int(cmd["trail_amount"]), n, d, tick)
+                cmd["split_seq"] = asset.split_seq  # in post-split terms: not adjusted again
                 # A new row (after the SPLIT's), so a rebuild never applies the split to it again.
                 await s.delete(row)
                 s.add(

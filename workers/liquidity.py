@@ -198,6 +198,8 @@ class LiquidityProvider:
                         # Outside the regular session the engine trades only orders so
                         # flagged (the others wait for the open: SESSION).
                         extended_hours=session in (Session.PRE, Session.POST),
+                        # A quote in flight at a split catches up with it in the engine.
+                        split_seq=asset.split_seq,
                     )
                 )
             )

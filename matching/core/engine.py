@@ -76,7 +76,7 @@ from .constants import (
 )
 from .events import Event
 from .order import Group, Order
-from .split import apply_split
+from .split import apply_split, catch_up
 
 # Canonical objects for incoming names: the book compares them with ``is``.
 _SIDES = {BUY: BUY, SELL: SELL}
@@ -111,7 +111,7 @@ class Engine:
     deterministic and part of the snapshot.
     """
 
-    __slots__ = ("books", "dedup_window", "orders", "seen", "seen_fifo", "seq")
+    __slots__ = ("books", "dedup_window", "orders", "seen", "seen_fifo", "seq", "splits")
 
     def __init__(self, dedup_window: int = DEFAULT_DEDUP_WINDOW) -> None:
         self.books: dict[str, Book] = {}
@@ -120,6 +120,9 @@ class Engine:
         self.dedup_window = dedup_window
         self.seen: set[str] = set()
         self.seen_fifo: deque[str] = deque()
+        # The stock splits applied, by asset: (split count, numerator, denominator), oldest
+        # first; a command stamped with an older count catches up with them (``core/split.py``).
+        self.splits: dict[str, list[tuple[int, int, int]]] = {}
 
     # ------------------------------------------------------------------ commands
 
@@ -895,12 +898,19 @@ class Engine:
         ]
 
     def split(
-        self, asset_id: str, split_id: str, numerator: int, denominator: int, ts: int = 0
+        self,
+        asset_id: str,
+        split_id: str,
+        numerator: int,
+        denominator: int,
+        ts: int = 0,
+        split_seq: int = 0,
     ) -> list[Event]:
         """SPLIT: a numerator-for-denominator stock split adjusts every live order of the asset
         and the book's prices (``core/split.py``). A repeated ``split_id`` is ignored (no
         events); a ratio that is not two different positive integers is REJECTED
-        INVALID_RATIO."""
+        INVALID_RATIO. ``split_seq`` (the asset's split count after it, > 0) is remembered
+        with the ratio: commands stamped with an older count catch up (``_catch_up_*``)."""
         if split_id in self.seen:
             return []
         self._remember(split_id)
@@ -913,7 +923,55 @@ class Engine:
             return [(REJECTED, asset_id, None, None, INVALID_RATIO, ts)]
         ev: list[Event] = []
         apply_split(book, split_id, numerator, denominator, ev, ts)
+        if split_seq > 0:
+            self.splits.setdefault(asset_id, []).append((split_seq, numerator, denominator))
         return ev
+
+    def _missed(self, asset_id: str, stamp: int) -> list[tuple[int, int]]:
+        """The ratios of the asset's splits a command stamped with split count ``stamp``
+        has not seen, oldest first."""
+        return [(n, d) for seq, n, d in self.splits.get(asset_id, ()) if seq > stamp]
+
+    def _catch_up_order(
+        self, cmd: Mapping[str, Any], asset_id: str, stamp: int, q: int, p: int, sp: int, ta: int
+    ) -> tuple[int, int, int, int, Any]:
+        """A stamped NEW_ORDER's terms (and its legs') after the splits it missed."""
+        legs = cmd.get("legs")
+        book = self.books.get(asset_id)
+        missed = self._missed(asset_id, stamp)
+        if book is None or not missed:
+            return q, p, sp, ta, legs
+        lot, tick = book.config.lot_size, book.config.tick_size
+        buy = cmd.get("side") == BUY
+        q, p, sp, ta = catch_up(missed, buy, lot, tick, q, p, sp, ta)
+        kind = cmd.get("order_class")
+        if type(legs) is list and type(kind) is str and kind in _CLASSES:
+            leg_buy = buy if kind == OCO else not buy
+            out: list[Any] = []
+            for spec in legs:
+                if isinstance(spec, Mapping):
+                    spec = dict(spec)
+                    lp = spec["price"] if type(spec.get("price")) is int else 0
+                    ls = spec["stop_price"] if type(spec.get("stop_price")) is int else 0
+                    _, cp, cs, _ = catch_up(missed, leg_buy, lot, tick, 0, lp, ls, 0)
+                    if lp > 0:
+                        spec["price"] = cp
+                    if ls > 0:
+                        spec["stop_price"] = cs
+                out.append(spec)
+            legs = out
+        return q, p, sp, ta, legs
+
+    def _catch_up_replace(
+        self, order_id: str, asset_id: str, stamp: int, q: int, p: int, sp: int, ta: int
+    ) -> tuple[int, int, int, int]:
+        """A stamped REPLACE's new terms after the splits it missed (by its order's side)."""
+        o = self.orders.get(order_id)
+        missed = self._missed(asset_id, stamp)
+        if o is None or o.asset_id != asset_id or not missed:
+            return q, p, sp, ta
+        cfg = self.books[asset_id].config
+        return catch_up(missed, o.side is BUY, cfg.lot_size, cfg.tick_size, q, p, sp, ta)
 
     def _remember(self, order_id: str) -> None:
         self.seen.add(order_id)
@@ -970,6 +1028,13 @@ class Engine:
                     if type(oid) is str and oid:
                         self._remember(oid)
                     return [_malformed(cmd, MALFORMED)]
+                stamp = g("split_seq")  # the asset's split count when it was planned
+                if stamp is not None and not restored:
+                    if type(stamp) is not int or stamp < 0:
+                        self._remember(oid)
+                        return [_malformed(cmd, MALFORMED)]
+                    if aid in self.splits:
+                        q, p, sp, ta, legs = self._catch_up_order(cmd, aid, stamp, q, p, sp, ta)
                 if restored and oc is not None and oc != SIMPLE:
                     ended = g("ended") or False
                     if type(ended) is not bool:
@@ -1003,18 +1068,18 @@ class Engine:
             if kind == CANCEL:
                 return self.cancel(_str(cmd, "order_id"), _str(cmd, "asset_id"), ts)
             if kind == REPLACE:
-                return self.replace(
-                    _str(cmd, "order_id"),
-                    _str(cmd, "asset_id"),
-                    _str(cmd, "replace_id"),
-                    _int(cmd, "quantity"),
-                    _int(cmd, "price"),
-                    _int(cmd, "stop_price"),
-                    _str(cmd, "tif"),
-                    ts,
-                    _int(cmd, "trail_amount"),
-                    _int(cmd, "trail_bps"),
-                )
+                oid, aid = _str(cmd, "order_id"), _str(cmd, "asset_id")
+                rid = _str(cmd, "replace_id")
+                q, p, sp = _int(cmd, "quantity"), _int(cmd, "price"), _int(cmd, "stop_price")
+                ta = _int(cmd, "trail_amount")
+                stamp = cmd.get("split_seq")
+                if stamp is not None:
+                    if type(stamp) is not int or stamp < 0:
+                        raise TypeError("split_seq")
+                    if aid in self.splits:
+                        q, p, sp, ta = self._catch_up_replace(oid, aid, stamp, q, p, sp, ta)
+                tif = _str(cmd, "tif")
+                return self.replace(oid, aid, rid, q, p, sp, tif, ts, ta, _int(cmd, "trail_bps"))
             if kind == EXPIRE_DAY:
                 session = _opt_str(cmd, "session")
                 if session is not None and session != REGULAR:
@@ -1036,6 +1101,7 @@ class Engine:
                     _int(cmd, "numerator"),
                     _int(cmd, "denominator"),
                     ts,
+                    _int(cmd, "split_seq"),
                 )
             if kind == RESYNC:
                 return self.resync(

@@ -7,7 +7,9 @@ yet popped) are left out: they never influence matching; so are stale ones (a tr
 entries from before its stop moved). Version 2 adds each order's trail and water mark;
 version 3 each order's extended-hours flag, the book's session (``extended``, the ``parked``
 orders), the legs waiting for their entry (``pending``) and the linked groups (``groups``:
-kind, entry id, leg ids, active, the fills already passed on). Versions 1 and 2 still load.
+kind, entry id, leg ids, active, the fills already passed on); version 4 the stock splits each
+book has applied (``splits``: split count, numerator, denominator), which decide how a late
+stamped command catches up (``core/split.py``). Versions 1 to 3 still load (no splits known).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from .constants import BUY, TRAILING_STOP
 from .engine import _CLASSES, _SIDES, _STPS, _TIFS, _TYPES, Engine
 from .order import Group, Level, Order
 
-VERSION = 3
-READABLE = frozenset({1, 2, 3})
+VERSION = 4
+READABLE = frozenset({1, 2, 3, 4})
 
 
 def _order_record(o: Order) -> list[Any]:
@@ -143,6 +145,7 @@ def dump_engine(engine: Engine) -> dict[str, Any]:
             "parked": [_order_record(o) for o in book.parked.values()],
             "pending": [_order_record(o) for o in book.pending.values()],
             "groups": _groups(book),
+            "splits": [list(x) for x in engine.splits.get(asset_id, ())],
         }
     return {
         "version": VERSION,
@@ -211,5 +214,7 @@ def load_engine(data: dict[str, Any]) -> Engine:
         for oid in b["day"]:
             book.day[oid] = orders[oid]
         book.ext_day = set(b.get("ext_day", ()))  # absent in snapshots taken before it existed
+        if b.get("splits"):
+            engine.splits[asset_id] = [(seq, n, d) for seq, n, d in b["splits"]]
         engine.books[asset_id] = book
     return engine

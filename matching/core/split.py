@@ -31,6 +31,16 @@ side, ``models/corporate_actions.py``, so both compute the same terms):
 
 The command is idempotent: its ``split_id`` is remembered with the order ids (the engine's
 duplicate window), so a resent ``SPLIT`` is ignored with no event.
+
+**Commands in flight** (``catch_up``): a ``SPLIT`` carries the asset's new split count
+(``split_seq``, PostgreSQL's ``assets.split_seq``), and the engine keeps, per asset, the count
+and ratio of every split it applied (in the snapshot too). A ``NEW_ORDER`` or ``REPLACE``
+stamped with an older count (planned before the split, arriving after it) is adjusted by the
+splits it missed, in order, with exactly these rules (quantities down to the lot, limit prices
+in the customer's favour, stops away from the market, trail amounts down; a REPLACE's
+``quantity`` is its new total, adjusted as one quantity; notionals and trails in basis points
+are unchanged), before it is validated: the order arrives as if it had rested through the
+split. A command without a stamp (older journals, restored orders) is taken as it is.
 """
 
 from __future__ import annotations
@@ -70,6 +80,32 @@ def split_mark(mark: int, numerator: int, denominator: int) -> int:
     if not mark:
         return 0
     return max(mark * denominator // numerator, 1)
+
+
+def catch_up(
+    missed: list[tuple[int, int]],
+    buy: bool,
+    lot: int,
+    tick: int,
+    quantity: int,
+    price: int,
+    stop_price: int,
+    trail: int,
+) -> tuple[int, int, int, int]:
+    """A command's (quantity, limit price, stop price, trail amount) after the splits it
+    missed (``missed``: their (numerator, denominator), oldest first), by the rules a resting
+    order gets at a SPLIT (the module's docstring). Values that are not positive stay as they
+    are (absent, or invalid: the engine rejects them as it would have)."""
+    for n, d in missed:
+        if quantity > 0:
+            quantity = split_quantity(quantity, n, d, lot)
+        if price > 0:
+            price = split_price(price, n, d, tick, not buy)
+        if stop_price > 0:
+            stop_price = split_price(stop_price, n, d, tick, buy)
+        if trail > 0:
+            trail = split_trail(trail, n, d, tick)
+    return quantity, price, stop_price, trail
 
 
 def _live_stops(book: Book) -> list[Order]:
@@ -171,4 +207,4 @@ def apply_split(
         )
 
 
-__all__ = ["apply_split", "split_mark", "split_price", "split_quantity", "split_trail"]
+__all__ = ["apply_split", "catch_up", "split_mark", "split_price", "split_quantity", "split_trail"]

@@ -399,7 +399,8 @@ def plan_replace(
 def replace_command(
     order: Order, replace_id: uuid.UUID, asset: Asset, plan: OrderPlan, tif: TimeInForce
 ) -> ReplaceCommand:
-    """The REPLACE command of a planned replace (fixed-point, the asset's scales)."""
+    """The REPLACE command of a planned replace (fixed-point, the asset's scales), stamped
+    with the asset's split count (``asset`` read under its row lock: see ``Asset.split_seq``)."""
     s = scales(asset)
     assert plan.quantity is not None
     return replace_cmd(
@@ -415,6 +416,7 @@ def replace_command(
         if plan.trail_amount is None
         else to_fixed(plan.trail_amount, s.price_scale),
         trail_bps=plan.trail_bps,
+        split_seq=asset.split_seq,
     )
 
 
@@ -434,7 +436,8 @@ def engine_command(
     legs: list[LegSpec] | None = None,
 ) -> NewOrderCommand:
     """The NEW_ORDER command of a planned order (fixed-point, the asset's scales); a
-    contingent one carries its ``order_class`` and ``legs``."""
+    contingent one carries its ``order_class`` and ``legs``. Stamped with the asset's split
+    count (``asset`` read under its row lock: see ``Asset.split_seq``)."""
     s = scales(asset)
     return new_order(
         str(order_id),
@@ -455,6 +458,7 @@ def engine_command(
         extended_hours=extended_hours,
         order_class=order_class,
         legs=legs,
+        split_seq=asset.split_seq,
     )
 
 

@@ -24,6 +24,15 @@ accepted and queued: its outbox row becomes available at the next open. A LIMIT 
 (``models.calendars.Session``): placed then, it goes to the engine at once; placed while every
 session is closed, it waits for the next pre-market (04:00 New York) instead of the regular
 open. Its DAY lifetime ends with after-hours (``workers.settlement.DayExpiry``).
+
+Stock splits: both ``place`` and ``replace`` read the asset row ``FOR KEY SHARE`` first (before
+any ledger account: the split's lock order, asset then accounts), and stamp its
+``split_seq`` on their command. A split takes the row ``FOR UPDATE``, so it waits for the
+placements in flight and they for it: a placement either commits before the split reads the
+open orders (the split rewrites its row, its hold and its unsent command; a command already on
+its way arrives stamped with the old count and the engine adjusts it the same way), or it sees
+``splitting`` and is refused. The lock conflicts with nothing else (every other writer of the
+asset row takes ``FOR NO KEY UPDATE``), so placements do not wait for one another.
 """
 
 from __future__ import annotations
@@ -86,6 +95,8 @@ from models.orders.tables import (
 )
 
 CLIENT_ORDER_ID_CONSTRAINT = "uq_orders_client_order_id"
+# The asset row as placements and replaces read it: FOR KEY SHARE (see the module docstring).
+ASSET_LOCK: dict[str, bool] | None = {"read": True, "key_share": True}
 
 log = structlog.get_logger("bourse.orders")
 
@@ -184,7 +195,11 @@ class OrderBook:
         stop_loss: StopLoss | None = None,
     ) -> tuple[Order, OutboxEntry]:
         await require_verified(s, user_id, "trade")  # KYC (models/kyc.py), in this transaction
-        asset = await s.get(Asset, symbol) if SYMBOL_RE.match(symbol) else None
+        asset = (
+            await s.get(Asset, symbol, with_for_update=ASSET_LOCK)
+            if SYMBOL_RE.match(symbol)
+            else None
+        )
         if asset is None:
             raise DomainError.one(ErrorCode.UNKNOWN_ASSET, f"No asset {symbol!r}.", "assetId")
         if not asset.tradable:
@@ -392,7 +407,9 @@ class OrderBook:
             order = await s.get(Order, ident) if ident else None
             if order is None or order.user_id != user_id:
                 raise DomainError.one(ErrorCode.NOT_FOUND, "No such order.", "id")
-            # Lock order: the hold's account, then the order (as cancel and the settlement).
+            # Lock order: the asset row (a split's lock, then its accounts), the hold's
+            # account, then the order (as cancel and the settlement).
+            await s.get(Asset, order.asset_id, with_for_update=ASSET_LOCK)
             if order.hold_id is not None:
                 hold_account = await self._ledger.hold_account(s, order.hold_id)
                 if hold_account is not None:
@@ -435,7 +452,7 @@ class OrderBook:
             raise DomainError.one(
                 ErrorCode.NOT_CANCELLABLE, "A replace of this order is still pending.", "id"
             )
-        asset = await s.get(Asset, order.asset_id)
+        asset = await s.get(Asset, order.asset_id)  # read and locked by ``replace``
         assert asset is not None
         if asset.splitting:
             raise _splitting(asset.symbol)

@@ -226,6 +226,32 @@ async def test_a_stock_split_rescales_the_feeds_prices(env: Env) -> None:
         assert q.price == Decimal("50.00")
 
 
+async def test_the_feed_notices_a_split_when_the_engine_applies_it(env: Env) -> None:
+    """With an hour between asset refreshes, the feed still rescales its prices as soon as
+    the shard's SPLIT_APPLIED comes in (it reads the events stream for trades anyway)."""
+    fs, redis, sessionmaker = env
+    fs = fs.model_copy(update={"marketdata_assets_refresh_seconds": 3600})
+    asset = await create_asset(fs, redis, sessionmaker, price="100.00")
+    provider = ScriptedProvider()
+    async with running_feed(fs, provider, sessionmaker):
+        await eventually(lambda: _asked_for(provider, asset.symbol))
+        provider.put(asset.symbol, "100.00")
+        await eventually(lambda: _quote_priced(redis, fs, asset.symbol, "100.00"))
+        actions = CorporateActions(
+            sessionmaker, Ledger(), exchange=Exchange(redis, fs.redis_prefix, 1)
+        )
+        today = datetime.now(UTC).date()
+        done = await actions.record_split(uuid.uuid4(), SplitRequest(asset.symbol, 2, 1, today))
+        assert done.status.value == "APPLIED"
+        await eventually(
+            lambda: _last_reference_is(redis, fs, asset.symbol, 5000),
+            timeout=10,
+            what="the feed's reference in post-split prices",
+        )
+        provider.put(asset.symbol, "50.10")  # the provider, restarted, quotes the new price
+        await eventually(lambda: _quote_priced(redis, fs, asset.symbol, "50.10"), timeout=10)
+
+
 async def _last_reference_is(redis: Redis, fs: Settings, symbol: str, price: int) -> bool:
     refs = await reference_commands(redis, fs, symbol)
     return bool(refs) and refs[-1]["price"] == price

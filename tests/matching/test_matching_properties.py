@@ -103,6 +103,7 @@ class Model:
         self.links: list[MGroup] = []
         self.linking = False
         self.extended: set[str] = set()  # assets in the extended session
+        self.splits: dict[str, list[tuple[int, Fraction]]] = {}  # (split count, ratio)
 
     # commands ---------------------------------------------------------
 
@@ -642,7 +643,7 @@ class Model:
         self._add(n, ev, ts)
         return ev
 
-    def split(self, a: str, sid: str, n: int, d: int, ts: int) -> list[Event]:
+    def split(self, a: str, sid: str, n: int, d: int, ts: int, count: int = 0) -> list[Event]:
         """Quantities x n/d down to the lot; limits / (n/d) in the customer's favour (a buy's
         down, a sell's up), stops away from the market (a sell's down, a buy's up); marks
         down; resting orders re-ranked by (old price, old arrival)."""
@@ -696,6 +697,8 @@ class Model:
                 g.lfilled = [qty(f) for f in g.lfilled or []]
         for key in ("last", "ref", "mark"):
             cfg[key] = mark(cfg[key])
+        if count > 0:
+            self.splits.setdefault(a, []).append((count, r))
         for o in sorted(members, key=lambda o: o.seq):
             ev.append(
                 (
@@ -999,8 +1002,63 @@ class Model:
         return bool(bids and asks and max(bids) >= min(asks))
 
 
+def caught_up(m: Model, c: dict[str, Any], buy: bool) -> dict[str, Any]:
+    """A stamped command as the engine takes it: its terms after every split of its asset
+    with a higher count, as if it had rested through them (quantities x r down to the lot;
+    a limit / r in the customer's favour, a stop / r away from the market, a trail / r down;
+    a linked order's legs on their own side)."""
+    stamp = c.get("split_seq")
+    missed = [
+        r for count, r in m.splits.get(c["asset_id"], []) if stamp is not None and count > stamp
+    ]
+    if not missed or c.get("restored"):
+        return c
+    cfg = m.assets[c["asset_id"]]
+    lot, tick = cfg["lot"], cfg["tick"]
+
+    def adjust(key: str, spec: dict[str, Any], fn: Any) -> None:
+        v = spec.get(key)
+        if type(v) is int and v > 0:
+            for r in missed:
+                v = fn(v, r)
+            spec[key] = v
+
+    def px(up: bool) -> Any:
+        return lambda p, r: (
+            max(math.ceil(p / r / tick) if up else math.floor(p / r / tick), 1) * tick
+        )
+
+    out = dict(c)
+    adjust("quantity", out, lambda q, r: math.floor(q * r / lot) * lot)
+    adjust("price", out, px(not buy))
+    adjust("stop_price", out, px(buy))
+    adjust("trail_amount", out, lambda t, r: max(math.floor(t / r / tick), 1) * tick)
+    kind = c.get("order_class")
+    if (
+        c["cmd"] == "NEW_ORDER"
+        and kind in ("BRACKET", "OTO", "OCO")
+        and type(c.get("legs")) is list
+    ):
+        leg_buy = buy if kind == "OCO" else not buy
+        legs = []
+        for spec in c["legs"]:
+            if isinstance(spec, dict):
+                spec = dict(spec)
+                adjust("price", spec, px(not leg_buy))
+                adjust("stop_price", spec, px(leg_buy))
+            legs.append(spec)
+        out["legs"] = legs
+    return out
+
+
 def model_apply(m: Model, c: dict[str, Any]) -> list[Event]:
     k = c["cmd"]
+    if k == "NEW_ORDER":
+        c = caught_up(m, c, c["side"] == "BUY")
+    elif k == "REPLACE":
+        o = m.live.get(c["order_id"])
+        if o is not None and o.asset == c["asset_id"]:
+            c = caught_up(m, c, o.side == "BUY")
     if k == "NEW_ORDER":
         return m.new_order(
             c["order_id"],
@@ -1043,7 +1101,14 @@ def model_apply(m: Model, c: dict[str, Any]) -> list[Event]:
     if k == "REFERENCE_PRICE":
         return m.reference_price(c["asset_id"], c["price"], c["ts"])
     if k == "SPLIT":
-        return m.split(c["asset_id"], c["split_id"], c["numerator"], c["denominator"], c["ts"])
+        return m.split(
+            c["asset_id"],
+            c["split_id"],
+            c["numerator"],
+            c["denominator"],
+            c["ts"],
+            c.get("split_seq") or 0,
+        )
     return m.add_asset(
         c["asset_id"],
         c["price_scale"],
@@ -1085,6 +1150,14 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
             }
         )
     order_ids: list[str] = []
+    splits = dict.fromkeys(ASSETS, 0)  # each asset's split count (PostgreSQL's split_seq)
+
+    def stamp(a: str) -> dict[str, int]:
+        """Sometimes the split count the command was planned at (often an older one)."""
+        if not splits[a] or draw(st.integers(0, 2)) == 0:
+            return {}
+        return {"split_seq": draw(st.integers(0, splits[a]))}
+
     n = draw(st.integers(1, max_len))
     for i in range(n):
         ts += 1
@@ -1138,6 +1211,7 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
                 order_ids.extend(
                     str(leg["order_id"]) for leg in order["legs"] or [] if isinstance(leg, dict)
                 )
+            order.update(stamp(a))
             cmds.append(order)
         elif kind < 62:
             if order_ids:
@@ -1153,6 +1227,7 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
                         "tif": draw(st.sampled_from(["GTC", "GTC", "DAY", "IOC"])),
                         "ts": ts,
                         **trail_fields(draw, tick),
+                        **stamp(a),
                     }
                 )
         elif kind < 64:
@@ -1204,6 +1279,7 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
         elif kind < 97:
             n, d = draw(st.sampled_from([(2, 1), (3, 2), (1, 2), (1, 10), (5, 4), (1, 1)]))
             sid = draw(st.sampled_from([f"s{i}", "s-repeat"]))  # a repeat is ignored
+            splits[a] += 1
             cmds.append(
                 {
                     "cmd": "SPLIT",
@@ -1212,6 +1288,7 @@ def scripts(draw: st.DrawFn, max_len: int = 80) -> list[dict[str, Any]]:
                     "numerator": n,
                     "denominator": d,
                     "ts": ts,
+                    "split_seq": splits[a],
                 }
             )
         else:

@@ -6,7 +6,7 @@ import json
 
 from matching.core import Engine, dump_engine, load_engine
 from matching.core.split import split_price, split_quantity
-from matching.wire import encode_command, split
+from matching.wire import encode_command, new_order, replace, split
 
 
 def engine(lot: int = 1, tick: int = 1) -> Engine:
@@ -157,3 +157,146 @@ def test_invalid_splits_are_rejected() -> None:
     assert e.apply({"cmd": "SPLIT", "asset_id": "Y", "split_id": "c", "numerator": 2,
                     "denominator": 1, "ts": 1})[0][4] == "UNKNOWN_ASSET"  # fmt: skip
     assert e.apply({"cmd": "SPLIT", "asset_id": "X", "numerator": 2, "ts": 1})[0][4] == "MALFORMED"
+
+
+# ---------------------------------------------------------------------- commands in flight
+
+
+def test_a_new_order_planned_before_a_split_arriving_after_it_catches_up() -> None:
+    e = engine()
+    e.reference_price("X", 10000)
+    e.apply(split_cmd("s1", 2, 1, 1))
+    # Planned at split count 0 (100.00 x 10): it arrives as if it had rested through the split.
+    ev = e.apply(order_cmd("late", "BUY", "LIMIT", 10, price=8001, split_seq=0))
+    assert ev[0][:2] == ("ACCEPTED", "X")
+    assert (ev[0][7], ev[0][9]) == (20, 4000)  # quantity doubled, the buy's limit rounded down
+    assert e.depth("X") == ([(4000, 20, 1)], [])
+    # Stamped with the current count: taken as it is; without a stamp: as before stamps.
+    e.apply(order_cmd("now", "BUY", "LIMIT", 10, price=4100, split_seq=1))
+    e.apply(order_cmd("old", "BUY", "LIMIT", 10, price=4200))
+    assert e.depth("X") == ([(4200, 10, 1), (4100, 10, 1), (4000, 20, 1)], [])
+    # A sell's limit rounds up: 100.01 / 2 = 50.005 -> 50.01.
+    ev = e.apply(order_cmd("sell", "SELL", "LIMIT", 3, price=10001, split_seq=0))
+    assert (ev[0][7], ev[0][9]) == (6, 5001)
+
+
+def test_a_stop_priced_before_a_split_arriving_after_it_does_not_trigger() -> None:
+    e = engine()
+    e.reference_price("X", 10000)
+    e.apply(split_cmd("s1", 2, 1, 1))  # the mark: 50.00
+    ev = e.apply(order_cmd("stop", "SELL", "STOP_LOSS", 10, stop=9001, split_seq=0))
+    assert [x[0] for x in ev] == ["ACCEPTED"]  # 90.01 -> 45.00 (a sell stop: down), waiting
+    assert (ev[0][7], ev[0][10]) == (20, 4500)
+    # Without the stamp it would have triggered at once (90.01 above a 50.00 mark).
+    unstamped = engine()
+    unstamped.reference_price("X", 10000)
+    unstamped.apply(split_cmd("s1", 2, 1, 1))
+    ev = unstamped.apply(order_cmd("stop", "SELL", "STOP_LOSS", 10, stop=9001))
+    assert "TRIGGERED" in [x[0] for x in ev]
+    # A buy stop rounds up, a trailing amount down, a trailing buy's cap down.
+    ev = e.apply(order_cmd("bstop", "BUY", "STOP_LOSS", 1, stop=12001, split_seq=0))
+    assert ev[0][10] == 6001
+    ev = e.apply(order_cmd("trail", "SELL", "TRAILING_STOP", 1, trail_amount=301, split_seq=0))
+    assert e.orders["trail"].trail == 150
+
+
+def test_a_replace_planned_before_a_split_arriving_after_it_catches_up() -> None:
+    e = engine()
+    e.reference_price("X", 10000)
+    e.apply(order_cmd("b", "BUY", "LIMIT", 10, price=9000, split_seq=0))
+    e.apply(split_cmd("s1", 2, 1, 1))
+    assert e.depth("X") == ([(4500, 20, 1)], [])
+    # The user asked for 12 at 85.01 before the split: 24 at 42.50.
+    ev = e.apply(replace_cmd("b", "r1", 12, 8501, split_seq=0))
+    assert ev[0][0] == "REPLACED"
+    assert (ev[0][5], ev[0][6], ev[0][7]) == (24, 24, 4250)
+    assert e.depth("X") == ([(4250, 24, 1)], [])
+    # Stamped after the split: as it is.
+    ev = e.apply(replace_cmd("b", "r2", 30, 4000, split_seq=1))
+    assert (ev[0][5], ev[0][7]) == (30, 4000)
+
+
+def test_a_command_two_splits_late_catches_up_with_both_in_order() -> None:
+    e = engine()
+    e.apply(split_cmd("s1", 3, 2, 1))
+    e.apply(split_cmd("s2", 1, 10, 2))
+    ev = e.apply(order_cmd("o", "BUY", "LIMIT", 20, price=10001, split_seq=0))
+    # 20 x 1.5 = 30, / 10 = 3; 100.01 / 1.5 -> 66.67 (down), x 10 -> 666.70
+    assert (ev[0][7], ev[0][9]) == (
+        3,
+        split_price(split_price(10001, 3, 2, 1, False), 1, 10, 1, False),
+    )
+    assert ev[0][9] == 66670
+    ev = e.apply(order_cmd("o2", "BUY", "LIMIT", 20, price=10001, split_seq=1))
+    assert (ev[0][7], ev[0][9]) == (2, 100010)  # only the second split
+
+
+def test_a_bad_stamp_is_malformed() -> None:
+    e = engine()
+    ev = e.apply(order_cmd("o", "BUY", "LIMIT", 1, price=100, split_seq=-1))
+    assert ev[0][0] == "REJECTED"
+    assert ev[0][4] == "MALFORMED"
+    ev = e.apply({**replace_cmd("o", "r", 2, 100, split_seq=0), "split_seq": "1"})
+    assert ev[0][0] == "REPLACE_REJECTED"
+    assert ev[0][5] == "MALFORMED"
+
+
+def test_replay_with_late_stamped_commands_is_byte_identical() -> None:
+    cmds: list[dict[str, object]] = [
+        {"cmd": "REFERENCE_PRICE", "asset_id": "X", "price": 10000, "ts": 1},
+        order_cmd("a", "BUY", "LIMIT", 10, price=9000, split_seq=0),
+        order_cmd("b", "SELL", "LIMIT", 5, price=11001, split_seq=0),
+        split_cmd("s1", 2, 1, 1),
+        order_cmd("late", "BUY", "LIMIT", 7, price=9501, split_seq=0),
+        order_cmd("stop", "SELL", "STOP_LOSS", 4, stop=9001, split_seq=0),
+        replace_cmd("a", "r1", 12, 8001, split_seq=0),
+        split_cmd("s2", 3, 2, 2),
+        order_cmd("later", "SELL", "LIMIT", 9, price=5001, split_seq=1),
+        replace_cmd("late", "r2", 10, 9001, split_seq=0),
+        order_cmd("x", "SELL", "LIMIT", 30, price=3000, split_seq=2),
+    ]
+    straight = Engine()
+    straight.add_asset("X", 2, 1, 0, 1)
+    expected = [json.dumps(straight.apply(c)) for c in cmds]
+    for cut in range(len(cmds) + 1):
+        first = Engine()
+        first.add_asset("X", 2, 1, 0, 1)
+        got = [json.dumps(first.apply(c)) for c in cmds[:cut]]
+        state = json.loads(json.dumps(dump_engine(first)))
+        second = load_engine(state)
+        got += [json.dumps(second.apply(c)) for c in cmds[cut:]]
+        assert got == expected, cut
+        assert dump_engine(second) == dump_engine(straight)
+    assert dump_engine(straight)["books"]["X"]["splits"] == [[1, 2, 1], [2, 3, 2]]
+
+
+def split_cmd(sid: str, n: int, d: int, seq: int) -> dict[str, object]:
+    return dict(split("X", sid, numerator=n, denominator=d, ts=1, split_seq=seq))
+
+
+def order_cmd(
+    oid: str,
+    side: str,
+    otype: str,
+    quantity: int,
+    *,
+    price: int | None = None,
+    stop: int | None = None,
+    trail_amount: int | None = None,
+    split_seq: int | None = None,
+) -> dict[str, object]:
+    return dict(
+        new_order(
+            oid, "u1" if side == "BUY" else "u2", "X", side, otype, "GTC", ts=2,
+            quantity=quantity, price=price, stop_price=stop, trail_amount=trail_amount,
+            split_seq=split_seq,
+        )
+    )  # fmt: skip
+
+
+def replace_cmd(
+    oid: str, rid: str, quantity: int, price: int, *, split_seq: int | None = None
+) -> dict[str, object]:
+    return dict(
+        replace(oid, "X", rid, quantity=quantity, tif="GTC", ts=3, price=price, split_seq=split_seq)
+    )

@@ -65,7 +65,7 @@ from bourse.keys import marketdata_lease_key as lease_key
 from bourse.lease import Lease, LeaseLostError
 from bourse.settings import Settings
 from matching.codec import AssetScales, asset_scales, from_fixed
-from matching.wire import FillEvent, RejectedEvent, read_event
+from matching.wire import FillEvent, RejectedEvent, SplitAppliedEvent, read_event
 from models.assets import Asset, Assets
 from models.corporate_actions import CorporateAction, CorporateActionKind, CorporateActionStatus
 from models.exchange import Exchange
@@ -209,6 +209,9 @@ class MarketDataFeed:
         self.fresh = timedelta(seconds=settings.marketdata_trade_fresh_seconds)
         self._ticks: deque[Tick] = deque(maxlen=TICK_BUFFER)
         self._universe_changed = asyncio.Event()
+        # A shard applied a stock split (SPLIT_APPLIED on its events stream): look at the
+        # assets now, not at the next refresh, so no pre-split price reaches the new book.
+        self._split_applied = asyncio.Event()
         self._lease = Lease(redis, lease_key(self.prefix), LEASE_MS)
         self._reconfigured: dict[str, float] = {}
         self.ready = asyncio.Event()  # set once the feed holds the lease and knows its assets
@@ -319,8 +322,10 @@ class MarketDataFeed:
         state's prices (reference, last trade, bid, ask) in post-split prices, by the same rule
         as the asset's reference price (``models.quotes.split_adjusted``), so the feed neither
         publishes nor sends the engine a pre-split price again. Checked with the assets (every
-        ``marketdata_assets_refresh_seconds``): until then the feed may still send its old
-        price, which is why splits are recorded with the market closed."""
+        ``marketdata_assets_refresh_seconds``) and at once when a shard's SPLIT_APPLIED comes
+        in on the events stream the feed already reads for trades: a price the feed sends
+        between the split's commit and then is pre-split (milliseconds while the shards keep
+        up; record splits with the market closed all the same)."""
         async with self._sm() as s:
             rows = (
                 (
@@ -367,7 +372,11 @@ class MarketDataFeed:
 
     async def _assets_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.marketdata_assets_refresh_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._split_applied.wait(), self.settings.marketdata_assets_refresh_seconds
+                )
+            self._split_applied.clear()
             try:
                 await self._load_assets()
             except (SQLAlchemyError, OSError, RedisError) as exc:
@@ -505,6 +514,8 @@ class MarketDataFeed:
                     trade = self._trade(ev)
                     if trade is not None:
                         trades.append(trade)
+                elif isinstance(ev, SplitAppliedEvent) and ev.asset_id in self.states:
+                    self._split_applied.set()
                 elif (
                     isinstance(ev, RejectedEvent)
                     and ev.reason == "UNKNOWN_ASSET"
@@ -696,8 +707,12 @@ class MarketDataFeed:
         if not changed:
             return
         await self.assets.set_reference_prices(changed)
-        for symbol in changed:
-            self.states[symbol].persist_pending = False
+        for symbol, written in changed.items():
+            # Not if the state moved meanwhile (a split rescaled it while this write waited
+            # for the split's lock of the row): the next persist writes the new price.
+            state = self.states.get(symbol)
+            if state is not None and state.reference == written:
+                state.persist_pending = False
 
     async def _to_sinks(self, method: str, items: Sequence[Any]) -> None:
         for sink in self.sinks:
