@@ -118,6 +118,19 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mib(pid: int | None) -> float:
+    """Resident memory of a process (Linux /proc), MiB; NaN when unknown."""
+    if pid is None:
+        return float("nan")
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 async def one_run(
     url: str,
     redis: Redis,
@@ -127,6 +140,7 @@ async def one_run(
     server_pid: int | None = None,
 ) -> dict[str, float]:
     started = time.perf_counter()
+    rss_before = rss_mib(server_pid)
     clients: list[Client] = []
     for i in range(0, args.subscribers, 50):
         batch = range(i, min(i + 50, args.subscribers))
@@ -136,6 +150,10 @@ async def one_run(
     setup = time.perf_counter() - started
     readers = [asyncio.create_task(read(c)) for c in clients]
     await asyncio.sleep(0.5)
+    # What each open subscription costs the API in memory (the websockets-per-node figure of
+    # bench/capacity.py): the API's resident memory with them open, minus before.
+    rss_open = rss_mib(server_pid)
+    per_socket_kib = (rss_open - rss_before) * 1024 / max(1, args.subscribers)
     for c in clients:
         c.measuring = True
     published = 0
@@ -179,13 +197,16 @@ async def one_run(
         "conflated": expected - delivered,
         "server_cpu": server_load,
         "client_cpu": client_load,
+        "api_rss_mib": rss_open,
+        "kib_per_subscriber": per_socket_kib,
     }
     print(
         f"{args.subscribers} subscribers, {len(symbols)} assets x {args.rate}/s for "
         f"{args.seconds:.0f} s (connect {setup:.1f} s): p50 {result['p50_ms']:.1f} ms  "
         f"p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.1f} ms  published {published}  "
         f"delivered {delivered}/{expected}  conflated {expected - delivered}  "
-        f"CPU: API {server_load:.0%}, clients {client_load:.0%}",
+        f"CPU: API {server_load:.0%}, clients {client_load:.0%}  "
+        f"API RSS {rss_before:.0f} -> {rss_open:.0f} MiB ({per_socket_kib:.0f} KiB/subscriber)",
         flush=True,
     )
     return result

@@ -172,6 +172,13 @@ class SettlementConsumer:
                 await asyncio.sleep(0.5)
                 await _retrying("ensure_groups", self.ensure_groups)
             except ResponseError as exc:
+                if is_unavailable(exc):
+                    # A Redis Cluster failing over (CLUSTERDOWN, TRYAGAIN): as Redis down.
+                    log.warning("redis unavailable; retrying", error=str(exc))
+                    self._pending_done = False
+                    await asyncio.sleep(0.5)
+                    await _retrying("ensure_groups", self.ensure_groups)
+                    continue
                 if "NOGROUP" not in str(exc):
                     raise
                 # Redis restarted empty: the group goes again at the start of the (new)

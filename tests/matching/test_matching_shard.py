@@ -118,7 +118,14 @@ async def test_recovery_from_snapshot_replay_and_pending(rds: Redis, redis_prefi
 
 async def test_recovery_without_snapshot_replays_from_start(rds: Redis, redis_prefix: str) -> None:
     cfg = ShardConfig(
-        shard=0, shards=1, prefix=redis_prefix, batch_size=64, lease_ms=1000, block_ms=50
+        # The lease outlasts the replay of 866 commands on a loaded machine (1 s did not, in
+        # a full CI run: the second shard's first refresh found it expired).
+        shard=0,
+        shards=1,
+        prefix=redis_prefix,
+        batch_size=64,
+        lease_ms=3000,
+        block_ms=50,
     )
     await client.submit_many(rds, redis_prefix, 1, flow(800, seed=3))
     first = Shard(cfg, redis=rds)
