@@ -26,6 +26,20 @@ from bourse.embedded.redis import find_redis_server
 from tests.support.server import free_port
 
 
+async def wait_redis(url: str, failure: str) -> None:
+    """Until the Redis at ``url`` answers PING (about 10 s), else RuntimeError(``failure``)."""
+    client = Redis.from_url(url, socket_timeout=1)
+    try:
+        for _ in range(200):
+            with contextlib.suppress(Exception):
+                if await client.ping():
+                    return
+            await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
+    raise RuntimeError(failure)
+
+
 class PrivateRedis:
     def __init__(self, directory: Path, *, appendonly: bool = False) -> None:
         self.dir = directory
@@ -55,16 +69,7 @@ class PrivateRedis:
             )
         finally:
             log.close()
-        client = Redis.from_url(self.url, socket_timeout=1)
-        try:
-            for _ in range(200):
-                with contextlib.suppress(Exception):
-                    if await client.ping():
-                        return
-                await asyncio.sleep(0.05)
-        finally:
-            await client.aclose()
-        raise RuntimeError(f"the private redis-server did not start on {self.port}")
+        await wait_redis(self.url, f"the private redis-server did not start on {self.port}")
 
     async def shutdown_nosave(self) -> None:
         """SHUTDOWN NOSAVE: the server exits and, without persistence, forgets everything."""

@@ -27,6 +27,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from bourse.embedded.redis import find_redis_server
+from tests.support.private_servers import wait_redis
 from tests.support.server import free_port
 
 HOST = "127.0.0.1"
@@ -182,16 +183,7 @@ def _bindable(port: int) -> bool:
 
 
 async def _wait_ping(port: int) -> None:
-    client = Redis(host=HOST, port=port, socket_timeout=1)
-    try:
-        for _ in range(200):
-            with contextlib.suppress(Exception):
-                if await client.ping():
-                    return
-            await asyncio.sleep(0.05)
-    finally:
-        await client.aclose()
-    raise RuntimeError(f"redis-server did not start on {port}")
+    await wait_redis(f"redis://{HOST}:{port}", f"redis-server did not start on {port}")
 
 
 async def _replica_synced(port: int) -> bool:
