@@ -7,9 +7,10 @@ into a scratch database (monthly partitions created first), derives the 5m, 1h a
 from them in SQL (as a backfill does), then times typical chart requests through the service
 (``CandleStore.history``) and through GraphQL over HTTP (a real uvicorn in this process):
 1 day of 1m, 1 week of 5m, 1 week of 1h, 1 year of 1d, plus 1 week of 1h when only the
-minutes are stored (the roll-up path). Prints p50/p99 per request. Uses DATABASE_URL /
-REDIS_URL when set (else the embedded servers under var/bench); the scratch database is dropped
-at the end.
+minutes are stored (the roll-up path). Prints p50/p99 latency per request and this process's
+CPU per request (server and client: what the load of a shared machine does not change).
+Uses DATABASE_URL / REDIS_URL when set (else the embedded servers under var/bench); the
+scratch database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -102,15 +103,19 @@ def percentiles(latencies: list[float]) -> tuple[float, float]:
     return median(latencies) * 1000, percentile(latencies, 0.99) * 1000
 
 
-async def timed(runs: int, op: Callable[[], Awaitable[int]]) -> tuple[float, float, int]:
+async def timed(runs: int, op: Callable[[], Awaitable[int]]) -> tuple[float, float, float, int]:
+    """p50 and p99 latency (ms), CPU of this process per request (ms: server and client, what
+    the load of a shared machine does not change) and the number of candles."""
     n = await op()  # warm-up (plans, caches)
     latencies = []
+    cpu = time.process_time()
     for _ in range(runs):
         t = time.perf_counter()
         n = await op()
         latencies.append(time.perf_counter() - t)
+    cpu_ms = (time.process_time() - cpu) / runs * 1000
     p50, p99 = percentiles(latencies)
-    return p50, p99, n
+    return p50, p99, cpu_ms, n
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -144,7 +149,7 @@ async def main(args: argparse.Namespace) -> None:
             while not server.started:
                 await asyncio.sleep(0.02)
             print(f"\n{args.runs} requests each (after one warm-up); latency p50 / p99")
-            print(f"{'request':<34} {'candles':>7} {'service':>22} {'GraphQL':>22}")
+            print(f"{'request':<34} {'candles':>7} {'service':>22} {'GraphQL':>22}  CPU/request")
             try:
                 async with httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{port}", timeout=60
@@ -178,12 +183,12 @@ async def main(args: argparse.Namespace) -> None:
                             assert "errors" not in body, body
                             return len(body["data"]["marketHistory"]["data"])
 
-                        s50, s99, n = await timed(args.runs, service)
-                        g50, g99, m = await timed(args.runs, graphql)
+                        s50, s99, scpu, n = await timed(args.runs, service)
+                        g50, g99, gcpu, m = await timed(args.runs, graphql)
                         assert n == m, (n, m)
                         print(
                             f"{label:<34} {n:>7} {s50:>9.2f} / {s99:>7.2f} ms "
-                            f"{g50:>9.2f} / {g99:>7.2f} ms"
+                            f"{g50:>9.2f} / {g99:>7.2f} ms  CPU {scpu:6.2f} / {gcpu:6.2f} ms"
                         )
             finally:
                 server.should_exit = True

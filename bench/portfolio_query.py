@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 import uuid
@@ -29,7 +28,7 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
-from bench.stats import percentile  # noqa: E402
+from bench.stats import median, percentile  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
 from bourse.process import ApiServer  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
@@ -116,17 +115,20 @@ async def bench(settings: Settings, services: Services, requests: int, runs: int
 
                 for _ in range(20):  # warm-up: caches, pool, default portfolio
                     await once()
-                p50s, p99s, rates = [], [], []
+                p50s, p99s, rates, cpus = [], [], [], []
                 for _ in range(runs):
-                    start = time.perf_counter()
+                    start, cpu = time.perf_counter(), time.process_time()
                     ordered = sorted([await once() for _ in range(requests)])
                     rates.append(requests / (time.perf_counter() - start))
-                    p50s.append(statistics.median(ordered) * 1000)
+                    # CPU of this process (server and client) per query: what the load of a
+                    # shared machine does not change, unlike the latency
+                    cpus.append((time.process_time() - cpu) / requests * 1000)
+                    p50s.append(median(ordered) * 1000)
                     p99s.append(percentile(ordered, 0.99) * 1000)
                 print(
-                    f"{n:>4} holdings  p50 {statistics.median(p50s):7.2f} ms  "
-                    f"p99 {statistics.median(p99s):7.2f} ms  "
-                    f"{statistics.median(rates):6.0f} queries/s"
+                    f"{n:>4} holdings  p50 {median(p50s):7.2f} ms  "
+                    f"p99 {median(p99s):7.2f} ms  "
+                    f"{median(rates):6.0f} queries/s  CPU {median(cpus):6.2f} ms/query"
                 )
     finally:
         server.should_exit = True

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from redis.asyncio import Redis  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
-from bench.stats import percentile  # noqa: E402
+from bench.stats import median, percentile  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.assets import AssetClass, Assets, NewAsset  # noqa: E402
 from models.db import create_engine, create_sessionmaker  # noqa: E402
@@ -189,13 +188,16 @@ async def one_run(
     expected = int(published * per_asset)
     result = {
         "setup_s": setup,
-        "p50_ms": statistics.median(latencies) * 1000,
+        "p50_ms": median(latencies) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "max_ms": latencies[-1] * 1000,
         "published": published,
         "delivered": delivered,
         "conflated": expected - delivered,
         "server_cpu": server_load,
+        # the API's CPU per quote delivered to a subscriber (µs): what the machine's load
+        # does not change, unlike the latency
+        "api_us_per_delivery": server_load * wall / max(1, delivered) * 1e6,
         "client_cpu": client_load,
         "api_rss_mib": rss_open,
         "kib_per_subscriber": per_socket_kib,
@@ -205,7 +207,8 @@ async def one_run(
         f"{args.seconds:.0f} s (connect {setup:.1f} s): p50 {result['p50_ms']:.1f} ms  "
         f"p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.1f} ms  published {published}  "
         f"delivered {delivered}/{expected}  conflated {expected - delivered}  "
-        f"CPU: API {server_load:.0%}, clients {client_load:.0%}  "
+        f"CPU: API {server_load:.0%} ({result['api_us_per_delivery']:.0f} µs/delivery), "
+        f"clients {client_load:.0%}  "
         f"API RSS {rss_before:.0f} -> {rss_open:.0f} MiB ({per_socket_kib:.0f} KiB/subscriber)",
         flush=True,
     )
@@ -258,11 +261,12 @@ async def main(args: argparse.Namespace) -> None:
                 for _ in range(args.runs)
             ]
             if len(results) > 1:
-                med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+                med = {k: median([r[k] for r in results]) for k in results[0]}
                 print(
                     f"median of {len(results)} runs: p50 {med['p50_ms']:.1f} ms  "
                     f"p99 {med['p99_ms']:.1f} ms  max {med['max_ms']:.1f} ms  "
-                    f"delivered {med['delivered']:.0f}  conflated {med['conflated']:.0f}"
+                    f"delivered {med['delivered']:.0f}  conflated {med['conflated']:.0f}  "
+                    f"API {med['api_us_per_delivery']:.0f} µs/delivery"
                 )
         finally:
             if child is not None and child.returncode is None:

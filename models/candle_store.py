@@ -303,7 +303,8 @@ class CandleStore:
                 ),
                 {"a": asset_id, "i": interval.value, "s": start, "e": end},
             )
-            return [_candle_from_row(r, interval) for r in rows]
+            # all(): one fetch for the result, not one per row (a day of 1m is 1,440 rows)
+            return [_candle_from_row(r, interval) for r in rows.all()]
 
     async def _rollup_rows(
         self,

@@ -22,7 +22,8 @@ websocket grows memory without limit). This hub is small and does both:
   overflowed and its consumer gets ``SubscriberOverflow`` (it should end the subscription so
   the client re-reads state), never an unbounded queue.
 - **Decode once.** A message is one ``HubMessage`` shared by all its subscribers; ``decode``
-  caches the parsed value, so 1,000 subscribers of a quote parse its JSON once.
+  caches the parsed value, so 1,000 subscribers of a quote parse its JSON once (and, the
+  quote being ``share``d, execute and render it once per selection: ``resolvers/execution.py``).
 
 The hub lives as long as the app (``bff.app`` lifespan) and reaches resolvers through
 ``Context.hub``.

@@ -23,6 +23,7 @@ from resolvers.compliance.schema import ComplianceMutation, ComplianceQuery
 from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
 from resolvers.errors import should_mask
+from resolvers.execution import BourseExecutor
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
 from resolvers.introspection import ProductionSchemaPrivacy
@@ -124,6 +125,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True, scalar_map={**FUNDS_SCALARS}),
+        # Plain lists completed in one loop, shared subscription events executed once per
+        # selection (resolvers/execution.py).
+        execution_context_class=BourseExecutor,
         # Factories, so each request gets fresh extension state. The caches are module-level
         # LRUs keyed by size (unbounded unless capped: capped here). The depth and alias rules
         # are built once: new rule classes per request would make every ValidationCache key new.

@@ -8,23 +8,34 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
 
 from bff.trusted_documents import DOCUMENT_ID, DocumentGate
 from bourse.settings import Settings
 from models.services import Services
 from models.users import STAFF_ROLES
 from resolvers.context import Context
+from resolvers.execution import SharedData
 
 HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
               415: "UNSUPPORTED_MEDIA_TYPE"}  # fmt: skip
+
+
+class BourseWebSocketAdapter(ASGIWebSocketAdapter):
+    async def send_text(self, text: str) -> None:
+        """Text already encoded (a shared event's message), with ``send_json``'s errors."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 class TrustedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
@@ -55,9 +66,23 @@ class TrustedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             payload["query"] = data.query or ""
         await super().handle_subscribe(message)
 
+    async def send_message(self, message: Message) -> None:
+        """A shared event's ``next`` (resolvers/execution.py) goes out as the text its
+        subscribers share, rendered once, not encoded again for every socket."""
+        if message["type"] == "next":
+            payload = message["payload"]
+            data = payload.get("data")
+            if type(data) is SharedData and len(payload) == 1:
+                text = data.next_message(message["id"], self.view.encode_json)
+                assert isinstance(self.websocket, BourseWebSocketAdapter)
+                await self.websocket.send_text(text)
+                return
+        await super().send_message(message)
+
 
 class BourseGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TrustedTransportWS
+    websocket_adapter_class = BourseWebSocketAdapter
 
     def __init__(self, schema: Any, settings: Settings) -> None:
         super().__init__(

@@ -33,6 +33,7 @@ from models.quotes import QuoteData, price_of, read_quotes
 from models.services import Services
 from resolvers.context import Context
 from resolvers.errors import ApiError
+from resolvers.execution import share
 from resolvers.hub import ConflatingSubscriber
 
 QuotesInfo = Info[Context, Any]
@@ -56,7 +57,9 @@ class Quote:
 
 
 def _decode(data: bytes) -> Quote:
-    return Quote.from_data(QuoteData.from_json(data))
+    # One Quote per published message, yielded to every subscriber of its asset: public
+    # data, so executed and rendered once per distinct selection (resolvers/execution.py).
+    return share(Quote.from_data(QuoteData.from_json(data)))
 
 
 async def current_quotes(services: Services, assets: Sequence[Asset]) -> dict[str, QuoteData]:

@@ -327,3 +327,59 @@ async def _numsub(redis: Redis, channel: str, expected: int) -> bool:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def _next_raw(conn: ClientConnection, op_id: str) -> tuple[str, dict[str, Any]]:
+    """The next ``next`` message of ``op_id``, as sent (text) and parsed."""
+    while True:
+        raw = await asyncio.wait_for(conn.recv(), 10.0)
+        assert isinstance(raw, str)
+        msg = json.loads(raw)
+        if msg.get("id") == op_id and msg["type"] == "next":
+            return raw, msg
+
+
+async def test_one_quote_is_rendered_per_selection_and_each_subscriber_gets_its_own(
+    qenv: QuotesEnv,
+) -> None:
+    """Subscribers of the same selection share the rendered payload of a quote (same bytes
+    after the operation id), whatever their assets and ids; another selection, a fragment or
+    a directive's variable still gets exactly what it asked for."""
+    asset, other = await qenv.asset("50.00"), await qenv.asset("60.00")
+    fragment = (
+        "subscription($ids: [String!]!) { quotes(assetIds: $ids) { ...Q } } "
+        "fragment Q on Quote { assetId price }"
+    )
+    with_bid = (
+        "subscription($ids: [String!]!, $bid: Boolean!) { "
+        "quotes(assetIds: $ids) { assetId price bid @include(if: $bid) } }"
+    )
+    async with qenv.api.ws() as c1, qenv.api.ws() as c2, qenv.api.ws() as c3, qenv.api.ws() as c4:
+        await subscribe(c1, [asset.symbol], op_id="one")
+        await subscribe(c2, [other.symbol, asset.symbol], op_id="two-ids")
+        for conn, query, variables in (
+            (c3, fragment, {"ids": [asset.symbol]}),
+            (c4, with_bid, {"ids": [asset.symbol], "bid": False}),
+        ):
+            payload = {"query": query, "variables": variables}
+            await conn.send(json.dumps({"id": "x", "type": "subscribe", "payload": payload}))
+        for conn, op_id, snapshots in (
+            (c1, "one", 1),
+            (c2, "two-ids", 2),
+            (c3, "x", 1),
+            (c4, "x", 1),
+        ):
+            for _ in range(snapshots):
+                await _next_raw(conn, op_id)
+        at = datetime.now(UTC)
+        await qenv.publish(asset.symbol, "50.25", at)
+        raw1, m1 = await _next_raw(c1, "one")
+        raw2, m2 = await _next_raw(c2, "two-ids")
+        _, m3 = await _next_raw(c3, "x")
+        _, m4 = await _next_raw(c4, "x")
+    expected = {"assetId": asset.symbol, "price": "50.25", "bid": None, "ask": None,
+                "timestamp": at.isoformat()}  # fmt: skip
+    assert m1["payload"] == m2["payload"] == {"data": {"quotes": expected}}
+    assert raw1.replace('"id":"one"', "") == raw2.replace('"id":"two-ids"', "")
+    assert m3["payload"] == {"data": {"quotes": {"assetId": asset.symbol, "price": "50.25"}}}
+    assert m4["payload"] == {"data": {"quotes": {"assetId": asset.symbol, "price": "50.25"}}}
