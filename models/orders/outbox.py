@@ -75,7 +75,8 @@ class _Coalesced:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._waiting.append((row, done))
-        if self._sender is None or self._sender.done():
+        sender = self._sender
+        if sender is None or sender.done() or sender.get_loop() is not loop:
             self._sender = loop.create_task(self._drain())
         await done
 
@@ -88,6 +89,11 @@ class _Coalesced:
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
+            except BaseException:  # the sender cancelled (shutdown): no request left waiting
+                for _, done in batch + self._waiting:
+                    done.cancel()
+                self._waiting = []
+                raise
             else:
                 for _, done in batch:
                     if not done.done():
