@@ -80,7 +80,7 @@ async def test_revoked_verification_spent_balance_and_reused_ids_hold_nothing(
 
         # The balance left (19.00) does not cover 30.00: refused, nothing more held.
         result = await place(api, token, **buy, price="30.00")
-        assert _codes(result) == ["INSUFFICIENT_FUNDS"], result
+        assert _codes(result) == ["INSUFFICIENT_BUYING_POWER"], result
         # The same client order id again: refused, nothing more held.
         small = {**buy, "quantity": "0.1", "price": "30.00"}
         result = await place(api, token, **small, clientOrderId="mine-1")
