@@ -7,7 +7,11 @@ the API process.
 
     .venv/bin/python bench/orders_http.py [--rate 1000] [--duration 20] [--runs 3]
         [--open-connections 128] [--connections 64] [--users 200] [--subscribers 20]
-        [--targets graphql,bare] [--modes open,closed] [--no-profile]
+        [--targets graphql,bare] [--modes open,closed] [--no-profile] [--assets 1]
+
+``--assets N`` trades N assets spread over the shards (BNCH first; each order goes to the next
+one round-robin), so each shard and its settlement consumer get a share; 1 (the default) is the
+one asset every earlier figure was measured on.
 
 Uses DATABASE_URL / REDIS_URL when set (else the embedded servers under var/bench), in a scratch
 database and Redis key prefix removed at the end. The load generator (`httpload.py`, raw
@@ -111,7 +115,21 @@ class Trader:
     token: str = ""
 
 
-async def make_traders(services: Services, n: int) -> list[Trader]:
+def bench_symbols(n: int, shards: int) -> list[str]:
+    """``n`` asset symbols (BNCH first), spread over the shards as evenly as they can be."""
+    chosen, per_shard = [SYMBOL], Counter([shard_for(SYMBOL, shards)])
+    candidates = (f"BN{i:02d}" for i in range(100))
+    while len(chosen) < n:
+        fewest = min(range(shards), key=lambda k: per_shard[k])
+        found = next(c for c in candidates if shard_for(c, shards) == fewest)
+        chosen.append(found)
+        per_shard[fewest] += 1
+    return chosen
+
+
+async def make_traders(
+    services: Services, n: int, symbols: tuple[str, ...] | list[str] = (SYMBOL,)
+) -> list[Trader]:
     """Users written straight to the database (registering through the API would spend most of
     the setup in argon2), funded with cash and shares by ledger postings, then signed in through
     `Accounts.login` (what the login mutation calls) for their access tokens."""
@@ -136,26 +154,28 @@ async def make_traders(services: Services, n: int) -> list[Trader]:
                 )
             await s.flush()
             bank = await ledger.account_id(s, None, AccountKind.BANK, "USD")
-            inventory = await ledger.account_id(s, None, AccountKind.LIQUIDITY, SYMBOL)
             for t in part:
                 cash = await ledger.account_id(s, t.user_id, AccountKind.CASH, "USD")
-                shares = await ledger.account_id(s, t.user_id, AccountKind.SHARES, SYMBOL)
                 await ledger.post(
                     s, "DEPOSIT", [Leg(cash, "USD", CASH), Leg(bank, "USD", -CASH)],
                     user_id=t.user_id,
                 )  # fmt: skip
-                await ledger.post(
-                    s, "bench_grant",
-                    [Leg(shares, SYMBOL, SHARES), Leg(inventory, SYMBOL, -SHARES)],
-                    user_id=t.user_id,
-                )  # fmt: skip
-                # The position and its tax lot, as a transfer in books them: settlement keeps
-                # positions per fill and would find sells of shares it never saw arrive.
-                await open_lot(
-                    s, user_id=t.user_id, asset_id=SYMBOL, quantity=SHARES,
-                    cost=SHARES * Decimal(REFERENCE), acquired_at=utcnow(),
-                    source=LotSource.TRANSFER, source_id=f"bench:{t.user_id}",
-                )  # fmt: skip
+            for sym in symbols:
+                inventory = await ledger.account_id(s, None, AccountKind.LIQUIDITY, sym)
+                for t in part:
+                    shares = await ledger.account_id(s, t.user_id, AccountKind.SHARES, sym)
+                    await ledger.post(
+                        s, "bench_grant",
+                        [Leg(shares, sym, SHARES), Leg(inventory, sym, -SHARES)],
+                        user_id=t.user_id,
+                    )  # fmt: skip
+                    # The position and its tax lot, as a transfer in books them: settlement
+                    # keeps positions per fill and would find sells of shares it never saw.
+                    await open_lot(
+                        s, user_id=t.user_id, asset_id=sym, quantity=SHARES,
+                        cost=SHARES * Decimal(REFERENCE), acquired_at=utcnow(),
+                        source=LotSource.TRANSFER, source_id=f"bench:{t.user_id}:{sym}",
+                    )  # fmt: skip
     client = ClientInfo(ip="127.0.0.1", user_agent="bench")
     sem = asyncio.Semaphore(4)
 
@@ -168,11 +188,11 @@ async def make_traders(services: Services, n: int) -> list[Trader]:
     return traders
 
 
-async def list_asset(services: Services) -> None:
+async def list_asset(services: Services, symbols: tuple[str, ...] | list[str] = (SYMBOL,)) -> None:
     await services.assets.upsert_many(
         [
             NewAsset(
-                symbol=SYMBOL,
+                symbol=sym,
                 name="Bench Corp",
                 asset_class=AssetClass.EQUITY,
                 currency="USD",
@@ -182,17 +202,19 @@ async def list_asset(services: Services) -> None:
                 reference_price=REFERENCE,
                 market_calendar="24x7",
             )
+            for sym in symbols
         ]
     )
-    await services.liquidity.configure([SYMBOL])
+    await services.liquidity.configure(list(symbols))
     deadline = time.monotonic() + 30
-    while True:
-        book = await services.exchange.book(SYMBOL)
-        if book and book.get("bids") and book.get("asks"):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no two-sided book for {SYMBOL}: {book}")
-        await asyncio.sleep(0.1)
+    for sym in symbols:
+        while True:
+            book = await services.exchange.book(sym)
+            if book and book.get("bids") and book.get("asks"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no two-sided book for {sym}: {book}")
+            await asyncio.sleep(0.1)
 
 
 async def drained(redis: Redis, prefix: str, shards: int, timeout: float = 120) -> float:
@@ -225,8 +247,8 @@ class Target:
     path: str
     command: list[str]
 
-    def body(self, fields: dict[str, str]) -> bytes:
-        doc: dict[str, Any] = {"assetId": SYMBOL, **fields}
+    def body(self, fields: dict[str, str], symbol: str = SYMBOL) -> bytes:
+        doc: dict[str, Any] = {"assetId": symbol, **fields}
         if self.name == "graphql":
             return json.dumps({"query": PLACE, "variables": {"input": doc}}).encode()
         return json.dumps(doc).encode()
@@ -409,7 +431,8 @@ class Bench:
     watch: FillWatch = field(default_factory=FillWatch)
     results: dict[tuple[str, str], list[Result]] = field(default_factory=lambda: defaultdict(list))
     fills: dict[tuple[str, str], list[FillStats]] = field(default_factory=lambda: defaultdict(list))
-    requests: dict[str, list[list[bytes]]] = field(default_factory=dict)
+    requests: dict[str, list[list[list[bytes]]]] = field(default_factory=dict)
+    symbols: list[str] = field(default_factory=lambda: [SYMBOL])
     cpu: dict[tuple[str, str], list[dict[str, float]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -438,8 +461,11 @@ class Bench:
         host = f"127.0.0.1:{self.stack.port}"
         self.requests[target.name] = [
             [
-                build_request(host, target.path, target.body(MIX[k][2]),
-                              {"Authorization": f"Bearer {t.token}"})
+                [
+                    build_request(host, target.path, target.body(MIX[k][2], sym),
+                                  {"Authorization": f"Bearer {t.token}"})
+                    for sym in self.symbols
+                ]
                 for k in KINDS
             ]
             for t in self.traders
@@ -452,10 +478,12 @@ class Bench:
         kinds = rng.choices(range(len(KINDS)), WEIGHTS, k=100_003)
         counter = iter(range(10**12))
 
+        assets = len(self.symbols)
+
         def pick() -> tuple[bytes, object]:
             i = next(counter)
             user, kind = rng.randrange(n), kinds[i % len(kinds)]
-            return table[user][kind], (user, kind)
+            return table[user][kind][i % assets], (user, kind)
 
         return pick
 
@@ -768,11 +796,13 @@ async def main(args: argparse.Namespace) -> None:
             assert s.database_url
             assert s.redis_url
             async with open_services(s, s.database_url, s.redis_url, pool_size=4) as services:
-                with timer(f"{SYMBOL} listed and quoted by the liquidity provider"):
-                    await list_asset(services)
+                symbols = bench_symbols(args.assets, args.shards)
+                with timer(f"{', '.join(symbols)} listed and quoted by the liquidity provider"):
+                    await list_asset(services, symbols)
                 with timer(f"{args.users} users created, funded and signed in"):
-                    traders = await make_traders(services, args.users)
+                    traders = await make_traders(services, args.users, symbols)
             bench = Bench(args, stack, redis, traders, set(range(args.subscribers)))
+            bench.symbols = symbols
             u = make_url(url)
             bench.pg = await asyncpg.connect(
                 host=u.host, port=u.port, user=u.username, password=u.password, database=u.database
@@ -822,6 +852,10 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--subscribers", type=int, default=20, help="users on orderUpdates")
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument(
+        "--assets", type=int, default=1,
+        help="assets traded (BNCH first), spread over the shards; orders go round-robin",
+    )  # fmt: skip
     parser.add_argument(
         "--api-processes", type=int, default=1, help="API processes on the port (SO_REUSEPORT)"
     )

@@ -20,7 +20,13 @@ async def require_verified(s: AsyncSession, user_id: uuid.UUID, what: str) -> No
     """KYC_REQUIRED unless the user is VERIFIED."""
     status = await s.scalar(select(User.kyc_status).where(User.id == user_id))
     if status is not KycStatus.VERIFIED:
-        raise DomainError.one(
-            ErrorCode.KYC_REQUIRED,
-            f"Verify your identity before you {what}: Settings → Identity verification.",
-        )
+        raise kyc_required(what)
+
+
+def kyc_required(what: str) -> DomainError:
+    """The refusal of an unverified customer (also decided inside one-trip statements:
+    ``models.orders.direct``)."""
+    return DomainError.one(
+        ErrorCode.KYC_REQUIRED,
+        f"Verify your identity before you {what}: Settings → Identity verification.",
+    )

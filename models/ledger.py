@@ -244,6 +244,13 @@ class Ledger:
             raise ValueError(f"unknown ledger accounts: {sorted(unknown)}")
         return {i: self._identities[i] for i in wanted}
 
+    def cached_account_id(
+        self, user_id: uuid.UUID | None, kind: AccountKind, asset: str
+    ) -> uuid.UUID | None:
+        """The account of (user, kind, asset) if this process has seen it committed, else
+        None (without a round trip: the one-trip placement, ``models.orders.direct``)."""
+        return self._ids.get((user_id, kind, asset))
+
     async def account_id(
         self, s: AsyncSession, user_id: uuid.UUID | None, kind: AccountKind, asset: str
     ) -> uuid.UUID:

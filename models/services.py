@@ -54,6 +54,7 @@ from models.notifications import (
     PushSubscriptions,
 )
 from models.orders import OrderBook, OrdersConfig
+from models.orders.direct import DirectPlacement
 from models.partners import Partners
 from models.partners.api_keys import ApiKeys
 from models.partners.documents import TrustedDocumentStore
@@ -358,6 +359,7 @@ async def open_services(
             market_hours=settings.market_hours,
             cancel_wait_seconds=settings.order_cancel_wait_seconds,
         ),
+        direct=DirectPlacement(database_url, max_size=pool_size, timeout=bound),
     )
     audit = AuditLog(sessionmaker)
     services = Services(

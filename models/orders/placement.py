@@ -29,12 +29,14 @@ from models.ledger import HoldStatus
 from models.orders.outbox import OutboxEntry
 from models.orders.tables import Order
 
-_PLACE: Final = text(
-    """
-WITH reserved AS (
+# The chain after the reservation's gate: ``{gate}`` is empty for ``write_order`` (the caller
+# read and locked the asset in its transaction) and a condition on the ``gate`` CTE for the
+# one-trip statement (``models.orders.direct``).
+CHAIN: Final = """
+reserved AS (
     UPDATE ledger_accounts SET held = held + CAST(:hold_amount AS numeric)
     WHERE id = CAST(:account_id AS uuid)
-      AND balance - held >= CAST(:hold_amount AS numeric)
+      AND balance - held >= CAST(:hold_amount AS numeric){gate}
     RETURNING id
 ), hold AS (
     INSERT INTO holds (id, account_id, user_id, amount, reason, reference_id, status, created_at)
@@ -63,14 +65,52 @@ WITH reserved AS (
            CAST(:created_at AS timestamptz), CAST(:created_at AS timestamptz)
     FROM hold
     RETURNING id
-)
+)"""
+OUTBOX_INSERT: Final = """
 INSERT INTO order_outbox (order_id, asset_id, command, available_at, created_at)
 SELECT placed.id, CAST(:asset_id AS text), CAST(:command AS text),
        CAST(:available_at AS timestamptz), CAST(:created_at AS timestamptz)
 FROM placed
-RETURNING id
-"""
-)
+RETURNING id"""
+
+_PLACE: Final = text("WITH " + CHAIN.replace("{gate}", "") + OUTBOX_INSERT)
+
+
+def parameters(
+    order: Order, outbox: OutboxEntry, *, account_id: uuid.UUID, hold_amount: Decimal
+) -> dict[str, object]:
+    """The chain's parameters by name (both statements)."""
+    if not hold_amount.is_finite() or hold_amount <= 0:
+        raise ValueError("hold amounts are positive")
+    assert order.hold_id is not None
+    return {
+        "hold_amount": hold_amount,
+        "account_id": account_id,
+        "hold_id": order.hold_id,
+        "user_id": order.user_id,
+        "reason": "order",
+        "hold_status": str(HoldStatus.ACTIVE),
+        "order_id": order.id,
+        "asset_id": order.asset_id,
+        "side": str(order.side),
+        "sub_type": str(order.sub_type),
+        "time_in_force": str(order.time_in_force),
+        "quantity": order.quantity,
+        "notional": order.notional,
+        "price": order.price,
+        "stop_price": order.stop_price,
+        "trail_percent": order.trail_percent,
+        "trail_amount": order.trail_amount,
+        "currency": order.currency,
+        "status": str(order.status),
+        "client_order_id": order.client_order_id,
+        "queued_until": order.queued_until,
+        "extended_hours": order.extended_hours,
+        "order_class": str(order.order_class or "SIMPLE"),
+        "created_at": order.created_at,
+        "command": outbox.command,
+        "available_at": outbox.available_at,
+    }
 
 
 async def write_order(
@@ -84,42 +124,8 @@ async def write_order(
     """Write ``order`` (with ``order.hold_id`` set), its hold of ``hold_amount`` on
     ``account_id`` and ``outbox`` in one statement; False (nothing written) when the account's
     available balance does not cover the hold. Sets ``outbox.id``."""
-    if not hold_amount.is_finite() or hold_amount <= 0:
-        raise ValueError("hold amounts are positive")
-    assert order.hold_id is not None
-    outbox_id = (
-        await s.execute(
-            _PLACE,
-            {
-                "hold_amount": hold_amount,
-                "account_id": account_id,
-                "hold_id": order.hold_id,
-                "user_id": order.user_id,
-                "reason": "order",
-                "hold_status": str(HoldStatus.ACTIVE),
-                "order_id": order.id,
-                "asset_id": order.asset_id,
-                "side": str(order.side),
-                "sub_type": str(order.sub_type),
-                "time_in_force": str(order.time_in_force),
-                "quantity": order.quantity,
-                "notional": order.notional,
-                "price": order.price,
-                "stop_price": order.stop_price,
-                "trail_percent": order.trail_percent,
-                "trail_amount": order.trail_amount,
-                "currency": order.currency,
-                "status": str(order.status),
-                "client_order_id": order.client_order_id,
-                "queued_until": order.queued_until,
-                "extended_hours": order.extended_hours,
-                "order_class": str(order.order_class or "SIMPLE"),
-                "created_at": order.created_at,
-                "command": outbox.command,
-                "available_at": outbox.available_at,
-            },
-        )
-    ).scalar_one_or_none()
+    params = parameters(order, outbox, account_id=account_id, hold_amount=hold_amount)
+    outbox_id = (await s.execute(_PLACE, params)).scalar_one_or_none()
     if outbox_id is None:
         return False
     outbox.id = outbox_id

@@ -5,7 +5,11 @@ reads the asset and, in one statement (``models.orders.placement``), places the 
 (buy: cash; sell: shares), inserts the order and writes its outbox row with the matching
 command (``models.orders.outbox``). Commit makes the order durable; the command is then
 sent to the asset's shard by the request itself, and by the outbox relay for anything left
-unsent by a crash. Order state after that changes only in the settlement consumer
+unsent by a crash. A simple order on an asset this process has placed on before (and a hold
+account it has seen) skips the transaction: ``models.orders.direct`` plans it on the row as
+that placement read it and writes it in one round trip, the statement itself checking the
+row, its lock and the KYC gate; other orders, and requests the plan refuses, take the
+transaction. Order state after that changes only in the settlement consumer
 (``models/settlement.py``), from the shard's events.
 
 ``replace`` (``replaceOrder``) validates the new terms (``rules.plan_replace``), then in ONE
@@ -44,8 +48,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import asyncpg
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import String, literal_column, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -58,8 +63,9 @@ from models.calendars import Session, calendar
 from models.constraints import violated_constraint
 from models.errors import DomainError, ErrorCode
 from models.exchange import Exchange
-from models.kyc_gate import require_verified
+from models.kyc_gate import kyc_required, require_verified
 from models.ledger import ZERO, Ledger
+from models.orders.direct import DirectPlacement, Outcome, fingerprint_sql
 from models.orders.linked import (
     LinkedPlan,
     StopLoss,
@@ -72,6 +78,7 @@ from models.orders.outbox import Outbox, OutboxEntry
 from models.orders.placement import write_order
 from models.orders.rules import (
     CLIENT_ORDER_ID_RE,
+    OrderPlan,
     OrdersConfig,
     PlaceOrderRequest,
     ReplaceOrderRequest,
@@ -122,9 +129,11 @@ class OrderBook:
         reference_price: Callable[[Asset], Awaitable[Decimal]],
         config: OrdersConfig,
         clock: Callable[[], datetime] = utcnow,
+        direct: DirectPlacement | None = None,
     ) -> None:
         self.clock = clock  # tests pin it (the in-process API's order book)
         self._sm = sessionmaker
+        self._direct = direct
         self._ledger = ledger
         self.outbox = Outbox(sessionmaker, exchange)
         self._reference_price = reference_price
@@ -154,6 +163,14 @@ class OrderBook:
                 "A client order id is 1-64 printable characters without spaces.",
                 "clientOrderId",
             )
+        order_outbox = None
+        if take_profit is None and stop_loss is None and req.order_class is OrderClass.SIMPLE:
+            order_outbox = await self._place_direct(user_id, symbol, req)
+        if order_outbox is not None:
+            order, outbox = order_outbox
+            if outbox.available_at <= outbox.created_at:
+                await self._send_after_commit(outbox)
+            return order
         # One session, one transaction: the asset is read where the order is written.
         async with self._sm() as s:
             try:
@@ -161,6 +178,9 @@ class OrderBook:
                     order, outbox = await self._place_in(
                         s, user_id, symbol, req, take_profit, stop_loss
                     )
+                planned_on = s.info.pop("planned_on", None)
+                if planned_on is not None and self._direct is not None:
+                    self._direct.snapshots.put(*planned_on)
             except IntegrityError as exc:
                 if violated_constraint(exc) == CLIENT_ORDER_ID_CONSTRAINT:
                     raise DomainError.one(
@@ -172,6 +192,49 @@ class OrderBook:
         if outbox.available_at <= outbox.created_at:
             await self._send_after_commit(outbox)
         return order
+
+    async def _place_direct(
+        self, user_id: uuid.UUID, symbol: str, req: PlaceOrderRequest
+    ) -> tuple[Order, OutboxEntry] | None:
+        """A simple order in one round trip (``models.orders.direct``) when this process has
+        the asset's row and the user's hold account from an earlier placement; None: place it
+        through the ORM transaction (which answers every refusal in its usual order)."""
+        if self._direct is None:
+            return None
+        snap = self._direct.snapshots.get(symbol)
+        if snap is None or not snap.asset.tradable or snap.asset.splitting:
+            return None
+        try:
+            order, outbox, plan, _, _ = await self._plan(user_id, symbol, req, snap.asset)
+        except DomainError:
+            return None  # refused: the transaction says why, KYC first
+        account = self._ledger.cached_account_id(user_id, plan.hold_kind, plan.hold_asset)
+        if account is None:
+            return None
+        try:
+            outcome = await self._direct.place(
+                order,
+                outbox,
+                account_id=account,
+                hold_amount=plan.hold_amount,
+                fingerprint=snap.fingerprint,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == CLIENT_ORDER_ID_CONSTRAINT:
+                raise DomainError.one(
+                    ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
+                    "You already used this client order id.",
+                    "clientOrderId",
+                ) from None
+            raise
+        if outcome == Outcome.PLACED:
+            return order, outbox
+        if outcome == Outcome.KYC_REQUIRED:
+            raise kyc_required("trade")
+        if outcome == Outcome.INSUFFICIENT:
+            raise insufficient(req.side, plan, snap.asset)
+        self._direct.snapshots.forget(symbol)  # changed: the transaction reads it again
+        return None
 
     async def _send_after_commit(self, row: OutboxEntry) -> bool:
         """Send a committed row now; if Redis cannot be reached the change still stands (it
@@ -195,11 +258,7 @@ class OrderBook:
         stop_loss: StopLoss | None = None,
     ) -> tuple[Order, OutboxEntry]:
         await require_verified(s, user_id, "trade")  # KYC (models/kyc.py), in this transaction
-        asset = (
-            await s.get(Asset, symbol, with_for_update=ASSET_LOCK)
-            if SYMBOL_RE.match(symbol)
-            else None
-        )
+        asset, fingerprint = await self._read_asset(s, symbol)
         if asset is None:
             raise DomainError.one(ErrorCode.UNKNOWN_ASSET, f"No asset {symbol!r}.", "assetId")
         if not asset.tradable:
@@ -208,6 +267,78 @@ class OrderBook:
             )
         if asset.splitting:
             raise _splitting(symbol)
+        order, outbox, plan, linked, leg_ids = await self._plan(
+            user_id, symbol, req, asset, take_profit, stop_loss
+        )
+        account = await self._ledger.account_id(s, user_id, plan.hold_kind, plan.hold_asset)
+        # Hold, order and outbox row in one statement (models.orders.placement); the objects
+        # stay out of the session: they are the answer, already as written.
+        written = await write_order(
+            s, order, outbox, account_id=account, hold_amount=plan.hold_amount
+        )
+        if not written:
+            raise insufficient(req.side, plan, asset)
+        if self._direct is not None and fingerprint is not None:
+            # the row as this order was planned on: once committed, the next orders on it go
+            # in one round trip (place)
+            s.info["planned_on"] = (asset, fingerprint)
+        now, order_id = order.created_at, order.id
+        if linked is not None:
+            # A bracket's / OTO's exits share one hold of the shares its fills bring (opened
+            # by the settlement with the first fill); an OCO's, the order's own.
+            shared = order.hold_id if linked.order_class is OrderClass.OCO else None
+            for lid, lp in zip(leg_ids, linked.legs, strict=True):
+                s.add(
+                    Order(
+                        id=lid,
+                        user_id=user_id,
+                        asset_id=symbol,
+                        side=lp.side,
+                        sub_type=lp.sub_type,
+                        time_in_force=linked.leg_tif,
+                        quantity=plan.quantity,
+                        price=lp.price,
+                        stop_price=lp.stop_price,
+                        currency=asset.currency,
+                        status=OrderStatus.PENDING,
+                        filled_quantity=ZERO,
+                        filled_value=ZERO,
+                        hold_id=shared or legs_hold_id(order_id),
+                        queued_until=order.queued_until,
+                        order_class=linked.order_class,
+                        parent_id=order_id,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        return order, outbox
+
+    async def _read_asset(self, s: AsyncSession, symbol: str) -> tuple[Asset | None, str | None]:
+        """The asset row ``FOR KEY SHARE`` (see the module docstring) and the fingerprint of
+        its planning columns (``models.orders.direct``), read together."""
+        if not SYMBOL_RE.match(symbol):
+            return None, None
+        query = select(Asset, literal_column(fingerprint_sql("assets"), String)).where(
+            Asset.symbol == symbol
+        )
+        if ASSET_LOCK is not None:  # bench/split_lock.py measures without it
+            query = query.with_for_update(read=True, key_share=True)
+        row = (await s.execute(query)).one_or_none()
+        if row is None:
+            return None, None
+        return row[0], row[1]
+
+    async def _plan(
+        self,
+        user_id: uuid.UUID,
+        symbol: str,
+        req: PlaceOrderRequest,
+        asset: Asset,
+        take_profit: TakeProfit | None = None,
+        stop_loss: StopLoss | None = None,
+    ) -> tuple[Order, OutboxEntry, OrderPlan, LinkedPlan | None, list[uuid.UUID]]:
+        """The order as it will be written (and its outbox row, plan, linked plan and legs'
+        ids), planned on ``asset``; raises the request's refusal."""
         reference = await self._reference_price(asset)
         linked: LinkedPlan | None = None
         if req.order_class is not OrderClass.SIMPLE or take_profit or stop_loss:
@@ -246,7 +377,6 @@ class OrderBook:
             order_class=None if linked is None else str(linked.order_class),
             legs=None if linked is None else leg_specs(asset, linked, leg_ids),
         )
-        account = await self._ledger.account_id(s, user_id, plan.hold_kind, plan.hold_asset)
         order = Order(
             id=order_id,
             user_id=user_id,
@@ -273,46 +403,13 @@ class OrderBook:
             updated_at=now,
         )
         outbox = Outbox.row(order_id, symbol, command, available_at=available_at, created_at=now)
-        # Hold, order and outbox row in one statement (models.orders.placement); the objects
-        # stay out of the session: they are the answer, already as written.
-        written = await write_order(
-            s, order, outbox, account_id=account, hold_amount=plan.hold_amount
-        )
-        if not written:
-            raise insufficient(req.side, plan, asset)
-        if linked is not None:
-            # A bracket's / OTO's exits share one hold of the shares its fills bring (opened
-            # by the settlement with the first fill); an OCO's, the order's own.
-            shared = order.hold_id if linked.order_class is OrderClass.OCO else None
-            for lid, lp in zip(leg_ids, linked.legs, strict=True):
-                s.add(
-                    Order(
-                        id=lid,
-                        user_id=user_id,
-                        asset_id=symbol,
-                        side=lp.side,
-                        sub_type=lp.sub_type,
-                        time_in_force=linked.leg_tif,
-                        quantity=plan.quantity,
-                        price=lp.price,
-                        stop_price=lp.stop_price,
-                        currency=asset.currency,
-                        status=OrderStatus.PENDING,
-                        filled_quantity=ZERO,
-                        filled_value=ZERO,
-                        hold_id=shared or legs_hold_id(order_id),
-                        queued_until=order.queued_until,
-                        order_class=linked.order_class,
-                        parent_id=order_id,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        return order, outbox
+        return order, outbox, plan, linked, leg_ids
 
     async def aclose(self) -> None:
-        """Write the pending sent-marks (at shutdown)."""
+        """Write the pending sent-marks (at shutdown); close the one-trip pool."""
         await self.outbox.aclose()
+        if self._direct is not None:
+            await self._direct.aclose()
 
     async def cancel(
         self, user_id: uuid.UUID, order_id: str, *, wait_seconds: float | None = None
