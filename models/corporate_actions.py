@@ -167,6 +167,9 @@ class CorporateAction(Base):
     # A split: when the settlement applied the engine's SPLIT_APPLIED (until then a fill of the
     # asset is one the engine made before the split: settled in post-split shares).
     engine_applied_at: Mapped[datetime | None]
+    # A split: the price its cash in lieu was paid at (the split-adjusted reference price),
+    # also the price of an in-flight trade's fraction (migration 0031).
+    split_price: Mapped[Decimal | None] = mapped_column(AMOUNT)
 
     __table_args__ = (
         Index("ix_corporate_actions_asset", "asset_id", "effective_date"),
@@ -191,6 +194,8 @@ class CorporateActionEntry(Base):
     quantity_before: Mapped[Decimal] = mapped_column(AMOUNT)  # held of record / before a split
     quantity_after: Mapped[Decimal] = mapped_column(AMOUNT)
     cash: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)  # dividend, or cash in lieu
+    # A split: the fraction (post-split shares, finer than the increment) paid in lieu of.
+    in_lieu_quantity: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)
     currency: Mapped[str] = mapped_column(String(3))
     journal_entry_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -557,6 +562,7 @@ class CorporateActions:
         asset.reference_price = split_adjusted(asset.reference_price, n, d, asset.tick_size)
         if asset.previous_close is not None:
             asset.previous_close = split_adjusted(asset.previous_close, n, d, asset.tick_size)
+        action.split_price = asset.reference_price  # cash in lieu's price, in flight too
         # Closed lots too, so every lot's quantity is in today's shares (the wash-sale
         # derivation compares them with split-adjusted sales); their cost is unchanged.
         await s.execute(
@@ -656,6 +662,7 @@ class CorporateActions:
                     quantity_before=before,
                     quantity_after=kept,
                     cash=in_lieu,
+                    in_lieu_quantity=remainder,
                     currency=ccy,
                     journal_entry_id=entry_id,
                     created_at=now,
