@@ -83,7 +83,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bourse.clock import now_ns, utcnow
 from bourse.money import fill_cash, round_cash
 from matching.codec import from_fixed, to_fixed
-from matching.core.split import split_price, split_quantity, split_trail
+from matching.core.split import split_price, split_quantity, split_total, split_trail
 from matching.wire import decode_command, encode_command
 from matching.wire import split as split_command
 from models import validation
@@ -855,10 +855,11 @@ class CorporateActions:
             cap = engine_price.get(o.id)
             new_cap = split_price(cap, n, d, tick, not buy) if cap else 0
             # A pending replace's terms, as the engine will take its REPLACE (stamped before
-            # this split): its new total quantity down to the lot, prices by the same rules.
+            # this split): its new total rounded as the order's parts are (the filled part and
+            # the rest apart, down to the lot: ``split_total``), prices by the same rules.
             asked_rem, asked_cap = 0, 0
             if (r := pending.get(o.id)) is not None:
-                total = split_quantity(to_fixed(r.quantity, qs, ROUND_DOWN), n, d, lot)
+                total = split_total(to_fixed(r.quantity, qs, ROUND_DOWN), filled, n, d, lot)
                 asked_rem = max(total - new_filled, 0)
                 r.quantity = from_fixed(total, qs)
                 if r.price is not None:
@@ -888,16 +889,25 @@ class CorporateActions:
                 if kind is AccountKind.SHARES:
                     share_holds_done.add(h.id)
                     fixed = split_quantity(to_fixed(h.amount, qs, ROUND_DOWN), n, d, lot)
+                    if r is not None and h.id == o.hold_id:
+                        # Either answer to the pending replace, as placing it fresh holds.
+                        fixed = max(new_rem, asked_rem)
+                        r.hold_added = from_fixed(max(fixed - new_rem, 0), qs)
                     await self._resize_hold(s, h, from_fixed(fixed, qs))
                 elif buy and h.id == o.hold_id and new_cap and own_cash_hold:
                     fresh = round_cash(
                         from_fixed(new_rem, qs) * from_fixed(new_cap, ps), o.currency, ROUND_CEILING
                     )
+                    live = fresh
                     if asked_rem and asked_cap:  # either answer to the pending replace
                         asked_hold = from_fixed(asked_rem, qs) * from_fixed(asked_cap, ps)
                         fresh = max(fresh, round_cash(asked_hold, o.currency, ROUND_CEILING))
                     if fresh < h.amount:
                         await self._resize_hold(s, h, fresh)
+                    if r is not None:
+                        # What the request added is now what the replaced order needs beyond
+                        # the live one (given back if the engine has no live order to replace).
+                        r.hold_added = max(h.amount - live, ZERO)
                 elif buy and h.id == o.hold_id and o.id in oco_prices and oco_prices[o.id]:
                     # An OCO buy's one hold: its remaining x the dearer of its two limits, as
                     # placing it fresh would hold (models/orders/linked.py).
