@@ -235,3 +235,61 @@ async def test_a_3_for_2_trade_in_flight_settles_its_fractions_as_cash_in_lieu(
     assert await figures(services, users, asset) == before
     async with services.sessionmaker() as s:
         assert await services.ledger.check(s) == []
+
+
+async def test_a_2_for_1_trade_in_flight_leaves_no_fraction(
+    stack: Stack, stack_services: Services
+) -> None:
+    """2-for-1: the seller held 5 (cost 50.00) and sells 3, the buyer held 1 (cost 10.00) and
+    buys 3, at 30.00, settled after the split as 6 at 15.00. As if before the split: seller
+    2 -> 4, buyer 4 -> 8, no fraction, so no cash in lieu either way; the split's entries say
+    so, and nobody is told of a fraction."""
+    services = stack_services
+    asset = symbol("SPT")
+    await list_asset(services, asset, "30.00", fractionable=False)
+    settlement = f"settlement-{shard_for(asset, stack.settings.matching_shards)}"
+    async with stack.client() as api:
+        seller, seller_id = await trader(api)
+        buyer, buyer_id = await trader(api, "5000")
+        await grant_shares(services, seller_id, asset, "5")
+        await grant_shares(services, buyer_id, asset, "1")
+        await stack.kill(settlement)
+        try:
+            orders = await trade(api, services, asset, seller, buyer)
+            await split(services, asset, 2, 1)
+        finally:
+            await stack.start(settlement)
+        for token, order_id in zip((seller, buyer), orders, strict=True):
+            done = await wait_order(api, token, order_id, {"EXECUTED"}, timeout=60)
+            assert (D(done["quantity"]), D(done["filledQuantity"])) == (D(6), D(6))
+
+    async def settled() -> list[tuple[D, D]]:
+        return [await holding(services, u, asset) for u in (seller_id, buyer_id)]
+
+    want = [(D("90.00"), D(4)), (D("4910.00"), D(8))]
+    assert await eventually(settled, lambda h: h == want, timeout=30, what="settled") == want
+    assert await lieu_rows(services, seller_id) == []
+    assert await lieu_rows(services, buyer_id) == []
+    async with services.sessionmaker() as s:
+        position = await s.get(Position, (buyer_id, asset))
+        assert position is not None
+        assert (position.quantity, position.cost_basis) == (D(8), D("100.00"))
+        action = await s.scalar(select(CorporateAction).where(CorporateAction.asset_id == asset))
+        assert action is not None
+        entries = {
+            e.user_id: (e.quantity_before, e.quantity_after, e.cash)
+            for e in await s.scalars(
+                select(CorporateActionEntry).where(CorporateActionEntry.action_id == action.id)
+            )
+        }
+        assert entries == {seller_id: (D(2), D(4), D(0)), buyer_id: (D(4), D(8), D(0))}
+        told = await s.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.user_id.in_([seller_id, buyer_id]),
+                Notification.body.contains("settled after it"),
+            )
+        )
+        assert told == 0
+        assert await services.ledger.check(s) == []
