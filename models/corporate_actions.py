@@ -47,7 +47,9 @@
   the asset (ASSET_NOT_TRADABLE) and the liquidity provider pauses, until the settlement
   applies the engine's SPLIT_APPLIED (it clears the flag and sets the action's
   ``engine_applied_at``); a fill the engine made before the SPLIT but settled after the split
-  committed is settled in post-split shares (``models/settlement.py``).
+  committed is settled in post-split shares (``models/settlement.py``), its fraction as cash in
+  lieu at the split's ``split_price`` against the holder's entry, as if it had settled before
+  the split (``models/split_in_flight.py``).
 - Idempotency: an action is applied under its row lock, once (status SCHEDULED → APPLIED); each
   holder's effect is one ``corporate_action_entries`` row (primary key action, user) and the
   funds row's idempotency key is the action's id.
