@@ -47,7 +47,9 @@
   the asset (ASSET_NOT_TRADABLE) and the liquidity provider pauses, until the settlement
   applies the engine's SPLIT_APPLIED (it clears the flag and sets the action's
   ``engine_applied_at``); a fill the engine made before the SPLIT but settled after the split
-  committed is settled in post-split shares (``models/settlement.py``).
+  committed is settled in post-split shares (``models/settlement.py``), its fraction as cash in
+  lieu at the split's ``split_price`` against the holder's entry, as if it had settled before
+  the split (``models/split_in_flight.py``).
 - Idempotency: an action is applied under its row lock, once (status SCHEDULED → APPLIED); each
   holder's effect is one ``corporate_action_entries`` row (primary key action, user) and the
   funds row's idempotency key is the action's id.
@@ -83,7 +85,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bourse.clock import now_ns, utcnow
 from bourse.money import fill_cash, round_cash
 from matching.codec import from_fixed, to_fixed
-from matching.core.split import split_price, split_quantity, split_trail
+from matching.core.split import split_price, split_quantity, split_total, split_trail
 from matching.wire import decode_command, encode_command
 from matching.wire import split as split_command
 from models import validation
@@ -167,6 +169,9 @@ class CorporateAction(Base):
     # A split: when the settlement applied the engine's SPLIT_APPLIED (until then a fill of the
     # asset is one the engine made before the split: settled in post-split shares).
     engine_applied_at: Mapped[datetime | None]
+    # A split: the price its cash in lieu was paid at (the split-adjusted reference price),
+    # also the price of an in-flight trade's fraction (migration 0031).
+    split_price: Mapped[Decimal | None] = mapped_column(AMOUNT)
 
     __table_args__ = (
         Index("ix_corporate_actions_asset", "asset_id", "effective_date"),
@@ -191,6 +196,8 @@ class CorporateActionEntry(Base):
     quantity_before: Mapped[Decimal] = mapped_column(AMOUNT)  # held of record / before a split
     quantity_after: Mapped[Decimal] = mapped_column(AMOUNT)
     cash: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)  # dividend, or cash in lieu
+    # A split: the fraction (post-split shares, finer than the increment) paid in lieu of.
+    in_lieu_quantity: Mapped[Decimal] = mapped_column(AMOUNT, default=ZERO)
     currency: Mapped[str] = mapped_column(String(3))
     journal_entry_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -557,6 +564,7 @@ class CorporateActions:
         asset.reference_price = split_adjusted(asset.reference_price, n, d, asset.tick_size)
         if asset.previous_close is not None:
             asset.previous_close = split_adjusted(asset.previous_close, n, d, asset.tick_size)
+        action.split_price = asset.reference_price  # cash in lieu's price, in flight too
         # Closed lots too, so every lot's quantity is in today's shares (the wash-sale
         # derivation compares them with split-adjusted sales); their cost is unchanged.
         await s.execute(
@@ -656,6 +664,7 @@ class CorporateActions:
                     quantity_before=before,
                     quantity_after=kept,
                     cash=in_lieu,
+                    in_lieu_quantity=remainder,
                     currency=ccy,
                     journal_entry_id=entry_id,
                     created_at=now,
@@ -848,10 +857,11 @@ class CorporateActions:
             cap = engine_price.get(o.id)
             new_cap = split_price(cap, n, d, tick, not buy) if cap else 0
             # A pending replace's terms, as the engine will take its REPLACE (stamped before
-            # this split): its new total quantity down to the lot, prices by the same rules.
+            # this split): its new total rounded as the order's parts are (the filled part and
+            # the rest apart, down to the lot: ``split_total``), prices by the same rules.
             asked_rem, asked_cap = 0, 0
             if (r := pending.get(o.id)) is not None:
-                total = split_quantity(to_fixed(r.quantity, qs, ROUND_DOWN), n, d, lot)
+                total = split_total(to_fixed(r.quantity, qs, ROUND_DOWN), filled, n, d, lot)
                 asked_rem = max(total - new_filled, 0)
                 r.quantity = from_fixed(total, qs)
                 if r.price is not None:
@@ -881,16 +891,25 @@ class CorporateActions:
                 if kind is AccountKind.SHARES:
                     share_holds_done.add(h.id)
                     fixed = split_quantity(to_fixed(h.amount, qs, ROUND_DOWN), n, d, lot)
+                    if r is not None and h.id == o.hold_id:
+                        # Either answer to the pending replace, as placing it fresh holds.
+                        fixed = max(new_rem, asked_rem)
+                        r.hold_added = from_fixed(max(fixed - new_rem, 0), qs)
                     await self._resize_hold(s, h, from_fixed(fixed, qs))
                 elif buy and h.id == o.hold_id and new_cap and own_cash_hold:
                     fresh = round_cash(
                         from_fixed(new_rem, qs) * from_fixed(new_cap, ps), o.currency, ROUND_CEILING
                     )
+                    live = fresh
                     if asked_rem and asked_cap:  # either answer to the pending replace
                         asked_hold = from_fixed(asked_rem, qs) * from_fixed(asked_cap, ps)
                         fresh = max(fresh, round_cash(asked_hold, o.currency, ROUND_CEILING))
                     if fresh < h.amount:
                         await self._resize_hold(s, h, fresh)
+                    if r is not None:
+                        # What the request added is now what the replaced order needs beyond
+                        # the live one (given back if the engine has no live order to replace).
+                        r.hold_added = max(h.amount - live, ZERO)
                 elif buy and h.id == o.hold_id and o.id in oco_prices and oco_prices[o.id]:
                     # An OCO buy's one hold: its remaining x the dearer of its two limits, as
                     # placing it fresh would hold (models/orders/linked.py).

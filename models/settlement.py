@@ -93,6 +93,16 @@ from models.orders.linked import legs_hold_id
 from models.orders.view import FillView, OrderView
 from models.positions import AppliedFills, FillSide
 from models.positions import Side as PositionSide
+from models.split_in_flight import (
+    Holder,
+    holder_for,
+    lieu_draft,
+    lieu_fill_id,
+    lieu_transaction,
+    load_holders,
+    settle_fraction,
+    write_holder,
+)
 from models.webhooks import events as webhook_events
 
 SPLIT_EXACT = Decimal("1e-18")  # the ledger's scale
@@ -173,6 +183,7 @@ class _AssetTerms:
     symbol: str
     currency: str
     scales: AssetScales
+    increment: Decimal
 
 
 @dataclass
@@ -189,6 +200,15 @@ class _Batch:
     # from before the split in the engine's order (it was in flight when the split committed).
     pre_split: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
     splits_seen: list[uuid.UUID] = field(default_factory=list)
+    # An in-flight trade's fraction (models/split_in_flight.py): each split's price, the
+    # holders' parts of it (locked), and what the batch writes for them.
+    split_prices: dict[str, Decimal | None] = field(default_factory=dict)
+    holders: dict[tuple[uuid.UUID, uuid.UUID], Holder] = field(default_factory=dict)
+    split_actions: dict[uuid.UUID, CorporateAction] = field(default_factory=dict)
+    lieu_rows: list[Any] = field(default_factory=list)
+    lieu_drafts: list[Any] = field(default_factory=list)
+    clearing: dict[str, uuid.UUID] = field(default_factory=dict)  # asset -> TRANSFER account
+    bank: dict[str, uuid.UUID] = field(default_factory=dict)  # currency -> BANK account
     replacements: dict[uuid.UUID, OrderReplacement] = field(default_factory=dict)
 
     def order(self, raw_id: str | None) -> Order | None:
@@ -327,6 +347,7 @@ class Settlement:
                     CorporateAction.asset_id,
                     CorporateAction.numerator,
                     CorporateAction.denominator,
+                    CorporateAction.split_price,
                 )
                 .where(
                     CorporateAction.kind == CorporateActionKind.STOCK_SPLIT,
@@ -339,6 +360,8 @@ class Settlement:
                 batch.pre_split.setdefault(row.asset_id, []).append(
                     (str(row.id), int(row.numerator or 1), int(row.denominator or 1))
                 )
+                batch.split_prices[str(row.id)] = row.split_price
+        await self._load_split_holders(s, batch, fresh)
         new_fills = await self._insert_fills(s, batch, fresh)
         for _, _, ev in fresh:
             if isinstance(ev, FillEvent):
@@ -387,6 +410,11 @@ class Settlement:
                 kind = "TRIGGERED" if isinstance(ev, TriggeredEvent) else "ACCEPTED"
                 batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
         await batch.ledger.write(s)
+        for holder in batch.holders.values():
+            action = batch.split_actions.get(holder.action_id)
+            if action is not None and (holder.row is not None or holder.kept or holder.cash):
+                write_holder(s, holder, action)
+        s.add_all(batch.lieu_rows)
         if batch.splits_seen:
             applied = (
                 await s.scalars(
@@ -421,7 +449,32 @@ class Settlement:
                     error=f"selling {side.quantity} beyond the position",
                 )
         notices = await self._record(s, batch.notices)
-        return Settled(notices, await self._notify(s, notices))
+        views = await self._notify(s, notices)
+        if batch.lieu_drafts:
+            views += await record_notifications(s, batch.lieu_drafts)
+        return Settled(notices, views)
+
+    async def _load_split_holders(
+        self, s: AsyncSession, batch: _Batch, fresh: Sequence[Entry]
+    ) -> None:
+        """The parts of the latest pending split of each asset (the one a trade in flight
+        settles its fraction against) of the users this batch's fills move, locked."""
+        latest = {asset: uuid.UUID(p[-1][0]) for asset, p in batch.pre_split.items() if p}
+        users = {
+            u
+            for _, _, ev in fresh
+            if isinstance(ev, FillEvent) and ev.asset_id in latest
+            for u in (_uuid(ev.maker_user_id), _uuid(ev.taker_user_id))
+            if u is not None
+        }
+        if not users:
+            return
+        actions = {a: batch.assets[k].currency for k, a in latest.items() if k in batch.assets}
+        batch.holders, batch.split_actions = await load_holders(s, actions, users)
+        for sym in latest.keys() & batch.assets.keys():
+            ccy = batch.assets[sym].currency
+            batch.clearing[sym] = await self._ledger.account_id(s, None, AccountKind.TRANSFER, sym)
+            batch.bank[ccy] = await self._ledger.account_id(s, None, AccountKind.BANK, ccy)
 
     @staticmethod
     async def _notify(s: AsyncSession, notices: list[Notice]) -> list[NotificationView]:
@@ -473,7 +526,9 @@ class Settlement:
         missing = symbols - self._assets.keys()
         if missing:
             for a in (await s.scalars(select(Asset).where(Asset.symbol.in_(missing)))).all():
-                self._assets[a.symbol] = _AssetTerms(a.symbol, a.currency, scales(a))
+                self._assets[a.symbol] = _AssetTerms(
+                    a.symbol, a.currency, scales(a), a.quantity_increment
+                )
         return {sym: self._assets[sym] for sym in symbols if sym in self._assets}
 
     async def _user_accounts(
@@ -562,10 +617,12 @@ class Settlement:
         price = from_fixed(ev.price, sc.price_scale)
         qty = from_fixed(ev.quantity, sc.qty_scale)
         value = fill_cash(qty, price, terms.currency)
-        for _, n, d in batch.pre_split.get(ev.asset_id, []):
+        traded_qty = qty
+        pending = batch.pre_split.get(ev.asset_id, [])
+        for _, n, d in pending:
             # A trade from before a split PostgreSQL has already applied (the holdings it
             # moves were split without it): its shares x n/d and price / (n/d), the cash as
-            # traded. A fraction finer than the increment is kept (no cash in lieu for it).
+            # traded; its fraction finer than the increment as cash in lieu (below).
             qty = (qty * n / d).quantize(SPLIT_EXACT, rounding=ROUND_DOWN)
             price = (price * d / n).quantize(SPLIT_EXACT, rounding=ROUND_DOWN)
         at = utc_from_ns(ev.ts or 0)
@@ -610,11 +667,24 @@ class Settlement:
         batch.ledger.post(
             "trade", legs, user_id=taker_user, reference_id=uuid.uuid5(FILL_NAMESPACE, ev.fill_id)
         )
+        # Each party's fraction against the latest split it preceded (models/split_in_flight.py).
+        moves: dict[int, tuple[FillSide, bool]] = {}
+        if pending:
+            for i, (order, user, side, _done) in enumerate(sides):
+                if order is not None and user is not None:
+                    lieu = self._in_flight_fraction(
+                        batch, ev, terms, pending[-1][0], user, side, qty, traded_qty, price, at
+                    )
+                    if lieu is not None:
+                        moves[i] = lieu
 
         fill = FillView(id=str(ev.fill_id), quantity=plain(qty), price=plain(price), timestamp=at)
-        for order, user, side, done in sides:
+        for i, (order, user, side, done) in enumerate(sides):
             if order is None or user is None:
                 continue
+            lieu_side, before = moves.get(i, (None, False))
+            if lieu_side is not None and before:  # a fraction taken back: before the sale
+                batch.sides.append(lieu_side)
             order.filled_quantity += qty
             order.filled_value += from_fixed(ev.price, sc.price_scale) * from_fixed(
                 ev.quantity, sc.qty_scale
@@ -627,6 +697,9 @@ class Settlement:
                     batch.ledger.release(order.hold_id)
             else:
                 order.status = OrderStatus.PARTIALLY_FILLED
+            if pending and order.quantity is not None and order.filled_quantity > order.quantity:
+                # The split floored the order's quantity; the trade it made before is whole.
+                order.quantity = order.filled_quantity
             batch.sides.append(
                 FillSide(
                     user,
@@ -640,6 +713,8 @@ class Settlement:
                     at,
                 )
             )
+            if lieu_side is not None and not before:  # a fraction sold: after the buy
+                batch.sides.append(lieu_side)
             batch.notices.append(
                 Notice(
                     order.user_id,
@@ -648,6 +723,73 @@ class Settlement:
                     fill,
                 )
             )
+
+    def _in_flight_fraction(
+        self,
+        batch: _Batch,
+        ev: FillEvent,
+        terms: _AssetTerms,
+        split_id: str,
+        user: uuid.UUID,
+        side: Side,
+        qty: Decimal,
+        traded_qty: Decimal,
+        price: Decimal,
+        at: datetime,
+    ) -> tuple[FillSide, bool] | None:
+        """Settle one party's fraction of a trade in flight at a split as cash in lieu, as if
+        it had settled before the split (``models/split_in_flight.py``): one CASH_IN_LIEU
+        journal entry, its funds row and notification; the positions' side of it (and whether
+        it goes before the trade's own side: a fraction taken back, bought before the sale)."""
+        action_id = uuid.UUID(split_id)
+        action = batch.split_actions.get(action_id)
+        if action is None:
+            return None
+        holder = holder_for(batch.holders, action_id, user, terms.symbol, terms.currency)
+        sign = 1 if side is Side.BUY else -1
+        at_price = batch.split_prices.get(split_id) or price  # before migration 0031: as traded
+        move = settle_fraction(holder, sign * qty, sign * traded_qty, terms.increment, at_price)
+        if move is None:
+            if holder.kept + holder.fraction < 0:
+                log.error("split in flight: holding below zero", user_id=str(user))
+            return None
+        shares, cash = batch.accounts[(user, terms.symbol)], batch.accounts[(user, terms.currency)]
+        clearing, bank = batch.clearing[terms.symbol], batch.bank[terms.currency]
+        legs: list[Leg] = []
+        if move.shares:
+            legs += [
+                Leg(shares, terms.symbol, move.shares),
+                Leg(clearing, terms.symbol, -move.shares),
+            ]
+        if move.cash:
+            legs += [Leg(cash, terms.currency, move.cash), Leg(bank, terms.currency, -move.cash)]
+        txn_id = uuid.uuid4()
+        entry_id = batch.ledger.post("CASH_IN_LIEU", legs, user_id=user, reference_id=txn_id)
+        action.total_cash += move.cash
+        if move.cash:
+            batch.lieu_rows.append(
+                lieu_transaction(
+                    holder, terms.symbol, move.cash, ev.fill_id, entry_id, txn_id, utcnow()
+                )
+            )
+        batch.lieu_drafts.append(lieu_draft(holder, terms.symbol, move, ev.fill_id))
+        if not move.shares:
+            return None
+        taken_back = move.shares > 0
+        return (
+            FillSide(
+                user,
+                terms.symbol,
+                terms.currency,
+                PositionSide.BUY if taken_back else PositionSide.SELL,
+                abs(move.shares),
+                at_price,
+                abs(move.cash),
+                lieu_fill_id(action_id, user, ev.fill_id),
+                at,
+            ),
+            taken_back,
+        )
 
     def _split_adjusted(self, batch: _Batch, ev: SplitAdjustedEvent) -> None:
         """A stock split's terms as the engine applied them (``core/split.py``): the split's

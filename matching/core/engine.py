@@ -111,7 +111,16 @@ class Engine:
     deterministic and part of the snapshot.
     """
 
-    __slots__ = ("books", "dedup_window", "orders", "seen", "seen_fifo", "seq", "splits")
+    __slots__ = (
+        "books",
+        "dedup_window",
+        "orders",
+        "seen",
+        "seen_fifo",
+        "seq",
+        "split_filled",
+        "splits",
+    )
 
     def __init__(self, dedup_window: int = DEFAULT_DEDUP_WINDOW) -> None:
         self.books: dict[str, Book] = {}
@@ -123,6 +132,9 @@ class Engine:
         # The stock splits applied, by asset: (split count, numerator, denominator), oldest
         # first; a command stamped with an older count catches up with them (``core/split.py``).
         self.splits: dict[str, list[tuple[int, int, int]]] = {}
+        # Each order's filled quantity just before its asset's latest split (in the snapshot):
+        # a REPLACE that missed that split rounds its filled part and the rest apart.
+        self.split_filled: dict[str, dict[str, int]] = {}
 
     # ------------------------------------------------------------------ commands
 
@@ -922,8 +934,10 @@ class Engine:
         if numerator == denominator:
             return [(REJECTED, asset_id, None, None, INVALID_RATIO, ts)]
         ev: list[Event] = []
-        apply_split(book, split_id, numerator, denominator, ev, ts)
+        filled_before = apply_split(book, split_id, numerator, denominator, ev, ts)
+        self.split_filled.pop(asset_id, None)
         if split_seq > 0:
+            self.split_filled[asset_id] = filled_before
             self.splits.setdefault(asset_id, []).append((split_seq, numerator, denominator))
         return ev
 
@@ -971,7 +985,8 @@ class Engine:
         if o is None or o.asset_id != asset_id or not missed:
             return q, p, sp, ta
         cfg = self.books[asset_id].config
-        return catch_up(missed, o.side is BUY, cfg.lot_size, cfg.tick_size, q, p, sp, ta)
+        filled = self.split_filled.get(asset_id, {}).get(order_id, -1)
+        return catch_up(missed, o.side is BUY, cfg.lot_size, cfg.tick_size, q, p, sp, ta, filled)
 
     def _remember(self, order_id: str) -> None:
         self.seen.add(order_id)

@@ -9,7 +9,9 @@ version 3 each order's extended-hours flag, the book's session (``extended``, th
 orders), the legs waiting for their entry (``pending``) and the linked groups (``groups``:
 kind, entry id, leg ids, active, the fills already passed on); version 4 the stock splits each
 book has applied (``splits``: split count, numerator, denominator), which decide how a late
-stamped command catches up (``core/split.py``). Versions 1 to 3 still load (no splits known).
+stamped command catches up (``core/split.py``); version 5 each order's filled quantity just
+before its book's latest split (``split_filled``: a late REPLACE rounds its filled part and the
+rest apart). Versions 1 to 4 still load (no splits, or no pre-split fills, known).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from .constants import BUY, TRAILING_STOP
 from .engine import _CLASSES, _SIDES, _STPS, _TIFS, _TYPES, Engine
 from .order import Group, Level, Order
 
-VERSION = 4
-READABLE = frozenset({1, 2, 3, 4})
+VERSION = 5
+READABLE = frozenset({1, 2, 3, 4, 5})
 
 
 def _order_record(o: Order) -> list[Any]:
@@ -146,6 +148,9 @@ def dump_engine(engine: Engine) -> dict[str, Any]:
             "pending": [_order_record(o) for o in book.pending.values()],
             "groups": _groups(book),
             "splits": [list(x) for x in engine.splits.get(asset_id, ())],
+            "split_filled": [
+                [k, v] for k, v in sorted(engine.split_filled.get(asset_id, {}).items())
+            ],
         }
     return {
         "version": VERSION,
@@ -216,5 +221,7 @@ def load_engine(data: dict[str, Any]) -> Engine:
         book.ext_day = set(b.get("ext_day", ()))  # absent in snapshots taken before it existed
         if b.get("splits"):
             engine.splits[asset_id] = [(seq, n, d) for seq, n, d in b["splits"]]
+        if b.get("split_filled"):
+            engine.split_filled[asset_id] = {oid: f for oid, f in b["split_filled"]}
         engine.books[asset_id] = book
     return engine

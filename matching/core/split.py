@@ -37,10 +37,17 @@ duplicate window), so a resent ``SPLIT`` is ignored with no event.
 and ratio of every split it applied (in the snapshot too). A ``NEW_ORDER`` or ``REPLACE``
 stamped with an older count (planned before the split, arriving after it) is adjusted by the
 splits it missed, in order, with exactly these rules (quantities down to the lot, limit prices
-in the customer's favour, stops away from the market, trail amounts down; a REPLACE's
-``quantity`` is its new total, adjusted as one quantity; notionals and trails in basis points
-are unchanged), before it is validated: the order arrives as if it had rested through the
-split. A command without a stamp (older journals, restored orders) is taken as it is.
+in the customer's favour, stops away from the market, trail amounts down; notionals and
+trails in basis points are unchanged), before it is validated: the order arrives as if it had
+rested through the split. A REPLACE's ``quantity`` is its new total; it is rounded as the
+order would have been had the REPLACE arrived before the split (``split_total``): its filled
+part (the order's filled quantity just before the split, which ``apply_split`` returns and the
+engine keeps for the asset's latest split) and the rest apart, each down to the lot. Rounded
+once instead, a non-whole ratio could give the order one lot more than the split gives its
+holder (3 shares filled of 4 asked, 3-for-2: 6 at once, 4 + 1 apart), more than the hold or the
+shares the customer has. A REPLACE more than one split late, or of an order the engine has no
+pre-split record of (a book rebuilt from PostgreSQL), has its total rounded once.
+A command without a stamp (older journals, restored orders) is taken as it is.
 """
 
 from __future__ import annotations
@@ -56,6 +63,17 @@ from .order import Level, Order
 def split_quantity(quantity: int, numerator: int, denominator: int, lot: int) -> int:
     """``quantity`` x n / d, rounded down to the lot."""
     return quantity * numerator // denominator // lot * lot
+
+
+def split_total(quantity: int, filled: int, numerator: int, denominator: int, lot: int) -> int:
+    """A REPLACE's new total ``quantity`` that missed one split, rounded as an order resting
+    through the split rounds (``apply_split``): its filled part (``filled``: the order's filled
+    quantity before the split) and the rest apart, each down to the lot. ``filled`` unknown
+    (< 0) or above ``quantity``: the total as one quantity."""
+    if 0 <= filled <= quantity:
+        rest = split_quantity(quantity - filled, numerator, denominator, lot)
+        return split_quantity(filled, numerator, denominator, lot) + rest
+    return split_quantity(quantity, numerator, denominator, lot)
 
 
 def split_price(price: int, numerator: int, denominator: int, tick: int, up: bool) -> int:
@@ -91,14 +109,17 @@ def catch_up(
     price: int,
     stop_price: int,
     trail: int,
+    filled: int = -1,
 ) -> tuple[int, int, int, int]:
     """A command's (quantity, limit price, stop price, trail amount) after the splits it
     missed (``missed``: their (numerator, denominator), oldest first), by the rules a resting
     order gets at a SPLIT (the module's docstring). Values that are not positive stay as they
-    are (absent, or invalid: the engine rejects them as it would have)."""
+    are (absent, or invalid: the engine rejects them as it would have). ``filled``: a REPLACE's
+    order's filled quantity before the one split it missed (``split_total``; -1 unknown)."""
     for n, d in missed:
         if quantity > 0:
-            quantity = split_quantity(quantity, n, d, lot)
+            known = filled if len(missed) == 1 else -1
+            quantity = split_total(quantity, known, n, d, lot)
         if price > 0:
             price = split_price(price, n, d, tick, not buy)
         if stop_price > 0:
@@ -128,10 +149,11 @@ def _resting(side: BookSide) -> list[Order]:
 
 def apply_split(
     book: Book, split_id: str, numerator: int, denominator: int, ev: list[Event], ts: int
-) -> None:
+) -> dict[str, int]:
     """Adjust every live order of ``book`` for a numerator-for-denominator split (see the
     module's rules): ``SPLIT_APPLIED``, the ``CANCELLED`` (reason ``SPLIT``) of orders left
-    with nothing, then one ``SPLIT_ADJUSTED`` per order adjusted, by acceptance."""
+    with nothing, then one ``SPLIT_ADJUSTED`` per order adjusted, by acceptance. Returns each
+    adjusted order's filled quantity before the split (a late REPLACE's ``split_total``)."""
     cfg = book.config
     lot, tick = cfg.lot_size, cfg.tick_size
     n, d = numerator, denominator
@@ -153,7 +175,9 @@ def apply_split(
         stops = [o for o in stops if o.remaining]
         book.ext_day = {oid for oid in book.ext_day if oid in book.day}
     # 2. Every order's terms.
+    filled_before: dict[str, int] = {}
     for o in everyone:
+        filled_before[o.order_id] = o.filled
         o.remaining = split_quantity(o.remaining, n, d, lot)
         o.filled = split_quantity(o.filled, n, d, lot)
         o.quantity = o.filled + o.remaining
@@ -205,6 +229,15 @@ def apply_split(
                 ts,
             )
         )
+    return filled_before
 
 
-__all__ = ["apply_split", "catch_up", "split_mark", "split_price", "split_quantity", "split_trail"]
+__all__ = [
+    "apply_split",
+    "catch_up",
+    "split_mark",
+    "split_price",
+    "split_quantity",
+    "split_total",
+    "split_trail",
+]

@@ -247,6 +247,33 @@ def split_order_draft(
     )
 
 
+def split_in_flight_draft(
+    user_id: uuid.UUID,
+    action_id: uuid.UUID,
+    asset_id: str,
+    kept: Decimal,
+    cash: Decimal,
+    currency: str,
+    key: str,
+) -> Draft:
+    """A trade settled after a split it preceded: its fraction as cash in lieu (either way)."""
+    money = f"{_qty(abs(cash))} {currency}"
+    paid = (
+        f"; {money} was paid to you in lieu of the fraction" if cash > 0
+        else f"; {money} of cash in lieu was taken back for shares the split had paid for"
+        if cash < 0 else ""
+    )  # fmt: skip
+    return Draft(
+        user_id=user_id,
+        kind=Kind.CORPORATE_ACTION,
+        title=f"Stock split: {asset_id}",
+        body=f"A trade made before the {asset_id} split settled after it: you now hold "
+        f"{_qty(kept)} shares of the split{paid}.",
+        dedupe_key=f"corporate-action:{action_id}:{user_id}:{key}",
+        asset_id=asset_id,
+    )
+
+
 def corporate_action_draft(
     user_id: uuid.UUID,
     action_id: uuid.UUID,

@@ -31,11 +31,11 @@ from models.ledger import AccountKind, Hold
 from models.orders.events import OrderEventRow
 from models.orders.outbox import OutboxEntry
 from models.orders.rules import PlaceOrderRequest, ReplaceOrderRequest
-from models.orders.tables import Order, OrderSubType, Side, TimeInForce
+from models.orders.tables import Order, OrderReplacement, OrderSubType, Side, TimeInForce
 from models.services import Services
 from tests.documents.test_split_orders import book_when, levels, split
 from tests.orders.conftest import symbol
-from tests.orders.helpers import grant_shares, list_asset, placed, trader
+from tests.orders.helpers import grant_shares, list_asset, placed, trader, wait_order
 from tests.support.polling import eventually
 from tests.support.stack import Stack
 
@@ -384,4 +384,92 @@ async def test_an_oco_buys_shared_hold_is_trimmed_by_the_split(
     async with services.sessionmaker() as s:
         cash = await services.ledger.balances(s, buyer_id, AccountKind.CASH)
         assert [b.held for b in cash if b.asset == "USD"] == [D("1100.00")]
+        assert await services.ledger.check(s) == []
+
+
+async def test_late_replaces_of_partly_filled_orders_at_a_3_for_2_hold_what_they_need(
+    stack: Stack, stack_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A buy and a sell, each 1 of 4 filled, replaced (4 in total, a new price) before a
+    3-for-2 whose REPLACE reaches the engine after the SPLIT. Had the replaces arrived before
+    the split, each order would be filled 1 -> 1 and 3 more -> 4.5 -> 4: 5 in total, 4 left.
+    The late REPLACE ends the same in the engine and in PostgreSQL (rounded once it would be
+    4 x 1.5 = 6, 5 left: one share more than the seller holds and than the buy's hold covers),
+    and the holds are what placing the replaced orders fresh would hold, trimmed, not grown:
+    - buy: 4 x 30.10 / 1.5 -> 20.06 (down): 4 x 20.06 = 80.24 (it held 3 x 30.10 = 90.30, of
+      which the replace added 0.30; now 0.24 beyond the live order's 4 x 20.00 = 80.00);
+    - sell: 4 shares (it held 3), at 30.40 / 1.5 -> 20.27 (up)."""
+    services = stack_services
+    asset = symbol("SLW")
+    await list_asset(services, asset, "30.00", fractionable=False)
+    async with stack.client() as api:
+        buyer, buyer_id = await trader(api, "5000")
+        other_buyer, _ = await trader(api, "5000")
+        seller, seller_id = await trader(api)
+        other_seller, other_seller_id = await trader(api)
+        await grant_shares(services, seller_id, asset, "4")
+        await grant_shares(services, other_seller_id, asset, "1")
+        bid = await placed(api, buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                           quantity="4", price="30.00", timeInForce="GTC")  # fmt: skip
+        await placed(api, other_seller, assetId=asset, orderType="SELL", orderSubType="LIMIT",
+                     quantity="1", price="30.00", timeInForce="GTC")  # fmt: skip
+        ask = await placed(api, seller, assetId=asset, orderType="SELL", orderSubType="LIMIT",
+                           quantity="4", price="30.20", timeInForce="GTC")  # fmt: skip
+        await placed(api, other_buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                     quantity="1", price="30.20", timeInForce="GTC")  # fmt: skip
+        for token, oid in ((buyer, bid["id"]), (seller, ask["id"])):
+            await wait_order(api, token, oid, {"PARTIALLY_FILLED"}, timeout=30)
+    partly = ([(D(30), D(3))], [(D("30.20"), D(3))])
+    await book_when(
+        services, asset, lambda b: (levels(b, "bids"), levels(b, "asks")) == partly, "partly"
+    )
+    held = HeldSends(services, monkeypatch)
+    bid_id, ask_id = uuid.UUID(bid["id"]), uuid.UUID(ask["id"])
+    replacing = [
+        asyncio.create_task(services.orders.replace(user, str(oid), ReplaceOrderRequest(
+            quantity="4", price=price)))
+        for user, oid, price in ((buyer_id, bid_id, "30.10"), (seller_id, ask_id, "30.40"))
+    ]  # fmt: skip
+    await eventually(held.count, lambda n: n == 2, timeout=15, what="both replaces held")
+    assert await hold_amount(services, await order_row(services, bid_id)) == D("90.30")
+    await split(services, asset, 3, 2)
+    async with services.sessionmaker() as s:
+        rows = {
+            r.order_id: (r.quantity, r.price, r.hold_added)
+            for r in await s.scalars(
+                select(OrderReplacement).where(OrderReplacement.order_id.in_([bid_id, ask_id]))
+            )
+        }
+    assert rows == {
+        bid_id: (D(5), D("20.06"), D("0.24")),
+        ask_id: (D(5), D("20.27"), D(0)),
+    }
+    assert await hold_amount(services, await order_row(services, bid_id)) == D("80.24")
+    assert await hold_amount(services, await order_row(services, ask_id)) == D(4)
+    await engine_has_split(services, asset)
+    held.release()
+    await asyncio.gather(*replacing)
+
+    await book_when(
+        services, asset,
+        lambda b: levels(b, "bids") == [(D("20.06"), D(4))]
+        and levels(b, "asks") == [(D("20.27"), D(4))],
+        "the late replaces",
+    )  # fmt: skip
+
+    async def both() -> list[Order]:
+        return [await order_row(services, bid_id), await order_row(services, ask_id)]
+
+    b, a = await eventually(
+        both, lambda os: all(o.quantity == D(5) and o.price != D(20) and o.price != D("20.14")
+                             for o in os), timeout=15, what="REPLACED settled",
+    )  # fmt: skip
+    assert (b.quantity, b.filled_quantity, b.price) == (D(5), D(1), D("20.06"))
+    assert (a.quantity, a.filled_quantity, a.price) == (D(5), D(1), D("20.27"))
+    assert await hold_amount(services, b) == D("80.24")
+    assert await hold_amount(services, a) == D(4)
+    async with services.sessionmaker() as s:
+        shares = await services.ledger.balances(s, seller_id, AccountKind.SHARES)
+        # 3 -> 4.5: 4 kept (0.5 paid in lieu), all 4 held by the sell's 4 remaining.
+        assert [(x.total, x.held) for x in shares if x.asset == asset] == [(D(4), D(4))]
         assert await services.ledger.check(s) == []

@@ -104,6 +104,7 @@ class Model:
         self.linking = False
         self.extended: set[str] = set()  # assets in the extended session
         self.splits: dict[str, list[tuple[int, Fraction]]] = {}  # (split count, ratio)
+        self.split_filled: dict[str, dict[str, int]] = {}  # filled before the latest split
 
     # commands ---------------------------------------------------------
 
@@ -683,6 +684,7 @@ class Model:
         for o in resting:
             self.arrival += 1
             o.arrival = self.arrival
+        before = {o.oid: o.filled for o in members}
         for o in members:
             o.rem, o.filled = qty(o.rem), qty(o.filled)
             o.qty = o.filled + o.rem
@@ -697,8 +699,10 @@ class Model:
                 g.lfilled = [qty(f) for f in g.lfilled or []]
         for key in ("last", "ref", "mark"):
             cfg[key] = mark(cfg[key])
+        self.split_filled.pop(a, None)
         if count > 0:
             self.splits.setdefault(a, []).append((count, r))
+            self.split_filled[a] = before
         for o in sorted(members, key=lambda o: o.seq):
             ev.append(
                 (
@@ -1029,7 +1033,15 @@ def caught_up(m: Model, c: dict[str, Any], buy: bool) -> dict[str, Any]:
         )
 
     out = dict(c)
-    adjust("quantity", out, lambda q, r: math.floor(q * r / lot) * lot)
+    filled = m.split_filled.get(c["asset_id"], {}).get(c.get("order_id", ""), -1)
+    q = c.get("quantity")
+    if c["cmd"] == "REPLACE" and len(missed) == 1 and type(q) is int and 0 <= filled <= q:
+        # The filled part (as it stood before the split) and the rest rounded apart.
+        r = missed[0]
+        done = math.floor(filled * r / lot) * lot
+        out["quantity"] = done + math.floor((q - filled) * r / lot) * lot
+    else:
+        adjust("quantity", out, lambda q, r: math.floor(q * r / lot) * lot)
     adjust("price", out, px(not buy))
     adjust("stop_price", out, px(buy))
     adjust("trail_amount", out, lambda t, r: max(math.floor(t / r / tick), 1) * tick)

@@ -216,6 +216,36 @@ def test_a_replace_planned_before_a_split_arriving_after_it_catches_up() -> None
     assert (ev[0][5], ev[0][7]) == (30, 4000)
 
 
+def test_a_late_replace_of_a_partly_filled_order_rounds_as_one_that_rested() -> None:
+    """3-for-2, 1 of 4 filled before the split: a REPLACE to 4 at 29.99 that missed the
+    split ends exactly where the same REPLACE applied before the split ends (filled 1 and the
+    rest 3 rounded apart: 1 + 4 = 5, 4 remaining at 19.99), not at 4 x 1.5 = 6 rounded once,
+    one share more than the split gives the order (and than its hold or shares cover)."""
+    for lot in (1, 10):
+        results = []
+        for late in (True, False):
+            e = engine(lot=lot)
+            e.apply(order_cmd("b", "BUY", "LIMIT", 4 * lot, price=3000, split_seq=0))
+            e.apply(order_cmd("s", "SELL", "LIMIT", 1 * lot, price=3000, split_seq=0))
+            if not late:
+                e.apply(replace_cmd("b", "r1", 4 * lot, 2999, split_seq=0))
+            e.apply(split_cmd("s1", 3, 2, 1))
+            if late:
+                ev = e.apply(replace_cmd("b", "r1", 4 * lot, 2999, split_seq=0))
+                assert ev[0][0] == "REPLACED"
+            o = e.orders["b"]
+            results.append((o.quantity, o.filled, o.remaining, o.price))
+        assert results[0] == results[1] == (5 * lot, 1 * lot, 4 * lot, 1999)
+    # Two splits late, or no record of the order before the split: the total rounded once.
+    e = engine()
+    e.apply(order_cmd("b", "BUY", "LIMIT", 4, price=3000, split_seq=0))
+    e.apply(order_cmd("s", "SELL", "LIMIT", 1, price=3000, split_seq=0))
+    e.apply(split_cmd("s1", 3, 2, 1))
+    e.split_filled.clear()  # as after a rebuild from PostgreSQL
+    e.apply(replace_cmd("b", "r1", 4, 2999, split_seq=0))
+    assert (e.orders["b"].quantity, e.orders["b"].remaining) == (6, 5)
+
+
 def test_a_command_two_splits_late_catches_up_with_both_in_order() -> None:
     e = engine()
     e.apply(split_cmd("s1", 3, 2, 1))
@@ -268,6 +298,8 @@ def test_replay_with_late_stamped_commands_is_byte_identical() -> None:
         assert got == expected, cut
         assert dump_engine(second) == dump_engine(straight)
     assert dump_engine(straight)["books"]["X"]["splits"] == [[1, 2, 1], [2, 3, 2]]
+    filled = dump_engine(straight)["books"]["X"]["split_filled"]
+    assert filled == [["a", 0], ["b", 0], ["late", 0], ["stop", 0]]
 
 
 def split_cmd(sid: str, n: int, d: int, seq: int) -> dict[str, object]:
