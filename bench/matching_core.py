@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from matching.core import Engine
+from matching.core import CORE_KIND, Engine
 from matching.loadgen import OrderFlow
 from matching.wire import decode_command, encode_command, encode_events
 
@@ -129,6 +129,7 @@ def main() -> None:
     mix: dict[str, int] = {}
     for k in kinds:
         mix[k] = mix.get(k, 0) + 1
+    print(f"core: {CORE_KIND} (BOURSE_PURE_CORE=1 forces the pure one)")
     print(
         f"workload: {len(commands):,} commands over {args.assets} books "
         f"(generated in {time.perf_counter() - t0:.1f}s)"
@@ -218,6 +219,7 @@ def main() -> None:
         "\n"
         + json.dumps(
             {
+                "core": CORE_KIND,
                 "core_direct_ops": round(statistics.median(results["direct"])),
                 "core_apply_ops": round(statistics.median(results["apply"])),
                 "core_wire_ops": round(statistics.median(results["wire"])),
