@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bourse.keys import applied_key, events_key, input_key  # noqa: E402
+from matching.core import CORE_KIND  # noqa: E402
 from matching.loadgen import OrderFlow  # noqa: E402
 from matching.shard import Shard, ShardConfig  # noqa: E402
 from matching.wire import COMMAND_FIELD, encode_command, new_order  # noqa: E402
@@ -158,6 +159,7 @@ async def main() -> None:
     r = Redis.from_url(url, decode_responses=True)
     flow = OrderFlow(seed=1, assets=4, users=500)
     payloads = [encode_command(c) for c in flow.setup(depth=250) + flow.commands(args.commands)]
+    print(f"core: {CORE_KIND} (the shard process inherits BOURSE_PURE_CORE)")
     print(
         f"workload: {len(payloads):,} commands (realistic mix, 4 books), batch {args.batch}, "
         f"mode {args.mode}, redis {url}"

@@ -51,6 +51,7 @@ from bourse.lease import LeaseLostError as LeaseLostError  # re-exported: the sh
 
 from . import resp
 from .codec import format_fixed
+from .core import CORE_KIND
 from .core.constants import REJECTED, RESYNC, WRONG_SHARD
 from .core.engine import Engine
 from .core.events import Event
@@ -573,6 +574,7 @@ class Shard(Recovery, Rebuild, Reconcile):
 async def run_shard(config: ShardConfig) -> Shard:
     """Run a shard until SIGTERM / SIGINT (finish the batch, snapshot, exit)."""
     shard = Shard(config)
+    log.info("shard %s: the %s matching core", config.shard, CORE_KIND)  # see core/__init__.py
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, shard.stop)
