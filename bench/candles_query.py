@@ -36,7 +36,7 @@ from sqlalchemy import text  # noqa: E402
 from bench.scratch import scratch_settings  # noqa: E402
 from bench.stats import median, percentile  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.process import ApiServer  # noqa: E402
+from bourse.process import ApiServer, freeze_heap  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
 from models.candle_partitions import partitions_between  # noqa: E402
 from models.candles import CandleInterval  # noqa: E402
@@ -148,6 +148,7 @@ async def main(args: argparse.Namespace) -> None:
             task = asyncio.create_task(server.serve())
             while not server.started:
                 await asyncio.sleep(0.02)
+            freeze_heap()  # as the API's processes do (bourse.process)
             print(f"\n{args.runs} requests each (after one warm-up); latency p50 / p99")
             print(f"{'request':<34} {'candles':>7} {'service':>22} {'GraphQL':>22}  CPU/request")
             try:

@@ -30,7 +30,7 @@ import uvicorn  # noqa: E402
 from bench.scratch import scratch_settings  # noqa: E402
 from bench.stats import median, percentile  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
-from bourse.process import ApiServer  # noqa: E402
+from bourse.process import ApiServer, freeze_heap  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
 from models.assets import Asset, AssetClass  # noqa: E402
 from models.positions import apply_fill  # noqa: E402
@@ -96,6 +96,7 @@ async def bench(settings: Settings, services: Services, requests: int, runs: int
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
+    freeze_heap()  # as the API's processes do (bourse.process)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             print(f"{requests} sequential `portfolio` queries per run, median of {runs} runs")

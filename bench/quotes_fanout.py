@@ -63,7 +63,7 @@ async def serve(port: int) -> None:
     import uvicorn
 
     from bff.app import create_app
-    from bourse.process import ApiServer
+    from bourse.process import ApiServer, freeze_heap
 
     settings = Settings()
     assert settings.database_url
@@ -81,6 +81,7 @@ async def serve(port: int) -> None:
             ws_per_message_deflate=os.environ.get("BENCH_DEFLATE") == "1",
         )
     )
+    freeze_heap()  # as the API's processes do (bourse.process)
     await server.serve()
 
 

@@ -8,6 +8,7 @@ servers (``bff.serve`` and ``bourse up``) share ``uvicorn_config``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import socket
 import sys
@@ -53,10 +54,22 @@ def service_main(run: Run, name: str | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run(settings, database_url, redis_url, stop)
 
+    freeze_heap()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
     tracing.shutdown()
     return 0
+
+
+def freeze_heap() -> None:
+    """Take the objects alive now (modules, classes, the schema, pools: what start-up built and
+    the process keeps) out of the cyclic collector's generations (``gc.freeze``), so that a full
+    collection scans only what was created since. Measured: in an API process a full (gen 2)
+    collection took 180-250 ms (a gc callback around ``bench/candles_query.py``), and those
+    pauses were the read paths' p99; the frozen objects are never freed, which is what they
+    are for. Called before each service's loop and again when the API's start-up is done."""
+    gc.collect()
+    gc.freeze()
 
 
 class ApiServer(uvicorn.Server):

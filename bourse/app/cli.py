@@ -13,6 +13,7 @@ from types import FrameType
 
 from bourse.logs import configure_logging
 from bourse.migrate import upgrade
+from bourse.process import freeze_heap
 from bourse.runtime import service_urls
 from bourse.settings import Settings, get_settings
 
@@ -55,6 +56,7 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             from bourse.app.demo.loader import load_demo
 
             asyncio.run(load_demo(settings, urls.database_url, urls.redis_url))
+        freeze_heap()  # what the imports built stays: out of the collector's scans
         return asyncio.run(run_platform(settings, urls))
 
 
