@@ -18,8 +18,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
 
-from bff.trusted_documents import DOCUMENT_ID, DocumentGate
+from bff.trusted_documents import DOCUMENT_ID, DocumentGate, refusal
 from bourse.settings import Settings
+from models.availability import UNAVAILABLE_MESSAGE, is_unavailable
+from models.errors import ErrorCode
 from models.services import Services
 from models.users import STAFF_ROLES
 from resolvers.context import Context
@@ -142,7 +144,17 @@ class BourseGraphQL(GraphQL[Context, None]):
         """Run only what the trusted-document rules admit (bff/trusted_documents.py)."""
         gate: DocumentGate = request.app.state.document_gate
         if isinstance(request_data, GraphQLRequestData):
-            refused = await gate.admit(request_data, await context.caller())
+            try:
+                caller = await context.caller()
+            except Exception as exc:
+                # The token's lookup runs before the schema (the gate needs the caller), so
+                # the fields' SERVICE_UNAVAILABLE mapping (resolvers/availability.py) does not
+                # see it: a token not in this process's cache while PostgreSQL is down or its
+                # pool is exhausted would otherwise be a 500.
+                if not is_unavailable(exc):
+                    raise
+                return refusal(ErrorCode.SERVICE_UNAVAILABLE.value, UNAVAILABLE_MESSAGE)
+            refused = await gate.admit(request_data, caller)
             if refused is not None:
                 return refused
         return await super().execute_operation(

@@ -110,6 +110,11 @@ async def test_postgres_stopped_for_10_seconds(pg_platform: PgPlatform) -> None:
             assert time.monotonic() - started < REQUEST_BOUND_S
             codes = [(e.get("extensions") or {}).get("code") for e in query.get("errors") or []]
             assert codes == ["SERVICE_UNAVAILABLE"], query
+            # A token this API process has not seen (not in its session cache) needs
+            # PostgreSQL to be looked up: an answer with the code, not a 500.
+            unseen = await api.gql("{ orders(first: 1) { edges { cursor } } }", token="x" * 43)
+            codes = [(e.get("extensions") or {}).get("code") for e in unseen.get("errors") or []]
+            assert codes == ["SERVICE_UNAVAILABLE"], unseen
             await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down)))
         finally:
             await asyncio.to_thread(p.postgres.start)
