@@ -227,6 +227,16 @@ class OrderBook:
                     "clientOrderId",
                 ) from None
             raise
+        except Exception as exc:
+            # The one-trip pool is a shortcut: if it cannot reach PostgreSQL (its own DSN
+            # handling, a failover it has not followed yet), the transaction places the
+            # order, or answers SERVICE_UNAVAILABLE when PostgreSQL is really down.
+            if not is_unavailable(exc):
+                raise
+            log.warning(
+                "one-trip placement unavailable; placing through the transaction", error=str(exc)
+            )
+            return None
         if outcome == Outcome.PLACED:
             return order, outbox
         if outcome == Outcome.KYC_REQUIRED:
