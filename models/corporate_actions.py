@@ -132,6 +132,17 @@ SPLIT_FILL_PREFIX = "split:"  # a split's cash-in-lieu sale's fill id: split:<ac
 MAX_RATIO_TERM = 1000
 
 
+def in_lieu_terms(
+    holding: Decimal, increment: Decimal, price: Decimal, currency: str
+) -> tuple[Decimal, Decimal, Decimal]:
+    """A post-split holding's whole increments kept, the fraction finer than the increment, and
+    the cash paid in lieu of it (``fill_cash``: rounded down to the cent). One rule for the
+    split's holders and for a trade in flight at it (``models/split_in_flight.py``)."""
+    kept = (holding / increment).to_integral_value(ROUND_DOWN) * increment
+    fraction = holding - kept
+    return kept, fraction, fill_cash(fraction, price, currency) if fraction > 0 else ZERO
+
+
 class CorporateActionKind(enum.StrEnum):
     CASH_DIVIDEND = "CASH_DIVIDEND"
     STOCK_SPLIT = "STOCK_SPLIT"
@@ -618,12 +629,10 @@ class CorporateActions:
                     reference_id=action.id,
                 )
             # Cash in lieu of what is finer than the asset's quantity increment.
-            kept = (scaled / asset.quantity_increment).to_integral_value(ROUND_DOWN)
-            kept *= asset.quantity_increment
-            remainder = scaled - kept
-            in_lieu = ZERO
+            kept, remainder, in_lieu = in_lieu_terms(
+                scaled, asset.quantity_increment, asset.reference_price, ccy
+            )
             if remainder > 0:
-                in_lieu = fill_cash(remainder, asset.reference_price, ccy)
                 # Sold like any sale (FIFO lots, a realized gain): the positions' public entry,
                 # idempotent per fill id. Statements list it as cash in lieu, not as a trade.
                 await apply_fill(

@@ -41,17 +41,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bourse.money import fill_cash
 from models.corporate_actions import (
     SPLIT_FILL_PREFIX,
     CorporateAction,
     CorporateActionEntry,
     CorporateActionKind,
+    in_lieu_terms,
 )
 from models.funds import FundTransaction, TransactionStatus, TransactionType
 from models.ledger import ZERO
@@ -97,9 +97,7 @@ def settle_fraction(
     whole = holder.kept + holder.fraction + quantity  # Y: the holding as if before the split
     if whole < 0:
         return None
-    kept = (whole / increment).to_integral_value(ROUND_DOWN) * increment
-    fraction = whole - kept
-    cash = fill_cash(fraction, price, holder.currency) if fraction > 0 else ZERO
+    kept, fraction, cash = in_lieu_terms(whole, increment, price, holder.currency)
     move = Move(kept - (holder.kept + quantity), cash - holder.cash)
     holder.before += pre_quantity
     holder.kept, holder.fraction, holder.cash = kept, fraction, cash
