@@ -1,6 +1,6 @@
 """marketHistory latency over a year of one-minute candles of one asset.
 
-    .venv/bin/python bench/candles_query.py [--runs 50] [--days 365]
+    .venv/bin/python bench/candles_query.py [--runs 50] [--days 365] [--profile 20]
 
 Loads ``--days`` of one-minute candles for one 24/7 asset (525,600 rows for a year) with COPY
 into a scratch database (monthly partitions created first), derives the 5m, 1h and 1d candles
@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import math
+import pstats
 import random
 import sys
 import time
@@ -118,6 +121,20 @@ async def timed(runs: int, op: Callable[[], Awaitable[int]]) -> tuple[float, flo
     return p50, p99, cpu_ms, n
 
 
+async def profiled(count: int, op: Callable[[], Awaitable[int]]) -> str:
+    """The top functions by own time over `count` more requests (cProfile, this process)."""
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        for _ in range(count):
+            await op()
+    finally:
+        prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
+    return out.getvalue()
+
+
 async def main(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
     # Keep every candle (retention would drop the year being measured).
@@ -191,6 +208,10 @@ async def main(args: argparse.Namespace) -> None:
                             f"{label:<34} {n:>7} {s50:>9.2f} / {s99:>7.2f} ms "
                             f"{g50:>9.2f} / {g99:>7.2f} ms  CPU {scpu:6.2f} / {gcpu:6.2f} ms"
                         )
+                        if args.profile and label == cases[0][0]:
+                            for name, op in (("service", service), ("GraphQL", graphql)):
+                                print(f"\ncProfile of {args.profile} {label}, {name}:")
+                                print(await profiled(args.profile, op))
             finally:
                 server.should_exit = True
                 await task
@@ -200,4 +221,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument(
+        "--profile", type=int, default=0, help="then profile this many of the first request"
+    )
     asyncio.run(main(parser.parse_args()))

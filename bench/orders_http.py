@@ -188,7 +188,10 @@ async def make_traders(
     return traders
 
 
-async def list_asset(services: Services, symbols: tuple[str, ...] | list[str] = (SYMBOL,)) -> None:
+async def list_asset_unquoted(
+    services: Services, symbols: tuple[str, ...] | list[str] = (SYMBOL,)
+) -> None:
+    """The bench's assets (24x7 equities at REFERENCE), without the liquidity provider."""
     await services.assets.upsert_many(
         [
             NewAsset(
@@ -205,6 +208,10 @@ async def list_asset(services: Services, symbols: tuple[str, ...] | list[str] = 
             for sym in symbols
         ]
     )
+
+
+async def list_asset(services: Services, symbols: tuple[str, ...] | list[str] = (SYMBOL,)) -> None:
+    await list_asset_unquoted(services, symbols)
     await services.liquidity.configure(list(symbols))
     deadline = time.monotonic() + 30
     for sym in symbols:
@@ -703,7 +710,7 @@ async def profile(bench: Bench, target: Target) -> None:
 # ---------------------------------------------------------------- main
 
 
-def summary(bench: Bench) -> None:
+def summary(bench: Bench, ceiling: float | None = None) -> None:
     a = bench.args
     print(f"\nmedians of {a.runs} run(s)")
     med: dict[tuple[str, str], tuple[float, float, float]] = {}
@@ -741,6 +748,10 @@ def summary(bench: Bench) -> None:
                 f"  GraphQL / bare, {mode} loop: throughput {g[0] / b[0]:.2f}x, "
                 f"p50 {g[1] / b[1]:.2f}x, p99 {g[2] / b[2]:.2f}x"
             )
+    if ceiling:
+        print(f"  PostgreSQL's ceiling here (pgbench, one order's writes): {ceiling:,.0f} orders/s")
+        for (target, mode), (rate, _, _) in med.items():
+            print(f"    {describe(target, mode, a)}: {rate / ceiling:.2f} of it")
 
 
 async def subscribers_up(bench: Bench) -> list[asyncio.Task[None]]:
@@ -773,6 +784,16 @@ def timer(what: str) -> Iterator[None]:
 async def main(args: argparse.Namespace) -> None:
     targets = [TARGETS[t] for t in args.targets.split(",")]
     modes = args.modes.split(",")
+    ceiling: float | None = None
+    if args.pgbench:
+        # The machine's own reference, before the platform starts (nothing else on the cores):
+        # pgbench running one order's writes, placement and the settlement of its fill, on
+        # tables of the same shape (bench/capacity.py), so orders/s reads as a fraction of it.
+        from bench.capacity import measure_pgbench
+
+        with timer("pgbench (one order's writes, 16 clients, 10 s)"):
+            ceiling, _ = await measure_pgbench(10, 16)
+        print(f"PostgreSQL's ceiling here: {ceiling:,.0f} orders/s")
     async with scratch_settings(
         "bench-orders",
         access_token_ttl_seconds=6 * 3600,
@@ -826,7 +847,7 @@ async def main(args: argparse.Namespace) -> None:
                             await bench.run(t, mode)
                     finally:
                         await subscribers_down(subs)
-            summary(bench)
+            summary(bench, ceiling)
             if args.profile:
                 print("\nprofile (py-spy, 200 Hz: the API process and the settlement consumer)")
                 for t in targets:
@@ -862,6 +883,9 @@ if __name__ == "__main__":
     parser.add_argument("--targets", default="graphql,bare")
     parser.add_argument("--modes", default="open,closed")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument(
+        "--pgbench", action="store_true", help="measure PostgreSQL's ceiling here first"
+    )
     parser.add_argument("--show-profile", type=Path, help="print a saved profile's top list")
     configure_logging("WARNING")
     parsed = parser.parse_args()

@@ -1,7 +1,7 @@
 """`portfolio` query latency over HTTP for 10, 100 and 200 holdings: p50 and p99 per size,
 the median of 3 runs (each run: `--requests` sequential queries after a warm-up).
 
-    .venv/bin/python bench/portfolio_query.py [--requests 300] [--runs 3]
+    .venv/bin/python bench/portfolio_query.py [--requests 300] [--runs 3] [--profile 100]
 
 The query asks for every holding's value fields plus the totals (what a portfolio screen
 shows). Half the assets have a live quote in Redis, half fall back to their reference price.
@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
+import pstats
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -83,7 +87,9 @@ async def register(http: httpx.AsyncClient) -> tuple[str, uuid.UUID]:
     return login["token"], uuid.UUID(login["user"]["id"])
 
 
-async def bench(settings: Settings, services: Services, requests: int, runs: int) -> None:
+async def bench(
+    settings: Settings, services: Services, requests: int, runs: int, profile: int = 0
+) -> None:
     from bff.app import create_app
 
     assert settings.database_url
@@ -131,9 +137,26 @@ async def bench(settings: Settings, services: Services, requests: int, runs: int
                     f"p99 {median(p99s):7.2f} ms  "
                     f"{median(rates):6.0f} queries/s  CPU {median(cpus):6.2f} ms/query"
                 )
+                if profile and n == SIZES[-1]:
+                    print(f"\ncProfile of {profile} queries of {n} holdings (server and client):")
+                    print(await profiled(profile, once))
     finally:
         server.should_exit = True
         await task
+
+
+async def profiled(count: int, once: Callable[[], Awaitable[float]]) -> str:
+    """The top functions by own time over `count` more queries (cProfile, this process)."""
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        for _ in range(count):
+            await once()
+    finally:
+        prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(35)
+    return out.getvalue()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -143,12 +166,15 @@ async def main(args: argparse.Namespace) -> None:
         async with open_services(
             settings, settings.database_url, settings.redis_url, pool_size=5
         ) as services:
-            await bench(settings, services, args.requests, args.runs)
+            await bench(settings, services, args.requests, args.runs, args.profile)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300, help="queries per run and size")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--profile", type=int, default=0, help="then profile this many 200-holding queries"
+    )
     configure_logging("WARNING")  # one access line per request would dominate the figures
     asyncio.run(main(parser.parse_args()))

@@ -34,6 +34,7 @@ from models.candle_partitions import (
 from models.candles import (
     INTERVALS,
     PARTITION_SCHEMA,
+    Bar,
     Candle,
     CandleData,
     CandleInterval,
@@ -134,6 +135,27 @@ JOIN candles c ON c.asset_id = :asset AND c.interval = :finer
      AND c.bucket_start >= g.s AND c.bucket_start < g.e
 GROUP BY 1, 2
 """
+# A chart's bars (CandleStore.history): the bucket and OHLCV, the numbers without trailing
+# zeros (numeric's text keeps the column's scale: 100.50000000), as plain() shows them.
+_CHART_COLUMNS = (
+    "bucket_start, trim_scale(open), trim_scale(high), trim_scale(low), trim_scale(close), "
+    "trim_scale(volume)"
+)
+_CHART_SQL = (
+    f"SELECT {_CHART_COLUMNS} FROM candles WHERE asset_id = :a AND interval = :i "  # noqa: S608
+    "AND bucket_start >= :s AND bucket_start < :e ORDER BY bucket_start"
+)
+
+
+def _chart_rollup() -> Any:
+    return text(
+        f"SELECT {_CHART_COLUMNS} FROM ({_ROLLUP_SQL}) AS r"  # noqa: S608
+    ).bindparams(
+        bindparam("starts", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("ends", type_=ARRAY(DateTime(timezone=True))),
+    )
+
+
 # Built from constants only (column names and the roll-up above), never from input.
 _DERIVE_SQL = (
     f"INSERT INTO candles ({', '.join(_COLUMNS)}) "  # noqa: S608
@@ -306,48 +328,41 @@ class CandleStore:
             # all(): one fetch for the result, not one per row (a day of 1m is 1,440 rows)
             return [_candle_from_row(r, interval) for r in rows.all()]
 
-    async def _rollup_rows(
-        self,
-        asset_id: str,
-        finer: CandleInterval,
-        coarser: CandleInterval,
-        spans: Sequence[tuple[datetime, datetime]],
-        sessionmaker: async_sessionmaker[AsyncSession],
-    ) -> list[CandleData]:
-        stmt = text(_ROLLUP_SQL).bindparams(
-            bindparam("starts", type_=ARRAY(DateTime(timezone=True))),
-            bindparam("ends", type_=ARRAY(DateTime(timezone=True))),
-        )
-        async with sessionmaker() as s:
-            rows = await s.execute(
-                stmt,
-                {
-                    "stride": timedelta(seconds=coarser.seconds),
-                    "starts": [a for a, _ in spans],
-                    "ends": [b for _, b in spans],
-                    "asset": asset_id,
-                    "finer": finer.value,
-                },
-            )
-            return sorted(
-                (_candle_from_row(r, coarser) for r in rows), key=lambda c: c.bucket_start
-            )
-
     async def history(
         self, asset_id: str, interval: CandleInterval, start: datetime, end: datetime
-    ) -> list[CandleData]:
-        """Candles of ``interval`` for buckets in ``[floor(start), end)``: stored ones, and where
-        a bucket has none, rolled up from the coarsest finer interval that has data there.
-        Charts may lag by the replicas' bound: read from one when fit."""
+    ) -> list[Bar]:
+        """The chart's bars of ``interval`` for buckets in ``[floor(start), end)``: stored
+        candles, and where a bucket has none, rolled up from the coarsest finer interval that
+        has data there. Charts may lag by the replicas' bound: read from one when fit.
+
+        Only what a chart shows is read (the bucket and OHLCV: half the columns, the rest is
+        never decoded), and its numbers arrive in plain form (``trim_scale`` in SQL: no
+        trailing zeros, never an exponent, as ``bourse.money.plain`` shows them): a day of
+        one-minute bars is 1,440 rows and 7,200 numbers per request."""
         lo = interval.floor(start)
-        stored = await self.stored(asset_id, interval, lo, end, may_lag=True)
-        found = {c.bucket_start: c for c in stored}
+        async with self._reads() as s:
+            rows = await s.execute(
+                text(_CHART_SQL),
+                {"a": asset_id, "i": interval.value, "s": lo, "e": end},
+            )
+            found = {r[0]: Bar(asset_id, *r) for r in rows.all()}
         for finer in interval.finer():
             gaps = _gaps(lo, end, interval, found.keys())
             if not gaps:
                 break
-            for c in await self._rollup_rows(asset_id, finer, interval, gaps, self._reads):
-                found.setdefault(c.bucket_start, c)
+            async with self._reads() as s:
+                rows = await s.execute(
+                    _chart_rollup(),
+                    {
+                        "stride": timedelta(seconds=interval.seconds),
+                        "starts": [a for a, _ in gaps],
+                        "ends": [b for _, b in gaps],
+                        "asset": asset_id,
+                        "finer": finer.value,
+                    },
+                )
+                for r in rows.all():
+                    found.setdefault(r[0], Bar(asset_id, *r))
         return [found[k] for k in sorted(found)]
 
     async def last_daily_close(

@@ -273,7 +273,8 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """An OHLCV bar from a file (backfill); ``timestamp`` is the bar's start."""
+    """An OHLCV bar: a chart's (``CandleStore.history``, its numbers in plain form) or a
+    backfill file's; ``timestamp`` is the bar's start."""
 
     symbol: str
     timestamp: datetime

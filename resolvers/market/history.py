@@ -10,9 +10,8 @@ import strawberry
 from strawberry.types import Info
 
 from bourse.clock import utcnow
-from bourse.money import plain
 from models.candle_store import history_range
-from models.candles import CandleData
+from models.candles import Bar
 from models.candles import CandleInterval as CandleIntervalModel
 from models.errors import DomainError
 from resolvers.context import Context
@@ -35,15 +34,12 @@ class Candle:
     volume: Decimal = strawberry.field(description="Quantity traded on the venue.")
 
     @classmethod
-    def from_data(cls, c: CandleData) -> Candle:
+    def from_bar(cls, b: Bar) -> Candle:
+        """A chart's bar as it is read: its numbers are already plain (``CandleStore.history``)."""
         return cls(
-            timestamp=c.bucket_start,
-            open=plain(c.open),
-            high=plain(c.high),
-            low=plain(c.low),
-            close=plain(c.close),
-            volume=plain(c.volume),
-        )
+            timestamp=b.timestamp, open=b.open, high=b.high, low=b.low, close=b.close,
+            volume=b.volume,
+        )  # fmt: skip
 
 
 @strawberry.type
@@ -94,5 +90,5 @@ class HistoryQuery:
         return MarketHistory(
             asset_id=asset.symbol,
             interval=interval,
-            data=[Candle.from_data(c) for c in candles],
+            data=[Candle.from_bar(b) for b in candles],
         )

@@ -96,7 +96,7 @@ async def test_roll_up_from_finer_data_when_the_interval_is_not_stored(
     minutes = bars(sym, start, 150)
     await services.candles.replace([b.candle(M1) for b in minutes])
     hours = await services.candles.history(sym, H1, start, start + timedelta(hours=3))
-    assert [(h.bucket_start, h.open, h.high, h.low, h.close, h.volume) for h in hours] == [
+    assert [(h.timestamp, h.open, h.high, h.low, h.close, h.volume) for h in hours] == [
         (start, D(100), D(161), D(99), D(160), D(sum(range(1, 61)))),
         (start + timedelta(hours=1), D(160), D(221), D(159), D(220), D(sum(range(61, 121)))),
         (start + timedelta(hours=2), D(220), D(251), D(219), D(250), D(sum(range(121, 151)))),
@@ -193,7 +193,7 @@ async def test_backfill_loads_the_sample(services: Services) -> None:
     assert len(await store.stored("AAPL", D1, day, day + timedelta(days=1))) == 1
     # BTC-USD crosses into November: two daily candles, 1440 minutes in two partitions.
     btc = await store.history("BTC-USD", D1, day, day + timedelta(days=3))
-    assert [c.bucket_start.day for c in btc] == [31, 1]
+    assert [c.timestamp.day for c in btc] == [31, 1]
     assert sum(c.volume for c in btc) == sum(
         D(line.split(",")[6]) for line in lines if ",BTC-USD," in line
     )

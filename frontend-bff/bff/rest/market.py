@@ -64,7 +64,7 @@ async def history(
         assetId=asset.symbol,
         data=[
             Candle(
-                timestamp=c.bucket_start,
+                timestamp=c.timestamp,
                 open=dec(c.open),
                 high=dec(c.high),
                 low=dec(c.low),
