@@ -34,6 +34,17 @@ recorded, so a second trade in flight starts from it; its ``quantity_before`` mo
 trade's pre-split quantity. A replayed batch pays nothing twice: all of this happens only for a
 fill new to the ``fills`` table, in its transaction, and the funds row and the positions' fill
 are keyed by the fill.
+
+**Several splits in flight** (two splits of one asset committed before the trade settles):
+the rule runs per split, oldest first (``settle_fractions``), as if the trade had settled
+before the first. At the first split the holding changes by the trade's quantity; at each
+later one by what that changed in the whole increments the split before kept (K' - K, carried
+by the later ratio), which is what the later split would have seen. Each split's entry row is
+updated as it would have recorded, each split's fraction paid or taken back at its own price,
+and each move carried into today's shares by the later ratios (its price per today's share
+divided by them); the shares moved add up to K' - (K + q) of the latest split, so the holder
+ends with exactly what it would have kept. Cash the party does not have is a debit it owes,
+never a failed batch (``models/debits.py``).
 """
 
 from __future__ import annotations
