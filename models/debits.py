@@ -20,7 +20,7 @@ advances the difference, in the same batch:
 - the customer's next **deposit** in that currency repays it first, in the deposit's
   transaction (a ``DEBIT_RECOVERY`` journal entry: cash to the RECEIVABLE); once nothing is
   owed, the case is cleared by the system (decision ``CLEAR``, the note names the deposit),
-  which lifts the freeze.
+  which lifts the freeze (unless a reviewer escalated it: then the reviewer decides).
 
 Lock order: the customer's cash account, then its RECEIVABLE (the settlement has locked every
 account of the batch first; the deposit's posting has locked the cash).
@@ -40,7 +40,6 @@ from bourse.clock import utcnow
 from bourse.money import plain
 from models.cases import Finding, open_case
 from models.compliance_tables import (
-    OPEN_STATUSES,
     CaseDecision,
     CaseKind,
     CaseStatus,
@@ -172,7 +171,7 @@ async def recover_from_deposit(
                 ComplianceCase.user_id == user_id,
                 ComplianceCase.kind == CaseKind.DEBIT_BALANCE,
                 ComplianceCase.dedupe_key == dedupe_key(currency),
-                ComplianceCase.status.in_(OPEN_STATUSES),
+                ComplianceCase.status == CaseStatus.OPEN,  # an escalated one: a reviewer's
             )
             .values(
                 status=CaseStatus.CLEARED,
