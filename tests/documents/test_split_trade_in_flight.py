@@ -25,6 +25,7 @@ as 4.5 shares at 20.00, 90.00 as traded):
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -35,6 +36,7 @@ from matching.wire import read_event
 from models import debits
 from models.compliance_tables import CaseDecision, CaseKind, CaseStatus, ComplianceCase
 from models.corporate_actions import CorporateAction, CorporateActionEntry
+from models.documents.statement import build_statement
 from models.funds import FundTransaction, TransactionType
 from models.ledger import AccountKind
 from models.notifications.tables import Kind, Notification
@@ -523,3 +525,17 @@ async def test_a_party_who_cannot_pay_back_owes_a_debit_repaid_by_its_next_depos
         assert (await withdraw(api, buyer, "10.00"))["errors"] == []
     async with services.sessionmaker() as s:
         assert await services.ledger.check(s) == []
+        # The month's statement lists the advance and its repayments, and its activity adds
+        # up to the cash it reports (the 10.00 withdrawal still in flight: not listed).
+        today = datetime.now(UTC).date()
+        statement = await build_statement(s, buyer_id, today.replace(day=1), today)
+    debit_rows = [(a.kind, a.amount) for a in statement.activity if a.kind.startswith("DEBIT")]
+    assert debit_rows == [
+        ("DEBIT_BALANCE", D("20.00")),
+        ("DEBIT_RECOVERY", D("-5.00")),
+        ("DEBIT_RECOVERY", D("-15.00")),
+    ]
+    moved = sum((a.amount for a in statement.activity if a.amount is not None), D(0))
+    opening = statement.opening_cash.get("USD", D(0))
+    assert statement.closing_cash.get("USD", D(0)) - opening == moved
+    assert statement.closing_cash["USD"] == D("35.00")
