@@ -75,7 +75,7 @@ def test_one_split_is_the_rule_for_one_split() -> None:
     holder = Holder(uuid.uuid4(), USER, "X", "USD", D(1), D(1), D("0.5"), D("10.00"), None)
     (step,) = settle_fractions([holder], [split], D(3), D("4.5"), D(1)) or []
     assert (step.move.shares, step.move.cash, step.price) == (D("0.5"), D("-10.00"), D("20.00"))
-    assert (holder.before, holder.kept, holder.fraction, holder.cash) == (D(4), D(6), 0, 0)
+    assert (holder.before, holder.kept, holder.fraction, holder.cash) == (D(4), D(6), D(0), D(0))
 
 
 def test_a_holding_below_zero_changes_nothing() -> None:
