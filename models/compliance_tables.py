@@ -69,6 +69,7 @@ class CaseKind(enum.StrEnum):
     RAPID_IN_OUT = "RAPID_IN_OUT"  # money deposited and withdrawn again quickly
     NEW_METHOD_AFTER_CHANGE = "NEW_METHOD_AFTER_CHANGE"  # new method right after a change
     WITHDRAWAL_HELD = "WITHDRAWAL_HELD"  # a fraud rule held a withdrawal for review
+    DEBIT_BALANCE = "DEBIT_BALANCE"  # the customer owes the firm cash (models/debits.py)
 
 
 class CaseStatus(enum.StrEnum):

@@ -64,6 +64,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any
 
 import structlog
 from sqlalchemy import (
@@ -85,7 +86,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bourse.clock import now_ns, utcnow
 from bourse.money import fill_cash, round_cash
 from matching.codec import from_fixed, to_fixed
-from matching.core.split import split_price, split_quantity, split_total, split_trail
+from matching.core.split import catch_up, split_price, split_quantity, split_total, split_trail
 from matching.wire import decode_command, encode_command
 from matching.wire import split as split_command
 from models import validation
@@ -752,6 +753,20 @@ class CorporateActions:
             )
         ).all()
         status = {str(r.id): r.status for r in replacements}
+        # An outbox command's prices are in the terms of the split count it was stamped with:
+        # caught up with the counted splits before this one that it missed, as the engine
+        # caught it up (``catch_up``), they are the engine's limits now (a second split of an
+        # order that lived through the first would otherwise take its price from before both).
+        history = await self._counted_splits(s, action, asset)
+        buys = {o.id: o.side is Side.BUY for o in orders}
+
+        def in_force(order_id: uuid.UUID, cmd: dict[str, Any], price: int) -> int:
+            stamp = cmd.get("split_seq")
+            if type(stamp) is not int or price <= 0 or stamp >= len(history):
+                return price
+            missed = history[stamp:]
+            return catch_up(missed, buys.get(order_id, True), lot, tick, 0, price, 0, 0)[1]
+
         # The engine's limit of each order (a stop / trailing buy's cap is the broker's, not
         # the user's): the latest NEW_ORDER / REPLACE price in the outbox (a replace the
         # engine refused or has not answered aside); a pending replace's, apart.
@@ -769,17 +784,21 @@ class CorporateActions:
             kind = cmd.get("cmd")
             asked = status.get(str(cmd.get("replace_id"))) if kind == "REPLACE" else None
             if kind == "REPLACE" and asked == ReplaceStatus.PENDING:
-                pending_price[row.order_id] = int(cmd.get("price") or 0)
+                pending_price[row.order_id] = in_force(
+                    row.order_id, cmd, int(cmd.get("price") or 0)
+                )
             elif cmd.get("price") and (
                 kind == "NEW_ORDER" or (kind == "REPLACE" and asked == ReplaceStatus.REPLACED)
             ):
-                engine_price[row.order_id] = int(cmd["price"])
+                engine_price[row.order_id] = in_force(row.order_id, cmd, int(cmd["price"]))
             if kind == "NEW_ORDER" and cmd.get("order_class") == "OCO":
                 legs = cmd.get("legs")
                 limits = [cmd.get("price")]
                 if isinstance(legs, list):
                     limits += [g.get("price") for g in legs if isinstance(g, dict)]
-                oco_prices[row.order_id] = [p for p in limits if isinstance(p, int) and p > 0]
+                oco_prices[row.order_id] = [
+                    in_force(row.order_id, cmd, p) for p in limits if isinstance(p, int) and p > 0
+                ]
             if row.sent_at is None and kind == "NEW_ORDER":
                 queued_rows.setdefault(row.order_id, []).append(row)
         holds = {
@@ -952,6 +971,31 @@ class CorporateActions:
                 )
         await s.flush()
         return notes
+
+    @staticmethod
+    async def _counted_splits(
+        s: AsyncSession, action: CorporateAction, asset: Asset
+    ) -> list[tuple[int, int]]:
+        """The (numerator, denominator) of the asset's splits before ``action`` that carry a
+        split count (``assets.split_seq``, bumped by ``action`` already), oldest first: count
+        k is item k - 1. Every split since migration 0030 is counted, so they are the latest."""
+        earlier = asset.split_seq - 1
+        if earlier <= 0:
+            return []
+        rows = (
+            await s.execute(
+                select(CorporateAction.numerator, CorporateAction.denominator)
+                .where(
+                    CorporateAction.asset_id == asset.symbol,
+                    CorporateAction.kind == CorporateActionKind.STOCK_SPLIT,
+                    CorporateAction.status == CorporateActionStatus.APPLIED,
+                    CorporateAction.id != action.id,
+                )
+                .order_by(CorporateAction.applied_at.desc())
+                .limit(earlier)
+            )
+        ).all()
+        return [(int(r.numerator or 1), int(r.denominator or 1)) for r in reversed(rows)]
 
     async def _resize_hold(self, s: AsyncSession, hold: Hold, amount: Decimal) -> None:
         """Set an active hold to ``amount`` (its account is locked): the account's ``held``

@@ -58,6 +58,7 @@ from models import pagination, validation
 from models.base import Base, uuid_pk
 from models.cases import require_not_frozen
 from models.constraints import violated_constraint
+from models.debits import recover_from_deposit
 from models.envelope import FieldCipher
 from models.errors import DomainError, ErrorCode, Problem, ProblemCollector
 from models.kyc_gate import require_verified
@@ -733,6 +734,10 @@ class Funds:
                     reference_id=txn.id,
                     consume_holds=[txn.hold_id] if txn.hold_id else [],
                 )
+                if txn.type is TransactionType.DEPOSIT:  # a debit owed to the firm first
+                    await recover_from_deposit(
+                        s, self.ledger, txn.user_id, txn.currency, user_cash, txn.amount, txn.id
+                    )
                 txn.status = TransactionStatus.COMPLETED
                 txn.completed_at = now
             else:

@@ -16,7 +16,8 @@ Rules:
   (`posted_balance`), so they are never a hot row. Rows are
   updated in account-id order, holds before accounts, so concurrent writers never deadlock; a
   transaction that takes several ledger steps locks all its accounts first (`lock()`).
-- A user's account never has `held > balance` or a negative balance (CHECK constraint); a hold
+- A user's account never has `held > balance` or a negative balance (CHECK constraint), except
+  a RECEIVABLE, a customer's debit to the firm, which never goes above zero; a hold
   is placed with one conditional `UPDATE … WHERE balance - held >= amount`, so concurrent holds
   can never over-reserve.
 - A hold ends exactly once: `UPDATE holds SET status = … WHERE status = 'ACTIVE'` decides who
@@ -69,6 +70,9 @@ class AccountKind(enum.StrEnum):
     FEES = "FEES"  # platform: fee income
     LIQUIDITY = "LIQUIDITY"  # platform: the liquidity provider's inventory
     TRANSFER = "TRANSFER"  # platform: clearing for securities moved in/out from other brokers
+    # A user's debit to the firm in one currency (balance <= 0: minus what the customer owes,
+    # never held): cash the customer had to pay and did not have (models/debits.py).
+    RECEIVABLE = "RECEIVABLE"
 
 
 PLATFORM_KINDS = frozenset(
@@ -79,6 +83,14 @@ PLATFORM_KINDS = frozenset(
 # held until commit; their balance is the sum of their postings, computed when asked.
 # The transfer clearing account (ACATS in/out) is the same kind of contra account, per asset.
 UNMATERIALISED_KINDS = frozenset({AccountKind.BANK, AccountKind.FEES, AccountKind.TRANSFER})
+
+
+# A user's account never goes below zero nor holds more than it has; a RECEIVABLE (what the
+# customer owes the firm) never goes above zero and holds nothing (migration 0032).
+USER_FUNDS_COVERED: Final = (
+    "user_id IS NULL OR (balance >= 0 AND held <= balance)"
+    " OR (kind::text = 'RECEIVABLE' AND balance <= 0 AND held = 0)"
+)
 
 
 class HoldStatus(enum.StrEnum):
@@ -118,9 +130,7 @@ class LedgerAccount(Base):
             postgresql_where=text("user_id IS NULL"),
         ),
         CheckConstraint("held >= 0", name="held_nonnegative"),
-        CheckConstraint(
-            "user_id IS NULL OR (balance >= 0 AND held <= balance)", name="user_funds_covered"
-        ),
+        CheckConstraint(USER_FUNDS_COVERED, name="user_funds_covered"),
     )
 
 
@@ -771,6 +781,10 @@ class LedgerBatch:
                 self._postings.append((entry_id, account_id, asset, amount))
                 self._balance[account_id] += amount
         return entry_id
+
+    def pending(self, account_id: uuid.UUID) -> tuple[Decimal, Decimal]:
+        """What this batch has changed so far in the account's (balance, held)."""
+        return self._balance.get(account_id, ZERO), self._held.get(account_id, ZERO)
 
     async def write(self, s: AsyncSession) -> None:
         """Write everything recorded: entries, postings, account totals, holds."""

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any, Final
 
 import structlog
@@ -70,8 +70,9 @@ from models import bulk
 from models.assets import Asset
 from models.base import Base
 from models.corporate_actions import CorporateAction, CorporateActionKind, CorporateActionStatus
+from models.debits import Shortfall, record_shortfalls
 from models.exchange import scales
-from models.ledger import AccountKind, Ledger, LedgerBatch, Leg
+from models.ledger import ZERO, AccountKind, Ledger, LedgerAccount, LedgerBatch, Leg
 from models.notifications.actions import NotificationView
 from models.notifications.actions import record as record_notifications
 from models.notifications.messages import order_draft
@@ -95,17 +96,19 @@ from models.positions import AppliedFills, FillSide
 from models.positions import Side as PositionSide
 from models.split_in_flight import (
     Holder,
+    PendingSplit,
     holder_for,
     lieu_draft,
     lieu_fill_id,
     lieu_transaction,
     load_holders,
-    settle_fraction,
+    settle_fractions,
+    split_share_price,
+    split_shares,
     write_holder,
 )
 from models.webhooks import events as webhook_events
 
-SPLIT_EXACT = Decimal("1e-18")  # the ledger's scale
 log = structlog.get_logger("bourse.settlement")
 FILL_NAMESPACE = uuid.UUID("0b5e1a57-9f57-4c4b-8a77-3c1e0f5d2a10")
 
@@ -209,6 +212,11 @@ class _Batch:
     lieu_drafts: list[Any] = field(default_factory=list)
     clearing: dict[str, uuid.UUID] = field(default_factory=dict)  # asset -> TRANSFER account
     bank: dict[str, uuid.UUID] = field(default_factory=dict)  # currency -> BANK account
+    # The in-flight parties' cash accounts as locked (balance, held), before this batch, and
+    # what last moved them (user, currency, split, fill): cash the batch takes beyond what is
+    # available is a debit the customer owes (models/debits.py), never a failed batch.
+    cash_state: dict[uuid.UUID, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    in_flight: dict[uuid.UUID, tuple[uuid.UUID, str, uuid.UUID, str]] = field(default_factory=dict)
     replacements: dict[uuid.UUID, OrderReplacement] = field(default_factory=dict)
 
     def order(self, raw_id: str | None) -> Order | None:
@@ -409,6 +417,8 @@ class Settlement:
                     order.updated_at = utcnow()
                 kind = "TRIGGERED" if isinstance(ev, TriggeredEvent) else "ACCEPTED"
                 batch.notices.append(Notice(order.user_id, kind, OrderView.of(order)))
+        if shortfalls := self._shortfalls(batch):
+            batch.lieu_drafts += await record_shortfalls(s, self._ledger, batch.ledger, shortfalls)
         await batch.ledger.write(s)
         for holder in batch.holders.values():
             action = batch.split_actions.get(holder.action_id)
@@ -457,24 +467,41 @@ class Settlement:
     async def _load_split_holders(
         self, s: AsyncSession, batch: _Batch, fresh: Sequence[Entry]
     ) -> None:
-        """The parts of the latest pending split of each asset (the one a trade in flight
-        settles its fraction against) of the users this batch's fills move, locked."""
-        latest = {asset: uuid.UUID(p[-1][0]) for asset, p in batch.pre_split.items() if p}
+        """The parts of every pending split of each asset (a trade in flight settles its
+        fraction against each split it preceded, oldest first) of the users this batch's fills
+        move, locked; and those users' cash accounts as they stand (already locked)."""
+        pending = {asset: p for asset, p in batch.pre_split.items() if p}
         users = {
-            u
+            (u, ev.asset_id)
             for _, _, ev in fresh
-            if isinstance(ev, FillEvent) and ev.asset_id in latest
+            if isinstance(ev, FillEvent) and ev.asset_id in pending
             for u in (_uuid(ev.maker_user_id), _uuid(ev.taker_user_id))
             if u is not None
         }
         if not users:
             return
-        actions = {a: batch.assets[k].currency for k, a in latest.items() if k in batch.assets}
-        batch.holders, batch.split_actions = await load_holders(s, actions, users)
-        for sym in latest.keys() & batch.assets.keys():
+        actions = {
+            uuid.UUID(split_id): batch.assets[k].currency
+            for k, p in pending.items()
+            if k in batch.assets
+            for split_id, _, _ in p
+        }
+        batch.holders, batch.split_actions = await load_holders(s, actions, {u for u, _ in users})
+        for sym in pending.keys() & batch.assets.keys():
             ccy = batch.assets[sym].currency
             batch.clearing[sym] = await self._ledger.account_id(s, None, AccountKind.TRANSFER, sym)
             batch.bank[ccy] = await self._ledger.account_id(s, None, AccountKind.BANK, ccy)
+        cash = [
+            batch.accounts[(u, batch.assets[a].currency)]
+            for u, a in users
+            if a in batch.assets and (u, batch.assets[a].currency) in batch.accounts
+        ]
+        rows = await s.execute(
+            select(LedgerAccount.id, LedgerAccount.balance, LedgerAccount.held).where(
+                LedgerAccount.id.in_(cash)
+            )
+        )
+        batch.cash_state = {r.id: (r.balance, r.held) for r in rows}
 
     @staticmethod
     async def _notify(s: AsyncSession, notices: list[Notice]) -> list[NotificationView]:
@@ -623,8 +650,8 @@ class Settlement:
             # A trade from before a split PostgreSQL has already applied (the holdings it
             # moves were split without it): its shares x n/d and price / (n/d), the cash as
             # traded; its fraction finer than the increment as cash in lieu (below).
-            qty = (qty * n / d).quantize(SPLIT_EXACT, rounding=ROUND_DOWN)
-            price = (price * d / n).quantize(SPLIT_EXACT, rounding=ROUND_DOWN)
+            qty = split_shares(qty, n, d)
+            price = split_share_price(price, n, d)
         at = utc_from_ns(ev.ts or 0)
         taker_side = Side(ev.taker_side)
         maker_user, taker_user = _uuid(ev.maker_user_id), _uuid(ev.taker_user_id)
@@ -667,24 +694,26 @@ class Settlement:
         batch.ledger.post(
             "trade", legs, user_id=taker_user, reference_id=uuid.uuid5(FILL_NAMESPACE, ev.fill_id)
         )
-        # Each party's fraction against the latest split it preceded (models/split_in_flight.py).
-        moves: dict[int, tuple[FillSide, bool]] = {}
+        # Each party's fraction against every split it preceded (models/split_in_flight.py),
+        # once the holds of the orders this fill ends are given back (what its cash covers).
+        moves: dict[int, list[tuple[FillSide, bool]]] = {}
         if pending:
+            for order, user, _side, done in sides:
+                if order is not None and user is not None and done and order.hold_id is not None:
+                    batch.ledger.release(order.hold_id)
             for i, (order, user, side, _done) in enumerate(sides):
                 if order is not None and user is not None:
-                    lieu = self._in_flight_fraction(
-                        batch, ev, terms, pending[-1][0], user, side, qty, traded_qty, price, at
+                    moves[i] = self._in_flight_fraction(
+                        batch, ev, terms, pending, user, side, qty, traded_qty, at
                     )
-                    if lieu is not None:
-                        moves[i] = lieu
 
         fill = FillView(id=str(ev.fill_id), quantity=plain(qty), price=plain(price), timestamp=at)
         for i, (order, user, side, done) in enumerate(sides):
             if order is None or user is None:
                 continue
-            lieu_side, before = moves.get(i, (None, False))
-            if lieu_side is not None and before:  # a fraction taken back: before the sale
-                batch.sides.append(lieu_side)
+            lieu_sides = moves.get(i, [])
+            # A fraction taken back: before the sale; a fraction sold: after the buy.
+            batch.sides.extend(lieu for lieu, before in lieu_sides if before)
             order.filled_quantity += qty
             order.filled_value += from_fixed(ev.price, sc.price_scale) * from_fixed(
                 ev.quantity, sc.qty_scale
@@ -713,8 +742,7 @@ class Settlement:
                     at,
                 )
             )
-            if lieu_side is not None and not before:  # a fraction sold: after the buy
-                batch.sides.append(lieu_side)
+            batch.sides.extend(lieu for lieu, before in lieu_sides if not before)
             batch.notices.append(
                 Notice(
                     order.user_id,
@@ -729,67 +757,112 @@ class Settlement:
         batch: _Batch,
         ev: FillEvent,
         terms: _AssetTerms,
-        split_id: str,
+        pending: list[tuple[str, int, int]],
         user: uuid.UUID,
         side: Side,
         qty: Decimal,
         traded_qty: Decimal,
-        price: Decimal,
         at: datetime,
-    ) -> tuple[FillSide, bool] | None:
-        """Settle one party's fraction of a trade in flight at a split as cash in lieu, as if
-        it had settled before the split (``models/split_in_flight.py``): one CASH_IN_LIEU
-        journal entry, its funds row and notification; the positions' side of it (and whether
-        it goes before the trade's own side: a fraction taken back, bought before the sale)."""
-        action_id = uuid.UUID(split_id)
-        action = batch.split_actions.get(action_id)
-        if action is None:
-            return None
-        holder = holder_for(batch.holders, action_id, user, terms.symbol, terms.currency)
-        sign = 1 if side is Side.BUY else -1
-        at_price = batch.split_prices.get(split_id) or price  # before migration 0031: as traded
-        move = settle_fraction(holder, sign * qty, sign * traded_qty, terms.increment, at_price)
-        if move is None:
-            if holder.kept + holder.fraction < 0:
-                log.error("split in flight: holding below zero", user_id=str(user))
-            return None
+    ) -> list[tuple[FillSide, bool]]:
+        """Settle one party's fraction of a trade in flight at one or more splits as cash in
+        lieu, as if it had settled before the first (``models/split_in_flight.py``): per split
+        whose part moves, one CASH_IN_LIEU journal entry, its funds row and notification; the
+        positions' sides of them (and whether each goes before the trade's own side: a
+        fraction taken back, bought before the sale)."""
+        known = [p for p in pending if uuid.UUID(p[0]) in batch.split_actions]
+        if len(known) != len(pending):
+            return []
         shares, cash = batch.accounts[(user, terms.symbol)], batch.accounts[(user, terms.currency)]
+        batch.in_flight[cash] = (user, terms.currency, uuid.UUID(pending[0][0]), ev.fill_id)
+        holders = [
+            holder_for(batch.holders, uuid.UUID(split_id), user, terms.symbol, terms.currency)
+            for split_id, _, _ in pending
+        ]
+        splits = [
+            # each split's price (before migration 0031 none: the trade's, in its shares)
+            PendingSplit(
+                n, d, batch.split_prices.get(split_id) or self._traded_price(ev, terms, pending, i)
+            )
+            for i, (split_id, n, d) in enumerate(pending)
+        ]
+        sign = 1 if side is Side.BUY else -1
+        steps = settle_fractions(holders, splits, sign * traded_qty, sign * qty, terms.increment)
+        if steps is None:
+            log.error("split in flight: holding below zero", user_id=str(user))
+            return []
         clearing, bank = batch.clearing[terms.symbol], batch.bank[terms.currency]
-        legs: list[Leg] = []
-        if move.shares:
-            legs += [
-                Leg(shares, terms.symbol, move.shares),
-                Leg(clearing, terms.symbol, -move.shares),
-            ]
-        if move.cash:
-            legs += [Leg(cash, terms.currency, move.cash), Leg(bank, terms.currency, -move.cash)]
-        txn_id = uuid.uuid4()
-        entry_id = batch.ledger.post("CASH_IN_LIEU", legs, user_id=user, reference_id=txn_id)
-        action.total_cash += move.cash
-        if move.cash:
-            batch.lieu_rows.append(
-                lieu_transaction(
-                    holder, terms.symbol, move.cash, ev.fill_id, entry_id, txn_id, utcnow()
+        out: list[tuple[FillSide, bool]] = []
+        for step in steps:
+            move, holder = step.move, step.holder
+            if not (move.shares or move.cash):
+                continue
+            action = batch.split_actions[holder.action_id]
+            legs: list[Leg] = []
+            if move.shares:
+                legs += [
+                    Leg(shares, terms.symbol, move.shares),
+                    Leg(clearing, terms.symbol, -move.shares),
+                ]
+            if move.cash:
+                legs += [
+                    Leg(cash, terms.currency, move.cash),
+                    Leg(bank, terms.currency, -move.cash),
+                ]
+            txn_id = uuid.uuid4()
+            entry_id = batch.ledger.post("CASH_IN_LIEU", legs, user_id=user, reference_id=txn_id)
+            action.total_cash += move.cash
+            if move.cash:
+                batch.lieu_rows.append(
+                    lieu_transaction(
+                        holder, terms.symbol, move.cash, ev.fill_id, entry_id, txn_id, utcnow()
+                    )
+                )
+            batch.lieu_drafts.append(lieu_draft(holder, terms.symbol, move, ev.fill_id))
+            if not move.shares:
+                continue
+            taken_back = move.shares > 0
+            out.append(
+                (
+                    FillSide(
+                        user,
+                        terms.symbol,
+                        terms.currency,
+                        PositionSide.BUY if taken_back else PositionSide.SELL,
+                        abs(move.shares),
+                        step.price,
+                        abs(move.cash),
+                        lieu_fill_id(holder.action_id, user, ev.fill_id),
+                        at,
+                    ),
+                    taken_back,
                 )
             )
-        batch.lieu_drafts.append(lieu_draft(holder, terms.symbol, move, ev.fill_id))
-        if not move.shares:
-            return None
-        taken_back = move.shares > 0
-        return (
-            FillSide(
-                user,
-                terms.symbol,
-                terms.currency,
-                PositionSide.BUY if taken_back else PositionSide.SELL,
-                abs(move.shares),
-                at_price,
-                abs(move.cash),
-                lieu_fill_id(action_id, user, ev.fill_id),
-                at,
-            ),
-            taken_back,
-        )
+        return out
+
+    @staticmethod
+    def _traded_price(
+        ev: FillEvent, terms: _AssetTerms, pending: list[tuple[str, int, int]], i: int
+    ) -> Decimal:
+        """The fill's price in the shares just after the i-th pending split (a split recorded
+        before migration 0031 kept no price: cash in lieu at the trade's)."""
+        price = from_fixed(ev.price, terms.scales.price_scale)
+        for _, n, d in pending[: i + 1]:
+            price = split_share_price(price, n, d)
+        return price
+
+    @staticmethod
+    def _shortfalls(batch: _Batch) -> list[Shortfall]:
+        """The in-flight parties' cash the batch takes beyond what they have available (the
+        cash in lieu a trade in flight pays back; the trade itself beyond the hold the split
+        floored): each is advanced by the firm and owed by the customer (models/debits.py)."""
+        out = []
+        for account, (user, currency, action_id, fill_id) in batch.in_flight.items():
+            balance, held = batch.cash_state.get(account, (ZERO, ZERO))
+            d_balance, d_held = batch.ledger.pending(account)
+            available = balance + d_balance - max(held + d_held, ZERO)
+            if available < 0:
+                out.append(Shortfall(user, currency, account, -available, action_id, fill_id))
+        return out
 
     def _split_adjusted(self, batch: _Batch, ev: SplitAdjustedEvent) -> None:
         """A stock split's terms as the engine applied them (``core/split.py``): the split's

@@ -34,14 +34,26 @@ recorded, so a second trade in flight starts from it; its ``quantity_before`` mo
 trade's pre-split quantity. A replayed batch pays nothing twice: all of this happens only for a
 fill new to the ``fills`` table, in its transaction, and the funds row and the positions' fill
 are keyed by the fill.
+
+**Several splits in flight** (two splits of one asset committed before the trade settles):
+the rule runs per split, oldest first (``settle_fractions``), as if the trade had settled
+before the first. At the first split the holding changes by the trade's quantity; at each
+later one by what that changed in the whole increments the split before kept (K' - K, carried
+by the later ratio), which is what the later split would have seen. Each split's entry row is
+updated as it would have recorded, each split's fraction paid or taken back at its own price,
+and each move carried into today's shares by the later ratios (its price per today's share
+divided by them); the shares moved add up to K' - (K + q) of the latest split, so the holder
+ends with exactly what it would have kept. Cash the party does not have is a debit it owes,
+never a failed batch (``models/debits.py``).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,24 +96,86 @@ class Move:
     cash: Decimal  # to the holder from the bank (> 0), or back to it (< 0)
 
 
-def settle_fraction(
-    holder: Holder,
-    quantity: Decimal,
+SPLIT_EXACT = Decimal("1e-18")  # the ledger's scale
+
+
+def split_shares(quantity: Decimal, numerator: int, denominator: int) -> Decimal:
+    """A signed quantity in shares after an n-for-d split, to the ledger's 18 decimals (its
+    size rounded down: a split never makes more shares than it gives)."""
+    size = (abs(quantity) * numerator / denominator).quantize(SPLIT_EXACT, rounding=ROUND_DOWN)
+    return -size if quantity < 0 else size
+
+
+def split_share_price(price: Decimal, numerator: int, denominator: int) -> Decimal:
+    """A per-share price after an n-for-d split, to the ledger's 18 decimals (rounded down)."""
+    return (price * denominator / numerator).quantize(SPLIT_EXACT, rounding=ROUND_DOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSplit:
+    """A split a trade in flight preceded: its ratio and its cash in lieu price."""
+
+    numerator: int
+    denominator: int
+    price: Decimal  # per share just after this split
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One split's part of a trade in flight: the move for its holder, in today's shares (the
+    shares after every split the trade preceded), and its price per today's share."""
+
+    holder: Holder
+    move: Move
+    price: Decimal
+
+
+def settle_fractions(
+    holders: Sequence[Holder],
+    splits: Sequence[PendingSplit],
     pre_quantity: Decimal,
+    quantity: Decimal,
     increment: Decimal,
-    price: Decimal,
-) -> Move | None:
-    """Apply a trade's signed post-split ``quantity`` (``pre_quantity`` before the split) to the
-    holder's part of the split; the move it needs (None: nothing, or a holding gone below
-    zero, which this rule cannot make whole)."""
-    whole = holder.kept + holder.fraction + quantity  # Y: the holding as if before the split
-    if whole < 0:
-        return None
-    kept, fraction, cash = in_lieu_terms(whole, increment, price, holder.currency)
-    move = Move(kept - (holder.kept + quantity), cash - holder.cash)
-    holder.before += pre_quantity
-    holder.kept, holder.fraction, holder.cash = kept, fraction, cash
-    return move if (move.shares or move.cash) else None
+) -> list[Step] | None:
+    """Apply a trade's signed ``pre_quantity`` (as traded, before the oldest split) to one
+    party's parts of the splits it preceded (``holders``, ``splits``: oldest first), as if it
+    had settled before the first: at each split the holding would have been Y = K + f + the
+    change it brought in that split's shares (the trade's for the first; for a later one, what
+    the trade changed in the whole increments kept by the split before), kept floor(Y) and paid
+    cash in lieu of the rest at that split's price. ``quantity`` is the trade as settled, in
+    today's shares; the moves' shares add up to K' - (K + quantity) of the latest split, so the
+    holder ends with exactly what it would have kept. The holders are updated; None (nothing
+    changed) when a holding would go below zero, which this rule cannot make whole."""
+    delta = pre_quantity  # the change to the holding just before the split, in its shares
+    plans: list[tuple[Holder, Decimal, Decimal, Decimal, Decimal, Decimal]] = []
+    for holder, split in zip(holders, splits, strict=True):
+        q = split_shares(delta, split.numerator, split.denominator)
+        whole = holder.kept + holder.fraction + q
+        if whole < 0:
+            return None
+        kept, fraction, cash = in_lieu_terms(whole, increment, split.price, holder.currency)
+        plans.append((holder, delta, kept, fraction, cash, kept - (holder.kept + q)))
+        delta = kept - holder.kept
+    moved: list[Decimal] = []
+    prices: list[Decimal] = []
+    for i, plan in enumerate(plans):
+        shares, price = plan[5], splits[i].price
+        for later in splits[i + 1 :]:  # carried into today's shares by the later splits
+            shares = split_shares(shares, later.numerator, later.denominator)
+            price = split_share_price(price, later.numerator, later.denominator)
+        moved.append(shares)
+        prices.append(price)
+    last_holder, _, last_kept = plans[-1][0], plans[-1][1], plans[-1][2]
+    moved[-1] += last_kept - (last_holder.kept + quantity) - sum(moved, ZERO)  # 10^-18 rests
+    steps = []
+    for (holder, change, kept, fraction, cash, _), shares, price in zip(
+        plans, moved, prices, strict=True
+    ):
+        move = Move(shares, cash - holder.cash)
+        holder.before += change
+        holder.kept, holder.fraction, holder.cash = kept, fraction, cash
+        steps.append(Step(holder, move, price))
+    return steps
 
 
 async def load_holders(
@@ -226,13 +300,18 @@ def lieu_draft(holder: Holder, symbol: str, move: Move, fill_id: str) -> Draft:
 
 
 __all__ = [
+    "SPLIT_EXACT",
     "Holder",
     "Move",
+    "PendingSplit",
+    "Step",
     "holder_for",
     "lieu_draft",
     "lieu_fill_id",
     "lieu_transaction",
     "load_holders",
-    "settle_fraction",
+    "settle_fractions",
+    "split_share_price",
+    "split_shares",
     "write_holder",
 ]

@@ -132,9 +132,10 @@ class Engine:
         # The stock splits applied, by asset: (split count, numerator, denominator), oldest
         # first; a command stamped with an older count catches up with them (``core/split.py``).
         self.splits: dict[str, list[tuple[int, int, int]]] = {}
-        # Each order's filled quantity just before its asset's latest split (in the snapshot):
-        # a REPLACE that missed that split rounds its filled part and the rest apart.
-        self.split_filled: dict[str, dict[str, int]] = {}
+        # Each order's filled quantity just before each of its asset's splits, by split count
+        # (in the snapshot): a REPLACE that missed splits rounds its filled part and the rest
+        # apart at each. An order no longer live is dropped from the older records at a split.
+        self.split_filled: dict[str, dict[int, dict[str, int]]] = {}
 
     # ------------------------------------------------------------------ commands
 
@@ -935,10 +936,17 @@ class Engine:
             return [(REJECTED, asset_id, None, None, INVALID_RATIO, ts)]
         ev: list[Event] = []
         filled_before = apply_split(book, split_id, numerator, denominator, ev, ts)
-        self.split_filled.pop(asset_id, None)
         if split_seq > 0:
-            self.split_filled[asset_id] = filled_before
+            records = self.split_filled.setdefault(asset_id, {})
+            for seq in sorted(records):
+                older = records[seq]
+                gone = [o for o in older if o not in self.orders and o not in book.pending]
+                for o in gone:
+                    del older[o]
+            records[split_seq] = filled_before
             self.splits.setdefault(asset_id, []).append((split_seq, numerator, denominator))
+        else:  # a split without a count: the records' quantities are no longer the orders'
+            self.split_filled.pop(asset_id, None)
         return ev
 
     def _missed(self, asset_id: str, stamp: int) -> list[tuple[int, int]]:
@@ -985,7 +993,12 @@ class Engine:
         if o is None or o.asset_id != asset_id or not missed:
             return q, p, sp, ta
         cfg = self.books[asset_id].config
-        filled = self.split_filled.get(asset_id, {}).get(order_id, -1)
+        records = self.split_filled.get(asset_id, {})
+        filled = [
+            records[seq].get(order_id, -1) if seq in records else -1
+            for seq, _, _ in self.splits.get(asset_id, ())
+            if seq > stamp
+        ]
         return catch_up(missed, o.side is BUY, cfg.lot_size, cfg.tick_size, q, p, sp, ta, filled)
 
     def _remember(self, order_id: str) -> None:

@@ -11,7 +11,9 @@ kind, entry id, leg ids, active, the fills already passed on); version 4 the sto
 book has applied (``splits``: split count, numerator, denominator), which decide how a late
 stamped command catches up (``core/split.py``); version 5 each order's filled quantity just
 before its book's latest split (``split_filled``: a late REPLACE rounds its filled part and the
-rest apart). Versions 1 to 4 still load (no splits, or no pre-split fills, known).
+rest apart); version 6 those of every split the book keeps, by split count (``split_filled``:
+``[split_count, [[order_id, filled], ...]]``, a REPLACE more than one split late rounds at
+each). Versions 1 to 5 still load (no splits, no pre-split fills, or the latest split's only).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from .constants import BUY, TRAILING_STOP
 from .engine import _CLASSES, _SIDES, _STPS, _TIFS, _TYPES, Engine
 from .order import Group, Level, Order
 
-VERSION = 5
-READABLE = frozenset({1, 2, 3, 4, 5})
+VERSION = 6
+READABLE = frozenset({1, 2, 3, 4, 5, 6})
 
 
 def _order_record(o: Order) -> list[Any]:
@@ -149,7 +151,8 @@ def dump_engine(engine: Engine) -> dict[str, Any]:
             "groups": _groups(book),
             "splits": [list(x) for x in engine.splits.get(asset_id, ())],
             "split_filled": [
-                [k, v] for k, v in sorted(engine.split_filled.get(asset_id, {}).items())
+                [seq, [[k, v] for k, v in sorted(filled.items())]]
+                for seq, filled in sorted(engine.split_filled.get(asset_id, {}).items())
             ],
         }
     return {
@@ -221,7 +224,12 @@ def load_engine(data: dict[str, Any]) -> Engine:
         book.ext_day = set(b.get("ext_day", ()))  # absent in snapshots taken before it existed
         if b.get("splits"):
             engine.splits[asset_id] = [(seq, n, d) for seq, n, d in b["splits"]]
-        if b.get("split_filled"):
-            engine.split_filled[asset_id] = {oid: f for oid, f in b["split_filled"]}
+        if b.get("split_filled") and data["version"] >= 6:
+            engine.split_filled[asset_id] = {
+                seq: {oid: f for oid, f in filled} for seq, filled in b["split_filled"]
+            }
+        elif b.get("split_filled") and b.get("splits"):  # version 5: the latest split's only
+            latest = b["splits"][-1][0]
+            engine.split_filled[asset_id] = {latest: {oid: f for oid, f in b["split_filled"]}}
         engine.books[asset_id] = book
     return engine

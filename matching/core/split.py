@@ -40,13 +40,14 @@ splits it missed, in order, with exactly these rules (quantities down to the lot
 in the customer's favour, stops away from the market, trail amounts down; notionals and
 trails in basis points are unchanged), before it is validated: the order arrives as if it had
 rested through the split. A REPLACE's ``quantity`` is its new total; it is rounded as the
-order would have been had the REPLACE arrived before the split (``split_total``): its filled
-part (the order's filled quantity just before the split, which ``apply_split`` returns and the
-engine keeps for the asset's latest split) and the rest apart, each down to the lot. Rounded
-once instead, a non-whole ratio could give the order one lot more than the split gives its
-holder (3 shares filled of 4 asked, 3-for-2: 6 at once, 4 + 1 apart), more than the hold or the
-shares the customer has. A REPLACE more than one split late, or of an order the engine has no
-pre-split record of (a book rebuilt from PostgreSQL), has its total rounded once.
+order would have been had the REPLACE arrived before the splits it missed (``split_total``, per
+split, oldest first): at each, its filled part (the order's filled quantity just before that
+split, which ``apply_split`` returns and the engine keeps per split, by split count) and the
+rest apart, each down to the lot. Rounded once instead, a non-whole ratio could give the order
+one lot more than the split gives its holder (3 shares filled of 4 asked, 3-for-2: 6 at once,
+4 + 1 apart), more than the hold or the shares the customer has. A REPLACE of an order the
+engine has no pre-split record of (a book rebuilt from PostgreSQL; a split without a count)
+has its total rounded once at that split.
 A command without a stamp (older journals, restored orders) is taken as it is.
 """
 
@@ -66,7 +67,7 @@ def split_quantity(quantity: int, numerator: int, denominator: int, lot: int) ->
 
 
 def split_total(quantity: int, filled: int, numerator: int, denominator: int, lot: int) -> int:
-    """A REPLACE's new total ``quantity`` that missed one split, rounded as an order resting
+    """A REPLACE's new total ``quantity`` at one split it missed, rounded as an order resting
     through the split rounds (``apply_split``): its filled part (``filled``: the order's filled
     quantity before the split) and the rest apart, each down to the lot. ``filled`` unknown
     (< 0) or above ``quantity``: the total as one quantity."""
@@ -109,16 +110,17 @@ def catch_up(
     price: int,
     stop_price: int,
     trail: int,
-    filled: int = -1,
+    filled: list[int] | None = None,
 ) -> tuple[int, int, int, int]:
     """A command's (quantity, limit price, stop price, trail amount) after the splits it
     missed (``missed``: their (numerator, denominator), oldest first), by the rules a resting
     order gets at a SPLIT (the module's docstring). Values that are not positive stay as they
     are (absent, or invalid: the engine rejects them as it would have). ``filled``: a REPLACE's
-    order's filled quantity before the one split it missed (``split_total``; -1 unknown)."""
-    for n, d in missed:
+    order's filled quantity just before each split it missed, in ``missed``'s order
+    (``split_total``; -1 or absent: unknown)."""
+    for i, (n, d) in enumerate(missed):
         if quantity > 0:
-            known = filled if len(missed) == 1 else -1
+            known = filled[i] if filled is not None and i < len(filled) else -1
             quantity = split_total(quantity, known, n, d, lot)
         if price > 0:
             price = split_price(price, n, d, tick, not buy)

@@ -30,9 +30,10 @@ from bourse.money import plain, round_cash
 from models.assets import Asset
 from models.candles import Candle
 from models.corporate_actions import SPLIT_FILL_PREFIX, CorporateAction, CorporateActionEntry
+from models.debits import DEBIT_KIND, RECOVERY_KIND
 from models.envelope import FieldCipher
 from models.funds import METHOD_COLUMN, FundTransaction, TransactionStatus, mask_method
-from models.ledger import ZERO, AccountKind, LedgerAccount, Posting
+from models.ledger import ZERO, AccountKind, JournalEntry, LedgerAccount, Posting
 from models.positions import Lot, PositionFill, RealizedGain
 from models.users import User
 
@@ -48,7 +49,8 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 @dataclass(frozen=True, slots=True)
 class Activity:
     at: datetime
-    kind: str  # BUY, SELL, DEPOSIT, WITHDRAWAL, DIVIDEND, CASH_IN_LIEU, SPLIT, FEE
+    kind: str  # BUY, SELL, DEPOSIT, WITHDRAWAL, DIVIDEND, CASH_IN_LIEU, SPLIT, FEE,
+    # DEBIT_BALANCE (cash the firm advanced), DEBIT_RECOVERY (repaid from a deposit)
     description: str
     asset_id: str | None
     quantity: Decimal | None
@@ -276,6 +278,35 @@ async def build_statement(
                 price=None,
                 amount=None,
                 currency=entry.currency,
+            )
+        )
+    # Cash the firm advanced (a settlement took more than the account had) and its repayment
+    # from a deposit (models/debits.py): cash moves without a funds row of their own.
+    debits = await s.execute(
+        select(Posting.created_at, Posting.asset, Posting.amount, JournalEntry.kind)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(
+            LedgerAccount.user_id == user_id,
+            LedgerAccount.kind == AccountKind.CASH,
+            JournalEntry.kind.in_((DEBIT_KIND, RECOVERY_KIND)),
+            Posting.created_at >= start,
+            Posting.created_at < end,
+        )
+    )
+    for at, currency, amount, kind in debits:
+        activity.append(
+            Activity(
+                at=at,
+                kind=kind,
+                description="Cash advanced by the firm: owed"
+                if kind == DEBIT_KIND
+                else "Debit owed to the firm repaid from a deposit",
+                asset_id=None,
+                quantity=None,
+                price=None,
+                amount=amount,
+                currency=currency,
             )
         )
     activity.sort(key=lambda a: a.at)

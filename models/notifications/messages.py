@@ -274,6 +274,21 @@ def split_in_flight_draft(
     )
 
 
+def debit_draft(user_id: uuid.UUID, amount: Decimal, currency: str, fill_id: str) -> Draft:
+    """A settlement took more cash than the account had (a trade settled after a stock split):
+    the difference is owed (``models/debits.py``)."""
+    money = f"{_qty(amount)} {currency}"
+    return Draft(
+        user_id=user_id,
+        kind=Kind.CORPORATE_ACTION,
+        title="Your account owes a balance",
+        body=f"A trade settled after a stock split took {money} more than your available cash: "
+        f"your account owes {money}. Your next deposit repays it first; withdrawals wait "
+        "until it is repaid.",
+        dedupe_key=f"debit:{user_id}:{fill_id}",
+    )
+
+
 def corporate_action_draft(
     user_id: uuid.UUID,
     action_id: uuid.UUID,

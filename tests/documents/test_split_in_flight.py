@@ -72,11 +72,11 @@ class HeldSends:
         return self.waiting
 
 
-async def engine_has_split(services: Services, asset: str) -> None:
+async def engine_has_split(services: Services, asset: str, count: int = 1) -> None:
     async def reopened() -> bool:
         async with services.sessionmaker() as s:
             a = await s.get(Asset, asset)
-            return a is not None and not a.splitting and a.split_seq == 1
+            return a is not None and not a.splitting and a.split_seq == count
 
     await eventually(reopened, lambda ok: ok, timeout=30, what="the engine applied the split")
 
@@ -472,4 +472,93 @@ async def test_late_replaces_of_partly_filled_orders_at_a_3_for_2_hold_what_they
         shares = await services.ledger.balances(s, seller_id, AccountKind.SHARES)
         # 3 -> 4.5: 4 kept (0.5 paid in lieu), all 4 held by the sell's 4 remaining.
         assert [(x.total, x.held) for x in shares if x.asset == asset] == [(D(4), D(4))]
+        assert await services.ledger.check(s) == []
+
+
+async def test_late_replaces_two_splits_late_round_at_each_split(
+    stack: Stack, stack_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same two partly filled orders (1 of 4 filled, replaced to 4 in total at a new
+    price), but two 3-for-2 splits commit and reach the engine before the REPLACE. Had the
+    replaces arrived before both, each order would go 1 + 3 -> 1 + 4 = 5 at the first split
+    and 1 + 4 -> 1 + 6 = 7 at the second: 6 left. The engine rounds the late REPLACE at each
+    split it missed (rounded once it would be 4 x 2.25 = 9, 8 left: two shares more than the
+    seller holds and than the buy's hold covers) and so agrees with PostgreSQL, which rewrote
+    the pending replaces at each split; the holds are what placing the replaced orders fresh
+    would hold:
+    - buy: 30.10 -> 20.06 -> 13.37 (down): 6 x 13.37 = 80.22 (the live order's 6 x 13.33 =
+      79.98, so the replace keeps 0.24 beyond it);
+    - sell: 6 shares (3 -> 4.5 -> 4 kept, 0.5 in lieu -> 6), at 30.40 -> 20.27 -> 13.52 (up)."""
+    services = stack_services
+    asset = symbol("SLX")
+    await list_asset(services, asset, "30.00", fractionable=False)
+    async with stack.client() as api:
+        buyer, buyer_id = await trader(api, "5000")
+        other_buyer, _ = await trader(api, "5000")
+        seller, seller_id = await trader(api)
+        other_seller, other_seller_id = await trader(api)
+        await grant_shares(services, seller_id, asset, "4")
+        await grant_shares(services, other_seller_id, asset, "1")
+        bid = await placed(api, buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                           quantity="4", price="30.00", timeInForce="GTC")  # fmt: skip
+        await placed(api, other_seller, assetId=asset, orderType="SELL", orderSubType="LIMIT",
+                     quantity="1", price="30.00", timeInForce="GTC")  # fmt: skip
+        ask = await placed(api, seller, assetId=asset, orderType="SELL", orderSubType="LIMIT",
+                           quantity="4", price="30.20", timeInForce="GTC")  # fmt: skip
+        await placed(api, other_buyer, assetId=asset, orderType="BUY", orderSubType="LIMIT",
+                     quantity="1", price="30.20", timeInForce="GTC")  # fmt: skip
+        for token, oid in ((buyer, bid["id"]), (seller, ask["id"])):
+            await wait_order(api, token, oid, {"PARTIALLY_FILLED"}, timeout=30)
+    partly = ([(D(30), D(3))], [(D("30.20"), D(3))])
+    await book_when(
+        services, asset, lambda b: (levels(b, "bids"), levels(b, "asks")) == partly, "partly"
+    )
+    held = HeldSends(services, monkeypatch)
+    bid_id, ask_id = uuid.UUID(bid["id"]), uuid.UUID(ask["id"])
+    replacing = [
+        asyncio.create_task(services.orders.replace(user, str(oid), ReplaceOrderRequest(
+            quantity="4", price=price)))
+        for user, oid, price in ((buyer_id, bid_id, "30.10"), (seller_id, ask_id, "30.40"))
+    ]  # fmt: skip
+    await eventually(held.count, lambda n: n == 2, timeout=15, what="both replaces held")
+    await split(services, asset, 3, 2)
+    await split(services, asset, 3, 2)
+    async with services.sessionmaker() as s:
+        rows = {
+            r.order_id: (r.quantity, r.price, r.hold_added)
+            for r in await s.scalars(
+                select(OrderReplacement).where(OrderReplacement.order_id.in_([bid_id, ask_id]))
+            )
+        }
+    assert rows == {
+        bid_id: (D(7), D("13.37"), D("0.24")),
+        ask_id: (D(7), D("13.52"), D(0)),
+    }
+    assert await hold_amount(services, await order_row(services, bid_id)) == D("80.22")
+    assert await hold_amount(services, await order_row(services, ask_id)) == D(6)
+    await engine_has_split(services, asset, count=2)
+    held.release()
+    await asyncio.gather(*replacing)
+
+    await book_when(
+        services, asset,
+        lambda b: levels(b, "bids") == [(D("13.37"), D(6))]
+        and levels(b, "asks") == [(D("13.52"), D(6))],
+        "the late replaces",
+    )  # fmt: skip
+
+    async def both() -> list[Order]:
+        return [await order_row(services, bid_id), await order_row(services, ask_id)]
+
+    b, a = await eventually(
+        both, lambda os: all(o.price in (D("13.37"), D("13.52")) for o in os), timeout=15,
+        what="REPLACED settled",
+    )  # fmt: skip
+    assert (b.quantity, b.filled_quantity, b.price) == (D(7), D(1), D("13.37"))
+    assert (a.quantity, a.filled_quantity, a.price) == (D(7), D(1), D("13.52"))
+    assert await hold_amount(services, b) == D("80.22")
+    assert await hold_amount(services, a) == D(6)
+    async with services.sessionmaker() as s:
+        shares = await services.ledger.balances(s, seller_id, AccountKind.SHARES)
+        assert [(x.total, x.held) for x in shares if x.asset == asset] == [(D(6), D(6))]
         assert await services.ledger.check(s) == []

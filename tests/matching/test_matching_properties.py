@@ -104,7 +104,8 @@ class Model:
         self.linking = False
         self.extended: set[str] = set()  # assets in the extended session
         self.splits: dict[str, list[tuple[int, Fraction]]] = {}  # (split count, ratio)
-        self.split_filled: dict[str, dict[str, int]] = {}  # filled before the latest split
+        # Each order's filled quantity before each split, by asset and split count.
+        self.split_filled: dict[str, dict[int, dict[str, int]]] = {}
 
     # commands ---------------------------------------------------------
 
@@ -699,10 +700,11 @@ class Model:
                 g.lfilled = [qty(f) for f in g.lfilled or []]
         for key in ("last", "ref", "mark"):
             cfg[key] = mark(cfg[key])
-        self.split_filled.pop(a, None)
         if count > 0:
             self.splits.setdefault(a, []).append((count, r))
-            self.split_filled[a] = before
+            self.split_filled.setdefault(a, {})[count] = before
+        else:
+            self.split_filled.pop(a, None)
         for o in sorted(members, key=lambda o: o.seq):
             ev.append(
                 (
@@ -1012,9 +1014,12 @@ def caught_up(m: Model, c: dict[str, Any], buy: bool) -> dict[str, Any]:
     a limit / r in the customer's favour, a stop / r away from the market, a trail / r down;
     a linked order's legs on their own side)."""
     stamp = c.get("split_seq")
-    missed = [
-        r for count, r in m.splits.get(c["asset_id"], []) if stamp is not None and count > stamp
+    late = [
+        (count, r)
+        for count, r in m.splits.get(c["asset_id"], [])
+        if stamp is not None and count > stamp
     ]
+    missed = [r for _, r in late]
     if not missed or c.get("restored"):
         return c
     cfg = m.assets[c["asset_id"]]
@@ -1033,13 +1038,19 @@ def caught_up(m: Model, c: dict[str, Any], buy: bool) -> dict[str, Any]:
         )
 
     out = dict(c)
-    filled = m.split_filled.get(c["asset_id"], {}).get(c.get("order_id", ""), -1)
     q = c.get("quantity")
-    if c["cmd"] == "REPLACE" and len(missed) == 1 and type(q) is int and 0 <= filled <= q:
-        # The filled part (as it stood before the split) and the rest rounded apart.
-        r = missed[0]
-        done = math.floor(filled * r / lot) * lot
-        out["quantity"] = done + math.floor((q - filled) * r / lot) * lot
+    if c["cmd"] == "REPLACE" and type(q) is int and q > 0:
+        # At each split missed, the filled part (as it stood before that split) and the rest
+        # rounded apart; the total once when the order's filled quantity then is not known.
+        records = m.split_filled.get(c["asset_id"], {})
+        for count, r in late:
+            filled = records.get(count, {}).get(c.get("order_id", ""), -1)
+            if 0 <= filled <= q:
+                done = math.floor(filled * r / lot) * lot
+                q = done + math.floor((q - filled) * r / lot) * lot
+            else:
+                q = math.floor(q * r / lot) * lot
+        out["quantity"] = q
     else:
         adjust("quantity", out, lambda q, r: math.floor(q * r / lot) * lot)
     adjust("price", out, px(not buy))

@@ -236,7 +236,7 @@ def test_a_late_replace_of_a_partly_filled_order_rounds_as_one_that_rested() -> 
             o = e.orders["b"]
             results.append((o.quantity, o.filled, o.remaining, o.price))
         assert results[0] == results[1] == (5 * lot, 1 * lot, 4 * lot, 1999)
-    # Two splits late, or no record of the order before the split: the total rounded once.
+    # No record of the order before the split: the total rounded once.
     e = engine()
     e.apply(order_cmd("b", "BUY", "LIMIT", 4, price=3000, split_seq=0))
     e.apply(order_cmd("s", "SELL", "LIMIT", 1, price=3000, split_seq=0))
@@ -244,6 +244,53 @@ def test_a_late_replace_of_a_partly_filled_order_rounds_as_one_that_rested() -> 
     e.split_filled.clear()  # as after a rebuild from PostgreSQL
     e.apply(replace_cmd("b", "r1", 4, 2999, split_seq=0))
     assert (e.orders["b"].quantity, e.orders["b"].remaining) == (6, 5)
+
+
+def test_a_replace_two_splits_late_rounds_at_each_as_an_order_that_rested() -> None:
+    """Two 3-for-2 splits, the order filled 1 of 4 before the first and 1 more between them:
+    a REPLACE to 4 at 29.99 planned before both, arriving after both, ends exactly where the
+    same REPLACE applied before the first ends: at each split the filled part as it stood then
+    and the rest rounded apart (1 + 4 = 5; then 2 filled: 3 + 4 = 7, 4 remaining at 13.32),
+    not 4 x 2.25 = 9 rounded once (6 remaining: more than the split gives the order, its hold
+    or the seller's shares)."""
+    want = {1: (7, 3, 4, 1332), 10: (70, 30, 40, 1332)}
+    for lot in (1, 10):
+        results = []
+        for late in (True, False):
+            e = engine(lot=lot)
+            e.apply(order_cmd("b", "BUY", "LIMIT", 4 * lot, price=3000, split_seq=0))
+            e.apply(order_cmd("s", "SELL", "LIMIT", 1 * lot, price=3000, split_seq=0))
+            if not late:
+                e.apply(replace_cmd("b", "r1", 4 * lot, 2999, split_seq=0))
+            e.apply(split_cmd("s1", 3, 2, 1))
+            e.apply(order_cmd("s2", "SELL", "LIMIT", 1 * lot, price=1999, split_seq=1))
+            e.apply(split_cmd("s2x", 3, 2, 2))
+            if late:
+                ev = e.apply(replace_cmd("b", "r1", 4 * lot, 2999, split_seq=0))
+                assert ev[0][0] == "REPLACED"
+            o = e.orders["b"]
+            results.append((o.quantity, o.filled, o.remaining, o.price))
+        assert results[0] == results[1] == want[lot], lot
+
+
+def test_a_version_5_snapshot_keeps_the_latest_splits_fills() -> None:
+    """A version 5 snapshot has the filled quantities before the latest split only: they
+    load as that split's (a REPLACE one split late rounds as before), the older unknown."""
+    e = engine()
+    e.apply(order_cmd("b", "BUY", "LIMIT", 4, price=3000, split_seq=0))
+    e.apply(order_cmd("s", "SELL", "LIMIT", 1, price=3000, split_seq=0))
+    e.apply(split_cmd("s1", 3, 2, 1))
+    state = dump_engine(e)
+    assert state["version"] == 6
+    assert state["books"]["X"]["split_filled"] == [[1, [["b", 1]]]]
+    old = json.loads(json.dumps(state))
+    old["version"] = 5
+    old["books"]["X"]["split_filled"] = [["b", 1]]
+    loaded = load_engine(old)
+    assert loaded.split_filled == {"X": {1: {"b": 1}}}
+    ev = loaded.apply(replace_cmd("b", "r1", 4, 2999, split_seq=0))
+    assert ev[0][0] == "REPLACED"
+    assert (loaded.orders["b"].quantity, loaded.orders["b"].remaining) == (5, 4)
 
 
 def test_a_command_two_splits_late_catches_up_with_both_in_order() -> None:
@@ -299,7 +346,11 @@ def test_replay_with_late_stamped_commands_is_byte_identical() -> None:
         assert dump_engine(second) == dump_engine(straight)
     assert dump_engine(straight)["books"]["X"]["splits"] == [[1, 2, 1], [2, 3, 2]]
     filled = dump_engine(straight)["books"]["X"]["split_filled"]
-    assert filled == [["a", 0], ["b", 0], ["late", 0], ["stop", 0]]
+    # Per split, by count: the orders live at it, with their filled quantity just before it.
+    assert filled == [
+        [1, [["a", 0], ["b", 0]]],
+        [2, [["a", 0], ["b", 0], ["late", 0], ["stop", 0]]],
+    ]
 
 
 def split_cmd(sid: str, n: int, d: int, seq: int) -> dict[str, object]:

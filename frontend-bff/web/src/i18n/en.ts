@@ -175,7 +175,7 @@ const en = {
     queue: "Compliance queue", empty: "No cases here.", statusFilter: "Status", any: "All", customer: "Customer", legalName: "Legal name", opened: "Opened",
     freezes: "Withdrawals frozen", held: "Held withdrawal", note: "Decision note", notePlaceholder: "Why: what you checked and found",
     decide: { CLEAR: "Clear", ESCALATE: "Escalate", CLOSE_ACCOUNT: "Close account" }, decided: "Decided: {{decision}}",
-    kind: { SANCTIONS_HIT: "Sanctions list match", DUPLICATE_TAX_ID: "Tax id used by another account", KYC_REVIEW: "Identity needs review", STRUCTURING: "Structuring", RAPID_IN_OUT: "Rapid in-and-out", NEW_METHOD_AFTER_CHANGE: "New method after a change", WITHDRAWAL_HELD: "Withdrawal held" },
+    kind: { SANCTIONS_HIT: "Sanctions list match", DUPLICATE_TAX_ID: "Tax id used by another account", KYC_REVIEW: "Identity needs review", STRUCTURING: "Structuring", RAPID_IN_OUT: "Rapid in-and-out", NEW_METHOD_AFTER_CHANGE: "New method after a change", WITHDRAWAL_HELD: "Withdrawal held", DEBIT_BALANCE: "Owes the firm a debit" },
     status: { OPEN: "Open", ESCALATED: "Escalated", CLEARED: "Cleared", CLOSED: "Account closed" },
   },
   staff: {

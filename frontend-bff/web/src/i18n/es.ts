@@ -177,7 +177,7 @@ const es: Messages = {
     queue: "Cola de cumplimiento", empty: "No hay casos aquí.", statusFilter: "Estado", any: "Todos", customer: "Cliente", legalName: "Nombre legal", opened: "Abierto",
     freezes: "Retiros congelados", held: "Retiro retenido", note: "Nota de la decisión", notePlaceholder: "Por qué: qué comprobaste y qué encontraste",
     decide: { CLEAR: "Descartar", ESCALATE: "Escalar", CLOSE_ACCOUNT: "Cerrar la cuenta" }, decided: "Decidido: {{decision}}",
-    kind: { SANCTIONS_HIT: "Coincidencia con lista de sanciones", DUPLICATE_TAX_ID: "Id. fiscal de otra cuenta", KYC_REVIEW: "Identidad por revisar", STRUCTURING: "Fraccionamiento", RAPID_IN_OUT: "Entrada y salida rápida", NEW_METHOD_AFTER_CHANGE: "Método nuevo tras un cambio", WITHDRAWAL_HELD: "Retiro retenido" },
+    kind: { SANCTIONS_HIT: "Coincidencia con lista de sanciones", DUPLICATE_TAX_ID: "Id. fiscal de otra cuenta", KYC_REVIEW: "Identidad por revisar", STRUCTURING: "Fraccionamiento", RAPID_IN_OUT: "Entrada y salida rápida", NEW_METHOD_AFTER_CHANGE: "Método nuevo tras un cambio", WITHDRAWAL_HELD: "Retiro retenido", DEBIT_BALANCE: "Saldo deudor con la firma" },
     status: { OPEN: "Abierto", ESCALATED: "Escalado", CLEARED: "Descartado", CLOSED: "Cuenta cerrada" },
   },
   staff: {
