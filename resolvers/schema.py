@@ -6,7 +6,6 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
-    MaskErrors,
     MaxTokensLimiter,
     ParserCache,
     ValidationCache,
@@ -22,7 +21,7 @@ from resolvers.availability import DependencyErrors
 from resolvers.compliance.schema import ComplianceMutation, ComplianceQuery
 from resolvers.documents.analytics import AnalyticsQuery
 from resolvers.documents.schema import DocumentsMutation, DocumentsQuery
-from resolvers.errors import should_mask
+from resolvers.errors import MaskUnexpected, should_mask
 from resolvers.execution import BourseExecutor
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
@@ -137,10 +136,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ValidationCache(maxsize=s.graphql_cache_size),
             lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
             OperationTelemetry,
-            lambda: MaskErrors(
-                should_mask_error=should_mask, error_message="Internal server error."
-            ),
-            DependencyErrors,  # after MaskErrors: it runs first on the way out
+            MaskUnexpected,
+            DependencyErrors,  # after MaskUnexpected: it runs first on the way out
             *([ProductionSchemaPrivacy] if s.env == "production" else []),
         ],
     )
