@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import io
 import math
-import pstats
 import random
 import sys
 import time
@@ -37,7 +34,7 @@ import uvicorn  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
-from bench.stats import median, percentile  # noqa: E402
+from bench.stats import median, percentile, profiled  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
 from bourse.process import ApiServer, freeze_heap  # noqa: E402
 from models.assets import AssetClass, NewAsset  # noqa: E402
@@ -119,20 +116,6 @@ async def timed(runs: int, op: Callable[[], Awaitable[int]]) -> tuple[float, flo
     cpu_ms = (time.process_time() - cpu) / runs * 1000
     p50, p99 = percentiles(latencies)
     return p50, p99, cpu_ms, n
-
-
-async def profiled(count: int, op: Callable[[], Awaitable[int]]) -> str:
-    """The top functions by own time over `count` more requests (cProfile, this process)."""
-    prof = cProfile.Profile()
-    prof.enable()
-    try:
-        for _ in range(count):
-            await op()
-    finally:
-        prof.disable()
-    out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
-    return out.getvalue()
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import io
-import pstats
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +28,7 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
 from bench.scratch import scratch_settings  # noqa: E402
-from bench.stats import median, percentile  # noqa: E402
+from bench.stats import median, percentile, profiled  # noqa: E402
 from bourse.logs import configure_logging  # noqa: E402
 from bourse.process import ApiServer, freeze_heap  # noqa: E402
 from bourse.settings import Settings  # noqa: E402
@@ -139,24 +135,10 @@ async def bench(
                 )
                 if profile and n == SIZES[-1]:
                     print(f"\ncProfile of {profile} queries of {n} holdings (server and client):")
-                    print(await profiled(profile, once))
+                    print(await profiled(profile, once, top=35))
     finally:
         server.should_exit = True
         await task
-
-
-async def profiled(count: int, once: Callable[[], Awaitable[float]]) -> str:
-    """The top functions by own time over `count` more queries (cProfile, this process)."""
-    prof = cProfile.Profile()
-    prof.enable()
-    try:
-        for _ in range(count):
-            await once()
-    finally:
-        prof.disable()
-    out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(35)
-    return out.getvalue()
 
 
 async def main(args: argparse.Namespace) -> None:

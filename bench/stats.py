@@ -1,9 +1,12 @@
-"""Latency statistics shared by the benchmarks."""
+"""Latency statistics and the cProfile summary shared by the benchmarks."""
 
 from __future__ import annotations
 
+import cProfile
+import io
+import pstats
 import statistics
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -16,3 +19,18 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+async def profiled(count: int, op: Callable[[], Awaitable[object]], top: int = 30) -> str:
+    """The `top` functions by own time over `count` more calls of `op` (cProfile, this
+    process): what the benches' ``--profile`` prints."""
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        for _ in range(count):
+            await op()
+    finally:
+        prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
