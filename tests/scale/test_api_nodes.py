@@ -60,7 +60,15 @@ async def test_losing_an_api_node_behind_haproxy_loses_no_order_and_no_event(
 ) -> None:
     stack, services = balanced
     assert stack.admin_socket is not None
-    assert haproxy_servers(stack.admin_socket) == {"api-1": "UP", "api-2": "UP"}
+    # Both nodes in the pool before the burst. HAProxy may still show one as "UP 1/2" (up,
+    # one check missed) while a node that just started answers its first checks slowly on a
+    # loaded machine: wait for both to be plainly UP, as after the restart below.
+    await eventually(
+        lambda: asyncio.sleep(0, haproxy_servers(stack.admin_socket)),  # type: ignore[arg-type]
+        lambda servers: servers == {"api-1": "UP", "api-2": "UP"},
+        timeout=20,
+        what="both nodes in HAProxy's pool",
+    )
     sym = symbol("LB")
     await list_asset(services, sym, "100.00", liquidity=True)
     await wait_book(services, sym)
