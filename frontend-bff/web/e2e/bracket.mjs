@@ -5,7 +5,7 @@
 // customers (the second prefers Spanish). Same protocol as flow.mjs.
 // Usage: node e2e/bracket.mjs --base-url URL --out DIR --email E --email-es E --password P --symbol SYM
 import { join } from "node:path";
-import { args, audit, BASE, launch, OUT, problems, reportFailure, step } from "./harness.mjs";
+import { args, audit, BASE, launch, OUT, problems, reportFailure, step, wholeWords } from "./harness.mjs";
 
 const SYM = args.symbol;
 const WORDS = {
@@ -17,6 +17,7 @@ let shot = 0;
 async function snap(page, device, name) {
   shot += 1;
   await page.screenshot({ path: join(OUT, `bracket-${String(shot).padStart(2, "0")}-${device}-${name}.png`), fullPage: true });
+  await wholeWords(page, `bracket ${name}`);
 }
 
 async function flow(browser, device, lang, email, options) {

@@ -5,13 +5,14 @@
 // case. Same protocol as flow.mjs: one JSON object per line.
 // Usage: node e2e/compliance.mjs --base-url URL --out DIR --customer EMAIL --staff EMAIL --password P
 import { join } from "node:path";
-import { args, audit, BASE, launch, OUT, problems, reportFailure, step } from "./harness.mjs";
+import { args, audit, BASE, launch, OUT, problems, reportFailure, step, wholeWords } from "./harness.mjs";
 
 let shot = 0;
 async function snap(page, name, fullPage = true) {
   shot += 1;
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(OUT, `compliance-${String(shot).padStart(2, "0")}-${name}.png`), fullPage });
+  await wholeWords(page, `compliance ${name}`);
 }
 
 async function signedIn(browser, label, email, options) {

@@ -4,7 +4,7 @@
 // TOTP code, answered on stdin; {"fail", "step", "error"} then exit 1; e2e/harness.mjs).
 // Usage: node e2e/flow.mjs --base-url URL --out DIR [--only desktop|phone]
 import { join } from "node:path";
-import { args, ask, audit, BASE, launch, OUT, problems, reportFailure, say, step } from "./harness.mjs";
+import { args, ask, audit, BASE, launch, OUT, problems, reportFailure, say, step, wholeWords } from "./harness.mjs";
 
 async function totp(secret) {
   return ask({ need: "totp", secret });
@@ -26,6 +26,7 @@ async function snap(page, label, name) {
   await page.evaluate(() => window.scrollTo(0, 0));
   // Phones: what the screen shows (a full-page capture would draw the fixed tab bar mid-page).
   await page.screenshot({ path: join(OUT, `${label}-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: label !== "phone" });
+  await wholeWords(page, `${label} ${name}`);
 }
 
 /** Money text like "$1,234.56" or "1.234,56 US$" as a plain decimal string. */

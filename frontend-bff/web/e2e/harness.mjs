@@ -52,6 +52,32 @@ export async function audit(page, screen) {
   if (bad.length) throw new Error(`axe on ${screen}: ${bad.map((v) => `${v.id} (${v.impact}) at ${v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join(", ")}`).join("; ")}`);
 }
 
+/**
+ * No one-word label broken across lines: a tab or button whose text has no space must sit on
+ * one line ("1m" drawn as "1" over "m" is a layout bug even though every pixel is on screen).
+ */
+export async function wholeWords(page, screen) {
+  const broken = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll("button, .segment, .btn, [role=tab]")) {
+      const text = (el.textContent ?? "").trim();
+      if (!text || /\s/.test(text) || el.getClientRects().length === 0) continue;
+      // The text's own line boxes (not the element's): two that do not overlap vertically are two lines.
+      const rects = [];
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        rects.push(...[...range.getClientRects()].filter((r) => r.width > 0 && r.height > 0));
+      }
+      const lines = rects.some((a) => rects.some((b) => b.top >= a.bottom - 1));
+      if (lines) out.push(text);
+    }
+    return out;
+  });
+  if (broken.length) throw new Error(`${screen}: one-word labels broken across lines: ${broken.join(", ")}`);
+}
+
 /** Debian's chromium, headless; playwright gives every launch a fresh user-data-dir. */
 export function launch() {
   return chromium.launch({

@@ -11,12 +11,13 @@
 // Usage: node e2e/partners.mjs --base-url URL --out DIR --email E --email-es E --password P
 //        --authorize PATH --authorize-es PATH --callback URL --webhook URL
 import { join } from "node:path";
-import { args, ask, audit, BASE, launch, OUT, problems, reportFailure, step } from "./harness.mjs";
+import { args, ask, audit, BASE, launch, OUT, problems, reportFailure, step, wholeWords } from "./harness.mjs";
 
 let shot = 0;
 async function snap(page, name) {
   shot += 1;
   await page.screenshot({ path: join(OUT, `partners-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+  await wholeWords(page, `partners ${name}`);
 }
 
 async function signIn(page, email) {

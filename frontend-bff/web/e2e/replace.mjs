@@ -4,7 +4,7 @@
 // ({"step", "ok"}; {"axe", "violations"}; {"fail", "step", "error"}).
 // Usage: node e2e/replace.mjs --base-url URL --out DIR --email EMAIL --password P --symbol SYM
 import { join } from "node:path";
-import { args, audit, BASE, launch, OUT, problems, reportFailure, step } from "./harness.mjs";
+import { args, audit, BASE, launch, OUT, problems, reportFailure, step, wholeWords } from "./harness.mjs";
 
 const SYM = args.symbol;
 
@@ -12,6 +12,7 @@ let shot = 0;
 async function snap(page, name) {
   shot += 1;
   await page.screenshot({ path: join(OUT, `replace-${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+  await wholeWords(page, `replace ${name}`);
 }
 
 const browser = await launch();

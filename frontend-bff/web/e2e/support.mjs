@@ -4,7 +4,7 @@
 // JSON object per line ({"step", "ok"}; {"axe", "violations"}; {"fail", "step", "error"}).
 // Usage: node e2e/support.mjs --base-url URL --out DIR --customer EMAIL --staff EMAIL --password P
 import { join } from "node:path";
-import { args, audit, BASE, launch, OUT, problems, reportFailure, step } from "./harness.mjs";
+import { args, audit, BASE, launch, OUT, problems, reportFailure, step, wholeWords } from "./harness.mjs";
 
 
 let shot = 0;
@@ -12,6 +12,7 @@ async function snap(page, name, fullPage = true) {
   shot += 1;
   // Phones: what the screen shows (a full-page capture draws the fixed tab bar mid-page).
   await page.screenshot({ path: join(OUT, `support-${String(shot).padStart(2, "0")}-${name}.png`), fullPage });
+  await wholeWords(page, `support ${name}`);
 }
 
 /** The first search result is `title` (the server's ranking, shown in order). */
