@@ -1,7 +1,7 @@
 """`portfolio` query latency over HTTP for 10, 100 and 200 holdings: p50 and p99 per size,
 the median of 3 runs (each run: `--requests` sequential queries after a warm-up).
 
-    .venv/bin/python bench/portfolio_query.py [--requests 300] [--runs 3] [--profile 100]
+    .venv/bin/python bench/portfolio_query.py [--requests 300] [--runs 3] [--profile 100] [--sizes 10 100 200]
 
 The query asks for every holding's value fields plus the totals (what a portfolio screen
 shows). Half the assets have a live quote in Redis, half fall back to their reference price.
@@ -84,7 +84,12 @@ async def register(http: httpx.AsyncClient) -> tuple[str, uuid.UUID]:
 
 
 async def bench(
-    settings: Settings, services: Services, requests: int, runs: int, profile: int = 0
+    settings: Settings,
+    services: Services,
+    requests: int,
+    runs: int,
+    profile: int = 0,
+    sizes: tuple[int, ...] = SIZES,
 ) -> None:
     from bff.app import create_app
 
@@ -102,7 +107,7 @@ async def bench(
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             print(f"{requests} sequential `portfolio` queries per run, median of {runs} runs")
-            for n in SIZES:
+            for n in sizes:
                 token, user = await register(http)
                 await holdings(services, user, n)
                 headers = {"Authorization": f"Bearer {token}"}
@@ -133,7 +138,7 @@ async def bench(
                     f"p99 {median(p99s):7.2f} ms  "
                     f"{median(rates):6.0f} queries/s  CPU {median(cpus):6.2f} ms/query"
                 )
-                if profile and n == SIZES[-1]:
+                if profile and n == sizes[-1]:
                     print(f"\ncProfile of {profile} queries of {n} holdings (server and client):")
                     print(await profiled(profile, once, top=35))
     finally:
@@ -148,7 +153,9 @@ async def main(args: argparse.Namespace) -> None:
         async with open_services(
             settings, settings.database_url, settings.redis_url, pool_size=5
         ) as services:
-            await bench(settings, services, args.requests, args.runs, args.profile)
+            await bench(
+                settings, services, args.requests, args.runs, args.profile, tuple(args.sizes)
+            )
 
 
 if __name__ == "__main__":
@@ -156,7 +163,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=300, help="queries per run and size")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--profile", type=int, default=0, help="then profile this many 200-holding queries"
+        "--profile", type=int, default=0, help="then profile this many queries of the largest size"
     )
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="holdings")
     configure_logging("WARNING")  # one access line per request would dominate the figures
     asyncio.run(main(parser.parse_args()))

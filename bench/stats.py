@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cProfile
 import io
+import os
 import pstats
 import statistics
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +32,8 @@ async def profiled(count: int, op: Callable[[], Awaitable[object]], top: int = 3
             await op()
     finally:
         prof.disable()
+    if dump := os.environ.get("BENCH_PROFILE_DUMP"):  # for pstats' callers/callees by hand
+        prof.dump_stats(dump)
     out = io.StringIO()
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
     return out.getvalue()

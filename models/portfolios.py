@@ -20,7 +20,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 from redis.asyncio import Redis
 from sqlalchemy import (
@@ -52,12 +51,8 @@ from models.positions import Lot, RealizedGain
 from models.positions import lots as open_lots
 from models.positions import realized_gains as gains_of
 from models.valuation import (
-    HoldingRow,
     PortfolioRef,
     Valuation,
-    base_currencies,
-    cash_of,
-    holdings_of,
     market_value,
     value_portfolios,
 )
@@ -397,22 +392,6 @@ class Portfolios:
     async def valuations(self, refs: Sequence[PortfolioRef]) -> dict[uuid.UUID, Valuation]:
         async with self._sm() as s:
             return await value_portfolios(s, self.redis, self.prefix, refs)
-
-    # ---- batched reads for the API's dataloaders (resolvers open no sessions) ----
-
-    async def holdings(self, refs: Sequence[PortfolioRef]) -> dict[uuid.UUID, list[HoldingRow]]:
-        async with self._sm() as s:
-            return await holdings_of(s, refs)
-
-    async def cash_balances(
-        self, user_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, dict[str, Decimal]]:
-        async with self._sm() as s:
-            return await cash_of(s, user_ids)
-
-    async def base_currencies(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-        async with self._sm() as s:
-            return await base_currencies(s, user_ids)
 
     async def lots(
         self, user_id: uuid.UUID, asset_id: str | None, first: int | None, after: str | None

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -190,7 +190,20 @@ async def split_live_quote(
     await write_quotes(redis, prefix, [adjusted], publish=True)
 
 
-def price_of(asset: Asset, quotes: dict[str, QuoteData]) -> QuoteData:
+class Priced(Protocol):
+    """What `price_of` reads of an asset: an `Asset` row, or the valuation's `AssetPricing`."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def reference_price(self) -> Decimal: ...
+    @property
+    def tick_size(self) -> Decimal: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def price_of(asset: Priced, quotes: dict[str, QuoteData]) -> QuoteData:
     """The asset's live quote, or one made from its stored reference price."""
     found = quotes.get(asset.symbol)
     if found is not None:

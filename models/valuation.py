@@ -5,8 +5,10 @@
   currency with the current FX table and rounded there. `total_value` is the sum of the rounded
   holdings in the base currency plus, for the default portfolio, every cash balance (total,
   held included) converted the same way, so the numbers a client sees add up.
-- Batched reads (`holdings_of`, `cash_of`, `value_portfolios`) serve the dataloaders and the
-  snapshot job: one query per kind of row for any number of portfolios.
+- Batched reads (`holdings_of`, `cash_of`, `value_portfolios`) serve the dataloader and the
+  snapshot job: one query per kind of row for any number of portfolios, in one session. The
+  assets are read as `AssetPricing` (the five columns a valuation uses), not as ORM rows:
+  building 200 `Asset` instances was the largest single cost of a 200-holding portfolio.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy import (
@@ -31,7 +34,7 @@ from models.portfolio_tables import (
     PortfolioAsset,
 )
 from models.positions import PositionRow, open_positions
-from models.quotes import QuoteData, convert, price_of, read_quotes, usd_per_unit
+from models.quotes import Priced, QuoteData, convert, price_of, read_quotes, usd_per_unit
 from models.users import User
 
 # ---- valuation ----
@@ -62,8 +65,26 @@ class HoldingValue:
     realized_pnl: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class AssetPricing:
+    """What valuing a holding reads of its asset (`price_of`'s fallback and the currency)."""
+
+    symbol: str
+    currency: str
+    reference_price: Decimal
+    tick_size: Decimal
+    updated_at: datetime
+
+
+class Valued(Priced, Protocol):
+    """What `value_holding` reads of an asset."""
+
+    @property
+    def currency(self) -> str: ...
+
+
 def value_holding(
-    row: HoldingRow, asset: Asset, quote: QuoteData, rates: dict[str, Decimal], base: str
+    row: HoldingRow, asset: Valued, quote: QuoteData, rates: dict[str, Decimal], base: str
 ) -> HoldingValue:
     currency = asset.currency
     current = row.quantity * quote.price
@@ -107,7 +128,7 @@ class Valuation:
 
 def valuation(
     rows: Sequence[HoldingRow],
-    assets: dict[str, Asset],
+    assets: dict[str, AssetPricing],
     quotes: dict[str, QuoteData],
     rates: dict[str, Decimal],
     base: str,
@@ -190,10 +211,15 @@ async def base_currencies(s: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dic
     return {u: found.get(u) or "USD" for u in user_ids}
 
 
-async def assets_by_symbol(s: AsyncSession, symbols: Sequence[str]) -> dict[str, Asset]:
+async def pricing_of(s: AsyncSession, symbols: Sequence[str]) -> dict[str, AssetPricing]:
     if not symbols:
         return {}
-    return {a.symbol: a for a in await s.scalars(select(Asset).where(Asset.symbol.in_(symbols)))}
+    rows = await s.execute(
+        select(
+            Asset.symbol, Asset.currency, Asset.reference_price, Asset.tick_size, Asset.updated_at
+        ).where(Asset.symbol.in_(symbols))
+    )
+    return {r[0]: AssetPricing(*r) for r in rows}
 
 
 async def value_portfolios(
@@ -205,7 +231,7 @@ async def value_portfolios(
     bases = await base_currencies(s, users)
     cash = await cash_of(s, sorted({r.user_id for r in refs if r.is_default}))
     symbols = sorted({h.asset_id for rows in holdings.values() for h in rows})
-    assets = await assets_by_symbol(s, symbols)
+    assets = await pricing_of(s, symbols)
     quotes = await read_quotes(redis, prefix, symbols)
     rates = await usd_per_unit(redis, prefix)
     return {

@@ -16,10 +16,8 @@ for the request, so `assets` and `totalValue` of the same portfolio share them.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 
 from strawberry.dataloader import DataLoader
 
@@ -27,10 +25,10 @@ from models.assets import Asset
 from models.compliance_tables import KycProfile
 from models.funds import FundTransaction
 from models.orders import Fill, Order
-from models.quotes import QuoteData, read_quotes, usd_per_unit
+from models.quotes import QuoteData, read_quotes
 from models.services import Services
 from models.users import User
-from models.valuation import HoldingRow, PortfolioRef, Valuation, valuation
+from models.valuation import PortfolioRef, Valuation
 
 
 class Loaders:
@@ -38,11 +36,7 @@ class Loaders:
         self.services = services
         self.assets: DataLoader[str, Asset | None] = DataLoader(load_fn=self._assets)
         self.quotes: DataLoader[str, QuoteData | None] = DataLoader(load_fn=self._quotes)
-        self.holdings: DataLoader[PortfolioRef, list[HoldingRow]] = DataLoader(
-            load_fn=self._holdings
-        )
-        self.cash: DataLoader[uuid.UUID, dict[str, Decimal]] = DataLoader(load_fn=self._cash)
-        self.base_currency: DataLoader[uuid.UUID, str] = DataLoader(load_fn=self._bases)
+        self.valuations: DataLoader[PortfolioRef, Valuation] = DataLoader(load_fn=self._valuations)
         self.order_fills: DataLoader[uuid.UUID, list[Fill]] = DataLoader(load_fn=self._fills)
         self.users: DataLoader[uuid.UUID, User | None] = DataLoader(load_fn=self._users)
         self.kyc_profiles: DataLoader[uuid.UUID, KycProfile | None] = DataLoader(
@@ -52,8 +46,6 @@ class Loaders:
             load_fn=self._transactions
         )
         self.order_legs: DataLoader[uuid.UUID, list[Order]] = DataLoader(load_fn=self._legs)
-        self._rates: asyncio.Future[dict[str, Decimal]] | None = None
-        self._valuations: dict[PortfolioRef, asyncio.Future[Valuation]] = {}
 
     # ---- batch functions ----
 
@@ -85,53 +77,12 @@ class Loaders:
         found = await read_quotes(self.services.redis, self.services.settings.redis_prefix, symbols)
         return [found.get(k) for k in symbols]
 
-    async def _holdings(self, refs: list[PortfolioRef]) -> Sequence[list[HoldingRow]]:
-        found = await self.services.portfolios.holdings(refs)
+    async def _valuations(self, refs: list[PortfolioRef]) -> Sequence[Valuation]:
+        found = await self.services.portfolios.valuations(refs)
         return [found[r.id] for r in refs]
-
-    async def _cash(self, user_ids: list[uuid.UUID]) -> Sequence[dict[str, Decimal]]:
-        found = await self.services.portfolios.cash_balances(user_ids)
-        return [found[u] for u in user_ids]
-
-    async def _bases(self, user_ids: list[uuid.UUID]) -> Sequence[str]:
-        found = await self.services.portfolios.base_currencies(user_ids)
-        return [found[u] for u in user_ids]
 
     # ---- composed reads ----
 
-    async def rates(self) -> dict[str, Decimal]:
-        """The FX table (USD per unit), read once per request."""
-        if self._rates is None:
-            self._rates = asyncio.ensure_future(
-                usd_per_unit(self.services.redis, self.services.settings.redis_prefix)
-            )
-        return await self._rates
-
     async def valuation(self, ref: PortfolioRef) -> Valuation:
         """The portfolio's live valuation, computed once per request."""
-        if ref not in self._valuations:
-            self._valuations[ref] = asyncio.ensure_future(self._value(ref))
-        return await self._valuations[ref]
-
-    async def _value(self, ref: PortfolioRef) -> Valuation:
-        rows, base, cash = await asyncio.gather(
-            self.holdings.load(ref),
-            self.base_currency.load(ref.user_id),
-            self.cash.load(ref.user_id) if ref.is_default else _no_cash(),
-        )
-        symbols = [r.asset_id for r in rows]
-        assets, quotes, rates = await asyncio.gather(
-            self.assets.load_many(symbols), self.quotes.load_many(symbols), self.rates()
-        )
-        return valuation(
-            rows,
-            {a.symbol: a for a in assets if a is not None},
-            {q.asset_id: q for q in quotes if q is not None},
-            rates,
-            base,
-            cash,
-        )
-
-
-async def _no_cash() -> dict[str, Decimal]:
-    return {}
+        return await self.valuations.load(ref)
