@@ -18,9 +18,13 @@ MINOR_UNITS: Final[dict[str, int]] = {
 SUPPORTED_CURRENCIES: Final = frozenset(MINOR_UNITS)
 
 
+_MINOR_UNIT: Final[dict[str, Decimal]] = {c: Decimal(1).scaleb(-n) for c, n in MINOR_UNITS.items()}
+_CENT: Final = Decimal(1).scaleb(-2)
+
+
 def minor_unit(currency: str) -> Decimal:
     """The smallest amount of ``currency`` (``0.01`` for USD, ``1`` for JPY)."""
-    return Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+    return _MINOR_UNIT.get(currency, _CENT)
 
 
 def round_cash(value: Decimal, currency: str, rounding: str) -> Decimal:

@@ -38,6 +38,9 @@ from models.users import User
 # ---- valuation ----
 
 
+_AVERAGE_COST_STEP = Decimal("1e-8")
+
+
 @dataclass(frozen=True, slots=True)
 class HoldingRow:
     """What a portfolio holds of one asset, before pricing."""
@@ -92,7 +95,7 @@ def value_holding(
         asset_id=row.asset_id,
         currency=currency,
         quantity=plain(row.quantity),
-        average_cost=plain((row.cost_basis / row.quantity).quantize(Decimal("1e-8"))),
+        average_cost=plain((row.cost_basis / row.quantity).quantize(_AVERAGE_COST_STEP)),
         cost_basis=cost,
         price=plain(quote.price),
         price_at=quote.timestamp,
