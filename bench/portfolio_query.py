@@ -1,7 +1,8 @@
 """`portfolio` query latency over HTTP for 10, 100 and 200 holdings: p50 and p99 per size,
 the median of 3 runs (each run: `--requests` sequential queries after a warm-up).
 
-    .venv/bin/python bench/portfolio_query.py [--requests 300] [--runs 3] [--profile 100] [--sizes 10 100 200]
+    .venv/bin/python bench/portfolio_query.py [--requests 300] [--runs 3] [--profile 100]
+        [--sizes 10 100 200]
 
 The query asks for every holding's value fields plus the totals (what a portfolio screen
 shows). Half the assets have a live quote in Redis, half fall back to their reference price.
