@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy import ARRAY, String, any_, bindparam, select
@@ -32,7 +31,7 @@ from models.portfolio_tables import (
     PortfolioAsset,
 )
 from models.positions import PositionRow, open_positions
-from models.quotes import Priced, QuoteData, convert, price_of, read_quotes, usd_per_unit
+from models.quotes import QuoteData, convert, price_of, read_quotes, usd_per_unit
 from models.users import User
 
 # ---- valuation ----
@@ -77,15 +76,8 @@ class AssetPricing:
     updated_at: datetime
 
 
-class Valued(Priced, Protocol):
-    """What `value_holding` reads of an asset."""
-
-    @property
-    def currency(self) -> str: ...
-
-
 def value_holding(
-    row: HoldingRow, asset: Valued, quote: QuoteData, rates: dict[str, Decimal], base: str
+    row: HoldingRow, asset: AssetPricing, quote: QuoteData, rates: dict[str, Decimal], base: str
 ) -> HoldingValue:
     currency = asset.currency
     current = row.quantity * quote.price
