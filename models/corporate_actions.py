@@ -372,6 +372,7 @@ class CorporateActions:
         assert self._exchange is not None
         assert action.numerator is not None
         assert action.denominator is not None
+        assert action.applied_at is not None
         async with self._sm() as s:
             asset = await s.get(Asset, action.asset_id)
         if asset is None:
@@ -383,6 +384,7 @@ class CorporateActions:
                 asset,
                 action.numerator,
                 action.denominator,
+                action.applied_at,
             )
         except Exception as exc:  # a stale quote is replaced by the feed's next one
             log.warning("could not rescale the live quote after a split", error=str(exc))

@@ -179,12 +179,22 @@ def split_quote(q: QuoteData, numerator: int, denominator: int, tick: Decimal) -
 
 
 async def split_live_quote(
-    redis: Redis, prefix: str, asset: Asset, numerator: int, denominator: int
+    redis: Redis,
+    prefix: str,
+    asset: Asset,
+    numerator: int,
+    denominator: int,
+    applied_at: datetime,
 ) -> None:
     """Rescale the asset's live quote in Redis (if any) after a split, and publish it, so
-    readers (the liquidity provider's ladder, order planning) do not see the old prices."""
+    readers (the liquidity provider's ladder, order planning) do not see the old prices.
+
+    Only a quote from before the split (``timestamp < applied_at``): a later one is the feed's,
+    which rescales its own state when it sees the split and publishes post-split prices; the
+    feed can do that before this runs, and halving its quote again gave a 2-for-1 split a
+    quarter of the price."""
     found = (await read_quotes(redis, prefix, [asset.symbol])).get(asset.symbol)
-    if found is None:
+    if found is None or found.timestamp >= applied_at:
         return
     adjusted = split_quote(found, numerator, denominator, asset.tick_size)
     await write_quotes(redis, prefix, [adjusted], publish=True)
