@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -114,6 +116,16 @@ class BourseGraphQL(GraphQL[Context, None]):
             error = {"message": e.reason, "extensions": {"code": code}}
             response = JSONResponse({"errors": [error]}, status_code=e.status_code)
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        """Answers and subscription messages encoded by orjson (the same compact JSON as
+        Strawberry's ``json.dumps`` with tight separators, about 10x faster on big lists).
+        Text, not bytes: a websocket sends bytes as a binary frame. What orjson refuses (an
+        integer beyond 64 bits, a non-string key) goes through the standard library."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return json.dumps(data, separators=(",", ":"))
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
