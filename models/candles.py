@@ -273,8 +273,9 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 class Bar(NamedTuple):
     """An OHLCV bar: a chart's (``CandleStore.history``, its numbers in plain form) or a
-    backfill file's; ``timestamp`` is the bar's start. A tuple, not a dataclass: a day of
-    one-minute bars is 1,440 of them per chart request, and a tuple is built in C."""
+    backfill file's; ``timestamp`` is the bar's start. A tuple, not a frozen dataclass (whose
+    ``__init__`` sets each of the seven fields through ``object.__setattr__``): a day of
+    one-minute bars is 1,440 of them per chart request."""
 
     symbol: str
     timestamp: datetime
