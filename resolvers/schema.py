@@ -25,6 +25,7 @@ from resolvers.errors import MaskUnexpected, should_mask
 from resolvers.execution import BourseExecutor
 from resolvers.funds.schema import FundsMutation, FundsQuery
 from resolvers.funds.types import SCALARS as FUNDS_SCALARS
+from resolvers.inputs import compile_inputs
 from resolvers.introspection import ProductionSchemaPrivacy
 from resolvers.limits import limits_rule
 from resolvers.market.history import HistoryQuery
@@ -119,7 +120,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             s.graphql_max_cost,
         )
     ]
-    return BourseSchema(
+    built = BourseSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -141,6 +142,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             *([ProductionSchemaPrivacy] if s.env == "production" else []),
         ],
     )
+    compile_inputs(built)  # input objects converted by a plan per type (resolvers/inputs.py)
+    return built
 
 
 schema = build_schema()
