@@ -1,13 +1,14 @@
 """The schema's graphql-core executor: two shortcuts the profiles of the big read paths proved.
 
-- **Plain lists.** A list of objects whose selected fields are all plain data (no resolver, no
-  arguments, a scalar or enum type: a portfolio's holdings, a chart's candles) is completed in
-  one loop per item (read the attribute, coerce the scalar) instead of graphql-core's
-  per-field machinery (field lookup, resolve info, completion, several checks per field:
-  ~80% of a 1,440-candle response's CPU). Anything else in the selection (a field with a
-  resolver, ``@defer``/``@stream``, an object field), a list that is not a list or tuple, or any
-  value the shortcut cannot complete (a null in a non-null field, a scalar refusing its value)
-  takes graphql-core's path for the whole list, so errors and their paths are graphql-core's.
+- **Plain lists.** A list of objects whose selected fields are all plain data (no resolver,
+  permission or field extension, no arguments, a scalar or enum type: a portfolio's
+  holdings, a chart's candles) is completed in one loop per item (read the attribute, coerce
+  the scalar) instead of graphql-core's per-field machinery (field lookup, resolve info,
+  completion, several checks per field: ~80% of a 1,440-candle response's CPU). Anything else
+  in the selection (a field with a resolver, ``@defer``/``@stream``, an object field), a list
+  that is not a list or tuple, or any value the shortcut cannot complete (a null in a non-null
+  field, a scalar refusing its value) takes graphql-core's path for the whole list, so errors
+  and their paths are graphql-core's.
 - **Shared subscription events.** An event marked with :func:`share` (one quote, yielded by
   every subscriber of its asset: ``resolvers/hub.py`` decodes a message once) is executed once
   per distinct selection: the first subscriber's result is kept on the event and given to the
@@ -94,8 +95,8 @@ class SharedData(dict[str, Any]):
 def _reader(definition: object) -> Callable[[Any], Any] | None:
     """What Strawberry's resolver of a field without one does (``StrawberryField.get_result``:
     ``default_resolver(source, python_name)``), without the calls around it."""
-    if not isinstance(definition, StrawberryField) or definition.base_resolver is not None:
-        return None
+    if not isinstance(definition, StrawberryField) or not definition.is_basic_field:
+        return None  # a resolver, permission classes or field extensions: graphql-core's path
     name = definition.python_name
     default = definition.default_resolver
     if default is getattr:

@@ -1,5 +1,6 @@
 """The schema's executor shortcut for plain lists (resolvers/execution.py) answers exactly what
-graphql-core answers: same data, same errors at the same paths, whatever the selection."""
+graphql-core answers: same data, same errors at the same paths, whatever the selection, and a
+plain field behind a permission is still checked."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from strawberry.permission import BasePermission
 
 from resolvers.execution import BourseExecutor
 
@@ -21,6 +23,13 @@ class Side(Enum):
     SELL = "SELL"
 
 
+class Denied(BasePermission):
+    message = "not for you"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
 @strawberry.type
 class Row:
     amount: Decimal
@@ -28,6 +37,7 @@ class Row:
     note: str | None
     side: Side
     required: str
+    secret: str = strawberry.field(default="s3cret", permission_classes=[Denied])
 
     @strawberry.field
     def doubled(self) -> Decimal:
@@ -83,6 +93,7 @@ CORE = strawberry.Schema(Query)
         ("{ maybeRows { amount side } }", None),
         ("{ broken { amount required } }", None),  # null in a non-null field: an error
         ("{ brokenNullableItems { amount required } }", None),
+        ("{ rows { amount secret } }", None),  # a permission on a plain field: still refused
     ],
 )
 def test_plain_lists_answer_what_graphql_core_answers(
