@@ -256,6 +256,13 @@ class Settings(BaseSettings):
     replica_max_lag_seconds: float = Field(default=5.0, gt=0)
     replica_check_seconds: float = Field(default=1.0, gt=0)
     settlement_batch_size: int = 500
+    # Batching by load: after a batch of two or more entries that did not fill up (settlement
+    # keeps up, under load), the next batch starts no sooner than this many milliseconds after
+    # that one was read, so each batch's fixed cost (~16 ms of CPU, ~25 statements) is shared
+    # by more fills. A single entry (a quiet market) or a full batch (lag) goes straight on.
+    # 0: batches back to back. Under load it is what a fill's notice may wait at most on top
+    # of its batch (workers.settlement.SettlementConsumer; measured in bench/README.md).
+    settlement_pace_ms: int = Field(default=250, ge=0, le=1000)
     # One settlement consumer per shard, by lease (workers.settlement.ShardLeases): a standby
     # process for the same shards takes over this long after the holder stops refreshing.
     settlement_lease_seconds: float = Field(default=10.0, gt=0.5)

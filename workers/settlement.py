@@ -85,8 +85,10 @@ class SettlementConsumer:
         self.prefix = services.settings.redis_prefix
         self.streams = [events_key(self.prefix, k) for k in shards]
         self.batch_size = batch_size
+        self.pace = services.settings.settlement_pace_ms / 1000
         self.settlement = Settlement(services.ledger, on_fills=services.on_fills)
         self._pending_done = False
+        self._read_at = 0.0  # the event loop's clock when the last batch was read
 
     async def ensure_groups(self) -> None:
         for stream in self.streams:
@@ -135,6 +137,7 @@ class SettlementConsumer:
         entries = await self._read(block_ms)
         if not entries:
             return 0
+        self._read_at = asyncio.get_running_loop().time()
         decoded = [
             (stream, entry_id, read_event(payload)) for stream, entry_id, payload, _ in entries
         ]
@@ -161,11 +164,23 @@ class SettlementConsumer:
         await self.services.notifier.announce(settled.notifications)
         return len(entries)
 
+    async def _pace(self, read: int, stop: asyncio.Event) -> None:
+        """Batching by load (`Settings.settlement_pace_ms`): after a batch of two or more that
+        did not fill up, the next one gathers what arrives until `pace` after this one was
+        read. One entry (a quiet market: nothing to share the batch with) or a full batch
+        (lag) goes straight on; a stop ends the pause."""
+        if not 1 < read < self.batch_size or self.pace <= 0:
+            return
+        rest = self._read_at + self.pace - asyncio.get_running_loop().time()
+        if rest > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), rest)
+
     async def run(self, stop: asyncio.Event) -> None:
         await self.ensure_groups()
         while not stop.is_set():
             try:
-                await self.step(block_ms=200)
+                await self._pace(await self.step(block_ms=200), stop)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("redis unavailable; retrying", error=str(exc))
                 self._pending_done = False
