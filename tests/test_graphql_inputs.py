@@ -1,6 +1,7 @@
 """Input objects built by their plan (resolvers/inputs.py) are the values Strawberry's own
 conversion builds, for every input type of the schema, with every field sent and with only
-the required ones; and a real placeOrder with nested inputs still arrives whole."""
+the required ones. Real mutations with nested inputs (a bracket's `takeProfit` and `stopLoss`)
+run through the plans in the API tests (tests/orders/)."""
 
 from __future__ import annotations
 
