@@ -86,6 +86,22 @@ async def test_every_manifest_document_is_admitted_in_production(prod: Api) -> N
         assert not codes_of(sent) & PQ_CODES, (key, sent)
 
 
+async def test_a_document_id_is_read_however_the_json_spells_its_key(prod: Api) -> None:
+    """The view looks for `documentId` in the raw body before parsing it a second time: a key
+    written with a JSON escape (`\\u0064ocumentId`, the same key to any JSON parser) still
+    names the document, and a body without it is refused as an ad-hoc query."""
+    key, _ = named(manifest(), "MarketSummary")
+    for raw in ('{"documentId": "%s"}' % key, '{"\\u0064ocumentId": "%s"}' % key):
+        response = await prod.http.post(
+            "/graphql", content=raw, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert not codes_of(answer) & PQ_CODES, (raw, answer)
+        assert answer["data"]["marketSummary"]["asOf"], (raw, answer)
+    assert codes_of(await post(prod, {"query": AD_HOC})) & PQ_CODES
+
+
 async def test_the_web_clients_sign_in_works_by_id_text_and_apq(prod: Api) -> None:
     documents = manifest()
     key, login_text = named(documents, "Login")
