@@ -91,7 +91,8 @@ async def test_a_document_id_is_read_however_the_json_spells_its_key(prod: Api) 
     written with a JSON escape (`\\u0064ocumentId`, the same key to any JSON parser) still
     names the document, and a body without it is refused as an ad-hoc query."""
     key, _ = named(manifest(), "MarketSummary")
-    for raw in ('{"documentId": "%s"}' % key, '{"\\u0064ocumentId": "%s"}' % key):
+    for spelt in ('"documentId"', '"\\u0064ocumentId"'):
+        raw = "{" + spelt + ': "' + key + '"}'
         response = await prod.http.post(
             "/graphql", content=raw, headers={"content-type": "application/json"}
         )
