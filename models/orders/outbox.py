@@ -10,8 +10,9 @@ stream. The shard ignores a repeated order id, so a command sent twice is harmle
 - ``Outbox.send_now`` (the API, after commit) sends and records the row as sent in batches
   (one UPDATE every few ms for all requests), off the request's path. A mark lost to a crash
   only means the relay sends the command again. The sends of concurrent requests share one
-  pipeline (``_Coalesced``): rows committed while a pipeline is on its way go in the next one,
-  in the order they came; each request still waits for its own XADD's answer (or error).
+  pipeline (``bourse.coalesce.Coalesced``): rows committed while a pipeline is on its way go
+  in the next one, in the order they came; each request still waits for its own XADD's answer
+  (or error).
 - ``Outbox.relay`` (``workers/settlement.py`` runs it every ``outbox_relay_interval_seconds``)
   sends rows nobody sent: older than a grace period (a crash between commit and send), or
   queued for a market's open that has come; with SKIP LOCKED so several relays can run.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bourse import tracing
 from bourse.clock import utcnow
+from bourse.coalesce import Coalesced
 from matching.wire import Command, encode_command
 from models.base import Base
 from models.exchange import Exchange
@@ -63,50 +65,13 @@ class OutboxEntry(Base):
     )
 
 
-class _Coalesced:
-    """One pipeline for the rows of every request sending at the same time."""
-
-    def __init__(self, send: Callable[[Sequence[OutboxEntry]], Awaitable[None]]) -> None:
-        self._send = send
-        self._waiting: list[tuple[OutboxEntry, asyncio.Future[None]]] = []
-        self._sender: asyncio.Task[None] | None = None
-
-    async def send(self, row: OutboxEntry) -> None:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._waiting.append((row, done))
-        sender = self._sender
-        if sender is None or sender.done() or sender.get_loop() is not loop:
-            self._sender = loop.create_task(self._drain())
-        await done
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                await self._send([row for row, _ in batch])
-            except Exception as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            except BaseException:  # the sender cancelled (shutdown): no request left waiting
-                for _, done in batch + self._waiting:
-                    done.cancel()
-                self._waiting = []
-                raise
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-
-
 class Outbox:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], exchange: Exchange) -> None:
         self._sm = sessionmaker
         self._exchange = exchange
         self._sent_ids: list[int] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._coalesced = _Coalesced(self.send)
+        self._coalesced: Coalesced[OutboxEntry, None] = Coalesced(self._send_batch)
 
     @staticmethod
     def row(
@@ -132,10 +97,14 @@ class Outbox:
         """Append the rows' commands, unchanged, to their shards' input streams."""
         await self._exchange.send_encoded([(r.asset_id, r.command, r.trace_parent) for r in rows])
 
+    async def _send_batch(self, rows: list[OutboxEntry]) -> list[None]:
+        await self.send(rows)
+        return [None] * len(rows)
+
     async def send_now(self, row: OutboxEntry) -> None:
         """Send a committed row at once (in one pipeline with the concurrent requests' rows),
         and record it sent (batched, off the caller's path)."""
-        await self._coalesced.send(row)
+        await self._coalesced(row)
         self._sent_ids.append(row.id)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_sent())
