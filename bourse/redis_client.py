@@ -35,6 +35,8 @@ from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.exceptions import RedisClusterException, RedisError
 
+from bourse.coalesce import Coalesced
+
 CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
 
 
@@ -215,6 +217,41 @@ async def mset(redis: Redis, mapping: Mapping[str, str | bytes]) -> None:
         await cast(RedisCluster, redis).mset_nonatomic(dict(mapping))
     else:
         await redis.mset(dict(mapping))
+
+
+class Pipelined:
+    """Commands of concurrent requests sent in one pipeline (not a transaction): the hot path's
+    small reads and scripts (the rate limit, the reference price), which each cost a round
+    trip's CPU (pool checkout, a write, a wakeup, a read: ~110 us measured, against ~20 us a
+    command in a pipeline of eight). A call's commands stay together and in order; its replies
+    come back as a direct call's would, and a command's error is raised to its caller only.
+    On a cluster the pipeline is redis-py's ``ClusterPipeline``, which sends each command to
+    its slot's node (a command must not span slots, as on any cluster call)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._batch: Coalesced[tuple[tuple[Any, ...], ...], list[Any]] = Coalesced(self._run)
+
+    async def execute(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Each command's reply, in order (a command is ``execute_command``'s arguments)."""
+        replies = await self._batch(commands)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _run(self, calls: list[tuple[tuple[Any, ...], ...]]) -> list[list[Any]]:
+        pipe = self._redis.pipeline(transaction=False)
+        for commands in calls:
+            for args in commands:
+                pipe.execute_command(*args)
+        replies = await pipe.execute(raise_on_error=False)
+        out: list[list[Any]] = []
+        start = 0
+        for commands in calls:
+            out.append(list(replies[start : start + len(commands)]))
+            start += len(commands)
+        return out
 
 
 def jobs_url(redis_url: str, jobs_redis_url: str | None) -> str:

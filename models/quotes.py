@@ -90,17 +90,20 @@ async def read_quotes(redis: Redis, prefix: str, symbols: Sequence[str]) -> dict
     return {s: QuoteData.from_json(r) for s, r in zip(symbols, raws, strict=True) if r is not None}
 
 
-async def anchor_price(redis: Redis, prefix: str, shards: int, asset: Asset) -> Decimal:
+async def anchor_price(
+    pipelined: redis_client.Pipelined, prefix: str, shards: int, asset: Asset
+) -> Decimal:
     """The price an order is planned on (collar caps, price bands, notional sells), in one
-    round trip: the live quote when the feed has one, else the venue's mark (the freshest of
-    the engine's reference price and its last trade, from the shard's book document: what the
-    engine's collar anchors on), else the asset's stored reference price."""
+    round trip shared with the concurrent requests' (``Pipelined``): the live quote when the
+    feed has one, else the venue's mark (the freshest of the engine's reference price and its
+    last trade, from the shard's book document: what the engine's collar anchors on), else the
+    asset's stored reference price."""
     symbol = asset.symbol
-    # A pipeline, not one MGET: on a Redis Cluster the two keys live in different slots.
-    pipe = redis.pipeline(transaction=False)
-    pipe.get(quote_key(prefix, symbol))
-    pipe.get(book_key(prefix, shard_for(symbol, shards), symbol))
-    quote_raw, book_raw = await pipe.execute()
+    # Two GETs, not one MGET: on a Redis Cluster the two keys live in different slots.
+    quote_raw, book_raw = await pipelined.execute(
+        ("GET", quote_key(prefix, symbol)),
+        ("GET", book_key(prefix, shard_for(symbol, shards), symbol)),
+    )
     if quote_raw is not None:
         return QuoteData.from_json(quote_raw).price
     if book_raw is not None:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from bourse import redis_client
 from bourse.clock import utcnow
@@ -51,12 +52,26 @@ class MutationRateLimiter:
         prefix: str,
         limits: RateLimits,
         clock: Callable[[], datetime] = utcnow,
+        pipelined: redis_client.Pipelined | None = None,
     ) -> None:
         self._prefix = prefix
         self._limits = limits
         self._clock = clock
         self._take: Any = redis.register_script(_TAKE)
         self._cluster = redis_client.is_cluster(redis)
+        # Every mutation's count shares a pipeline with the concurrent requests' Redis reads.
+        self._pipelined = pipelined or redis_client.Pipelined(redis)
+
+    async def _count(self, keys: list[str], args: list[int]) -> bool:
+        """The script over ``keys`` (its EVALSHA pipelined; loaded by a direct call when
+        Redis does not have it yet, after a restart or a flush)."""
+        try:
+            [allowed] = await self._pipelined.execute(
+                ("EVALSHA", self._take.sha, len(keys), *keys, *args)
+            )
+        except NoScriptError:
+            allowed = await self._take(keys=keys, args=args)
+        return bool(allowed)
 
     async def allow(self, user_id: str | None, ip: str | None) -> bool:
         """Count one mutation for the caller; False when a limit is passed this window."""
@@ -77,12 +92,12 @@ class MutationRateLimiter:
             # key, as the loop below does), concurrently; allowed when every one allows.
             taken = await asyncio.gather(
                 *(
-                    self._take(keys=[key], args=[limit, limits.window_seconds])
+                    self._count([key], [limit, limits.window_seconds])
                     for key, limit in zip(keys, args, strict=True)
                 )
             )
-            return all(bool(t) for t in taken)
-        return bool(await self._take(keys=keys, args=[*args, limits.window_seconds]))
+            return all(taken)
+        return await self._count(keys, [*args, limits.window_seconds])
 
     async def allow_credential(self, kind: str, ident: str, per_window: int) -> bool:
         """Count one request made with a partner credential (an API key, a partner app):
@@ -91,4 +106,4 @@ class MutationRateLimiter:
             return True
         window = int(self._clock().timestamp()) // self._limits.window_seconds
         key = mutation_rate_key(self._prefix, kind, ident, window)
-        return bool(await self._take(keys=[key], args=[per_window, self._limits.window_seconds]))
+        return await self._count([key], [per_window, self._limits.window_seconds])

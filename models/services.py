@@ -263,6 +263,9 @@ async def open_services(
     )
     services: Services
     fields = FieldCipher(create_sessionmaker(engine), kms_for(settings))
+    # The small Redis reads every order makes (its rate limit, its reference price) share
+    # one pipeline with the concurrent requests' (bourse.redis_client.Pipelined).
+    pipelined = redis_client.Pipelined(redis)
     rate_limits = MutationRateLimiter(
         redis,
         settings.redis_prefix,
@@ -270,6 +273,7 @@ async def open_services(
             per_user=settings.mutations_per_minute_per_user,
             per_ip=settings.mutations_per_minute_per_ip,
         ),
+        pipelined=pipelined,
     )
     accounts = Accounts(
         create_sessionmaker(engine),
@@ -347,7 +351,7 @@ async def open_services(
     assets = Assets(sessionmaker, exchange.configure)
 
     async def reference_price(asset: Asset) -> Decimal:
-        return await anchor_price(redis, settings.redis_prefix, settings.matching_shards, asset)
+        return await anchor_price(pipelined, settings.redis_prefix, settings.matching_shards, asset)
 
     orders = OrderBook(
         sessionmaker,
