@@ -12,7 +12,7 @@ functions that own the difference (the time spent outside `OrderBook.place`).
 No shard runs: the orders are limit buys far below the market, accepted by PostgreSQL and sent
 to the shard's input stream, where nothing reads them; the scratch prefix is removed at the end.
 
-    .venv/bin/python bench/graphql_overhead.py [--orders 1000] [--profile 300]
+    .venv/bin/python bench/graphql_overhead.py [--orders 1000] [--concurrency 1] [--profile 300]
 """
 
 from __future__ import annotations
@@ -173,13 +173,21 @@ async def main(args: argparse.Namespace) -> None:
                 await graphql(i)
                 await direct(i)
             cpu: dict[str, list[float]] = {"graphql": [], "direct": []}
-            for i in range(args.orders):
-                for name, call in (("graphql", graphql), ("direct", direct))[:: 1 - 2 * (i % 2)]:
+            n = args.concurrency
+            ways = (("graphql", graphql), ("direct", direct))
+            for i in range(0, args.orders, n):
+                for name, call in ways[:: 1 - 2 * (i // n % 2)]:
                     start = time.process_time()
-                    await call(i)
-                    cpu[name].append(time.process_time() - start)
+                    if n == 1:
+                        await call(i)
+                    else:  # n requests at once, as a loaded API process has them
+                        await asyncio.gather(*(call(i + k) for k in range(n)))
+                    cpu[name].append((time.process_time() - start) / n)
             g, d = median(cpu["graphql"]) * 1000, median(cpu["direct"]) * 1000
-            print(f"{args.orders} orders each way, alternated; CPU per order, this process:")
+            print(
+                f"{args.orders} orders each way, alternated, {n} at a time;"
+                " CPU per order, this process:"
+            )
             print(f"  GraphQL (whole app): median {g:.3f} ms")
             print(f"  OrderBook.place:     median {d:.3f} ms")
             print(f"  GraphQL adds {g - d:.3f} ms ({g / d:.2f}x)")
@@ -206,6 +214,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="orders placed at once (each way)"
+    )
     parser.add_argument("--profile", type=int, default=300, help="0: no profile")
     parser.add_argument("--dump", type=Path, help="save the profile (pstats) here")
     uvloop.run(main(parser.parse_args()))
