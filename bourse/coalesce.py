@@ -53,7 +53,7 @@ class Coalesced(Generic[T, R]):
                 self._waiting = []
                 raise
             else:
-                for (_, done), result in zip(batch, results, strict=False):
+                for (_, done), result in zip(batch, results, strict=True):
                     if done.done():
                         continue
                     if isinstance(result, Exception):

@@ -77,6 +77,13 @@ async def test_an_items_error_reaches_its_caller_only_and_a_batchs_error_all_of_
     # and the next call gets a new batch
     assert await batch(7) == (7, 7)
 
+    async def short(items: list[object]) -> Sequence[object]:
+        return items[:-1]  # a result missing: no caller may get another's
+
+    miscounted: Coalesced[object, object] = Coalesced(short)
+    answers = await asyncio.gather(miscounted(1), miscounted(2), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in answers), answers
+
 
 async def test_a_caller_that_gives_up_leaves_the_others_their_answers() -> None:
     gate = asyncio.Event()
